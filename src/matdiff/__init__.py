@@ -1,0 +1,24 @@
+"""matdiff: the matrix calculus you need for deep learning.
+
+>>> import matdiff as md
+>>> g = md.derive("x @ A @ x", "x", shapes={"x": ("n",), "A": ("n", "n")})
+>>> g.shape
+('n',)
+"""
+
+from .derive import derive, hessian
+from .errors import (
+    EvaluationError, LimitError, MatdiffError, ParseError, ShapeError, UnknownFunctionError,
+    UnknownVariableError,
+)
+from .expr import *  # noqa: F401,F403
+from .expr import __all__ as _expr_all
+from .parse import parse
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "parse", "derive", "hessian",
+    "MatdiffError", "ParseError", "ShapeError", "UnknownFunctionError",
+    "UnknownVariableError", "EvaluationError", "LimitError", *_expr_all,
+]

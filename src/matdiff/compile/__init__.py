@@ -1,0 +1,5 @@
+"""Evaluation and (later) code generation."""
+
+from .evaluate import evaluate
+
+__all__ = ["evaluate"]

@@ -1,0 +1,140 @@
+"""Numeric evaluation of expressions on NumPy arrays (float64).
+
+Named dims are bound to sizes from the arrays given for the variables; a value
+missing, of the wrong rank, or contradicting another's dims is an
+:class:`~matdiff.errors.EvaluationError` naming the variable.  Non-finite values
+propagate as NumPy propagates them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import opt_einsum as oe
+
+from ..errors import EvaluationError
+from ..expr.core import Const, Einsum, Expr, Var, shape_str, topo_order
+
+__all__ = ["evaluate", "bind_sizes", "contract"]
+
+
+def bind_sizes(expr: Expr, values: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict]:
+    """Check ``values`` against the variables of ``expr``; return arrays and dim sizes."""
+    arrays: dict[str, np.ndarray] = {}
+    sizes: dict[str, int] = {}
+    where: dict[str, str] = {}
+    wanted = expr.variables()
+    missing = [n for n in wanted if n not in values]
+    if missing:
+        raise EvaluationError(
+            "missing value(s) for " + ", ".join(
+                f"{n} (shape {shape_str(wanted[n])})" for n in missing)
+        )
+    for name, shape in wanted.items():
+        raw = values[name]
+        try:
+            arr = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise EvaluationError(
+                f"value of {name} is not an array of numbers ({type(raw).__name__})"
+            ) from exc
+        if arr.ndim != len(shape):
+            raise EvaluationError(
+                f"value of {name} has shape {arr.shape}, but {name} is declared with "
+                f"shape {shape_str(shape)} ({len(shape)} axes, not {arr.ndim})"
+            )
+        for d, n in zip(shape, arr.shape):
+            if isinstance(d, int):
+                if d != n:
+                    raise EvaluationError(
+                        f"value of {name} has shape {arr.shape}, but {name} has shape "
+                        f"{shape_str(shape)}"
+                    )
+            elif d in sizes and sizes[d] != n:
+                raise EvaluationError(
+                    f"dim {d} is {sizes[d]} in the value of {where[d]} but {n} in the "
+                    f"value of {name}"
+                )
+            else:
+                sizes.setdefault(d, n)
+                where.setdefault(d, name)
+        arrays[name] = arr
+    return arrays, sizes
+
+
+def _unbound_dims(expr: Expr, sizes: dict) -> list[str]:
+    from ..expr.core import Size
+
+    out = []
+    for node in topo_order(expr):
+        dims = list(node.shape)
+        if isinstance(node, Size):
+            dims.append(node.dim)
+        for d in dims:
+            if isinstance(d, str) and d not in sizes and d not in out:
+                out.append(d)
+    return out
+
+
+def evaluate(expr: Expr, values: Mapping[str, Any], dims: Mapping[str, int] | None = None
+             ) -> np.ndarray:
+    """Evaluate ``expr`` with ``values`` (name -> array); ``dims`` may bind dims that no
+    variable carries (as in a derivative by a variable the expression lacks)."""
+    arrays, sizes = bind_sizes(expr, values)
+    for d, n in (dims or {}).items():
+        if d in sizes and sizes[d] != n:
+            raise EvaluationError(f"dim {d} is {sizes[d]} from the values but {n} was given")
+        sizes[d] = int(n)
+    unbound = _unbound_dims(expr, sizes)
+    if unbound:
+        raise EvaluationError(
+            "cannot tell the size of dim(s) " + ", ".join(unbound)
+            + ": no variable given carries them; pass dims={...} to evaluate"
+        )
+    cache: dict[int, Any] = {}
+    for node in topo_order(expr):
+        if isinstance(node, Var):
+            v = arrays[node.name]
+        else:
+            v = node._eval([cache[id(c)] for c in node.children], sizes)
+        cache[id(node)] = v
+    out = cache[id(expr)]
+    return np.asarray(out, dtype=np.float64)
+
+
+def contract(node: Einsum, args: list, sizes: Mapping[str, int]) -> Any:
+    """Evaluate one product; ones tensors become broadcasting, not arrays."""
+    ops: list = []
+    coef = 1.0
+    bcast: list[int] = []  # output letters covered only by ones
+    covered = set()
+    for e, s in zip(node.children, node.specs):
+        if not isinstance(e, Const):
+            covered.update(s)
+    for e, s, v in zip(node.children, node.specs, args):
+        if isinstance(e, Const):
+            coef *= e.value
+            for c in s:
+                if c not in covered and c in node.out and c not in bcast:
+                    bcast.append(c)
+            continue
+        ops.append(np.asarray(v))
+        ops.append(list(s))
+    out_core = [c for c in node.out if c not in bcast]
+    if ops:
+        res = oe.contract(*ops, out_core) if len(ops) > 2 or out_core != ops[1] \
+            else ops[0]
+    else:
+        res = np.float64(1.0)
+    if coef != 1.0:
+        res = res * coef
+    if bcast:
+        dims = node.letter_dims()
+        full = [sizes[d] if isinstance(d, str) else d for d in (dims[c] for c in node.out)]
+        # place core axes, then broadcast over the ones-only axes
+        res = np.asarray(res)
+        shape = [full[i] if c in out_core else 1 for i, c in enumerate(node.out)]
+        res = np.broadcast_to(res.reshape(shape), full).copy()
+    return res

@@ -1,0 +1,5 @@
+"""Symbolic differentiation."""
+
+from .reverse import derive, hessian
+
+__all__ = ["derive", "hessian"]

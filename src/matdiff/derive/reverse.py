@@ -1,0 +1,130 @@
+"""Symbolic differentiation in reverse mode, seeded with a delta (MATH.md).
+
+The derivative of ``f`` (shape ``F``) by ``x`` (shape ``X``) is the tensor
+``D[φ, χ] = ∂f[φ]/∂x[χ]`` of shape ``F + X``: numerator layout for Jacobians, the
+variable's own shape for the gradient of a scalar.  Every node's adjoint
+``adj(v)[φ, σ] = ∂f[φ]/∂v[σ]`` starts from ``adj(f) = Π δ(φ, φ')`` and flows to the
+children through each node's rule (``Expr.vjp``), summed where paths meet (the
+paper's total-derivative rule).  The rules build ordinary nodes, so a derivative
+can be differentiated again: the Hessian is the derivative of the derivative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+from ..errors import ShapeError, UnknownVariableError
+from ..expr.core import Const, Delta, Expr, Var, shape_str, topo_order
+from ..expr.simplify import add, einsum
+
+__all__ = ["derive", "hessian", "resolve_wrt", "to_expr"]
+
+
+def to_expr(f: Expr | str, shapes: Mapping[str, Sequence] | None = None) -> Expr:
+    """``f`` as an expression, parsing text with ``shapes``."""
+    if isinstance(f, Expr):
+        return f
+    if isinstance(f, str):
+        from ..parse import parse
+
+        return parse(f, shapes=shapes)
+    raise TypeError(f"expected an expression or its text, not {type(f).__name__}")
+
+
+def resolve_wrt(f: Expr, wrt: Expr | str, shapes: Mapping[str, Sequence] | None = None
+                ) -> Var:
+    """The variable named (or given) by ``wrt``.
+
+    A name that ``f`` does not contain is accepted only when ``shapes`` declares
+    it (the derivative is then zero); otherwise it is an unknown variable.
+    """
+    if isinstance(wrt, Var):
+        return wrt
+    if isinstance(wrt, Expr):
+        raise TypeError("differentiate by a variable, not by an expression")
+    if not isinstance(wrt, str):
+        raise TypeError(f"wrt must be a variable or its name, not {type(wrt).__name__}")
+    found = f.variables()
+    if wrt in found:
+        return Var(wrt, found[wrt])
+    if shapes and wrt in shapes:
+        return Var(wrt, tuple(shapes[wrt]))
+    import difflib
+
+    names = sorted(found)
+    near = difflib.get_close_matches(wrt, names, n=3)
+    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    raise UnknownVariableError(
+        f"cannot differentiate by '{wrt}': the expression has no variable of that name "
+        f"(its variables: {', '.join(names) or 'none'}){hint}"
+    )
+
+
+def _seed(shape: tuple) -> Expr:
+    """``adj(f) = Π_a δ(φ_a, φ'_a)``: the identity on f's own indices."""
+    r = len(shape)
+    if r == 0:
+        return Const(1.0)
+    return einsum([Delta(d) for d in shape], [(a, r + a) for a in range(r)],
+                  tuple(range(2 * r)))
+
+
+def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None = None
+           ) -> Expr:
+    """The derivative of ``f`` by the variable ``wrt``: shape ``f.shape + wrt.shape``.
+
+    ``f`` may be an expression or its text (parsed with ``shapes``).  A variable
+    that ``f`` does not contain gives zeros of the right shape.
+
+    >>> import matdiff as md
+    >>> g = md.derive("sum(w * x)", "w", shapes={"w": ("n",), "x": ("n",)})
+    >>> print(g)
+    x
+    >>> md.derive("x @ A @ x", "x", shapes={"x": ("n",), "A": ("n", "n")}).shape
+    ('n',)
+    """
+    f = to_expr(f, shapes)
+    x = resolve_wrt(f, wrt, shapes)
+    found = f.variables()
+    if x.name in found and found[x.name] != x.shape:
+        raise ShapeError(
+            f"'{x.name}' has shape {shape_str(found[x.name])} in the expression but "
+            f"{shape_str(x.shape)} was asked for"
+        )
+    nf = len(f.shape)
+    order = topo_order(f)
+    depends: set[int] = set()
+    for node in order:
+        if node is x or any(id(c) in depends for c in node.children):
+            depends.add(id(node))
+    if id(f) not in depends:
+        return Const(0.0, f.shape + x.shape)
+    adjs: dict[int, list[Expr]] = {id(f): [_seed(f.shape)]}
+    for node in reversed(order):
+        terms = adjs.pop(id(node), None)
+        if terms is None:
+            continue
+        adj = terms[0] if len(terms) == 1 else add(terms)
+        if node is x:
+            return adj
+        for k, child in enumerate(node.children):
+            if id(child) in depends:
+                adjs.setdefault(id(child), []).append(node.vjp(k, adj, nf))
+    raise AssertionError("the variable was not reached")  # pragma: no cover
+
+
+def hessian(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None = None
+            ) -> Expr:
+    """``derive(derive(f, wrt), wrt)``: shape ``f.shape + wrt.shape + wrt.shape``.
+
+    >>> import matdiff as md
+    >>> H = md.hessian("x @ A @ x", "x", shapes={"x": ("n",), "A": ("n", "n")})
+    >>> H.shape
+    ('n', 'n')
+    """
+    f = to_expr(f, shapes)
+    x = resolve_wrt(f, wrt, shapes)
+    return derive(derive(f, x), x)
+
+

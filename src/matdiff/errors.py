@@ -1,0 +1,107 @@
+"""Errors raised by matdiff.
+
+Every error a user can cause is a :class:`MatdiffError`. Errors about a piece of
+text carry the text and the position(s) of the offending part, and their message
+draws a caret line under it::
+
+    >>> import matdiff as md
+    >>> try:
+    ...     md.parse("x + * y", shapes={"x": (), "y": ()})
+    ... except md.ParseError as e:
+    ...     print(e)
+    unexpected '*': expected a number, a name or '('
+      x + * y
+          ^
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "MatdiffError",
+    "ParseError",
+    "ShapeError",
+    "UnknownFunctionError",
+    "UnknownVariableError",
+    "EvaluationError",
+    "LimitError",
+    "caret_lines",
+]
+
+
+def caret_lines(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """The text followed by a line of carets under each ``(start, end)`` span.
+
+    Only the line of ``text`` holding the first span is shown when the text has
+    several lines.
+    """
+    if not spans:
+        return ""
+    start = min(s for s, _ in spans)
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", start)
+    if line_end < 0:
+        line_end = len(text)
+    line = text[line_start:line_end]
+    marks = [" "] * (len(line) + 1)
+    for s, e in spans:
+        s, e = s - line_start, max(e, s + 1) - line_start
+        for k in range(max(s, 0), min(e, len(marks))):
+            marks[k] = "^"
+    return "  " + line + "\n  " + "".join(marks).rstrip()
+
+
+class MatdiffError(Exception):
+    """Base class of every error matdiff raises for bad input."""
+
+    def __init__(self, message: str, text: str | None = None,
+                 spans: Sequence[tuple[int, int]] = ()):
+        super().__init__(message)
+        self.message = message
+        self.text = text
+        self.spans = list(spans)
+
+    @property
+    def position(self) -> int | None:
+        """Offset in the text of the first offending character, if known."""
+        return self.spans[0][0] if self.spans else None
+
+    def with_text(self, text: str, spans: Sequence[tuple[int, int]]) -> MatdiffError:
+        """Attach the source text and offending spans (keeps existing ones)."""
+        if self.text is None:
+            self.text = text
+            self.spans = list(spans)
+        return self
+
+    def __str__(self) -> str:
+        if self.text is not None and self.spans:
+            return self.message + "\n" + caret_lines(self.text, self.spans)
+        return self.message
+
+
+class ParseError(MatdiffError, ValueError):
+    """The text is not a well-formed expression."""
+
+
+class UnknownFunctionError(ParseError):
+    """A call names a function the language does not have."""
+
+
+class ShapeError(MatdiffError, ValueError):
+    """Operand shapes do not fit the operation (both sides are named)."""
+
+
+class UnknownVariableError(MatdiffError, KeyError):
+    """A variable named in ``wrt`` or in values is not known."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return MatdiffError.__str__(self)
+
+
+class EvaluationError(MatdiffError, ValueError):
+    """Values given for evaluation are missing or of the wrong shape."""
+
+
+class LimitError(MatdiffError, ValueError):
+    """An expression is past a size or nesting limit."""

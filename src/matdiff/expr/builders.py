@@ -1,0 +1,433 @@
+"""The user-facing operations, each lowered onto the core nodes.
+
+Semantics are NumPy's: ``*`` and ``/`` are element-wise with broadcasting (the
+paper's scalar expansion), ``@`` is the matrix product, vectors are 1-D.
+
+>>> import matdiff as md
+>>> x, A = md.vector("x", "n"), md.matrix("A", "n", "n")
+>>> (A @ x).shape, (x @ A @ x).shape, md.outer(x, x).shape
+(('n',), (), ('n', 'n'))
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ShapeError
+from .core import (
+    Const, Delta, Det, Dim, Einsum, Expr, Inv, LogDet, LogSumExp, Map, Size, Softmax, Var,
+    check_dim, shape_str,
+)
+from .simplify import add as _add
+from .simplify import apply, einsum, scale
+
+__all__ = [
+    "var", "scalar", "vector", "matrix", "const", "as_expr", "zeros_like", "ones",
+    "add", "sub", "mul", "div", "power", "neg", "matmul", "transpose",
+    "sum", "mean", "dot", "outer", "tr", "det", "logdet", "inv", "diag", "eye",
+    "norm1", "norm2", "logsumexp", "softmax", "maximum", "minimum",
+    "exp", "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh",
+    "tanh", "sqrt", "abs", "sign", "relu", "sigmoid", "softplus", "step",
+    "broadcast_to", "size_of",
+]
+
+
+# ====================================================================== leaves
+def var(name: str, *dims: Dim) -> Var:
+    """A variable of any shape: ``var("x")`` scalar, ``var("X", "N", "n")`` matrix.
+
+    >>> import matdiff as md
+    >>> md.var("X", "N", 3).shape
+    ('N', 3)
+    """
+    if not isinstance(name, str) or not name or not (name[0].isalpha() or name[0] == "_") \
+            or not all(c.isalnum() or c == "_" for c in name):
+        raise ShapeError(f"a variable name must be an identifier, not {name!r}")
+    return Var(name, tuple(check_dim(d) for d in dims))
+
+
+def scalar(name: str) -> Var:
+    """A scalar variable.
+
+    >>> import matdiff as md
+    >>> md.scalar("b").shape
+    ()
+    """
+    return var(name)
+
+
+def vector(name: str, n: Dim = "n") -> Var:
+    """A (column) vector variable of length ``n``.
+
+    >>> import matdiff as md
+    >>> md.vector("x", "n").shape
+    ('n',)
+    """
+    return var(name, n)
+
+
+def matrix(name: str, m: Dim = "m", n: Dim = "n") -> Var:
+    """An ``m x n`` matrix variable.
+
+    >>> import matdiff as md
+    >>> md.matrix("A", "m", "n").shape
+    ('m', 'n')
+    """
+    return var(name, m, n)
+
+
+def const(value: float, shape: Sequence[Dim] = ()) -> Const:
+    """A constant filled with ``value`` (``const(1, ("n",))`` is the vector of ones)."""
+    v = float(value)
+    return Const(v, tuple(check_dim(d) for d in shape))
+
+
+def ones(*dims: Dim) -> Const:
+    """The tensor of ones of the given dims (the paper's ``1``)."""
+    return const(1.0, dims)
+
+
+def eye(n: Dim) -> Expr:
+    """The ``n x n`` identity ``I``."""
+    return Delta(check_dim(n))
+
+
+def as_expr(x: Any) -> Expr:
+    """An :class:`Expr` as is; a Python or NumPy number as a scalar constant."""
+    if isinstance(x, Expr):
+        return x
+    if isinstance(x, (bool, np.bool_)):
+        raise TypeError("booleans are not expressions; use 0 or 1")
+    if isinstance(x, numbers.Real):
+        return Const(float(x))
+    if isinstance(x, np.ndarray) and x.ndim == 0:
+        return Const(float(x))
+    raise TypeError(
+        f"cannot use {type(x).__name__} in an expression: use numbers or matdiff "
+        "variables (values for variables are given when evaluating)"
+    )
+
+
+def zeros_like(e: Expr) -> Const:
+    return Const(0.0, e.shape)
+
+
+def size_of(dims: Sequence[Dim]) -> Expr:
+    """The number of elements of a shape, as a (symbolic) scalar."""
+    total: Expr = Const(1.0)
+    for d in dims:
+        total = mul(total, Const(float(d)) if isinstance(d, int) else Size(d))
+    return total
+
+
+# ====================================================================== broadcasting
+def _broadcast_shape(a: Expr, b: Expr, op: str) -> tuple:
+    sa, sb = a.shape, b.shape
+    n = max(len(sa), len(sb))
+    out = []
+    for k in range(1, n + 1):
+        da = sa[-k] if k <= len(sa) else None
+        db = sb[-k] if k <= len(sb) else None
+        if da is None:
+            out.append(db)
+        elif db is None or da == db:
+            out.append(da)
+        else:
+            raise ShapeError(
+                f"shapes {shape_str(sa)} and {shape_str(sb)} do not broadcast for '{op}': "
+                f"dim {da} (left) against dim {db} (right)"
+            )
+    return tuple(reversed(out))
+
+
+def broadcast_to(a: Expr, shape: Sequence[Dim]) -> Expr:
+    """``a`` expanded along leading axes to ``shape`` (NumPy's trailing alignment)."""
+    shape = tuple(shape)
+    if a.shape == shape:
+        return a
+    r, ra = len(shape), len(a.shape)
+    if ra > r or tuple(shape[r - ra:]) != a.shape:
+        raise ShapeError(f"cannot broadcast shape {shape_str(a.shape)} to {shape_str(shape)}")
+    if isinstance(a, Const):
+        return Const(a.value, shape)
+    # scalar expansion: a product with ones over the new axes
+    return einsum([a, Const(1.0, shape[: r - ra])],
+                  [tuple(range(r - ra, r)), tuple(range(r - ra))], tuple(range(r)))
+
+
+# ====================================================================== arithmetic
+def add(a: Any, b: Any) -> Expr:
+    """``a + b`` with broadcasting."""
+    a, b = as_expr(a), as_expr(b)
+    shape = _broadcast_shape(a, b, "+")
+    return _add([broadcast_to(a, shape), broadcast_to(b, shape)])
+
+
+def neg(a: Any) -> Expr:
+    """``-a``."""
+    return scale(as_expr(a), -1.0)
+
+
+def sub(a: Any, b: Any) -> Expr:
+    """``a - b`` with broadcasting."""
+    a, b = as_expr(a), as_expr(b)
+    shape = _broadcast_shape(a, b, "-")
+    return _add([broadcast_to(a, shape), neg(broadcast_to(b, shape))])
+
+
+def mul(a: Any, b: Any) -> Expr:
+    """Element-wise ``a * b`` with broadcasting (``⊗`` in the paper)."""
+    a, b = as_expr(a), as_expr(b)
+    shape = _broadcast_shape(a, b, "*")
+    r = len(shape)
+    sa = tuple(range(r - len(a.shape), r))
+    sb = tuple(range(r - len(b.shape), r))
+    return einsum([a, b], [sa, sb], tuple(range(r)))
+
+
+def div(a: Any, b: Any) -> Expr:
+    """Element-wise ``a / b`` (``⊘`` in the paper), as ``a * b**-1``."""
+    a, b = as_expr(a), as_expr(b)
+    _broadcast_shape(a, b, "/")
+    return mul(a, power(b, -1.0))
+
+
+def power(a: Any, b: Any) -> Expr:
+    """Element-wise ``a ** b``; a constant exponent keeps ``p aᵖ⁻¹`` as derivative."""
+    a, b = as_expr(a), as_expr(b)
+    shape = _broadcast_shape(a, b, "**")
+    return apply("pow", (broadcast_to(a, shape), broadcast_to(b, shape)))
+
+
+def _unary(fn: str):
+    def f(a: Any) -> Expr:
+        return apply(fn, (as_expr(a),))
+
+    f.__name__ = fn
+    f.__qualname__ = fn
+    f.__doc__ = f"Element-wise ``{fn}``; see :mod:`matdiff.expr.functions` for its rule."
+    return f
+
+
+exp = _unary("exp")
+log = _unary("log")
+sin = _unary("sin")
+cos = _unary("cos")
+tan = _unary("tan")
+arcsin = _unary("arcsin")
+arccos = _unary("arccos")
+arctan = _unary("arctan")
+sinh = _unary("sinh")
+cosh = _unary("cosh")
+tanh = _unary("tanh")
+sqrt = _unary("sqrt")
+abs = _unary("abs")  # noqa: A001 - the language's name
+sign = _unary("sign")
+relu = _unary("relu")
+sigmoid = _unary("sigmoid")
+softplus = _unary("softplus")
+step = _unary("step")
+
+
+def _is_zero(e: Expr) -> bool:
+    return isinstance(e, Const) and e.value == 0.0
+
+
+def maximum(a: Any, b: Any) -> Expr:
+    """Element-wise ``max(a, b)``; ``max(0, z)`` is the paper's ReLU (``relu'(0) = 0``).
+    Elsewhere a tie splits the derivative evenly."""
+    a, b = as_expr(a), as_expr(b)
+    shape = _broadcast_shape(a, b, "max")
+    if _is_zero(a):
+        return relu(broadcast_to(b, shape))
+    if _is_zero(b):
+        return relu(broadcast_to(a, shape))
+    return apply("max", (broadcast_to(a, shape), broadcast_to(b, shape)))
+
+
+def minimum(a: Any, b: Any) -> Expr:
+    """Element-wise ``min(a, b)``; ``min(0, z) = -relu(-z)``."""
+    a, b = as_expr(a), as_expr(b)
+    shape = _broadcast_shape(a, b, "min")
+    if _is_zero(a):
+        return neg(relu(neg(broadcast_to(b, shape))))
+    if _is_zero(b):
+        return neg(relu(neg(broadcast_to(a, shape))))
+    return apply("min", (broadcast_to(a, shape), broadcast_to(b, shape)))
+
+
+# ====================================================================== linear algebra
+def matmul(a: Any, b: Any) -> Expr:
+    """``a @ b``: matrix-matrix, matrix-vector, vector-matrix or vector-vector (dot)."""
+    a, b = as_expr(a), as_expr(b)
+    ra, rb = len(a.shape), len(b.shape)
+    if ra == 0 or rb == 0:
+        side = "left" if ra == 0 else "right"
+        raise ShapeError(
+            f"'@' needs vectors or matrices, but the {side} operand is a scalar "
+            f"(shapes {shape_str(a.shape)} and {shape_str(b.shape)}); use '*' to scale"
+        )
+    if ra > 2 or rb > 2:
+        raise ShapeError(
+            f"'@' takes vectors and matrices, got shapes {shape_str(a.shape)} and "
+            f"{shape_str(b.shape)}"
+        )
+    if a.shape[-1] != b.shape[0]:
+        raise ShapeError(
+            f"'@' of shapes {shape_str(a.shape)} and {shape_str(b.shape)}: the left "
+            f"operand's last dim {a.shape[-1]} differs from the right operand's first "
+            f"dim {b.shape[0]}"
+        )
+    # letters: 0 = the contracted one
+    sa = (1, 0) if ra == 2 else (0,)
+    sb = (0, 2) if rb == 2 else (0,)
+    outl = tuple(c for c in (sa[0] if ra == 2 else None, sb[1] if rb == 2 else None)
+                 if c is not None)
+    return einsum([a, b], [sa, sb], outl)
+
+
+def transpose(a: Any) -> Expr:
+    """Reverse the axes (``Aᵀ``); a scalar's or a vector's transpose is itself."""
+    a = as_expr(a)
+    r = len(a.shape)
+    if r < 2:
+        return a
+    return einsum([a], [tuple(range(r))], tuple(reversed(range(r))))
+
+
+def _axis(a: Expr, axis: Any, fn: str) -> int:
+    if isinstance(axis, Expr):
+        if isinstance(axis, Const) and not axis.shape and float(axis.value).is_integer():
+            axis = int(axis.value)
+        else:
+            raise ShapeError(f"{fn}: the axis must be an integer constant")
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise ShapeError(f"{fn}: the axis must be an integer, not {axis!r}")
+    r = len(a.shape)
+    if not -r <= axis < r:
+        raise ShapeError(f"{fn}: axis {axis} is out of range for shape {shape_str(a.shape)}")
+    return int(axis) % r
+
+
+def sum(a: Any, axis: Any = None) -> Expr:  # noqa: A001 - the language's name
+    """Sum of all elements, or along one ``axis``.
+
+    >>> import matdiff as md
+    >>> md.sum(md.matrix("X", "N", "n"), axis=0).shape
+    ('n',)
+    """
+    a = as_expr(a)
+    r = len(a.shape)
+    if axis is None:
+        return einsum([a], [tuple(range(r))], ())
+    ax = _axis(a, axis, "sum")
+    return einsum([a], [tuple(range(r))], tuple(c for c in range(r) if c != ax))
+
+
+def mean(a: Any, axis: Any = None) -> Expr:
+    """Mean of all elements, or along one ``axis`` (divides by the symbolic size)."""
+    a = as_expr(a)
+    if axis is None:
+        dims = a.shape
+    else:
+        dims = (a.shape[_axis(a, axis, "mean")],)
+    return mul(sum(a, axis), power(size_of(dims), -1.0))
+
+
+def dot(a: Any, b: Any) -> Expr:
+    """``a · b``: the dot product of vectors (the matrix product otherwise, as NumPy)."""
+    a, b = as_expr(a), as_expr(b)
+    if len(a.shape) == 0 or len(b.shape) == 0:
+        return mul(a, b)
+    return matmul(a, b)
+
+
+def outer(a: Any, b: Any) -> Expr:
+    """``a bᵀ`` for vectors ``a`` and ``b``."""
+    a, b = as_expr(a), as_expr(b)
+    if len(a.shape) != 1 or len(b.shape) != 1:
+        raise ShapeError(
+            f"outer needs two vectors, got shapes {shape_str(a.shape)} and {shape_str(b.shape)}"
+        )
+    return einsum([a, b], [(0,), (1,)], (0, 1))
+
+
+def _square(fn: str, a: Expr) -> None:
+    if len(a.shape) != 2 or a.shape[0] != a.shape[1]:
+        raise ShapeError(f"{fn} needs a square matrix, got shape {shape_str(a.shape)}")
+
+
+def tr(a: Any) -> Expr:
+    """The trace ``tr(A) = Σᵢ Aᵢᵢ`` of a square matrix."""
+    a = as_expr(a)
+    _square("tr", a)
+    return einsum([a], [(0, 0)], ())
+
+
+def det(a: Any) -> Expr:
+    """The determinant of a square matrix."""
+    a = as_expr(a)
+    _square("det", a)
+    if isinstance(a, Inv):  # det(X⁻¹) = 1/det(X)
+        return power(det(a.children[0]), -1.0)
+    return Det(a)
+
+
+def logdet(a: Any) -> Expr:
+    """``log det(A)``, computed stably; defined where ``det A > 0``."""
+    a = as_expr(a)
+    _square("logdet", a)
+    if isinstance(a, Inv):  # log det(X⁻¹) = −log det X
+        return neg(logdet(a.children[0]))
+    return LogDet(a)
+
+
+def inv(a: Any) -> Expr:
+    """The inverse of a square matrix (``inv(inv(X)) = X``)."""
+    a = as_expr(a)
+    _square("inv", a)
+    if isinstance(a, Inv):
+        return a.children[0]
+    if isinstance(a, Delta):
+        return a
+    return Inv(a)
+
+
+def diag(a: Any) -> Expr:
+    """``diag(v)``: the diagonal matrix of a vector; of a square matrix, its diagonal."""
+    a = as_expr(a)
+    if len(a.shape) == 1:
+        return einsum([a, Delta(a.shape[0])], [(0,), (0, 1)], (0, 1))
+    if len(a.shape) == 2:
+        _square("diag", a)
+        return einsum([a], [(0, 0)], (0,))
+    raise ShapeError(f"diag needs a vector or a square matrix, got shape {shape_str(a.shape)}")
+
+
+def norm1(a: Any) -> Expr:
+    """``Σ |aᵢ|``, the 1-norm of a vector (entry-wise for a matrix)."""
+    return sum(abs(as_expr(a)))
+
+
+def norm2(a: Any) -> Expr:
+    """``√(Σ aᵢ²)``, the Euclidean norm (Frobenius for a matrix)."""
+    a = as_expr(a)
+    return sqrt(sum(mul(a, a)))
+
+
+def logsumexp(a: Any) -> Expr:
+    """``log Σ exp(aⱼ)`` over the last axis, stably."""
+    return LogSumExp(as_expr(a))
+
+
+def softmax(a: Any) -> Expr:
+    """``exp(aⱼ) / Σₖ exp(aₖ)`` over the last axis, stably."""
+    return Softmax(as_expr(a))
+
+
+_ = Map  # re-exported for users of this module
+_ = Einsum

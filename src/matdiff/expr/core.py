@@ -1,0 +1,701 @@
+"""The core representation: a small closed set of immutable, hash-consed nodes.
+
+Every linear-algebra operation lowers onto :class:`Einsum` (a general tensor
+product); the other kinds are leaves (:class:`Var`, :class:`Const`, :class:`Size`,
+:class:`Delta`), sums (:class:`Add`), element-wise functions (:class:`Map`, one
+table in :mod:`matdiff.expr.functions`) and the few functions with rules of their
+own (:class:`Inv`, :class:`Det`, :class:`LogDet`, :class:`LogSumExp`,
+:class:`Softmax`).
+
+Nodes built twice from the same parts are the same object (hash-consing), so
+equality is identity and shared subexpressions are shared in memory.  The
+constructors here build nodes *as given*; the simplifying constructors that every
+builder uses live in :mod:`matdiff.expr.simplify`.
+
+Each class keeps its whole behaviour together: shape rule, numeric evaluation and
+its vector-Jacobian product (the adjoint rule of reverse mode, MATH.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Union
+
+import numpy as np
+
+from ..errors import ShapeError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .functions import Elementwise
+
+Dim = Union[str, int]
+Shape = tuple  # tuple[Dim, ...]
+
+__all__ = [
+    "Expr", "Var", "Const", "Size", "Delta", "Einsum", "Add", "Map",
+    "Inv", "Det", "LogDet", "LogSumExp", "Softmax", "Dim", "Shape",
+    "check_dim", "shape_str", "topo_order",
+]
+
+_TABLE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def check_dim(d: Any) -> Dim:
+    """Validate one dim: a non-negative int or an identifier-like name."""
+    if isinstance(d, (bool, np.bool_)):
+        raise ShapeError(f"a dim must be a name or an int, not {d!r}")
+    if isinstance(d, (int, np.integer)):
+        if d < 0:
+            raise ShapeError(f"a dim must not be negative, got {d}")
+        return int(d)
+    if isinstance(d, str) and d and (d[0].isalpha() or d[0] == "_") and all(
+        c.isalnum() or c == "_" for c in d
+    ):
+        return d
+    raise ShapeError(f"a dim must be a name (like 'n') or an int, not {d!r}")
+
+
+def shape_str(shape: Shape) -> str:
+    """Human-readable shape: ``scalar``, ``(n,)``, ``(n, m)``."""
+    if len(shape) == 0:
+        return "scalar ()"
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _digest(*parts: Any) -> bytes:
+    h = hashlib.blake2b(digest_size=12)
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else repr(p).encode())
+        h.update(b"\x00")
+    return h.digest()
+
+
+class Expr:
+    """A node of an expression over scalars, vectors and matrices.
+
+    Build expressions with :func:`matdiff.var` and friends and Python operators
+    (``+ - * / @ **``, ``.T``), or with :func:`matdiff.parse`.
+
+    >>> import matdiff as md
+    >>> x = md.vector("x", "n")
+    >>> A = md.matrix("A", "n", "n")
+    >>> f = x @ A @ x
+    >>> f.shape
+    ()
+    >>> sorted(f.variables().items())
+    [('A', ('n', 'n')), ('x', ('n',))]
+    """
+
+    __slots__ = ("children", "shape", "digest", "_params", "__weakref__")
+    kind: ClassVar[str] = "expr"
+    order: ClassVar[int] = 99          # rank of the kind when sorting operands
+    __array_ufunc__ = None             # let numpy defer to our reflected operators
+
+    children: tuple
+    shape: Shape
+    digest: bytes
+    _params: tuple
+
+    @classmethod
+    def _intern(cls, params: tuple, children: tuple, shape: Shape) -> Expr:
+        key = (cls, params, children)
+        node = _TABLE.get(key)
+        if node is not None:
+            return node
+        node = object.__new__(cls)
+        node.children = children
+        node.shape = tuple(shape)
+        node._params = params
+        node.digest = _digest(cls.kind, params, shape, *(c.digest for c in children))
+        _TABLE[key] = node
+        return node
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def ndim(self) -> int:
+        """Number of axes: 0 scalar, 1 vector, 2 matrix, more for derivatives."""
+        return len(self.shape)
+
+    def sort_key(self) -> tuple:
+        """A deterministic order on nodes (used to canonicalise products, sums)."""
+        return (self.order, self._label(), self.digest)
+
+    def _label(self) -> str:
+        return ""
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        """The same node over new children, through the simplifying constructors."""
+        raise NotImplementedError
+
+    def variables(self) -> dict[str, Shape]:
+        """Each variable's name mapped to its shape, in order of first appearance."""
+        out: dict[str, Shape] = {}
+        for node in topo_order(self):
+            if isinstance(node, Var):
+                out.setdefault(node.name, node.shape)
+        return out
+
+    def count_nodes(self) -> int:
+        """Number of distinct nodes (shared subexpressions count once)."""
+        return len(topo_order(self))
+
+    def evaluate(self, values: Mapping[str, Any] | None = None, **kw: Any) -> np.ndarray:
+        """Evaluate on NumPy arrays (float64); named dims are bound from the arrays.
+
+        >>> import numpy as np, matdiff as md
+        >>> f = md.parse("sum(w * x)", shapes={"w": ("n",), "x": ("n",)})
+        >>> float(f.evaluate(w=np.array([1., 2.]), x=np.array([3., 4.])))
+        11.0
+        """
+        from ..compile.evaluate import evaluate
+
+        vals = dict(values or {})
+        vals.update(kw)
+        return evaluate(self, vals)
+
+    # ------------------------------------------------------------ operators
+    def __add__(self, other: Any) -> Expr:
+        return _b().add(self, other)
+
+    def __radd__(self, other: Any) -> Expr:
+        return _b().add(other, self)
+
+    def __sub__(self, other: Any) -> Expr:
+        return _b().sub(self, other)
+
+    def __rsub__(self, other: Any) -> Expr:
+        return _b().sub(other, self)
+
+    def __mul__(self, other: Any) -> Expr:
+        return _b().mul(self, other)
+
+    def __rmul__(self, other: Any) -> Expr:
+        return _b().mul(other, self)
+
+    def __truediv__(self, other: Any) -> Expr:
+        return _b().div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Expr:
+        return _b().div(other, self)
+
+    def __matmul__(self, other: Any) -> Expr:
+        return _b().matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Expr:
+        return _b().matmul(other, self)
+
+    def __pow__(self, other: Any) -> Expr:
+        return _b().power(self, other)
+
+    def __rpow__(self, other: Any) -> Expr:
+        return _b().power(other, self)
+
+    def __neg__(self) -> Expr:
+        return _b().neg(self)
+
+    def __pos__(self) -> Expr:
+        return self
+
+    @property
+    def T(self) -> Expr:  # noqa: N802 - NumPy's name
+        """Transpose (reverses the axes; a vector's transpose is itself, as in NumPy)."""
+        return _b().transpose(self)
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "the truth value of a matdiff expression is undefined: it is symbolic; "
+            "use max/min/relu/step instead of Python 'if' on expressions"
+        )
+
+    # ------------------------------------------------------------- printing
+    def __str__(self) -> str:
+        from ..render.text import to_text
+
+        return to_text(self)
+
+    def __repr__(self) -> str:
+        return f"<Expr {self}  shape={shape_str(self.shape)}>"
+
+    # ------------------------------------------------- evaluation and rules
+    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+        raise NotImplementedError
+
+    def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
+        """Contribution to the adjoint of child ``k``.
+
+        ``adj`` is the adjoint of this node, of shape ``F + self.shape`` where
+        ``F`` (``nf`` axes) is the shape of the function being differentiated.
+        The result has shape ``F + children[k].shape``.
+        """
+        raise NotImplementedError(f"no derivative rule for {self.kind}")
+
+
+def _b():
+    from . import builders
+
+    return builders
+
+
+def _s():
+    from . import simplify
+
+    return simplify
+
+
+def _size(d: Dim, sizes: Mapping[str, int]) -> int:
+    return d if isinstance(d, int) else sizes[d]
+
+
+def _sizes(shape: Shape, sizes: Mapping[str, int]) -> tuple[int, ...]:
+    return tuple(_size(d, sizes) for d in shape)
+
+
+def topo_order(root: Expr) -> list[Expr]:
+    """Distinct nodes of ``root``, children before parents (iterative DFS)."""
+    seen: set[int] = set()
+    order: list[Expr] = []
+    stack: list[tuple[Expr, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for c in reversed(node.children):
+            if id(c) not in seen:
+                stack.append((c, False))
+    return order
+
+
+# ============================================================== leaves
+class Var(Expr):
+    """A variable: a name and a shape (``()`` scalar, ``(n,)`` vector, ...)."""
+
+    __slots__ = ()
+    kind = "var"
+    order = 3
+
+    def __new__(cls, name: str, shape: Sequence[Dim] = ()) -> Var:
+        shape = tuple(check_dim(d) for d in shape)
+        return cls._intern((name,), (), shape)  # type: ignore[return-value]
+
+    @property
+    def name(self) -> str:
+        return self._params[0]
+
+    def _label(self) -> str:
+        return self.name
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        return self
+
+    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:  # pragma: no cover
+        raise AssertionError("variables are bound by the evaluator")
+
+
+class Const(Expr):
+    """A constant tensor filled with one value (``Const(0, s)`` is zeros, ``Const(1, (n,))``
+    the paper's vector of ones ``1``)."""
+
+    __slots__ = ()
+    kind = "const"
+    order = 0
+
+    def __new__(cls, value: float, shape: Sequence[Dim] = ()) -> Const:
+        v = float(value)
+        if v == 0.0:
+            v = 0.0  # one zero, not two (-0.0)
+        return cls._intern((v,), (), tuple(check_dim(d) for d in shape))  # type: ignore
+
+    @property
+    def value(self) -> float:
+        return self._params[0]
+
+    def _label(self) -> str:
+        return repr(self.value)
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        return self
+
+    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+        if not self.shape:
+            return np.float64(self.value)
+        return np.full(_sizes(self.shape, sizes), self.value)
+
+
+class Size(Expr):
+    """The size of a named dim, as a scalar (``mean`` over ``N`` rows divides by ``N``)."""
+
+    __slots__ = ()
+    kind = "size"
+    order = 1
+
+    def __new__(cls, dim: str) -> Size:
+        return cls._intern((check_dim(dim),), (), ())  # type: ignore[return-value]
+
+    @property
+    def dim(self) -> str:
+        return self._params[0]
+
+    def _label(self) -> str:
+        return str(self.dim)
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        return self
+
+    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+        return np.float64(sizes[self.dim])
+
+
+class Delta(Expr):
+    """The identity matrix ``I`` over one dim: Kronecker's ``δᵢⱼ``."""
+
+    __slots__ = ()
+    kind = "delta"
+    order = 2
+
+    def __new__(cls, dim: Dim) -> Delta:
+        d = check_dim(dim)
+        return cls._intern((d,), (), (d, d))  # type: ignore[return-value]
+
+    @property
+    def dim(self) -> Dim:
+        return self._params[0]
+
+    def _label(self) -> str:
+        return str(self.dim)
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        return self
+
+    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+        return np.eye(_size(self.dim, sizes))
+
+
+# ============================================================== the product
+class Einsum(Expr):
+    """``value[out] = Σ over letters not in out of Π_j operands[j][specs[j]]``.
+
+    Letters are small ints.  Matrix product ``(0,1),(1,2)->(0,2)``, dot, outer,
+    transpose, trace, sums, element-wise products and scalar expansion are all
+    this one node (MATH.md, "Tensors and index strings").
+    """
+
+    __slots__ = ()
+    kind = "einsum"
+    order = 10
+
+    def __new__(cls, operands: Sequence[Expr], specs: Sequence[Sequence[int]],
+                out: Sequence[int]) -> Einsum:
+        operands = tuple(operands)
+        specs = tuple(tuple(int(c) for c in s) for s in specs)
+        out = tuple(int(c) for c in out)
+        dims = letter_dims(operands, specs)
+        for c in out:
+            if c not in dims:
+                raise ShapeError("internal: output letter of a product in no operand")
+        shape = tuple(dims[c] for c in out)
+        return cls._intern((specs, out), operands, shape)  # type: ignore[return-value]
+
+    @property
+    def specs(self) -> tuple[tuple[int, ...], ...]:
+        return self._params[0]
+
+    @property
+    def out(self) -> tuple[int, ...]:
+        return self._params[1]
+
+    def letter_dims(self) -> dict[int, Dim]:
+        return letter_dims(self.children, self.specs)
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        return _s().einsum(children, self.specs, self.out)
+
+    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+        from ..compile.evaluate import contract
+
+        return contract(self, args, sizes)
+
+    def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
+        # The product is linear in each operand:  adj(e_k)[φ, s_k] =
+        #   Σ adj[φ, out] Π_{j≠k} e_j[s_j].  A letter repeated in s_k (a trace,
+        # ii->) is renamed apart and tied back with a delta, so ∂tr(A)/∂A = I.
+        top = max([c for s in self.specs for c in s] + list(self.out) + [-1]) + 1
+        phi = tuple(range(top, top + nf))
+        nxt = top + nf
+        ops = [adj]
+        specs: list[tuple[int, ...]] = [phi + self.out]
+        for j, (e, s) in enumerate(zip(self.children, self.specs)):
+            if j != k:
+                ops.append(e)
+                specs.append(s)
+        target: list[int] = []
+        dims = self.letter_dims()
+        for c in self.specs[k]:
+            if c in target:
+                ops.append(Delta(dims[c]))
+                specs.append((c, nxt))
+                target.append(nxt)
+                nxt += 1
+            else:
+                target.append(c)
+        return _s().einsum(ops, specs, phi + tuple(target))
+
+
+def letter_dims(operands: Sequence[Expr], specs: Sequence[Sequence[int]]) -> dict[int, Dim]:
+    """The dim of every letter of a product; a letter bound to two dims is an error."""
+    if len(operands) != len(specs):
+        raise ShapeError("internal: a product needs one index string per operand")
+    dims: dict[int, Dim] = {}
+    for e, s in zip(operands, specs):
+        if len(s) != len(e.shape):
+            raise ShapeError(
+                f"internal: index string of length {len(s)} for an operand of shape "
+                f"{shape_str(e.shape)}"
+            )
+        for c, d in zip(s, e.shape):
+            if dims.setdefault(c, d) != d:
+                raise ShapeError(f"dims {dims[c]} and {d} are paired in a product")
+    return dims
+
+
+# ============================================================== sums
+class Add(Expr):
+    """The sum of two or more terms of one shape."""
+
+    __slots__ = ()
+    kind = "add"
+    order = 11
+
+    def __new__(cls, terms: Sequence[Expr]) -> Add:
+        terms = tuple(terms)
+        shape = terms[0].shape
+        for t in terms[1:]:
+            if t.shape != shape:
+                raise ShapeError(
+                    f"cannot add shapes {shape_str(shape)} and {shape_str(t.shape)}"
+                )
+        return cls._intern((), terms, shape)  # type: ignore[return-value]
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        return _s().add(children)
+
+    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+        total = args[0]
+        for a in args[1:]:
+            total = total + a
+        return total
+
+    def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
+        return adj
+
+
+# ============================================================== element-wise
+class Map(Expr):
+    """An element-wise function (a row of :data:`matdiff.expr.functions.FUNCTIONS`)
+    of one or more arguments of one shape."""
+
+    __slots__ = ()
+    kind = "map"
+    order = 5
+
+    def __new__(cls, fn: str, args: Sequence[Expr]) -> Map:
+        from .functions import FUNCTIONS
+
+        spec = FUNCTIONS[fn]
+        args = tuple(args)
+        if len(args) != spec.arity:
+            raise ShapeError(f"{fn} takes {spec.arity} argument(s), got {len(args)}")
+        for a in args[1:]:
+            if a.shape != args[0].shape:
+                raise ShapeError(
+                    f"{fn}: arguments of shapes {shape_str(args[0].shape)} and "
+                    f"{shape_str(a.shape)}"
+                )
+        return cls._intern((fn,), args, args[0].shape)  # type: ignore[return-value]
+
+    @property
+    def fn(self) -> str:
+        return self._params[0]
+
+    @property
+    def spec(self) -> Elementwise:
+        from .functions import FUNCTIONS
+
+        return FUNCTIONS[self.fn]
+
+    def _label(self) -> str:
+        return self.fn
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        return _s().apply(self.fn, children)
+
+    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+        return self.spec.numpy(*args)
+
+    def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
+        # The paper's diagonal Jacobian: ∂g(a)ᵢ/∂aⱼ = g'(aᵢ) δᵢⱼ, applied without
+        # building a matrix: adj(a)[φ, σ] += adj[φ, σ] g'(a)[σ].
+        d = self.spec.derivs[k](*self.children, out=self)
+        r = len(self.shape)
+        sig = tuple(range(r))
+        phi = tuple(range(r, r + nf))
+        return _s().einsum([adj, d], [phi + sig, sig], phi + sig)
+
+
+# ============================================================== matrix functions
+def _square(name: str, X: Expr) -> None:
+    if len(X.shape) != 2 or X.shape[0] != X.shape[1]:
+        raise ShapeError(f"{name} needs a square matrix, got shape {shape_str(X.shape)}")
+
+
+class Inv(Expr):
+    """The inverse ``X⁻¹`` of a square matrix."""
+
+    __slots__ = ()
+    kind = "inv"
+    order = 6
+
+    def __new__(cls, X: Expr) -> Inv:
+        _square("inv", X)
+        return cls._intern((), (X,), X.shape)  # type: ignore[return-value]
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        return _b().inv(children[0])
+
+    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+        return np.linalg.inv(args[0])
+
+    def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
+        # d(X⁻¹) = −X⁻¹ dX X⁻¹  (Matrix Cookbook eq. 59):  ∂Uᵢⱼ/∂Xₖₗ = −Uᵢₖ Uₗⱼ.
+        phi = tuple(range(4, 4 + nf))
+        i, j, k_, l_ = 0, 1, 2, 3
+        return _s().einsum(
+            [Const(-1.0), adj, self, self],
+            [(), phi + (i, j), (i, k_), (l_, j)],
+            phi + (k_, l_),
+        )
+
+
+class Det(Expr):
+    """The determinant ``det(X)`` of a square matrix."""
+
+    __slots__ = ()
+    kind = "det"
+    order = 7
+
+    def __new__(cls, X: Expr) -> Det:
+        _square("det", X)
+        return cls._intern((), (X,), ())  # type: ignore[return-value]
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        return _b().det(children[0])
+
+    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+        return np.float64(np.linalg.det(args[0]))
+
+    def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
+        # d det X = det X · tr(X⁻¹ dX)  (Matrix Cookbook eq. 49):  ∂det/∂X = det(X) X⁻ᵀ.
+        phi = tuple(range(2, 2 + nf))
+        X = self.children[0]
+        return _s().einsum([adj, self, _b().inv(X)], [phi, (), (1, 0)], phi + (0, 1))
+
+
+class LogDet(Expr):
+    """``log det(X)``, computed stably (``slogdet``); for ``det X > 0``."""
+
+    __slots__ = ()
+    kind = "logdet"
+    order = 7
+
+    def __new__(cls, X: Expr) -> LogDet:
+        _square("logdet", X)
+        return cls._intern((), (X,), ())  # type: ignore[return-value]
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        return _b().logdet(children[0])
+
+    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+        sign, logabs = np.linalg.slogdet(args[0])
+        return np.float64(logabs if sign > 0 else np.nan)
+
+    def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
+        # d log det X = tr(X⁻¹ dX)  (Matrix Cookbook eq. 51):  ∂/∂X = X⁻ᵀ.
+        phi = tuple(range(2, 2 + nf))
+        X = self.children[0]
+        return _s().einsum([adj, _b().inv(X)], [phi, (1, 0)], phi + (0, 1))
+
+
+# ============================================================== stable composites
+def _stable_lse(a: np.ndarray) -> np.ndarray:
+    m = np.max(a, axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return np.log(np.sum(np.exp(a - m), axis=-1)) + m[..., 0]
+
+
+class LogSumExp(Expr):
+    """``log Σⱼ exp(xⱼ)`` over the last axis (a vector gives a scalar, a matrix one
+    value per row), computed without overflow."""
+
+    __slots__ = ()
+    kind = "logsumexp"
+    order = 8
+
+    def __new__(cls, x: Expr) -> LogSumExp:
+        if len(x.shape) == 0:
+            raise ShapeError("logsumexp needs a vector or a matrix, got a scalar")
+        return cls._intern((), (x,), x.shape[:-1])  # type: ignore[return-value]
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        return _b().logsumexp(children[0])
+
+    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+        return _stable_lse(np.asarray(args[0]))
+
+    def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
+        # ∂ logsumexp(x)/∂xⱼ = softmax(x)ⱼ.
+        x = self.children[0]
+        r = len(x.shape)
+        beta, j = tuple(range(r - 1)), r - 1
+        phi = tuple(range(r, r + nf))
+        return _s().einsum([adj, _b().softmax(x)], [phi + beta, beta + (j,)],
+                           phi + beta + (j,))
+
+
+class Softmax(Expr):
+    """``exp(xⱼ) / Σₖ exp(xₖ)`` over the last axis, computed without overflow."""
+
+    __slots__ = ()
+    kind = "softmax"
+    order = 8
+
+    def __new__(cls, x: Expr) -> Softmax:
+        if len(x.shape) == 0:
+            raise ShapeError("softmax needs a vector or a matrix, got a scalar")
+        return cls._intern((), (x,), x.shape)  # type: ignore[return-value]
+
+    def rebuild(self, children: Sequence[Expr]) -> Expr:
+        return _b().softmax(children[0])
+
+    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+        a = np.asarray(args[0])
+        return np.exp(a - _stable_lse(a)[..., None])
+
+    def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
+        # ∂sᵢ/∂xⱼ = sᵢ(δᵢⱼ − sⱼ):  adj(x)ⱼ = adjⱼ sⱼ − (Σᵢ adjᵢ sᵢ) sⱼ.
+        r = len(self.shape)
+        beta, i, j = tuple(range(r - 1)), r - 1, r
+        phi = tuple(range(r + 1, r + 1 + nf))
+        s = self
+        first = _s().einsum([adj, s], [phi + beta + (j,), beta + (j,)], phi + beta + (j,))
+        second = _s().einsum(
+            [Const(-1.0), adj, s, s],
+            [(), phi + beta + (i,), beta + (i,), beta + (j,)],
+            phi + beta + (j,),
+        )
+        return _s().add([first, second])

@@ -1,0 +1,377 @@
+"""Simplifying constructors: every node a builder or a derivative rule makes goes
+through :func:`einsum`, :func:`add` or :func:`apply`, so expressions are always
+in a small normal form (MATH.md, "Simplification"):
+
+* **products are flat**: an operand that is itself a product merges into its
+  parent (letters renamed apart); a very long product keeps its bulk nested but
+  still hands its structural factors (deltas, ones, constants) to the parent;
+* **constants fold**: scalar factors collect into one coefficient, a zero factor
+  makes the product zero, a product of constants is a constant;
+* **deltas are eliminated**: ``Σ_a δ(a, b) g(a) = g(b)``; a delta whose two
+  letters are both free stays, it is the structure (``xᵢ δᵢⱼ`` is ``diag(x)``);
+* **ones are eliminated**: ``1`` over a letter some other operand covers is 1;
+  a letter summed over nothing but ones gives the dim's size ``n``;
+* **equal factors become powers**: ``xᵢ xᵢ = (x²)ᵢ``, ``aᵖ aᑫ = aᵖ⁺ᑫ``;
+* **sums merge equal terms** (``T + T = 2T``) and drop zeros;
+* **element-wise rules**: constants fold, ``a¹ = a``, ``a⁰ = 1``,
+  ``(aᵖ)ᑫ = aᵖᑫ`` for integer ``q``, ``log(exp a) = a``, ``exp(log a) = a`` (on
+  log's domain), ``relu(relu a) = relu a``.
+
+Every rule here keeps the value; the tests check that on random expressions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import ShapeError
+from .core import Add, Const, Delta, Einsum, Expr, Map, Size, letter_dims, shape_str
+
+__all__ = ["einsum", "add", "apply", "scale", "split_coef", "zeros", "MAX_FLAT"]
+
+#: the longest product that is flattened whole; longer ones keep their bulk nested
+MAX_FLAT = 16
+
+
+def zeros(shape: Sequence) -> Const:
+    return Const(0.0, tuple(shape))
+
+
+def split_coef(e: Expr) -> tuple[float, Expr]:
+    """``e = c · core`` with ``c`` a number: the coefficient of a product, else 1."""
+    if isinstance(e, Einsum):
+        ops = e.children
+        if ops and isinstance(ops[0], Const) and not ops[0].shape:
+            c = ops[0].value
+            rest, specs = ops[1:], e.specs[1:]
+            if len(rest) == 1 and specs[0] == e.out and len(set(e.out)) == len(e.out):
+                return c, rest[0]
+            return c, Einsum(rest, specs, e.out)
+    if isinstance(e, Const) and e.value != 0.0:
+        return e.value, Const(1.0, e.shape)
+    return 1.0, e
+
+
+def scale(e: Expr, c: float) -> Expr:
+    """``c · e``."""
+    if c == 1.0:
+        return e
+    s = tuple(range(len(e.shape)))
+    return einsum([Const(c), e], [(), s], s)
+
+
+# ====================================================================== products
+def einsum(operands: Sequence[Expr], specs: Sequence[Sequence[int]],
+           out: Sequence[int]) -> Expr:
+    """The product ``out <- Π operands[specs]``, in normal form."""
+    ops = list(operands)
+    sps = [list(s) for s in specs]
+    outl = list(out)
+    dims = letter_dims(ops, sps)  # validates arity and dim agreement
+    for c in outl:
+        if c not in dims:
+            raise ShapeError("internal: an output letter of a product is in no operand")
+    if len(set(outl)) != len(outl):
+        raise ShapeError("internal: an output letter of a product appears twice")
+    nxt = max(list(dims) + [-1]) + 1
+
+    # -- flatten nested products (renaming their letters apart)
+    k = 0
+    while k < len(ops):
+        e = ops[k]
+        if isinstance(e, Einsum):
+            inner_ops, inner_specs = list(e.children), [list(s) for s in e.specs]
+            if len(ops) - 1 + len(inner_ops) > MAX_FLAT:
+                inner_ops, inner_specs, nested = _hoist(e)
+                if not inner_ops:
+                    k += 1
+                    continue
+            else:
+                nested = None
+            rename = {}
+            for c_in, c_out in zip(e.out, sps[k]):
+                rename[c_in] = c_out
+            for s in inner_specs:
+                for c in s:
+                    if c not in rename:
+                        rename[c] = nxt
+                        nxt += 1
+            new_ops = inner_ops + ([nested[0]] if nested else [])
+            new_sps = [[rename[c] for c in s] for s in inner_specs]
+            if nested:
+                new_sps.append([rename[c] for c in nested[1]])
+            ops[k:k + 1] = new_ops
+            sps[k:k + 1] = new_sps
+            dims = letter_dims(ops, sps)
+            continue
+        k += 1
+
+    # -- constants: one coefficient; a zero makes the product zero
+    coef = 1.0
+    keep_ops, keep_sps = [], []
+    for e, s in zip(ops, sps):
+        if isinstance(e, Const):
+            coef *= e.value
+        else:
+            keep_ops.append(e)
+            keep_sps.append(s)
+    ops, sps = keep_ops, keep_sps
+    out_shape = tuple(dims[c] for c in outl)
+    if coef == 0.0:
+        return zeros(out_shape)
+
+    # -- deltas: Σ_a δ(a, b) g(a) = g(b)
+    gone: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for k, (e, s) in enumerate(zip(ops, sps)):
+            if not isinstance(e, Delta):
+                continue
+            a, b = s
+            if a == b:
+                # δ(a, a) = 1 for every a (a letter left uncovered is handled below)
+                del ops[k], sps[k]
+                changed = True
+                break
+            if a in outl and b in outl:
+                continue
+            old, new = (a, b) if a not in outl else (b, a)
+            del ops[k], sps[k]
+            for t in sps:
+                for i, c in enumerate(t):
+                    if c == old:
+                        t[i] = new
+            gone.add(old)
+            changed = True
+            break
+        if not changed:
+            # a repeated delta δ(a,b)δ(a,b) is δ(a,b)
+            seen = set()
+            for k, (e, s) in enumerate(zip(ops, sps)):
+                if isinstance(e, Delta):
+                    key = tuple(s)
+                    if key in seen or key[::-1] in seen:
+                        del ops[k], sps[k]
+                        changed = True
+                        break
+                    seen.add(key)
+
+    # -- sizes and constants that became plain numbers
+    keep_ops, keep_sps = [], []
+    for e, s in zip(ops, sps):
+        if isinstance(e, Const):
+            coef *= e.value
+        else:
+            keep_ops.append(e)
+            keep_sps.append(s)
+    ops, sps = keep_ops, keep_sps
+
+    # -- equal factors with equal index strings become one power: aᵖ aᑫ = aᵖ⁺ᑫ
+    ops, sps = _merge_powers(ops, sps)
+    keep_ops, keep_sps = [], []
+    for e, s in zip(ops, sps):
+        if isinstance(e, Const):
+            coef *= e.value
+        else:
+            keep_ops.append(e)
+            keep_sps.append(s)
+    ops, sps = keep_ops, keep_sps
+    if coef == 0.0:
+        return zeros(out_shape)
+
+    # -- letters covered by no operand: a free one is a vector of ones (scalar
+    #    expansion), a summed one multiplies by the dim's size
+    covered = {c for s in sps for c in s}
+    for c in list(dims):
+        if c in covered or c in gone:
+            continue
+        if c in outl:
+            ops.append(Const(1.0, (dims[c],)))
+            sps.append([c])
+        elif isinstance(dims[c], int):
+            coef *= dims[c]
+        else:
+            ops.append(Size(dims[c]))
+            sps.append([])
+        covered.add(c)
+
+    if not ops:
+        return Const(coef, out_shape)
+    if all(isinstance(e, Const) for e in ops):
+        # only ones over free letters: a filled constant
+        return Const(coef, out_shape)
+    if coef == 0.0:
+        return zeros(out_shape)
+
+    # -- a single operand read as it is: the operand itself
+    if len(ops) == 1 and sps[0] == outl and coef == 1.0:
+        return ops[0]
+
+    return _canonical(ops, sps, outl, coef)
+
+
+def _hoist(e: Einsum):
+    """Split a long product into its structural factors (deltas, ones, sizes and
+    coefficients) and one nested product of the rest, so that a parent can
+    eliminate the structure without copying the bulk."""
+    struct_ops, struct_sps, rest_ops, rest_sps = [], [], [], []
+    for op, s in zip(e.children, e.specs):
+        if isinstance(op, (Delta, Const, Size)):
+            struct_ops.append(op)
+            struct_sps.append(list(s))
+        else:
+            rest_ops.append(op)
+            rest_sps.append(list(s))
+    if not struct_ops:
+        return [], [], None
+    need = set(e.out) | {c for s in struct_sps for c in s}
+    seen: list[int] = []
+    for s in rest_sps:
+        for c in s:
+            if c in need and c not in seen:
+                seen.append(c)
+    nested = Einsum(rest_ops, rest_sps, seen) if rest_ops else None
+    if nested is None:
+        return struct_ops, struct_sps, None
+    return struct_ops, struct_sps, (nested, seen)
+
+
+def _merge_powers(ops: list, sps: list):
+    groups: dict = {}
+    order: list = []
+    for e, s in zip(ops, sps):
+        base, p = e, 1.0
+        if isinstance(e, Map) and e.fn == "pow" and isinstance(e.children[1], Const):
+            base, p = e.children[0], e.children[1].value
+        key = (base, tuple(s))
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append((e, p))
+    if len(order) == len(ops):
+        return ops, sps
+    new_ops, new_sps = [], []
+    for key in order:
+        members = groups[key]
+        base, s = key
+        if isinstance(base, Delta):
+            new_ops.append(base)  # δ·δ = δ
+        elif len(members) == 1:
+            new_ops.append(members[0][0])
+        else:
+            p = sum(m[1] for m in members)
+            new_ops.append(apply("pow", (base, Const(p, base.shape))))
+        new_sps.append(list(s))
+    # a power can have become a constant (p = 0) or a product: re-normalise cheaply
+    out_ops, out_sps = [], []
+    for e, s in zip(new_ops, new_sps):
+        if isinstance(e, Const) and e.shape:
+            out_ops.append(Const(e.value))
+            out_sps.append([])
+        else:
+            out_ops.append(e)
+            out_sps.append(s)
+    return out_ops, out_sps
+
+
+def _canonical(ops: list, sps: list, outl: list, coef: float) -> Expr:
+    """Sort operands and relabel letters so equal products are one node."""
+    pos = {c: i for i, c in enumerate(outl)}
+
+    def key(item):
+        e, s = item
+        return (e.sort_key(), tuple(pos.get(c, -1) for c in s))
+
+    items = sorted(zip(ops, sps), key=key)
+    relabel: dict[int, int] = {c: i for i, c in enumerate(outl)}
+    for _, s in items:
+        for c in s:
+            if c not in relabel:
+                relabel[c] = len(relabel)
+    new_ops = [e for e, _ in items]
+    new_sps = [tuple(relabel[c] for c in s) for _, s in items]
+    if coef != 1.0:
+        new_ops.insert(0, Const(coef))
+        new_sps.insert(0, ())
+    return Einsum(new_ops, new_sps, tuple(relabel[c] for c in outl))
+
+
+# ====================================================================== sums
+def add(terms: Sequence[Expr]) -> Expr:
+    """The sum of terms of one shape, with equal terms merged and zeros dropped."""
+    terms = list(terms)
+    if not terms:
+        raise ShapeError("internal: an empty sum")
+    shape = terms[0].shape
+    flat: list[Expr] = []
+    stack = list(reversed(terms))
+    while stack:
+        t = stack.pop()
+        if t.shape != shape:
+            raise ShapeError(
+                f"cannot add shapes {shape_str(shape)} and {shape_str(t.shape)}"
+            )
+        if isinstance(t, Add):
+            stack.extend(reversed(t.children))
+        else:
+            flat.append(t)
+    coefs: dict = {}
+    order: list = []
+    for t in flat:
+        c, core = split_coef(t)
+        if isinstance(t, Const) and t.value == 0.0:
+            continue
+        if core not in coefs:
+            coefs[core] = 0.0
+            order.append(core)
+        coefs[core] += c
+    out = []
+    for core in order:
+        c = coefs[core]
+        if c == 0.0:
+            continue
+        if isinstance(core, Const):
+            out.append(Const(c * core.value, shape))
+        else:
+            out.append(scale(core, c))
+    if not out:
+        return zeros(shape)
+    if len(out) == 1:
+        return out[0]
+    out.sort(key=lambda t: split_coef(t)[1].sort_key())
+    return Add(out)
+
+
+# ====================================================================== element-wise
+def apply(fn: str, args: Sequence[Expr]) -> Expr:
+    """The element-wise function ``fn`` of ``args`` (one shape), simplified."""
+    from .functions import FUNCTIONS
+
+    spec = FUNCTIONS[fn]
+    args = tuple(args)
+    if all(isinstance(a, Const) for a in args):
+        with np.errstate(all="ignore"):
+            v = float(spec.numpy(*[np.float64(a.value) for a in args]))
+        return Const(v, args[0].shape)
+    a = args[0]
+    if fn == "pow" and isinstance(args[1], Const):
+        p = args[1].value
+        if p == 1.0:
+            return a
+        if p == 0.0:
+            return Const(1.0, a.shape)
+        if isinstance(a, Map) and a.fn == "pow" and isinstance(a.children[1], Const) \
+                and float(p).is_integer():
+            return apply("pow", (a.children[0], Const(a.children[1].value * p, a.shape)))
+        if isinstance(a, Map) and a.fn == "sqrt" and p == 2.0:
+            return a.children[0]  # (√a)² = a on sqrt's domain
+    if fn == "log" and isinstance(a, Map) and a.fn == "exp":
+        return a.children[0]
+    if fn == "exp" and isinstance(a, Map) and a.fn == "log":
+        return a.children[0]
+    if fn in ("relu", "abs", "step", "sign") and isinstance(a, Map) and a.fn == fn:
+        return a  # idempotent
+    return Map(fn, args)

@@ -1,0 +1,5 @@
+"""Text -> Expr."""
+
+
+def parse(text, shapes=None):
+    raise NotImplementedError

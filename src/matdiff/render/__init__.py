@@ -1,0 +1,1 @@
+"""Printers: Unicode matrix notation and index notation."""
