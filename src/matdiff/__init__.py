@@ -6,6 +6,8 @@
 ('n',)
 """
 
+from .check import CheckResult, check, random_values
+from .compile.evaluate import evaluate
 from .derive import derive, hessian
 from .errors import (
     EvaluationError, LimitError, MatdiffError, ParseError, ShapeError, UnknownFunctionError,
@@ -18,7 +20,7 @@ from .parse import parse
 __version__ = "0.1.0"
 
 __all__ = [
-    "parse", "derive", "hessian",
+    "parse", "derive", "hessian", "evaluate", "check", "CheckResult", "random_values",
     "MatdiffError", "ParseError", "ShapeError", "UnknownFunctionError",
     "UnknownVariableError", "EvaluationError", "LimitError", *_expr_all,
 ]

@@ -100,7 +100,7 @@ class Expr:
 
     @classmethod
     def _intern(cls, params: tuple, children: tuple, shape: Shape) -> Expr:
-        key = (cls, params, children)
+        key = (cls, params, children, tuple(shape))
         node = _TABLE.get(key)
         if node is not None:
             return node
@@ -444,7 +444,7 @@ class Einsum(Expr):
                 nxt += 1
             else:
                 target.append(c)
-        return _s().einsum(ops, specs, phi + tuple(target))
+        return _s().einsum(ops, specs, phi + tuple(target), dims)
 
 
 def letter_dims(operands: Sequence[Expr], specs: Sequence[Sequence[int]]) -> dict[int, Dim]:

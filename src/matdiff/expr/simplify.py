@@ -64,15 +64,24 @@ def scale(e: Expr, c: float) -> Expr:
 
 # ====================================================================== products
 def einsum(operands: Sequence[Expr], specs: Sequence[Sequence[int]],
-           out: Sequence[int]) -> Expr:
-    """The product ``out <- Π operands[specs]``, in normal form."""
+           out: Sequence[int], dims: dict | None = None) -> Expr:
+    """The product ``out <- Π operands[specs]``, in normal form.
+
+    An output letter that no operand carries is a broadcast (a factor of ones);
+    its dim must then be given in ``dims``.
+    """
     ops = list(operands)
     sps = [list(s) for s in specs]
     outl = list(out)
+    extra = dict(dims or {})
     dims = letter_dims(ops, sps)  # validates arity and dim agreement
     for c in outl:
         if c not in dims:
-            raise ShapeError("internal: an output letter of a product is in no operand")
+            if c not in extra:
+                raise ShapeError("internal: an output letter of a product is in no operand")
+            ops.append(Const(1.0, (extra[c],)))
+            sps.append([c])
+            dims[c] = extra[c]
     if len(set(outl)) != len(outl):
         raise ShapeError("internal: an output letter of a product appears twice")
     nxt = max(list(dims) + [-1]) + 1
