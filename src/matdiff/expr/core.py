@@ -203,6 +203,14 @@ class Expr:
         """Transpose (reverses the axes; a vector's transpose is itself, as in NumPy)."""
         return _b().transpose(self)
 
+    def _no_compare(self, other: Any) -> bool:
+        raise TypeError(
+            "matdiff expressions are symbolic and cannot be compared with < > <= >=; "
+            "use max/min/relu/step to express a case split"
+        )
+
+    __lt__ = __le__ = __gt__ = __ge__ = _no_compare
+
     def __bool__(self) -> bool:
         raise TypeError(
             "the truth value of a matdiff expression is undefined: it is symbolic; "
