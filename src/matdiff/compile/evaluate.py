@@ -15,13 +15,18 @@ import numpy as np
 import opt_einsum as oe
 
 from ..errors import EvaluationError
-from ..expr.core import Const, Einsum, Expr, Var, shape_str, topo_order
+from ..expr.core import Const, Einsum, Expr, Var, context_of, shape_str, topo_order
 
 __all__ = ["evaluate", "bind_sizes", "contract"]
 
 
 def bind_sizes(expr: Expr, values: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict]:
-    """Check ``values`` against the variables of ``expr``; return arrays and dim sizes."""
+    """Check ``values`` against the variables of ``expr``; return arrays and dim sizes.
+
+    Values of the variables a derivative was taken from (its context, see
+    :func:`matdiff.expr.core.context_of`) are checked and bind dims too, though the
+    derivative may no longer contain them (``dx/dx = I`` still needs ``n``).
+    """
     arrays: dict[str, np.ndarray] = {}
     sizes: dict[str, int] = {}
     where: dict[str, str] = {}
@@ -61,6 +66,14 @@ def bind_sizes(expr: Expr, values: Mapping[str, Any]) -> tuple[dict[str, np.ndar
                 sizes.setdefault(d, n)
                 where.setdefault(d, name)
         arrays[name] = arr
+    for name, shape in context_of(expr).items():
+        if name in wanted or name not in values:
+            continue
+        arr = np.asarray(values[name])
+        if arr.ndim == len(shape):
+            for d, n in zip(shape, arr.shape):
+                if isinstance(d, str):
+                    sizes.setdefault(d, n)
     return arrays, sizes
 
 
@@ -123,11 +136,16 @@ def contract(node: Einsum, args: list, sizes: Mapping[str, int]) -> Any:
         ops.append(np.asarray(v))
         ops.append(list(s))
     out_core = [c for c in node.out if c not in bcast]
-    if ops:
-        res = oe.contract(*ops, out_core) if len(ops) > 2 or out_core != ops[1] \
-            else ops[0]
-    else:
+    if not ops:
         res = np.float64(1.0)
+    elif all(s == out_core for s in ops[1::2]):
+        # an element-wise product (the paper's ⊗): multiply, no contraction needed
+        res = ops[0]
+        for a in ops[2::2]:
+            res = res * a
+    else:
+        # greedy ordering: near-optimal for our products and cheap to find
+        res = oe.contract(*ops, out_core, optimize="greedy")
     if coef != 1.0:
         res = res * coef
     if bcast:

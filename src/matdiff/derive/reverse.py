@@ -15,7 +15,9 @@ from collections.abc import Mapping, Sequence
 
 
 from ..errors import ShapeError, UnknownVariableError
-from ..expr.core import Const, Delta, Expr, Var, shape_str, topo_order
+from ..expr.core import (
+    Const, Delta, Expr, Var, context_of, remember_context, shape_str, topo_order,
+)
 from ..expr.simplify import add, einsum
 
 __all__ = ["derive", "hessian", "resolve_wrt", "to_expr"]
@@ -98,8 +100,11 @@ def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None
     for node in order:
         if node is x or any(id(c) in depends for c in node.children):
             depends.add(id(node))
+    context = {**context_of(f), **f.variables(), x.name: x.shape}
     if id(f) not in depends:
-        return Const(0.0, f.shape + x.shape)
+        zero = Const(0.0, f.shape + x.shape)
+        remember_context(zero, context)
+        return zero
     adjs: dict[int, list[Expr]] = {id(f): [_seed(f.shape)]}
     for node in reversed(order):
         terms = adjs.pop(id(node), None)
@@ -107,6 +112,7 @@ def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None
             continue
         adj = terms[0] if len(terms) == 1 else add(terms)
         if node is x:
+            remember_context(adj, context)
             return adj
         for k, child in enumerate(node.children):
             if id(child) in depends:

@@ -22,25 +22,57 @@ Every rule here keeps the value; the tests check that on random expressions.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..errors import ShapeError
-from .core import Add, Const, Delta, Einsum, Expr, Map, Size, letter_dims, shape_str
+from .core import (
+    Add, Const, Delta, Einsum, Expr, Map, Size, context_of, letter_dims, remember_context,
+    shape_str,
+)
 
 __all__ = ["einsum", "add", "apply", "scale", "split_coef", "zeros", "MAX_FLAT"]
 
 #: the longest product that is flattened whole; longer ones keep their bulk nested
 MAX_FLAT = 16
+#: a sum of more terms is kept as one term of its parent (so that building a sum
+#: term by term stays linear; equal terms are merged within each group)
+MAX_FLAT_SUM = 64
 
 
 def zeros(shape: Sequence) -> Const:
     return Const(0.0, tuple(shape))
 
 
+def _keep_context(result: Const, inputs: Sequence[Expr]) -> Const:
+    """A constant that simplification made out of variables (``x − x = 0``) remembers
+    them, so that evaluation can still bind its named dims from their values."""
+    if any(isinstance(d, str) for d in result.shape):
+        ctx: dict = {}
+        for e in inputs:
+            ctx.update(context_of(e))
+            ctx.update(e.variables())
+        if ctx:
+            remember_context(result, ctx)
+    return result
+
+
+_SPLIT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def split_coef(e: Expr) -> tuple[float, Expr]:
     """``e = c · core`` with ``c`` a number: the coefficient of a product, else 1."""
+    if isinstance(e, Einsum):
+        hit = _SPLIT.get(e)
+        if hit is None:
+            hit = _SPLIT[e] = _split_coef(e)
+        return hit
+    return _split_coef(e)
+
+
+def _split_coef(e: Expr) -> tuple[float, Expr]:
     if isinstance(e, Einsum):
         ops = e.children
         if ops and isinstance(ops[0], Const) and not ops[0].shape:
@@ -129,7 +161,7 @@ def einsum(operands: Sequence[Expr], specs: Sequence[Sequence[int]],
     ops, sps = keep_ops, keep_sps
     out_shape = tuple(dims[c] for c in outl)
     if coef == 0.0:
-        return zeros(out_shape)
+        return _keep_context(zeros(out_shape), operands)
 
     # -- deltas: Σ_a δ(a, b) g(a) = g(b)
     gone: set[int] = set()
@@ -189,7 +221,7 @@ def einsum(operands: Sequence[Expr], specs: Sequence[Sequence[int]],
             keep_sps.append(s)
     ops, sps = keep_ops, keep_sps
     if coef == 0.0:
-        return zeros(out_shape)
+        return _keep_context(zeros(out_shape), operands)
 
     # -- letters covered by no operand: a free one is a vector of ones (scalar
     #    expansion), a summed one multiplies by the dim's size
@@ -208,12 +240,12 @@ def einsum(operands: Sequence[Expr], specs: Sequence[Sequence[int]],
         covered.add(c)
 
     if not ops:
-        return Const(coef, out_shape)
+        return _keep_context(Const(coef, out_shape), operands)
     if all(isinstance(e, Const) for e in ops):
         # only ones over free letters: a filled constant
-        return Const(coef, out_shape)
+        return _keep_context(Const(coef, out_shape), operands)
     if coef == 0.0:
-        return zeros(out_shape)
+        return _keep_context(zeros(out_shape), operands)
 
     # -- a single operand read as it is: the operand itself
     if len(ops) == 1 and sps[0] == outl and coef == 1.0:
@@ -323,11 +355,12 @@ def add(terms: Sequence[Expr]) -> Expr:
             raise ShapeError(
                 f"cannot add shapes {shape_str(shape)} and {shape_str(t.shape)}"
             )
-        if isinstance(t, Add):
+        if isinstance(t, Add) and len(t.children) <= MAX_FLAT_SUM:
             stack.extend(reversed(t.children))
         else:
             flat.append(t)
     coefs: dict = {}
+    first: dict = {}  # a core met once keeps its term as it was
     order: list = []
     for t in flat:
         c, core = split_coef(t)
@@ -335,19 +368,24 @@ def add(terms: Sequence[Expr]) -> Expr:
             continue
         if core not in coefs:
             coefs[core] = 0.0
+            first[core] = t
             order.append(core)
+        else:
+            first[core] = None
         coefs[core] += c
     out = []
     for core in order:
         c = coefs[core]
         if c == 0.0:
             continue
-        if isinstance(core, Const):
+        if first[core] is not None:
+            out.append(first[core])
+        elif isinstance(core, Const):
             out.append(Const(c * core.value, shape))
         else:
             out.append(scale(core, c))
     if not out:
-        return zeros(shape)
+        return _keep_context(zeros(shape), terms)
     if len(out) == 1:
         return out[0]
     out.sort(key=lambda t: split_coef(t)[1].sort_key())
@@ -371,7 +409,7 @@ def apply(fn: str, args: Sequence[Expr]) -> Expr:
         if p == 1.0:
             return a
         if p == 0.0:
-            return Const(1.0, a.shape)
+            return _keep_context(Const(1.0, a.shape), args)
         if isinstance(a, Map) and a.fn == "pow" and isinstance(a.children[1], Const) \
                 and float(p).is_integer():
             return apply("pow", (a.children[0], Const(a.children[1].value * p, a.shape)))

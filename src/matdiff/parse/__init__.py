@@ -1,5 +1,69 @@
-"""Text -> Expr."""
+"""Text -> Expr: the expression language (numpy syntax).
+
+The text is tokenized (:mod:`.lexer`), parsed by hand-written recursive descent
+into a syntax tree (:mod:`.grammar`, :mod:`.tree`) and built into an expression
+through the builders (:mod:`.build`); it is never ``eval``-ed.  The functions of
+the language are one table (:mod:`.table`).
+
+>>> import matdiff as md
+>>> f = md.parse("mean((y - max(0, X @ w + b))**2)",
+...              shapes={"X": ("N", "n"), "w": ("n",), "y": ("N",), "b": ()})
+>>> f.shape
+()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from ..errors import LimitError
+from ..expr.core import Dim, Expr
+from .build import build_expr, declared_shapes, variable_shapes
+from .grammar import MAX_DEPTH, parse_tree
+from .lexer import MAX_LENGTH, Token, tokenize
+from .table import FUNCTION_NAMES, FUNCTION_TABLE, FunctionSpec
+from .tree import Node, walk
+
+__all__ = [
+    "parse", "parse_tree", "tokenize", "Token", "Node", "walk",
+    "FUNCTION_NAMES", "FUNCTION_TABLE", "FunctionSpec", "MAX_DEPTH", "MAX_LENGTH",
+]
 
 
-def parse(text, shapes=None):
-    raise NotImplementedError
+def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None) -> Expr:
+    """Parse ``text`` (numpy syntax) into an :class:`~matdiff.expr.Expr`.
+
+    ``shapes`` maps each variable's name to its tuple of dims (``()`` scalar,
+    ``("n",)`` vector, ``("m", "n")`` matrix; a dim is a name or an int); names
+    declared but not used are ignored.  Errors are :class:`~matdiff.ParseError`
+    (syntax; :class:`~matdiff.UnknownFunctionError` for an unknown function),
+    :class:`~matdiff.ShapeError` (shapes that do not fit, or a variable with no
+    declared shape) and :class:`~matdiff.LimitError` (more than
+    :data:`MAX_LENGTH` characters, or nesting deeper than :data:`MAX_DEPTH`); each
+    prints the text with a caret under the offending part.
+
+    >>> import numpy as np
+    >>> f = parse("x.T @ A @ x + 1", shapes={"x": ("n",), "A": ("n", "n")})
+    >>> f.shape
+    ()
+    >>> float(f.evaluate(x=np.array([1.0, 2.0]), A=np.eye(2)))
+    6.0
+    >>> parse("sum(log(exp(-y * (X @ w)) + vector(1)))",
+    ...       shapes={"X": ("N", "n"), "w": ("n",), "y": ("N",)}).shape
+    ()
+    >>> parse("x @ A", shapes={"x": ("n",), "A": ("m", "m")})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    matdiff.errors.ShapeError: '@' of shapes (n,) and (m, m): ... first dim m
+      x @ A
+      ^   ^
+    """
+    declared = declared_shapes(shapes)
+    tree = parse_tree(text, declared)
+    var_shapes = variable_shapes(tree, text, declared)
+    try:
+        return build_expr(tree, text, var_shapes)
+    except RecursionError:  # pragma: no cover - building is iterative
+        raise LimitError(
+            f"the expression is nested too deeply (the limit is {MAX_DEPTH} levels)"
+        ) from None

@@ -1,0 +1,307 @@
+"""Syntax tree -> :class:`~matdiff.expr.Expr`, through the builders only.
+
+Two steps: :func:`variable_shapes` finds the shape of every variable the tree
+uses (today from the ``shapes`` the caller declares; shape inference from usage
+plugs in here), then :func:`build_expr` builds the expression bottom-up without
+recursion.  A :class:`~matdiff.errors.ShapeError` a builder raises is given the
+text and the spans of the operands, so it prints carets under both sides.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..errors import MatdiffError, ParseError, ShapeError
+from ..expr import builders as b
+from ..expr.core import Const, Dim, Expr, check_dim, shape_str
+from .grammar import dim_value, literal_int
+from .table import FUNCTION_TABLE, Filled
+from .tree import Node
+
+__all__ = ["declared_shapes", "variable_nodes", "variable_shapes", "build_expr"]
+
+Span = tuple[int, int]
+Value = Any  # Expr | Filled
+
+#: a run of + and - longer than this is summed as a balanced tree (fast for long sums)
+_BALANCE_FROM = 16
+
+_BINARY = {
+    "+": b.add, "-": b.sub, "*": b.mul, "/": b.div, "@": b.matmul,
+    "**": b.power, "^": b.power,
+}
+_MATMUL_LIKE = ("@",)
+
+
+def declared_shapes(shapes: Mapping[str, Sequence[Dim]] | None) -> dict[str, tuple]:
+    """Check a ``shapes`` mapping (name -> tuple of dims) and return it normalised.
+
+    >>> declared_shapes({"x": ["n"], "A": ("n", 3), "b": ()})
+    {'x': ('n',), 'A': ('n', 3), 'b': ()}
+    """
+    if shapes is None:
+        return {}
+    if not isinstance(shapes, Mapping):
+        raise ShapeError(
+            "shapes must be a dict mapping each variable's name to a tuple of dims, like "
+            f"{{'x': ('n',), 'A': ('n', 'n'), 'b': ()}}, not {type(shapes).__name__}"
+        )
+    out: dict[str, tuple] = {}
+    for name, dims in shapes.items():
+        if not isinstance(name, str):
+            raise ShapeError(f"shapes: a variable's name must be a string, not {name!r}")
+        if not isinstance(dims, (tuple, list)):
+            raise ShapeError(
+                f"shapes[{name!r}] must be a tuple of dims, like ('n',) for a vector, "
+                f"('m', 'n') for a matrix or () for a scalar, not {dims!r}"
+            )
+        try:
+            out[name] = tuple(check_dim(d) for d in dims)
+        except ShapeError as err:
+            raise ShapeError(f"shapes[{name!r}]: {err.message}") from None
+    return out
+
+
+def variable_nodes(tree: Node) -> Iterator[Node]:
+    """The ``name`` nodes that are variables (not the dims of ``eye(n)``, ...).
+
+    >>> from matdiff.parse import parse_tree
+    >>> [nd.value for nd in variable_nodes(parse_tree("eye(n) @ x + n"))]
+    ['x', 'n']
+    """
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if node.kind == "name":
+            yield node
+            continue
+        stack.extend(reversed(_inputs(node)))
+
+
+def variable_shapes(tree: Node, text: str, declared: Mapping[str, tuple]) -> dict[str, tuple]:
+    """The shape of each variable ``tree`` uses, by name.
+
+    Every variable needs a declared shape; a later step will infer the missing
+    ones from how they are used, here.
+
+    >>> from matdiff.parse import parse_tree
+    >>> text = "x @ A @ x"
+    >>> variable_shapes(parse_tree(text), text, {"x": ("n",), "A": ("n", "n"), "b": ()})
+    {'x': ('n',), 'A': ('n', 'n')}
+    """
+    out: dict[str, tuple] = {}
+    missing: dict[str, list[Span]] = {}
+    for node in variable_nodes(tree):
+        name = node.value
+        if name in declared:
+            out[name] = declared[name]
+        elif name in FUNCTION_TABLE:
+            raise ParseError(
+                f"{name!r} is a function: call it, like {name}(x)", text, [node.span]
+            )
+        else:
+            missing.setdefault(name, []).append(node.span)
+    if missing:
+        names = list(missing)
+        msg = "no shape declared for " + ", ".join(repr(n) for n in names) + ": pass shapes={" \
+            + ", ".join(f"{n!r}: ..." for n in names) + "}"
+        if len(names) == 1:
+            same_case = [d for d in declared if d.lower() == names[0].lower()]
+            near = same_case or difflib.get_close_matches(names[0], list(declared), n=1,
+                                                          cutoff=0.5)
+            if near:
+                msg += f" (did you mean {near[0]!r}?)"
+        raise ShapeError(msg, text, [s for n in names for s in missing[n]])
+    return out
+
+
+def _inputs(node: Node) -> tuple[Node, ...]:
+    """The children that are built as expressions (a call's dims and axes are not)."""
+    if node.kind != "call":
+        return node.children
+    params = FUNCTION_TABLE[node.value].params
+    return tuple(a for a, kind in zip(node.children, params, strict=False)
+                 if kind in ("expr", "number"))
+
+
+def build_expr(tree: Node, text: str, shapes: Mapping[str, tuple]) -> Expr:
+    """The expression of ``tree``, with ``shapes`` giving every variable's shape.
+
+    >>> from matdiff.parse import parse_tree
+    >>> build_expr(parse_tree("sum(x) + 1"), "sum(x) + 1", {"x": ("n",)}).shape
+    ()
+    """
+    return _Builder(text, shapes).build(tree)
+
+
+class _Builder:
+    def __init__(self, text: str, shapes: Mapping[str, tuple]):
+        self.text = text
+        self.shapes = shapes
+
+    def build(self, root: Node) -> Expr:
+        values: dict[int, Value] = {}
+        stack: list[tuple[Node, bool]] = [(root, False)]
+        while stack:  # post-order without recursion
+            node, ready = stack.pop()
+            if not ready:
+                stack.append((node, True))
+                stack.extend((c, False) for c in reversed(_inputs(node)))
+                continue
+            args = [values.pop(id(c)) for c in _inputs(node)]
+            values[id(node)] = self.node(node, args)
+        out = values[id(root)]
+        if isinstance(out, Filled):
+            raise self.unknown_fill(out)
+        return out
+
+    # ------------------------------------------------------------ errors
+    def apply(self, fn: Any, args: Sequence[Any], spans: Sequence[Span]) -> Value:
+        """``fn(*args)``; an error from the builder gets the text and ``spans``."""
+        try:
+            return fn(*args)
+        except MatdiffError as err:
+            raise err.with_text(self.text, spans) from None
+
+    def unknown_fill(self, p: Filled) -> ParseError:
+        return ParseError(
+            f"cannot tell the shape of {p.source} here: write its dims, like {p.example()}",
+            self.text, [p.span],
+        )
+
+    # ------------------------------------------------------------ nodes
+    def node(self, node: Node, args: list[Value]) -> Value:
+        kind = node.kind
+        if kind == "num":
+            return b.const(node.value)
+        if kind == "name":
+            return self.apply(b.var, (node.value, *self.shapes[node.value]), [node.span])
+        if kind == "unary":
+            a = args[0]
+            if node.value == "+":
+                return a
+            if isinstance(a, Filled):
+                return replace(a, value=-a.value)
+            return b.neg(a)
+        if kind == "transpose":
+            a = args[0]
+            if isinstance(a, Filled):
+                return a
+            return self.apply(b.transpose, (a,), [node.children[0].span])
+        if kind == "power":
+            base, exponent = node.children
+            return self.binary(node.value, args[0], args[1], base.span, exponent.span)
+        if kind == "chain":
+            return self.chain(node, args)
+        if kind == "call":
+            return self.call(node, args)
+        raise AssertionError(f"unknown node kind {kind}")  # pragma: no cover
+
+    def binary(self, op: str, a: Value, c: Value, sa: Span, sc: Span,
+               fn: Any = None, mode: str = "elementwise") -> Expr:
+        if op in _MATMUL_LIKE:
+            mode = "matmul"
+        if isinstance(a, Filled) or isinstance(c, Filled):
+            a, c = self.fill(op, a, c, sa, sc, mode)
+        return self.apply(fn or _BINARY[op], (a, c), (sa, sc))
+
+    def fill(self, op: str, a: Value, c: Value, sa: Span, sc: Span,
+             mode: str) -> tuple[Expr, Expr]:
+        """Give ``vector(c)`` / ``matrix(c)`` the shape the other operand implies."""
+        if isinstance(a, Filled) and isinstance(c, Filled):
+            raise ParseError(
+                f"cannot tell the shapes of {a.source} and {c.source}: write their dims, "
+                f"like {a.example()}", self.text, [a.span, c.span],
+            )
+        left = isinstance(a, Filled)
+        p, e, se = (a, c, sc) if left else (c, a, sa)
+        if mode == "elementwise" and len(e.shape) == p.rank:
+            r = p.resolve(e.shape)
+        elif mode == "matmul" and p.rank == 1 and len(e.shape) >= 1:
+            r = p.resolve((e.shape[0] if left else e.shape[-1],))
+        else:
+            raise ParseError(
+                f"cannot tell the shape of {p.source} from the other operand of '{op}', of "
+                f"shape {shape_str(e.shape)}: write its dims, like {p.example()}",
+                self.text, [p.span, se],
+            )
+        return (r, c) if left else (a, r)
+
+    def chain(self, node: Node, args: list[Value]) -> Expr:
+        ops = node.value
+        spans = [c.span for c in node.children]
+        start = spans[0][0]
+        if len(args) > _BALANCE_FROM and ops[0] in "+-":
+            return self.long_sum(node, args)
+        acc = args[0]
+        for k, op in enumerate(ops, 1):
+            acc = self.binary(op, acc, args[k], (start, spans[k - 1][1]), spans[k])
+        return acc
+
+    def long_sum(self, node: Node, args: list[Value]) -> Expr:
+        """``t0 ± t1 ± ...`` for many terms: the shapes are checked left to right, as a
+        chain of ``+`` would check them, then the terms are added as a balanced tree
+        (adding one term at a time to a long sum costs time quadratic in its length)."""
+        ops = node.value
+        spans = [c.span for c in node.children]
+        start = spans[0][0]
+        terms = list(args)
+        acc: Value = terms[0]
+        for k, op in enumerate(ops, 1):
+            left_span = (start, spans[k - 1][1])
+            a, t = acc, terms[k]
+            if isinstance(a, Filled) or isinstance(t, Filled):
+                a, t = self.fill(op, a, t, left_span, spans[k], "elementwise")
+                if k == 1:
+                    terms[0] = a
+                terms[k] = t
+            # the shape only: stand-ins of the same shapes
+            acc = self.apply(_BINARY[op], (Const(0.0, a.shape), Const(0.0, t.shape)),
+                             (left_span, spans[k]))
+        signed = [terms[0]]
+        signed += [b.neg(t) if op == "-" else t for op, t in zip(ops, terms[1:], strict=True)]
+        while len(signed) > 1:
+            pairs = [
+                self.apply(b.add, (signed[i], signed[i + 1]), [node.span])
+                if i + 1 < len(signed) else signed[i]
+                for i in range(0, len(signed), 2)
+            ]
+            signed = pairs
+        return signed[0]
+
+    def call(self, node: Node, args: list[Value]) -> Value:
+        spec = FUNCTION_TABLE[node.value]
+        built = iter(args)
+        values: list[Any] = []
+        for arg, kind in zip(node.children, spec.params, strict=False):
+            if kind == "expr":
+                values.append(next(built))
+            elif kind == "number":
+                values.append(self.number(spec.name, next(built), arg))
+            elif kind == "axis":
+                values.append(literal_int(arg, self.text))
+            else:  # dim
+                values.append(dim_value(arg, self.text))
+        spans = [a.span for a in node.children]
+        fills = [v for v in values if isinstance(v, Filled)]
+        if fills:
+            if spec.fill is None or len(values) != 2:
+                raise self.unknown_fill(fills[0])
+            mode = spec.fill
+            return self.binary(spec.name, values[0], values[1], spans[0], spans[1],
+                               fn=spec.build, mode=mode)
+        out = self.apply(spec.build, values, spans)
+        if isinstance(out, Filled):
+            s, e = node.span
+            out = replace(out, span=node.span, source=self.text[s:e])
+        return out
+
+    def number(self, fn: str, value: Value, arg: Node) -> float:
+        if isinstance(value, Const) and not value.shape:
+            return value.value
+        raise ParseError(  # pragma: no cover - the grammar allows numbers only
+            f"{fn}: the fill value must be a number, like {fn}(1)", self.text, [arg.span]
+        )

@@ -1,0 +1,276 @@
+"""The numpy syntax: tokens -> :class:`~matdiff.parse.tree.Node` tree.
+
+A hand-written precedence-climbing (Pratt) parser; the text is never ``eval``-ed.
+Precedence, low to high (as in Python)::
+
+    + -            binary, left to right
+    * / @          binary, left to right
+    - +            unary (so -x**2 is -(x**2), and 2**-1 is allowed)
+    ** ^           right to left; the exponent may itself be signed
+    .T '           postfix transpose
+    f(...) (...)   calls and parentheses
+
+Left-associative runs are parsed with loops (one ``chain`` node for ``a+b+c+...``),
+so only parentheses, calls, unary signs and powers nest; they are limited to
+:data:`MAX_DEPTH` levels, which keeps the recursion far from Python's limit.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection, Iterator
+
+from ..errors import LimitError, ParseError, UnknownFunctionError
+from .lexer import Token, iter_tokens, show
+from .table import FUNCTION_NAMES, FUNCTION_TABLE, FunctionSpec
+from .tree import Node, walk
+
+__all__ = ["parse_tree", "MAX_DEPTH", "literal_int", "dim_value"]
+
+#: the deepest nesting of parentheses, calls, unary signs and powers accepted
+MAX_DEPTH = 200
+
+_SUM, _PRODUCT, _UNARY = 10, 20, 30
+_POWER = 40
+_BINDING = {"+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _PRODUCT, "@": _PRODUCT, "**": _POWER}
+_OPERAND = "expected a number, a name or '('"
+_MAX_INT_DIGITS = 18
+
+
+def parse_tree(text: str, variables: Collection[str] = ()) -> Node:
+    """The syntax tree of ``text`` (no shapes are needed, no ``Expr`` is built).
+
+    ``variables`` only improves error messages (``x(2)`` where ``x`` is a variable).
+
+    >>> t = parse_tree("-x**2 + A.T @ b")
+    >>> t.kind, t.value, [c.kind for c in t.children]
+    ('chain', ('+',), ['unary', 'chain'])
+    >>> t.children[0].children[0].kind
+    'power'
+    """
+    parser = _Parser(text, iter_tokens(text), variables)
+    try:
+        return parser.parse()
+    except RecursionError:  # MAX_DEPTH keeps well below the limit, unless called deep
+        raise LimitError(
+            f"the expression is nested too deeply (the limit is {MAX_DEPTH} levels)",
+            text, [parser.peek().span],
+        ) from None
+
+
+def literal_int(node: Node, text: str) -> int | None:
+    """The value of an integer literal, possibly signed (``-1``); ``None`` otherwise.
+
+    >>> text = "sum(X, -1)"
+    >>> literal_int(parse_tree(text).children[1], text)
+    -1
+    >>> literal_int(parse_tree("2.5"), "2.5") is None
+    True
+    """
+    sign = 1
+    if node.kind == "unary" and node.children[0].kind == "num":
+        sign = -1 if node.value == "-" else 1
+        node = node.children[0]
+    if node.kind != "num":
+        return None
+    s, e = node.op_spans[0]
+    raw = text[s:e]
+    if not raw.isdigit() or not raw.isascii() or len(raw) > _MAX_INT_DIGITS:
+        return None
+    return sign * int(raw)
+
+
+def dim_value(node: Node, text: str) -> str | int | None:
+    """A dim written in the text: a name or a whole number; ``None`` otherwise.
+
+    >>> dim_value(parse_tree("n"), "n"), dim_value(parse_tree("3"), "3")
+    ('n', 3)
+    >>> dim_value(parse_tree("n + 1"), "n + 1") is None
+    True
+    """
+    if node.kind == "name":
+        return node.value
+    if node.kind == "num":
+        return literal_int(node, text)
+    return None
+
+
+class _Parser:
+    def __init__(self, text: str, tokens: Iterator[Token], variables: Collection[str]):
+        self.text = text
+        self.tokens = tokens
+        self.current = next(tokens)
+        self.open: list[Token] = []  # '(' not closed yet
+        self.variables = variables
+
+    # ------------------------------------------------------------ tokens
+    def peek(self) -> Token:
+        return self.current
+
+    def advance(self) -> Token:
+        tok = self.current
+        if tok.kind != "end":
+            self.current = next(self.tokens)
+        return tok
+
+    def error(self, message: str, *spans: tuple[int, int]) -> ParseError:
+        return ParseError(message, self.text, list(spans))
+
+    def unexpected(self, tok: Token, expected: str) -> ParseError:
+        if tok.kind == ")" and not self.open:
+            return self.error("unmatched ')'", tok.span)
+        return self.error(f"unexpected {show(tok)}: {expected}", tok.span)
+
+    def deeper(self, depth: int, tok: Token) -> int:
+        if depth >= MAX_DEPTH:
+            raise LimitError(
+                f"the expression is nested more than {MAX_DEPTH} levels deep (parentheses, "
+                "calls, signs and powers count)", self.text, [tok.span],
+            )
+        return depth + 1
+
+    def close(self, opening: Token, expected: str) -> Token:
+        tok = self.peek()
+        if tok.kind == ")":
+            return self.advance()
+        if tok.kind == "end":
+            raise self.error("'(' is never closed: expected ')' before the end of input",
+                             opening.span)
+        raise self.unexpected(tok, expected)
+
+    # ------------------------------------------------------------ grammar
+    def parse(self) -> Node:
+        first = self.peek()
+        if first.kind == "end":
+            raise self.error(f"empty expression: {_OPERAND}", (0, 0))
+        node = self.expr(0, 0)
+        tok = self.peek()
+        if tok.kind != "end":
+            raise self.unexpected(tok, "expected an operator or the end of input")
+        return node
+
+    def expr(self, min_bp: int, depth: int) -> Node:
+        """An expression of operators binding at least ``min_bp`` (precedence climbing)."""
+        tok = self.advance()
+        kind = tok.kind
+        if kind in ("-", "+"):
+            operand = self.expr(_UNARY, self.deeper(depth, tok))
+            left = Node("unary", (tok.start, operand.span[1]), (operand,), kind, (tok.span,))
+        elif kind == "num":
+            left = Node("num", tok.span, (), self.number(tok), (tok.span,))
+        elif kind == "name":
+            if self.peek().kind == "(":
+                left = self.call(tok, depth)
+            else:
+                left = Node("name", tok.span, (), tok.text)
+        elif kind == "(":
+            self.open.append(tok)
+            inner = self.expr(0, self.deeper(depth, tok))
+            end = self.close(tok, "expected an operator or ')'")
+            self.open.pop()
+            left = inner.with_span((tok.start, end.end))
+        elif kind == "end":
+            raise self.error(f"unexpected end of input: {_OPERAND}", tok.span)
+        else:
+            raise self.unexpected(tok, _OPERAND)
+
+        while True:
+            tok = self.peek()
+            kind = tok.kind
+            if kind in (".T", "'"):  # postfix binds tightest
+                self.advance()
+                left = Node("transpose", (left.span[0], tok.end), (left,), tok.text, (tok.span,))
+                continue
+            bp = _BINDING.get(kind)
+            if bp is None or bp < min_bp:
+                return left
+            if bp == _POWER:  # right to left: the exponent is a signed power
+                self.advance()
+                exponent = self.expr(_UNARY, self.deeper(depth, tok))
+                left = Node("power", (left.span[0], exponent.span[1]), (left, exponent),
+                            tok.text, (tok.span,))
+                continue
+            # left to right: one chain node for the whole run, built in a loop
+            terms, ops, spans = [left], [], []
+            while _BINDING.get(self.peek().kind) == bp:
+                op = self.advance()
+                terms.append(self.expr(bp + 1, depth))
+                ops.append(op.kind)
+                spans.append(op.span)
+            left = Node("chain", (terms[0].span[0], terms[-1].span[1]), tuple(terms),
+                        tuple(ops), tuple(spans))
+
+    def number(self, tok: Token) -> float:
+        value = float(tok.text)
+        if value in (float("inf"), float("-inf")):
+            raise self.error(f"the number {show(tok)} is too large", tok.span)
+        return value
+
+    def call(self, name: Token, depth: int) -> Node:
+        spec = FUNCTION_TABLE.get(name.text)
+        if spec is None:
+            raise self.unknown_function(name)
+        opening = self.advance()
+        inner = self.deeper(depth, opening)
+        self.open.append(opening)
+        args: list[Node] = []
+        if self.peek().kind == ")":
+            end = self.advance()
+        else:
+            while True:
+                args.append(self.expr(0, inner))
+                if self.peek().kind == ",":
+                    self.advance()
+                    continue
+                end = self.close(opening, "expected an operator, ',' or ')'")
+                break
+        self.open.pop()
+        node = Node("call", (name.start, end.end), tuple(args), name.text, (name.span,))
+        self.check_arguments(spec, node)
+        return node
+
+    def long_int(self, node: Node) -> bool:
+        s, e = node.op_spans[0]
+        return e - s > _MAX_INT_DIGITS and self.text[s:e].isdigit()
+
+    def unknown_function(self, name: Token) -> UnknownFunctionError:
+        text = name.text
+        near = difflib.get_close_matches(text, FUNCTION_NAMES, n=3, cutoff=0.6)
+        if text.lower() in FUNCTION_TABLE and text.lower() not in near:
+            near.insert(0, text.lower())
+        msg = f"unknown function {text!r}"
+        if near:
+            msg += "; did you mean " + (
+                near[0] if len(near) == 1 else ", ".join(near[:-1]) + " or " + near[-1]
+            ) + "?"
+        elif text in self.variables:
+            msg += f"; {text} is a variable: write {text} * (...) to multiply."
+        else:
+            msg += "."
+        msg += " The functions are: " + ", ".join(FUNCTION_NAMES) + "."
+        return UnknownFunctionError(msg, self.text, [name.span])
+
+    def check_arguments(self, spec: FunctionSpec, node: Node) -> None:
+        args = node.children
+        if len(args) not in spec.arities:
+            msg = f"{spec.name} takes {spec.arity_text()}, got {len(args)}"
+            if len(args) > max(spec.arities):
+                extra = args[max(spec.arities):]
+                raise self.error(msg, (extra[0].span[0], extra[-1].span[1]))
+            raise self.error(msg, node.span)
+        for arg, kind in zip(args, spec.params, strict=False):
+            if kind in ("axis", "dim") and arg.kind == "num" and self.long_int(arg):
+                raise self.error(f"{spec.name}: the number is too large", arg.span)
+            if kind == "axis" and literal_int(arg, self.text) is None:
+                raise self.error(
+                    f"{spec.name}: the axis must be a whole number, like 0 or -1", arg.span)
+            if kind == "dim" and (dim_value(arg, self.text) is None):
+                raise self.error(
+                    f"{spec.name}: a dim must be a name or a whole number, like n or 3",
+                    arg.span)
+            if kind == "number" and any(
+                    n.kind not in ("num", "unary", "power")
+                    and not (n.kind == "chain" and "@" not in n.value) for n in walk(arg)):
+                raise self.error(
+                    f"{spec.name}: the fill value must be a number, like "
+                    f"{spec.name}(1)", arg.span)

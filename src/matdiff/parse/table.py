@@ -1,0 +1,155 @@
+"""The functions of the expression language: one table, one row per function.
+
+A row names the builder (from :mod:`matdiff.expr.builders`) that makes the node,
+the kind of each argument and the numbers of arguments accepted.  Adding a
+function to the language is adding a row here.
+
+Argument kinds:
+
+* ``"expr"``: any expression;
+* ``"axis"``: an integer literal, possibly negative (``sum(X, -1)``);
+* ``"dim"``: a dim, a whole number or a name (``eye(n)``: ``n`` is a dim, not a
+  variable);
+* ``"number"``: a constant made of numbers only (``vector(1)``, ``vector(-1/2)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..expr import builders as b
+from ..expr.core import Dim, Expr
+
+__all__ = ["FunctionSpec", "FUNCTION_TABLE", "FUNCTION_NAMES", "Filled", "ELEMENTWISE"]
+
+Span = tuple[int, int]
+
+#: the element-wise functions of one argument
+ELEMENTWISE = (
+    "exp", "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh",
+    "tanh", "sqrt", "abs", "sign", "relu", "sigmoid", "softplus", "step",
+)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function of the language.
+
+    ``params`` gives the kind of each argument in order and ``arities`` the
+    numbers of arguments accepted (the first ``k`` of ``params``).  ``fill`` says
+    how a ``vector(c)`` / ``matrix(c)`` argument takes its shape from the other
+    argument: ``"elementwise"`` (the same shape) or ``"matmul"`` (the dim it is
+    multiplied with); ``None``: it cannot.
+    """
+
+    name: str
+    build: Callable[..., Any]
+    params: tuple[str, ...]
+    arities: tuple[int, ...]
+    doc: str
+    fill: str | None = None
+
+    def arity_text(self) -> str:
+        """``"1 argument"``, ``"1 or 2 arguments"``, ...
+
+        >>> FUNCTION_TABLE["sum"].arity_text(), FUNCTION_TABLE["exp"].arity_text()
+        ('1 or 2 arguments', '1 argument')
+        """
+        counts = [str(k) for k in self.arities]
+        words = counts[0] if len(counts) == 1 else ", ".join(counts[:-1]) + " or " + counts[-1]
+        return words + (" argument" if self.arities == (1,) else " arguments")
+
+
+@dataclass(frozen=True)
+class Filled:
+    """``vector(c)`` or ``matrix(c)`` before its shape is known (not an Expr).
+
+    It becomes ``const(c, shape)`` when it meets an expression of its rank in an
+    element-wise operation; where no shape can be found it is an error that asks
+    for the dims.
+    """
+
+    value: float
+    rank: int
+    span: Span = (0, 0)
+    source: str = ""
+
+    def resolve(self, shape: tuple) -> Expr:
+        """The constant of this value and ``shape``.
+
+        >>> Filled(1.0, 1).resolve(("n",)).shape
+        ('n',)
+        """
+        return b.const(self.value, shape)
+
+    @property
+    def what(self) -> str:
+        """``"vector"`` or ``"matrix"``."""
+        return "vector" if self.rank == 1 else "matrix"
+
+    def example(self) -> str:
+        """The same call with its dims: ``vector(1, n)``, ``matrix(0, m, n)``.
+
+        >>> Filled(0.0, 2, (0, 9), "matrix(0)").example()
+        'matrix(0, m, n)'
+        """
+        dims = "n" if self.rank == 1 else "m, n"
+        src = self.source
+        if src.endswith(")"):
+            return src[:-1].rstrip() + ", " + dims + ")"
+        return f"{self.what}(1, {dims})"
+
+
+def _vector(c: float, n: Dim | None = None) -> Expr | Filled:
+    if n is None:
+        return Filled(c, 1)
+    return b.const(c, (n,))
+
+
+def _matrix(c: float, m: Dim | None = None, n: Dim | None = None) -> Expr | Filled:
+    if m is None or n is None:
+        return Filled(c, 2)
+    return b.const(c, (m, n))
+
+
+_E1 = ("expr",)
+_E2 = ("expr", "expr")
+
+_ROWS: list[FunctionSpec] = [
+    *(FunctionSpec(f, getattr(b, f), _E1, (1,), f"element-wise {f}") for f in ELEMENTWISE),
+    FunctionSpec("max", b.maximum, _E2, (2,),
+                 "element-wise maximum; max(0, z) is relu(z)", "elementwise"),
+    FunctionSpec("min", b.minimum, _E2, (2,), "element-wise minimum", "elementwise"),
+    FunctionSpec("sum", b.sum, ("expr", "axis"), (1, 2),
+                 "sum of all elements, or along an axis: sum(X, 0)"),
+    FunctionSpec("mean", b.mean, ("expr", "axis"), (1, 2),
+                 "mean of all elements, or along an axis: mean(X, 0)"),
+    FunctionSpec("norm1", b.norm1, _E1, (1,), "1-norm: sum of absolute values"),
+    FunctionSpec("norm2", b.norm2, _E1, (1,), "Euclidean (Frobenius) norm"),
+    FunctionSpec("logsumexp", b.logsumexp, _E1, (1,), "log(sum(exp(x))) over the last axis"),
+    FunctionSpec("softmax", b.softmax, _E1, (1,), "softmax over the last axis"),
+    FunctionSpec("dot", b.dot, _E2, (2,), "dot product of vectors", "matmul"),
+    FunctionSpec("outer", b.outer, _E2, (2,), "outer product of vectors"),
+    FunctionSpec("tr", b.tr, _E1, (1,), "trace of a square matrix"),
+    FunctionSpec("det", b.det, _E1, (1,), "determinant of a square matrix"),
+    FunctionSpec("logdet", b.logdet, _E1, (1,), "log of the determinant"),
+    FunctionSpec("inv", b.inv, _E1, (1,), "inverse of a square matrix"),
+    FunctionSpec("diag", b.diag, _E1, (1,),
+                 "diagonal matrix of a vector, or the diagonal of a matrix"),
+    FunctionSpec("transpose", b.transpose, _E1, (1,), "transpose, like x.T"),
+    FunctionSpec("eye", b.eye, ("dim",), (1,), "identity matrix: eye(n)"),
+    FunctionSpec("vector", _vector, ("number", "dim"), (1, 2),
+                 "constant vector: vector(1) takes its shape from where it is used; "
+                 "vector(1, n) has dim n"),
+    FunctionSpec("matrix", _matrix, ("number", "dim", "dim"), (1, 3),
+                 "constant matrix: matrix(1) takes its shape from where it is used; "
+                 "matrix(1, m, n) is m x n"),
+]
+
+#: every function of the language by name
+FUNCTION_TABLE: dict[str, FunctionSpec] = {row.name: row for row in _ROWS}
+
+#: the names of the functions, sorted
+FUNCTION_NAMES: tuple[str, ...] = tuple(sorted(FUNCTION_TABLE))

@@ -1,0 +1,160 @@
+"""The symbols of the Unicode printers: one precedence table, numbers, superscripts,
+subscripts and the rule for writing two factors side by side.
+
+Precedence, loosest first (a child binds at least as tightly as its slot needs,
+otherwise it gets parentheses):
+
+======== ===================================================  ==========================
+level    forms                                                operands need
+======== ===================================================  ==========================
+SIGMA    ``Σⱼ Aᵢⱼ xⱼ`` (index notation: the sum runs right)   --
+ADD      ``a + b``, ``a − b``                                 > ADD (HADAMARD)
+HADAMARD ``x ⊙ y``, ``x ⊘ y``                                 POSTFIX
+NEG      ``−x``, ``−2x``                                      PRODUCT
+PRODUCT  ``Ax``, ``xᵀy``, ``2x``, ``zI``, ``x/z``             PRODUCT (scalars: POSTFIX)
+POSTFIX  ``Aᵀ``, ``X⁻¹``, ``x²``, ``x^0.5``, ``√x``           ATOM
+ATOM     names, numbers, ``I``, ``1``, calls ``f(…)``, ``(…)``  --
+======== ===================================================  ==========================
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = [
+    "SIGMA", "ADD", "HADAMARD", "NEG", "PRODUCT", "POSTFIX", "ATOM", "MINUS",
+    "fmt_number", "superscript_int", "subscript", "letter_names", "juxtapose", "separator",
+    "first_word", "last_word", "paren", "abbreviate",
+]
+
+SIGMA, ADD, HADAMARD, NEG, PRODUCT, POSTFIX, ATOM = 0, 1, 2, 3, 4, 5, 6
+
+MINUS = "−"  # U+2212, the minus sign (not the hyphen)
+
+_SUPER = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_SUB = {"a": "ₐ", "e": "ₑ", "h": "ₕ", "i": "ᵢ", "j": "ⱼ", "k": "ₖ", "l": "ₗ", "m": "ₘ",
+        "n": "ₙ", "o": "ₒ", "p": "ₚ", "r": "ᵣ", "s": "ₛ", "t": "ₜ", "u": "ᵤ", "v": "ᵥ",
+        "x": "ₓ"}
+#: index letters in the order they are handed out (all have Unicode subscripts)
+LETTERS = "ijklmprstuvaehonx"
+_NOT_NAME = set("⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᵀ") | set(_SUB.values())
+
+
+def fmt_number(v: float) -> str:
+    """A number, short: integers without ``.0``, at most 6 significant digits,
+    a leading minus as ``−``.
+
+    >>> [fmt_number(v) for v in (2.0, 0.5, -1.0, 1e-08, 1 / 3)]
+    ['2', '0.5', '−1', '1e-08', '0.333333']
+    """
+    v = float(v)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "∞" if v > 0 else MINUS + "∞"
+    if v.is_integer() and abs(v) < 1e15:
+        s = str(int(v))
+    else:
+        s = repr(v)
+        if len(s) > 9:
+            s = f"{v:.6g}"
+    return MINUS + s[1:] if s.startswith("-") else s
+
+
+def superscript_int(p: int) -> str:
+    """``2 -> '²'``, ``-1 -> '⁻¹'``."""
+    return str(int(p)).translate(_SUPER)
+
+
+def letter_names(count: int, avoid: frozenset | set = frozenset()) -> list[str]:
+    """``count`` index letters not in ``avoid``: ``i j k l m p r s t …``, then
+    ``i1 i2 …`` when the subscriptable letters run out."""
+    out: list[str] = []
+    for c in LETTERS:
+        if len(out) == count:
+            return out
+        if c not in avoid:
+            out.append(c)
+    k = 1
+    while len(out) < count:
+        name = f"i{k}"
+        if name not in avoid:
+            out.append(name)
+        k += 1
+    return out
+
+
+def subscript(letters: tuple | list) -> str:
+    """Index letters as Unicode subscripts (``ᵢⱼ``), or ``[i1,j]`` when a letter
+    has no subscript form."""
+    if not letters:
+        return ""
+    if all(c in _SUB for c in letters):
+        return "".join(_SUB[c] for c in letters)
+    return "[" + ",".join(letters) + "]"
+
+
+def _is_name_char(c: str) -> bool:
+    return (c.isalnum() or c == "_") and c not in _NOT_NAME
+
+
+def _trail(text: str) -> str:
+    k = len(text)
+    while k and _is_name_char(text[k - 1]):
+        k -= 1
+    return text[k:]
+
+
+def _lead(text: str) -> str:
+    k = 0
+    while k < len(text) and _is_name_char(text[k]):
+        k += 1
+    return text[:k]
+
+
+def separator(lt: str, rt: str) -> str:
+    """What goes between two factors written side by side, given the last word of
+    the left one and the first word of the right one (``""`` for a bracket, a
+    superscript or a sign): nothing (``zI``, ``Ax``, ``2x``, ``3cos(3x)``), a space
+    where two words would run together (``z cos(x)``, ``A diag(x)``, ``W1 x``) or
+    ``·`` between two numbers (``2·1``)."""
+    if not lt or not rt:
+        return ""
+    if lt[0].isdigit():
+        return "·" if rt[0].isdigit() else ""
+    if len(lt) == 1 and len(rt) == 1:
+        return ""
+    return " "
+
+
+def last_word(text: str) -> str:
+    """The name or number a text ends with (``""`` after a bracket or superscript)."""
+    return _trail(text)
+
+
+def first_word(text: str) -> str:
+    """The name or number a text starts with."""
+    return _lead(text)
+
+
+def juxtapose(left: str, right: str) -> str:
+    """Write two factors of a product side by side (see :func:`separator`); the
+    words at the edges are read from the texts.
+
+    >>> [juxtapose(*p) for p in [("z", "I"), ("2", "1"), ("A", "diag(x)"), ("x", "1ᵀ")]]
+    ['zI', '2·1', 'A diag(x)', 'x1ᵀ']
+    """
+    return left + separator(_trail(left), _lead(right)) + right
+
+
+def paren(text: str, prec: int, need: int) -> str:
+    """``text`` in parentheses when its precedence is looser than the slot needs."""
+    return f"({text})" if prec < need else text
+
+
+def abbreviate(text: str, cap: int) -> str:
+    """Keep the head and the tail of a text longer than ``cap``, with ``…`` between."""
+    if len(text) <= cap:
+        return text
+    half = max(cap // 2, 1)
+    return text[:half] + " … " + text[-half:]
