@@ -65,7 +65,8 @@ def test_wrong_rank_at_evaluation(xa):
 
 def test_inconsistent_dims_at_evaluation(xa):
     x, A = xa
-    with pytest.raises(md.EvaluationError, match=r"dim n is [34] in the value of [xA] but [34] in the value of [xA]"):
+    pattern = r"dim n is [34] in the value of [xA] but [34] in the value of [xA]"
+    with pytest.raises(md.EvaluationError, match=pattern):
         (x @ A @ x).evaluate(x=np.ones(3), A=np.ones((4, 4)))
 
 

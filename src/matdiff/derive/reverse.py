@@ -13,10 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-
 from ..errors import ShapeError, UnknownVariableError
 from ..expr.core import (
-    Const, Delta, Expr, Var, context_of, remember_context, shape_str, topo_order,
+    Const,
+    Delta,
+    Expr,
+    Var,
+    context_of,
+    remember_context,
+    shape_str,
+    topo_order,
 )
 from ..expr.simplify import add, einsum
 

@@ -3,7 +3,19 @@
 from .builders import *  # noqa: F401,F403
 from .builders import __all__ as _builders_all
 from .core import (
-    Add, Const, Delta, Det, Einsum, Expr, Inv, LogDet, LogSumExp, Map, Size, Softmax, Var,
+    Add,
+    Const,
+    Delta,
+    Det,
+    Einsum,
+    Expr,
+    Inv,
+    LogDet,
+    LogSumExp,
+    Map,
+    Size,
+    Softmax,
+    Var,
 )
 from .functions import FUNCTIONS
 

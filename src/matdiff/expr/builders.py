@@ -19,8 +19,21 @@ import numpy as np
 
 from ..errors import ShapeError
 from .core import (
-    Const, Delta, Det, Dim, Einsum, Expr, Inv, LogDet, LogSumExp, Map, Size, Softmax, Var,
-    check_dim, shape_str,
+    Const,
+    Delta,
+    Det,
+    Dim,
+    Einsum,
+    Expr,
+    Inv,
+    LogDet,
+    LogSumExp,
+    Map,
+    Size,
+    Softmax,
+    Var,
+    check_dim,
+    shape_str,
 )
 from .simplify import add as _add
 from .simplify import apply, einsum, scale

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from ..errors import ShapeError
 if TYPE_CHECKING:  # pragma: no cover
     from .functions import Elementwise
 
-Dim = Union[str, int]
+Dim = str | int
 Shape = tuple  # tuple[Dim, ...]
 
 __all__ = [

@@ -29,7 +29,16 @@ import numpy as np
 
 from ..errors import ShapeError
 from .core import (
-    Add, Const, Delta, Einsum, Expr, Map, Size, context_of, letter_dims, remember_context,
+    Add,
+    Const,
+    Delta,
+    Einsum,
+    Expr,
+    Map,
+    Size,
+    context_of,
+    letter_dims,
+    remember_context,
     shape_str,
 )
 
