@@ -1,0 +1,345 @@
+"""md.explain: the paper's worked examples 1-10 (paper/SUMMARY.md), step by step.
+
+The expected strings are the paper's intermediate variables, local Jacobians (numerator
+layout) and results, reasoned from the paper; the printer may order commutative
+factors its own way, which the few ``in`` alternatives allow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import matdiff as md
+from matdiff.explain import UnknownLanguageError, to_latex_math
+
+VEC = {"w": ("n",), "x": ("n",), "z": ()}
+NEURON = {"w": ("n",), "x": ("n",), "b": ()}
+LOSS = {"y": ("N",), "X": ("N", "n"), "w": ("n",), "b": ()}
+SCAL = {"x": (), "y": ()}
+
+
+def steps(d: md.Derivation) -> list[tuple[str, str]]:
+    return [(s.name, s.definition) for s in d.steps]
+
+
+def locs(d: md.Derivation) -> dict[str, str]:
+    return {p.label: p.text for s in d.steps for p in s.derivatives}
+
+
+def shapes_of(d: md.Derivation) -> dict[str, str]:
+    return {p.label: p.shape for s in d.steps for p in s.derivatives}
+
+
+# =============================================================== the worked examples
+@pytest.mark.parametrize("lang", ["en", "zh"])
+class TestPaperExamples:
+    def test_ex1_3x2y(self, lang: str) -> None:
+        d = md.explain("3 * x**2 * y", "x", lang=lang, shapes=SCAL, name="f")
+        assert steps(d) == [("u", "x²"), ("f", "3uy")]
+        assert locs(d) == {"∂u/∂x": "2x", "∂f/∂u": "3y"}
+        assert d.numerator in ("6xy", "6yx")
+        d = md.explain("3 * x**2 * y", "y", lang=lang, shapes=SCAL, name="f")
+        assert locs(d) == {"∂f/∂y": "3x²"}
+        assert d.chain_text() == "∂f/∂y = 3x²"
+
+    def test_ex2_2x_plus_y8(self, lang: str) -> None:
+        d = md.explain("2*x + y**8", "x", lang=lang, shapes=SCAL, name="g")
+        assert d.chain_text() == "∂g/∂x = 2"
+        d = md.explain("2*x + y**8", "y", lang=lang, shapes=SCAL, name="g")
+        assert locs(d)["∂u/∂y"] == "8y⁷"
+        assert d.numerator == "8y⁷"
+
+    def test_ex3_identity(self, lang: str) -> None:
+        d = md.explain("x", "x", lang=lang, shapes={"x": ("n",)})
+        assert d.numerator == "I" and d.mixed == "I"
+        assert locs(d) == {"∂y/∂x": "I"}
+        assert shapes_of(d) == {"∂y/∂x": "n × n"}
+
+    @pytest.mark.parametrize("expr, wrt, jac", [
+        ("w + x", "w", "I"), ("w + x", "x", "I"),
+        ("w - x", "w", "I"), ("w - x", "x", "−I"),
+        ("w * x", "w", "diag(x)"), ("w * x", "x", "diag(w)"),
+        ("w / x", "x", "diag(−w ⊘ x²)"),
+    ])
+    def test_ex4_elementwise(self, lang: str, expr: str, wrt: str, jac: str) -> None:
+        d = md.explain(expr, wrt, lang=lang, shapes=VEC)
+        assert d.numerator == jac
+        assert d.mixed == jac  # a Jacobian is the same in both layouts
+
+    def test_ex4_division_by_w(self, lang: str) -> None:
+        d = md.explain("w / x", "w", lang=lang, shapes=VEC)
+        assert d.numerator in ("diag(1 ⊘ x)", "diag(x⁻¹)")
+
+    def test_ex4_product_steps(self, lang: str) -> None:
+        d = md.explain("w * x", "w", lang=lang, shapes=VEC)
+        assert steps(d) == [("y", "w ⊗ x")]
+        assert shapes_of(d) == {"∂y/∂w": "n × n"}
+
+    @pytest.mark.parametrize("expr, wrt, jac, shape", [
+        ("x + z", "x", "I", "n × n"), ("x + z", "z", "1", "n × 1"),
+        ("x - z", "x", "I", "n × n"), ("x - z", "z", "−1", "n × 1"),
+        ("x * z", "x", "zI", "n × n"), ("x * z", "z", "x", "n × 1"),
+    ])
+    def test_ex5_scalar_expansion(self, lang: str, expr: str, wrt: str, jac: str,
+                                  shape: str) -> None:
+        d = md.explain(expr, wrt, lang=lang, shapes=VEC)
+        assert d.numerator == jac
+        assert [p.shape for s in d.steps for p in s.derivatives][-1] == shape
+
+    def test_ex5_division(self, lang: str) -> None:
+        assert md.explain("x / z", "x", lang=lang, shapes=VEC).numerator == "I/z"
+        d = md.explain("x / z", "z", lang=lang, shapes=VEC)
+        assert d.numerator == "−x/z²"
+
+    def test_ex6_sum(self, lang: str) -> None:
+        d = md.explain("sum(x)", "x", lang=lang, shapes=VEC)
+        assert steps(d) == [("y", "sum(x)")]
+        assert locs(d) == {"∂y/∂x": "1ᵀ"}
+        assert shapes_of(d) == {"∂y/∂x": "1 × n"}
+        assert (d.numerator, d.mixed) == ("1ᵀ", "1")
+        d = md.explain("sum(x * z)", "z", lang=lang, shapes=VEC)
+        assert d.numerator == "sum(x)"
+        d = md.explain("sum(x * z)", "x", lang=lang, shapes=VEC)
+        assert d.numerator == "z1ᵀ" and d.mixed == "z1"
+
+    def test_ex7_vector_chain(self, lang: str) -> None:
+        # y = [ln(x²), sin(3x)] through g = [x², 3x]: one component at a time
+        d = md.explain("log(x**2)", "x", lang=lang, shapes={"x": ()})
+        assert steps(d) == [("u", "x²"), ("y", "log(u)")]
+        assert locs(d)["∂u/∂x"] == "2x"
+        assert d.numerator in ("2/x", "2x⁻¹")
+        d = md.explain("sin(3*x)", "x", lang=lang, shapes={"x": ()})
+        assert steps(d) == [("u", "3x"), ("y", "sin(u)")]
+        assert locs(d) == {"∂u/∂x": "3", "∂y/∂u": "cos(u)"}
+        assert d.numerator == "3cos(3x)"
+        # the element-wise case collapses to a diagonal
+        d = md.explain("sin(3*x)", "x", lang=lang, shapes={"x": ("n",)})
+        assert locs(d) == {"∂u/∂x": "3I", "∂y/∂u": "diag(cos(u))"}
+        assert d.chain_text() == ("∂y/∂x = ∂y/∂u ∂u/∂x = diag(cos(u)) · 3I "
+                                  "= diag(3cos(3x))")
+
+    def test_ex7_total_derivative(self, lang: str) -> None:
+        d = md.explain("x + x**2", "x", lang=lang, shapes={"x": ()})
+        assert steps(d) == [("u", "x²"), ("y", "u + x")]
+        assert locs(d) == {"∂u/∂x": "2x", "∂y/∂u": "1", "∂y/∂x": "1"}
+        assert len(d.paths) == 2
+        assert d.numerator == "1 + 2x"
+        assert "∂y/∂u ∂u/∂x + ∂y/∂x" in d.chain_text()
+
+    def test_ex8_dot_product(self, lang: str) -> None:
+        d = md.explain("sum(w * x)", "w", lang=lang, shapes=VEC)
+        assert steps(d) == [("u", "w ⊗ x"), ("y", "sum(u)")]
+        assert locs(d) == {"∂u/∂w": "diag(x)", "∂y/∂u": "1ᵀ"}
+        assert shapes_of(d) == {"∂u/∂w": "n × n", "∂y/∂u": "1 × n"}
+        assert d.chain_text() == "∂y/∂w = ∂y/∂u ∂u/∂w = 1ᵀ diag(x) = xᵀ"
+        assert d.mixed == "x"
+        d = md.explain("w @ x", "x", lang=lang, shapes=VEC)
+        assert d.chain_text() == "∂y/∂x = ∂y/∂u ∂u/∂x = 1ᵀ diag(w) = wᵀ"
+
+    def test_ex9_neuron(self, lang: str) -> None:
+        d = md.explain("max(0, w @ x + b)", "w", lang=lang, shapes=NEURON, names=["z"],
+                       name="a")
+        assert steps(d) == [("z", "b + wᵀx"), ("a", "max(0, z)")]
+        assert locs(d) == {"∂z/∂w": "xᵀ", "∂a/∂z": "step(z)"}
+        note = d.steps[1].derivatives[0].notes[0]
+        assert "z > 0" in note and "z ≤ 0" in note
+        assert d.numerator == "step(b + wᵀx)xᵀ"
+        d = md.explain("max(0, w @ x + b)", "b", lang=lang, shapes=NEURON, names=["z"],
+                       name="a")
+        assert locs(d) == {"∂z/∂b": "1", "∂a/∂z": "step(z)"}
+        assert d.numerator == "step(b + wᵀx)"
+
+    def test_ex9_elementwise_relu(self, lang: str) -> None:
+        d = md.explain("max(0, x)", "x", lang=lang, shapes={"x": ("n",)})
+        assert d.numerator == "diag(step(x))"
+        note = d.steps[0].derivatives[0].notes[0]
+        assert note.startswith("∂y/∂x = diag(step(x))")
+
+    def test_ex10_loss(self, lang: str) -> None:
+        d = md.explain("mean((y - max(0, X @ w + b))**2)", "w", lang=lang, shapes=LOSS,
+                       names=["z", "u", "v"], name="C")
+        assert steps(d) == [("z", "Xw + b1"), ("u", "max(0, z)"), ("v", "y − u"),
+                            ("C", "sum(v²)/N")]
+        assert locs(d) == {"∂z/∂w": "X", "∂u/∂z": "diag(step(z))", "∂v/∂u": "−I",
+                           "∂C/∂v": "(2/N)vᵀ"}
+        assert shapes_of(d) == {"∂z/∂w": "N × n", "∂u/∂z": "N × N", "∂v/∂u": "N × N",
+                                "∂C/∂v": "1 × N"}
+        assert d.products == ["(2/N)vᵀ (−I) diag(step(z)) X"]
+        d = md.explain("mean((y - max(0, X @ w + b))**2)", "b", lang=lang, shapes=LOSS,
+                       names=["z", "u", "v"], name="C")
+        assert locs(d)["∂z/∂b"] == "1"
+        assert shapes_of(d)["∂z/∂b"] == "N × 1"
+
+
+# =============================================================== the issue's results
+@pytest.mark.parametrize("expr, wrt, shapes, numerator, mixed", [
+    ("x @ A @ x", "x", {"x": ("n",), "A": ("n", "n")}, "xᵀ(A + Aᵀ)", "(A + Aᵀ)x"),
+    ("A @ x", "x", {"x": ("n",), "A": ("n", "n")}, "A", "A"),
+    ("tr(A @ X @ B)", "X", {"A": ("n", "n"), "X": ("n", "n"), "B": ("n", "n")}, "BA",
+     "AᵀBᵀ"),
+    ("log(det(X))", "X", {"X": ("n", "n")}, "X⁻¹", "X⁻ᵀ"),
+])
+def test_layouts(expr: str, wrt: str, shapes: dict, numerator: str, mixed: str) -> None:
+    d = md.explain(expr, wrt, shapes=shapes)
+    assert d.numerator == numerator
+    assert d.mixed == mixed
+
+
+def test_matrix_variable_index_notation() -> None:
+    d = md.explain("sum(exp(X @ w))", "X", shapes={"X": ("m", "n"), "w": ("n",)})
+    assert d.matrix_chain
+    loc = d.steps[0].derivatives[0]
+    assert loc.shape == "m × m × n"
+    assert loc.notes and "m × m × n" in loc.notes[0]
+    assert str(d)  # prints
+
+
+def test_chinese_terms() -> None:
+    text = str(md.explain("sum(w * x)", "w", lang="zh", shapes=VEC))
+    for term in ("中间变量", "链式法则", "雅可比矩阵", "分子布局"):
+        assert term in text
+    en = str(md.explain("sum(w * x)", "w", shapes=VEC))
+    assert "Chain rule" in en and "链式法则" not in en
+
+
+# =============================================================== numbers agree
+EXAMPLES = [
+    ("3 * x**2 * y", "x", SCAL), ("2*x + y**8", "y", SCAL),
+    ("w / x", "x", VEC), ("x / z", "z", VEC), ("sum(x * z)", "x", VEC),
+    ("sin(3*x)", "x", {"x": ("n",)}), ("x + x**2", "x", {"x": ()}),
+    ("sum(w * x)", "w", VEC), ("max(0, w @ x + b)", "w", NEURON),
+    ("mean((y - max(0, X @ w + b))**2)", "w", LOSS),
+    ("mean((y - max(0, X @ w + b))**2)", "b", LOSS),
+    ("log(det(X))", "X", {"X": ("n", "n")}),
+]
+
+
+def _fd(f: md.Expr, name: str, vals: dict, eps: float = 1e-6) -> np.ndarray:
+    base = np.asarray(vals[name], dtype=float)
+    cols = []
+    for i in np.ndindex(base.shape or ()):
+        hi, lo = dict(vals), dict(vals)
+        a, b = base.copy(), base.copy()
+        a[i] += eps
+        b[i] -= eps
+        hi[name], lo[name] = a, b
+        cols.append((np.asarray(f.evaluate(hi)) - np.asarray(f.evaluate(lo))) / (2 * eps))
+    out = np.stack(cols, axis=-1)
+    return out.reshape(np.shape(f.evaluate(vals)) + base.shape)
+
+
+@pytest.mark.parametrize("expr, wrt, shapes", EXAMPLES)
+def test_local_derivatives_match_finite_differences(expr: str, wrt: str,
+                                                    shapes: dict) -> None:
+    d = md.explain(expr, wrt, shapes=shapes)
+    rng = np.random.default_rng(0)
+    for s in d.steps:
+        for loc in s.derivatives:
+            # values of f's variables too: they carry the dims a derivative may lose
+            vals = {**md.random_values(d.f, rng=rng), **md.random_values(s.expr, rng=rng)}
+            for k, v in vals.items():  # stay off the kinks of max(0, ·) and 0 of log
+                if np.ndim(v) < 2:
+                    vals[k] = np.where(np.abs(v) < 0.1, 0.5, v)
+            got = np.asarray(loc.expr.evaluate(vals))
+            want = _fd(s.expr, loc.wrt, vals)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{loc.label} = {loc.text}")
+
+
+@pytest.mark.parametrize("expr, wrt, shapes", EXAMPLES)
+def test_result_is_derive(expr: str, wrt: str, shapes: dict) -> None:
+    d = md.explain(expr, wrt, shapes=shapes)
+    assert d.result is md.derive(expr, wrt, shapes=shapes)
+    assert md.check(d.f, wrt).ok
+
+
+# =============================================================== formats
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("expr, wrt, shapes", EXAMPLES)
+def test_formats(lang: str, expr: str, wrt: str, shapes: dict) -> None:
+    d = md.explain(expr, wrt, lang=lang, shapes=shapes)
+    text = str(d)
+    md_text = d.to_markdown()
+    tex = d.to_latex()
+    data = json.loads(json.dumps(d.to_dict()))
+    assert d._repr_markdown_() == md_text
+    assert d._repr_latex_() == f"$${tex}$$"
+    assert data["lang"] == lang and data["wrt"] == wrt
+    assert data["chain"]["text"] == d.chain_text()
+    for s in d.steps:
+        assert s.name in text
+        assert to_latex_math(s.name) in tex and to_latex_math(s.name) in md_text
+    assert tex.count("{") == tex.count("}")
+    assert "\\begin{aligned}" in tex and "\\end{aligned}" in tex
+
+
+def test_to_latex_math() -> None:
+    assert to_latex_math("1ᵀ diag(x)") == r"1^{\top} \operatorname{diag}(x)"
+    assert to_latex_math("X⁻ᵀ") == r"X^{-\top}"
+    assert to_latex_math("w ⊗ x") == r"w \otimes x"
+    assert to_latex_math("u₁₂") == "u_{12}"
+    assert to_latex_math("√(x + 1)") == r"\sqrt{x + 1}"
+    assert to_latex_math("σ(x)") == r"\sigma(x)"
+
+
+KATEX = Path("/tmp/katexv/node_modules/katex")
+
+
+@pytest.mark.skipif(shutil.which("node") is None or not KATEX.exists(),
+                    reason="needs node and katex")
+def test_latex_parses_with_katex(tmp_path: Path) -> None:
+    items = []
+    for lang in ("en", "zh"):
+        for expr, wrt, shapes in EXAMPLES:
+            d = md.explain(expr, wrt, lang=lang, shapes=shapes)
+            items.append(d.to_latex())
+            items.extend(re.findall(r"\$\$(.+?)\$\$", d.to_markdown(), flags=re.S))
+    script = (
+        f"const k = require('{KATEX}'); const items = JSON.parse(require('fs')"
+        ".readFileSync(0, 'utf8')); let bad = [];"
+        "for (const s of items) { try { k.renderToString(s, {displayMode: true,"
+        " throwOnError: true, strict: 'ignore'}); } catch (e) { bad.push(e.message); } }"
+        "console.log(JSON.stringify(bad));"
+    )
+    out = subprocess.run(["node", "-e", script], input=json.dumps(items), text=True,
+                         capture_output=True, check=True, timeout=60)
+    assert json.loads(out.stdout) == []
+
+
+# =============================================================== bad input
+def test_bad_language() -> None:
+    with pytest.raises(UnknownLanguageError) as e:
+        md.explain("sum(x)", "x", lang="fr", shapes={"x": ("n",)})
+    assert isinstance(e.value, md.MatdiffError) and isinstance(e.value, ValueError)
+    assert "'en'" in str(e.value) and "'zh'" in str(e.value)
+
+
+def test_bad_names() -> None:
+    with pytest.raises(md.MatdiffError):
+        md.explain("sum(w * x)", "w", shapes=VEC, names=["a", "b", "c"])
+    with pytest.raises(md.MatdiffError):
+        md.explain("sum(w * x)", "w", shapes=VEC, names=["x"])
+    with pytest.raises(md.MatdiffError):
+        md.explain("sum(w * x)", "w", shapes=VEC, name="x")
+
+
+def test_names_avoid_variables() -> None:
+    d = md.explain("sum(u * v)", "u", shapes={"u": ("n",), "v": ("n",)})
+    assert d.steps[0].name not in ("u", "v")
+    d = md.explain("mean((y - max(0, X @ w + b))**2)", "w", shapes=LOSS)
+    assert d.name == "f" and [s.name for s in d.steps] == ["u₁", "u₂", "u₃", "f"]
+
+
+def test_no_dependence() -> None:
+    d = md.explain("sum(x)", "w", shapes={"x": ("n",), "w": ("n",)})
+    assert d.steps == [] and d.notes
+    assert d.mixed == "0" or "0" in d.mixed
+    json.dumps(d.to_dict())
+    assert str(d) and d.to_latex() and d.to_markdown()
