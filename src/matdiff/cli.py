@@ -36,9 +36,13 @@ examples:
       X⁻ᵀ, and a finite-difference check of it
   echo "sum(sin(3 * x))" | matdiff - --wrt x --shape x=n
       read the expression from standard input
+  matdiff "x'*A*x" --syntax matrixcalculus
+      matrixcalculus.org's input as typed there; shapes are inferred
 
 shapes: NAME=DIMS with DIMS a comma-separated list of dim names or sizes;
   x=n vector, A=n,n matrix, X=N,3 matrix with 3 columns, b= or b=() scalar.
+  Shapes not declared are inferred from usage (capital letter: matrix, small
+  letter: vector, where usage leaves it open) and printed as "variables".
 derivatives have shape f.shape + wrt.shape (numerator layout for Jacobians; a
 gradient has the variable's own shape).
 """
@@ -73,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="variable to differentiate by (repeatable; default: all)")
     p.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
                    help="declare a variable's shape, e.g. x=n, A=n,n, b= (repeatable)")
+    p.add_argument("--syntax", choices=("numpy", "matrixcalculus"), default="numpy",
+                   help="input language: numpy (default; * element-wise, @ matrix "
+                        "product) or matrixcalculus (as typed on matrixcalculus.org: "
+                        "x'*A*x)")
     p.add_argument("--hessian", action="store_true", help="second derivative instead")
     p.add_argument("--check", action="store_true",
                    help="also compare each derivative with finite differences")
@@ -92,7 +100,7 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
         text = sys.stdin.read().strip() if args.expr == "-" else args.expr
         shapes = dict(_parse_shape(s) for s in args.shape)
         wrts = args.wrt
-    f = parse(text, shapes=shapes)
+    f = parse(text, shapes=shapes, syntax=getattr(args, "syntax", "numpy"))
     if not wrts:
         wrts = list(f.variables())
     print(f"  f = {f}    shape {shape_str(f.shape)}", file=out)

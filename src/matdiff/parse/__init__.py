@@ -20,25 +20,37 @@ from ..errors import LimitError
 from ..expr.core import Dim, Expr
 from .build import build_expr, declared_shapes, variable_shapes
 from .grammar import MAX_DEPTH, parse_tree
+from .infer import infer_shapes
 from .lexer import MAX_LENGTH, Token, tokenize
+from .mc import build_mc
+from .mc_print import to_matrixcalculus
 from .table import FUNCTION_NAMES, FUNCTION_TABLE, FunctionSpec
 from .tree import Node, walk
 
 __all__ = [
-    "parse", "parse_tree", "tokenize", "Token", "Node", "walk",
+    "parse", "parse_tree", "infer_shapes", "to_matrixcalculus", "tokenize", "Token", "Node", "walk",
     "FUNCTION_NAMES", "FUNCTION_TABLE", "FunctionSpec", "MAX_DEPTH", "MAX_LENGTH",
 ]
 
 
-def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None) -> Expr:
-    """Parse ``text`` (numpy syntax) into an :class:`~matdiff.expr.Expr`.
+def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None,
+          syntax: str = "numpy") -> Expr:
+    """Parse ``text`` into an :class:`~matdiff.expr.Expr`.
 
-    ``shapes`` maps each variable's name to its tuple of dims (``()`` scalar,
+    ``syntax`` is ``"numpy"`` (the default: ``*`` element-wise, ``@`` the matrix
+    product, vectors 1-D) or ``"matrixcalculus"`` (matrixcalculus.org's input:
+    ``*`` the matrix product, ``.*`` element-wise, ``'`` transposes column vectors;
+    see :mod:`matdiff.parse.mc`).
+
+    ``shapes`` maps a variable's name to its tuple of dims (``()`` scalar,
     ``("n",)`` vector, ``("m", "n")`` matrix; a dim is a name or an int); names
-    declared but not used are ignored.  Errors are :class:`~matdiff.ParseError`
+    declared but not used are ignored.  Variables not declared get the shapes their
+    use implies (:mod:`matdiff.parse.infer`; where usage leaves the rank open, a
+    capital letter is a matrix and a small letter a vector); ``expr.variables()``
+    shows them.  Errors are :class:`~matdiff.ParseError`
     (syntax; :class:`~matdiff.UnknownFunctionError` for an unknown function),
-    :class:`~matdiff.ShapeError` (shapes that do not fit, or a variable with no
-    declared shape) and :class:`~matdiff.LimitError` (more than
+    :class:`~matdiff.ShapeError` (shapes that do not fit, or uses that conflict) and
+    :class:`~matdiff.LimitError` (more than
     :data:`MAX_LENGTH` characters, or nesting deeper than :data:`MAX_DEPTH`); each
     prints the text with a caret under the offending part.
 
@@ -51,6 +63,11 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None) -> Expr:
     >>> parse("sum(log(exp(-y * (X @ w)) + vector(1)))",
     ...       shapes={"X": ("N", "n"), "w": ("n",), "y": ("N",)}).shape
     ()
+    >>> parse("X @ w + b").variables() == {"X": ("m", "n"), "w": ("n",), "b": ("m",)}
+    True
+    >>> parse("x'*A*x", syntax="matrixcalculus").variables() == {"x": ("n",),
+    ...                                                           "A": ("n", "n")}
+    True
     >>> parse("x @ A", shapes={"x": ("n",), "A": ("m", "m")})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -59,9 +76,12 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None) -> Expr:
       ^   ^
     """
     declared = declared_shapes(shapes)
-    tree = parse_tree(text, declared)
-    var_shapes = variable_shapes(tree, text, declared)
+    tree = parse_tree(text, declared, syntax)
     try:
+        if syntax == "matrixcalculus":
+            inferred = infer_shapes(tree, text, declared, syntax)
+            return build_mc(tree, text, inferred.variables, inferred.fills)
+        var_shapes = variable_shapes(tree, text, declared)
         return build_expr(tree, text, var_shapes)
     except RecursionError:  # pragma: no cover - building is iterative
         raise LimitError(

@@ -9,7 +9,6 @@ text and the spans of the operands, so it prints carets under both sides.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -84,16 +83,20 @@ def variable_nodes(tree: Node) -> Iterator[Node]:
 def variable_shapes(tree: Node, text: str, declared: Mapping[str, tuple]) -> dict[str, tuple]:
     """The shape of each variable ``tree`` uses, by name.
 
-    Every variable needs a declared shape; a later step will infer the missing
-    ones from how they are used, here.
+    Declared shapes are used as they are; the others are inferred from how the
+    variables are used (:func:`~matdiff.parse.infer.infer_shapes`), with
+    matrixcalculus.org's convention (capital letter: matrix, small letter: vector)
+    where usage leaves a rank open.
 
     >>> from matdiff.parse import parse_tree
     >>> text = "x @ A @ x"
     >>> variable_shapes(parse_tree(text), text, {"x": ("n",), "A": ("n", "n"), "b": ()})
     {'x': ('n',), 'A': ('n', 'n')}
+    >>> variable_shapes(parse_tree(text), text, {})
+    {'x': ('n',), 'A': ('n', 'n')}
     """
     out: dict[str, tuple] = {}
-    missing: dict[str, list[Span]] = {}
+    missing = False
     for node in variable_nodes(tree):
         name = node.value
         if name in declared:
@@ -103,19 +106,12 @@ def variable_shapes(tree: Node, text: str, declared: Mapping[str, tuple]) -> dic
                 f"{name!r} is a function: call it, like {name}(x)", text, [node.span]
             )
         else:
-            missing.setdefault(name, []).append(node.span)
-    if missing:
-        names = list(missing)
-        msg = "no shape declared for " + ", ".join(repr(n) for n in names) + ": pass shapes={" \
-            + ", ".join(f"{n!r}: ..." for n in names) + "}"
-        if len(names) == 1:
-            same_case = [d for d in declared if d.lower() == names[0].lower()]
-            near = same_case or difflib.get_close_matches(names[0], list(declared), n=1,
-                                                          cutoff=0.5)
-            if near:
-                msg += f" (did you mean {near[0]!r}?)"
-        raise ShapeError(msg, text, [s for n in names for s in missing[n]])
-    return out
+            missing = True
+    if not missing:
+        return out
+    from .infer import infer_shapes
+
+    return infer_shapes(tree, text, declared).variables
 
 
 def _inputs(node: Node) -> tuple[Node, ...]:

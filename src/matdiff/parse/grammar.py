@@ -22,7 +22,7 @@ from collections.abc import Collection, Iterator
 
 from ..errors import LimitError, ParseError, UnknownFunctionError
 from .lexer import Token, iter_tokens, show
-from .table import FUNCTION_NAMES, FUNCTION_TABLE, FunctionSpec
+from .table import FUNCTION_TABLE, FunctionSpec
 from .tree import Node, walk
 
 __all__ = ["parse_tree", "MAX_DEPTH", "literal_int", "dim_value"]
@@ -37,10 +37,13 @@ _OPERAND = "expected a number, a name or '('"
 _MAX_INT_DIGITS = 18
 
 
-def parse_tree(text: str, variables: Collection[str] = ()) -> Node:
+def parse_tree(text: str, variables: Collection[str] = (), syntax: str = "numpy") -> Node:
     """The syntax tree of ``text`` (no shapes are needed, no ``Expr`` is built).
 
     ``variables`` only improves error messages (``x(2)`` where ``x`` is a variable).
+    ``syntax`` is ``"numpy"`` (the default) or ``"matrixcalculus"`` (matrixcalculus.org's
+    input language: ``.*`` ``./`` ``.^`` are element-wise, ``*`` is the matrix product;
+    see :mod:`matdiff.parse.mc`).
 
     >>> t = parse_tree("-x**2 + A.T @ b")
     >>> t.kind, t.value, [c.kind for c in t.children]
@@ -48,7 +51,15 @@ def parse_tree(text: str, variables: Collection[str] = ()) -> Node:
     >>> t.children[0].children[0].kind
     'power'
     """
-    parser = _Parser(text, iter_tokens(text), variables)
+    if syntax == "numpy":
+        parser = _Parser(text, iter_tokens(text), variables)
+    elif syntax == "matrixcalculus":
+        from .mc import MC_BINDING, MC_FUNCTION_TABLE, mc_tokens
+
+        parser = _Parser(text, mc_tokens(text), variables, MC_BINDING, MC_FUNCTION_TABLE)
+    else:
+        raise ParseError(
+            f"unknown syntax {syntax!r}: use 'numpy' or 'matrixcalculus'")
     try:
         return parser.parse()
     except RecursionError:  # MAX_DEPTH keeps well below the limit, unless called deep
@@ -96,7 +107,11 @@ def dim_value(node: Node, text: str) -> str | int | None:
 
 
 class _Parser:
-    def __init__(self, text: str, tokens: Iterator[Token], variables: Collection[str]):
+    def __init__(self, text: str, tokens: Iterator[Token], variables: Collection[str],
+                 binding: dict[str, int] | None = None,
+                 table: dict[str, FunctionSpec] | None = None):
+        self.binding = _BINDING if binding is None else binding
+        self.table = FUNCTION_TABLE if table is None else table
         self.text = text
         self.tokens = tokens
         self.current = next(tokens)
@@ -181,7 +196,7 @@ class _Parser:
                 self.advance()
                 left = Node("transpose", (left.span[0], tok.end), (left,), tok.text, (tok.span,))
                 continue
-            bp = _BINDING.get(kind)
+            bp = self.binding.get(kind)
             if bp is None or bp < min_bp:
                 return left
             if bp == _POWER:  # right to left: the exponent is a signed power
@@ -192,7 +207,7 @@ class _Parser:
                 continue
             # left to right: one chain node for the whole run, built in a loop
             terms, ops, spans = [left], [], []
-            while _BINDING.get(self.peek().kind) == bp:
+            while self.binding.get(self.peek().kind) == bp:
                 op = self.advance()
                 terms.append(self.expr(bp + 1, depth))
                 ops.append(op.kind)
@@ -207,7 +222,7 @@ class _Parser:
         return value
 
     def call(self, name: Token, depth: int) -> Node:
-        spec = FUNCTION_TABLE.get(name.text)
+        spec = self.table.get(name.text)
         if spec is None:
             raise self.unknown_function(name)
         opening = self.advance()
@@ -235,8 +250,9 @@ class _Parser:
 
     def unknown_function(self, name: Token) -> UnknownFunctionError:
         text = name.text
-        near = difflib.get_close_matches(text, FUNCTION_NAMES, n=3, cutoff=0.6)
-        if text.lower() in FUNCTION_TABLE and text.lower() not in near:
+        names = sorted(self.table)
+        near = difflib.get_close_matches(text, names, n=3, cutoff=0.6)
+        if text.lower() in self.table and text.lower() not in near:
             near.insert(0, text.lower())
         msg = f"unknown function {text!r}"
         if near:
@@ -247,7 +263,7 @@ class _Parser:
             msg += f"; {text} is a variable: write {text} * (...) to multiply."
         else:
             msg += "."
-        msg += " The functions are: " + ", ".join(FUNCTION_NAMES) + "."
+        msg += " The functions are: " + ", ".join(names) + "."
         return UnknownFunctionError(msg, self.text, [name.span])
 
     def check_arguments(self, spec: FunctionSpec, node: Node) -> None:

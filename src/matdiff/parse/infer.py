@@ -1,0 +1,590 @@
+"""Shape inference: every variable's rank and dims from how the text uses it.
+
+Inference runs on the syntax tree, before any :class:`~matdiff.expr.Expr` is
+built (builders compare dims by equality, so every dim must be decided first):
+
+1. **Ranks.**  Each variable without a declared shape gets a list of ranks in
+   order of preference: matrixcalculus.org's convention (a name starting with a
+   capital letter is a matrix, any other name a vector), changed by usage hints
+   (a variable used as an exponent, or in ``a^b``, prefers to be a scalar; one
+   passed straight to ``tr``, ``det``, ``inv`` or ``logdet`` a matrix; one that is
+   transposed, ``x'``, is never a scalar).  The
+   assignments of ranks are tried cheapest first (the number of steps away from
+   each variable's first preference; on a tie the earlier variable moves first),
+   and the first that type-checks wins.
+2. **Dims.**  Type-checking one assignment is an abstract evaluation of the tree
+   in which every dim is a unification variable: ``X @ w`` makes ``X``'s second
+   dim the same as ``w``'s only dim, a declared dim or a number fixes its class.
+   Two different fixed dims in one class are a conflict: a
+   :class:`~matdiff.errors.ShapeError` with a caret under each use.
+3. **Names.**  Dims that nothing fixed get readable names (``n``, ``m``, ``k``,
+   ``p``, ``q``, ...; never one already used): vectors' dims first, then matrices'
+   rows and columns, in order of appearance.
+
+Declarations (``shapes=``) always win: a declared variable is never searched, and
+its dims seed the unification, so partial declarations name the other dims.
+
+>>> from matdiff.parse import parse_tree
+>>> text = "X @ w + b"
+>>> infer_shapes(parse_tree(text), text, {}).variables
+{'X': ('m', 'n'), 'w': ('n',), 'b': ('m',)}
+>>> infer_shapes(parse_tree(text), text, {"b": ("N",)}).variables
+{'X': ('N', 'n'), 'w': ('n',), 'b': ('N',)}
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ShapeError
+from ..expr.core import Dim
+from .grammar import dim_value, literal_int
+from .table import ELEMENTWISE, FUNCTION_TABLE
+from .tree import Node
+
+__all__ = ["infer_shapes", "Inferred", "rank_preferences", "DIM_NAMES"]
+
+Span = tuple[int, int]
+
+#: the names given to inferred dims, in order (then n1, n2, ...)
+DIM_NAMES = ("n", "m", "k", "p", "q", "r", "s", "t", "u", "v", "l", "d")
+
+#: functions whose argument, when it is a variable, prefers to be a matrix
+_MATRIX_ARG = ("tr", "det", "logdet", "inv")
+
+_MAX_TRIES = 2000
+_MAX_WORK = 400_000  # tries x nodes
+
+
+@dataclass
+class Inferred:
+    """The result of :func:`infer_shapes`.
+
+    ``variables``: every variable's shape by name, in order of first appearance;
+    ``fills``: the shape of each ``vector(c)`` / ``matrix(c)`` call node (by
+    ``id``) whose dims are tied to a variable's or a written dim.
+    """
+
+    variables: dict[str, tuple]
+    fills: dict[int, tuple] = field(default_factory=dict)
+
+
+class _Conflict(Exception):
+    pass
+
+
+# ====================================================================== union-find of dims
+class _Dims:
+    def __init__(self) -> None:
+        self.parent: list[int] = []
+        self.value: list[Dim | None] = []
+        self.bound: list[Span | None] = []  # where a fixed value came from
+        self.anchored: list[bool] = []  # tied to a variable's dim or a fixed value
+
+    def new(self, value: Dim | None = None, bound: Span | None = None,
+            anchored: bool = False) -> int:
+        self.parent.append(len(self.parent))
+        self.value.append(value)
+        self.bound.append(bound)
+        self.anchored.append(anchored or value is not None)
+        return len(self.parent) - 1
+
+    def find(self, i: int) -> int:
+        root = i
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[i] != root:
+            self.parent[i], i = root, self.parent[i]
+        return root
+
+    def union(self, a: int, c: int) -> bool:
+        ra, rc = self.find(a), self.find(c)
+        if ra == rc:
+            return True
+        va, vc = self.value[ra], self.value[rc]
+        if va is not None and vc is not None and va != vc:
+            return False
+        if va is None:  # keep the fixed one as the root
+            ra, rc = rc, ra
+        self.parent[rc] = ra
+        self.anchored[ra] = self.anchored[ra] or self.anchored[rc]
+        return True
+
+
+# ====================================================================== abstract shapes
+@dataclass(frozen=True)
+class _Shape:
+    dims: tuple[int, ...]
+    row: bool = False  # matrixcalculus syntax: a transposed (row) vector
+
+    @property
+    def rank(self) -> int:
+        return len(self.dims)
+
+
+_SCALAR = _Shape(())
+
+
+def _is_constant(node: Node) -> bool:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.kind == "name":
+            return False
+        stack.extend(n.children)
+    return True
+
+
+def variable_order(tree: Node, inputs: Any) -> list[Node]:
+    """The variable ``name`` nodes of ``tree``, left to right."""
+    out = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if node.kind == "name":
+            out.append(node)
+            continue
+        stack.extend(reversed(inputs(node)))
+    return out
+
+
+def rank_preferences(name: str, hints: set[str]) -> dict[int, int]:
+    """The ranks a variable may have, each with its cost (0: the convention's choice).
+
+    >>> rank_preferences("A", set()), rank_preferences("x", set())
+    ({2: 0, 0: 2, 1: 3}, {1: 0, 0: 1, 2: 2})
+    >>> rank_preferences("b", {"scalar"}), rank_preferences("x", {"matrix"})
+    ({0: 0, 1: 1, 2: 2}, {2: 0, 1: 1, 0: 2})
+    >>> rank_preferences("x", {"transposed"})
+    {1: 0, 2: 2}
+    """
+    capital = name[:1].isupper()
+    if "scalar" in hints:
+        return {0: 0, 2: 1, 1: 2} if capital else {0: 0, 1: 1, 2: 2}
+    if "matrix" in hints:
+        return {2: 0, 1: 1, 0: 2}
+    if capital:
+        return {2: 0, 0: 2, 1: 3}
+    if "transposed" in hints:  # x' is a row, never a scalar
+        return {1: 0, 2: 2}
+    return {1: 0, 0: 1, 2: 2}
+
+
+def _hints(tree: Node, inputs: Any) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if node.kind == "power" and node.value != ".^":
+            base, exponent = node.children
+            if not _is_constant(exponent):
+                for n in (base, exponent):
+                    if n.kind == "name":
+                        out.setdefault(n.value, set()).add("scalar")
+        if node.kind == "power" and (node.value != ".^" or node.children[0].kind != "num"):
+            exponent = node.children[1]
+            if exponent.kind == "name":
+                out.setdefault(exponent.value, set()).add("scalar")
+        if node.kind == "transpose" and node.children[0].kind == "name":
+            out.setdefault(node.children[0].value, set()).add("transposed")
+        if node.kind == "call" and node.value in _MATRIX_ARG and node.children \
+                and node.children[0].kind == "name":
+            out.setdefault(node.children[0].value, set()).add("matrix")
+        stack.extend(inputs(node))
+    return out
+
+
+def _assignments(prefs: list[dict[int, int]]) -> Iterator[tuple[int, ...]]:
+    """Rank assignments (one rank per variable), cheapest total cost first; on a tie
+    the earlier variables move away from their first preference first."""
+    options = [sorted(p.items(), key=lambda rc: rc[1]) for p in prefs]
+    start = (0,) * len(options)
+
+    def key(choice: tuple[int, ...]) -> tuple:
+        costs = [options[i][k][1] for i, k in enumerate(choice)]
+        return (sum(costs), tuple(-c for c in costs))
+
+    heap = [(key(start), start)]
+    seen = {start}
+    while heap:
+        _, choice = heapq.heappop(heap)
+        yield tuple(options[i][k][0] for i, k in enumerate(choice))
+        for i in range(len(choice)):
+            if choice[i] + 1 < len(options[i]):
+                nxt = choice[:i] + (choice[i] + 1,) + choice[i + 1:]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    heapq.heappush(heap, (key(nxt), nxt))
+
+
+def infer_shapes(tree: Node, text: str, declared: Mapping[str, tuple],
+                 syntax: str = "numpy") -> Inferred:
+    """Every variable's shape, from ``declared`` and from how ``tree`` uses it.
+
+    Raises :class:`~matdiff.errors.ShapeError` with a caret under each of the two
+    uses that conflict when no assignment of ranks fits.
+
+    >>> from matdiff.parse import parse_tree
+    >>> text = "x'*A*x"
+    >>> infer_shapes(parse_tree(text, syntax="matrixcalculus"), text, {},
+    ...              "matrixcalculus").variables
+    {'x': ('n',), 'A': ('n', 'n')}
+    """
+    if syntax == "matrixcalculus":
+        from .mc import mc_inputs as inputs
+    else:
+        from .build import _inputs as inputs
+    occurrences = variable_order(tree, inputs)
+    names = list(dict.fromkeys(n.value for n in occurrences))
+    free = [n for n in names if n not in declared]
+    hints = _hints(tree, inputs)
+    prefs = [rank_preferences(n, hints.get(n, set())) for n in free]
+    size = sum(1 for _ in _walk(tree, inputs))
+    budget = max(8, min(_MAX_TRIES, _MAX_WORK // max(size, 1)))
+    first_error: ShapeError | None = None
+    for tries, choice in enumerate(_assignments(prefs)):
+        if tries >= budget:
+            break
+        ranks = dict(zip(free, choice, strict=True))
+        checker = _Checker(text, syntax, declared, ranks, inputs, occurrences)
+        try:
+            checker.run(tree)
+        except ShapeError as err:
+            if first_error is None:
+                first_error = err
+            continue
+        return checker.result(names)
+    assert first_error is not None
+    raise first_error
+
+
+def _walk(tree: Node, inputs: Any) -> Iterator[Node]:
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(inputs(node))
+
+
+# ====================================================================== the checker
+class _Checker:
+    """Abstract evaluation of a tree with one rank per variable."""
+
+    def __init__(self, text: str, syntax: str, declared: Mapping[str, tuple],
+                 ranks: Mapping[str, int], inputs: Any, occurrences: list[Node] = ()):
+        self.text = text
+        self.occurrences = occurrences
+        self.mc = syntax == "matrixcalculus"
+        self.declared = declared
+        self.ranks = ranks
+        self.inputs = inputs
+        self.dims = _Dims()
+        self.vars: dict[str, _Shape] = {}
+        self.fill_nodes: dict[int, _Shape] = {}
+
+    # ------------------------------------------------------------ driving
+    def run(self, root: Node) -> _Shape:
+        values: dict[int, _Shape] = {}
+        stack: list[tuple[Node, bool]] = [(root, False)]
+        while stack:
+            node, ready = stack.pop()
+            if not ready:
+                stack.append((node, True))
+                stack.extend((c, False) for c in reversed(self.inputs(node)))
+                continue
+            args = [values.pop(id(c)) for c in self.inputs(node)]
+            values[id(node)] = self.node(node, args)
+        return values[id(root)]
+
+    def result(self, names: list[str]) -> Inferred:
+        naming = self.name_dims(names)
+        variables = {n: tuple(naming[self.dims.find(d)] for d in self.vars[n].dims)
+                     for n in names}
+        fills = {}
+        for key, shape in self.fill_nodes.items():
+            roots = [self.dims.find(d) for d in shape.dims]
+            if all(self.dims.anchored[r] for r in roots):
+                fills[key] = tuple(naming[r] for r in roots)
+        return Inferred(variables, fills)
+
+    def name_dims(self, names: list[str]) -> dict[int, Dim]:
+        dims = self.dims
+        naming: dict[int, Dim] = {}
+        used = {str(v) for v in dims.value if v is not None} | set(names)
+        pool = itertools.chain(DIM_NAMES, (f"n{i}" for i in itertools.count(1)))
+
+        def fresh() -> str:
+            for cand in pool:
+                if cand not in used:
+                    used.add(cand)
+                    return cand
+            raise AssertionError  # pragma: no cover
+
+        for i in range(len(dims.parent)):
+            r = dims.find(i)
+            if dims.value[r] is not None:
+                naming[r] = dims.value[r]  # type: ignore[assignment]
+        ordered = sorted(names, key=lambda n: (self.vars[n].rank != 1, self.vars[n].rank))
+        for n in ordered:
+            for d in self.vars[n].dims:
+                r = dims.find(d)
+                if r not in naming:
+                    naming[r] = fresh()
+        for i in range(len(dims.parent)):  # dims of constants tied to nothing
+            r = dims.find(i)
+            if r not in naming:
+                naming[r] = fresh()
+        return naming
+
+    # ------------------------------------------------------------ helpers
+    def show(self, s: _Shape) -> str:
+        parts = []
+        for d in s.dims:
+            v = self.dims.value[self.dims.find(d)]
+            parts.append("?" if v is None else str(v))
+        out = "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+        if self.mc:
+            if s.rank == 0:
+                return "scalar"
+            if s.rank == 1:
+                return ("row vector " if s.row else "column vector ") + out
+            return "matrix " + out
+        return out
+
+    def fail(self, msg: str, spans: list[Span], *dims: int) -> ShapeError:
+        extra: list[Span] = []
+        # a variable whose rank does not fit here: show another use of it too
+        at = {n.span: n.value for n in self.occurrences}
+        for sp in spans:
+            name = at.get(sp)
+            if name is None or name in self.declared:
+                continue
+            other = next((n.span for n in self.occurrences
+                          if n.value == name and n.span not in spans), None)
+            if other is not None and other not in extra:
+                extra.append(other)
+        for d in dims:
+            bound = self.dims.bound[self.dims.find(d)]
+            if bound is not None and not any(s <= bound[0] and bound[1] <= e
+                                             for s, e in spans + extra):
+                extra.append(bound)
+        return ShapeError(msg, self.text, spans + extra)
+
+    def unify(self, a: int, c: int, msg: Any, spans: list[Span]) -> None:
+        if not self.dims.union(a, c):
+            raise self.fail(msg(), spans, a, c)
+
+    def fixed(self, value: Dim, span: Span) -> int:
+        return self.dims.new(value, span)
+
+    # ------------------------------------------------------------ leaves
+    def variable(self, node: Node) -> _Shape:
+        name = node.value
+        if name in FUNCTION_TABLE and name not in self.declared and not self.mc:
+            from ..errors import ParseError
+
+            raise ParseError(f"{name!r} is a function: call it, like {name}(x)",
+                             self.text, [node.span])
+        s = self.vars.get(name)
+        if s is None:
+            if name in self.declared:
+                s = _Shape(tuple(self.fixed(d, node.span) for d in self.declared[name]))
+            else:
+                s = _Shape(tuple(self.dims.new(anchored=True)
+                                 for _ in range(self.ranks[name])))
+            self.vars[name] = s
+        return s
+
+    # ------------------------------------------------------------ nodes
+    def node(self, node: Node, args: list[_Shape]) -> _Shape:
+        kind = node.kind
+        if kind == "num":
+            return _SCALAR
+        if kind == "name":
+            return self.variable(node)
+        if kind == "unary":
+            return args[0]
+        if kind == "transpose":
+            s = args[0]
+            if s.rank == 1:
+                return _Shape(s.dims, not s.row) if self.mc else s
+            return _Shape(tuple(reversed(s.dims)))
+        if kind == "power":
+            base, exponent = node.children
+            if self.mc:
+                return self.mc_power(node, args[0], args[1])
+            return self.broadcast("**", args[0], args[1], base.span, exponent.span)
+        if kind == "chain":
+            spans = [c.span for c in node.children]
+            acc = args[0]
+            for k, op in enumerate(node.value, 1):
+                sa, sc = (spans[0][0], spans[k - 1][1]), spans[k]
+                acc = self.binary(op, acc, args[k], sa, sc)
+            return acc
+        if kind == "call":
+            return self.call(node, args)
+        raise AssertionError(f"unknown node kind {kind}")  # pragma: no cover
+
+    def binary(self, op: str, a: _Shape, c: _Shape, sa: Span, sc: Span) -> _Shape:
+        if self.mc:
+            return self.mc_binary(op, a, c, sa, sc)
+        if op == "@":
+            return self.matmul(a, c, sa, sc)
+        return self.broadcast(op, a, c, sa, sc)
+
+    def broadcast(self, op: str, a: _Shape, c: _Shape, sa: Span, sc: Span) -> _Shape:
+        n = max(a.rank, c.rank)
+        out = []
+        for k in range(1, n + 1):
+            da = a.dims[-k] if k <= a.rank else None
+            dc = c.dims[-k] if k <= c.rank else None
+            if da is not None and dc is not None:
+                self.unify(da, dc, lambda da=da, dc=dc: (
+                    f"shapes {self.show(a)} and {self.show(c)} do not broadcast for "
+                    f"'{op}': dim {self.dims.value[self.dims.find(da)]} (left) against dim "
+                    f"{self.dims.value[self.dims.find(dc)]} (right)"), [sa, sc])
+            out.append(da if da is not None else dc)
+        return _Shape(tuple(reversed(out)), a.row or c.row)  # type: ignore[arg-type]
+
+    def matmul(self, a: _Shape, c: _Shape, sa: Span, sc: Span) -> _Shape:
+        if a.rank == 0 or c.rank == 0:
+            side = "left" if a.rank == 0 else "right"
+            raise self.fail(
+                f"'@' needs vectors or matrices, but the {side} operand is a scalar "
+                f"(shapes {self.show(a)} and {self.show(c)}); use '*' to scale", [sa, sc])
+        if a.rank > 2 or c.rank > 2:  # pragma: no cover - ranks are at most 2
+            raise self.fail("'@' takes vectors and matrices", [sa, sc])
+        self.unify(a.dims[-1], c.dims[0], lambda: (
+            f"'@' of shapes {self.show(a)} and {self.show(c)}: the left operand's last dim "
+            f"{self.dims.value[self.dims.find(a.dims[-1])]} differs from the right "
+            f"operand's first dim {self.dims.value[self.dims.find(c.dims[0])]}"), [sa, sc])
+        out = a.dims[:-1] + c.dims[1:]
+        return _Shape(out)
+
+    def square(self, fn: str, s: _Shape, span: Span) -> None:
+        if s.rank != 2:
+            raise self.fail(f"{fn} needs a square matrix, got shape {self.show(s)}", [span])
+        self.unify(s.dims[0], s.dims[1], lambda: (
+            f"{fn} needs a square matrix, got shape {self.show(s)}"), [span])
+
+    def call(self, node: Node, args: list[_Shape]) -> _Shape:
+        name = node.value
+        children = node.children
+        spans = [c.span for c in children]
+        if name in ("vector", "matrix"):
+            rank = 1 if name == "vector" else 2
+            if len(children) > 1:
+                dims = tuple(self.fixed(dim_value(c, self.text), c.span)  # type: ignore
+                             for c in children[1:])
+            else:
+                dims = tuple(self.dims.new() for _ in range(rank))
+            s = _Shape(dims)
+            self.fill_nodes[id(node)] = s
+            return s
+        if name == "eye":
+            d = self.fixed(dim_value(children[0], self.text), spans[0])  # type: ignore
+            return _Shape((d, d))
+        a = args[0]
+        if name in ELEMENTWISE:
+            return a
+        if name in ("max", "min"):
+            return self.broadcast(name, a, args[1], spans[0], spans[1])
+        if name in ("sum", "mean"):
+            if len(children) == 1:
+                return _SCALAR
+            axis = literal_int(children[1], self.text)
+            if axis is None or not -a.rank <= axis < a.rank:
+                raise self.fail(f"{name}: axis {axis} is out of range for shape "
+                                f"{self.show(a)}", [spans[1]])
+            axis %= a.rank
+            return _Shape(tuple(d for i, d in enumerate(a.dims) if i != axis))
+        if name in ("norm1", "norm2"):
+            return _SCALAR
+        if name == "logsumexp":
+            return _Shape(a.dims[:-1])
+        if name == "softmax":
+            return a
+        if name == "dot":
+            if a.rank == 0 or args[1].rank == 0:
+                return self.broadcast("*", a, args[1], spans[0], spans[1])
+            return self.matmul(a, args[1], spans[0], spans[1])
+        if name == "outer":
+            c = args[1]
+            if a.rank != 1 or c.rank != 1:
+                raise self.fail(f"outer needs two vectors, got shapes {self.show(a)} and "
+                                f"{self.show(c)}", [spans[0], spans[1]])
+            return _Shape((a.dims[0], c.dims[0]))
+        if name in ("tr", "det", "logdet"):
+            self.square(name, a, spans[0])
+            return _SCALAR
+        if name == "inv":
+            self.square(name, a, spans[0])
+            return _Shape(a.dims)
+        if name == "diag":
+            if a.rank == 1:
+                return _Shape((a.dims[0], a.dims[0]))
+            if a.rank == 2:
+                self.square(name, a, spans[0])
+                return _Shape(a.dims[:1])
+            raise self.fail(f"diag needs a vector or a square matrix, got shape "
+                            f"{self.show(a)}", [spans[0]])
+        if name == "transpose":
+            return _Shape(tuple(reversed(a.dims)))
+        raise AssertionError(f"no shape rule for {name}")  # pragma: no cover
+
+    # ------------------------------------------------------------ matrixcalculus syntax
+    def mc_binary(self, op: str, a: _Shape, c: _Shape, sa: Span, sc: Span) -> _Shape:
+        if op == "*":
+            if a.rank == 0:
+                return c
+            if c.rank == 0:
+                return a
+            if a.rank == 1 and c.rank == 1 and not a.row and c.row:  # outer
+                return _Shape((a.dims[0], c.dims[0]))
+            left_ok = (a.rank == 1 and a.row) or a.rank == 2
+            right_ok = (c.rank == 1 and not c.row) or c.rank == 2
+            if not (left_ok and right_ok):
+                raise self.fail(
+                    f"'*' of a {self.show(a)} and a {self.show(c)}: the left operand's "
+                    "columns must match the right operand's rows (vectors are columns; "
+                    "use ' to transpose, or .* for the element-wise product)", [sa, sc])
+            self.unify(a.dims[-1], c.dims[0], lambda: (
+                f"'*' of a {self.show(a)} and a {self.show(c)}: the left operand's "
+                f"{self.dims.value[self.dims.find(a.dims[-1])]} columns differ from the "
+                f"right operand's {self.dims.value[self.dims.find(c.dims[0])]} rows"),
+                [sa, sc])
+            out = a.dims[:-1] + c.dims[1:]
+            return _Shape(out, a.row and len(out) == 1)
+        if op == "/":
+            if c.rank != 0:
+                raise self.fail(f"'/' divides by a scalar, not a {self.show(c)}: use ./ "
+                                "for the element-wise quotient", [sa, sc])
+            return a
+        if op in "+-" and (a.rank == 0) != (c.rank == 0):
+            raise self.fail(
+                f"'{op}' of a {self.show(a)} and a {self.show(c)}: a scalar is added to a "
+                "vector or a matrix as vector(c) or matrix(c)", [sa, sc])
+        if a.rank and c.rank and (a.row != c.row or a.rank != c.rank):
+            raise self.fail(
+                f"'{op}' of a {self.show(a)} and a {self.show(c)}: the shapes differ"
+                + (" (transpose one with ')" if a.rank == c.rank == 1 else ""), [sa, sc])
+        return self.broadcast(op, a, c, sa, sc)
+
+    def mc_power(self, node: Node, a: _Shape, c: _Shape) -> _Shape:
+        base, exponent = node.children
+        sa, sc = base.span, exponent.span
+        if node.value == ".^":
+            return self.mc_binary(".^", a, c, sa, sc)
+        if a.rank == 0 and c.rank == 0:
+            return _SCALAR
+        if a.rank == 2 and c.rank == 0 and literal_int(exponent, self.text) is not None:
+            self.square("a matrix power", a, sa)
+            return a
+        raise self.fail(
+            f"'^' of a {self.show(a)} and a {self.show(c)}: '^' is the power of a "
+            "scalar, or a square matrix's integer power; use .^ for the element-wise "
+            "power", [sa, sc])
