@@ -29,14 +29,15 @@ from ..expr.simplify import add, einsum
 __all__ = ["derive", "hessian", "resolve_wrt", "to_expr"]
 
 
-def to_expr(f: Expr | str, shapes: Mapping[str, Sequence] | None = None) -> Expr:
-    """``f`` as an expression, parsing text with ``shapes``."""
+def to_expr(f: Expr | str, shapes: Mapping[str, Sequence] | None = None,
+            syntax: str = "numpy") -> Expr:
+    """``f`` as an expression, parsing text with ``shapes`` in ``syntax``."""
     if isinstance(f, Expr):
         return f
     if isinstance(f, str):
         from ..parse import parse
 
-        return parse(f, shapes=shapes)
+        return parse(f, shapes=shapes, syntax=syntax)
     raise TypeError(f"expected an expression or its text, not {type(f).__name__}")
 
 
@@ -78,12 +79,13 @@ def _seed(shape: tuple) -> Expr:
                   tuple(range(2 * r)))
 
 
-def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None = None
-           ) -> Expr:
+def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None = None,
+           syntax: str = "numpy") -> Expr:
     """The derivative of ``f`` by the variable ``wrt``: shape ``f.shape + wrt.shape``.
 
-    ``f`` may be an expression or its text (parsed with ``shapes``).  A variable
-    that ``f`` does not contain gives zeros of the right shape.
+    ``f`` may be an expression or its text (parsed with ``shapes`` in ``syntax``,
+    ``"numpy"`` or ``"matrixcalculus"``).  A variable that ``f`` does not contain
+    gives zeros of the right shape.
 
     >>> import matdiff as md
     >>> g = md.derive("sum(w * x)", "w", shapes={"w": ("n",), "x": ("n",)})
@@ -92,7 +94,7 @@ def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None
     >>> md.derive("x @ A @ x", "x", shapes={"x": ("n",), "A": ("n", "n")}).shape
     ('n',)
     """
-    f = to_expr(f, shapes)
+    f = to_expr(f, shapes, syntax)
     x = resolve_wrt(f, wrt, shapes)
     found = f.variables()
     if x.name in found and found[x.name] != x.shape:
@@ -126,8 +128,8 @@ def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None
     raise AssertionError("the variable was not reached")  # pragma: no cover
 
 
-def hessian(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None = None
-            ) -> Expr:
+def hessian(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None = None,
+            syntax: str = "numpy") -> Expr:
     """``derive(derive(f, wrt), wrt)``: shape ``f.shape + wrt.shape + wrt.shape``.
 
     >>> import matdiff as md
@@ -135,7 +137,7 @@ def hessian(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | Non
     >>> H.shape
     ('n', 'n')
     """
-    f = to_expr(f, shapes)
+    f = to_expr(f, shapes, syntax)
     x = resolve_wrt(f, wrt, shapes)
     return derive(derive(f, x), x)
 
