@@ -7,12 +7,14 @@
 """
 
 from .check import CheckResult, check, random_values
+from .compile import Compiled, Diagonal, Structured, compile, value_and_grad  # noqa: A004
 from .compile.evaluate import evaluate
 from .derive import derive, hessian
 from .errors import (
     EvaluationError, LimitError, MatdiffError, ParseError, ShapeError, UnknownFunctionError,
     UnknownVariableError,
 )
+from .explain import Derivation, explain
 from .expr import *  # noqa: F401,F403
 from .expr import __all__ as _expr_all
 from .parse import parse
@@ -23,4 +25,6 @@ __all__ = [
     "parse", "derive", "hessian", "evaluate", "check", "CheckResult", "random_values",
     "MatdiffError", "ParseError", "ShapeError", "UnknownFunctionError",
     "UnknownVariableError", "EvaluationError", "LimitError", *_expr_all,
+    "compile", "Compiled", "value_and_grad", "Diagonal", "Structured",
+    "explain", "Derivation",
 ]

@@ -1,5 +1,10 @@
 """Numeric evaluation of expressions on NumPy arrays (float64).
 
+:func:`evaluate` (and ``Expr.evaluate``) runs the compiled NumPy code of the
+expression (:mod:`matdiff.compile.codegen`), generated once per expression and input
+shapes and cached; :func:`interpret` is the plain node-by-node interpreter, kept as
+an independent reference for the tests.
+
 Named dims are bound to sizes from the arrays given for the variables; a value
 missing, of the wrong rank, or contradicting another's dims is an
 :class:`~matdiff.errors.EvaluationError` naming the variable.  Non-finite values
@@ -8,6 +13,7 @@ propagate as NumPy propagates them.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +23,7 @@ import opt_einsum as oe
 from ..errors import EvaluationError
 from ..expr.core import Const, Einsum, Expr, Var, context_of, shape_str, topo_order
 
-__all__ = ["evaluate", "bind_sizes", "contract"]
+__all__ = ["evaluate", "interpret", "bind_sizes", "contract", "cache_info"]
 
 
 def bind_sizes(expr: Expr, values: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict]:
@@ -91,10 +97,44 @@ def _unbound_dims(expr: Expr, sizes: dict) -> list[str]:
     return out
 
 
+_PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def evaluate(expr: Expr, values: Mapping[str, Any], dims: Mapping[str, int] | None = None
              ) -> np.ndarray:
     """Evaluate ``expr`` with ``values`` (name -> array); ``dims`` may bind dims that no
-    variable carries (as in a derivative by a variable the expression lacks)."""
+    variable carries (as in a derivative by a variable the expression lacks).
+
+    Runs compiled NumPy code, cached per expression and per input shapes: evaluating
+    again on arrays of the same shapes only runs the code."""
+    from .api import Compiled
+
+    if not isinstance(expr, Expr):
+        raise TypeError(f"evaluate takes an expression, not {type(expr).__name__}")
+    prog = _PROGRAMS.get(expr)
+    if prog is None or (_CONTEXT_SEEN.get(expr) != len(context_of(expr))):
+        prog = Compiled(expr, _weak=True)
+        _PROGRAMS[expr] = prog
+        _CONTEXT_SEEN[expr] = len(context_of(expr))
+    out = prog.call_flat(values, dims)[0]
+    return np.asarray(out, dtype=np.float64)
+
+
+_CONTEXT_SEEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cache_info() -> dict:
+    """``{"expressions": ..., "generated": ...}``: expressions with cached code and the
+    code generations done so far (by evaluate and md.compile together)."""
+    from .api import STATS
+
+    return {"expressions": len(_PROGRAMS), "generated": STATS["generated"]}
+
+
+def interpret(expr: Expr, values: Mapping[str, Any], dims: Mapping[str, int] | None = None
+              ) -> np.ndarray:
+    """Evaluate ``expr`` node by node (no code generation): the reference that
+    compiled code is tested against."""
     arrays, sizes = bind_sizes(expr, values)
     for d, n in (dims or {}).items():
         if d in sizes and sizes[d] != n:

@@ -1,0 +1,586 @@
+"""matdiff's compiled derivatives side by side with NumPy, JAX, PyTorch and autograd.
+
+    python benchmarks/compare.py            # full sizes (issue 4), a few minutes+
+    python benchmarks/compare.py --quick    # small sizes, under 2 minutes
+    python benchmarks/compare.py --threads 2 --json out.json --only hess_xAx
+
+Every library runs in this one process, float64, with the same thread count (set
+through OMP/MKL/OpenBLAS env variables before numpy is imported, torch.set_num_threads
+and XLA's flags).  For each problem and size: each contender's result is checked
+against matdiff's before timing; warm-up and compilation are excluded from the timed
+calls; the median and min of many repeats are reported, with ratios
+``matdiff / peer`` (< 1 means matdiff is faster).  matdiff's derive+compile time
+(symbolic derivation, code generation and the first call) and JAX's jit time (trace,
+compile and the first call) are reported separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+
+def _set_threads(n: int) -> None:
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        os.environ[k] = str(n)
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                               + ("false" if n == 1 else "true")
+                               + f" intra_op_parallelism_threads={n}").strip()
+
+
+def main() -> None:  # noqa: C901 - one table of problems
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes and few repeats")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", default=None, help="write results here (default: "
+                    "benchmarks/results[-quick].json)")
+    ap.add_argument("--only", default=None, help="comma-separated problem names")
+    ap.add_argument("--repeats", type=int, default=None)
+    args = ap.parse_args()
+    _set_threads(args.threads)
+
+    import numpy as np
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+    import matdiff as md
+
+    peers_avail = {}
+    try:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp
+
+        peers_avail["jax"] = jax.__version__
+    except ImportError:  # pragma: no cover
+        jax = None
+    try:
+        import torch
+        import torch.func as tf
+
+        torch.set_num_threads(args.threads)
+        peers_avail["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover
+        torch = None
+    try:
+        import autograd
+        import autograd.numpy as anp
+
+        peers_avail["autograd"] = getattr(autograd, "__version__", "installed")
+    except ImportError:  # pragma: no cover
+        autograd = None
+
+    quick = args.quick
+    reps = args.repeats or (7 if quick else 30)
+    rng = np.random.default_rng(0)
+
+    def block(out):
+        if jax is not None:
+            jax.block_until_ready(out)
+        return out
+
+    def timeit(fn, budget=2.0 if not quick else 0.3):
+        block(fn())
+        block(fn())
+        times = []
+        start = time.perf_counter()
+        for _ in range(reps):
+            t = time.perf_counter()
+            block(fn())
+            times.append(time.perf_counter() - t)
+            if time.perf_counter() - start > budget and len(times) >= 3:
+                break
+        return float(np.median(times)), float(np.min(times)), len(times)
+
+    def to_np(x):
+        if isinstance(x, (tuple, list)):
+            return [to_np(v) for v in x]
+        if isinstance(x, dict):
+            return [to_np(v) for v in x.values()]
+        if hasattr(x, "toarray"):
+            x = x.toarray()
+        if torch is not None and isinstance(x, torch.Tensor):
+            return x.detach().numpy()
+        return np.asarray(x)
+
+    def flat(x):
+        out = []
+        x = to_np(x)
+        if isinstance(x, list):
+            for v in x:
+                out.extend(flat(v))
+        else:
+            out.append(np.asarray(x, dtype=np.float64))
+        return out
+
+    def close(a, b):
+        fa, fb = flat(a), flat(b)
+        if len(fa) != len(fb):
+            return False
+        return all(x.shape == y.shape and np.allclose(x, y, rtol=1e-6, atol=1e-9)
+                   for x, y in zip(fa, fb))
+
+    rows = []
+
+    def run(problem, size, md_build, peers, note=""):
+        """md_build() -> (call, derive_s, first_call_s); peers: name -> (call, compile_s)."""
+        t0 = time.perf_counter()
+        md_call, derive_s = md_build()
+        t1 = time.perf_counter()
+        ref = md_call()
+        first = time.perf_counter() - t1
+        row = {"problem": problem, "size": size, "note": note,
+               "matdiff_derive_compile_s": derive_s + first + (t1 - t0 - derive_s)}
+        med, mn, k = timeit(md_call)
+        row["matdiff"] = {"median_s": med, "min_s": mn, "repeats": k}
+        for name, (call, comp) in peers.items():
+            try:
+                tc = time.perf_counter()
+                out = call()
+                block(out)
+                first_s = time.perf_counter() - tc
+                ok = name == "alloc_only" or close(ref, out)  # alloc: a floor, not a result
+                entry = {"ok": ok}
+                if comp:
+                    entry["compile_s"] = first_s
+                if ok:
+                    pm, pn, pk = timeit(call)
+                    entry.update(median_s=pm, min_s=pn, repeats=pk, ratio=med / pm)
+                else:
+                    entry["error"] = "result differs from matdiff's"
+            except Exception as exc:  # noqa: BLE001 - report and go on
+                entry = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:200]}
+            row[name] = entry
+        rows.append(row)
+        _print_row(row)
+
+    only = set(args.only.split(",")) if args.only else None
+
+    def want(p):
+        return only is None or p in only
+
+    # ------------------------------------------------------------ Hessian of xᵀAx
+    if want("hess_xAx"):
+        for n in ([100, 300] if quick else [100, 1000, 2048]):
+            A0, x0 = rng.standard_normal((n, n)), rng.standard_normal(n)
+
+            def build(n=n, A0=A0, x0=x0):
+                t = time.perf_counter()
+                x, A = md.vector("x", "n"), md.matrix("A", "n", "n")
+                H = md.hessian(x @ A @ x, x)
+                d = time.perf_counter() - t
+                c = md.compile(H)
+                return (lambda: c(x=x0, A=A0)), d
+
+            peers = {"numpy": (lambda A0=A0: A0 + A0.T, False)}
+            if jax:
+                Aj, xj = jnp.asarray(A0), jnp.asarray(x0)
+                hj = jax.jit(jax.hessian(lambda x, A: x @ A @ x))
+                peers["jax"] = (lambda hj=hj, xj=xj, Aj=Aj: hj(xj, Aj), True)
+            if torch:
+                At, xt = torch.tensor(A0), torch.tensor(x0)
+                ht = tf.hessian(lambda x, A: x @ A @ x)
+                peers["torch"] = (lambda ht=ht, xt=xt, At=At: ht(xt, At), False)
+            if autograd and n <= 1000:
+                ha = autograd.hessian(lambda x, A: anp.dot(x, anp.dot(A, x)))
+                peers["autograd"] = (lambda ha=ha, x0=x0, A0=A0: ha(x0, A0), False)
+            run("hess_xAx", f"n={n}", build, peers)
+
+    # ------------------------------------------------------------ logistic regression
+    if want("logreg"):
+        sizes = [(100, 10), (1000, 50)] if quick else [(100, 10), (2048, 256), (10000, 100)]
+        for N, d in sizes:
+            X0 = rng.standard_normal((N, d))
+            y0 = np.sign(rng.standard_normal(N))
+            w0 = rng.standard_normal(d) * 0.1
+
+            def sig(z):
+                return 1 / (1 + np.exp(-z))
+
+            for what in ("grad", "hess"):
+                def build(what=what, X0=X0, y0=y0, w0=w0):
+                    t = time.perf_counter()
+                    X, w, y = md.matrix("X", "N", "d"), md.vector("w", "d"), \
+                        md.vector("y", "N")
+                    f = md.sum(md.log(1 + md.exp(-y * (X @ w))))
+                    D = md.derive(f, w) if what == "grad" else md.hessian(f, w)
+                    d_ = time.perf_counter() - t
+                    c = md.compile(D)
+                    return (lambda: c(X=X0, w=w0, y=y0)), d_
+
+                if what == "grad":
+                    def np_fn(X0=X0, y0=y0, w0=w0):
+                        return -X0.T @ (y0 * sig(-y0 * (X0 @ w0)))
+                else:
+                    def np_fn(X0=X0, y0=y0, w0=w0):
+                        s = sig(y0 * (X0 @ w0))
+                        return X0.T @ ((s * (1 - s))[:, None] * X0)
+                peers = {"numpy": (np_fn, False)}
+                if jax:
+                    def fj(w, X, y):
+                        return jnp.sum(jnp.logaddexp(0.0, -y * (X @ w)))
+                    dj = jax.jit(jax.grad(fj) if what == "grad" else jax.hessian(fj))
+                    Xj, yj, wj = jnp.asarray(X0), jnp.asarray(y0), jnp.asarray(w0)
+                    peers["jax"] = (lambda dj=dj, wj=wj, Xj=Xj, yj=yj: dj(wj, Xj, yj), True)
+                if torch:
+                    def ft(w, X, y):
+                        return torch.sum(torch.nn.functional.softplus(-y * (X @ w)))
+                    dt = tf.grad(ft) if what == "grad" else tf.hessian(ft)
+                    Xt, yt, wt = torch.tensor(X0), torch.tensor(y0), torch.tensor(w0)
+                    peers["torch"] = (lambda dt=dt, wt=wt, Xt=Xt, yt=yt: dt(wt, Xt, yt), False)
+                if autograd:
+                    def fa(w, X, y):
+                        return anp.sum(anp.logaddexp(0.0, -y * anp.dot(X, w)))
+                    da = autograd.grad(fa) if what == "grad" else autograd.hessian(fa)
+                    peers["autograd"] = (lambda da=da, w0=w0, X0=X0, y0=y0: da(w0, X0, y0),
+                                         False)
+                run(f"logreg_{what}", f"N={N},d={d}", build, peers)
+
+    # ------------------------------------------------------------ logsumexp Hessian
+    if want("lse_hess"):
+        n = 300 if quick else 1000
+        x0 = rng.standard_normal(n)
+
+        def build(x0=x0):
+            t = time.perf_counter()
+            x = md.vector("x", "n")
+            H = md.hessian(md.logsumexp(x), x)
+            d = time.perf_counter() - t
+            c = md.compile(H)
+            return (lambda: c(x=x0)), d
+
+        def np_lse(x0=x0):
+            s = np.exp(x0 - x0.max())
+            s /= s.sum()
+            H = -np.outer(s, s)
+            H[np.diag_indices(len(s))] += s
+            return H
+        peers = {"numpy": (np_lse, False)}
+        if jax:
+            hj = jax.jit(jax.hessian(jax.scipy.special.logsumexp))
+            xj = jnp.asarray(x0)
+            peers["jax"] = (lambda: hj(xj), True)
+        if torch:
+            ht = tf.hessian(lambda x: torch.logsumexp(x, 0))
+            xt = torch.tensor(x0)
+            peers["torch"] = (lambda: ht(xt), False)
+        if autograd:
+            from autograd.scipy.special import logsumexp as alse
+            ha = autograd.hessian(alse)
+            peers["autograd"] = (lambda: ha(x0), False)
+        run("lse_hess", f"n={n}", build, peers)
+
+    # ------------------------------------------------------------ matrix factorisation
+    if want("matfact"):
+        m = 200 if quick else 1000
+        r = 10
+        T0, U0, V0 = (rng.standard_normal((m, m)), rng.standard_normal((m, r)),
+                      rng.standard_normal((m, r)))
+
+        def build(T0=T0, U0=U0, V0=V0):
+            t = time.perf_counter()
+            T, U, V = md.matrix("T", "m", "k"), md.matrix("U", "m", "r"), \
+                md.matrix("V", "k", "r")
+            f = md.norm2(T - U @ V.T) ** 2
+            gs = (md.derive(f, U), md.derive(f, V))
+            d = time.perf_counter() - t
+            c = md.compile(gs)
+            return (lambda: c(T=T0, U=U0, V=V0)), d
+
+        def np_mf(T0=T0, U0=U0, V0=V0):
+            R = U0 @ V0.T - T0
+            return 2 * R @ V0, 2 * R.T @ U0
+        peers = {"numpy": (np_mf, False)}
+        if jax:
+            gj = jax.jit(jax.grad(lambda U, V, T: jnp.sum((T - U @ V.T) ** 2), argnums=(0, 1)))
+            Tj, Uj, Vj = map(jnp.asarray, (T0, U0, V0))
+            peers["jax"] = (lambda: gj(Uj, Vj, Tj), True)
+        if torch:
+            gt = tf.grad(lambda U, V, T: torch.sum((T - U @ V.T) ** 2), argnums=(0, 1))
+            Tt, Ut, Vt = map(torch.tensor, (T0, U0, V0))
+            peers["torch"] = (lambda: gt(Ut, Vt, Tt), False)
+        if autograd:
+            ga = autograd.grad(lambda UV, T: anp.sum((T - anp.dot(UV[0], UV[1].T)) ** 2))
+            peers["autograd"] = (lambda: tuple(ga((U0, V0), T0)), False)
+        run("matfact_grad", f"{m}x{m},r={r}", build, peers)
+
+    # ------------------------------------------------------------ the paper's neuron
+    if want("neuron"):
+        N, d = (10_000, 100) if quick else (100_000, 100)
+        X0, w0, y0 = rng.standard_normal((N, d)), rng.standard_normal(d), \
+            rng.standard_normal(N)
+        b0 = 0.1
+        text = "mean((y - max(0, X @ w + b))**2)"
+        shapes = {"X": ("N", "d"), "w": ("d",), "y": ("N",), "b": ()}
+
+        def build_val():
+            t = time.perf_counter()
+            f = md.parse(text, shapes=shapes)
+            d_ = time.perf_counter() - t
+            c = md.compile(f)
+            return (lambda: c(X=X0, w=w0, y=y0, b=b0)), d_
+
+        def build(X0=X0, w0=w0, y0=y0):
+            t = time.perf_counter()
+            f = md.parse(text, shapes=shapes)
+            vg = md.value_and_grad(f, ["w", "b"])
+            d_ = time.perf_counter() - t
+            return (lambda: vg(X=X0, w=w0, y=y0, b=b0)), d_
+
+        def np_neuron():
+            z = X0 @ w0 + b0
+            r = np.maximum(z, 0) - y0
+            g = (2 / N) * r * (z > 0)
+            return np.mean(r * r), (X0.T @ g, np.sum(g))
+        peers = {"numpy": (np_neuron, False)}
+        if jax:
+            def fj(w, b, X, y):
+                return jnp.mean((y - jnp.maximum(0.0, X @ w + b)) ** 2)
+            vj = jax.jit(jax.value_and_grad(fj, argnums=(0, 1)))
+            Xj, yj, wj = jnp.asarray(X0), jnp.asarray(y0), jnp.asarray(w0)
+            bj = jnp.asarray(b0)
+            peers["jax"] = (lambda: vj(wj, bj, Xj, yj), True)
+        if torch:
+            def ft(w, b, X, y):
+                return torch.mean((y - torch.relu(X @ w + b)) ** 2)
+            vt = tf.grad_and_value(ft, argnums=(0, 1))
+            Xt, yt, wt, bt = torch.tensor(X0), torch.tensor(y0), torch.tensor(w0), \
+                torch.tensor(b0)
+
+            def call_t():
+                g, v = vt(wt, bt, Xt, yt)
+                return v, g
+            peers["torch"] = (call_t, False)
+        if autograd:
+            def fa(wb, X, y):
+                return anp.mean((y - anp.maximum(0.0, anp.dot(X, wb[0]) + wb[1])) ** 2)
+            va = autograd.value_and_grad(fa)
+
+            def call_a():
+                v, g = va((w0, b0), X0, y0)
+                return v, tuple(g)
+            peers["autograd"] = (call_a, False)
+        run("neuron_value_and_grad", f"N={N},d={d}", build, peers)
+        run("neuron_value_only", f"N={N},d={d}", build_val,
+            {"numpy": (lambda: np.mean((y0 - np.maximum(0, X0 @ w0 + b0)) ** 2), False)},
+            note="for the cheap-gradient bound")
+
+    # ------------------------------------------------------------ structured Jacobians
+    if want("jacobians"):
+        for n in ([1000] if quick else [1000, 10_000]):
+            x0 = rng.standard_normal(n)
+            for form in ("structured", "dense"):
+                def build(form=form, x0=x0):
+                    t = time.perf_counter()
+                    x = md.vector("x", "n")
+                    J = md.derive(md.tanh(x), x)
+                    d_ = time.perf_counter() - t
+                    c = md.compile(J, structured=form == "structured")
+                    return (lambda: c(x=x0)), d_
+
+                peers = {}
+                if form == "dense":
+                    peers["numpy"] = (lambda x0=x0: np.diag(1 - np.tanh(x0) ** 2), False)
+                    peers["alloc_only"] = (lambda n=n: np.zeros((n, n)), False)
+                else:
+                    peers["numpy"] = (lambda x0=x0: md.Diagonal(1 - np.tanh(x0) ** 2), False)
+                if jax:
+                    xj = jnp.asarray(x0)
+                    if form == "dense":
+                        jf = jax.jit(jax.jacfwd(jnp.tanh))
+                        peers["jax_jacfwd"] = (lambda jf=jf, xj=xj: jf(xj), True)
+                        jr = jax.jit(jax.jacrev(jnp.tanh))
+                        peers["jax_jacrev"] = (lambda jr=jr, xj=xj: jr(xj), True)
+                    else:
+                        vg = jax.jit(jax.vmap(jax.grad(jnp.tanh)))
+                        peers["jax_vmap_grad"] = (
+                            lambda vg=vg, xj=xj: md.Diagonal(np.asarray(vg(xj))), True)
+                if torch:
+                    xt = torch.tensor(x0)
+                    if form == "dense":
+                        tfw = tf.jacfwd(torch.tanh)
+                        peers["torch_jacfwd"] = (lambda tfw=tfw, xt=xt: tfw(xt), False)
+                        trv = tf.jacrev(torch.tanh)
+                        peers["torch_jacrev"] = (lambda trv=trv, xt=xt: trv(xt), False)
+                    else:
+                        tv = tf.vmap(tf.grad(torch.tanh))
+                        peers["torch_vmap_grad"] = (
+                            lambda tv=tv, xt=xt: md.Diagonal(tv(xt).numpy()), False)
+                if autograd and form == "dense" and n <= 1000:
+                    aj = autograd.jacobian(anp.tanh)
+                    peers["autograd_jacobian"] = (lambda aj=aj, x0=x0: aj(x0), False)
+                if autograd and form == "structured":
+                    ae = autograd.elementwise_grad(anp.tanh)
+                    peers["autograd_elementwise"] = (
+                        lambda ae=ae, x0=x0: md.Diagonal(ae(x0)), False)
+                run(f"jac_tanh_{form}", f"n={n}", build, peers)
+        # relu(W @ x): the Jacobian diag(step(Wx)) W is dense
+        n = 300 if quick else 1000
+        W0, x0 = rng.standard_normal((n, n)), rng.standard_normal(n)
+
+        def build_relu(W0=W0, x0=x0):
+            t = time.perf_counter()
+            W, x = md.matrix("W", "n", "n"), md.vector("x", "n")
+            J = md.derive(md.relu(W @ x), x)
+            d_ = time.perf_counter() - t
+            c = md.compile(J)
+            return (lambda: c(W=W0, x=x0)), d_
+        peers = {"numpy": (lambda: (W0 @ x0 > 0)[:, None] * W0, False)}
+        if jax:
+            Wj, xj = jnp.asarray(W0), jnp.asarray(x0)
+            jf = jax.jit(jax.jacfwd(lambda x, W: jax.nn.relu(W @ x)))
+            jr = jax.jit(jax.jacrev(lambda x, W: jax.nn.relu(W @ x)))
+            peers["jax_jacfwd"] = (lambda: jf(xj, Wj), True)
+            peers["jax_jacrev"] = (lambda: jr(xj, Wj), True)
+        if torch:
+            Wt, xt = torch.tensor(W0), torch.tensor(x0)
+            tj = tf.jacrev(lambda x, W: torch.relu(W @ x))
+            tfw = tf.jacfwd(lambda x, W: torch.relu(W @ x))
+            peers["torch_jacrev"] = (lambda: tj(xt, Wt), False)
+            peers["torch_jacfwd"] = (lambda: tfw(xt, Wt), False)
+        if autograd:
+            aj = autograd.jacobian(lambda x, W: anp.maximum(anp.dot(W, x), 0.0))
+            peers["autograd_jacobian"] = (lambda: aj(x0, W0), False)
+        run("jac_relu_Wx", f"n={n}", build_relu, peers)
+
+    # ------------------------------------------------------------ MLP
+    if want("mlp"):
+        B, I, H, K = 64, 784, 128, 10
+        X0 = rng.standard_normal((B, I))
+        Y0 = np.eye(K)[rng.integers(0, K, B)]
+        W10, b10 = rng.standard_normal((I, H)) * 0.05, np.zeros(H)
+        W20, b20 = rng.standard_normal((H, K)) * 0.1, np.zeros(K)
+        vals = dict(X=X0, Y=Y0, W1=W10, b1=b10, W2=W20, b2=b20)
+
+        def build_mlp():
+            t = time.perf_counter()
+            X, Y = md.matrix("X", "B", "I"), md.matrix("Y", "B", "K")
+            W1, b1 = md.matrix("W1", "I", "H"), md.vector("b1", "H")
+            W2, b2 = md.matrix("W2", "H", "K"), md.vector("b2", "K")
+            Z = md.relu(X @ W1 + b1) @ W2 + b2
+            loss = md.mean(md.logsumexp(Z) - md.sum(Y * Z, 1))
+            vg = md.value_and_grad(loss, ["W1", "b1", "W2", "b2"])
+            d_ = time.perf_counter() - t
+            return (lambda: vg(vals)), d_
+
+        def np_mlp():
+            A = X0 @ W10 + b10
+            Hh = np.maximum(A, 0)
+            Z = Hh @ W20 + b20
+            m = Z.max(1, keepdims=True)
+            lse = np.log(np.exp(Z - m).sum(1)) + m[:, 0]
+            loss = np.mean(lse - (Y0 * Z).sum(1))
+            G = (np.exp(Z - lse[:, None]) - Y0) / B
+            gW2, gb2 = Hh.T @ G, G.sum(0)
+            GA = (G @ W20.T) * (A > 0)
+            return loss, (X0.T @ GA, GA.sum(0), gW2, gb2)
+        peers = {"numpy": (np_mlp, False)}
+        if jax:
+            def fj(W1, b1, W2, b2, X, Y):
+                Z = jax.nn.relu(X @ W1 + b1) @ W2 + b2
+                return jnp.mean(jax.scipy.special.logsumexp(Z, axis=1) - jnp.sum(Y * Z, 1))
+            vj = jax.jit(jax.value_and_grad(fj, argnums=(0, 1, 2, 3)))
+            aj = [jnp.asarray(v) for v in (W10, b10, W20, b20, X0, Y0)]
+            peers["jax"] = (lambda: vj(*aj), True)
+        if torch:
+            def ft(W1, b1, W2, b2, X, Y):
+                Z = torch.relu(X @ W1 + b1) @ W2 + b2
+                return torch.mean(torch.logsumexp(Z, 1) - torch.sum(Y * Z, 1))
+            vt = tf.grad_and_value(ft, argnums=(0, 1, 2, 3))
+            at = [torch.tensor(v) for v in (W10, b10, W20, b20, X0, Y0)]
+
+            def call_t():
+                g, v = vt(*at)
+                return v, g
+            peers["torch"] = (call_t, False)
+        if autograd:
+            from autograd.scipy.special import logsumexp as alse
+
+            def fa(p, X, Y):
+                W1, b1, W2, b2 = p
+                Z = anp.dot(anp.maximum(anp.dot(X, W1) + b1, 0.0), W2) + b2
+                return anp.mean(alse(Z, axis=1) - anp.sum(Y * Z, 1))
+            va = autograd.value_and_grad(fa)
+
+            def call_a():
+                v, g = va((W10, b10, W20, b20), X0, Y0)
+                return v, tuple(g)
+            peers["autograd"] = (call_a, False)
+        run("mlp_value_and_grads", f"B={B},{I}-{H}-{K}", build_mlp, peers)
+
+    info = _machine(args.threads, peers_avail)
+    out = {"machine": info, "quick": quick, "rows": rows}
+    path = args.json or os.path.join(os.path.dirname(__file__),
+                                     "results-quick.json" if quick else "results.json")
+    with open(path, "w") as fh:
+        json.dump(out, fh, indent=1)
+    print(f"\nmachine: {info['cpu']}, {info['threads']} thread(s), BLAS: {info['blas']}")
+    print(f"wrote {path}")
+
+
+def _fmt(s: float | None) -> str:
+    if s is None:
+        return "-"
+    if s < 1e-3:
+        return f"{s * 1e6:.0f}µs"
+    if s < 1:
+        return f"{s * 1e3:.2f}ms"
+    return f"{s:.2f}s"
+
+
+def _print_row(row: dict) -> None:
+    md_t = row["matdiff"]["median_s"]
+    parts = [f"{row['problem']:<24} {row['size']:<16} matdiff {_fmt(md_t):>9} "
+             f"(min {_fmt(row['matdiff']['min_s'])}, derive+compile "
+             f"{_fmt(row['matdiff_derive_compile_s'])})"]
+    for k, v in row.items():
+        if not isinstance(v, dict) or k == "matdiff":
+            continue
+        if v.get("ok"):
+            extra = f", jit {_fmt(v['compile_s'])}" if "compile_s" in v else ""
+            parts.append(f"    {k:<22} {_fmt(v['median_s']):>9}  ratio {v['ratio']:.2f}{extra}")
+        else:
+            parts.append(f"    {k:<22} FAILED: {v.get('error', '')}")
+    print("\n".join(parts), flush=True)
+
+
+def _machine(threads: int, peers: dict) -> dict:
+    import numpy as np
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    blas = "unknown"
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = "; ".join(f"{p.get('internal_api')} {p.get('version')} "
+                         f"({p.get('num_threads')} threads)" for p in threadpool_info())
+    except ImportError:
+        try:
+            cfg = np.show_config(mode="dicts")
+            b = cfg.get("Build Dependencies", {}).get("blas", {})
+            blas = f"{b.get('name')} {b.get('version')}"
+        except Exception:  # noqa: BLE001
+            pass
+    import opt_einsum
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads, "blas": blas,
+            "python": platform.python_version(), "numpy": np.__version__,
+            "opt_einsum": opt_einsum.__version__, **peers,
+            "platform": platform.platform()}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""Module tables: the only thing that differs between the NumPy, JAX and PyTorch backends.
+
+Generated code calls array operations through one name, ``xp``, bound to a table
+built here.  Every table has the same entries with NumPy's meaning:
+
+* element-wise: ``exp log sin cos tan arcsin arccos arctan sinh cosh tanh sqrt abs
+  sign relu step sigmoid softplus maximum minimum power``;
+* products and reductions: ``einsum(spec, *ops)``, ``tensordot(a, b, (ia, ib))``,
+  ``sum(a, axes)``, ``transpose(a, perm)``;
+* matrix functions: ``inv det logdet solve``; stable composites: ``logsumexp`` and
+  ``softmax`` over the last axis;
+* building results: ``asarray``, ``scalar(v)``, ``full(shape, v)``,
+  ``dense(a, shape)`` (a broadcastable ``a`` copied out at ``shape``),
+  ``embed(core, shape, pattern)`` (a structured tensor made dense: ``pattern``
+  gives each axis its index class, ``core`` is indexed by the classes; axes of one
+  class are a diagonal), ``add_embed(acc, core, pattern)`` (the same, added into
+  the dense ``acc``, which the generated code owns).
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+__all__ = ["get_backend", "BACKENDS"]
+
+BACKENDS = ("numpy", "jax", "torch")
+
+_TABLES: dict[str, SimpleNamespace] = {}
+
+_ELEMENTWISE = ("exp", "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh",
+                "cosh", "tanh", "sqrt", "abs", "sign")
+
+
+def _class_sizes(shape: tuple, pattern: tuple) -> list[int]:
+    k = max(pattern) + 1 if pattern else 0
+    sizes = [0] * k
+    for n, c in zip(shape, pattern):
+        sizes[c] = n
+    return sizes
+
+
+def _numpy() -> SimpleNamespace:
+    from numpy.lib.stride_tricks import as_strided
+
+    t = SimpleNamespace(name="numpy", inf=math.inf, nan=math.nan)
+    for fn in _ELEMENTWISE:
+        setattr(t, fn, getattr(np, fn))
+    try:
+        from scipy.special import expit as sigmoid
+    except ImportError:  # pragma: no cover - scipy is optional
+        def sigmoid(a):
+            return np.exp(-np.logaddexp(0.0, -a))
+    t.sigmoid = sigmoid
+    t.softplus = lambda a: np.logaddexp(0.0, a)
+    t.relu = lambda a: np.maximum(a, 0.0)
+    t.step = lambda a: (np.asarray(a) > 0).astype(np.float64)
+    t.maximum, t.minimum, t.power = np.maximum, np.minimum, np.power
+    t.einsum = np.einsum
+    t.tensordot = np.tensordot
+    t.sum = lambda a, axes: np.sum(a, axis=axes)
+    t.transpose = np.transpose
+    t.inv = np.linalg.inv
+    t.solve = np.linalg.solve
+    t.det = lambda a: np.float64(np.linalg.det(a))
+
+    def logdet(a):
+        sign, logabs = np.linalg.slogdet(a)
+        return np.float64(logabs if sign > 0 else np.nan)
+
+    t.logdet = logdet
+
+    def logsumexp(a):
+        m = np.max(a, axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        return np.log(np.sum(np.exp(a - m), axis=-1)) + m[..., 0]
+
+    def softmax(a):
+        m = np.max(a, axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        e = np.exp(a - m)
+        return e / np.sum(e, axis=-1, keepdims=True)
+
+    t.logsumexp, t.softmax = logsumexp, softmax
+    t.asarray = lambda a: np.asarray(a, dtype=np.float64)
+    t.scalar = np.float64
+    t.full = lambda shape, v: np.full(shape, v, dtype=np.float64)
+    t.copy = np.array
+    t.dense = lambda a, shape: np.array(np.broadcast_to(a, shape), dtype=np.float64)
+
+    def _diag_view(out, shape, pattern):
+        sizes = _class_sizes(shape, pattern)
+        strides = [0] * len(sizes)
+        for s, c in zip(out.strides, pattern):
+            strides[c] += s
+        return as_strided(out, shape=sizes, strides=strides)
+
+    def embed(core, shape, pattern):
+        out = np.zeros(shape)
+        _diag_view(out, shape, pattern)[...] = core
+        return out
+
+    def add_embed(acc, core, pattern):
+        view = _diag_view(acc, acc.shape, pattern)
+        view += core
+        return acc
+
+    t.embed, t.add_embed = embed, add_embed
+    return t
+
+
+def _jax() -> SimpleNamespace:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import jax.scipy.special as jsp
+
+    t = SimpleNamespace(name="jax", inf=math.inf, nan=math.nan, jit=jax.jit)
+    for fn in _ELEMENTWISE:
+        setattr(t, fn, getattr(jnp, fn))
+    t.sigmoid = jax.nn.sigmoid
+    t.softplus = jax.nn.softplus
+    t.relu = lambda a: jnp.maximum(a, 0.0)
+    t.step = lambda a: jnp.where(a > 0, 1.0, 0.0)
+    t.maximum, t.minimum, t.power = jnp.maximum, jnp.minimum, jnp.power
+    t.einsum = jnp.einsum
+    t.tensordot = jnp.tensordot
+    t.sum = lambda a, axes: jnp.sum(a, axis=axes)
+    t.transpose = jnp.transpose
+    t.inv = jnp.linalg.inv
+    t.solve = jnp.linalg.solve
+    t.det = jnp.linalg.det
+
+    def logdet(a):
+        sign, logabs = jnp.linalg.slogdet(a)
+        return jnp.where(sign > 0, logabs, jnp.nan)
+
+    t.logdet = logdet
+    t.logsumexp = lambda a: jsp.logsumexp(a, axis=-1)
+    t.softmax = lambda a: jax.nn.softmax(a, axis=-1)
+    t.asarray = lambda a: jnp.asarray(a, dtype=jnp.float64)
+    t.scalar = lambda v: jnp.asarray(v, dtype=jnp.float64)
+    t.full = lambda shape, v: jnp.full(shape, v, dtype=jnp.float64)
+    t.copy = jnp.array
+    t.dense = lambda a, shape: jnp.broadcast_to(jnp.asarray(a, dtype=jnp.float64), shape)
+
+    def _index(shape, pattern):
+        sizes = _class_sizes(shape, pattern)
+        k = len(sizes)
+        idx = []
+        for c in pattern:
+            sh = [1] * k
+            sh[c] = sizes[c]
+            idx.append(jnp.arange(sizes[c]).reshape(sh))
+        return tuple(idx)
+
+    t.embed = lambda core, shape, pattern: jnp.zeros(shape).at[_index(shape, pattern)].set(
+        core)
+    t.add_embed = lambda acc, core, pattern: acc.at[_index(acc.shape, pattern)].add(core)
+    return t
+
+
+def _torch() -> SimpleNamespace:
+    import torch
+    import torch.nn.functional as F
+
+    f64 = torch.float64
+
+    def _t(a: Any):
+        return a if isinstance(a, torch.Tensor) else torch.as_tensor(a, dtype=f64)
+
+    t = SimpleNamespace(name="torch", inf=math.inf, nan=math.nan)
+    names = {"arcsin": "asin", "arccos": "acos", "arctan": "atan"}
+    for fn in _ELEMENTWISE:
+        setattr(t, fn, getattr(torch, names.get(fn, fn)))
+    t.sigmoid = torch.sigmoid
+    t.softplus = F.softplus
+    t.relu = torch.relu
+    t.step = lambda a: (a > 0).to(f64)
+    t.maximum = lambda a, b: torch.maximum(_t(a), _t(b))
+    t.minimum = lambda a, b: torch.minimum(_t(a), _t(b))
+    t.power = lambda a, b: torch.pow(_t(a), b)
+    t.einsum = torch.einsum
+    t.tensordot = lambda a, b, axes: torch.tensordot(a, b, dims=(list(axes[0]), list(axes[1])))
+    t.sum = lambda a, axes: torch.sum(a, dim=axes)
+    t.transpose = torch.permute
+    t.inv = torch.linalg.inv
+    t.solve = torch.linalg.solve
+    t.det = torch.linalg.det
+
+    def logdet(a):
+        sign, logabs = torch.linalg.slogdet(a)
+        return torch.where(sign > 0, logabs, torch.full_like(logabs, math.nan))
+
+    t.logdet = logdet
+    t.logsumexp = lambda a: torch.logsumexp(a, dim=-1)
+    t.softmax = lambda a: torch.softmax(a, dim=-1)
+    t.asarray = lambda a: torch.as_tensor(a, dtype=f64)
+    t.scalar = lambda v: torch.tensor(v, dtype=f64)
+    t.full = lambda shape, v: torch.full(tuple(shape), v, dtype=f64)
+    t.copy = torch.clone
+    t.dense = lambda a, shape: torch.broadcast_to(_t(a), tuple(shape)).clone()
+
+    def _diag_view(out, pattern):
+        sizes = _class_sizes(tuple(out.shape), pattern)
+        strides = [0] * len(sizes)
+        for s, c in zip(out.stride(), pattern):
+            strides[c] += s
+        return torch.as_strided(out, sizes, strides)
+
+    def embed(core, shape, pattern):
+        out = torch.zeros(tuple(shape), dtype=f64)
+        _diag_view(out, pattern).copy_(torch.broadcast_to(_t(core), _class_sizes(shape,
+                                                                                  pattern)))
+        return out
+
+    def add_embed(acc, core, pattern):
+        _diag_view(acc, pattern).add_(_t(core))
+        return acc
+
+    t.embed, t.add_embed = embed, add_embed
+    return t
+
+
+def get_backend(name: str) -> SimpleNamespace:
+    """The module table of backend ``name`` (``numpy``, ``jax`` or ``torch``)."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    table = _TABLES.get(name)
+    if table is None:
+        table = {"numpy": _numpy, "jax": _jax, "torch": _torch}[name]()
+        _TABLES[name] = table
+    return table

@@ -1,0 +1,607 @@
+"""Code generation: expressions -> the source of one straight-line Python function.
+
+The generator walks the nodes of all outputs once, children first, so a node shared
+by several outputs (the forward pass that a value and its gradient share) is
+computed once: one line of source per node.  Sizes are known (the code is
+specialised per input-shape signature), so the contraction order of every product
+is chosen here, by opt_einsum, and each pairwise step becomes a direct BLAS call
+(``@``, ``tensordot``) where one fits.
+
+Every value is held as a *view* (:class:`View`): an array (or a number) indexed by
+*classes* plus each axis's class.  Axes of one class are a diagonal (``x_i δ_ij`` is
+the vector ``x`` with axes ``(0, 0)``), and a class the array lacks is a broadcast
+(the constant ``1``, a filled tensor, is the number ``1.0`` over any axes).  Deltas
+and constants therefore never become arrays: a product absorbs them by renaming its
+letters, a sum adds a diagonal into a dense accumulator through a strided view, and
+only an output (or an argument of a function that needs a true array, such as
+``inv``) is made dense.
+
+Generated code refers only to: names it makes itself (``a0`` inputs, ``t3``
+temporaries), the backend table ``xp``, numbers written with ``repr(float)``, and
+index tuples of ints.  Variable names and dims appear only in comments, and only
+after they are checked to be identifiers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import opt_einsum as oe
+
+from ..errors import MatdiffError
+from ..expr.core import (
+    Add,
+    Const,
+    Delta,
+    Det,
+    Einsum,
+    Expr,
+    Inv,
+    LogDet,
+    LogSumExp,
+    Map,
+    Size,
+    Softmax,
+    Var,
+)
+
+__all__ = ["View", "generate", "num", "check_name"]
+
+_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def num(v: float) -> str:
+    """A float as Python source: ``repr`` for finite values, the table's inf/nan else."""
+    v = float(v)
+    if math.isnan(v):
+        return "xp.nan"
+    if math.isinf(v):
+        return "xp.inf" if v > 0 else "(-xp.inf)"
+    r = repr(v)
+    return f"({r})" if v < 0 else r
+
+
+def check_name(name: object) -> str:
+    """Reject a variable name that is not a plain identifier (it is never emitted as
+    code, but a name with quotes, newlines or spaces is a mistake or an attack)."""
+    if not isinstance(name, str) or not name or not (name[0].isalpha() or name[0] == "_") \
+            or not all(c.isalnum() or c == "_" for c in name) or name.startswith("__"):
+        raise MatdiffError(
+            f"cannot compile: variable name {name!r} is not a valid name "
+            "(letters, digits and '_', not starting with a digit or '__')"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class View:
+    """A value: ``code`` (a local name or a number's source), each axis's class
+    (``axes``, numbered by first appearance) and the classes the array has
+    (``core``, in increasing order; the array's axes follow them)."""
+
+    code: str
+    axes: tuple
+    core: tuple
+    lit: float | None = None  # the number, when the value is one number over its axes
+
+    @property
+    def nclass(self) -> int:
+        return max(self.axes) + 1 if self.axes else 0
+
+    @property
+    def repeats(self) -> bool:
+        return len(set(self.axes)) != len(self.axes)
+
+    @property
+    def dense(self) -> bool:
+        return not self.repeats and self.core == self.axes and self.lit is None
+
+
+def _canon(reps: Sequence) -> tuple[tuple, dict]:
+    m: dict = {}
+    for r in reps:
+        m.setdefault(r, len(m))
+    return tuple(m[r] for r in reps), m
+
+
+def _expand(code: str, have: Sequence, want: Sequence) -> str:
+    """``code`` has axes ``have`` (a subsequence of ``want``, same order): index it so
+    that it broadcasts over ``want``."""
+    if list(have) == list(want) or not have:
+        return code
+    idx = ", ".join(":" if c in have else "None" for c in want)
+    return f"{code}[{idx}]"
+
+
+class _UF:
+    def __init__(self) -> None:
+        self.p: dict = {}
+
+    def find(self, a):
+        p = self.p
+        p.setdefault(a, a)
+        while p[a] != a:
+            p[a] = p[p[a]]
+            a = p[a]
+        return a
+
+    def union(self, a, b) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            if rb < ra:
+                ra, rb = rb, ra
+            self.p[rb] = ra
+
+
+class Generator:
+    """Builds the body of one function; see :func:`generate`."""
+
+    def __init__(self, sizes: Mapping, optimize: str = "dp") -> None:
+        self.sizes = dict(sizes)
+        self.lines: list[str] = []
+        self.ntmp = 0
+        self.views: dict[int, View] = {}
+        self.optimize = optimize
+        self.memo: dict[str, str] = {}
+        self.owner: dict[str, int] = {}   # temporary -> id of the node that made it
+        self.uses: dict[int, int] = {}    # id(node) -> parents (and outputs) using it
+
+    # ------------------------------------------------------------------ helpers
+    def size(self, d) -> int:
+        return d if isinstance(d, int) else int(self.sizes[d])
+
+    def shape(self, e: Expr) -> tuple:
+        return tuple(self.size(d) for d in e.shape)
+
+    def emit(self, code: str, comment: str = "", pure: bool = True) -> str:
+        """One line ``tK = code``; the same pure code twice is one line (products
+        that share a pairwise step, such as ``xᵀA`` in ``xᵀAx`` and its gradient)."""
+        if pure and code in self.memo:
+            return self.memo[code]
+        name = f"t{self.ntmp}"
+        self.ntmp += 1
+        self.lines.append(f"{name} = {code}" + (f"  # {comment}" if comment else ""))
+        if pure:
+            self.memo[code] = name
+        return name
+
+    @staticmethod
+    def _shape_comment(e: Expr) -> str:
+        if not e.shape:
+            return "scalar"
+        return "(" + ", ".join(str(d) for d in e.shape) + ("," if len(e.shape) == 1 else "") \
+            + ")"
+
+    def class_sizes(self, e: Expr, v: View) -> list[int]:
+        sz = [0] * v.nclass
+        for d, c in zip(e.shape, v.axes):
+            sz[c] = self.size(d)
+        return sz
+
+    def dense(self, e: Expr, v: View, fresh: bool = False) -> str:
+        """Code of ``v`` as a true array of ``e``'s shape (outputs, matrix functions).
+        With ``fresh``, the array must not be another node's (the caller returns it)."""
+        shape = self.shape(e)
+        if v.dense:
+            return f"xp.copy({v.code})" if fresh and not v.code.startswith("t") else v.code
+        if not v.repeats:
+            if v.lit is not None:
+                if not shape:
+                    return self.emit(f"xp.scalar({v.code})")
+                return self.emit(f"xp.full({shape!r}, {v.code})")
+            return self.emit(f"xp.dense({_expand(v.code, v.core, v.axes)}, {shape!r})")
+        core = _expand(v.code, v.core, tuple(range(v.nclass)))
+        return self.emit(f"xp.embed({core}, {shape!r}, {v.axes!r})",
+                         "a structured tensor made dense")
+
+    # ------------------------------------------------------------------ nodes
+    def visit(self, e: Expr, var_code: Mapping[str, str]) -> View:
+        r = len(e.shape)
+        full = tuple(range(r))
+        if isinstance(e, Var):
+            return View(var_code[e.name], full, full)
+        if isinstance(e, Const):
+            return View(num(e.value), full, (), e.value)
+        if isinstance(e, Size):
+            n = float(self.size(e.dim))
+            return View(num(n), (), (), n)
+        if isinstance(e, Delta):
+            return View("1.0", (0, 0), (), 1.0)
+        kids = [self.views[id(c)] for c in e.children]
+        if isinstance(e, Einsum):
+            return self.einsum(e, kids)
+        if isinstance(e, Add):
+            return self.add(e, kids)
+        if isinstance(e, Map):
+            return self.map(e, kids)
+        arg = self.dense(e.children[0], kids[0])
+        fn = {Inv: "inv", Det: "det", LogDet: "logdet", LogSumExp: "logsumexp",
+              Softmax: "softmax"}[type(e)]
+        return View(self.emit(f"xp.{fn}({arg})", self._shape_comment(e)), full, full)
+
+    # -------------------------------------------------------------- element-wise
+    def _broadcast_args(self, e: Expr, kids: Sequence[View]) -> tuple[list[View], tuple]:
+        """Arguments of one shape (a diagonal made dense first) and the union of their
+        classes, which is the result's core."""
+        views = []
+        for c, v in zip(e.children, kids):
+            if v.repeats:
+                full = tuple(range(len(c.shape)))
+                v = View(self.dense(c, v), full, full)
+            views.append(v)
+        core = tuple(sorted({k for v in views for k in v.core}))
+        return views, core
+
+    def map(self, e: Map, kids: Sequence[View]) -> View:
+        full = tuple(range(len(e.shape)))
+        fn = e.fn
+        # log(1 + exp(z)) is softplus(z), computed without overflow
+        if fn == "log" and isinstance(e.children[0], Add) and len(e.children[0].children) == 2:
+            a, b = e.children[0].children
+            if isinstance(b, Const):
+                a, b = b, a
+            if isinstance(a, Const) and a.value == 1.0 and isinstance(b, Map) \
+                    and b.fn == "exp":
+                z = b.children[0]
+                zv = self.views[id(z)]
+                if zv.repeats:
+                    zv = View(self.dense(z, zv), full, full)
+                if zv.lit is None:
+                    code = self.emit(f"xp.softplus({_expand(zv.code, zv.core, zv.core)})",
+                                     "log(1 + exp(.)) computed stably")
+                    return View(code, full, zv.core)
+        views, core = self._broadcast_args(e, kids)
+        if all(v.lit is not None for v in views):
+            with np.errstate(all="ignore"):
+                value = float(e.spec.numpy(*[np.float64(v.lit) for v in views]))
+            return View(num(value), full, (), value)
+        args = [v.code if v.lit is not None or not v.core else _expand(v.code, v.core, core)
+                for v in views]
+        code = _map_code(fn, args, [v.lit for v in views])
+        return View(self.emit(code, self._shape_comment(e)), full, core)
+
+    # -------------------------------------------------------------------- sums
+    def add(self, e: Add, kids: Sequence[View]) -> View:
+        groups: dict[tuple, list[View]] = {}
+        for v in kids:
+            groups.setdefault(v.axes, []).append(v)
+        sums: dict[tuple, View] = {}
+        fresh: set[str] = set()
+        for axes, vs in groups.items():
+            lit = sum(v.lit for v in vs if v.lit is not None)
+            arrs = [v for v in vs if v.lit is None]
+            if not arrs:
+                sums[axes] = View(num(lit), axes, (), lit)
+                continue
+            core = tuple(sorted({k for v in arrs for k in v.core}))
+            terms = [_expand(v.code, v.core, core) if v.core else v.code for v in arrs]
+            if lit != 0.0:
+                terms.append(num(lit))
+            if len(terms) == 1:
+                sums[axes] = arrs[0]
+            else:
+                name = self.emit(self.chain(terms, " + "), self._shape_comment(e))
+                fresh.add(name)
+                sums[axes] = View(name, axes, core)
+        if len(sums) == 1:
+            return next(iter(sums.values()))
+        # a diagonal (or other structured) term plus a dense one: add the structured
+        # part into the dense accumulator, never building it as an array
+        r = len(e.shape)
+        full = tuple(range(r))
+        shape = self.shape(e)
+        base = sums.pop(full, None)
+        owned = [c for c in e.children if self.uses.get(id(c)) == 1
+                 and self.owner.get(self.views[id(c)].code) == id(c)]
+        if base is None:
+            acc = self.emit(f"xp.full({shape!r}, 0.0)", pure=False)
+        elif base.dense and (base.code in fresh or any(
+                self.views[id(c)].code == base.code for c in owned)):
+            acc = base.code  # an array made for this sum alone: add into it
+        else:
+            acc = self.emit(f"xp.dense({_expand(base.code, base.core, full)}, {shape!r})",
+                            pure=False)
+        for axes, v in sums.items():
+            core = _expand(v.code, v.core, tuple(range(v.nclass))) if v.core else v.code
+            acc = self.emit(f"xp.add_embed({acc}, {core}, {axes!r})",
+                            "add a structured term in place", pure=False)
+        return View(acc, full, full)
+
+    # ---------------------------------------------------------------- products
+    def einsum(self, e: Einsum, kids: Sequence[View]) -> View:
+        uf = _UF()
+        letter_size: dict = {}
+        top = max([c for s in e.specs for c in s] + list(e.out) + [-1]) + 1
+        coef = 1.0
+        operands: list[tuple[str, list]] = []
+        scalars: list[str] = []
+        for child, s, v in zip(e.children, e.specs, kids):
+            base = top
+            top += v.nclass
+            for p, (c, d) in enumerate(zip(s, child.shape)):
+                letter_size[c] = self.size(d)
+                letter_size[base + v.axes[p]] = self.size(d)
+                uf.union(c, base + v.axes[p])
+            if v.lit is not None:
+                coef *= v.lit
+            elif not v.core:
+                scalars.append(v.code)
+            else:
+                operands.append((v.code, [base + k for k in v.core]))
+        all_letters = set(letter_size)
+        out_reps = [uf.find(c) for c in e.out]
+        covered = {uf.find(c) for _, ls in operands for c in ls}
+        for rep in {uf.find(c) for c in all_letters}:
+            if rep not in out_reps and rep not in covered:
+                coef *= letter_size[rep]
+        axes, cls = _canon(out_reps)
+        if coef == 0.0 or (not operands and not scalars):
+            if coef == 0.0:
+                axes = tuple(range(len(e.out)))
+            return View(num(coef), axes, (), coef)
+        if not operands:
+            factor = ([num(coef)] if coef != 1.0 else []) + scalars
+            return View(self.emit(" * ".join(factor), self._shape_comment(e)), axes, ())
+        core_reps = [r for r in cls if r in covered]
+        core = tuple(cls[r] for r in core_reps)
+        ops = [(code, [uf.find(c) for c in ls]) for code, ls in operands]
+        code = self.contract(ops, core_reps, coef, scalars, letter_size,
+                             self._shape_comment(e))
+        return View(code, axes, core)
+
+    def contract(self, ops: list, target: list, coef: float, scalars: list[str],
+                 letter_size: Mapping, comment: str) -> str:
+        chars: dict = {}
+
+        def ch(c) -> str:
+            if c not in chars:
+                if len(chars) >= len(_CHARS):
+                    raise MatdiffError("a product with more than 52 distinct indices")
+                chars[c] = _CHARS[len(chars)]
+            return chars[c]
+
+        size_of = {ch(c): letter_size[c] for _, ls in ops for c in ls}
+        tgt = "".join(ch(c) for c in target)
+        items: list[tuple[str, str]] = []
+        for code, ls in ops:
+            s = "".join(ch(c) for c in ls)
+            if len(set(s)) != len(s):  # a diagonal of an operand
+                u = "".join(dict.fromkeys(s))
+                code = self.emit(f"xp.einsum('{s}->{u}', {code})")
+                s = u
+            items.append((code, s))
+        factor = [num(coef)] if coef != 1.0 else []
+        factor += scalars
+
+        def nbytes(s: str) -> int:
+            return math.prod(size_of[c] for c in s)
+
+        # a scalar factor goes on the smallest array it can: an operand or the result
+        if factor:
+            k = min(range(len(items)), key=lambda i: nbytes(items[i][1]))
+            if nbytes(items[k][1]) < nbytes(tgt) or len(items) == 1:
+                code, s = items[k]
+                items[k] = (f"({' * '.join(factor)} * {code})", s)
+                factor = []
+        if len(items) == 1:
+            code = self.single(items[0][0], items[0][1], tgt)
+        elif all(set(s) <= set(tgt) for _, s in items):
+            items.sort(key=lambda it: nbytes(it[1]))
+            code = self.chain([self.align(c, s, tgt) for c, s in items], " * ")
+        else:
+            spec = ",".join(s for _, s in items) + "->" + tgt
+            shapes = [tuple(size_of[c] for c in s) for _, s in items]
+            opt = self.optimize if len(items) <= 6 else "greedy"
+            # no intermediate larger than the largest operand (flop ties otherwise pick
+            # outer products that are a dimension too large)
+            _, info = oe.contract_path(spec, *shapes, shapes=True, optimize=opt,
+                                       memory_limit="max_input")
+            stack = list(items)
+            for step in info.contraction_list:
+                inds, einsum_str = step[0], step[2]
+                picked = [stack[i] for i in inds]
+                for i in sorted(inds, reverse=True):
+                    del stack[i]
+                ins, res = einsum_str.split("->")
+                ins = ins.split(",")
+                picked = [(c, s) for (c, _), s in zip(picked, ins)]
+                if len(picked) == 2:
+                    code = self.pair(picked[0], picked[1], res)
+                elif len(picked) == 1:
+                    code = self.single(picked[0][0], picked[0][1], res)
+                else:
+                    args = ", ".join(c for c, _ in picked)
+                    code = f"xp.einsum('{einsum_str}', {args})"
+                stack.append((self.emit(code) if step is not info.contraction_list[-1]
+                              else code, res))
+            code = stack[0][0]
+        if factor:
+            code = f"{' * '.join(factor)} * ({code})" if " " in code else \
+                f"{' * '.join(factor)} * {code}"
+        if code.isidentifier():
+            return code
+        return self.emit(code, comment)
+
+    def chain(self, terms: list[str], op: str, width: int = 32) -> str:
+        """``t1 op t2 op ...`` as one expression of at most ``width`` terms, earlier
+        terms summed (or multiplied) on lines of their own (a deep expression would
+        exhaust Python's compiler)."""
+        while len(terms) > width:
+            head = self.emit(op.join(terms[:width]))
+            terms = [head] + terms[width:]
+        return op.join(terms)
+
+    @staticmethod
+    def align(code: str, s: str, tgt: str) -> str:
+        """``code`` (indices ``s``, all in ``tgt``) transposed and indexed to
+        broadcast over ``tgt``."""
+        order = sorted(s, key=tgt.index)
+        if list(s) != order:
+            perm = tuple(s.index(c) for c in order)
+            code = f"{code}.T" if len(s) == 2 else f"xp.transpose({code}, {perm!r})"
+            s = "".join(order)
+        if s != tgt and s:
+            code = _expand(code, list(s), list(tgt))
+        return code
+
+    def single(self, code: str, s: str, res: str) -> str:
+        gone = [i for i, c in enumerate(s) if c not in res]
+        if gone:
+            code = self.emit(f"xp.sum({code}, {tuple(gone)!r})")
+            s = "".join(c for c in s if c in res)
+        if s == res:
+            return code
+        return self.align(code, s, res)
+
+    def pair(self, A: tuple[str, str], B: tuple[str, str], res: str) -> str:
+        (a, la), (b, lb) = A, B
+        # indices summed over one operand alone are summed first
+        ga = [c for c in la if c not in lb and c not in res]
+        if ga:
+            a = self.emit(f"xp.sum({a}, {tuple(la.index(c) for c in ga)!r})")
+            la = "".join(c for c in la if c not in ga)
+        gb = [c for c in lb if c not in la and c not in res]
+        if gb:
+            b = self.emit(f"xp.sum({b}, {tuple(lb.index(c) for c in gb)!r})")
+            lb = "".join(c for c in lb if c not in gb)
+        K = [c for c in la if c in lb and c not in res]
+        batch = [c for c in la if c in lb and c in res]
+        if not K:
+            return f"{self.align(a, la, res)} * {self.align(b, lb, res)}"
+        if batch:
+            return f"xp.einsum('{la},{lb}->{res}', {a}, {b})"
+        if len(K) == 1 and len(la) <= 2 and len(lb) <= 2:
+            k = K[0]
+            ra = [c for c in la if c != k]
+            rb = [c for c in lb if c != k]
+
+            def form(code: str, ls: str, first: bool) -> str:
+                # the operand with k last (first=False) or first (first=True)
+                if len(ls) == 1:
+                    return code
+                want = (k + ls.replace(k, "")) if first else (ls.replace(k, "") + k)
+                return code if ls == want else f"{code}.T"
+
+            if "".join(ra + rb) == res:
+                return f"{form(a, la, False)} @ {form(b, lb, True)}"
+            if "".join(rb + ra) == res:
+                return f"{form(b, lb, False)} @ {form(a, la, True)}"
+        ia = tuple(la.index(c) for c in K)
+        ib = tuple(lb.index(c) for c in K)
+        code = f"xp.tensordot({a}, {b}, ({ia!r}, {ib!r}))"
+        nat = "".join(c for c in la if c not in K) + "".join(c for c in lb if c not in K)
+        if nat != res:
+            code = self.align(self.emit(code), nat, res)
+        return code
+
+
+def _map_code(fn: str, args: list[str], lits: list) -> str:
+    if fn == "pow":
+        a, b = args
+        p = lits[1]
+        if p is not None and lits[0] is None:
+            if p == 1.0:
+                return a
+            if p == 2.0:
+                return f"{a} * {a}"
+            if p == 3.0:
+                return f"{a} * {a} * {a}"
+            if p == -1.0:
+                return f"1.0 / {a}"
+            if p == -2.0:
+                return f"1.0 / ({a} * {a})"
+            if p == 0.5:
+                return f"xp.sqrt({a})"
+            if p == -0.5:
+                return f"1.0 / xp.sqrt({a})"
+            if p == int(p) and abs(p) < 64:
+                return f"xp.power({a}, {int(p)})" if p > 0 else f"1.0 / xp.power({a}, {-int(p)})"
+        return f"xp.power({a}, {b})"
+    if fn == "max":
+        return f"xp.maximum({args[0]}, {args[1]})"
+    if fn == "min":
+        return f"xp.minimum({args[0]}, {args[1]})"
+    return f"xp.{fn}({args[0]})"
+
+
+@dataclass
+class Generated:
+    """One specialisation: its source and the function made from it."""
+
+    source: str
+    fn: object
+    sizes: dict
+    nodes: int
+    #: per output, ``(pattern, shape)`` of a structured result (wrapped after the call)
+    post: list | None = None
+
+
+def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
+             table: object, structured: bool = False, fname: str = "compiled") -> Generated:
+    """Generate, compile and return the function ``f(a0, a1, ...) -> tuple`` computing
+    ``outputs`` from the variables ``inputs`` (in that order) at dims ``sizes``."""
+    from ..expr.core import topo_order
+
+    gen = Generator(sizes)
+    var_code = {name: f"a{i}" for i, name in enumerate(inputs)}
+    seen: set[int] = set()
+    count = 0
+    for out in outputs:
+        gen.uses[id(out)] = gen.uses.get(id(out), 0) + 1
+        for node in topo_order(out):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            for c in node.children:
+                gen.uses[id(c)] = gen.uses.get(id(c), 0) + 1
+    seen = set()
+    for out in outputs:
+        for node in topo_order(out):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            count += 1
+            v = gen.visit(node, var_code)
+            gen.views[id(node)] = v
+            if v.code.startswith("t"):
+                gen.owner.setdefault(v.code, id(node))
+    rets = []
+    post: list = []
+    for out in outputs:
+        v = gen.views[id(out)]
+        if structured and v.repeats:
+            sizes_c = gen.class_sizes(out, v)
+            every = tuple(range(v.nclass))
+            if v.core == every and v.lit is None and v.code.startswith("t"):
+                rets.append(v.code)
+            else:
+                rets.append(gen.emit(
+                    f"xp.dense({_expand(v.code, v.core, every)}, {tuple(sizes_c)!r})",
+                    "structured output: only the core is stored"))
+            post.append((v.axes, gen.shape(out)))
+        else:
+            rets.append(gen.dense(out, v, fresh=True))
+            post.append(None)
+    header = []
+    for name, code in var_code.items():
+        header.append(f"    # {code}: {check_name(name)}")
+    if sizes:
+        header.append("    # dims: " + ", ".join(f"{check_dim_name(d)}={int(n)}"
+                                             for d, n in sorted(sizes.items())))
+    body = [f"    {ln}" for ln in gen.lines]
+    ret = "    return (" + ", ".join(rets) + ("," if len(rets) == 1 else "") + ")"
+    args = ", ".join(var_code.values())
+    src = "\n".join([f"def {fname}({args}):", *header, *body, ret]) + "\n"
+    glb = {"xp": table, "__builtins__": {}}
+    exec(compile(src, f"<matdiff {fname}>", "exec"), glb)  # noqa: S102 - our own code
+    return Generated(src, glb[fname], dict(sizes), count,
+                     post if any(p is not None for p in post) else None)
+
+
+def check_dim_name(d: object) -> str:
+    if not isinstance(d, str) or not d.isidentifier():
+        raise MatdiffError(f"cannot compile: dim name {d!r} is not an identifier")
+    return d
