@@ -689,7 +689,7 @@ def expressions(draw, rank: int, depth: int = 3):
         return draw(st.sampled_from(leaves[rank]))
     sub = lambda r: expressions(r, depth - 1)  # noqa: E731
     if rank == 0:
-        k = draw(st.integers(0, 8))
+        k = draw(st.integers(0, 9))
         if k == 0:
             return md.sum(draw(sub(1)))
         if k == 1:
@@ -706,9 +706,11 @@ def expressions(draw, rank: int, depth: int = 3):
             return md.logsumexp(draw(sub(1)))
         if k == 7:
             return md.sum(draw(sub(2)))
+        if k == 8:
+            return draw(st.sampled_from([md.det, md.logdet]))(md.matrix("A", "n", "n"))
         return getattr(md, draw(st.sampled_from(_FN)))(draw(sub(0)))
     if rank == 1:
-        k = draw(st.integers(0, 10))
+        k = draw(st.integers(0, 12))
         if k == 0:
             return draw(sub(2)) @ draw(sub(1))
         if k == 1:
@@ -729,8 +731,12 @@ def expressions(draw, rank: int, depth: int = 3):
             return md.diag(draw(sub(2)))
         if k == 9:
             return draw(sub(1)) ** draw(st.sampled_from([2, 3, -1]))
+        if k == 10:
+            return md.logsumexp(draw(sub(2)))  # row by row
+        if k == 11:
+            return draw(sub(1)) / (1 + draw(sub(0)) ** 2)
         return getattr(md, draw(st.sampled_from(_FN)))(draw(sub(1)))
-    k = draw(st.integers(0, 8))
+    k = draw(st.integers(0, 9))
     if k == 0:
         return draw(sub(2)) @ draw(sub(2))
     if k == 1:
@@ -747,6 +753,8 @@ def expressions(draw, rank: int, depth: int = 3):
         return md.diag(draw(sub(1)))
     if k == 7:
         return md.inv(md.matrix("A", "n", "n"))
+    if k == 8:
+        return md.softmax(draw(sub(2)))  # row by row
     return getattr(md, draw(st.sampled_from(_FN)))(draw(sub(2)))
 
 

@@ -157,7 +157,8 @@ def _width(node: MForm) -> int:
     elif k in ("matmul", "smul"):
         w = ws + sum(2 for a in args if a.prec < PRODUCT)
     elif k == "had":
-        w = ws + 3 * (len(args) - 1) + sum(2 for a in args if a.prec < POSTFIX)
+        w = ws + 3 * (len(args) - 1) + sum(2 for a in args
+                                           if a.prec < POSTFIX and a.kind != "had")
     elif k == "scale":
         c = abs(node.params[0])
         w = ws + (0 if c == 1 else len(fmt_number(c))) + (node.params[0] < 0) \
@@ -185,6 +186,7 @@ class Forms:
 
     def __init__(self) -> None:
         self._table: dict = {}
+        self._tcache: dict = {}
 
     def make(self, kind: str, args: Sequence[MForm], params: tuple, shape: tuple,
              orient: str) -> MForm:
@@ -239,9 +241,14 @@ class Forms:
             return self.fill(a.params[0], a.shape[::-1])
         if k == "fill" and a.params[0] not in (0.0, 1.0):
             return self.scale(a.params[0], self.T(self.fill(1.0, a.shape)))
+        key = (id(a), depth)
+        hit = self._tcache.get(key)
+        if hit is not None:
+            return hit
         shape = a.shape[::-1] if o == "m" else a.shape
         wrap = self.make("T", (a,), (), shape, _flip(o))
-        if depth <= 0:
+        if depth <= 0 or (k in ("add", "had") and len(a.args) > 3):
+            self._tcache[key] = wrap
             return wrap
         alt = None
         if k == "matmul":
@@ -254,9 +261,9 @@ class Forms:
             alt = self.had([self.T(c, depth - 1) for c in a.args])
         elif k == "add":
             alt = self.add([self.T(t, depth - 1) for t in a.args], shape)
-        if alt is not None and alt.cost() < wrap.cost():
-            return alt
-        return wrap
+        best = alt if alt is not None and alt.cost() < wrap.cost() else wrap
+        self._tcache[key] = best
+        return best
 
     def col(self, a: MForm) -> MForm:
         """A vector as a column (a row is transposed)."""
@@ -308,14 +315,14 @@ class Forms:
 
     def had(self, items: Sequence[MForm]) -> MForm:
         """The element-wise product ``a ⊙ b ⊙ …`` of forms of one shape."""
+        # (nested products are not flattened: ⊙ is associative, and a long chain
+        # stays a chain of small nodes)
         coef, scalars, flat = 1.0, [], []
         ref = items[0]
         stack = list(reversed(items))
         while stack:
             it = stack.pop()
-            if it.kind == "had":
-                stack.extend(reversed(it.args))
-            elif it.kind == "scale":
+            if it.kind == "scale":
                 coef *= it.params[0]
                 stack.append(it.args[0])
             elif it.kind == "smul":
@@ -756,6 +763,11 @@ class Forms:
 
     def _solve(self, items: list, out: tuple) -> MForm | None:
         n = len(items)
+        if n > 2 and len({frozenset(s) for _, s in items}) == 1:
+            # one index string for all (up to a transpose): u ⊙ v ⊙ w, then sums
+            s0 = items[0][1]
+            H = self.had([f if s == s0 else self.T(f) for f, s in items])
+            return self._reduce_single(H, s0, set(out)).get(tuple(out))
         letters = [set(s) for _, s in items]
         out_set = set(out)
 

@@ -24,7 +24,7 @@ import math
 __all__ = [
     "SIGMA", "ADD", "HADAMARD", "NEG", "PRODUCT", "POSTFIX", "ATOM", "MINUS",
     "fmt_number", "superscript_int", "subscript", "letter_names", "juxtapose", "separator",
-    "first_word", "last_word", "paren", "abbreviate",
+    "first_word", "last_word", "paren", "abbreviate", "join_capped",
 ]
 
 SIGMA, ADD, HADAMARD, NEG, PRODUCT, POSTFIX, ATOM = 0, 1, 2, 3, 4, 5, 6
@@ -150,6 +150,30 @@ def juxtapose(left: str, right: str) -> str:
 def paren(text: str, prec: int, need: int) -> str:
     """``text`` in parentheses when its precedence is looser than the slot needs."""
     return f"({text})" if prec < need else text
+
+
+def join_capped(parts: list[str], cap: int) -> str:
+    """``"".join(parts)`` abbreviated like :func:`abbreviate`, without building the
+    whole text when it is long (a sum of many long terms)."""
+    total = sum(map(len, parts))
+    if total <= cap:
+        return "".join(parts)
+    half = max(cap // 2, 1)
+    head: list[str] = []
+    n = 0
+    for p in parts:
+        head.append(p)
+        n += len(p)
+        if n >= half:
+            break
+    tail: list[str] = []
+    n = 0
+    for p in reversed(parts):
+        tail.append(p)
+        n += len(p)
+        if n >= half:
+            break
+    return "".join(head)[:half] + " … " + "".join(reversed(tail))[-half:]
 
 
 def abbreviate(text: str, cap: int) -> str:

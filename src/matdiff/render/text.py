@@ -41,6 +41,7 @@ from .notation import (
     abbreviate,
     first_word,
     fmt_number,
+    join_capped,
     juxtapose,
     last_word,
     letter_names,
@@ -215,6 +216,15 @@ def _denominator(node: MForm) -> tuple[MForm, float] | None:
     return None
 
 
+def _parts(items: list[str], sep: str) -> list[str]:
+    out: list[str] = []
+    for k, t in enumerate(items):
+        if k:
+            out.append(sep)
+        out.append(t)
+    return out
+
+
 class _Printer:
     """One printing session: memoised texts of forms, in matrix mode (``('m', node)``)
     or index mode (``('i', node, letters, used)``: the node's axes named ``letters``,
@@ -228,6 +238,9 @@ class _Printer:
         self.chars = 0
 
     # ------------------------------------------------------------- engine
+    def join(self, parts: list[str]) -> str:
+        return join_capped(parts, self.cap)
+
     def run(self, task: tuple) -> Result:
         memo = self.memo
         plans: dict[tuple, tuple] = {}
@@ -335,7 +348,7 @@ class _Printer:
             name = _fn_name(p[0])
             if p[0] == "sqrt":
                 return "√" + paren(*r[0], ATOM), POSTFIX
-            return f"{name}({', '.join(t for t, _ in r)})", ATOM
+            return self.join([name, "(", *_parts([t for t, _ in r], ", "), ")"]), ATOM
         if k == "inv":
             return paren(*r[0], ATOM) + "⁻¹", POSTFIX
         if k == "det":
@@ -361,7 +374,7 @@ class _Printer:
         n = len(deps)
 
         def finish(r: list) -> Result:
-            out = ""
+            out: list[str] = []
             for k, (c, res) in enumerate(zip(mags, r, strict=True)):
                 if c is not None:
                     neg, (text, prec) = True, _scaled(c, res)
@@ -371,13 +384,13 @@ class _Printer:
                 else:
                     neg, (text, prec) = False, res
                 if k == 0:
-                    out = ("−" + paren(text, prec, PRODUCT)) if neg else paren(text, prec,
-                                                                                HADAMARD)
+                    need = PRODUCT if neg else HADAMARD
+                    out += ["−" if neg else ""] + (["(", text, ")"] if prec < need else [text])
                     continue
                 # a Σ runs to the end of the text: only the last term may go bare
                 bare = prec >= HADAMARD or (k == n - 1 and prec == SIGMA)
-                out += (" − " if neg else " + ") + (text if bare else f"({text})")
-            return out, ADD
+                out += [" − " if neg else " + "] + ([text] if bare else ["(", text, ")"])
+            return self.join(out), ADD
 
         return deps, finish
 
@@ -396,14 +409,19 @@ class _Printer:
         matrix = node.orient == "m"
         op = f" {self.had} "
 
+        def slot(res: Result, arg: MForm) -> str:
+            # ⊙ is associative: a product inside a product needs no parentheses
+            return res[0] if arg.kind == "had" else paren(*res, POSTFIX)
+
         def finish(r: list) -> Result:
-            num = [paren(*res, POSTFIX) for res, p in zip(r, kinds, strict=True) if p is None]
-            out = op.join(num)
+            num = [slot(res, a) for res, p, a in zip(r, kinds, node.args, strict=True)
+                   if p is None]
+            out = _parts(num, op)
             for res, p in zip(r, kinds, strict=True):
                 if p is not None:
                     den = res if p == 1 else _power_text(res, p, matrix)
-                    out += " ⊘ " + paren(*den, POSTFIX)
-            return out, HADAMARD
+                    out += [" ⊘ ", paren(*den, POSTFIX)]
+            return self.join(out), HADAMARD
 
         return deps, finish
 
@@ -460,7 +478,7 @@ class _Printer:
             return [("i", node.args[0], letters[::-1], used)], lambda r: r[0]
         if k == "had":
             return [same(a) for a in node.args], \
-                lambda r: (" ".join(paren(*x, PRODUCT) for x in r), PRODUCT)
+                lambda r: (self.join(_parts([paren(*x, PRODUCT) for x in r], " ")), PRODUCT)
         if k == "diag":
             i = letters[:1]
             return [("i", node.args[0], i, used)], \
@@ -487,7 +505,7 @@ class _Printer:
             if node.params[0] == "sqrt":
                 return [same(node.args[0])], lambda r: ("√" + paren(*r[0], ATOM), POSTFIX)
             return [same(a) for a in node.args], \
-                lambda r: (f"{name}({', '.join(t for t, _ in r)})", ATOM)
+                lambda r: (self.join([name, "(", *_parts([t for t, _ in r], ", "), ")"]), ATOM)
         if k == "pow":
             p = _const_exponent(node.args[1])
             if p is not None:
@@ -540,7 +558,7 @@ class _Printer:
                 return fmt_number(coef), (NEG if coef < 0 else ATOM)
             if len(r) == 1 and coef == 1.0 and not fresh:
                 return r[0]  # a single factor read with other letters (Aⱼᵢ)
-            body = " ".join(paren(*x, PRODUCT) for x in r)
+            body = self.join(_parts([paren(*x, PRODUCT) for x in r], " "))
             if coef == -1.0:
                 lead = "−"
             elif coef != 1.0:
@@ -556,7 +574,15 @@ class _Printer:
 # ===================================================================== entry points
 def render(tree: MForm, *, index: bool = False, hadamard: str = "⊙",
            max_chars: int = MAX_CHARS) -> str:
-    """Print a matrix-form tree (see :mod:`matdiff.render.mform`)."""
+    """Print a matrix-form tree (see :mod:`matdiff.render.mform`); ``index=True``
+    prints it in index notation.
+
+    >>> import matdiff as md
+    >>> from matdiff.render import matrix_form
+    >>> x, A = md.vector("x", "n"), md.matrix("A", "n", "n")
+    >>> render(matrix_form(A.T @ x)), render(matrix_form(A.T @ x), index=True)
+    ('Aᵀx', '(i) ↦ (Aᵀx)ᵢ')
+    """
     return _Printer(hadamard, max_chars).top(tree, index)
 
 
