@@ -346,3 +346,20 @@ def test_jax_backend_is_jit_compatible():
     out = c(x=np.array([1.0, 2.0, 3.0]))
     assert isinstance(out, jax.Array)
     np.testing.assert_allclose(np.asarray(out), np.exp([1, 2, 3]) / np.exp([1, 2, 3]).sum())
+
+
+def test_structured_add_never_writes_into_an_input_or_its_view():
+    # Regression (found by hypothesis in CI): (Aᵀ + diag(v))ᵀ was computed by adding
+    # diag(v) in place into Aᵀ, a view of the caller's A, corrupting A and the value.
+    A, x = md.matrix("A", "n", "n"), md.vector("x", "n")
+    f = md.sin(((A.T + (A - A)) + md.diag(md.sin(x))).T)
+    rng = np.random.default_rng(3)
+    vals = {"A": rng.standard_normal((3, 3)), "x": rng.standard_normal(3)}
+    A0 = vals["A"].copy()
+    want = np.sin(A0 + np.diag(np.sin(vals["x"])))
+    np.testing.assert_allclose(f.evaluate(vals), want, rtol=1e-12)
+    np.testing.assert_array_equal(vals["A"], A0)
+    g = md.derive(f, A).evaluate(vals)
+    np.testing.assert_allclose(np.einsum("ijij->ij", g),
+                               np.cos(A0 + np.diag(np.sin(vals["x"]))), rtol=1e-12)
+    np.testing.assert_array_equal(vals["A"], A0)

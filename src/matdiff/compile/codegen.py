@@ -146,8 +146,6 @@ class Generator:
         self.views: dict[int, View] = {}
         self.optimize = optimize
         self.memo: dict[str, str] = {}
-        self.owner: dict[str, int] = {}   # temporary -> id of the node that made it
-        self.uses: dict[int, int] = {}    # id(node) -> parents (and outputs) using it
 
     # ------------------------------------------------------------------ helpers
     def size(self, d) -> int:
@@ -294,13 +292,13 @@ class Generator:
         full = tuple(range(r))
         shape = self.shape(e)
         base = sums.pop(full, None)
-        owned = [c for c in e.children if self.uses.get(id(c)) == 1
-                 and self.owner.get(self.views[id(c)].code) == id(c)]
         if base is None:
             acc = self.emit(f"xp.full({shape!r}, 0.0)", pure=False)
-        elif base.dense and (base.code in fresh or any(
-                self.views[id(c)].code == base.code for c in owned)):
-            acc = base.code  # an array made for this sum alone: add into it
+        elif base.dense and base.code in fresh:
+            # an array made by this sum's own line: add into it.  Any other array
+            # may be a view of an input or a shared value (a transpose is a view),
+            # so writing into it would corrupt that: copy it first.
+            acc = base.code
         else:
             acc = self.emit(f"xp.dense({_expand(base.code, base.core, full)}, {shape!r})",
                             pure=False)
@@ -547,17 +545,8 @@ def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
 
     gen = Generator(sizes)
     var_code = {name: f"a{i}" for i, name in enumerate(inputs)}
-    seen: set[int] = set()
     count = 0
-    for out in outputs:
-        gen.uses[id(out)] = gen.uses.get(id(out), 0) + 1
-        for node in topo_order(out):
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            for c in node.children:
-                gen.uses[id(c)] = gen.uses.get(id(c), 0) + 1
-    seen = set()
+    seen: set[int] = set()
     for out in outputs:
         for node in topo_order(out):
             if id(node) in seen:
@@ -566,8 +555,6 @@ def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
             count += 1
             v = gen.visit(node, var_code)
             gen.views[id(node)] = v
-            if v.code.startswith("t"):
-                gen.owner.setdefault(v.code, id(node))
     rets = []
     post: list = []
     for out in outputs:
