@@ -396,7 +396,7 @@ def add(terms: Sequence[Expr]) -> Expr:
     if not out:
         return _keep_context(zeros(shape), terms)
     if len(out) == 1:
-        return out[0]
+        return _keep_context(out[0], terms) if isinstance(out[0], Const) else out[0]
     out.sort(key=lambda t: split_coef(t)[1].sort_key())
     return Add(out)
 
@@ -411,7 +411,7 @@ def apply(fn: str, args: Sequence[Expr]) -> Expr:
     if all(isinstance(a, Const) for a in args):
         with np.errstate(all="ignore"):
             v = float(spec.numpy(*[np.float64(a.value) for a in args]))
-        return Const(v, args[0].shape)
+        return _keep_context(Const(v, args[0].shape), args)
     a = args[0]
     if fn == "pow" and isinstance(args[1], Const):
         p = args[1].value

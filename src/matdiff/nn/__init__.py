@@ -1,0 +1,38 @@
+"""Neurons and networks trained on matdiff's symbolic derivatives.
+
+The model's loss is a matdiff expression (``model.loss_expr(loss)``), so ``md.derive``,
+``md.explain`` and the printers work on it; training computes the loss and its
+gradient by every parameter with one compiled function (``md.compile``).
+
+>>> import matdiff as md
+>>> m = md.nn.MLP([4, 8, 3], "tanh", seed=0)
+>>> sorted(m.params)
+['W1', 'W2', 'b1', 'b2']
+
+scikit-learn, tqdm and matplotlib (the ``train`` extra) are imported only by the
+demos, the progress bar and :func:`plot_history`.
+"""
+
+from . import demos  # sklearn is imported inside its functions
+from .errors import DataError, NNError, NonFiniteLossError, UnknownNameError
+from .models import (
+    ACTIVATIONS,
+    LOSSES,
+    MLP,
+    Dense,
+    Model,
+    Neuron,
+    check_inputs,
+    check_targets,
+    get_activation,
+    loss_expression,
+    loss_name,
+)
+from .train import History, accuracy, evaluate, fit, plot_history, r2_score
+
+__all__ = [
+    "Neuron", "Dense", "MLP", "Model", "ACTIVATIONS", "LOSSES", "loss_expression",
+    "loss_name", "get_activation", "check_inputs", "check_targets",
+    "fit", "evaluate", "History", "plot_history", "r2_score", "accuracy",
+    "NNError", "DataError", "UnknownNameError", "NonFiniteLossError", "demos",
+]

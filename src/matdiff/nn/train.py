@@ -1,0 +1,176 @@
+"""The training loop (:func:`fit`) and its plot (:func:`plot_history`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..optim import Optimizer, make_optimizer
+from .errors import DataError, NNError, NonFiniteLossError
+from .models import Model, check_inputs, check_targets, loss_name
+
+__all__ = ["fit", "evaluate", "History", "plot_history", "r2_score", "accuracy"]
+
+
+class History(dict):
+    """``{"loss": [...], "val_loss": [...], metric: [...], ...}``, one entry per epoch,
+    with ``.epochs`` (1, 2, ...) and ``.steps`` (optimizer steps done)."""
+
+    @property
+    def epochs(self) -> list[int]:
+        return list(range(1, len(self.get("loss", [])) + 1))
+
+
+def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
+    """Coefficient of determination: 1 − SS_res / SS_tot (1 is perfect, 0 the mean)."""
+    y, pred = np.asarray(y, float).reshape(len(y), -1), np.asarray(pred, float).reshape(
+        len(y), -1)
+    ss_res = float(np.sum((y - pred) ** 2))
+    ss_tot = float(np.sum((y - y.mean(axis=0)) ** 2))
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+
+
+def accuracy(labels: np.ndarray, logits: np.ndarray, loss: str) -> float:
+    logits = np.asarray(logits)
+    if loss == "cross_entropy":
+        pred = logits.argmax(axis=1)
+        return float(np.mean(pred == np.asarray(labels).argmax(axis=1)))
+    return float(np.mean((logits > 0) == (np.asarray(labels) > 0.5)))
+
+
+def _metric_name(loss: str) -> str:
+    return "r2" if loss == "mse" else "accuracy"
+
+
+def evaluate(model: Model, X: Any, y: Any, loss: str = "mse") -> dict[str, float]:
+    """``{"loss": ..., "r2" or "accuracy": ...}`` of ``model`` on ``(X, y)``."""
+    loss = loss_name(loss)
+    X = check_inputs(X, model.n_in)
+    T = check_targets(y, loss, X.shape[0], model.n_out)
+    value, _ = model.value_and_grad(X, T, loss, _checked=True)
+    pred = model.predict(X)
+    m = r2_score(T, pred) if loss == "mse" else accuracy(T, pred, loss)
+    return {"loss": value, _metric_name(loss): m}
+
+
+def fit(model: Model, X: Any, y: Any, loss: str = "mse", optimizer: Any = "adam", *,
+        lr: float | None = None, epochs: int = 10, batch_size: int = 32,
+        validation: tuple[Any, Any] | None = None, seed: int | None = 0,
+        shuffle: bool = True, progress: bool = True, weight_decay: float | None = None
+        ) -> History:
+    """Train ``model`` on ``(X, y)`` by minibatch gradient descent.
+
+    ``loss``: ``"mse"``, ``"bce"`` or ``"cross_entropy"`` (integer labels).
+    ``optimizer``: a name (``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw``; with
+    ``lr=`` and ``weight_decay=``) or an :class:`~matdiff.optim.Optimizer` (bound to the
+    model's parameters if it has none).  Each epoch shuffles the samples with a
+    generator seeded by ``seed`` (deterministic for a seed), takes a step per batch of
+    ``batch_size`` and records ``loss`` (mean over the epoch's batches), ``r2`` or
+    ``accuracy`` on the training data, and ``val_loss``/``val_...`` on ``validation``.
+    A tqdm bar shows the loss unless ``progress=False``.  A NaN or infinite loss stops
+    training with :class:`NonFiniteLossError` naming the epoch and step.
+    """
+    loss = loss_name(loss)
+    X = check_inputs(X, model.n_in)
+    T = check_targets(y, loss, X.shape[0], model.n_out)
+    if validation is not None:
+        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+            raise DataError("validation must be a pair (X_val, y_val)")
+        Xv = check_inputs(validation[0], model.n_in, "X_val")
+        Tv = check_targets(validation[1], loss, Xv.shape[0], model.n_out, "y_val")
+    for what, v in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise NNError(f"{what} must be a positive integer, got {v!r}")
+    if isinstance(optimizer, Optimizer):
+        opt = optimizer
+        if opt.params is None:
+            opt.bind(model.params)
+        elif opt.params is not model.params:
+            raise NNError("the optimizer holds other parameters than the model's")
+    else:
+        opt = make_optimizer(optimizer, model.params, lr=lr, weight_decay=weight_decay)
+
+    n = X.shape[0]
+    steps_per_epoch = -(-n // batch_size)
+    rng = np.random.default_rng(seed)
+    metric = _metric_name(loss)
+    hist = History(loss=[], **{metric: []})
+    if validation is not None:
+        hist["val_loss"], hist["val_" + metric] = [], []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs * steps_per_epoch, desc="fit", unit="step", leave=True)
+    step = 0
+    try:
+        for epoch in range(1, epochs + 1):
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            total = 0.0
+            for k in range(steps_per_epoch):
+                idx = order[k * batch_size:(k + 1) * batch_size]
+                with np.errstate(over="ignore", invalid="ignore"):  # reported below
+                    value, grads = model.value_and_grad(X[idx], T[idx], loss,
+                                                        _checked=True)
+                step += 1
+                if not np.isfinite(value) or not all(
+                        np.all(np.isfinite(g)) for g in grads.values()):
+                    what = "loss" if not np.isfinite(value) else "gradient"
+                    raise NonFiniteLossError(
+                        f"the {what} became {value if what == 'loss' else 'non-finite'} at "
+                        f"epoch {epoch}, step {k + 1} (of {steps_per_epoch}; step {step} "
+                        f"overall); try a smaller learning rate or scaled inputs",
+                        epoch=epoch, step=k + 1)
+                opt.step(grads)
+                total += value * len(idx)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(epoch=epoch, loss=f"{value:.4g}", refresh=False)
+            hist["loss"].append(total / n)
+            pred = model.predict(X)
+            hist[metric].append(r2_score(T, pred) if loss == "mse"
+                                else accuracy(T, pred, loss))
+            if validation is not None:
+                ev = evaluate(model, Xv, Tv if loss != "cross_entropy" else
+                              Tv.argmax(axis=1), loss)
+                hist["val_loss"].append(ev["loss"])
+                hist["val_" + metric].append(ev[metric])
+                if bar is not None:
+                    bar.set_postfix(epoch=epoch, loss=f"{hist['loss'][-1]:.4g}",
+                                    val_loss=f"{ev['loss']:.4g}")
+    finally:
+        if bar is not None:
+            bar.close()
+    hist.steps = step  # type: ignore[attr-defined]
+    return hist
+
+
+def plot_history(history: dict, path: str, title: str | None = None) -> str:
+    """Save the training curves (loss; r2 or accuracy) of ``history`` as a PNG at
+    ``path`` (matplotlib, Agg, no display needed); returns ``path``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    keys = [k for k in history if not k.startswith("val_")]
+    if not keys or not history.get(keys[0]):
+        raise NNError("the history is empty: nothing to plot")
+    fig = Figure(figsize=(5 * len(keys), 4))
+    FigureCanvasAgg(fig)
+    for i, k in enumerate(keys):
+        ax = fig.add_subplot(1, len(keys), i + 1)
+        ep = list(range(1, len(history[k]) + 1))
+        ax.plot(ep, history[k], label="train")
+        if "val_" + k in history:
+            ax.plot(ep, history["val_" + k], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(k)
+        if k == "loss":
+            ax.set_yscale("log") if min(history[k]) > 0 else None
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
