@@ -35,8 +35,8 @@ from .core import (
     check_dim,
     shape_str,
 )
-from .simplify import _keep_context, apply, einsum, scale
 from .simplify import add as _add
+from .simplify import apply, einsum, keep_context, scale
 
 __all__ = [
     "var", "scalar", "vector", "matrix", "const", "as_expr", "zeros_like", "ones",
@@ -166,7 +166,7 @@ def broadcast_to(a: Expr, shape: Sequence[Dim]) -> Expr:
     if ra > r or tuple(shape[r - ra:]) != a.shape:
         raise ShapeError(f"cannot broadcast shape {shape_str(a.shape)} to {shape_str(shape)}")
     if isinstance(a, Const):
-        return _keep_context(Const(a.value, shape), [a])
+        return keep_context(Const(a.value, shape), [a])
     # scalar expansion: a product with ones over the new axes
     return einsum([a, Const(1.0, shape[: r - ra])],
                   [tuple(range(r - ra, r)), tuple(range(r - ra))], tuple(range(r)))

@@ -55,7 +55,7 @@ def zeros(shape: Sequence) -> Const:
     return Const(0.0, tuple(shape))
 
 
-def _keep_context(result: Const, inputs: Sequence[Expr]) -> Const:
+def keep_context(result: Const, inputs: Sequence[Expr]) -> Const:
     """A constant that simplification made out of variables (``x − x = 0``) remembers
     them, so that evaluation can still bind its named dims from their values."""
     if any(isinstance(d, str) for d in result.shape):
@@ -170,7 +170,7 @@ def einsum(operands: Sequence[Expr], specs: Sequence[Sequence[int]],
     ops, sps = keep_ops, keep_sps
     out_shape = tuple(dims[c] for c in outl)
     if coef == 0.0:
-        return _keep_context(zeros(out_shape), operands)
+        return keep_context(zeros(out_shape), operands)
 
     # -- deltas: Σ_a δ(a, b) g(a) = g(b)
     gone: set[int] = set()
@@ -230,7 +230,7 @@ def einsum(operands: Sequence[Expr], specs: Sequence[Sequence[int]],
             keep_sps.append(s)
     ops, sps = keep_ops, keep_sps
     if coef == 0.0:
-        return _keep_context(zeros(out_shape), operands)
+        return keep_context(zeros(out_shape), operands)
 
     # -- letters covered by no operand: a free one is a vector of ones (scalar
     #    expansion), a summed one multiplies by the dim's size
@@ -249,12 +249,12 @@ def einsum(operands: Sequence[Expr], specs: Sequence[Sequence[int]],
         covered.add(c)
 
     if not ops:
-        return _keep_context(Const(coef, out_shape), operands)
+        return keep_context(Const(coef, out_shape), operands)
     if all(isinstance(e, Const) for e in ops):
         # only ones over free letters: a filled constant
-        return _keep_context(Const(coef, out_shape), operands)
+        return keep_context(Const(coef, out_shape), operands)
     if coef == 0.0:
-        return _keep_context(zeros(out_shape), operands)
+        return keep_context(zeros(out_shape), operands)
 
     # -- a single operand read as it is: the operand itself
     if len(ops) == 1 and sps[0] == outl and coef == 1.0:
@@ -394,9 +394,9 @@ def add(terms: Sequence[Expr]) -> Expr:
         else:
             out.append(scale(core, c))
     if not out:
-        return _keep_context(zeros(shape), terms)
+        return keep_context(zeros(shape), terms)
     if len(out) == 1:
-        return _keep_context(out[0], terms) if isinstance(out[0], Const) else out[0]
+        return keep_context(out[0], terms) if isinstance(out[0], Const) else out[0]
     out.sort(key=lambda t: split_coef(t)[1].sort_key())
     return Add(out)
 
@@ -411,14 +411,14 @@ def apply(fn: str, args: Sequence[Expr]) -> Expr:
     if all(isinstance(a, Const) for a in args):
         with np.errstate(all="ignore"):
             v = float(spec.numpy(*[np.float64(a.value) for a in args]))
-        return _keep_context(Const(v, args[0].shape), args)
+        return keep_context(Const(v, args[0].shape), args)
     a = args[0]
     if fn == "pow" and isinstance(args[1], Const):
         p = args[1].value
         if p == 1.0:
             return a
         if p == 0.0:
-            return _keep_context(Const(1.0, a.shape), args)
+            return keep_context(Const(1.0, a.shape), args)
         if isinstance(a, Map) and a.fn == "pow" and isinstance(a.children[1], Const) \
                 and float(p).is_integer():
             return apply("pow", (a.children[0], Const(a.children[1].value * p, a.shape)))
