@@ -6,18 +6,25 @@
 ('n',)
 """
 
+from . import nn, optim
 from .check import CheckResult, check, random_values
 from .compile import Compiled, Diagonal, Structured, compile, value_and_grad  # noqa: A004
 from .compile.evaluate import evaluate
 from .derive import derive, hessian
 from .errors import (
-    EvaluationError, LimitError, MatdiffError, ParseError, ShapeError, UnknownFunctionError,
+    EvaluationError,
+    LimitError,
+    MatdiffError,
+    ParseError,
+    ShapeError,
+    UnknownFunctionError,
     UnknownVariableError,
 )
 from .explain import Derivation, explain
 from .expr import *  # noqa: F401,F403
 from .expr import __all__ as _expr_all
 from .parse import parse
+from .render import ChoiceError, latex, to_index, to_text
 
 __version__ = "0.1.0"
 
@@ -26,5 +33,6 @@ __all__ = [
     "MatdiffError", "ParseError", "ShapeError", "UnknownFunctionError",
     "UnknownVariableError", "EvaluationError", "LimitError", *_expr_all,
     "compile", "Compiled", "value_and_grad", "Diagonal", "Structured",
-    "explain", "Derivation",
+    "explain", "Derivation", "latex", "to_text", "to_index", "ChoiceError",
 ]
+__all__ += ["nn", "optim"]

@@ -226,6 +226,18 @@ class Expr:
     def __repr__(self) -> str:
         return f"<Expr {self}  shape={shape_str(self.shape)}>"
 
+    def _repr_latex_(self) -> str:
+        """Jupyter's display: the formula as LaTeX (``md.latex``) between ``$$``."""
+        from ..render.latex import to_latex
+
+        return "$$" + to_latex(self) + "$$"
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter's Markdown display: the LaTeX formula and the shape."""
+        from ..render.latex import to_latex
+
+        return f"$${to_latex(self)}$$\n\nshape `{shape_str(self.shape)}`"
+
     # ------------------------------------------------- evaluation and rules
     def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
         raise NotImplementedError

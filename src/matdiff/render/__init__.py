@@ -1,4 +1,4 @@
-"""Printers: Unicode matrix notation and index notation.
+"""Printers: Unicode matrix notation, LaTeX and index notation.
 
 >>> import matdiff as md
 >>> from matdiff.render import to_text, to_index
@@ -7,7 +7,11 @@
 ('diag(x)', '(i, j) ↦ δᵢⱼ xⱼ')
 """
 
+from .latex import latex, latex_name, render_latex, to_latex
+from .layout import FORMATS, LAYOUTS, STYLES, ChoiceError, apply_layout, layout_note
 from .mform import MForm, index_form, matrix_form, to_numpy
 from .text import render, to_index, to_text
 
-__all__ = ["to_text", "to_index", "render", "MForm", "matrix_form", "index_form", "to_numpy"]
+__all__ = ["to_text", "to_index", "to_latex", "latex", "render", "render_latex", "latex_name",
+           "MForm", "matrix_form", "index_form", "to_numpy", "LAYOUTS", "STYLES",
+           "FORMATS", "ChoiceError", "apply_layout", "layout_note"]

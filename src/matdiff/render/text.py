@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..expr.core import Expr
+from .layout import LAYOUTS, STYLES, apply_layout, check_choice, transposes
 from .mform import MForm, index_form, matrix_form
 from .notation import (
     ADD,
@@ -230,8 +231,10 @@ class _Printer:
     or index mode (``('i', node, letters, used)``: the node's axes named ``letters``,
     the letters in ``used`` taken by enclosing sums)."""
 
-    def __init__(self, hadamard: str = "⊙", max_chars: int = MAX_CHARS) -> None:
+    def __init__(self, hadamard: str = "⊙", max_chars: int = MAX_CHARS,
+                 divide: str = "⊘") -> None:
         self.had = hadamard
+        self.div = divide
         self.cap = max(int(max_chars), 16)
         self.memo: dict[tuple, Result] = {}
         self.count = 0
@@ -420,7 +423,7 @@ class _Printer:
             for res, p in zip(r, kinds, strict=True):
                 if p is not None:
                     den = res if p == 1 else _power_text(res, p, matrix)
-                    out += [" ⊘ ", paren(*den, POSTFIX)]
+                    out += [f" {self.div} ", paren(*den, POSTFIX)]
             return self.join(out), HADAMARD
 
         return deps, finish
@@ -573,7 +576,7 @@ class _Printer:
 
 # ===================================================================== entry points
 def render(tree: MForm, *, index: bool = False, hadamard: str = "⊙",
-           max_chars: int = MAX_CHARS) -> str:
+           max_chars: int = MAX_CHARS, divide: str = "⊘") -> str:
     """Print a matrix-form tree (see :mod:`matdiff.render.mform`); ``index=True``
     prints it in index notation.
 
@@ -583,46 +586,78 @@ def render(tree: MForm, *, index: bool = False, hadamard: str = "⊙",
     >>> render(matrix_form(A.T @ x)), render(matrix_form(A.T @ x), index=True)
     ('Aᵀx', '(i) ↦ (Aᵀx)ᵢ')
     """
-    return _Printer(hadamard, max_chars).top(tree, index)
+    return _Printer(hadamard, max_chars, divide).top(tree, index)
 
 
-def _safe(e: Expr, index: bool, hadamard: str, max_chars: int) -> str:
+#: the element-wise product and quotient of each style
+STYLE_SIGNS = {"standard": ("⊙", "/"), "paper": ("⊗", "⊘")}
+
+
+def _safe(e: Expr, index: bool, hadamard: str, max_chars: int, divide: str = "⊘",
+          layout: str = "mixed", f_ndim: int | None = None) -> str:
     try:
         tree = index_form(e) if index else matrix_form(e)
-        return render(tree, index=index, hadamard=hadamard, max_chars=max_chars)
+        tree = apply_layout(tree, layout, f_ndim)
+        return render(tree, index=index, hadamard=hadamard, max_chars=max_chars,
+                      divide=divide)
     except Exception:  # printing must never fail: fall back to index notation
         if not index:
             try:
-                return render(index_form(e), index=True, hadamard=hadamard,
-                              max_chars=max_chars)
+                tree = apply_layout(index_form(e), layout, f_ndim)
+                return render(tree, index=True, hadamard=hadamard,
+                              max_chars=max_chars, divide=divide)
             except Exception:  # pragma: no cover
                 pass
         return f"<{e.kind} of shape {e.shape}>"
 
 
-def to_text(e: Expr, *, hadamard: str = "⊙", max_chars: int = MAX_CHARS) -> str:
+def _options(layout: str, style: str | None, hadamard: str, f_ndim: int | None,
+             rank: int) -> tuple[str, str]:
+    check_choice("layout", layout, LAYOUTS)
+    if layout != "mixed":
+        transposes(layout, rank, f_ndim)  # validates f_ndim
+    if style is None:
+        return hadamard, "⊘"
+    check_choice("style", style, STYLES)
+    return STYLE_SIGNS[style]
+
+
+def to_text(e: Expr, *, hadamard: str = "⊙", max_chars: int = MAX_CHARS,
+            layout: str = "mixed", style: str | None = None,
+            f_ndim: int | None = None) -> str:
     """An expression in matrix notation (Unicode), as ``str(e)`` prints it.
 
     Vectors are columns; products without a matrix form (tensors of three or more
     axes) print in index notation.  ``hadamard`` is the element-wise product's sign
-    (the paper writes ``⊗``).  Never raises; texts longer than ``max_chars`` keep
-    their head and tail around ``…``.
+    (the paper writes ``⊗``).  ``style`` picks both element-wise signs: ``paper``
+    (``⊗``, ``⊘``) or ``standard`` (``⊙``, ``/``); left out, ``hadamard`` and ``⊘``.
+    ``layout`` (``mixed``, ``numerator``, ``denominator``; see
+    :mod:`matdiff.render.layout`) prints a derivative transposed as that layout
+    writes it, given ``f_ndim``, the number of leading axes that come from the
+    function differentiated.  Never raises on an expression (bad options raise
+    :class:`~matdiff.render.layout.ChoiceError`); texts longer than ``max_chars``
+    keep their head and tail around ``…``.
 
     >>> import matdiff as md
     >>> x, A = md.vector("x", "n"), md.matrix("A", "n", "n")
     >>> to_text(x @ A @ x), to_text(md.derive(x @ A @ x, x))
     ('xᵀAx', '(A + Aᵀ)x')
+    >>> to_text(md.derive(x @ A @ x, x), layout="numerator", f_ndim=0)
+    'xᵀ(A + Aᵀ)'
     >>> to_text(md.derive(md.sin(3 * x), x))
     'diag(3cos(3x))'
     >>> to_text(md.derive(md.inv(A), A))
     '(i, j, k, l) ↦ −(A⁻¹)ᵢₖ (A⁻¹)ₗⱼ'
     """
-    return _safe(e, False, hadamard, max_chars)
+    had, div = _options(layout, style, hadamard, f_ndim, len(e.shape))
+    return _safe(e, False, had, max_chars, div, layout, f_ndim)
 
 
-def to_index(e: Expr, *, max_chars: int = MAX_CHARS) -> str:
+def to_index(e: Expr, *, max_chars: int = MAX_CHARS, layout: str = "mixed",
+             style: str | None = None, f_ndim: int | None = None) -> str:
     """An expression in index notation: ``(i, j) ↦ …`` names the result's axes
-    (nothing for a scalar), ``Σⱼ`` writes each summed letter out.
+    (nothing for a scalar), ``Σⱼ`` writes each summed letter out.  ``layout`` and
+    ``f_ndim`` as for :func:`to_text` (a transposed result swaps its letters).
 
     >>> import matdiff as md
     >>> x, A = md.vector("x", "n"), md.matrix("A", "n", "n")
@@ -631,4 +666,5 @@ def to_index(e: Expr, *, max_chars: int = MAX_CHARS) -> str:
     >>> to_index(A @ x)
     '(i) ↦ Σⱼ Aᵢⱼ xⱼ'
     """
-    return _safe(e, True, "⊙", max_chars)
+    had, div = _options(layout, style, "⊙", f_ndim, len(e.shape))
+    return _safe(e, True, had, max_chars, div, layout, f_ndim)
