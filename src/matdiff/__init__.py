@@ -36,3 +36,8 @@ __all__ = [
     "explain", "Derivation", "latex", "to_text", "to_index", "ChoiceError",
 ]
 __all__ += ["nn", "optim"]
+
+from . import transforms  # noqa: E402
+from .transforms import Formula, TracingError, formula, grad, jacobian  # noqa: E402
+
+__all__ += ["transforms", "grad", "jacobian", "formula", "Formula", "TracingError"]
