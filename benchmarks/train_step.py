@@ -1,0 +1,336 @@
+"""One full training step (loss, gradients, Adam update): matdiff vs PyTorch vs jax.jit.
+
+    python benchmarks/train_step.py              # issue 5's four problems
+    python benchmarks/train_step.py --quick      # fewer repeats
+    python benchmarks/train_step.py --threads 2 --json out.json --only neuron,mlp_small
+    python benchmarks/train_step.py --profile mlp_small   # cProfile of matdiff's step
+
+Same rules as ``compare.py``: everything in one process, float64, one thread count
+for all (set before numpy/torch/jax are imported); the same model, initial
+parameters, batch, loss and Adam hyperparameters (lr 1e-3, betas (0.9, 0.999), eps
+1e-8) for every contender.  Before timing, one step from the same initial
+parameters is taken by each contender and the updated parameters (and the loss) are
+checked equal to matdiff's.  The first step (matdiff: model build, derive, compile
+and first step; PyTorch: building the tensors and optimizer and the first step; JAX:
+trace + XLA compile + first call) is reported separately; timed steps come after
+warm-up.  The contenders are timed in interleaved rounds (to share the machine's
+drift), with the garbage collector off during the timed calls; median and min of
+all timed steps, ``ratio`` = matdiff median / peer median (< 1: matdiff faster).
+
+* matdiff: exactly the step of ``matdiff.nn.fit``: ``model.value_and_grad(X, T,
+  loss, _checked=True)`` (one compiled function for the loss and every gradient),
+  the finite-loss/gradient check, ``optimizer.step(grads)`` (``matdiff.optim.Adam``,
+  in place on the NumPy parameters).
+* PyTorch eager: plain tensors with ``requires_grad``, ``zero_grad``, forward,
+  ``backward``, ``torch.optim.Adam`` (its default CPU implementation).
+* JAX: one ``jax.jit`` step function: ``value_and_grad`` of the loss and Adam (with
+  bias correction) written by hand; parameters and state passed in and returned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+
+LR, BETAS, EPS = 1e-3, (0.9, 0.999), 1e-8
+
+#: name -> (label, sizes or None for the neuron, batch, loss)
+PROBLEMS = {
+    "neuron": ("neuron relu(Xw+b), mse", [10], 32, "mse"),
+    "mlp_small": ("MLP 10-32-1 relu, mse", [10, 32, 1], 32, "mse"),
+    "mlp_784_128": ("MLP 784-128-10 relu, softmax CE", [784, 128, 10], 64, "cross_entropy"),
+    "mlp_784_512": ("MLP 784-512-10 relu, softmax CE", [784, 512, 10], 256, "cross_entropy"),
+}
+
+
+def main() -> None:  # noqa: C901 - one benchmark, three contenders
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats (~15 s)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", default=None, help="write results here (default: "
+                    "benchmarks/results-train[-quick].json)")
+    ap.add_argument("--only", default=None, help="comma-separated problem names: "
+                    + ", ".join(PROBLEMS))
+    ap.add_argument("--profile", default=None, metavar="PROBLEM",
+                    help="only cProfile matdiff's step on PROBLEM and print the top")
+    args = ap.parse_args()
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
+    from compare import _fmt, _machine, _set_threads  # stdlib-only module top
+
+    _set_threads(args.threads)
+
+    import numpy as np
+
+    sys.path.insert(0, os.path.join(here, "..", "src"))
+    import jax
+
+    import matdiff as md
+    from matdiff.nn.errors import NonFiniteLossError
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(args.threads)
+
+    quick = args.quick
+    rounds = 5
+    per_round = 40 if quick else 400       # timed steps per contender per round
+    budget = 0.1 if quick else 0.6         # s per contender per round
+
+    # -- one-time library warm-up (imports, backend init), outside every measurement
+    md.compile(md.sum(md.vector("v", "n") ** 2))({"v": np.ones(3)})
+    jax.block_until_ready(jax.jit(lambda a: a * 2)(jnp.ones(3)))
+    _t = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    (_t * _t).sum().backward()
+    torch.optim.Adam([_t], lr=LR).step()
+
+    # ------------------------------------------------------------------ matdiff
+    def md_model(sizes):
+        if len(sizes) == 1:
+            return md.nn.Neuron(sizes[0], seed=0)
+        return md.nn.MLP(sizes, "relu", seed=0)
+
+    def md_step_fn(model, opt, X, T, loss):
+        # matdiff.nn.fit's step, verbatim but for the progress bar and bookkeeping
+        def step():
+            with np.errstate(over="ignore", invalid="ignore"):
+                value, grads = model.value_and_grad(X, T, loss, _checked=True)
+            if not np.isfinite(value) or not all(
+                    np.all(np.isfinite(g)) for g in grads.values()):
+                raise NonFiniteLossError("non-finite", epoch=1, step=1)
+            opt.step(grads)
+            return value
+        return step
+
+    # ------------------------------------------------------------------ torch
+    def torch_setup(init, names, X, T, labels, loss, neuron):
+        ps = [torch.tensor(init[n]).requires_grad_() for n in names]
+        Xt = torch.tensor(X)
+        tgt = torch.tensor(labels) if loss == "cross_entropy" else torch.tensor(T)
+        opt = torch.optim.Adam(ps, lr=LR, betas=BETAS, eps=EPS)
+
+        def forward():
+            if neuron:
+                w, b = ps
+                return torch.relu(Xt @ w + b)
+            h = Xt
+            for i in range(0, len(ps), 2):
+                h = h @ ps[i] + ps[i + 1]
+                if i + 2 < len(ps):
+                    h = torch.relu(h)
+            return h
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            out = forward()
+            if loss == "mse":
+                L = F.mse_loss(out, tgt)
+            else:
+                L = F.cross_entropy(out, tgt)
+            L.backward()
+            opt.step()
+            return L.detach()
+        return step, ps
+
+    # ------------------------------------------------------------------ jax
+    def jax_setup(init, names, X, T, loss, neuron):
+        b1, b2 = BETAS
+
+        def loss_fn(ps, X, T):
+            if neuron:
+                w, b = ps
+                out = jax.nn.relu(X @ w + b)
+            else:
+                h = X
+                for i in range(0, len(ps), 2):
+                    h = h @ ps[i] + ps[i + 1]
+                    if i + 2 < len(ps):
+                        h = jax.nn.relu(h)
+                out = h
+            if loss == "mse":
+                return jnp.mean((out - T) ** 2)
+            return jnp.mean(jax.nn.logsumexp(out, axis=1) - jnp.sum(T * out, axis=1))
+
+        def step(ps, ms, vs, t, X, T):
+            L, gs = jax.value_and_grad(loss_fn)(ps, X, T)
+            t = t + 1.0
+            bc1, bc2 = 1.0 - b1 ** t, 1.0 - b2 ** t
+            ms = tuple(b1 * m + (1.0 - b1) * g for m, g in zip(ms, gs))
+            vs = tuple(b2 * v + (1.0 - b2) * g * g for v, g in zip(vs, gs))
+            ps = tuple(p - (LR / bc1) * (m / (jnp.sqrt(v) / jnp.sqrt(bc2) + EPS))
+                       for p, m, v in zip(ps, ms, vs))
+            return ps, ms, vs, t, L
+
+        jstep = jax.jit(step)
+        state = {}
+
+        def call():
+            st = state
+            st["ps"], st["ms"], st["vs"], st["t"], L = jstep(
+                st["ps"], st["ms"], st["vs"], st["t"], st["X"], st["T"])
+            return jax.block_until_ready(L)
+
+        def reset():
+            state["ps"] = tuple(jnp.asarray(init[n]) for n in names)
+            state["ms"] = tuple(jnp.zeros_like(p) for p in state["ps"])
+            state["vs"] = tuple(jnp.zeros_like(p) for p in state["ps"])
+            state["t"] = jnp.asarray(0.0)
+            state["X"], state["T"] = jnp.asarray(X), jnp.asarray(T)
+        return call, reset, state
+
+    def close(a, b):
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        return a.shape == b.shape and np.allclose(a, b, rtol=1e-6, atol=1e-9)
+
+    def make_batch(sizes, B, loss):
+        rng = np.random.default_rng(1)
+        X = rng.standard_normal((B, sizes[0]))
+        labels = None
+        if loss == "cross_entropy":
+            labels = rng.integers(0, sizes[-1], B)
+            T = np.eye(sizes[-1])[labels]
+        elif len(sizes) == 1:
+            T = rng.standard_normal(B)
+        else:
+            T = rng.standard_normal((B, sizes[-1]))
+        return X, T, labels
+
+    only = set(args.only.split(",")) if args.only else None
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        _, sizes, B, loss = PROBLEMS[args.profile]
+        X, T, _ = make_batch(sizes, B, loss)
+        model = md_model(sizes)
+        step = md_step_fn(model, md.optim.Adam(model.params, lr=LR), X, T, loss)
+        for _ in range(50):
+            step()
+        n = 20000 if len(sizes) < 3 or sizes[0] < 100 else 2000
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(n):
+            step()
+        prof.disable()
+        print(f"cProfile of {n} matdiff steps on {args.profile}:")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(18)
+        return
+
+    rows = []
+    for key, (label, sizes, B, loss) in PROBLEMS.items():
+        if only is not None and key not in only:
+            continue
+        neuron = len(sizes) == 1
+        X, T, labels = make_batch(sizes, B, loss)
+        init = md_model(sizes).state_dict()
+        names = list(init)
+        row = {"problem": key, "label": label, "batch": B, "loss": loss,
+               "params": int(sum(v.size for v in init.values()))}
+
+        # first steps (and the results compared)
+        t0 = time.perf_counter()
+        model = md_model(sizes)
+        opt = md.optim.Adam(model.params, lr=LR, betas=BETAS, eps=EPS)
+        md_step = md_step_fn(model, opt, X, T, loss)
+        md_L = md_step()
+        first = {"matdiff": time.perf_counter() - t0}
+        md_p = {n: model.params[n].copy() for n in names}
+
+        t0 = time.perf_counter()
+        t_step, t_ps = torch_setup(init, names, X, T, labels, loss, neuron)
+        t_L = t_step()
+        first["torch"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        j_call, j_reset, j_state = jax_setup(init, names, X, T, loss, neuron)
+        j_reset()
+        j_L = j_call()
+        first["jax"] = time.perf_counter() - t0
+
+        ok = {
+            "torch": close(md_L, t_L.numpy()) and all(
+                close(md_p[n], p.detach().numpy()) for n, p in zip(names, t_ps)),
+            "jax": close(md_L, j_L) and all(
+                close(md_p[n], p) for n, p in zip(names, j_state["ps"])),
+        }
+        if not all(ok.values()):
+            bad = [k for k, v in ok.items() if not v]
+            raise SystemExit(f"{key}: the step of {bad} differs from matdiff's")
+
+        # warm-up, then interleaved timed rounds
+        calls = {"matdiff": md_step, "torch": t_step, "jax": j_call}
+        times: dict[str, list[float]] = {k: [] for k in calls}
+        for c in calls.values():
+            for _ in range(5):
+                c()
+        pc = time.perf_counter
+        for _ in range(rounds):
+            for name, c in calls.items():
+                gc.collect()
+                gc.disable()
+                try:
+                    start = pc()
+                    ts = times[name]
+                    for _ in range(per_round):
+                        t = pc()
+                        c()
+                        ts.append(pc() - t)
+                        if pc() - start > budget and len(ts) >= 3:
+                            break
+                finally:
+                    gc.enable()
+        for name in calls:
+            ts = np.array(times[name])
+            row[name] = {"median_s": float(np.median(ts)), "min_s": float(ts.min()),
+                         "repeats": int(ts.size), "first_step_s": first[name]}
+        for peer in ("torch", "jax"):
+            row[peer]["ok"] = True
+            row[peer]["ratio"] = row["matdiff"]["median_s"] / row[peer]["median_s"]
+            row[peer]["ratio_min"] = row["matdiff"]["min_s"] / row[peer]["min_s"]
+        best = min(("torch", "jax"), key=lambda p: row[p]["median_s"])
+        row["faster_peer"] = best
+        row["ratio_vs_faster_peer"] = row[best]["ratio"]
+        rows.append(row)
+        print(f"{label:<34} B={B:<4} matdiff {_fmt(row['matdiff']['median_s']):>8} "
+              f"(min {_fmt(row['matdiff']['min_s'])})  torch "
+              f"{_fmt(row['torch']['median_s']):>8} ({row['torch']['ratio']:.2f})  jax "
+              f"{_fmt(row['jax']['median_s']):>8} ({row['jax']['ratio']:.2f})   first step: "
+              f"md {_fmt(first['matdiff'])}, torch {_fmt(first['torch'])}, "
+              f"jax {_fmt(first['jax'])}", flush=True)
+
+    info = _machine(args.threads, {"jax": jax.__version__, "torch": torch.__version__})
+    _print_table(rows, _fmt)
+    out = {"machine": info, "quick": quick, "optimizer": {"name": "Adam", "lr": LR,
+           "betas": BETAS, "eps": EPS}, "rows": rows}
+    path = args.json or os.path.join(here, "results-train-quick.json" if quick
+                                     else "results-train.json")
+    with open(path, "w") as fh:
+        json.dump(out, fh, indent=1)
+    print(f"\nmachine: {info['cpu']}, {info['cores']} cores, {info['threads']} thread(s), "
+          f"BLAS: {info['blas']}")
+    print(f"wrote {path}")
+
+
+def _print_table(rows: list[dict], fmt) -> None:
+    print("\n| problem | batch | matdiff | torch eager (ratio) | jax.jit (ratio) | "
+          "md first step | torch first step | jax first step |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['label']} | {r['batch']} | {fmt(r['matdiff']['median_s'])} | "
+              f"{fmt(r['torch']['median_s'])} ({r['torch']['ratio']:.2f}) | "
+              f"{fmt(r['jax']['median_s'])} ({r['jax']['ratio']:.2f}) | "
+              f"{fmt(r['matdiff']['first_step_s'])} | {fmt(r['torch']['first_step_s'])} | "
+              f"{fmt(r['jax']['first_step_s'])} |")
+
+
+if __name__ == "__main__":
+    main()
