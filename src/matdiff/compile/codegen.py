@@ -25,6 +25,7 @@ after they are checked to be identifiers.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -146,6 +147,10 @@ class Generator:
         self.views: dict[int, View] = {}
         self.optimize = optimize
         self.memo: dict[str, str] = {}
+        #: ids of Inv nodes whose value is only multiplied (see :func:`generate`)
+        self.solvable: set[int] = set()
+        #: a deferred inverse: its name -> (the matrix's code, its line index)
+        self.lazy_inv: dict[str, tuple[str, int, int]] = {}
 
     # ------------------------------------------------------------------ helpers
     def size(self, d) -> int:
@@ -216,6 +221,13 @@ class Generator:
         if isinstance(e, Map):
             return self.map(e, kids)
         arg = self.dense(e.children[0], kids[0])
+        if isinstance(e, Inv) and id(e) in self.solvable:
+            # only multiplied: its name is reserved, products use ``solve`` with the
+            # matrix, and the inverse is written (here) only if the name is used
+            name = f"t{self.ntmp}"
+            self.ntmp += 1
+            self.lazy_inv[name] = (arg, len(self.lines), self.shape(e)[0])
+            return View(name, full, full)
         fn = {Inv: "inv", Det: "det", LogDet: "logdet", LogSumExp: "logsumexp",
               Softmax: "softmax"}[type(e)]
         return View(self.emit(f"xp.{fn}({arg})", self._shape_comment(e)), full, full)
@@ -454,10 +466,24 @@ class Generator:
             return code
         return self.align(code, s, res)
 
+    def inv_sum(self, name: str, ls: str, c: str) -> str:
+        """The deferred inverse ``name`` (indices ``ls``) summed over index ``c``."""
+        x, _, n = self.lazy_inv[name]
+        x = f"{x}.T" if ls[0] == c else x
+        return self.emit(f"xp.solve({x}, xp.full({(n,)!r}, 1.0))",
+                         "an inverse summed: solve with ones")
+
     def pair(self, A: tuple[str, str], B: tuple[str, str], res: str) -> str:
         (a, la), (b, lb) = A, B
-        # indices summed over one operand alone are summed first
+        # indices summed over one operand alone are summed first (over a deferred
+        # inverse, as a solve with ones: 1ᵀX⁻¹ = solve(Xᵀ, 1), X⁻¹1 = solve(X, 1))
         ga = [c for c in la if c not in lb and c not in res]
+        if len(ga) == 1 and a in self.lazy_inv and len(la) == 2 == len(set(la)):
+            a, la = self.inv_sum(a, la, ga[0]), la.replace(ga[0], "")
+            ga = []
+        gb = [c for c in lb if c not in la and c not in res]
+        if len(gb) == 1 and b in self.lazy_inv and len(lb) == 2 == len(set(lb)):
+            b, lb = self.inv_sum(b, lb, gb[0]), lb.replace(gb[0], "")
         if ga:
             a = self.emit(f"xp.sum({a}, {tuple(la.index(c) for c in ga)!r})")
             la = "".join(c for c in la if c not in ga)
@@ -467,6 +493,28 @@ class Generator:
             lb = "".join(c for c in lb if c not in gb)
         K = [c for c in la if c in lb and c not in res]
         batch = [c for c in la if c in lb and c in res]
+        if not batch and len(K) == 1 and len(lb) == 2 == len(set(lb)) \
+                and len(la) <= 2 and b in self.lazy_inv and a not in self.lazy_inv:
+            (a, la), (b, lb) = (b, lb), (a, la)
+        if not batch and len(K) == 1 and len(la) == 2 == len(set(la)) \
+                and len(lb) <= 2 and a in self.lazy_inv:
+            # X⁻¹ B as solve(X, B), B X⁻¹ as solve(Xᵀ, Bᵀ)ᵀ
+            k = K[0]
+            x = self.lazy_inv[a][0]
+            if la[0] == k:
+                x = f"{x}.T"
+            keep = la.replace(k, "")
+            if len(lb) == 1:
+                rhs, rest = b, ""
+            else:
+                rest = lb.replace(k, "")
+                rhs = b if lb[0] == k else f"{b}.T"
+            code = f"xp.solve({x}, {rhs})"
+            nat = keep + rest
+            if nat != res:
+                code = self.align(self.emit(code, "an inverse only multiplied: solve"),
+                                  nat, res)
+            return code
         if not K:
             return f"{self.align(a, la, res)} * {self.align(b, lb, res)}"
         if batch:
@@ -545,6 +593,16 @@ def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
 
     gen = Generator(sizes)
     var_code = {name: f"a{i}" for i, name in enumerate(inputs)}
+    # an inverse whose value is only an operand of products (not an output, not an
+    # argument of anything else) may be used through ``solve``
+    only_mult: dict[int, bool] = {}
+    for out in outputs:
+        for node in topo_order(out):
+            for c in node.children:
+                if isinstance(c, Inv):
+                    only_mult[id(c)] = only_mult.get(id(c), True) and isinstance(node, Einsum)
+    outs = {id(o) for o in outputs}
+    gen.solvable = {i for i, ok in only_mult.items() if ok and i not in outs}
     count = 0
     seen: set[int] = set()
     for out in outputs:
@@ -572,6 +630,12 @@ def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
         else:
             rets.append(gen.dense(out, v, fresh=True))
             post.append(None)
+    # a deferred inverse that some line (or the result) still names is written
+    # where its node was visited, after its matrix
+    used = set(re.findall(r"\bt\d+\b", "\n".join(gen.lines + rets)))
+    for name, (arg, at, _) in sorted(gen.lazy_inv.items(), key=lambda kv: -kv[1][1]):
+        if name in used:
+            gen.lines.insert(at, f"{name} = xp.inv({arg})")
     header = []
     for name, code in var_code.items():
         header.append(f"    # {code}: {check_name(name)}")
