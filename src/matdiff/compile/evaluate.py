@@ -21,7 +21,7 @@ import numpy as np
 import opt_einsum as oe
 
 from ..errors import EvaluationError
-from ..expr.core import Const, Einsum, Expr, Var, context_of, shape_str, topo_order
+from ..expr.core import Const, Einsum, Expr, Var, context_of, topo_order
 
 __all__ = ["evaluate", "interpret", "bind_sizes", "contract", "cache_info"]
 
@@ -33,53 +33,22 @@ def bind_sizes(expr: Expr, values: Mapping[str, Any]) -> tuple[dict[str, np.ndar
     :func:`matdiff.expr.core.context_of`) are checked and bind dims too, though the
     derivative may no longer contain them (``dx/dx = I`` still needs ``n``).
     """
-    arrays: dict[str, np.ndarray] = {}
-    sizes: dict[str, int] = {}
-    where: dict[str, str] = {}
+    from .api import bind_shapes  # the compiled path's binding, with the same messages
+
     wanted = expr.variables()
-    missing = [n for n in wanted if n not in values]
-    if missing:
-        raise EvaluationError(
-            "missing value(s) for " + ", ".join(
-                f"{n} (shape {shape_str(wanted[n])})" for n in missing)
-        )
-    for name, shape in wanted.items():
+    arrays: dict[str, np.ndarray] = {}
+    for name in wanted:
+        if name not in values:
+            continue  # bind_shapes reports every missing value at once
         raw = values[name]
         try:
-            arr = np.asarray(raw, dtype=np.float64)
+            arrays[name] = np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise EvaluationError(
                 f"value of {name} is not an array of numbers ({type(raw).__name__})"
             ) from exc
-        if arr.ndim != len(shape):
-            raise EvaluationError(
-                f"value of {name} has shape {arr.shape}, but {name} is declared with "
-                f"shape {shape_str(shape)} ({len(shape)} axes, not {arr.ndim})"
-            )
-        for d, n in zip(shape, arr.shape):
-            if isinstance(d, int):
-                if d != n:
-                    raise EvaluationError(
-                        f"value of {name} has shape {arr.shape}, but {name} has shape "
-                        f"{shape_str(shape)}"
-                    )
-            elif d in sizes and sizes[d] != n:
-                raise EvaluationError(
-                    f"dim {d} is {sizes[d]} in the value of {where[d]} but {n} in the "
-                    f"value of {name}"
-                )
-            else:
-                sizes.setdefault(d, n)
-                where.setdefault(d, name)
-        arrays[name] = arr
-    for name, shape in context_of(expr).items():
-        if name in wanted or name not in values:
-            continue
-        arr = np.asarray(values[name])
-        if arr.ndim == len(shape):
-            for d, n in zip(shape, arr.shape):
-                if isinstance(d, str):
-                    sizes.setdefault(d, n)
+    sizes = bind_shapes(wanted, context_of(expr), values,
+                        {n: a.shape for n, a in arrays.items()})
     return arrays, sizes
 
 
