@@ -402,38 +402,70 @@ class Generator:
             items.sort(key=lambda it: nbytes(it[1]))
             code = self.chain([self.align(c, s, tgt) for c, s in items], " * ")
         else:
-            spec = ",".join(s for _, s in items) + "->" + tgt
-            shapes = [tuple(size_of[c] for c in s) for _, s in items]
-            opt = self.optimize if len(items) <= 6 else "greedy"
-            # no intermediate larger than the largest operand (flop ties otherwise pick
-            # outer products that are a dimension too large)
-            _, info = oe.contract_path(spec, *shapes, shapes=True, optimize=opt,
-                                       memory_limit="max_input")
-            stack = list(items)
-            for step in info.contraction_list:
-                inds, einsum_str = step[0], step[2]
-                picked = [stack[i] for i in inds]
-                for i in sorted(inds, reverse=True):
-                    del stack[i]
-                ins, res = einsum_str.split("->")
-                ins = ins.split(",")
-                picked = [(c, s) for (c, _), s in zip(picked, ins)]
-                if len(picked) == 2:
-                    code = self.pair(picked[0], picked[1], res)
-                elif len(picked) == 1:
-                    code = self.single(picked[0][0], picked[0][1], res)
-                else:
-                    args = ", ".join(c for c, _ in picked)
-                    code = f"xp.einsum('{einsum_str}', {args})"
-                stack.append((self.emit(code) if step is not info.contraction_list[-1]
-                              else code, res))
-            code = stack[0][0]
+            code = self.contract_steps(items, tgt, size_of)
         if factor:
             code = f"{' * '.join(factor)} * ({code})" if " " in code else \
                 f"{' * '.join(factor)} * {code}"
         if code.isidentifier():
             return code
         return self.emit(code, comment)
+
+    def contract_steps(self, items: list, tgt: str, size_of: Mapping) -> str:
+        """Contract ``items`` to ``tgt`` one pairwise step at a time.
+
+        After each step, operands over the same indices are multiplied element-wise
+        (free: no index is summed), and the order of the rest is chosen again.  The
+        cost model of opt_einsum does not see that a letter shared by three operands
+        (a hyperedge, as the ⊙ of a backward pass makes) can be closed cheaply this
+        way: for Xᵀ((δW₂ᵀ) ⊙ s) it would otherwise build an (N, d₀, d₁) intermediate.
+        """
+        stack = list(items)
+        while True:
+            stack = self.merge_same_indices(stack, tgt)
+            if len(stack) == 1:
+                return self.single(stack[0][0], stack[0][1], tgt)
+            if all(set(s) <= set(tgt) for _, s in stack):
+                stack.sort(key=lambda it: math.prod(size_of[c] for c in it[1]))
+                return self.chain([self.align(c, s, tgt) for c, s in stack], " * ")
+            spec = ",".join(s for _, s in stack) + "->" + tgt
+            shapes = [tuple(size_of[c] for c in s) for _, s in stack]
+            opt = self.optimize if len(stack) <= 6 else "greedy"
+            # no intermediate larger than the largest operand (flop ties otherwise pick
+            # outer products that are a dimension too large)
+            _, info = oe.contract_path(spec, *shapes, shapes=True, optimize=opt,
+                                       memory_limit="max_input")
+            inds, einsum_str = info.contraction_list[0][0], info.contraction_list[0][2]
+            picked = [stack[i] for i in inds]
+            for i in sorted(inds, reverse=True):
+                del stack[i]
+            ins, res = einsum_str.split("->")
+            picked = [(c, s) for (c, _), s in zip(picked, ins.split(","))]
+            if len(picked) == 2:
+                code = self.pair(picked[0], picked[1], res)
+            elif len(picked) == 1:
+                code = self.single(picked[0][0], picked[0][1], res)
+            else:
+                args = ", ".join(c for c, _ in picked)
+                code = f"xp.einsum('{einsum_str}', {args})"
+            if len(info.contraction_list) == 1:
+                return code
+            stack.append((self.emit(code), res))
+
+    def merge_same_indices(self, stack: list, tgt: str) -> list:
+        """Operands over the same set of indices, multiplied element-wise, where each
+        of those indices is still needed by another operand or the result (else the
+        pair is better contracted directly: xᵀy is a dot, not a product and a sum)."""
+        out: list = []
+        for i, (code, s) in enumerate(stack):
+            others = set(tgt).union(*(set(t) for j, (_, t) in enumerate(stack)
+                                      if j != i and set(t) != set(s)))
+            for k, (c0, s0) in enumerate(out):
+                if set(s0) == set(s) and len(s0) == len(s) and set(s) <= others:
+                    out[k] = (self.emit(f"{c0} * {self.align(code, s, s0)}"), s0)
+                    break
+            else:
+                out.append((code, s))
+        return out
 
     def chain(self, terms: list[str], op: str, width: int = 32) -> str:
         """``t1 op t2 op ...`` as one expression of at most ``width`` terms, earlier
