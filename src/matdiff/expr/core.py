@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -294,8 +294,13 @@ def context_of(e: Expr) -> dict[str, Shape]:
     return dict(_CONTEXT.get(e, {}))
 
 
-def topo_order(root: Expr) -> list[Expr]:
-    """Distinct nodes of ``root``, children before parents (iterative DFS)."""
+def topo_order(root: Any, children: Callable[[Any], Sequence] | None = None) -> list:
+    """Distinct nodes of ``root``, children before parents (iterative DFS).
+
+    ``children`` gives a node's children (``node.children`` by default), so other
+    trees (the printers' matrix forms) are walked by the same code.
+    """
+    kids = children or (lambda n: n.children)
     seen: set[int] = set()
     order: list[Expr] = []
     stack: list[tuple[Expr, bool]] = [(root, False)]
@@ -308,7 +313,7 @@ def topo_order(root: Expr) -> list[Expr]:
             continue
         seen.add(id(node))
         stack.append((node, True))
-        for c in reversed(node.children):
+        for c in reversed(kids(node)):
             if id(c) not in seen:
                 stack.append((c, False))
     return order

@@ -29,7 +29,6 @@ from .notation import (
     ADD,
     ATOM,
     HADAMARD,
-    LETTERS,
     NEG,
     POSTFIX,
     PRODUCT,
@@ -37,7 +36,7 @@ from .notation import (
     letter_names,
     paren,
 )
-from .text import _BUDGET, _LEAVES, MAX_CHARS, _const_exponent, _denominator
+from .text import _LEAVES, MAX_CHARS, _const_exponent, _denominator, _Printer
 
 __all__ = ["latex", "to_latex", "render_latex", "latex_name"]
 
@@ -207,7 +206,7 @@ def _fn_call(fn: str, args: list[str]) -> Result:
     return cmd + "(" + ", ".join(args) + ")", ATOM
 
 
-class _LatexPrinter:
+class _LatexPrinter(_Printer):
     """One printing session (iterative, memoised) in matrix mode ``('m', node)`` or
     index mode ``('i', node, letters, used)``, like the Unicode printer's."""
 
@@ -241,36 +240,23 @@ class _LatexPrinter:
             n += len(p)
         return "".join(head) + r" \cdots " + "".join(reversed(tail))
 
-    def run(self, task: tuple) -> Result:
-        memo = self.memo
-        plans: dict[tuple, tuple] = {}
-        stack = [task]
-        while stack:
-            t = stack[-1]
-            if t in memo:
-                stack.pop()
-                continue
-            plan = plans.get(t)
-            if plan is None:
-                if self.count > _BUDGET:
-                    memo[t] = (r"\cdots", ATOM)
-                    stack.pop()
-                    continue
-                plan = self._plan_m(t[1]) if t[0] == "m" else self._plan_i(*t[1:])
-                plans[t] = plan
-            deps, finish = plan
-            missing = [d for d in deps if d not in memo]
-            if missing:
-                stack.extend(missing)
-                continue
-            text, prec = finish([memo[d] for d in deps])
-            if len(text) > 2 * self.cap:
-                text, prec = r"\cdots", ATOM
-            memo[t] = (text, prec)
-            self.count += 1
-            del plans[t]
-            stack.pop()
-        return memo[task]
+    ELLIPSIS = r"\cdots"
+    MINUS = "-"
+
+    def _bound(self, text: str, prec: int) -> Result:
+        # a cut LaTeX text would not parse: an overlong piece becomes \cdots whole
+        if len(text) > 2 * self.cap:
+            return r"\cdots", ATOM
+        return text, prec
+
+    def _number(self, v: float) -> str:
+        return fmt_number(v)
+
+    def _sum_head(self, letters: tuple) -> str:
+        return r"\sum" + _sub(letters) + " "
+
+    def _factors(self, items: list[str]) -> str:
+        return self.join(_spaced(items))
 
     def top(self, root: MForm, index: bool) -> str:
         rank = len(root.shape)
@@ -496,54 +482,6 @@ class _LatexPrinter:
             return self._plan_product(node, letters, used)
         deps, finish = self._plan_m_args(node)
         return deps, lambda r: (_subscripted("(" + finish(r)[0] + ")", letters), ATOM)
-
-    def _plan_m_args(self, node: MForm):
-        if node.kind == "T" and node.args[0].kind == "inv":
-            return self._plan_m(node)
-        if node.kind in ("add", "had", "smul", "pow"):
-            return self._plan_m(node)
-        return [("m", a) for a in node.args], lambda r: self._finish_m(node, r)
-
-    def _plan_product(self, node: MForm, letters: tuple, used: frozenset):
-        specs, out = node.params
-        names = dict(zip(out, letters, strict=True))
-        summed = []
-        for s in specs:
-            for c in s:
-                if c not in names and c not in summed:
-                    summed.append(c)
-        fresh = letter_names(len(summed), set(used) | set(letters))
-        if any(len(f) > 1 for f in fresh):
-            fresh = letter_names(len(summed), set(letters))
-        names.update(zip(summed, fresh, strict=True))
-        inner = frozenset(used | set(letters) | set(fresh))
-        if len(inner) > len(LETTERS):
-            inner = frozenset(letters) | frozenset(fresh)
-        coef = 1.0
-        deps = []
-        for a, s in zip(node.args, specs, strict=True):
-            if a.kind in ("num", "fill") and a.params[0] != 0.0:
-                coef *= a.params[0]
-            else:
-                deps.append(("i", a, tuple(names[c] for c in s), inner))
-        head = (r"\sum" + _sub(tuple(fresh)) + " ") if fresh else ""
-
-        def finish(r: list) -> Result:
-            if not r:
-                return fmt_number(coef), (NEG if coef < 0 else ATOM)
-            if len(r) == 1 and coef == 1.0 and not fresh:
-                return r[0]
-            body = self.join(_spaced([paren(*x, PRODUCT) for x in r]))
-            if coef == -1.0:
-                lead = "-"
-            elif coef != 1.0:
-                lead = fmt_number(coef) + " "
-            else:
-                lead = ""
-            prec = SIGMA if fresh else (NEG if lead.startswith("-") else PRODUCT)
-            return lead + head + body, prec
-
-        return deps, finish
 
 
 def _spaced(items: list[str]) -> list[str]:

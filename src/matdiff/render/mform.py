@@ -897,23 +897,10 @@ def to_numpy(tree: MForm, values: Mapping[str, Any],
     array([[3., 4.],
            [6., 8.]])
     """
+    from ..expr.core import topo_order
     from ..expr.functions import FUNCTIONS
 
-    order: list[MForm] = []
-    seen: set[int] = set()
-    stack: list[tuple[MForm, bool]] = [(tree, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for c in reversed(node.args):
-            if id(c) not in seen:
-                stack.append((c, False))
+    order: list[MForm] = topo_order(tree, children=lambda n: n.args)
 
     sizes: dict[Any, int] = dict(dims or {})
     for node in order:

@@ -244,6 +244,26 @@ class _Printer:
     def join(self, parts: list[str]) -> str:
         return join_capped(parts, self.cap)
 
+    # Format hooks: the LaTeX printer shares this scheduler and these planners and
+    # overrides only how a piece is written.
+    ELLIPSIS = "…"
+    MINUS = "−"
+
+    def _bound(self, text: str, prec: int) -> Result:
+        """A finished piece, cut to the cap (tighter once the whole text is huge)."""
+        text = abbreviate(text, self.cap if self.chars < _CHAR_BUDGET else 64)
+        self.chars += len(text)
+        return text, prec
+
+    def _number(self, v: float) -> str:
+        return fmt_number(v)
+
+    def _sum_head(self, letters: tuple) -> str:
+        return "Σ" + subscript(letters) + " "
+
+    def _factors(self, items: list[str]) -> str:
+        return self.join(_parts(items, " "))
+
     def run(self, task: tuple) -> Result:
         memo = self.memo
         plans: dict[tuple, tuple] = {}
@@ -256,7 +276,7 @@ class _Printer:
             plan = plans.get(t)
             if plan is None:
                 if self.count > _BUDGET:
-                    memo[t] = ("…", ATOM)
+                    memo[t] = (self.ELLIPSIS, ATOM)
                     stack.pop()
                     continue
                 plan = self._plan_m(t[1]) if t[0] == "m" else self._plan_i(*t[1:])
@@ -266,11 +286,8 @@ class _Printer:
             if missing:
                 stack.extend(missing)
                 continue
-            text, prec = finish([memo[d] for d in deps])
-            text = abbreviate(text, self.cap if self.chars < _CHAR_BUDGET else 64)
-            memo[t] = (text, prec)
+            memo[t] = self._bound(*finish([memo[d] for d in deps]))
             self.count += 1
-            self.chars += len(text)
             del plans[t]
             stack.pop()
         return memo[task]
@@ -554,21 +571,21 @@ class _Printer:
                 coef *= a.params[0]  # a constant factor; 1ᵢ = 1
             else:
                 deps.append(("i", a, tuple(names[c] for c in s), inner))
-        head = ("Σ" + subscript(tuple(fresh)) + " ") if fresh else ""
+        head = self._sum_head(tuple(fresh)) if fresh else ""
 
         def finish(r: list) -> Result:
             if not r:
-                return fmt_number(coef), (NEG if coef < 0 else ATOM)
+                return self._number(coef), (NEG if coef < 0 else ATOM)
             if len(r) == 1 and coef == 1.0 and not fresh:
                 return r[0]  # a single factor read with other letters (Aⱼᵢ)
-            body = self.join(_parts([paren(*x, PRODUCT) for x in r], " "))
+            body = self._factors([paren(*x, PRODUCT) for x in r])
             if coef == -1.0:
-                lead = "−"
+                lead = self.MINUS
             elif coef != 1.0:
-                lead = fmt_number(coef) + " "
+                lead = self._number(coef) + " "
             else:
                 lead = ""
-            prec = SIGMA if fresh else (NEG if lead.startswith("−") else PRODUCT)
+            prec = SIGMA if fresh else (NEG if lead.startswith(self.MINUS) else PRODUCT)
             return lead + head + body, prec
 
         return deps, finish
