@@ -17,10 +17,10 @@ warm-up.  The contenders are timed in interleaved rounds (to share the machine's
 drift), with the garbage collector off during the timed calls; median and min of
 all timed steps, ``ratio`` = matdiff median / peer median (< 1: matdiff faster).
 
-* matdiff: exactly the step of ``matdiff.nn.fit``: ``model.value_and_grad(X, T,
-  loss, _checked=True)`` (one compiled function for the loss and every gradient),
-  the finite-loss/gradient check, ``optimizer.step(grads)`` (``matdiff.optim.Adam``,
-  in place on the NumPy parameters).
+* matdiff: exactly the step of ``matdiff.nn.fit``, ``md.nn.TrainStep``: one compiled
+  function for the loss and every gradient, the check that the loss and gradients are
+  finite, and ``matdiff.optim.Adam``'s update, in place on the parameters (which
+  tile one flat buffer, so Adam is a dozen whole-buffer NumPy operations).
 * PyTorch eager: plain tensors with ``requires_grad``, ``zero_grad``, forward,
   ``backward``, ``torch.optim.Adam`` (its default CPU implementation).
 * JAX: one ``jax.jit`` step function: ``value_and_grad`` of the loss and Adam (with
@@ -71,7 +71,6 @@ def main() -> None:  # noqa: C901 - one benchmark, three contenders
     import jax
 
     import matdiff as md
-    from matdiff.nn.errors import NonFiniteLossError
 
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
@@ -99,15 +98,11 @@ def main() -> None:  # noqa: C901 - one benchmark, three contenders
         return md.nn.MLP(sizes, "relu", seed=0)
 
     def md_step_fn(model, opt, X, T, loss):
-        # matdiff.nn.fit's step, verbatim but for the progress bar and bookkeeping
+        # matdiff.nn.fit's step: md.nn.TrainStep on a checked batch (one-hot T for CE)
+        train_step = md.nn.TrainStep(model, loss, opt)
+
         def step():
-            with np.errstate(over="ignore", invalid="ignore"):
-                value, grads = model.value_and_grad(X, T, loss, _checked=True)
-            if not np.isfinite(value) or not all(
-                    np.all(np.isfinite(g)) for g in grads.values()):
-                raise NonFiniteLossError("non-finite", epoch=1, step=1)
-            opt.step(grads)
-            return value
+            return train_step(X, T, checked=True)
         return step
 
     # ------------------------------------------------------------------ torch

@@ -1,6 +1,13 @@
 """Optimizers updating NumPy parameters in place: SGD (with momentum, Nesterov), Adam,
 AdamW.  Their updates equal ``torch.optim``'s for the same gradients (tested).
 
+When the parameters tile one flat buffer (the models of :mod:`matdiff.nn` hold them
+so: ``params.flat``), small parameters are updated together, a few whole-buffer
+operations however many there are, and each big one on its own; no operation makes a
+temporary array (``out=`` into scratch buffers kept between steps, BLAS ``daxpy``
+for ``y += a·x`` where SciPy is installed).  Other parameters are updated one by one
+with the same operations.
+
 >>> import numpy as np, matdiff as md
 >>> params = {"w": np.array([1.0, 2.0])}
 >>> opt = md.optim.SGD(params, lr=0.1)
@@ -11,14 +18,16 @@ AdamW.  Their updates equal ``torch.optim``'s for the same gradients (tested).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from .nn.errors import DataError, NNError, UnknownNameError
+from .nn.errors import DataError, NNError, NonFiniteLossError, UnknownNameError
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer",
+           "flat_buffer"]
 
 
 def _nonneg(value: Any, what: str) -> float:
@@ -31,31 +40,151 @@ def _nonneg(value: Any, what: str) -> float:
     return v
 
 
+_NO_BLAS = object()
+_daxpy: Any = None  # BLAS daxpy (SciPy), looked up on first use; _NO_BLAS where absent
+
+
+def _axpy(a: float, x: np.ndarray, y: np.ndarray, tmp: np.ndarray) -> None:
+    """``y += a · x`` in place: BLAS ``daxpy`` (one pass over memory) where SciPy is
+    installed and both are contiguous, else two NumPy operations through ``tmp``."""
+    global _daxpy
+    if _daxpy is None:
+        try:
+            from scipy.linalg.blas import daxpy
+            _daxpy = daxpy
+        except ImportError:  # pragma: no cover - scipy comes with the train extra
+            _daxpy = _NO_BLAS
+    if _daxpy is not _NO_BLAS and x.flags.c_contiguous and y.flags.c_contiguous:
+        _daxpy(x.reshape(-1), y.reshape(-1), a=a)  # in place: y is float64, contiguous
+    else:
+        np.multiply(x, a, out=tmp)
+        y += tmp
+
+
+def flat_buffer(params: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """The 1-D array that ``params`` tile, in order and without gaps, or ``None``.
+
+    ``params`` names it as ``params.flat``; the tiling is checked on the addresses,
+    so a dict whose arrays are not (or no longer) views of it gives ``None``."""
+    flat = getattr(params, "flat", None)
+    if not isinstance(flat, np.ndarray) or flat.ndim != 1 or flat.dtype != np.float64 \
+            or not flat.flags.c_contiguous or not flat.flags.writeable:
+        return None
+    addr = flat.__array_interface__["data"][0]
+    for p in params.values():
+        if not isinstance(p, np.ndarray) or not p.flags.c_contiguous \
+                or p.__array_interface__["data"][0] != addr:
+            return None
+        addr += p.nbytes
+    if addr != flat.__array_interface__["data"][0] + flat.nbytes:
+        return None
+    return flat
+
+
+#: a parameter of at least this many numbers is updated on its own (its gradient is
+#: used where it lies, not copied); smaller neighbours share one update
+_BIG = 16384
+
+
+class _Group:
+    """What one update works on: a segment ``p`` of the parameters (one parameter,
+    or adjacent ones in a flat buffer), a gradient buffer ``g``, a scratch buffer
+    ``tmp`` and the state ``slots`` (all of ``p``'s shape); ``members`` are the
+    indices of its parameters."""
+
+    __slots__ = ("p", "g", "tmp", "slots", "members")
+
+    def __init__(self, p: np.ndarray, names: Sequence[str], members: list[int]) -> None:
+        self.p = p
+        self.g = np.empty_like(p)
+        self.tmp = np.empty_like(p)
+        self.slots = {n: np.zeros_like(p) for n in names}
+        self.members = members
+
+    def gather(self, grads: Sequence[np.ndarray], owned: bool) -> np.ndarray:
+        """This group's gradient: copied into ``g``, or the caller's own array where
+        ``owned`` allows (a fresh array no other gradient shares)."""
+        m = self.members
+        if len(m) == 1:
+            a = grads[m[0]]
+            if owned and a.base is None and a.flags.c_contiguous and a.flags.writeable \
+                    and a.dtype == np.float64 and a.size == self.p.size \
+                    and all(x is a or x.base is not a for x in grads) \
+                    and sum(x is a for x in grads) == 1:
+                return a.reshape(self.p.shape)
+            np.copyto(self.g, a.reshape(self.p.shape))
+        else:
+            np.concatenate([grads[i].reshape(-1) for i in m], out=self.g)
+        return self.g
+
+
 class Optimizer:
     """Base class: holds ``params`` (name -> float64 array, updated in place).
 
-    ``params`` may be left ``None`` and bound later with :meth:`bind` (``fit`` does)."""
+    ``params`` may be left ``None`` and bound later with :meth:`bind` (``fit`` does).
+    ``state[name]`` holds each parameter's buffers (torch's names: ``exp_avg``,
+    ``exp_avg_sq``, ``momentum_buffer``) and its ``step`` count."""
+
+    #: names of the state buffers the update keeps per parameter
+    slots: tuple[str, ...] = ()
 
     def __init__(self, params: Mapping[str, np.ndarray] | None, lr: float) -> None:
         self.lr = _nonneg(lr, "lr")
         self.params: Mapping[str, np.ndarray] | None = None
         self.state: dict[str, dict[str, Any]] = {}
         self.steps = 0
+        self._groups: list[_Group] = []
+        self._views: tuple = ()
+        self.flat: np.ndarray | None = None
         if params is not None:
             self.bind(params)
 
     def bind(self, params: Mapping[str, np.ndarray]) -> Optimizer:
+        """Take ``params`` (state restarts); a flat buffer they tile is used whole."""
         for k, p in params.items():
             if not isinstance(p, np.ndarray) or p.dtype != np.float64:
                 raise DataError(f"parameter {k} must be a float64 NumPy array (updated in "
                                 f"place), got {type(p).__name__}"
                                 + (f" of dtype {p.dtype}" if isinstance(p, np.ndarray) else ""))
+            if not p.flags.writeable:
+                raise DataError(f"parameter {k} is read-only; it is updated in place")
         self.params = params
-        self.state = {}
         self.steps = 0
+        self._views = tuple(params.values())
+        self.flat = flat_buffer(params)
+        self.state = {}
+        arrays = list(params.values())
+        if self.flat is not None:
+            # segments of the flat buffer: each big parameter alone, runs of small
+            # ones together
+            segments: list[list[int]] = []
+            for i, p in enumerate(arrays):
+                if p.size >= _BIG or not segments or arrays[segments[-1][-1]].size >= _BIG:
+                    segments.append([i])
+                else:
+                    segments[-1].append(i)
+            self._groups = []
+            off = 0
+            for seg in segments:
+                n = sum(arrays[i].size for i in seg)
+                grp = _Group(self.flat[off:off + n], self.slots, seg)
+                self._groups.append(grp)
+                at = 0
+                for i in seg:
+                    k = arrays[i].size
+                    self.state[list(params)[i]] = {
+                        s: buf[at:at + k].reshape(arrays[i].shape)
+                        for s, buf in grp.slots.items()}
+                    at += k
+                off += n
+        else:
+            self._groups = [_Group(p, self.slots, [i]) for i, p in enumerate(arrays)]
+            self.state = {k: dict(grp.slots) for k, grp in zip(params, self._groups)}
+        for st in self.state.values():
+            st["step"] = 0
         return self
 
-    def _grads(self, grads: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def _grads(self, grads: Mapping[str, Any]) -> list[np.ndarray]:
         if self.params is None:
             raise NNError("the optimizer has no parameters: pass them or call .bind(params)")
         missing = [k for k in self.params if k not in grads]
@@ -64,23 +193,59 @@ class Optimizer:
             raise DataError("gradients do not match the parameters: "
                             + (f"missing {missing} " if missing else "")
                             + (f"unknown {extra}" if extra else ""))
-        out = {}
+        out = []
         for k, p in self.params.items():
-            g = np.asarray(grads[k], dtype=np.float64)
+            g = grads[k]
+            if not isinstance(g, np.ndarray):
+                try:
+                    g = np.asarray(g, dtype=np.float64)
+                except (TypeError, ValueError):
+                    raise DataError(f"gradient of {k} is not an array of numbers") from None
             if g.shape != p.shape:
                 raise DataError(f"gradient of {k} has shape {g.shape}, the parameter "
                                 f"{p.shape}")
-            out[k] = g
+            out.append(g)
         return out
 
-    def step(self, grads: Mapping[str, Any]) -> None:
-        """Update every parameter in place from its gradient."""
-        gs = self._grads(grads)
-        self.steps += 1
-        for k, p in self.params.items():  # type: ignore[union-attr]
-            self._update(k, p, gs[k], self.state.setdefault(k, {}))
+    def step(self, grads: Mapping[str, Any], *, check_finite: bool = False) -> None:
+        """Update every parameter in place from its gradient (``grads``: name -> array).
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray, st: dict) -> None:
+        With ``check_finite``, a NaN or infinite gradient raises
+        :class:`~matdiff.nn.NonFiniteLossError` and no parameter is changed."""
+        self.step_arrays(self._grads(grads), check_finite=check_finite)
+
+    def step_arrays(self, grads: Sequence[np.ndarray], *, check_finite: bool = False,
+                    owned: bool = False) -> None:
+        """:meth:`step` with the gradients as a sequence in the parameters' order,
+        already arrays of their shapes (the training loop's fast path: no name
+        checks).  ``owned``: the arrays are the caller's to overwrite (fresh results of
+        a compiled function), so a big gradient is used where it lies."""
+        params = self.params
+        if params is None:
+            raise NNError("the optimizer has no parameters: pass them or call .bind(params)")
+        views = self._views
+        if len(params) != len(views) or any(
+                a is not b for a, b in zip(params.values(), views)):
+            raise NNError("a parameter array was replaced since the optimizer was bound: "
+                          "update parameters in place (p[...] = new) or call .bind again")
+        gs = [grp.gather(grads, owned) for grp in self._groups]
+        if check_finite:
+            # one BLAS pass: a NaN or ±inf anywhere makes Σg² non-finite (so does a
+            # gradient norm beyond 1e154, which is no better)
+            total = sum(float(np.vdot(g, g)) for g in gs)
+            if not math.isfinite(total):
+                raise NonFiniteLossError("a gradient is not finite (NaN, infinite, or "
+                                         "with a norm that overflows)")
+        self.steps += 1
+        t = self.steps
+        for st in self.state.values():
+            st["step"] = t
+        for grp, g in zip(self._groups, gs):
+            self._update(grp, g, t)
+
+    def _update(self, grp: _Group, g: np.ndarray, t: int) -> None:
+        """Update ``grp.p`` in place from its gradient ``g`` (which it may overwrite)
+        at step ``t``."""
         raise NotImplementedError
 
 
@@ -93,29 +258,37 @@ class SGD(Optimizer):
         p -= lr · g
     """
 
+    slots = ("momentum_buffer",)
+
     def __init__(self, params: Mapping[str, np.ndarray] | None = None, lr: float = 0.01,
                  momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False) -> None:
-        super().__init__(params, lr)
         self.momentum = _nonneg(momentum, "momentum")
         self.dampening = _nonneg(dampening, "dampening")
         self.weight_decay = _nonneg(weight_decay, "weight_decay")
         self.nesterov = bool(nesterov)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise NNError("Nesterov momentum needs momentum > 0 and dampening = 0")
+        if not self.momentum:
+            self.slots = ()
+        super().__init__(params, lr)
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray, st: dict) -> None:
+    def _update(self, grp: _Group, g: np.ndarray, t: int) -> None:
+        p, tmp = grp.p, grp.tmp
         if self.weight_decay:
-            g = g + self.weight_decay * p
+            _axpy(self.weight_decay, p, g, tmp)
         if self.momentum:
-            buf = st.get("momentum_buffer")
-            if buf is None:
-                buf = st["momentum_buffer"] = g.copy()
+            buf = grp.slots["momentum_buffer"]
+            if t == 1:
+                np.copyto(buf, g)
             else:
                 buf *= self.momentum
-                buf += (1.0 - self.dampening) * g
-            g = g + self.momentum * buf if self.nesterov else buf
-        p -= self.lr * g
+                _axpy(1.0 - self.dampening, g, buf, tmp)
+            if self.nesterov:
+                _axpy(self.momentum, buf, g, tmp)
+            else:
+                g = buf
+        _axpy(-self.lr, g, p, tmp)
 
 
 class Adam(Optimizer):
@@ -127,11 +300,11 @@ class Adam(Optimizer):
     """
 
     decoupled = False
+    slots = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params: Mapping[str, np.ndarray] | None = None, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0) -> None:
-        super().__init__(params, lr)
         try:
             b1, b2 = (float(b) for b in betas)
         except (TypeError, ValueError):
@@ -141,29 +314,32 @@ class Adam(Optimizer):
         self.betas = (b1, b2)
         self.eps = _nonneg(eps, "eps")
         self.weight_decay = _nonneg(weight_decay, "weight_decay")
+        super().__init__(params, lr)
 
-    def _update(self, name: str, p: np.ndarray, g: np.ndarray, st: dict) -> None:
+    def _update(self, grp: _Group, g: np.ndarray, t: int) -> None:
         b1, b2 = self.betas
+        p, tmp = grp.p, grp.tmp
+        m, v = grp.slots["exp_avg"], grp.slots["exp_avg_sq"]
         if self.weight_decay:
             if self.decoupled:
                 p *= 1.0 - self.lr * self.weight_decay
             else:
-                g = g + self.weight_decay * p
-        if not st:
-            st["exp_avg"] = np.zeros_like(p)
-            st["exp_avg_sq"] = np.zeros_like(p)
-            st["step"] = 0
-        st["step"] += 1
-        t = st["step"]
-        m, v = st["exp_avg"], st["exp_avg_sq"]
+                _axpy(self.weight_decay, p, g, tmp)
+        # m ← β₁m + (1 − β₁)g
         m *= b1
-        m += (1.0 - b1) * g
+        _axpy(1.0 - b1, g, m, tmp)
+        # v ← β₂v + (1 − β₂)g²
         v *= b2
-        v += (1.0 - b2) * g * g
-        bc1 = 1.0 - b1 ** t
-        bc2 = 1.0 - b2 ** t
-        denom = np.sqrt(v) / np.sqrt(bc2) + self.eps
-        p -= (self.lr / bc1) * (m / denom)
+        np.multiply(g, g, out=tmp)
+        _axpy(1.0 - b2, tmp, v, tmp)
+        # p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + eps), with √(1 − β₂ᵗ) moved
+        # from the denominator into the step: p − s·m / (√v + eps·c), c = √(1 − β₂ᵗ),
+        # s = lr·c/(1 − β₁ᵗ)
+        c = math.sqrt(1.0 - b2 ** t)
+        np.sqrt(v, out=tmp)
+        tmp += self.eps * c
+        np.divide(m, tmp, out=tmp)
+        _axpy(-self.lr * c / (1.0 - b1 ** t), tmp, p, tmp)
 
 
 class AdamW(Adam):

@@ -173,6 +173,21 @@ class Compiled:
 
     def call_flat(self, values: Mapping[str, Any], dims: Mapping[str, int] | None = None
                   ) -> tuple:
+        fn, arrs = self._lookup(values, dims)
+        return fn(*arrs)
+
+    def specialised(self, values: Mapping[str, Any], dims: Mapping[str, int] | None = None
+                    ) -> Any:
+        """The generated function for the shapes of ``values`` (generated if new).
+
+        It takes arrays positionally, in the order of :attr:`inputs`, and returns the
+        outputs as one flat tuple, in the order they were given; it converts and checks
+        nothing.  A loop over batches of one shape (``matdiff.nn``'s training step)
+        calls it directly."""
+        return self._lookup(values, dims)[0]
+
+    def _lookup(self, values: Mapping[str, Any], dims: Mapping[str, int] | None
+                ) -> tuple[Any, list]:
         conv = self._convert
         arrs = []
         for name in self._inputs:
@@ -196,7 +211,7 @@ class Compiled:
         fn = self._cache.get(key)
         if fn is None:
             fn = self._specialise(values, arrs, dims, key)
-        return fn(*arrs)
+        return fn, arrs
 
     def _sizes(self, values: Mapping[str, Any], arrs: Sequence, dims: Mapping | None
                ) -> dict[str, int]:

@@ -57,11 +57,11 @@ def _numpy() -> SimpleNamespace:
     t.sigmoid = sigmoid
     t.softplus = lambda a: np.logaddexp(0.0, a)
     t.relu = lambda a: np.maximum(a, 0.0)
-    t.step = lambda a: (np.asarray(a) > 0).astype(np.float64)
+    t.step = lambda a: np.greater(a, 0.0).astype(np.float64)
     t.maximum, t.minimum, t.power = np.maximum, np.minimum, np.power
     t.einsum = np.einsum
     t.tensordot = np.tensordot
-    t.sum = lambda a, axes: np.sum(a, axis=axes)
+    t.sum = np.add.reduce  # (a, axes): the ufunc's own reduce, without np.sum's wrapper
     t.transpose = np.transpose
     t.inv = np.linalg.inv
     t.solve = np.linalg.solve
@@ -73,16 +73,20 @@ def _numpy() -> SimpleNamespace:
 
     t.logdet = logdet
 
+    # log Σ exp(a) = m + log Σ exp(a − m), m the row's largest entry (0 where that is
+    # not finite), so no exp overflows; the ufuncs' own reduce skips np.max's wrapper
+    def _shift(a):
+        m = np.maximum.reduce(a, axis=-1, keepdims=True)
+        return m if np.isfinite(m).all() else np.where(np.isfinite(m), m, 0.0)
+
     def logsumexp(a):
-        m = np.max(a, axis=-1, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0.0)
-        return np.log(np.sum(np.exp(a - m), axis=-1)) + m[..., 0]
+        m = _shift(a)
+        return np.log(np.add.reduce(np.exp(a - m), axis=-1)) + m[..., 0]
 
     def softmax(a):
-        m = np.max(a, axis=-1, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0.0)
-        e = np.exp(a - m)
-        return e / np.sum(e, axis=-1, keepdims=True)
+        e = np.exp(a - _shift(a))
+        e /= np.add.reduce(e, axis=-1, keepdims=True)
+        return e
 
     t.logsumexp, t.softmax = logsumexp, softmax
     t.asarray = lambda a: np.asarray(a, dtype=np.float64)

@@ -137,6 +137,19 @@ class _UF:
             self.p[rb] = ra
 
 
+#: the cost of one NumPy call, in multiply-adds (about a microsecond of small-array
+#: work): it makes the planner prefer two BLAS calls to three small einsums
+_CALL = 5000
+#: an einsum with a batch index runs without BLAS: its multiply-adds cost this much more
+_NO_BLAS = 3
+#: products of at most this many operands are planned by exhaustive search
+_SEARCH = 5
+
+
+class _WouldEmit(Exception):
+    """A dry run of a pairwise step would write a new line."""
+
+
 class Generator:
     """Builds the body of one function; see :func:`generate`."""
 
@@ -151,6 +164,12 @@ class Generator:
         self.solvable: set[int] = set()
         #: a deferred inverse: its name -> (the matrix's code, its line index)
         self.lazy_inv: dict[str, tuple[str, int, int]] = {}
+        #: while planning: no line may be written (see :meth:`dry_pair`)
+        self.dry = False
+        #: id of a LogSumExp's argument -> the code of its value (softmax reuses it)
+        self.lse: dict[int, str] = {}
+        #: a line computing −x -> the line computing x (a sum subtracts x instead)
+        self.neg: dict[str, str] = {}
 
     # ------------------------------------------------------------------ helpers
     def size(self, d) -> int:
@@ -164,6 +183,8 @@ class Generator:
         that share a pairwise step, such as ``xᵀA`` in ``xᵀAx`` and its gradient)."""
         if pure and code in self.memo:
             return self.memo[code]
+        if self.dry:
+            raise _WouldEmit
         name = f"t{self.ntmp}"
         self.ntmp += 1
         self.lines.append(f"{name} = {code}" + (f"  # {comment}" if comment else ""))
@@ -228,9 +249,18 @@ class Generator:
             self.ntmp += 1
             self.lazy_inv[name] = (arg, len(self.lines), self.shape(e)[0])
             return View(name, full, full)
+        lse = self.lse.get(id(e.children[0]))
+        if isinstance(e, Softmax) and lse is not None:
+            # softmax(z) = exp(z − logsumexp(z)), from the logsumexp already computed
+            # (the value of a cross-entropy loss, whose gradient is the softmax)
+            return View(self.emit(f"xp.exp({arg} - {lse}[..., None])",
+                                  self._shape_comment(e)), full, full)
         fn = {Inv: "inv", Det: "det", LogDet: "logdet", LogSumExp: "logsumexp",
               Softmax: "softmax"}[type(e)]
-        return View(self.emit(f"xp.{fn}({arg})", self._shape_comment(e)), full, full)
+        code = self.emit(f"xp.{fn}({arg})", self._shape_comment(e))
+        if isinstance(e, LogSumExp):
+            self.lse[id(e.children[0])] = code
+        return View(code, full, full)
 
     # -------------------------------------------------------------- element-wise
     def _broadcast_args(self, e: Expr, kids: Sequence[View]) -> tuple[list[View], tuple]:
@@ -274,24 +304,58 @@ class Generator:
         return View(self.emit(code, self._shape_comment(e)), full, core)
 
     # -------------------------------------------------------------------- sums
+    def _negand(self, c: Expr, v: View) -> View | None:
+        """The view of ``x`` when ``c`` is ``−x`` (so a sum subtracts ``x`` instead of
+        adding a negated copy), else ``None``."""
+        if v.code in self.neg and v.lit is None:
+            return View(self.neg[v.code], v.axes, v.core)
+        if not isinstance(c, Einsum) or len(c.children) != 2:
+            return None
+        k, x = c.children
+        if isinstance(x, Const):
+            k, x = x, k
+        if not isinstance(k, Const) or k.shape or k.value != -1.0 or isinstance(x, Const):
+            return None
+        spec = c.specs[c.children.index(x)]
+        xv = self.views.get(id(x))
+        if tuple(spec) != tuple(c.out) or xv is None or xv.lit is not None \
+                or xv.axes != v.axes:
+            return None
+        return xv
+
     def add(self, e: Add, kids: Sequence[View]) -> View:
-        groups: dict[tuple, list[View]] = {}
-        for v in kids:
-            groups.setdefault(v.axes, []).append(v)
+        groups: dict[tuple, list[tuple[View, View | None]]] = {}
+        for c, v in zip(e.children, kids):
+            groups.setdefault(v.axes, []).append((v, self._negand(c, v)))
         sums: dict[tuple, View] = {}
         fresh: set[str] = set()
-        for axes, vs in groups.items():
-            lit = sum(v.lit for v in vs if v.lit is not None)
-            arrs = [v for v in vs if v.lit is None]
+        for axes, pairs in groups.items():
+            lit = sum(v.lit for v, _ in pairs if v.lit is not None)
+            arrs = [(v, n) for v, n in pairs if v.lit is None]
             if not arrs:
                 sums[axes] = View(num(lit), axes, (), lit)
                 continue
-            core = tuple(sorted({k for v in arrs for k in v.core}))
-            terms = [_expand(v.code, v.core, core) if v.core else v.code for v in arrs]
+            core = tuple(sorted({k for v, n in arrs for k in v.core + (n.core if n else ())}))
+
+            def term(v: View, core: tuple = core) -> str:
+                return _expand(v.code, v.core, core) if v.core else v.code
+
+            terms = [term(v) for v, _ in arrs]
             if lit != 0.0:
                 terms.append(num(lit))
             if len(terms) == 1:
-                sums[axes] = arrs[0]
+                sums[axes] = arrs[0][0]
+                continue
+            pos = [term(v) for v, n in arrs if n is None]
+            neg = [term(n) for _, n in arrs if n is not None]
+            if lit != 0.0:
+                pos.append(num(lit))
+            if pos and neg and len(terms) <= 32:
+                # a − b rather than a + (−1)·b: one operation less
+                code = " + ".join(pos) + "".join(f" - {t}" for t in neg)
+                name = self.emit(code, self._shape_comment(e))
+                fresh.add(name)
+                sums[axes] = View(name, axes, core)
             else:
                 name = self.emit(self.chain(terms, " + "), self._shape_comment(e))
                 fresh.add(name)
@@ -392,7 +456,7 @@ class Generator:
         # a scalar factor goes on the smallest array it can: an operand or the result
         if factor:
             k = min(range(len(items)), key=lambda i: nbytes(items[i][1]))
-            if nbytes(items[k][1]) < nbytes(tgt) or len(items) == 1:
+            if nbytes(items[k][1]) <= nbytes(tgt):
                 code, s = items[k]
                 items[k] = (f"({' * '.join(factor)} * {code})", s)
                 factor = []
@@ -403,6 +467,11 @@ class Generator:
             code = self.chain([self.align(c, s, tgt) for c, s in items], " * ")
         else:
             code = self.contract_steps(items, tgt, size_of)
+        if factor == ["(-1.0)"]:
+            pos = code if code.isidentifier() else self.emit(code, comment)
+            name = self.emit(f"(-1.0) * {pos}", comment)
+            self.neg[name] = pos
+            return name
         if factor:
             code = f"{' * '.join(factor)} * ({code})" if " " in code else \
                 f"{' * '.join(factor)} * {code}"
@@ -427,6 +496,15 @@ class Generator:
             if all(set(s) <= set(tgt) for _, s in stack):
                 stack.sort(key=lambda it: math.prod(size_of[c] for c in it[1]))
                 return self.chain([self.align(c, s, tgt) for c, s in stack], " * ")
+            if len(stack) <= _SEARCH:
+                i, j, res = self.plan_pair(stack, tgt, size_of)
+                A, B = stack[i], stack[j]
+                del stack[j], stack[i]
+                code = self.pair(A, B, res)
+                if not stack and res == tgt:
+                    return code
+                stack.append((self.emit(code), res))
+                continue
             spec = ",".join(s for _, s in stack) + "->" + tgt
             shapes = [tuple(size_of[c] for c in s) for _, s in stack]
             opt = self.optimize if len(stack) <= 6 else "greedy"
@@ -451,17 +529,126 @@ class Generator:
                 return code
             stack.append((self.emit(code), res))
 
+    # ------------------------------------------------------- planning products
+    def plan_pair(self, stack: list, tgt: str, size_of: Mapping) -> tuple[int, int, str]:
+        """The pair of ``stack`` to contract first, and the indices it keeps.
+
+        Exhaustive search over the orders of pairwise steps (a product has few
+        operands here), each step costing its multiply-adds plus one call
+        (:data:`_CALL`), with operands over the same indices merged element-wise
+        after each step as :meth:`contract_steps` does.  A first step whose code an
+        earlier line already computed costs nothing: the gradient of ``b₁`` reuses
+        the ``(δW₂ᵀ) ⊙ s`` that the gradient of ``W₁`` made."""
+        sets = [frozenset(s) for _, s in stack]
+        T = frozenset(tgt)
+        cache: dict = {}
+        best = None
+        for i in range(len(stack)):
+            for j in range(i + 1, len(stack)):
+                rest = [x for k, x in enumerate(sets) if k not in (i, j)]
+                keep = (sets[i] | sets[j]) & T.union(*rest)
+                cost = self._step_cost(sets[i], sets[j], keep, rest, T, size_of)
+                la, lb = stack[i][1], stack[j][1]
+                res = self._order(keep, la + lb, [x for k, (_, x) in enumerate(stack)
+                                                   if k not in (i, j)], tgt)
+                if self.dry_pair(stack[i], stack[j], res):
+                    cost = 0.0
+                total = cost + self._plan_cost(tuple(sorted(rest + [keep], key=sorted)),
+                                               T, size_of, cache)
+                if best is None or total < best[0]:
+                    best = (total, i, j, res)
+        assert best is not None
+        return best[1], best[2], best[3]
+
+    @staticmethod
+    def _order(keep: frozenset, natural: str, rest: list[str], tgt: str) -> str:
+        """The index order of a pairwise step's result: that of an operand over the
+        same indices (they are multiplied next, with no transpose between), else the
+        target's where it covers them, else the order of appearance."""
+        for x in rest:
+            if len(x) == len(keep) and set(x) == keep:
+                return x
+        if keep <= set(tgt):
+            return "".join(c for c in tgt if c in keep)
+        return "".join(dict.fromkeys(c for c in natural if c in keep))
+
+    def dry_pair(self, A: tuple[str, str], B: tuple[str, str], res: str) -> bool:
+        """Whether the step ``A``·``B`` -> ``res`` is a line already written."""
+        self.dry = True
+        try:
+            code = self.pair(A, B, res)
+        except _WouldEmit:
+            return False
+        finally:
+            self.dry = False
+        return code in self.memo
+
+    @staticmethod
+    def _step_cost(a: frozenset, b: frozenset, keep: frozenset, rest: list,
+                   T: frozenset, size_of: Mapping) -> float:
+        cost = 0.0
+        needed = keep | (a & b)
+        for x in (a, b):
+            if x - needed:  # an index of one operand alone: summed first
+                cost += math.prod(size_of[c] for c in x) + _CALL
+        a, b = a & needed, b & needed
+        flops = math.prod(size_of[c] for c in a | b)
+        summed = (a & b) - keep
+        if not summed:  # an element-wise or outer product
+            return cost + flops + _CALL
+        if a & b & keep:  # batched and contracted: an einsum, without BLAS
+            return cost + _NO_BLAS * flops + 2 * _CALL
+        if len(summed) == 1 and len(a) <= 2 and len(b) <= 2:  # a matrix product
+            return cost + flops + _CALL
+        return cost + flops + 4 * _CALL  # tensordot: reshapes and transposes around one
+
+    def _plan_cost(self, sets: tuple, T: frozenset, size_of: Mapping, cache: dict) -> float:
+        if sets in cache:
+            return cache[sets]
+        cost = 0.0
+        # operands over the same indices, still needed elsewhere: one multiply each
+        merged: list[frozenset] = []
+        for k, x in enumerate(sets):
+            others = T.union(*(y for m, y in enumerate(sets) if m != k and y != x))
+            if x in merged and x <= others:
+                cost += math.prod(size_of[c] for c in x) + _CALL
+            else:
+                merged.append(x)
+        if len(merged) == 1:
+            x = merged[0]
+            cost += 0.0 if x == T else math.prod(size_of[c] for c in x) + _CALL
+        elif all(x <= T for x in merged):
+            cost += (len(merged) - 1) * (math.prod(size_of[c] for c in T) + _CALL)
+        else:
+            best = math.inf
+            for i in range(len(merged)):
+                for j in range(i + 1, len(merged)):
+                    rest = [x for k, x in enumerate(merged) if k not in (i, j)]
+                    keep = (merged[i] | merged[j]) & T.union(*rest)
+                    c = self._step_cost(merged[i], merged[j], keep, rest, T, size_of)
+                    if c < best:
+                        c += self._plan_cost(tuple(sorted(rest + [keep], key=sorted)), T,
+                                             size_of, cache)
+                        best = min(best, c)
+            cost += best
+        cache[sets] = cost
+        return cost
+
     def merge_same_indices(self, stack: list, tgt: str) -> list:
         """Operands over the same set of indices, multiplied element-wise, where each
         of those indices is still needed by another operand or the result (else the
-        pair is better contracted directly: xᵀy is a dot, not a product and a sum)."""
+        pair is better contracted directly: xᵀy is a dot, not a product and a sum),
+        or where an earlier line already holds their product."""
         out: list = []
         for i, (code, s) in enumerate(stack):
             others = set(tgt).union(*(set(t) for j, (_, t) in enumerate(stack)
                                       if j != i and set(t) != set(s)))
             for k, (c0, s0) in enumerate(out):
-                if set(s0) == set(s) and len(s0) == len(s) and set(s) <= others:
-                    out[k] = (self.emit(f"{c0} * {self.align(code, s, s0)}"), s0)
+                if set(s0) != set(s) or len(s0) != len(s):
+                    continue
+                prod = f"{c0} * {self.align(code, s, s0)}"
+                if set(s) <= others or prod in self.memo:
+                    out[k] = (self.emit(prod), s0)
                     break
             else:
                 out.append((code, s))
@@ -668,6 +855,7 @@ def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
     for name, (arg, at, _) in sorted(gen.lazy_inv.items(), key=lambda kv: -kv[1][1]):
         if name in used:
             gen.lines.insert(at, f"{name} = xp.inv({arg})")
+    gen.lines = _live(gen.lines, rets)
     header = []
     for name, code in var_code.items():
         header.append(f"    # {code}: {check_name(name)}")
@@ -682,6 +870,20 @@ def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
     exec(compile(src, f"<matdiff {fname}>", "exec"), glb)  # noqa: S102 - our own code
     return Generated(src, glb[fname], dict(sizes), count,
                      post if any(p is not None for p in post) else None)
+
+
+def _live(lines: list[str], rets: list[str]) -> list[str]:
+    """``lines`` without those whose value nothing uses (a negation that a sum
+    subtracted instead, a planning step taken another way)."""
+    pat = re.compile(r"\bt\d+\b")
+    used = set(pat.findall(" ".join(rets)))
+    kept = []
+    for ln in reversed(lines):
+        name, code = ln.split(" = ", 1)
+        if name in used:
+            kept.append(ln)
+            used.update(pat.findall(code))
+    return kept[::-1]
 
 
 def check_dim_name(d: object) -> str:

@@ -22,17 +22,18 @@ from .models import (
     Dense,
     Model,
     Neuron,
+    ParamDict,
     check_inputs,
     check_targets,
     get_activation,
     loss_expression,
     loss_name,
 )
-from .train import History, accuracy, evaluate, fit, plot_history, r2_score
+from .train import History, TrainStep, accuracy, evaluate, fit, plot_history, r2_score
 
 __all__ = [
-    "Neuron", "Dense", "MLP", "Model", "ACTIVATIONS", "LOSSES", "loss_expression",
+    "Neuron", "Dense", "MLP", "Model", "ParamDict", "ACTIVATIONS", "LOSSES", "loss_expression",
     "loss_name", "get_activation", "check_inputs", "check_targets",
-    "fit", "evaluate", "History", "plot_history", "r2_score", "accuracy",
+    "fit", "TrainStep", "evaluate", "History", "plot_history", "r2_score", "accuracy",
     "NNError", "DataError", "UnknownNameError", "NonFiniteLossError", "demos",
 ]

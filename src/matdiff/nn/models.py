@@ -145,6 +145,39 @@ def check_targets(y: Any, loss: str, n: int, n_out: int | None, name: str = "y"
 
 
 # ====================================================================== models
+class ParamDict(dict):
+    """name -> parameter array, every array a view into one flat buffer, ``.flat``
+    (so an optimizer updates all of them with one operation per step).  Update the
+    arrays in place (``p[...] = new``); an entry replaced by another array is no longer
+    part of ``.flat`` (optimizers then fall back to one parameter at a time)."""
+
+    flat: np.ndarray
+
+    @classmethod
+    def tile(cls, params: Mapping[str, np.ndarray]) -> ParamDict:
+        """Copy ``params`` into one new flat buffer and return its views."""
+        flat = np.empty(sum(int(np.size(p)) for p in params.values()))
+        out = cls()
+        off = 0
+        for k, p in params.items():
+            n = int(np.size(p))
+            view = flat[off:off + n].reshape(np.shape(p))
+            view[...] = p
+            out[k] = view
+            off += n
+        out.flat = flat
+        return out
+
+    def subset(self, names: Sequence[str]) -> ParamDict:
+        """The entries ``names`` (adjacent in ``.flat``, in its order), sharing it."""
+        out = type(self)((k, self[k]) for k in names)
+        start = self.flat.__array_interface__["data"][0]
+        first = out[names[0]].__array_interface__["data"][0]
+        off = (first - start) // self.flat.itemsize
+        out.flat = self.flat[off:off + sum(p.size for p in out.values())]
+        return out
+
+
 class Model:
     """A model: named float64 parameters and an output expression of the inputs ``X``.
 
@@ -275,7 +308,7 @@ class Neuron(Model):
         self._in_dim = "d"
         rng = np.random.default_rng(seed)
         w = _init(rng, self.n_in, 1, self.activation)[:, 0]
-        self.params = {"w": np.ascontiguousarray(w), "b": np.zeros(())}
+        self.params = ParamDict.tile({"w": w, "b": np.zeros(())})
 
     def param_vars(self) -> dict[str, Expr]:
         return {"w": E.vector("w", "d"), "b": E.scalar("b")}
@@ -303,8 +336,9 @@ class Dense(Model):
         self._in_dim = "d0" if index is None else f"d{index - 1}"
         self._out_dim = "d1" if index is None else f"d{index}"
         rng = np.random.default_rng(seed)
-        self.params = {self._w: _init(rng, self.n_in, self.n_out, self.activation),
-                       self._b: np.zeros(self.n_out)}
+        self.params = ParamDict.tile({
+            self._w: _init(rng, self.n_in, self.n_out, self.activation),
+            self._b: np.zeros(self.n_out)})
 
     def param_vars(self) -> dict[str, Expr]:
         return {self._w: E.matrix(self._w, self._in_dim, self._out_dim),
@@ -339,9 +373,12 @@ class MLP(Model):
             act = self.activation if i < len(sizes) - 1 else output_activation.lower()
             seed_i = int(rng.integers(2**31))
             self.layers.append(Dense(sizes[i - 1], sizes[i], act, seed=seed_i, index=i))
-        self.params = {}
+        # one flat buffer for all layers; each layer's params are views into it (the
+        # same arrays: an update through either is seen by both)
+        self.params = ParamDict.tile({k: v for layer in self.layers
+                                      for k, v in layer.params.items()})
         for layer in self.layers:
-            self.params.update(layer.params)  # the same arrays: updated in place
+            layer.params = self.params.subset(list(layer.params))
         self.n_in, self.n_out = sizes[0], sizes[-1]
         self._in_dim, self._out_dim = "d0", f"d{len(sizes) - 1}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ from ..optim import Optimizer, make_optimizer
 from .errors import DataError, NNError, NonFiniteLossError
 from .models import Model, check_inputs, check_targets, loss_name
 
-__all__ = ["fit", "evaluate", "History", "plot_history", "r2_score", "accuracy"]
+__all__ = ["fit", "TrainStep", "evaluate", "History", "plot_history", "r2_score", "accuracy"]
 
 
 class History(dict):
@@ -54,6 +55,78 @@ def evaluate(model: Model, X: Any, y: Any, loss: str = "mse") -> dict[str, float
     return {"loss": value, _metric_name(loss): m}
 
 
+def _bind_optimizer(model: Model, optimizer: Any, lr: float | None,
+                    weight_decay: float | None) -> Optimizer:
+    if isinstance(optimizer, Optimizer):
+        if optimizer.params is None:
+            optimizer.bind(model.params)
+        elif optimizer.params is not model.params:
+            raise NNError("the optimizer holds other parameters than the model's")
+        return optimizer
+    return make_optimizer(optimizer, model.params, lr=lr, weight_decay=weight_decay)
+
+
+class TrainStep:
+    """One training step: the loss of ``model`` on a batch, its gradient by every
+    parameter (one compiled call) and ``optimizer``'s in-place update.
+
+    ``optimizer`` is a name (with ``lr=``, ``weight_decay=``) or an
+    :class:`~matdiff.optim.Optimizer` over ``model.params``.  Calling the step with a
+    batch returns the batch's loss (before the update).  A NaN or infinite loss or
+    gradient raises :class:`NonFiniteLossError` before any parameter changes.  This
+    is :func:`fit`'s inner loop; it is also the one to time or to drive by hand.
+
+    >>> import numpy as np, matdiff as md
+    >>> model = md.nn.Neuron(2, seed=0)
+    >>> step = md.nn.TrainStep(model, "mse", "sgd", lr=0.1)
+    >>> X, y = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 2.0])
+    >>> first = step(X, y)
+    >>> bool(step(X, y) < first)
+    True
+    """
+
+    def __init__(self, model: Model, loss: str = "mse", optimizer: Any = "adam", *,
+                 lr: float | None = None, weight_decay: float | None = None) -> None:
+        self.model = model
+        self.loss = loss_name(loss)
+        self.optimizer = _bind_optimizer(model, optimizer, lr, weight_decay)
+        self._compiled = model._compiled(self.loss)
+        self._target = model.target_var().name
+        self._fns: dict[tuple, Any] = {}
+        self._args: list = []
+        self._ix = self._iy = -1
+
+    def __call__(self, X: Any, y: Any, *, checked: bool = False) -> float:
+        """Take one step on the batch ``(X, y)`` and return its loss.  ``checked``
+        skips the checks of ``X`` and ``y`` (``fit`` checks the whole data once)."""
+        model = self.model
+        if not checked:
+            X = check_inputs(X, model.n_in)
+            y = check_targets(y, self.loss, X.shape[0], model.n_out)
+        key = (X.shape, y.shape)
+        fn = self._fns.get(key)
+        if fn is None:
+            fn = self._prepare(X, y, key)
+        args = self._args
+        args[self._ix], args[self._iy] = X, y
+        out = fn(*args)
+        value = float(out[0])
+        if not math.isfinite(value):
+            raise NonFiniteLossError(f"the loss became {value}")
+        self.optimizer.step_arrays(out[1:], check_finite=True, owned=True)
+        return value
+
+    def _prepare(self, X: np.ndarray, y: np.ndarray, key: tuple) -> Any:
+        values = self.model._values(X, y)
+        fn = self._compiled.specialised(values)
+        names = self._compiled.inputs
+        # the parameter arrays are fixed (updated in place); X and y change per batch
+        self._args = [values[n] for n in names]
+        self._ix, self._iy = names.index("X"), names.index(self._target)
+        self._fns[key] = fn
+        return fn
+
+
 def fit(model: Model, X: Any, y: Any, loss: str = "mse", optimizer: Any = "adam", *,
         lr: float | None = None, epochs: int = 10, batch_size: int = 32,
         validation: tuple[Any, Any] | None = None, seed: int | None = 0,
@@ -82,14 +155,7 @@ def fit(model: Model, X: Any, y: Any, loss: str = "mse", optimizer: Any = "adam"
     for what, v in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise NNError(f"{what} must be a positive integer, got {v!r}")
-    if isinstance(optimizer, Optimizer):
-        opt = optimizer
-        if opt.params is None:
-            opt.bind(model.params)
-        elif opt.params is not model.params:
-            raise NNError("the optimizer holds other parameters than the model's")
-    else:
-        opt = make_optimizer(optimizer, model.params, lr=lr, weight_decay=weight_decay)
+    train_step = TrainStep(model, loss, optimizer, lr=lr, weight_decay=weight_decay)
 
     n = X.shape[0]
     steps_per_epoch = -(-n // batch_size)
@@ -105,40 +171,37 @@ def fit(model: Model, X: Any, y: Any, loss: str = "mse", optimizer: Any = "adam"
         bar = tqdm(total=epochs * steps_per_epoch, desc="fit", unit="step", leave=True)
     step = 0
     try:
-        for epoch in range(1, epochs + 1):
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            total = 0.0
-            for k in range(steps_per_epoch):
-                idx = order[k * batch_size:(k + 1) * batch_size]
-                with np.errstate(over="ignore", invalid="ignore"):  # reported below
-                    value, grads = model.value_and_grad(X[idx], T[idx], loss,
-                                                        _checked=True)
-                step += 1
-                if not np.isfinite(value) or not all(
-                        np.all(np.isfinite(g)) for g in grads.values()):
-                    what = "loss" if not np.isfinite(value) else "gradient"
-                    raise NonFiniteLossError(
-                        f"the {what} became {value if what == 'loss' else 'non-finite'} at "
-                        f"epoch {epoch}, step {k + 1} (of {steps_per_epoch}; step {step} "
-                        f"overall); try a smaller learning rate or scaled inputs",
-                        epoch=epoch, step=k + 1)
-                opt.step(grads)
-                total += value * len(idx)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(epoch=epoch, loss=f"{value:.4g}", refresh=False)
-            hist["loss"].append(total / n)
-            pred = model.predict(X)
-            hist[metric].append(r2_score(T, pred) if loss == "mse"
-                                else accuracy(T, pred, loss))
-            if validation is not None:
-                ev = evaluate(model, Xv, Tv if loss != "cross_entropy" else
-                              Tv.argmax(axis=1), loss)
-                hist["val_loss"].append(ev["loss"])
-                hist["val_" + metric].append(ev[metric])
-                if bar is not None:
-                    bar.set_postfix(epoch=epoch, loss=f"{hist['loss'][-1]:.4g}",
-                                    val_loss=f"{ev['loss']:.4g}")
+        # overflow inside a step shows as a non-finite loss or gradient, reported
+        with np.errstate(over="ignore", invalid="ignore"):
+            for epoch in range(1, epochs + 1):
+                order = rng.permutation(n) if shuffle else np.arange(n)
+                total = 0.0
+                for k in range(steps_per_epoch):
+                    idx = order[k * batch_size:(k + 1) * batch_size]
+                    step += 1
+                    try:
+                        value = train_step(X[idx], T[idx], checked=True)
+                    except NonFiniteLossError as exc:
+                        raise NonFiniteLossError(
+                            f"{exc} at epoch {epoch}, step {k + 1} (of {steps_per_epoch}; "
+                            f"step {step} overall); try a smaller learning rate or scaled "
+                            "inputs", epoch=epoch, step=k + 1) from None
+                    total += value * len(idx)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(epoch=epoch, loss=f"{value:.4g}", refresh=False)
+                hist["loss"].append(total / n)
+                pred = model.predict(X)
+                hist[metric].append(r2_score(T, pred) if loss == "mse"
+                                    else accuracy(T, pred, loss))
+                if validation is not None:
+                    ev = evaluate(model, Xv, Tv if loss != "cross_entropy" else
+                                  Tv.argmax(axis=1), loss)
+                    hist["val_loss"].append(ev["loss"])
+                    hist["val_" + metric].append(ev[metric])
+                    if bar is not None:
+                        bar.set_postfix(epoch=epoch, loss=f"{hist['loss'][-1]:.4g}",
+                                        val_loss=f"{ev['loss']:.4g}")
     finally:
         if bar is not None:
             bar.close()
