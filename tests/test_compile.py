@@ -10,6 +10,7 @@ code; code is generated once per shape signature.  No timings here (benchmarks/)
 from __future__ import annotations
 
 import ast
+import re
 
 import numpy as np
 import pytest
@@ -363,3 +364,92 @@ def test_structured_add_never_writes_into_an_input_or_its_view():
     np.testing.assert_allclose(np.einsum("ijij->ij", g),
                                np.cos(A0 + np.diag(np.sin(vals["x"]))), rtol=1e-12)
     np.testing.assert_array_equal(vals["A"], A0)
+
+
+# ============================================================== training-step code
+def _mlp_loss_and_grads(sizes, loss):
+    m = md.nn.MLP(sizes, "relu", seed=0)
+    L = m.loss_expr(loss)
+    return m, L, {n: md.derive(L, n) for n in m.params}
+
+
+def _body(src):
+    return [ln.strip() for ln in src.splitlines()
+            if " = " in ln and not ln.strip().startswith("#")]
+
+
+@pytest.mark.parametrize("sizes,loss", [([10, 32, 1], "mse"), ([12, 9, 5], "mse"),
+                                        ([784, 128, 10], "cross_entropy")])
+def test_mlp_backward_is_matrix_products_only(sizes, loss):
+    # Xᵀ((δW₂ᵀ) ⊙ s) as two GEMMs, never an outer product and a tensordot; the bias
+    # gradient sums the product that the weight gradient made (reused, not redone)
+    _, L, grads = _mlp_loss_and_grads(sizes, loss)
+    dims = {"N": 32, **{f"d{i}": n for i, n in enumerate(sizes)}}
+    src = md.compile({"loss": L, "grads": grads}, dims=dims).source
+    assert "tensordot" not in src
+    assert "xp.einsum('ab,ab->a'" in src if loss == "cross_entropy" else "einsum" not in src
+    # W₂ is multiplied in twice: forward, and once backward (the W₁ and b₁ gradients
+    # share δ·(cW₂)ᵀ, the b₁ gradient sums the W₁ gradient's (δ·(cW₂)ᵀ) ⊙ s)
+    w2 = re.search(r"# (a\d+): W2", src).group(1)
+    assert sum(1 for ln in _body(src) if re.search(rf"\b{w2}\b", ln) and "@" in ln) == 2
+    assert sum(1 for ln in _body(src) if "xp.step(" in ln) == 1
+
+
+@pytest.mark.parametrize("sizes,loss", [([10, 32, 1], "mse"), ([6, 5, 4], "cross_entropy")])
+def test_mlp_loss_and_gradients_compiled_match_finite_differences(sizes, loss, rng):
+    m, L, grads = _mlp_loss_and_grads(sizes, loss)
+    N = 9
+    X = rng.standard_normal((N, sizes[0]))
+    if loss == "mse":
+        T = rng.standard_normal((N, sizes[-1]))
+    else:
+        T = np.eye(sizes[-1])[rng.integers(0, sizes[-1], N)]
+    vals = {**m.params, "X": X, "Y": T}
+    out = md.compile({"loss": L, "grads": grads})(vals)
+    np.testing.assert_allclose(out["loss"], interpret(L, vals), rtol=1e-12)
+    for name, g in out["grads"].items():
+        def f(p, name=name):
+            return np.array(interpret(L, {**vals, name: p}))
+        want = fd_jacobian(f, vals[name]).reshape(g.shape)
+        assert max_rel_error(g, want) < 1e-6, name
+
+
+def test_sum_subtracts_instead_of_negating():
+    X, w, y = md.matrix("X", "N", "d"), md.vector("w", "d"), md.vector("y", "N")
+    f = md.mean((X @ w - y) ** 2)
+    src = md.compile([f, md.derive(f, w)], dims={"N": 7, "d": 3}).source
+    assert "(-1.0) *" not in src and " - a" in src
+    rng = np.random.default_rng(0)
+    vals = {"X": rng.standard_normal((7, 3)), "w": rng.standard_normal(3),
+            "y": rng.standard_normal(7)}
+    v, g = md.compile([f, md.derive(f, w)])(vals)
+    r = vals["X"] @ vals["w"] - vals["y"]
+    np.testing.assert_allclose(v, np.mean(r ** 2), rtol=1e-12)
+    np.testing.assert_allclose(g, 2 / 7 * vals["X"].T @ r, rtol=1e-12)
+
+
+def test_every_generated_line_is_used():
+    # dead lines (a negation a sum subtracted instead) are dropped
+    _, L, grads = _mlp_loss_and_grads([6, 5, 4], "cross_entropy")
+    src = md.compile({"loss": L, "grads": grads}, dims={"N": 8, "d0": 6, "d1": 5,
+                                                       "d2": 4}).source
+    body = _body(src)
+    names = [ln.split(" = ")[0] for ln in body]
+    text = src.split("return")[-1] + "\n".join(ln.split(" = ", 1)[1] for ln in body)
+    for n in names:
+        assert re.search(rf"\b{n}\b", text), n
+
+
+def test_softmax_reuses_logsumexp(rng):
+    Z, Y = md.matrix("Z", "N", "k"), md.matrix("Y", "N", "k")
+    f = md.sum(md.logsumexp(Z) - md.sum(Y * Z, axis=1))
+    c = md.compile([f, md.derive(f, Z)])
+    vals = {"Z": 50 * rng.standard_normal((6, 4)), "Y": np.eye(4)[rng.integers(0, 4, 6)]}
+    v, g = c(vals)
+    assert "xp.softmax" not in c.source and c.source.count("xp.logsumexp") == 1
+    z = vals["Z"] - vals["Z"].max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(g, p - vals["Y"], rtol=1e-12, atol=1e-15)
+    lse = np.log(np.exp(z).sum(axis=1)) + vals["Z"].max(axis=1)
+    np.testing.assert_allclose(v, np.sum(lse - np.sum(vals["Y"] * vals["Z"], axis=1)),
+                               rtol=1e-12)

@@ -144,6 +144,8 @@ _CALL = 5000
 _NO_BLAS = 3
 #: products of at most this many operands are planned by exhaustive search
 _SEARCH = 5
+#: an operand this small is scaled as readily as the result (see :meth:`contract`)
+_SMALL = 16384
 
 
 class _WouldEmit(Exception):
@@ -453,10 +455,14 @@ class Generator:
         def nbytes(s: str) -> int:
             return math.prod(size_of[c] for c in s)
 
-        # a scalar factor goes on the smallest array it can: an operand or the result
+        # a scalar factor goes on the smallest array it can: an operand or the result.
+        # In a product of several, a small operand takes it even where the result is
+        # smaller, so that products sharing a factor and operands share their steps
+        # (the gradients of W₁ and b₁ both start from δ·(cW₂)ᵀ)
         if factor:
             k = min(range(len(items)), key=lambda i: nbytes(items[i][1]))
-            if nbytes(items[k][1]) <= nbytes(tgt):
+            if nbytes(items[k][1]) <= nbytes(tgt) or (
+                    len(items) > 1 and nbytes(items[k][1]) <= _SMALL):
                 code, s = items[k]
                 items[k] = (f"({' * '.join(factor)} * {code})", s)
                 factor = []
