@@ -29,11 +29,21 @@ from .models import (
     loss_expression,
     loss_name,
 )
-from .train import History, TrainStep, accuracy, evaluate, fit, plot_history, r2_score
+from .train import (
+    History,
+    TrainStep,
+    accuracy,
+    evaluate,
+    fit,
+    plot_history,
+    r2_score,
+    tune_malloc,
+)
 
 __all__ = [
     "Neuron", "Dense", "MLP", "Model", "ParamDict", "ACTIVATIONS", "LOSSES", "loss_expression",
     "loss_name", "get_activation", "check_inputs", "check_targets",
-    "fit", "TrainStep", "evaluate", "History", "plot_history", "r2_score", "accuracy",
+    "fit", "TrainStep", "tune_malloc", "evaluate", "History", "plot_history", "r2_score",
+    "accuracy",
     "NNError", "DataError", "UnknownNameError", "NonFiniteLossError", "demos",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -11,7 +13,8 @@ from ..optim import Optimizer, make_optimizer
 from .errors import DataError, NNError, NonFiniteLossError
 from .models import Model, check_inputs, check_targets, loss_name
 
-__all__ = ["fit", "TrainStep", "evaluate", "History", "plot_history", "r2_score", "accuracy"]
+__all__ = ["fit", "TrainStep", "tune_malloc", "evaluate", "History", "plot_history",
+           "r2_score", "accuracy"]
 
 
 class History(dict):
@@ -66,6 +69,44 @@ def _bind_optimizer(model: Model, optimizer: Any, lr: float | None,
     return make_optimizer(optimizer, model.params, lr=lr, weight_decay=weight_decay)
 
 
+#: whether :func:`tune_malloc` has run in this process (its result)
+_MALLOC_TUNED: bool | None = None
+
+
+def tune_malloc() -> bool:
+    """Ask glibc's malloc, once per process, to serve arrays under 32 MB from its heap
+    and to keep up to 128 MB of freed heap for reuse (``M_MMAP_THRESHOLD``,
+    ``M_TRIM_THRESHOLD``).  Returns whether it did.
+
+    A training step allocates and frees the same big temporaries (activations, the
+    gradient of a big weight matrix) every step.  Under glibc's defaults they keep
+    coming back as fresh pages from the kernel, and the page faults cost about a
+    quarter of a 784-512-10 step (measured: 19 ms → 14 ms a step).  :class:`TrainStep`
+    calls this; set the environment variable ``MATDIFF_MALLOC=default`` to leave
+    malloc alone (other platforms and C libraries are left alone anyway)."""
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED is not None:
+        return _MALLOC_TUNED
+    _MALLOC_TUNED = False
+    if os.environ.get("MATDIFF_MALLOC", "").lower() == "default" \
+            or not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        ok = libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1
+        ok = libc.mallopt(M_TRIM_THRESHOLD, 128 << 20) == 1 and ok
+    except (OSError, AttributeError):  # pragma: no cover - not glibc after all
+        return False
+    _MALLOC_TUNED = ok
+    return ok
+
+
 class TrainStep:
     """One training step: the loss of ``model`` on a batch, its gradient by every
     parameter (one compiled call) and ``optimizer``'s in-place update.
@@ -74,7 +115,8 @@ class TrainStep:
     :class:`~matdiff.optim.Optimizer` over ``model.params``.  Calling the step with a
     batch returns the batch's loss (before the update).  A NaN or infinite loss or
     gradient raises :class:`NonFiniteLossError` before any parameter changes.  This
-    is :func:`fit`'s inner loop; it is also the one to time or to drive by hand.
+    is :func:`fit`'s inner loop; it is also the one to time or to drive by hand.  On
+    Linux it tunes malloc for reused big temporaries first (:func:`tune_malloc`).
 
     >>> import numpy as np, matdiff as md
     >>> model = md.nn.Neuron(2, seed=0)
@@ -87,6 +129,7 @@ class TrainStep:
 
     def __init__(self, model: Model, loss: str = "mse", optimizer: Any = "adam", *,
                  lr: float | None = None, weight_decay: float | None = None) -> None:
+        tune_malloc()
         self.model = model
         self.loss = loss_name(loss)
         self.optimizer = _bind_optimizer(model, optimizer, lr, weight_decay)
