@@ -453,3 +453,23 @@ def test_softmax_reuses_logsumexp(rng):
     lse = np.log(np.exp(z).sum(axis=1)) + vals["Z"].max(axis=1)
     np.testing.assert_allclose(v, np.sum(lse - np.sum(vals["Y"] * vals["Z"], axis=1)),
                                rtol=1e-12)
+
+
+def test_sum_adds_into_a_fresh_product_only_when_nothing_else_uses_it():
+    from matdiff.expr.core import Add, Einsum
+
+    x = md.vector("x", "n")
+    H = md.hessian(md.logsumexp(x), x)                    # diag(s) − s sᵀ
+    x0 = np.random.default_rng(2).standard_normal(6)
+    s = np.exp(x0 - x0.max()) / np.exp(x0 - x0.max()).sum()
+    c = md.compile(H)
+    np.testing.assert_allclose(c(x=x0), np.diag(s) - np.outer(s, s), atol=1e-15)
+    assert "xp.dense(" not in c.source                    # no n × n copy
+    # the outer product also an output: the sum must not add into it
+    assert isinstance(H, Add)
+    outer = next(t for t in H.children if isinstance(t, Einsum) and "ᵀ" in str(t))
+    both = md.compile([H, outer])
+    h, o = both(x=x0)
+    np.testing.assert_allclose(o, outer.evaluate({"x": x0}), atol=1e-15)
+    np.testing.assert_allclose(h, np.diag(s) - np.outer(s, s), atol=1e-15)
+    assert "xp.dense(" in both.source

@@ -24,6 +24,7 @@ after they are checked to be identifiers.
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -379,7 +380,7 @@ class Generator:
             acc = base.code
         else:
             acc = self.emit(f"xp.dense({_expand(base.code, base.core, full)}, {shape!r})",
-                            pure=False)
+                            _ACC, pure=False)
         for axes, v in sums.items():
             core = _expand(v.code, v.core, tuple(range(v.nclass))) if v.core else v.code
             acc = self.emit(f"xp.add_embed({acc}, {core}, {axes!r})",
@@ -861,7 +862,7 @@ def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
     for name, (arg, at, _) in sorted(gen.lazy_inv.items(), key=lambda kv: -kv[1][1]):
         if name in used:
             gen.lines.insert(at, f"{name} = xp.inv({arg})")
-    gen.lines = _live(gen.lines, rets)
+    gen.lines = _steal_copies(_live(gen.lines, rets), rets)
     header = []
     for name, code in var_code.items():
         header.append(f"    # {code}: {check_name(name)}")
@@ -890,6 +891,36 @@ def _live(lines: list[str], rets: list[str]) -> list[str]:
             kept.append(ln)
             used.update(pat.findall(code))
     return kept[::-1]
+
+
+#: the comment on the copy a sum makes of a dense term before adding into it
+_ACC = "copied: a structured term is added into it"
+
+
+def _steal_copies(lines: list[str], rets: list[str]) -> list[str]:
+    """A sum's accumulator copy of an array that nothing else uses, and that its line
+    made fresh (the value of an arithmetic operator, never a view), becomes that
+    array itself: ``diag(s) − s sᵀ`` adds ``s`` into the outer product in place rather
+    than into an n × n copy of it."""
+    pat = re.compile(r"\bt\d+\b")
+    uses: dict[str, int] = {}
+    defs: dict[str, str] = {}
+    for ln in lines:
+        name, code = ln.split(" = ", 1)
+        code = code.split("  # ")[0]
+        defs[name] = code
+        for n in pat.findall(code):
+            uses[n] = uses.get(n, 0) + 1
+    for n in pat.findall(" ".join(rets)):
+        uses[n] = uses.get(n, 0) + 1
+    out = []
+    for ln in lines:
+        m = re.fullmatch(r"(t\d+) = xp\.dense\((t\d+), \([\d, ]*\)\)  # " + _ACC, ln)
+        if m and uses.get(m[2]) == 1 and m[2] in defs \
+                and isinstance(ast.parse(defs[m[2]], mode="eval").body, ast.BinOp):
+            ln = f"{m[1]} = {m[2]}  # its only use: added into in place"
+        out.append(ln)
+    return out
 
 
 def check_dim_name(d: object) -> str:
