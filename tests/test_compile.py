@@ -473,3 +473,16 @@ def test_sum_adds_into_a_fresh_product_only_when_nothing_else_uses_it():
     np.testing.assert_allclose(o, outer.evaluate({"x": x0}), atol=1e-15)
     np.testing.assert_allclose(h, np.diag(s) - np.outer(s, s), atol=1e-15)
     assert "xp.dense(" in both.source
+
+
+def test_structured_term_added_to_a_broadcast_scalar():
+    # Regression (found by hypothesis): I − a·11ᵀ with a scalar a; the broadcast
+    # −a must be copied out to n × n before the identity is added into it
+    x, a = md.vector("x", "n"), md.scalar("a")
+    f = md.sin(x) @ (md.eye("n") - a)
+    x0, a0 = np.array([0.1, -0.4, 0.3]), 0.7
+    np.testing.assert_allclose(f.evaluate(x=x0, a=a0), np.sin(x0) @ (np.eye(3) - a0),
+                               rtol=1e-12)
+    g = md.derive(f, a)
+    np.testing.assert_allclose(g.evaluate(x=x0, a=a0), -np.sin(x0).sum() * np.ones(3),
+                               rtol=1e-12)

@@ -315,3 +315,37 @@ def test_node_kinds_of_derivatives_are_core_kinds(xyAw):
         assert kinds(md.derive(f, wrt)) <= core
     assert all(isinstance(e, (Var, Const, Einsum, Add, Map, Delta)) or e.kind in core
                for e in nodes(md.hessian(f, x)))
+
+
+# ---------------------------------------------------------------- common factors
+def test_logistic_hessian_is_one_weighted_gram_matrix(rng):
+    # Xᵀdiag(a)X + Xᵀdiag(b)X is factored to Xᵀdiag(a + b)X: one product, one GEMM
+    X, w, y = md.matrix("X", "N", "d"), md.vector("w", "d"), md.vector("y", "N")
+    H = md.hessian(md.sum(md.log(1 + md.exp(-y * (X @ w)))), w)
+    assert isinstance(H, Einsum) and not isinstance(H, Add)
+    assert str(H).startswith("−Xᵀdiag(") and str(H).endswith(")X")
+    vals = {"X": rng.standard_normal((9, 4)), "w": rng.standard_normal(4),
+            "y": np.sign(rng.standard_normal(9))}
+    s = 1 / (1 + np.exp(-vals["y"] * (vals["X"] @ vals["w"])))
+    want = vals["X"].T @ ((s * (1 - s) * vals["y"] ** 2)[:, None] * vals["X"])
+    np.testing.assert_allclose(H.evaluate(vals), want, rtol=1e-12)
+    src = md.compile(H, dims={"N": 50, "d": 5}).source
+    assert src.count("@") == 2  # Xw, and the one weighted Gram product
+
+
+def test_sum_of_diagonals_is_the_diagonal_of_the_sum(xyAw, rng):
+    x = xyAw[0]
+    J = md.derive(md.sin(x) + md.cos(x), x)      # diag(cos x) − diag(sin x)
+    assert isinstance(J, Einsum) and str(J).count("diag(") == 1
+    x0 = rng.standard_normal(5)
+    np.testing.assert_allclose(J.evaluate(x=x0), np.diag(np.cos(x0) - np.sin(x0)),
+                               rtol=1e-12, atol=1e-15)
+
+
+def test_terms_sharing_a_factor_on_other_axes_are_not_merged(xyAw, rng):
+    # x yᵀ + y xᵀ share x and y, but on different axes: nothing to factor
+    x, y = xyAw[0], xyAw[1]
+    S = md.outer(x, y) + md.outer(y, x)
+    assert isinstance(S, Add) and len(S.children) == 2
+    x0, y0 = rng.standard_normal(4), rng.standard_normal(4)
+    np.testing.assert_allclose(S.evaluate(x=x0, y=y0), np.outer(x0, y0) + np.outer(y0, x0))

@@ -379,8 +379,11 @@ class Generator:
             # so writing into it would corrupt that: copy it first.
             acc = base.code
         else:
+            # (an array of the full shape that nothing else uses is added into in
+            # place instead: see _steal_copies; a broadcast is always copied out)
             acc = self.emit(f"xp.dense({_expand(base.code, base.core, full)}, {shape!r})",
-                            _ACC, pure=False)
+                            _ACC if base.core == full and not base.repeats else
+                            "broadcast out: a structured term is added into it", pure=False)
         for axes, v in sums.items():
             core = _expand(v.code, v.core, tuple(range(v.nclass))) if v.core else v.code
             acc = self.emit(f"xp.add_embed({acc}, {core}, {axes!r})",

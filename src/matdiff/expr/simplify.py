@@ -12,7 +12,9 @@ in a small normal form (MATH.md, "Simplification"):
 * **ones are eliminated**: ``1`` over a letter some other operand covers is 1;
   a letter summed over nothing but ones gives the dim's size ``n``;
 * **equal factors become powers**: ``xᵢ xᵢ = (x²)ᵢ``, ``aᵖ aᑫ = aᵖ⁺ᑫ``;
-* **sums merge equal terms** (``T + T = 2T``) and drop zeros;
+* **sums merge equal terms** (``T + T = 2T``) and drop zeros, and a small sum of
+  small products takes out a factor its terms share on the same axes
+  (``Xᵀdiag(a)X + Xᵀdiag(b)X = Xᵀdiag(a + b)X``);
 * **element-wise rules**: constants fold, ``a¹ = a``, ``a⁰ = 1``,
   ``(aᵖ)ᑫ = aᵖᑫ`` for integer ``q``, ``log(exp a) = a``, ``exp(log a) = a`` (on
   log's domain), ``relu(relu a) = relu a``.
@@ -46,6 +48,10 @@ __all__ = ["einsum", "add", "apply", "scale", "split_coef", "zeros", "MAX_FLAT"]
 
 #: the longest product that is flattened whole; longer ones keep their bulk nested
 MAX_FLAT = 16
+#: common factors are taken out of sums of at most this many terms, each a product
+#: of at most _FACTOR_OPS operands (see _factor)
+_FACTOR_TERMS = 8
+_FACTOR_OPS = 8
 #: a sum of more terms is kept as one term of its parent (so that building a sum
 #: term by term stays linear; equal terms are merged within each group)
 MAX_FLAT_SUM = 64
@@ -395,10 +401,64 @@ def add(terms: Sequence[Expr]) -> Expr:
             out.append(scale(core, c))
     if not out:
         return keep_context(zeros(shape), terms)
+    if len(out) > 1:
+        out = _factor(out, len(shape))
     if len(out) == 1:
         return keep_context(out[0], terms) if isinstance(out[0], Const) else out[0]
     out.sort(key=lambda t: split_coef(t)[1].sort_key())
     return Add(out)
+
+
+def _factor(terms: list[Expr], rank: int) -> list[Expr]:
+    """Common factors out of a sum: ``Σᵢ F rᵢ = F (Σᵢ rᵢ)``.
+
+    ``F`` is an operand that several product terms share with the same output axes and
+    no summed letter (so it can leave the sums inside each term); the rests ``rᵢ``
+    must read the same output axes, so their sum is a plain tensor over them.  This is
+    what turns the logistic Hessian ``Xᵀdiag(a)X + Xᵀdiag(b)X`` into
+    ``Xᵀdiag(a + b)X`` (one weight vector, one product), and ``diag(a) + diag(b)`` into
+    ``diag(a + b)``.
+
+    Only small sums of small products take part, and never a product that already
+    holds a sum: factoring the sums that reverse mode builds term by term would nest
+    them Horner-fashion, one level per term, and cost quadratic time."""
+    if len(terms) > _FACTOR_TERMS:
+        return terms
+    for _ in range(len(terms)):
+        groups: dict = {}
+        for t in terms:
+            if not isinstance(t, Einsum) or len(t.children) > _FACTOR_OPS \
+                    or any(isinstance(c, Add) for c in t.children):
+                continue
+            seen = set()
+            for k, (e, sp) in enumerate(zip(t.children, t.specs)):
+                if isinstance(e, Const) or not sp or len(set(sp)) != len(sp) \
+                        or not all(c in t.out for c in sp):
+                    continue
+                fpos = tuple(t.out.index(c) for c in sp)
+                rest = [c for i, s2 in enumerate(t.specs) if i != k for c in s2
+                        if c in t.out]
+                rpos = tuple(sorted({t.out.index(c) for c in rest}))
+                key = (e, fpos, rpos)
+                if key not in seen:
+                    seen.add(key)
+                    groups.setdefault(key, []).append((t, k))
+        best = max(groups.items(), key=lambda kv: len(kv[1]), default=None)
+        if best is None or len(best[1]) < 2:
+            return terms
+        (F, fpos, rpos), members = best
+        rests = []
+        for t, k in members:
+            ops = [e for i, e in enumerate(t.children) if i != k]
+            sps = [s2 for i, s2 in enumerate(t.specs) if i != k]
+            by_pos = {t.out.index(c): c for s2 in sps for c in s2 if c in t.out}
+            rests.append(einsum(ops, sps, [by_pos[q] for q in rpos]))
+        factored = einsum([F, add(rests)], [fpos, rpos], range(rank))
+        used = {id(t) for t, _ in members}
+        terms = [factored] + [t for t in terms if id(t) not in used]
+        if len(terms) == 1:
+            return terms
+    return terms
 
 
 # ====================================================================== element-wise
