@@ -26,13 +26,11 @@ from ..expr.core import Expr
 from .layout import STYLES, apply_layout, check_choice
 from .mform import MForm, index_form, matrix_form
 from .notation import (
-    ADD,
     ATOM,
     HADAMARD,
     NEG,
     POSTFIX,
     PRODUCT,
-    SIGMA,
     letter_names,
     paren,
 )
@@ -342,36 +340,10 @@ class _LatexPrinter(_Printer):
             return r"\operatorname{softmax}(" + r[0][0] + ")", ATOM
         return r"\langle\text{" + _escape_text(k) + r"}\rangle", ATOM  # pragma: no cover
 
-    def _plan_add(self, node: MForm, task: Callable[[MForm], tuple]):
-        mags, deps = [], []
-        for t in node.args:
-            if t.kind == "scale" and t.params[0] < 0:
-                mags.append(-t.params[0])
-                deps.append(task(t.args[0]))
-            else:
-                mags.append(None)
-                deps.append(task(t))
-        n = len(deps)
+    minus = "-"
 
-        def finish(r: list) -> Result:
-            out: list[str] = []
-            for k, (c, res) in enumerate(zip(mags, r, strict=True)):
-                if c is not None:
-                    neg, (text, prec) = True, _scaled(c, res)
-                elif res[0].startswith("-") and res[1] in (NEG, SIGMA):
-                    neg, text = True, res[0][1:]
-                    prec = SIGMA if res[1] == SIGMA else PRODUCT
-                else:
-                    neg, (text, prec) = False, res
-                if k == 0:
-                    need = PRODUCT if neg else HADAMARD
-                    out += ["-" if neg else ""] + (["(", text, ")"] if prec < need else [text])
-                    continue
-                bare = prec >= HADAMARD or (k == n - 1 and prec == SIGMA)
-                out += [" - " if neg else " + "] + ([text] if bare else ["(", text, ")"])
-            return self.join(out), ADD
-
-        return deps, finish
+    def _scale(self, c: float, kid: Result) -> Result:
+        return _scaled(c, kid)
 
     def _plan_had(self, node: MForm):
         dens = [_denominator(a) for a in node.args]

@@ -381,6 +381,13 @@ class _Printer:
             return f"softmax({r[0][0]})", ATOM
         return f"<{k}>", ATOM  # pragma: no cover
 
+    #: the minus sign (the LaTeX printer's is "-")
+    minus = "−"
+
+    def _scale(self, c: float, kid: Result) -> Result:
+        """``c·x`` (a hook: the LaTeX printer writes numbers and products its way)."""
+        return _scaled(c, kid)
+
     def _plan_add(self, node: MForm, task: Callable[[MForm], tuple]):
         # a − b: a negative term prints its magnitude after " − "
         mags, deps = [], []
@@ -392,24 +399,25 @@ class _Printer:
                 mags.append(None)
                 deps.append(task(t))
         n = len(deps)
+        minus = self.minus
 
         def finish(r: list) -> Result:
             out: list[str] = []
             for k, (c, res) in enumerate(zip(mags, r, strict=True)):
                 if c is not None:
-                    neg, (text, prec) = True, _scaled(c, res)
-                elif res[0].startswith("−") and res[1] in (NEG, SIGMA):
+                    neg, (text, prec) = True, self._scale(c, res)
+                elif res[0].startswith(minus) and res[1] in (NEG, SIGMA):
                     # −2, −1, −Σⱼ …: a text of its own that starts with a minus
                     neg, text, prec = True, res[0][1:], (SIGMA if res[1] == SIGMA else PRODUCT)
                 else:
                     neg, (text, prec) = False, res
                 if k == 0:
                     need = PRODUCT if neg else HADAMARD
-                    out += ["−" if neg else ""] + (["(", text, ")"] if prec < need else [text])
+                    out += [minus if neg else ""] + (["(", text, ")"] if prec < need else [text])
                     continue
                 # a Σ runs to the end of the text: only the last term may go bare
                 bare = prec >= HADAMARD or (k == n - 1 and prec == SIGMA)
-                out += [" − " if neg else " + "] + ([text] if bare else ["(", text, ")"])
+                out += [f" {minus} " if neg else " + "] + ([text] if bare else ["(", text, ")"])
             return self.join(out), ADD
 
         return deps, finish
