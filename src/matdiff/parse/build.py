@@ -18,7 +18,7 @@ from ..expr import builders as b
 from ..expr.core import Const, Dim, Expr, check_dim, shape_str
 from .grammar import dim_value, literal_int
 from .table import FUNCTION_TABLE, Filled
-from .tree import Node
+from .tree import Node, fold_chain
 
 __all__ = ["declared_shapes", "variable_nodes", "variable_shapes", "build_expr"]
 
@@ -227,15 +227,9 @@ class _Builder:
         return (r, c) if left else (a, r)
 
     def chain(self, node: Node, args: list[Value]) -> Expr:
-        ops = node.value
-        spans = [c.span for c in node.children]
-        start = spans[0][0]
-        if len(args) > _BALANCE_FROM and ops[0] in "+-":
+        if len(args) > _BALANCE_FROM and node.value[0] in "+-":
             return self.long_sum(node, args)
-        acc = args[0]
-        for k, op in enumerate(ops, 1):
-            acc = self.binary(op, acc, args[k], (start, spans[k - 1][1]), spans[k])
-        return acc
+        return fold_chain(node, args, self.binary)
 
     def long_sum(self, node: Node, args: list[Value]) -> Expr:
         """``t0 ± t1 ± ...`` for many terms: the shapes are checked left to right, as a

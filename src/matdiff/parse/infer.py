@@ -44,7 +44,7 @@ from ..errors import ShapeError
 from ..expr.core import Dim
 from .grammar import dim_value, literal_int
 from .table import ELEMENTWISE, FUNCTION_TABLE
-from .tree import Node
+from .tree import Node, fold_chain
 
 __all__ = ["infer_shapes", "Inferred", "rank_preferences", "DIM_NAMES"]
 
@@ -419,12 +419,7 @@ class _Checker:
                 return self.mc_power(node, args[0], args[1])
             return self.broadcast("**", args[0], args[1], base.span, exponent.span)
         if kind == "chain":
-            spans = [c.span for c in node.children]
-            acc = args[0]
-            for k, op in enumerate(node.value, 1):
-                sa, sc = (spans[0][0], spans[k - 1][1]), spans[k]
-                acc = self.binary(op, acc, args[k], sa, sc)
-            return acc
+            return fold_chain(node, args, self.binary)
         if kind == "call":
             return self.call(node, args)
         raise AssertionError(f"unknown node kind {kind}")  # pragma: no cover

@@ -36,7 +36,7 @@ from ..expr.core import Expr, shape_str
 from .grammar import literal_int
 from .lexer import _HINTS, Token
 from .table import ELEMENTWISE, FunctionSpec, _matrix, _vector
-from .tree import Node
+from .tree import Node, fold_chain
 
 __all__ = ["mc_tokens", "MC_BINDING", "MC_FUNCTION_TABLE", "Row", "build_mc", "mc_inputs"]
 
@@ -254,12 +254,7 @@ class _MCBuilder:
         if kind == "power":
             return self.power(node, args[0], args[1])
         if kind == "chain":
-            spans = [c.span for c in node.children]
-            acc = args[0]
-            for k, op in enumerate(node.value, 1):
-                sa, sc = (spans[0][0], spans[k - 1][1]), spans[k]
-                acc = self.binary(op, acc, args[k], sa, sc)
-            return acc
+            return fold_chain(node, args, self.binary)
         if kind == "call":
             return self.call(node, args)
         raise AssertionError(f"unknown node kind {kind}")  # pragma: no cover

@@ -11,7 +11,7 @@ operands (``a + b - c`` is one node), so the tree of a long sum stays shallow.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,3 +67,16 @@ def walk(root: Node) -> Iterator[Node]:
         node = stack.pop()
         yield node
         stack.extend(reversed(node.children))
+
+
+def fold_chain(node: Node, args: Sequence[Any], binary: Callable[..., Any]) -> Any:
+    """A ``chain`` node's ``a op b op c …`` folded from the left:
+    ``binary(op, acc, arg, left_span, arg_span)``, where ``left_span`` runs from the
+    chain's start to the end of the term folded in last (an error about ``acc`` puts
+    its carets under the whole left side).  The builder and both shape inferences
+    fold chains this way."""
+    spans = [c.span for c in node.children]
+    acc = args[0]
+    for k, op in enumerate(node.value, 1):
+        acc = binary(op, acc, args[k], (spans[0][0], spans[k - 1][1]), spans[k])
+    return acc
