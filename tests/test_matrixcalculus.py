@@ -284,3 +284,15 @@ def test_printed_examples_parse_back_to_the_same_node() -> None:
 def test_printer_refuses_what_the_syntax_lacks() -> None:
     with pytest.raises(ValueError, match="softmax"):
         to_matrixcalculus(md.softmax(md.vector("x", "n")))
+
+
+def test_axis_sums_print_as_products_with_ones() -> None:
+    # Regression (found by hypothesis): the syntax has no sum(A, axis=k)
+    x, A, a = md.vector("x", "n"), md.matrix("A", "n", "m"), md.scalar("a")
+    y = md.vector("y", "m")
+    for e in [a + md.sum(A, axis=1) @ x, md.sum(A, axis=0) @ y, md.sum(A.T, axis=1) @ y]:
+        text = to_matrixcalculus(e)
+        assert "vector(1" in text
+        back = md.parse(text, shapes=e.variables(), syntax=MC)
+        vals = md.random_values(e, 5, sizes={"n": 3, "m": 2})
+        np.testing.assert_allclose(back.evaluate(vals), e.evaluate(vals), rtol=1e-12)

@@ -108,4 +108,9 @@ class _Printer:
                   "sum": "sum", "diag": "diag", "diagof": "diag"}
         if k in simple:
             return f"{simple[k]}({self.memo[id(args[0])]})"
+        if k == "sumaxis":
+            # the syntax has no axis sums: sum(A, axis=1) = A·1, sum(A, axis=0) = Aᵀ·1
+            M, axis = args[0], p[0]
+            m = self.arg(M)
+            return f"{m if axis == 1 else m + chr(39)}*vector(1, {M.shape[axis]})"
         raise ValueError(f"matrixcalculus syntax cannot write this part ({k})")
