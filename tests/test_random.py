@@ -439,8 +439,14 @@ def test_derivative_matches_finite_differences(g: G, seed: int):
                 return ev(f, {**vals, name: t})
 
             fd = fd_directional(fun, vals[name], v, eps=1e-6)
-            err = max_rel_error(contract_direction(Dv, v), fd)
-            assert err < 2e-5, f"d/d{name} of {g}: error {err:.3g}"
+            want = contract_direction(Dv, v)
+            err = max_rel_error(want, fd)
+            # a central difference carries rounding error ≈ ε·|f|/h on top of its
+            # O(h²) truncation error: a large |f| (det(...)³ ≈ 3e5, found by
+            # hypothesis) is allowed that much more, relative to the derivative's scale
+            scale = max(1.0, float(np.max(np.abs(fd))), float(np.max(np.abs(want))))
+            noise = 16 * np.finfo(float).eps * float(np.max(np.abs(f0))) / 1e-6 / scale
+            assert err < 2e-5 + noise, f"d/d{name} of {g}: error {err:.3g}"
 
 
 # ============================================================== (b) independent values
