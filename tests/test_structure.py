@@ -349,3 +349,24 @@ def test_terms_sharing_a_factor_on_other_axes_are_not_merged(xyAw, rng):
     assert isinstance(S, Add) and len(S.children) == 2
     x0, y0 = rng.standard_normal(4), rng.standard_normal(4)
     np.testing.assert_allclose(S.evaluate(x=x0, y=y0), np.outer(x0, y0) + np.outer(y0, x0))
+
+
+def test_shared_coefficient_and_scalar_factor_come_out_of_a_sum(xyAw, rng):
+    x, y = xyAw[0], xyAw[1]
+    e = 2 * x - 2 * y
+    assert str(e) == "2(x − y)"
+    x0, y0 = rng.standard_normal(4), rng.standard_normal(4)
+    np.testing.assert_allclose(e.evaluate(x=x0, y=y0), 2 * x0 - 2 * y0)
+    # the cross-entropy gradient: (softmax(Z) − Y)/N, the textbook backward pass
+    m = md.nn.MLP([4, 5, 3], "relu", seed=0)
+    g = md.derive(m.loss_expr("cross_entropy"), "b2")
+    assert str(g).startswith("sum(softmax(") and str(g).endswith(" − Y, axis=0)/N")
+    X = rng.standard_normal((6, 4))
+    Y = np.eye(3)[rng.integers(0, 3, 6)]
+    _, grads = m.value_and_grad(X, Y.argmax(axis=1), "cross_entropy")
+    vals = {**m.params, "X": X, "Y": Y}
+    np.testing.assert_allclose(g.evaluate(vals), grads["b2"], rtol=1e-12)
+    Z = np.maximum(X @ m.params["W1"] + m.params["b1"], 0) @ m.params["W2"] + m.params["b2"]
+    P = np.exp(Z - Z.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(grads["b2"], (P - Y).mean(axis=0), rtol=1e-12)

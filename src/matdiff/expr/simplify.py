@@ -12,9 +12,10 @@ in a small normal form (MATH.md, "Simplification"):
 * **ones are eliminated**: ``1`` over a letter some other operand covers is 1;
   a letter summed over nothing but ones gives the dim's size ``n``;
 * **equal factors become powers**: ``xᵢ xᵢ = (x²)ᵢ``, ``aᵖ aᑫ = aᵖ⁺ᑫ``;
-* **sums merge equal terms** (``T + T = 2T``) and drop zeros, and a small sum of
-  small products takes out a factor its terms share on the same axes
-  (``Xᵀdiag(a)X + Xᵀdiag(b)X = Xᵀdiag(a + b)X``);
+* **sums merge equal terms** (``T + T = 2T``) and drop zeros; a coefficient every
+  term shares comes out (``2x − 2y = 2(x − y)``), and a small sum of small products
+  takes out a factor its terms share on the same axes
+  (``Xᵀdiag(a)X + Xᵀdiag(b)X = Xᵀdiag(a + b)X``, ``Y/N − S/N = (Y − S)/N``);
 * **element-wise rules**: constants fold, ``a¹ = a``, ``a⁰ = 1``,
   ``(aᵖ)ᑫ = aᵖᑫ`` for integer ``q``, ``log(exp a) = a``, ``exp(log a) = a`` (on
   log's domain), ``relu(relu a) = relu a``.
@@ -405,6 +406,12 @@ def add(terms: Sequence[Expr]) -> Expr:
         out = _factor(out, len(shape))
     if len(out) == 1:
         return keep_context(out[0], terms) if isinstance(out[0], Const) else out[0]
+    # a coefficient every term shares comes out: c·a − c·b = c(a − b)
+    cs = [split_coef(t)[0] for t in out]
+    c = abs(cs[0])
+    if c != 1.0 and all(abs(ci) == c for ci in cs) \
+            and not any(isinstance(t, Const) for t in out):
+        return scale(add([scale(split_coef(t)[1], ci / c) for t, ci in zip(out, cs)]), c)
     out.sort(key=lambda t: split_coef(t)[1].sort_key())
     return Add(out)
 
@@ -432,7 +439,7 @@ def _factor(terms: list[Expr], rank: int) -> list[Expr]:
                 continue
             seen = set()
             for k, (e, sp) in enumerate(zip(t.children, t.specs)):
-                if isinstance(e, Const) or not sp or len(set(sp)) != len(sp) \
+                if isinstance(e, Const) or len(set(sp)) != len(sp) \
                         or not all(c in t.out for c in sp):
                     continue
                 fpos = tuple(t.out.index(c) for c in sp)
