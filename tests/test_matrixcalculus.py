@@ -296,3 +296,13 @@ def test_axis_sums_print_as_products_with_ones() -> None:
         back = md.parse(text, shapes=e.variables(), syntax=MC)
         vals = md.random_values(e, 5, sizes={"n": 3, "m": 2})
         np.testing.assert_allclose(back.evaluate(vals), e.evaluate(vals), rtol=1e-12)
+
+
+def test_identity_from_the_printed_reading_round_trips() -> None:
+    # Regression (found by hypothesis): x + Aᵀx reads (I + Aᵀ)x; the syntax has no I
+    x, A = md.vector("x", "n"), md.matrix("A", "n", "n")
+    for e in [2 * x + A.T @ x, x + x @ A]:
+        text = to_matrixcalculus(e)
+        back = md.parse(text, shapes=e.variables(), syntax=MC)
+        vals = md.random_values(e, 5, sizes={"n": 3})
+        np.testing.assert_allclose(back.evaluate(vals), e.evaluate(vals), rtol=1e-12)

@@ -8,9 +8,10 @@ element-wise powers.  Every compound operand is put in parentheses, so the text
 parses back (``md.parse(text, syntax="matrixcalculus")``) to an expression of the
 same value.  Constants are written with their dims (``vector(1, n)``).
 
-Parts that the syntax has no word for (a sum along one axis, ``logsumexp``,
-``softmax``, the identity, a dim's size, products with no matrix form) raise
-:class:`ValueError`.
+Parts that the syntax has no word for are written with what it has: a sum along one
+axis as a product with ``vector(1, n)``, the identity as ``matrix(1, n, n)^0`` (a
+square matrix's power 0).  The rest (``logsumexp``, ``softmax``, a dim's size,
+products with no matrix form) raise :class:`ValueError`.
 """
 
 from __future__ import annotations
@@ -108,6 +109,11 @@ class _Printer:
                   "sum": "sum", "diag": "diag", "diagof": "diag"}
         if k in simple:
             return f"{simple[k]}({self.memo[id(args[0])]})"
+        if k == "eye":
+            # the syntax has no identity, but a square matrix's power 0 is one (the
+            # Unicode reading (I + Aᵀ)x of x + Aᵀx brings it in)
+            n = p[0]
+            return f"matrix(1, {n}, {n})^0"
         if k == "sumaxis":
             # the syntax has no axis sums: sum(A, axis=1) = A·1, sum(A, axis=0) = Aᵀ·1
             M, axis = args[0], p[0]
