@@ -169,7 +169,8 @@ class Compiled:
 
     def call(self, values: Mapping[str, Any], dims: Mapping[str, int] | None = None) -> Any:
         """Run on ``values``; ``dims`` binds dims that no variable given carries."""
-        return _pack(self._recipe, self.call_flat(values, dims))
+        fn, arrs = self._lookup(values, dims)
+        return _pack(self._recipe, fn(*arrs))
 
     def call_flat(self, values: Mapping[str, Any], dims: Mapping[str, int] | None = None
                   ) -> tuple:
@@ -189,6 +190,7 @@ class Compiled:
     def _lookup(self, values: Mapping[str, Any], dims: Mapping[str, int] | None
                 ) -> tuple[Any, list]:
         conv = self._convert
+        numpy = self.backend == "numpy"
         arrs = []
         for name in self._inputs:
             try:
@@ -196,16 +198,19 @@ class Compiled:
             except KeyError:
                 bind_shapes(self._wanted, self._context, values, {})
                 raise
+            if numpy and type(raw) is np.ndarray and raw.dtype == np.float64:
+                arrs.append(raw)  # already what the code takes: no conversion call
+                continue
             try:
                 arrs.append(conv(raw))
             except (TypeError, ValueError, RuntimeError) as exc:
                 raise EvaluationError(
                     f"value of {name} is not an array of numbers ({type(raw).__name__})"
                 ) from exc
-        key: tuple = tuple(tuple(a.shape) for a in arrs)
+        key: tuple = tuple([a.shape for a in arrs])
         if self._ctx_names:
-            key += tuple(np.shape(values[n]) if n in values else None
-                         for n in self._ctx_names)
+            key += tuple([np.shape(values[n]) if n in values else None
+                          for n in self._ctx_names])
         if dims:
             key += (tuple(sorted((str(k), int(v)) for k, v in dims.items())),)
         fn = self._cache.get(key)
