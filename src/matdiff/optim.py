@@ -102,8 +102,8 @@ class _Group:
             a = grads[m[0]]
             if owned and a.base is None and a.flags.c_contiguous and a.flags.writeable \
                     and a.dtype == np.float64 and a.size == self.p.size \
-                    and all(x is a or x.base is not a for x in grads) \
-                    and sum(x is a for x in grads) == 1:
+                    and sum(x is a for x in grads) == 1 \
+                    and not any(x.base is a for x in grads):
                 return a.reshape(self.p.shape)
             np.copyto(self.g, a.reshape(self.p.shape))
         else:
@@ -143,10 +143,10 @@ class Optimizer:
                 raise DataError(f"parameter {k} is read-only; it is updated in place")
         self.params = params
         self.steps = 0
-        self._views = tuple(params.values())
+        self._views = arrays = tuple(params.values())
+        names = list(params)
         self.flat = flat_buffer(params)
         self._state = {}
-        arrays = list(params.values())
         if self.flat is not None:
             # segments of the flat buffer: each big parameter alone, runs of small
             # ones together
@@ -165,22 +165,21 @@ class Optimizer:
                 at = 0
                 for i in seg:
                     k = arrays[i].size
-                    self._state[list(params)[i]] = {
+                    self._state[names[i]] = {
                         s: buf[at:at + k].reshape(arrays[i].shape)
                         for s, buf in grp.slots.items()}
                     at += k
                 off += n
         else:
             self._groups = [_Group(p, self.slots, [i]) for i, p in enumerate(arrays)]
-            self._state = {k: dict(grp.slots) for k, grp in zip(params, self._groups)}
-        for st in self._state.values():
-            st["step"] = 0
+            self._state = {k: dict(grp.slots) for k, grp in zip(names, self._groups)}
         return self
 
     @property
     def state(self) -> dict[str, dict[str, Any]]:
-        """``{name: {buffer: array, "step": t}}`` in ``torch.optim``'s terms."""
-        return self._state
+        """``{name: {buffer: array, "step": t}}`` in ``torch.optim``'s terms (the
+        buffers are the optimizer's own; ``step`` is :attr:`steps`)."""
+        return {k: {**st, "step": self.steps} for k, st in self._state.items()}
 
     def _grads(self, grads: Mapping[str, Any]) -> list[np.ndarray]:
         if self.params is None:
@@ -235,11 +234,8 @@ class Optimizer:
                 raise NonFiniteLossError("a gradient is not finite (NaN, infinite, or "
                                          "with a norm that overflows)")
         self.steps += 1
-        t = self.steps
-        for st in self._state.values():
-            st["step"] = t
         for grp, g in zip(self._groups, gs):
-            self._update(grp, g, t)
+            self._update(grp, g, self.steps)
 
     def _update(self, grp: _Group, g: np.ndarray, t: int) -> None:
         """Update ``grp.p`` in place from its gradient ``g`` (which it may overwrite)
@@ -321,7 +317,7 @@ class Adam(Optimizer):
         (copies: the optimizer keeps them scaled)."""
         b1, b2 = self.betas
         return {k: {"exp_avg": (1.0 - b1) * st["M"], "exp_avg_sq": (1.0 - b2) * st["V"],
-                    "step": st["step"]} for k, st in self._state.items()}
+                    "step": self.steps} for k, st in self._state.items()}
 
     def _update(self, grp: _Group, g: np.ndarray, t: int) -> None:
         b1, b2 = self.betas

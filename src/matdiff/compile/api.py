@@ -147,7 +147,8 @@ class Compiled:
         self._cache: dict[tuple, Any] = {}
         self._last: Generated | None = None
         self.generated = 0
-        if backend == "numpy":
+        self._numpy = backend == "numpy"
+        if self._numpy:
             def conv(v: Any) -> np.ndarray:
                 return np.asarray(v, dtype=np.float64)
         else:
@@ -189,8 +190,7 @@ class Compiled:
 
     def _lookup(self, values: Mapping[str, Any], dims: Mapping[str, int] | None
                 ) -> tuple[Any, list]:
-        conv = self._convert
-        numpy = self.backend == "numpy"
+        conv, numpy = self._convert, self._numpy
         arrs = []
         for name in self._inputs:
             try:

@@ -153,6 +153,37 @@ class _WouldEmit(Exception):
     """A dry run of a pairwise step would write a new line."""
 
 
+def _pairs(sets: Sequence[frozenset], T: frozenset):
+    """Each pairwise step of a product over index sets ``sets`` with target ``T``:
+    ``(i, j, keep, after)``, the indices the step keeps and the sets after it (sorted:
+    the planner's memo key)."""
+    for i in range(len(sets)):
+        for j in range(i + 1, len(sets)):
+            rest = [x for k, x in enumerate(sets) if k not in (i, j)]
+            keep = (sets[i] | sets[j]) & T.union(*rest)
+            yield i, j, keep, tuple(sorted(rest + [keep], key=sorted))
+
+
+def _step_cost(a: frozenset, b: frozenset, keep: frozenset, size_of: Mapping) -> float:
+    """Multiply-adds plus calls (:data:`_CALL`) of contracting ``a`` with ``b`` to
+    ``keep``, as :meth:`Generator.pair` writes it."""
+    cost = 0.0
+    needed = keep | (a & b)
+    for x in (a, b):
+        if x - needed:  # an index of one operand alone: summed first
+            cost += math.prod(size_of[c] for c in x) + _CALL
+    a, b = a & needed, b & needed
+    flops = math.prod(size_of[c] for c in a | b)
+    summed = (a & b) - keep
+    if not summed:  # an element-wise or outer product
+        return cost + flops + _CALL
+    if a & b & keep:  # batched and contracted: an einsum, without BLAS
+        return cost + _NO_BLAS * flops + 2 * _CALL
+    if len(summed) == 1 and len(a) <= 2 and len(b) <= 2:  # a matrix product
+        return cost + flops + _CALL
+    return cost + flops + 4 * _CALL  # tensordot: reshapes and transposes around one
+
+
 class Generator:
     """Builds the body of one function; see :func:`generate`."""
 
@@ -307,29 +338,17 @@ class Generator:
         return View(self.emit(code, self._shape_comment(e)), full, core)
 
     # -------------------------------------------------------------------- sums
-    def _negand(self, c: Expr, v: View) -> View | None:
-        """The view of ``x`` when ``c`` is ``−x`` (so a sum subtracts ``x`` instead of
-        adding a negated copy), else ``None``."""
+    def _negand(self, v: View) -> View | None:
+        """The view of ``x`` when ``v`` is a line ``−x`` (so a sum subtracts ``x``
+        instead of adding a negated copy), else ``None``."""
         if v.code in self.neg and v.lit is None:
             return View(self.neg[v.code], v.axes, v.core)
-        if not isinstance(c, Einsum) or len(c.children) != 2:
-            return None
-        k, x = c.children
-        if isinstance(x, Const):
-            k, x = x, k
-        if not isinstance(k, Const) or k.shape or k.value != -1.0 or isinstance(x, Const):
-            return None
-        spec = c.specs[c.children.index(x)]
-        xv = self.views.get(id(x))
-        if tuple(spec) != tuple(c.out) or xv is None or xv.lit is not None \
-                or xv.axes != v.axes:
-            return None
-        return xv
+        return None
 
     def add(self, e: Add, kids: Sequence[View]) -> View:
         groups: dict[tuple, list[tuple[View, View | None]]] = {}
-        for c, v in zip(e.children, kids):
-            groups.setdefault(v.axes, []).append((v, self._negand(c, v)))
+        for v in kids:
+            groups.setdefault(v.axes, []).append((v, self._negand(v)))
         sums: dict[tuple, View] = {}
         fresh: set[str] = set()
         for axes, pairs in groups.items():
@@ -463,7 +482,7 @@ class Generator:
         # In a product of several, a small operand takes it even where the result is
         # smaller, so that products sharing a factor and operands share their steps
         # (the gradients of W₁ and b₁ both start from δ·(cW₂)ᵀ)
-        if factor:
+        if factor and factor != ["(-1.0)"]:  # a lone −1 stays for a sum to subtract
             k = min(range(len(items)), key=lambda i: nbytes(items[i][1]))
             if nbytes(items[k][1]) <= nbytes(tgt) or (
                     len(items) > 1 and nbytes(items[k][1]) <= _SMALL):
@@ -549,24 +568,18 @@ class Generator:
         after each step as :meth:`contract_steps` does.  A first step whose code an
         earlier line already computed costs nothing: the gradient of ``b₁`` reuses
         the ``(δW₂ᵀ) ⊙ s`` that the gradient of ``W₁`` made."""
-        sets = [frozenset(s) for _, s in stack]
         T = frozenset(tgt)
         cache: dict = {}
         best = None
-        for i in range(len(stack)):
-            for j in range(i + 1, len(stack)):
-                rest = [x for k, x in enumerate(sets) if k not in (i, j)]
-                keep = (sets[i] | sets[j]) & T.union(*rest)
-                cost = self._step_cost(sets[i], sets[j], keep, rest, T, size_of)
-                la, lb = stack[i][1], stack[j][1]
-                res = self._order(keep, la + lb, [x for k, (_, x) in enumerate(stack)
-                                                   if k not in (i, j)], tgt)
-                if self.dry_pair(stack[i], stack[j], res):
-                    cost = 0.0
-                total = cost + self._plan_cost(tuple(sorted(rest + [keep], key=sorted)),
-                                               T, size_of, cache)
-                if best is None or total < best[0]:
-                    best = (total, i, j, res)
+        for i, j, keep, after in _pairs([frozenset(s) for _, s in stack], T):
+            la, lb = stack[i][1], stack[j][1]
+            res = self._order(keep, la + lb, [x for k, (_, x) in enumerate(stack)
+                                               if k not in (i, j)], tgt)
+            cost = 0.0 if self.dry_pair(stack[i], stack[j], res) else \
+                _step_cost(frozenset(la), frozenset(lb), keep, size_of)
+            total = cost + self._plan_cost(after, T, size_of, cache)
+            if best is None or total < best[0]:
+                best = (total, i, j, res)
         assert best is not None
         return best[1], best[2], best[3]
 
@@ -593,25 +606,6 @@ class Generator:
             self.dry = False
         return code in self.memo
 
-    @staticmethod
-    def _step_cost(a: frozenset, b: frozenset, keep: frozenset, rest: list,
-                   T: frozenset, size_of: Mapping) -> float:
-        cost = 0.0
-        needed = keep | (a & b)
-        for x in (a, b):
-            if x - needed:  # an index of one operand alone: summed first
-                cost += math.prod(size_of[c] for c in x) + _CALL
-        a, b = a & needed, b & needed
-        flops = math.prod(size_of[c] for c in a | b)
-        summed = (a & b) - keep
-        if not summed:  # an element-wise or outer product
-            return cost + flops + _CALL
-        if a & b & keep:  # batched and contracted: an einsum, without BLAS
-            return cost + _NO_BLAS * flops + 2 * _CALL
-        if len(summed) == 1 and len(a) <= 2 and len(b) <= 2:  # a matrix product
-            return cost + flops + _CALL
-        return cost + flops + 4 * _CALL  # tensordot: reshapes and transposes around one
-
     def _plan_cost(self, sets: tuple, T: frozenset, size_of: Mapping, cache: dict) -> float:
         if sets in cache:
             return cache[sets]
@@ -631,15 +625,10 @@ class Generator:
             cost += (len(merged) - 1) * (math.prod(size_of[c] for c in T) + _CALL)
         else:
             best = math.inf
-            for i in range(len(merged)):
-                for j in range(i + 1, len(merged)):
-                    rest = [x for k, x in enumerate(merged) if k not in (i, j)]
-                    keep = (merged[i] | merged[j]) & T.union(*rest)
-                    c = self._step_cost(merged[i], merged[j], keep, rest, T, size_of)
-                    if c < best:
-                        c += self._plan_cost(tuple(sorted(rest + [keep], key=sorted)), T,
-                                             size_of, cache)
-                        best = min(best, c)
+            for i, j, keep, after in _pairs(merged, T):
+                c = _step_cost(merged[i], merged[j], keep, size_of)
+                if c < best:
+                    best = min(best, c + self._plan_cost(after, T, size_of, cache))
             cost += best
         cache[sets] = cost
         return cost
@@ -861,7 +850,7 @@ def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
             post.append(None)
     # a deferred inverse that some line (or the result) still names is written
     # where its node was visited, after its matrix
-    used = set(re.findall(r"\bt\d+\b", "\n".join(gen.lines + rets)))
+    used = set(_TEMP.findall("\n".join(gen.lines + rets)))
     for name, (arg, at, _) in sorted(gen.lazy_inv.items(), key=lambda kv: -kv[1][1]):
         if name in used:
             gen.lines.insert(at, f"{name} = xp.inv({arg})")
@@ -882,10 +871,14 @@ def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
                      post if any(p is not None for p in post) else None)
 
 
+#: a temporary's name in generated code
+_TEMP = re.compile(r"\bt\d+\b")
+
+
 def _live(lines: list[str], rets: list[str]) -> list[str]:
     """``lines`` without those whose value nothing uses (a negation that a sum
     subtracted instead, a planning step taken another way)."""
-    pat = re.compile(r"\bt\d+\b")
+    pat = _TEMP
     used = set(pat.findall(" ".join(rets)))
     kept = []
     for ln in reversed(lines):
@@ -905,7 +898,7 @@ def _steal_copies(lines: list[str], rets: list[str]) -> list[str]:
     made fresh (the value of an arithmetic operator, never a view), becomes that
     array itself: ``diag(s) − s sᵀ`` adds ``s`` into the outer product in place rather
     than into an n × n copy of it."""
-    pat = re.compile(r"\bt\d+\b")
+    pat = _TEMP
     uses: dict[str, int] = {}
     defs: dict[str, str] = {}
     for ln in lines:
