@@ -350,7 +350,6 @@ class Generator:
         for v in kids:
             groups.setdefault(v.axes, []).append((v, self._negand(v)))
         sums: dict[tuple, View] = {}
-        fresh: set[str] = set()
         for axes, pairs in groups.items():
             lit = sum(v.lit for v, _ in pairs if v.lit is not None)
             arrs = [(v, n) for v, n in pairs if v.lit is None]
@@ -375,13 +374,9 @@ class Generator:
             if pos and neg and len(terms) <= 32:
                 # a − b rather than a + (−1)·b: one operation less
                 code = " + ".join(pos) + "".join(f" - {t}" for t in neg)
-                name = self.emit(code, self._shape_comment(e))
-                fresh.add(name)
-                sums[axes] = View(name, axes, core)
             else:
-                name = self.emit(self.chain(terms, " + "), self._shape_comment(e))
-                fresh.add(name)
-                sums[axes] = View(name, axes, core)
+                code = self.chain(terms, " + ")
+            sums[axes] = View(self.emit(code, self._shape_comment(e)), axes, core)
         if len(sums) == 1:
             return next(iter(sums.values()))
         # a diagonal (or other structured) term plus a dense one: add the structured
@@ -392,14 +387,13 @@ class Generator:
         base = sums.pop(full, None)
         if base is None:
             acc = self.emit(f"xp.full({shape!r}, 0.0)", pure=False)
-        elif base.dense and base.code in fresh:
-            # an array made by this sum's own line: add into it.  Any other array
-            # may be a view of an input or a shared value (a transpose is a view),
-            # so writing into it would corrupt that: copy it first.
-            acc = base.code
         else:
-            # (an array of the full shape that nothing else uses is added into in
-            # place instead: see _steal_copies; a broadcast is always copied out)
+            # The aliasing rule: an array is written in place only where no other
+            # line reads it.  Here that is not known yet (a later node may reuse
+            # this very line through the memo of pure code, or a transpose may be a
+            # view of an input), so the dense term is copied; _steal_copies drops
+            # the copy once the whole body shows the array has no other reader.
+            # A broadcast is always copied out.
             acc = self.emit(f"xp.dense({_expand(base.code, base.core, full)}, {shape!r})",
                             _ACC if base.core == full and not base.repeats else
                             "broadcast out: a structured term is added into it", pure=False)
