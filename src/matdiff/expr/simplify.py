@@ -25,6 +25,7 @@ Every rule here keeps the value; the tests check that on random expressions.
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Sequence
 
@@ -478,7 +479,12 @@ def apply(fn: str, args: Sequence[Expr]) -> Expr:
     if all(isinstance(a, Const) for a in args):
         with np.errstate(all="ignore"):
             v = float(spec.numpy(*[np.float64(a.value) for a in args]))
-        return keep_context(Const(v, args[0].shape), args)
+        # fold only what a float holds: exp(1000) is a finite number that overflows,
+        # and folded to ∞ it would poison every derivative it meets (0·∞ = nan where
+        # step' = 0 says 0).  Unfolded it stays exact, and evaluates as float does.
+        if math.isfinite(v) or not all(math.isfinite(a.value) for a in args):
+            return keep_context(Const(v, args[0].shape), args)
+        return Map(fn, args)
     a = args[0]
     if fn == "pow" and isinstance(args[1], Const):
         p = args[1].value

@@ -11,7 +11,7 @@ same value.  Constants are written with their dims (``vector(1, n)``).
 Parts that the syntax has no word for are written with what it has: a sum along one
 axis as a product with ``vector(1, n)``, the identity as ``matrix(1, n, n)^0`` (a
 square matrix's power 0).  The rest (``logsumexp``, ``softmax``, a dim's size,
-products with no matrix form) raise :class:`ValueError`.
+products with no matrix form, tensors of order 3 and more) raise :class:`ValueError`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ def to_matrixcalculus(expr: Expr) -> str:
     >>> md.parse(text, syntax="matrixcalculus").shape
     ('n',)
     """
+    if len(expr.shape) > 2:
+        # the syntax has scalars, vectors and matrices only: matrix(0, n, n, n, n)
+        # would not parse back
+        raise ValueError(f"matrixcalculus syntax has no tensors of order {len(expr.shape)} "
+                         f"(shape {expr.shape}): only scalars, vectors and matrices")
     return _Printer().text(matrix_form(expr))
 
 
