@@ -251,11 +251,35 @@ def test_local_derivatives_match_finite_differences(expr: str, wrt: str,
                                        err_msg=f"{loc.label} = {loc.text}")
 
 
+#: each example's result as the paper writes it (worked by hand)
+RESULTS = {
+    ("3 * x**2 * y", "x"): "6xy", ("2*x + y**8", "y"): "8y⁷",
+    ("w / x", "x"): "diag(−w ⊘ x²)", ("x / z", "z"): "−x/z²", ("sum(x * z)", "x"): "z1",
+    ("sin(3*x)", "x"): "diag(3cos(3x))", ("x + x**2", "x"): "1 + 2x",
+    ("sum(w * x)", "w"): "x", ("max(0, w @ x + b)", "w"): "step(b + wᵀx)x",
+    ("mean((y - max(0, X @ w + b))**2)", "w"):
+        "−2Xᵀ(step(Xw + b1) ⊙ (y − relu(Xw + b1)))/N",
+    ("mean((y - max(0, X @ w + b))**2)", "b"): "−2step(Xw + b1)ᵀ(y − relu(Xw + b1))/N",
+    ("log(det(X))", "X"): "X⁻ᵀ",
+}
+
+
 @pytest.mark.parametrize("expr, wrt, shapes", EXAMPLES)
-def test_result_is_derive(expr: str, wrt: str, shapes: dict) -> None:
+def test_result_is_the_derivative(expr: str, wrt: str, shapes: dict) -> None:
+    """The derivation ends with the derivative: the formula worked by hand, and in
+    numbers the central differences of f (at a point off the kinks of max(0, ·),
+    where det(X) > 0)."""
     d = md.explain(expr, wrt, shapes=shapes)
-    assert d.result is md.derive(expr, wrt, shapes=shapes)
-    assert md.check(d.f, wrt).ok
+    assert str(d.result) == RESULTS[(expr, wrt)]
+    rng = np.random.default_rng(1)
+    vals = md.random_values(d.f, rng=rng)
+    for k, v in vals.items():
+        if np.ndim(v) == 2 and np.shape(v)[0] == np.shape(v)[1]:
+            vals[k] = np.eye(np.shape(v)[0]) + 0.1 * np.asarray(v)
+        else:
+            vals[k] = np.where(np.abs(v) < 0.1, 0.5, v)
+    np.testing.assert_allclose(np.asarray(d.result.evaluate(vals)), _fd(d.f, wrt, vals),
+                               rtol=1e-5, atol=1e-7)
 
 
 # =============================================================== formats
@@ -267,8 +291,14 @@ def test_formats(lang: str, expr: str, wrt: str, shapes: dict) -> None:
     md_text = d.to_markdown()
     tex = d.to_latex()
     data = json.loads(json.dumps(d.to_dict()))
-    assert d._repr_markdown_() == md_text
-    assert d._repr_latex_() == f"$${tex}$$"
+    # Jupyter's displays: markdown ending with the result as display math, and one
+    # display-math block of LaTeX (KaTeX parses both: test_latex_parses_with_katex)
+    shown = d._repr_markdown_()
+    assert shown.startswith("**") and shown.count("$$") % 2 == 0
+    assert shown.rstrip().endswith("$$") and f"\\partial {wrt}}}" in shown.split("$$")[-2]
+    shown_tex = d._repr_latex_()
+    assert shown_tex.startswith("$$\\begin{aligned}") and shown_tex.endswith("\\end{aligned}$$")
+    assert shown_tex.count("$$") == 2
     assert data["lang"] == lang and data["wrt"] == wrt
     assert data["chain"]["text"] == d.chain_text()
     for s in d.steps:
@@ -293,6 +323,7 @@ def test_latex_parses_with_katex() -> None:
         for expr, wrt, shapes in EXAMPLES:
             d = md.explain(expr, wrt, lang=lang, shapes=shapes)
             items.append(d.to_latex())
+            items.append(d._repr_latex_().removeprefix("$$").removesuffix("$$"))
             items.extend(re.findall(r"\$\$(.+?)\$\$", d.to_markdown(), flags=re.S))
     assert katex_errors(items) == []
 
