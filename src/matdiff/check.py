@@ -11,12 +11,15 @@ user can verify any derivative matdiff gives them::
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .compile.api import check_values
 from .compile.evaluate import bind_sizes, evaluate
 from .derive.reverse import derive, resolve_wrt, to_expr
 from .errors import EvaluationError
@@ -89,6 +92,27 @@ def random_values(expr: Expr, rng: np.random.Generator | int | None = None,
     return out
 
 
+def _check_options(directions: Any, eps: Any, rtol: Any, atol: Any, seed: Any) -> None:
+    """Refuse options that would make the check vacuous (0 directions passes
+    anything) or meaningless (a step of 0), with a message, before any work."""
+    if isinstance(directions, (bool, np.bool_)) or not isinstance(directions,
+                                                                  numbers.Integral):
+        raise TypeError(f"directions must be an int, not {type(directions).__name__}")
+    if directions < 1:
+        raise EvaluationError(f"directions must be at least 1, not {directions}")
+    for name, v in (("eps", eps), ("rtol", rtol), ("atol", atol)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+            raise TypeError(f"{name} must be a number, not {type(v).__name__}")
+        if not math.isfinite(v) or v < 0 or (name == "eps" and v == 0):
+            raise EvaluationError(
+                f"{name} must be a finite number {'> 0' if name == 'eps' else '>= 0'}, "
+                f"not {v}")
+    if seed is not None and not isinstance(seed, (numbers.Integral, np.random.Generator)) \
+            or isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"seed must be an int, a numpy Generator or None, not "
+                        f"{type(seed).__name__}")
+
+
 def check(f: Expr | str, wrt: Expr | str, values: Mapping[str, Any] | None = None,
           shapes: Mapping[str, Sequence] | None = None, *, directions: int = 3,
           eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7,
@@ -104,10 +128,12 @@ def check(f: Expr | str, wrt: Expr | str, values: Mapping[str, Any] | None = Non
     >>> md.check(f, "x", {"x": np.ones(3), "A": np.eye(3)}).ok
     True
     """
+    _check_options(directions, eps, rtol, atol, seed)
     f = to_expr(f, shapes)
     x = resolve_wrt(f, wrt, shapes)
     rng = np.random.default_rng(seed)
-    vals = dict(values) if values is not None else random_values(f, rng)
+    vals = dict(check_values(values, "check")) if values is not None \
+        else random_values(f, rng)
     if x.name not in vals:
         if x.name in f.variables():
             raise EvaluationError(f"no value given for {x.name}")

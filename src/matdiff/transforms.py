@@ -83,12 +83,11 @@ def _as_array(x: Any, i: int) -> np.ndarray:
         raise TracingError(
             f"argument {i} is a matdiff expression; transformed functions take "
             "NumPy arrays (use md.derive on expressions)")
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TracingError(
-            f"argument {i} is not an array of numbers ({type(x).__name__})") from exc
-    return a
+    from .compile.api import as_real_array
+
+    # evaluate's conversion: complex, None, text and ragged lists are refused, not
+    # converted into something else
+    return as_real_array(f"argument {i}", x, lambda a: np.asarray(a, dtype=np.float64))
 
 
 def _norm_argnums(argnums: Any, nargs: int | None) -> tuple[tuple[int, ...], bool]:
@@ -191,8 +190,8 @@ class Transformed:
     def _entry(self, args: tuple) -> tuple[_Entry, list[np.ndarray]]:
         if not args:
             raise TracingError(f"{self.__name__} was called without arguments")
-        raw = [np.asarray(a) if not hasattr(a, "shape") else a for a in args]
         arrays = [_as_array(a, i) for i, a in enumerate(args)]
+        raw = [np.asarray(a) if not hasattr(a, "shape") else a for a in args]
         key = tuple((a.shape, str(getattr(r, "dtype", ""))) for a, r in zip(arrays, raw))
         entry = self._cache.get(key)
         if entry is None:

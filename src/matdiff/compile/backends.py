@@ -25,7 +25,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["get_backend", "BACKENDS"]
+from ..errors import EvaluationError, MatdiffError
+
+__all__ = ["get_backend", "BACKENDS", "SINGULAR"]
+
+#: the message of an inverse (or solve) of a singular matrix
+SINGULAR = ("the matrix is singular: its inverse, which inv(X) and the derivatives of "
+            "det(X) and logdet(X) need, does not exist")
 
 BACKENDS = ("numpy", "jax", "torch")
 
@@ -63,8 +69,19 @@ def _numpy() -> SimpleNamespace:
     t.tensordot = np.tensordot
     t.sum = np.add.reduce  # (a, axes): the ufunc's own reduce, without np.sum's wrapper
     t.transpose = np.transpose
-    t.inv = np.linalg.inv
-    t.solve = np.linalg.solve
+    def inv(a):
+        try:
+            return np.linalg.inv(a)
+        except np.linalg.LinAlgError as exc:
+            raise EvaluationError(SINGULAR) from exc
+
+    def solve(a, b):
+        try:
+            return np.linalg.solve(a, b)
+        except np.linalg.LinAlgError as exc:
+            raise EvaluationError(SINGULAR) from exc
+
+    t.inv, t.solve = inv, solve
     t.det = lambda a: np.float64(np.linalg.det(a))
 
     def logdet(a):
@@ -74,9 +91,11 @@ def _numpy() -> SimpleNamespace:
     t.logdet = logdet
 
     # log Σ exp(a) = m + log Σ exp(a − m), m the row's largest entry (0 where that is
-    # not finite), so no exp overflows; the ufuncs' own reduce skips np.max's wrapper
+    # not finite), so no exp overflows; the ufuncs' own reduce skips np.max's wrapper.
+    # An empty row has the identity -inf as its largest entry: logsumexp of no terms
+    # is log 0 = -inf and softmax of none is empty, not an error
     def _shift(a):
-        m = np.maximum.reduce(a, axis=-1, keepdims=True)
+        m = np.maximum.reduce(a, axis=-1, keepdims=True, initial=-np.inf)
         return m if np.isfinite(m).all() else np.where(np.isfinite(m), m, 0.0)
 
     def logsumexp(a):
@@ -192,8 +211,19 @@ def _torch() -> SimpleNamespace:
     t.tensordot = lambda a, b, axes: torch.tensordot(a, b, dims=(list(axes[0]), list(axes[1])))
     t.sum = lambda a, axes: torch.sum(a, dim=axes)
     t.transpose = torch.permute
-    t.inv = torch.linalg.inv
-    t.solve = torch.linalg.solve
+    def inv(a):
+        try:
+            return torch.linalg.inv(a)
+        except torch.linalg.LinAlgError as exc:
+            raise EvaluationError(SINGULAR) from exc
+
+    def solve(a, b):
+        try:
+            return torch.linalg.solve(a, b)
+        except torch.linalg.LinAlgError as exc:
+            raise EvaluationError(SINGULAR) from exc
+
+    t.inv, t.solve = inv, solve
     t.det = torch.linalg.det
 
     def logdet(a):
@@ -232,10 +262,18 @@ def _torch() -> SimpleNamespace:
 
 def get_backend(name: str) -> SimpleNamespace:
     """The module table of backend ``name`` (``numpy``, ``jax`` or ``torch``)."""
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    from ..render.layout import check_choice
+
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be one of {', '.join(BACKENDS)} (a string), not "
+                        f"{type(name).__name__}")
+    check_choice("backend", name, BACKENDS)
     table = _TABLES.get(name)
     if table is None:
-        table = {"numpy": _numpy, "jax": _jax, "torch": _torch}[name]()
+        try:
+            table = {"numpy": _numpy, "jax": _jax, "torch": _torch}[name]()
+        except ImportError as exc:
+            raise MatdiffError(f"backend {name!r} needs {name}, which is not installed "
+                               f"here (pip install {name})") from exc
         _TABLES[name] = table
     return table

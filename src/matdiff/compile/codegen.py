@@ -775,7 +775,8 @@ def _map_code(fn: str, args: list[str], lits: list) -> str:
                 return f"xp.sqrt({a})"
             if p == -0.5:
                 return f"1.0 / xp.sqrt({a})"
-            if p == int(p) and abs(p) < 64:
+            # an inf or nan exponent (x ** float('inf')) has no int value: xp.power
+            if math.isfinite(p) and p == int(p) and abs(p) < 64:
                 return f"xp.power({a}, {int(p)})" if p > 0 else f"1.0 / xp.power({a}, {-int(p)})"
         return f"xp.power({a}, {b})"
     if fn == "max":

@@ -7,8 +7,15 @@ an independent reference for the tests.
 
 Named dims are bound to sizes from the arrays given for the variables; a value
 missing, of the wrong rank, or contradicting another's dims is an
-:class:`~matdiff.errors.EvaluationError` naming the variable.  Non-finite values
-propagate as NumPy propagates them.
+:class:`~matdiff.errors.EvaluationError` naming the variable.  Values are real:
+complex arrays, None, text and dates are refused (NumPy would drop an imaginary
+part, or read None as nan, without a word); booleans count as 0 and 1, as in NumPy.
+Values for names the expression does not use are ignored.  Non-finite values
+propagate as NumPy propagates them; a singular matrix where an inverse is needed
+(``inv``, the derivatives of ``det`` and ``logdet``) is an ``EvaluationError`` on the
+NumPy and PyTorch backends (JAX's compiled code returns inf and nan, it cannot
+raise).  A result larger than the machine's memory is refused before anything is
+allocated (:func:`~matdiff.compile.api.memory_limit`).
 """
 
 from __future__ import annotations
@@ -20,10 +27,24 @@ from typing import Any
 import numpy as np
 import opt_einsum as oe
 
-from ..errors import EvaluationError
+from ..errors import EvaluationError, LimitError
 from ..expr.core import Const, Einsum, Expr, Var, context_of, topo_order
 
-__all__ = ["evaluate", "interpret", "bind_sizes", "contract", "cache_info"]
+__all__ = ["evaluate", "interpret", "bind_sizes", "contract", "cache_info", "merge_values"]
+
+
+def _to_float64(a: Any) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
+
+
+def merge_values(values: Any, kw: Mapping[str, Any]) -> dict[str, Any]:
+    """``Expr.evaluate``'s values: the dict given and the keyword arguments; a value
+    that is not a dict (``f.evaluate(5)``) is a TypeError saying how to give them."""
+    from .api import check_values
+
+    out = dict(check_values(values, "evaluate", keywords=True))
+    out.update(kw)
+    return out
 
 
 def bind_sizes(expr: Expr, values: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict]:
@@ -33,20 +54,16 @@ def bind_sizes(expr: Expr, values: Mapping[str, Any]) -> tuple[dict[str, np.ndar
     :func:`matdiff.expr.core.context_of`) are checked and bind dims too, though the
     derivative may no longer contain them (``dx/dx = I`` still needs ``n``).
     """
-    from .api import bind_shapes  # the compiled path's binding, with the same messages
+    # the compiled path's binding and conversion, with the same messages
+    from .api import as_real_array, bind_shapes, check_values
 
+    values = check_values(values)
     wanted = expr.variables()
     arrays: dict[str, np.ndarray] = {}
     for name in wanted:
         if name not in values:
             continue  # bind_shapes reports every missing value at once
-        raw = values[name]
-        try:
-            arrays[name] = np.asarray(raw, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise EvaluationError(
-                f"value of {name} is not an array of numbers ({type(raw).__name__})"
-            ) from exc
+        arrays[name] = as_real_array(name, values[name], _to_float64)
     sizes = bind_shapes(wanted, context_of(expr), values,
                         {n: a.shape for n, a in arrays.items()})
     return arrays, sizes
@@ -69,17 +86,20 @@ def _unbound_dims(expr: Expr, sizes: dict) -> list[str]:
 _PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def evaluate(expr: Expr, values: Mapping[str, Any], dims: Mapping[str, int] | None = None
+def evaluate(expr: Expr, values: Mapping[str, Any] | None = None,
+             dims: Mapping[str, int] | None = None
              ) -> np.ndarray:
     """Evaluate ``expr`` with ``values`` (name -> array); ``dims`` may bind dims that no
     variable carries (as in a derivative by a variable the expression lacks).
 
     Runs compiled NumPy code, cached per expression and per input shapes: evaluating
     again on arrays of the same shapes only runs the code."""
-    from .api import Compiled
+    from .api import Compiled, check_values
 
     if not isinstance(expr, Expr):
-        raise TypeError(f"evaluate takes an expression, not {type(expr).__name__}")
+        hint = "; parse text first with md.parse" if isinstance(expr, str) else ""
+        raise TypeError(f"evaluate takes an expression, not {type(expr).__name__}{hint}")
+    values = check_values(values)
     prog = _PROGRAMS.get(expr)
     if prog is None or (_CONTEXT_SEEN.get(expr) != len(context_of(expr))):
         prog = Compiled(expr, _weak=True)
@@ -104,23 +124,33 @@ def interpret(expr: Expr, values: Mapping[str, Any], dims: Mapping[str, int] | N
               ) -> np.ndarray:
     """Evaluate ``expr`` node by node (no code generation): the reference that
     compiled code is tested against."""
+    from .api import MAX_AXES, check_dims, unbound_message
+    from .backends import SINGULAR
+
     arrays, sizes = bind_sizes(expr, values)
-    for d, n in (dims or {}).items():
+    for d, n in check_dims(dims).items():
         if d in sizes and sizes[d] != n:
             raise EvaluationError(f"dim {d} is {sizes[d]} from the values but {n} was given")
-        sizes[d] = int(n)
+        sizes[d] = n
     unbound = _unbound_dims(expr, sizes)
     if unbound:
-        raise EvaluationError(
-            "cannot tell the size of dim(s) " + ", ".join(unbound)
-            + ": no variable given carries them; pass dims={...} to evaluate"
-        )
+        raise EvaluationError(unbound_message(unbound, compiled=False))
+    order = topo_order(expr)
+    for node in order:
+        if len(node.shape) > MAX_AXES:
+            raise LimitError(f"cannot evaluate a tensor of {len(node.shape)} axes: "
+                             f"arrays have at most {MAX_AXES}")
     cache: dict[int, Any] = {}
-    for node in topo_order(expr):
+    for node in order:
         if isinstance(node, Var):
             v = arrays[node.name]
         else:
-            v = node._eval([cache[id(c)] for c in node.children], sizes)
+            try:
+                v = node._eval([cache[id(c)] for c in node.children], sizes)
+            except np.linalg.LinAlgError as exc:  # inv of a singular matrix
+                raise EvaluationError(SINGULAR) from exc
+            except MemoryError as exc:  # every node is dense here
+                raise LimitError(f"not enough memory for this evaluation: {exc}") from exc
         cache[id(node)] = v
     out = cache[id(expr)]
     return np.asarray(out, dtype=np.float64)

@@ -149,11 +149,9 @@ class Expr:
         >>> float(f.evaluate(w=np.array([1., 2.]), x=np.array([3., 4.])))
         11.0
         """
-        from ..compile.evaluate import evaluate
+        from ..compile.evaluate import evaluate, merge_values
 
-        vals = dict(values or {})
-        vals.update(kw)
-        return evaluate(self, vals)
+        return evaluate(self, merge_values(values, kw))
 
     # ------------------------------------------------------------ operators
     def __add__(self, other: Any) -> Expr:
@@ -680,7 +678,7 @@ class LogDet(Expr):
 
 # ============================================================== stable composites
 def _stable_lse(a: np.ndarray) -> np.ndarray:
-    m = np.max(a, axis=-1, keepdims=True)
+    m = np.max(a, axis=-1, keepdims=True, initial=-np.inf)  # an empty row: -inf, not an error
     m = np.where(np.isfinite(m), m, 0.0)
     return np.log(np.sum(np.exp(a - m), axis=-1)) + m[..., 0]
 
