@@ -57,8 +57,25 @@ def resolve_wrt(f: Expr, wrt: Expr | str, shapes: Mapping[str, Sequence] | None 
     found = f.variables()
     if wrt in found:
         return Var(wrt, found[wrt])
-    if shapes and wrt in shapes:
-        return Var(wrt, tuple(shapes[wrt]))
+    if shapes is not None:
+        from ..parse.build import declared_shapes  # the parser's checks and messages
+
+        declared = declared_shapes(shapes)
+        if wrt in declared:
+            return Var(wrt, declared[wrt])
+    # a variable of the text that simplification cancelled (p / p is 1): the
+    # derivative by it is zero of its shape, if the texts agree on one
+    from ..parse import cancelled_variables
+
+    seen = cancelled_variables(f).get(wrt)
+    if seen is not None and len(seen) == 1:
+        return Var(wrt, next(iter(seen)))
+    if seen is not None:
+        raise UnknownVariableError(
+            f"cannot tell the shape of '{wrt}': the expression (a shared node) was "
+            f"parsed from texts where it has the shapes "
+            f"{', '.join(sorted(shape_str(s) for s in seen))}; give it with "
+            f"shapes={{{wrt!r}: ...}} or differentiate by the variable itself")
     import difflib
 
     names = sorted(found)

@@ -14,10 +14,11 @@ the language are one table (:mod:`.table`).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 
 from ..errors import LimitError
-from ..expr.core import Dim, Expr
+from ..expr.core import Dim, Expr, Shape
 from .build import build_expr, declared_shapes, variable_shapes
 from .grammar import MAX_DEPTH, parse_tree
 from .infer import infer_shapes
@@ -30,7 +31,25 @@ from .tree import Node, walk
 __all__ = [
     "parse", "parse_tree", "infer_shapes", "to_matrixcalculus", "tokenize", "Token", "Node", "walk",
     "FUNCTION_NAMES", "FUNCTION_TABLE", "FunctionSpec", "MAX_DEPTH", "MAX_LENGTH",
+    "cancelled_variables",
 ]
+
+#: per parsed result, the variables its text names that simplification cancelled
+#: (p / p is the constant 1), each with every shape a text gave it.  Results are
+#: shared nodes (every p / p and x - x of a scalar is the one constant), so shapes
+#: from several texts are kept apart, not merged: md.derive asks for exactly one.
+_CANCELLED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def cancelled_variables(expr: Expr) -> dict[str, set[Shape]]:
+    """The variables that parsed texts named but simplification removed from
+    ``expr``, name -> the shapes they were given (``md.derive`` by such a name is
+    zero of that shape).
+
+    >>> cancelled_variables(parse("x_doc - x_doc", shapes={"x_doc": ("n",)}))
+    {'x_doc': {('n',)}}
+    """
+    return {n: set(s) for n, s in _CANCELLED.get(expr, {}).items()}
 
 
 def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None,
@@ -80,10 +99,22 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None,
     try:
         if syntax == "matrixcalculus":
             inferred = infer_shapes(tree, text, declared, syntax)
-            return build_mc(tree, text, inferred.variables, inferred.fills)
-        var_shapes = variable_shapes(tree, text, declared)
-        return build_expr(tree, text, var_shapes)
+            var_shapes = inferred.variables
+            out = build_mc(tree, text, var_shapes, inferred.fills)
+        else:
+            var_shapes = variable_shapes(tree, text, declared)
+            out = build_expr(tree, text, var_shapes)
     except RecursionError:  # pragma: no cover - building is iterative
         raise LimitError(
             f"the expression is nested too deeply (the limit is {MAX_DEPTH} levels)"
         ) from None
+    kept = out.variables()
+    if len(kept) < len(var_shapes):
+        # simplification cancelled a variable the text names: remember it, so that
+        # md.derive(parse("p / p"), "p") is 0 of p's shape, as md.derive("p / p",
+        # "p", shapes=...) is, rather than an unknown variable
+        lost = _CANCELLED.setdefault(out, {})
+        for name, shape in var_shapes.items():
+            if name not in kept:
+                lost.setdefault(name, set()).add(tuple(shape))
+    return out
