@@ -66,24 +66,45 @@ layouts: derivatives have shape f.shape + wrt.shape (--layout mixed, the default
   transposed (the paper's); --layout denominator prints Jacobians transposed (the
   Matrix Cookbook's).  Every printout in a non-default layout says so.
 exit status: 0 on success, 2 for a mistake in the input (the message, with a
-  caret under the offending part, goes to standard error).
+  caret under the offending part, goes to standard error), 3 for an internal
+  error (a bug in matdiff: please report it with the command line).
 """
 
 
 def _parse_shape(item: str) -> tuple[str, tuple]:
+    """``NAME=DIMS`` as ``(name, dims)``; a dim of ASCII digits is a size, any other a
+    name (``x=²`` is a bad name, not a size: ``isdigit`` takes ``²``, ``int`` not)."""
     if "=" not in item:
         raise MatdiffError(f"--shape wants NAME=DIMS (like x=n or A=n,n), got {item!r}")
     name, dims = item.split("=", 1)
     name, dims = name.strip(), dims.strip()
+    if not name.isidentifier():
+        raise MatdiffError(f"--shape {item!r}: {name!r} is not a variable name (like x "
+                           "or A)")
     if dims in ("", "()", "scalar"):
         return name, ()
     out: list = []
-    for d in dims.strip("()").split(","):
+    parts = dims.strip("()").split(",")
+    for k, d in enumerate(parts):
         d = d.strip()
         if not d:
-            continue
-        out.append(int(d) if d.isdigit() else d)
+            if k == len(parts) - 1 and k > 0:
+                continue  # a trailing comma, as in x=(n,)
+            raise MatdiffError(f"--shape {item!r}: an empty dim (write DIMS like n or "
+                               "n,m)")
+        out.append(int(d) if d.isascii() and d.isdigit() else d)
     return name, tuple(out)
+
+
+def _parse_shapes(items: Sequence[str]) -> dict[str, tuple]:
+    shapes: dict[str, tuple] = {}
+    for item in items:
+        name, dims = _parse_shape(item)
+        if name in shapes and shapes[name] != dims:
+            raise MatdiffError(f"--shape declares {name} twice: as {shape_str(shapes[name])} "
+                               f"and as {shape_str(dims)}")
+        shapes[name] = dims
+    return shapes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,6 +182,14 @@ def _latex_label(wrt: str, order: int) -> str:
     return r"\frac{\partial f}{\partial " + v + "}"
 
 
+def _read_stdin() -> str:
+    try:
+        return sys.stdin.read().strip()
+    except UnicodeDecodeError as exc:
+        raise MatdiffError(f"standard input is not text in the locale's encoding ({exc})"
+                           ) from None
+
+
 def run(argv: Sequence[str] | None = None, out=None) -> int:
     out = out or sys.stdout
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -173,8 +202,8 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
         wrts = args.wrt or ["w", "b"]
         header = "The paper's loss of one ReLU neuron over N examples (Parr & Howard, §5):"
     else:
-        text = sys.stdin.read().strip() if args.expr == "-" else args.expr
-        shapes = dict(_parse_shape(s) for s in args.shape)
+        text = _read_stdin() if args.expr == "-" else args.expr
+        shapes = _parse_shapes(args.shape)
         wrts = args.wrt
         header = None
     if explain_too and args.hessian:
@@ -293,7 +322,9 @@ def _emit_json(out, args, header, f, results) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``matdiff`` command: exit 0, or 2 with a message on bad input."""
+    """Entry point of the ``matdiff`` command: exit 0; 2 with a message on bad input;
+    3 with a one-line message for an internal error (a bug), never a traceback
+    (``MATDIFF_DEBUG=1`` shows it)."""
     try:
         return run(argv)
     except MatdiffError as exc:
@@ -309,6 +340,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:  # pragma: no cover
         return 130
+    except Exception as exc:  # a bug: say so in one line, not in a traceback
+        import os
+
+        if os.environ.get("MATDIFF_DEBUG"):
+            raise
+        print(f"matdiff: internal error (a bug in matdiff; please report it with the "
+              f"command line): {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":  # pragma: no cover
