@@ -24,7 +24,7 @@ from typing import Any
 
 from ..expr.core import Expr
 from .layout import STYLES, apply_layout, check_choice
-from .mform import MForm, index_form, matrix_form
+from .mform import MForm, index_form, inline, matrix_form
 from .notation import (
     ATOM,
     HADAMARD,
@@ -386,9 +386,9 @@ class _LatexPrinter(_Printer):
         def finish(r: list) -> Result:
             out = ""
             den_parts = []
-            for res, d in zip(r[:-1], dens, strict=True):
+            for s, res, d in zip(scalars, r[:-1], dens, strict=True):
                 if d is None:
-                    out = _jux(out, paren(*res, POSTFIX))
+                    out = _jux(out, res[0] if inline(s) else paren(*res, POSTFIX))
                 else:
                     den_parts.append(res if d[1] == 1 else _power(res, d[1], False))
             out = _jux(out, paren(*r[-1], PRODUCT))
@@ -435,8 +435,8 @@ class _LatexPrinter(_Printer):
 
             def finish_smul(r: list) -> Result:
                 out = ""
-                for res in r[:-1]:
-                    out = _jux(out, paren(*res, POSTFIX))
+                for s, res in zip(node.args, r[:-1], strict=False):
+                    out = _jux(out, res[0] if inline(s) else paren(*res, POSTFIX))
                 return out + " " + paren(*r[-1], PRODUCT), PRODUCT
 
             return deps, finish_smul

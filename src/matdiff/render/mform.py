@@ -31,6 +31,9 @@ reading becomes an ``index`` node.
 
 from __future__ import annotations
 
+import heapq
+import itertools
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -58,7 +61,14 @@ __all__ = ["MForm", "matrix_form", "index_form", "to_numpy"]
 
 #: products of more operands than this are read greedily, not by the full search
 MAX_SEARCH = 7
+#: a product of scalars keeps at most this many factors flat: a longer one keeps the
+#: bulk of a nested product as one factor (printed without parentheses), as the
+#: simplifier's ``MAX_FLAT`` does for expressions.  Flattening every level of a long
+#: nested product copied its factors once per level: quadratic time and memory.
+MAX_SMUL = 32
 _WMAX = 10 ** 9
+#: the order in which forms are made (a tie between factors goes to the older one)
+_SERIAL = itertools.count()
 
 
 class MForm:
@@ -67,10 +77,13 @@ class MForm:
     ``args`` are the child nodes, ``params`` the kind's parameters, ``shape`` the dims
     (a row vector keeps its ``(n,)``), ``orient`` one of ``'s' 'col' 'row' 'm' 't'``,
     ``prec`` its precedence in the printout, ``width`` an estimate of its printed
-    length and ``ntrans`` its number of transposes (the search's costs).
+    length and ``ntrans`` its number of transposes (the search's costs); ``quot``
+    tells a product that prints as a quotient (``x/z``: inside another product it
+    needs parentheses) and ``serial`` the order in which forms were made.
     """
 
-    __slots__ = ("kind", "args", "params", "shape", "orient", "prec", "width", "ntrans")
+    __slots__ = ("kind", "args", "params", "shape", "orient", "prec", "width", "ntrans",
+                 "quot", "serial")
 
     kind: str
     args: tuple
@@ -80,6 +93,8 @@ class MForm:
     prec: int
     width: int
     ntrans: int
+    quot: bool
+    serial: int
 
     def cost(self) -> tuple[int, int]:
         return (self.width, self.ntrans)
@@ -106,6 +121,33 @@ def _is_zero(a: MForm) -> bool:
 
 def _is_neg(a: MForm) -> bool:
     return (a.kind in ("scale", "num", "fill") and a.params[0] < 0)
+
+
+def _const_exponent(e: MForm) -> float | None:
+    if e.kind in ("num", "fill"):
+        return e.params[0]
+    return None
+
+
+def _int(p: float) -> bool:
+    return float(p).is_integer() and abs(p) < 1000
+
+
+def _denominator(node: MForm) -> tuple[MForm, float] | None:
+    """``b⁻ᵖ`` with ``p`` a positive integer: ``(b, p)``, printed as a quotient."""
+    if node.kind != "pow":
+        return None
+    p = _const_exponent(node.args[1])
+    if p is not None and p < 0 and _int(p):
+        return node.args[0], -p
+    return None
+
+
+def inline(node: MForm) -> bool:
+    """A product of scalars nested in another (see :data:`MAX_SMUL`) that prints
+    without parentheses among its factors: ``a (b c) d`` is ``a b c d``, but
+    ``a (b/c) d`` is not ``a b/c d``."""
+    return node.kind == "smul" and node.orient == "s" and not node.quot
 
 
 # ----------------------------------------------------------------- precedence, width
@@ -177,6 +219,36 @@ def _width(node: MForm) -> int:
 
 
 # ===================================================================== the builder
+class _Term:
+    """A term of a sum read as ``c · s₁ s₂ … sₖ · x`` (a number, scalar factors, a
+    core) while :meth:`Forms._factor_scalar` takes shared factors out: ``mult``
+    counts the factors left by id, ``taken`` those taken out (always the first
+    occurrences), ``form`` is the term as a form (made when it is needed)."""
+
+    __slots__ = ("c", "sc", "x", "form", "keys", "mult", "taken", "left")
+
+    def __init__(self, c: float, sc: tuple, x: MForm, form: MForm | None) -> None:
+        self.c, self.sc, self.x, self.form = c, sc, x, form
+        self.keys = {id(s): s for s in sc}
+        self.mult = Counter(map(id, sc))
+        self.taken: dict[int, int] = {}
+        self.left = len(sc)
+
+    def factors(self) -> list[MForm]:
+        """The factors left, in their order."""
+        if not self.taken:
+            return list(self.sc)
+        skip = dict(self.taken)
+        out = []
+        for s in self.sc:
+            key = id(s)
+            if skip.get(key):
+                skip[key] -= 1
+            else:
+                out.append(s)
+        return out
+
+
 class Forms:
     """Smart constructors of :class:`MForm` nodes (interned, so equal forms are one
     object), each applying the identities of matrix algebra that shorten a form:
@@ -201,6 +273,9 @@ class Forms:
         node.prec = _prec(kind, params, node.shape, args)
         node.width = _width(node)
         node.ntrans = min((kind == "T") + sum(a.ntrans for a in args), _WMAX)
+        node.quot = kind == "smul" and (args[-1].quot or any(
+            _denominator(a) is not None for a in args[:-1]))
+        node.serial = next(_SERIAL)
         self._table[key] = (node, args)  # keep the children alive: ids stay unique
         return node
 
@@ -277,10 +352,20 @@ class Forms:
             return self.scale(a.params[0], self.matmul(a.args[0], b))
         if b.kind == "scale":
             return self.scale(b.params[0], self.matmul(a, b.args[0]))
-        if a.kind == "smul":
-            return self.smul(a.args[:-1], self.matmul(a.args[-1], b))
-        if b.kind == "smul":
-            return self.smul(b.args[:-1], self.matmul(a, b.args[-1]))
+        if a.kind == "smul" or b.kind == "smul":
+            # (sA)B = A(sB) = s(AB) for scalars s; a long product nests its bulk
+            # (MAX_SMUL), so the scalars come out in a loop, outermost first
+            layers = []
+            while a.kind == "smul":
+                layers.append(a.args[:-1])
+                a = a.args[-1]
+            while b.kind == "smul":
+                layers.append(b.args[:-1])
+                b = b.args[-1]
+            out = self.matmul(a, b)
+            for sc in reversed(layers):
+                out = self.smul(sc, out)
+            return out
         if a.kind == "eye" and b.orient in ("m", "col"):
             return b
         if b.kind == "eye" and a.orient in ("m", "row"):
@@ -362,15 +447,17 @@ class Forms:
             elif s.kind == "scale":
                 coef *= s.params[0]
                 stack.append(s.args[0])
-            elif s.kind == "smul":
+            elif s.kind == "smul" and len(sc) + len(s.args) <= MAX_SMUL:
                 stack.extend(reversed(s.args))
-            else:
+            else:  # a factor (a long product: its bulk, nested)
                 sc.append(s)
         while x.kind in ("scale", "smul", "num", "fill") and not _is_zero(x):
             if x.kind == "scale":
                 coef *= x.params[0]
                 x = x.args[0]
             elif x.kind == "smul":
+                if len(sc) + len(x.args) - 1 > MAX_SMUL:
+                    break  # x stays a nested product
                 sc.extend(x.args[:-1])
                 x = x.args[-1]
             elif x.kind == "num" and sc:
@@ -461,11 +548,15 @@ class Forms:
         if any(t.orient != o for t in flat):
             flat = [self.col(t) for t in flat]
             o = flat[0].orient
-        flat = self._factor(flat)
-        if len(flat) == 1:
-            return flat[0]
-        flat.sort(key=lambda t: (_is_neg(t), t.width, t.kind in ("eye", "fill", "num")))
-        return self.make("add", flat, (), flat[0].shape, o)
+        return self._settle(self._factor(flat), o)
+
+    def _settle(self, terms: list[MForm], orient: str) -> MForm:
+        """The sum of terms already factored: positive terms first, shorter first."""
+        if len(terms) == 1:
+            return terms[0]
+        terms = sorted(terms, key=lambda t: (_is_neg(t), t.width,
+                                             t.kind in ("eye", "fill", "num")))
+        return self.make("add", terms, (), terms[0].shape, orient)
 
     def _chain(self, t: MForm) -> tuple[float, list[MForm]]:
         """``t = c · F₁ F₂ … Fₖ``."""
@@ -490,10 +581,12 @@ class Forms:
         return out
 
     def _factor(self, terms: list[MForm]) -> list[MForm]:
-        # Σₖ cₖ Pₖ F = (Σₖ cₖ Pₖ) F  and  Σₖ cₖ F Pₖ = F (Σₖ cₖ Pₖ)
         if len(terms) < 2:
             return terms
-        terms = self._factor_scalar(terms)
+        return self._factor_chains(self._factor_scalar(terms))
+
+    def _factor_chains(self, terms: list[MForm]) -> list[MForm]:
+        # Σₖ cₖ Pₖ F = (Σₖ cₖ Pₖ) F  and  Σₖ cₖ F Pₖ = F (Σₖ cₖ Pₖ)
         if len(terms) < 2 or terms[0].orient not in ("col", "m"):
             return terms
         chains = [self._chain(t) for t in terms]
@@ -528,48 +621,140 @@ class Forms:
                 continue
             inner = self.add(rems, rems[0].shape)
             new = self.matmul(inner, F) if side == -1 else self.matmul(F, inner)
-            return [new] + [terms[k] for k in range(len(terms)) if k not in best]
+            inside = set(best)
+            return [new] + [terms[k] for k in range(len(terms)) if k not in inside]
         return terms
 
     def _factor_scalar(self, terms: list[MForm]) -> list[MForm]:
-        # Σₖ sₖ X = (Σₖ sₖ) X for scalars sₖ: a1 − b1 = (a − b)1
-        parts = []
-        for t in terms:
+        """Scalar factors out of a sum of terms of one orientation.
+
+        Two rules, tried in this order (then again on the terms that came out):
+
+        * ``Σₖ sₖ X = (Σₖ sₖ) X`` for scalars ``sₖ`` and a non-scalar core ``X`` that
+          most terms share: ``a1 − b1 = (a − b)1``;
+        * ``Σₖ cₖ s Xₖ = s Σₖ cₖ Xₖ`` for the scalar ``s`` (not a number) in the most
+          terms (on a tie, the form made first): ``zA + zAᵀ = z(A + Aᵀ)``; the terms
+          that had ``s`` are factored again without it, the others stay as they are.
+
+        The nested sums are levels of one loop, and each level costs only what
+        changes: the count of terms that have each factor is kept (a heap finds the
+        largest), a term that leaves takes its factors' counts with it, and a factor
+        taken out is removed from the terms' lists once, when they are made.
+        Recomputing every level from its terms cost time quadratic in the terms'
+        lengths and cubic overall (the Hessian of ``x^x^…^x``, the derivative of a
+        product of sums).  Levels where every term has ``s`` make one product
+        ``s₁ s₂ … (Σ …)`` rather than one per level."""
+        orient = terms[0].orient
+        count: Counter = Counter()  # factor id -> number of live terms that have it
+        factor: dict[int, MForm] = {}
+        heap: list[tuple[int, int, int]] = []  # (-count, serial, id), stale ones skipped
+
+        def enter(ts: list[_Term]) -> list[_Term]:
+            for t in ts:
+                for key, s in t.keys.items():
+                    count[key] += 1
+                    factor[key] = s
+                    heapq.heappush(heap, (-count[key], s.serial, key))
+            return ts
+
+        def leave(t: _Term) -> None:
+            for key, k in t.mult.items():
+                if k:
+                    count[key] -= 1
+                    heapq.heappush(heap, (-count[key], factor[key].serial, key))
+
+        # each level: (the factors all its terms shared, the factor s or None, the
+        # terms without s; for the innermost level, its result)
+        frames: list[tuple[list[MForm], MForm | None, list[MForm]]] = []
+        items = enter([t for form in terms for t in self._terms(form)])
+        run: list[MForm] = []
+        while True:
+            done = self._common_core(items)
+            s = None
+            if done is None:
+                while heap and -heap[0][0] != count[heap[0][2]]:
+                    heapq.heappop(heap)
+                if heap and -heap[0][0] >= 2:
+                    s = factor[heap[0][2]]
+                else:
+                    done = [self._form(t) for t in items]
+            if done is not None:
+                frames.append((run, None, done))
+                break
+            key = id(s)
+            members = [t for t in items if t.mult.get(key)]
+            if len(members) < len(items):
+                others = []
+                for t in items:
+                    if not t.mult.get(key):
+                        leave(t)
+                        others.append(self._form(t))
+                frames.append((run, s, others))
+                run = []
+            else:  # every term has s: this level and the next make one product
+                run.append(s)
+            items = []
+            for t in members:
+                items += self._take(t, s, key, count, factor, heap, enter)
+        # the levels' results, from the innermost out: s·(Σ inner) + the others, and
+        # a level's shared factors s₁ s₂ … (Σ …) around it
+        out: list[MForm] = []
+        for shared, s, rest in reversed(frames):
+            res = rest if s is None else \
+                [self.smul([s], self._settle(self._factor_chains(out), orient))] + rest
+            out = [self.smul(shared, self._settle(self._factor_chains(res), orient))] \
+                if shared else res
+        return out
+
+    def _take(self, t: _Term, s: MForm, key: int, count: Counter, factor: dict,
+              heap: list, enter: Any) -> list[_Term]:
+        """Term ``t`` with (the first occurrence of) its factor ``s`` taken out; a term
+        with no factor left is ``c x``, read again (a sum ``x`` is its terms)."""
+        t.mult[key] -= 1
+        t.taken[key] = t.taken.get(key, 0) + 1
+        t.left -= 1
+        t.form = None
+        if not t.mult[key]:
+            count[key] -= 1
+            heapq.heappush(heap, (-count[key], s.serial, key))
+        if t.left:
+            return [t]
+        return enter(self._terms(self.scale(t.c, self.smul([], t.x))))
+
+    def _terms(self, form: MForm) -> list[_Term]:
+        """A term (a sum: each of its terms) read as ``c · s₁ … sₖ · x``."""
+        out = []
+        for t in (form.args if form.kind == "add" else (form,)):
             c, u = (t.params[0], t.args[0]) if t.kind == "scale" else (1.0, t)
-            parts.append((c, u.args[:-1] if u.kind == "smul" else (), u))
-        if terms[0].orient != "s":
-            byx: dict[int, list[int]] = {}
-            for k, (_, _, u) in enumerate(parts):
-                byx.setdefault(id(u.args[-1] if u.kind == "smul" else u), []).append(k)
-            group = max(byx.values(), key=len)
-            if len(group) >= 2 and any(parts[k][1] for k in group):
-                coefs = []
-                for k in group:
-                    c, sc, _ = parts[k]
-                    s = self.smul(sc[:-1], sc[-1]) if sc else self.num(1.0)
-                    coefs.append(self.scale(c, s))
-                u = parts[group[0]][2]
-                X = u.args[-1] if u.kind == "smul" else u
-                new = self.smul([self.add(coefs, ())], X)
-                rest = [terms[k] for k in range(len(terms)) if k not in group]
-                return [new] + rest
-        # Σₖ cₖ s Xₖ = s Σₖ cₖ Xₖ for a scalar s (not a number): zA + zAᵀ = z(A + Aᵀ)
-        groups: dict[int, list[int]] = {}
-        for k, (_, sc, _) in enumerate(parts):
-            for s in set(sc):
-                groups.setdefault(id(s), []).append(k)
-        best = max(groups.values(), key=len, default=[])
-        if len(best) < 2:
-            return terms
-        s = next(x for x in parts[best[0]][1] if id(x) in groups and groups[id(x)] is best)
-        rest = []
-        for k in best:
-            c, sc, u = parts[k]
-            left = list(sc)
-            left.remove(s)
-            rest.append(self.scale(c, self.smul(left, u.args[-1])))
-        new = self.smul([s], self.add(rest, rest[0].shape))
-        return [new] + [terms[k] for k in range(len(terms)) if k not in best]
+            if u.kind == "smul":
+                out.append(_Term(c, u.args[:-1], u.args[-1], t))
+            else:
+                out.append(_Term(c, (), u, t))
+        return out
+
+    def _form(self, t: _Term) -> MForm:
+        if t.form is None:
+            t.form = self.scale(t.c, self.smul(t.factors(), t.x))
+        return t.form
+
+    def _common_core(self, items: list[_Term]) -> list[MForm] | None:
+        # Σₖ sₖ X = (Σₖ sₖ) X for scalars sₖ: a1 − b1 = (a − b)1
+        if items[0].x.orient == "s":
+            return None
+        byx: dict[int, list[int]] = {}
+        for k, t in enumerate(items):
+            byx.setdefault(id(t.x), []).append(k)
+        group = max(byx.values(), key=len)
+        if len(group) < 2 or not any(items[k].left for k in group):
+            return None
+        coefs = []
+        for k in group:
+            sc = items[k].factors()
+            s = self.smul(sc[:-1], sc[-1]) if sc else self.num(1.0)
+            coefs.append(self.scale(items[k].c, s))
+        new = self.smul([self.add(coefs, ())], items[group[0]].x)
+        inside = set(group)
+        return [new] + [self._form(t) for k, t in enumerate(items) if k not in inside]
 
     # ------------------------------------------------------------- functions
     def func(self, fn: str, args: Sequence[MForm]) -> MForm:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from ..expr.core import Expr
 from .layout import LAYOUTS, STYLES, apply_layout, check_choice, transposes
-from .mform import MForm, index_form, matrix_form
+from .mform import MForm, _const_exponent, _denominator, _int, index_form, inline, matrix_form
 from .notation import (
     ADD,
     ATOM,
@@ -78,16 +78,6 @@ def _fn_name(fn: str) -> str:
         return FUNCTIONS[fn].unicode or fn
     except KeyError:
         return fn
-
-
-def _const_exponent(e: MForm) -> float | None:
-    if e.kind in ("num", "fill"):
-        return e.params[0]
-    return None
-
-
-def _int(p: float) -> bool:
-    return float(p).is_integer() and abs(p) < 1000
 
 
 def _fill_text(v: float, rank: int) -> Result:
@@ -166,7 +156,7 @@ def _edge(node: MForm, last: bool) -> str:
                 child, need = node.args[-1], PRODUCT
             else:
                 child, need = firsts[0], POSTFIX
-            if child.prec < need:
+            if child.prec < need and not inline(child):
                 return ""
             node = child
             continue
@@ -205,16 +195,6 @@ def _jux(left: str, lnode: MForm | None, right: str, rnode: MForm | None) -> str
     if lt == "^":  # x^0.5 y, not x^0.5y
         return left + " " + right
     return left + separator(lt, rt) + right
-
-
-def _denominator(node: MForm) -> tuple[MForm, float] | None:
-    """``b⁻ᵖ`` with ``p`` a positive integer: ``(b, p)``, printed as a quotient."""
-    if node.kind != "pow":
-        return None
-    p = _const_exponent(node.args[1])
-    if p is not None and p < 0 and _int(p):
-        return node.args[0], -p
-    return None
 
 
 def _parts(items: list[str], sep: str) -> list[str]:
@@ -466,7 +446,7 @@ class _Printer:
             den_parts = []
             for s, res, d in zip(scalars, r[:-1], dens, strict=True):
                 if d is None:
-                    t = paren(*res, POSTFIX)
+                    t = res[0] if inline(s) else paren(*res, POSTFIX)
                     out = _jux(out, prev, t, s) if out else t
                     prev = s
                 else:
@@ -520,8 +500,8 @@ class _Printer:
 
             def finish_smul(r: list) -> Result:
                 out = ""
-                for res in r[:-1]:
-                    t = paren(*res, POSTFIX)
+                for s, res in zip(node.args, r[:-1], strict=False):
+                    t = res[0] if inline(s) else paren(*res, POSTFIX)
                     out = juxtapose(out, t) if out else t
                 return out + " " + paren(*r[-1], PRODUCT), PRODUCT
 
