@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from .compile.api import check_values
+from .compile.api import check_values, human_bytes, memory_limit
 from .compile.evaluate import bind_sizes, evaluate
 from .derive.reverse import derive, resolve_wrt, to_expr
-from .errors import EvaluationError
+from .errors import EvaluationError, LimitError
 from .expr.core import Expr, Map, Var, topo_order
 
 __all__ = ["check", "CheckResult", "random_values"]
@@ -77,6 +77,7 @@ def random_values(expr: Expr, rng: np.random.Generator | int | None = None,
     rng = np.random.default_rng(rng)
     sizes = dict(sizes or {})
     out = {}
+    total, limit = 0, memory_limit()
     for name, shape in expr.variables().items():
         dims = []
         for d in shape:
@@ -84,6 +85,13 @@ def random_values(expr: Expr, rng: np.random.Generator | int | None = None,
                 dims.append(d)
             else:
                 dims.append(sizes.setdefault(d, default_size + len(sizes) % 2))
+        # a declared size like x: (10**11,) is refused before NumPy is asked for it
+        total += 8 * math.prod(dims)
+        if total > limit:
+            raise LimitError(
+                f"random values for {name} of shape {tuple(dims)} would take "
+                f"{human_bytes(total)} in all, more than the limit of "
+                f"{human_bytes(limit)}: give smaller sizes")
         lo, hi = _domain_of(expr, name)
         v = rng.uniform(lo, hi, size=dims)
         if len(shape) == 2 and shape[0] == shape[1]:

@@ -210,7 +210,26 @@ def human_bytes(n: float) -> str:
     raise AssertionError  # pragma: no cover
 
 
-def _out_of_memory(exc: MemoryError, hint: bool) -> LimitError:
+#: how NumPy (ValueError), PyTorch and XLA (RuntimeError, OverflowError) say that an
+#: array cannot be allocated: its byte size overflows the index type, or memory ran
+#: out.  (JAX dispatches asynchronously: its out-of-memory error may come only when
+#: the result is read.)
+_TOO_BIG = ("array is too big", "Maximum allowed", "not enough memory", "overflowed",
+            "allocate memory", "RESOURCE_EXHAUSTED", "out of memory", "Out of memory",
+            "out of bounds for int")
+
+
+def too_big(exc: BaseException) -> bool:
+    """Whether ``exc`` is a backend refusing to allocate an array (``det(eye(10**11))``
+    makes a 10¹¹ x 10¹¹ identity): a size limit, not a bug, so it becomes a
+    LimitError like NumPy's MemoryError."""
+    if isinstance(exc, MemoryError):
+        return True
+    msg = str(exc)
+    return any(m in msg for m in _TOO_BIG)
+
+
+def _out_of_memory(exc: BaseException, hint: bool) -> LimitError:
     """NumPy's MemoryError (raised before it allocates) as matdiff's error; ``hint``:
     say that a structured result may be the way out."""
     more = ("; if the result is a diagonal (element-wise) Jacobian, md.compile(..., "
@@ -352,7 +371,11 @@ class Compiled:
         fn, arrs = self._lookup(values, dims)
         try:
             return fn(*arrs)
-        except MemoryError as exc:  # an intermediate past what the machine has
+        except (MemoryError, ValueError, RuntimeError, OverflowError) as exc:
+            # an intermediate array past what the machine (or the index type) holds
+            # is a size limit; any other error is raised as it is
+            if not too_big(exc):
+                raise
             hint = not self.structured and any(len(e.shape) >= 2 for e in self._exprs())
             raise _out_of_memory(exc, hint) from exc
 

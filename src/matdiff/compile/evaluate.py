@@ -124,7 +124,7 @@ def interpret(expr: Expr, values: Mapping[str, Any], dims: Mapping[str, int] | N
               ) -> np.ndarray:
     """Evaluate ``expr`` node by node (no code generation): the reference that
     compiled code is tested against."""
-    from .api import MAX_AXES, check_dims, unbound_message
+    from .api import MAX_AXES, check_dims, too_big, unbound_message
     from .backends import SINGULAR
 
     arrays, sizes = bind_sizes(expr, values)
@@ -149,7 +149,9 @@ def interpret(expr: Expr, values: Mapping[str, Any], dims: Mapping[str, int] | N
                 v = node._eval([cache[id(c)] for c in node.children], sizes)
             except np.linalg.LinAlgError as exc:  # inv of a singular matrix
                 raise EvaluationError(SINGULAR) from exc
-            except MemoryError as exc:  # every node is dense here
+            except (MemoryError, ValueError, OverflowError) as exc:  # all dense here
+                if not too_big(exc):
+                    raise
                 raise LimitError(f"not enough memory for this evaluation: {exc}") from exc
         cache[id(node)] = v
     out = cache[id(expr)]
