@@ -95,6 +95,13 @@ def matrix(name: str, m: Dim = "m", n: Dim = "n") -> Var:
 
 def const(value: float, shape: Sequence[Dim] = ()) -> Const:
     """A constant filled with ``value`` (``const(1, ("n",))`` is the vector of ones)."""
+    # float("1.5") and True would pass, and a string shape "nm" would be the dims n, m
+    if isinstance(value, (bool, np.bool_, str, bytes)) or not isinstance(
+            value, (numbers.Real, np.ndarray)) or np.ndim(value) != 0:
+        raise TypeError(f"const takes a number, not {type(value).__name__}")
+    if isinstance(shape, str):
+        raise TypeError(f"const's shape is a tuple of dims, like ({shape!r},), "
+                        "not a string")
     v = float(value)
     return Const(v, tuple(check_dim(d) for d in shape))
 
