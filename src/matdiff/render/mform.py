@@ -953,20 +953,24 @@ class Forms:
             s0 = items[0][1]
             H = self.had([f if s == s0 else self.T(f) for f, s in items])
             return self._reduce_single(H, s0, set(out)).get(tuple(out))
-        letters = [set(s) for _, s in items]
-        out_set = set(out)
+        # the operands that read each letter, as a bit mask; the output reads its
+        # letters too (a bit past the operands)
+        full = (1 << n) - 1
+        readers: dict[int, int] = {}
+        for i, (_, s) in enumerate(items):
+            for c in s:
+                readers[c] = readers.get(c, 0) | 1 << i
+        for c in out:
+            readers[c] = readers.get(c, 0) | 1 << n
 
         def keep_of(mask: int) -> set:
-            inside: set = set()
-            outside = set(out_set)
-            for i in range(n):
-                (inside if mask >> i & 1 else outside).update(letters[i])
-            return inside & outside
+            # the letters a partial product over ``mask`` must keep: read both inside
+            # and outside it (or by the output)
+            return {c for c, r in readers.items() if r & mask and r & ~mask}
 
         best: dict[int, dict] = {}
         for i, (form, s) in enumerate(items):
             best[1 << i] = self._reduce_single(form, s, keep_of(1 << i))
-        full = (1 << n) - 1
         if n <= MAX_SEARCH:
             for mask in sorted(range(1, full + 1), key=lambda m: bin(m).count("1")):
                 if mask in best:
@@ -985,28 +989,43 @@ class Forms:
                 if table:
                     best[mask] = table
             return best.get(full, {}).get(out)
-        # a long product: merge the cheapest valid pair, greedily
+        # a long product: merge the cheapest valid pair, greedily (on a tie, the pair
+        # met first).  A pair's readings do not change when two other parts merge, so
+        # each pair is read once and waits in a heap (every round reading every pair
+        # cost time cubic in the operands); the letters a union keeps are among those
+        # its two parts keep, so they are found from those (at most four)
         parts = dict(best)
+        opens = {m: keep_of(m) for m in parts}
+        order = {m: k for k, m in enumerate(parts)}
+        heap: list = []
+
+        def offer(mx: int, my: int) -> None:
+            m = mx | my
+            keep = {c for c in opens[mx] | opens[my] if readers[c] & ~m}
+            if len(keep) > 2:
+                return
+            table: dict = {}
+            self._merge(parts[mx], parts[my], keep, table)
+            if table:
+                cost = min(f.cost() for f in table.values())
+                heapq.heappush(heap, (cost, order[mx], order[my], mx, my, keep, table))
+
+        masks = list(parts)
+        for x in range(len(masks)):
+            for y in range(x + 1, len(masks)):
+                offer(masks[x], masks[y])
         while len(parts) > 1:
-            choice = None
-            masks = list(parts)
-            for x in range(len(masks)):
-                for y in range(x + 1, len(masks)):
-                    m = masks[x] | masks[y]
-                    keep = keep_of(m)
-                    if len(keep) > 2:
-                        continue
-                    table: dict = {}
-                    self._merge(parts[masks[x]], parts[masks[y]], keep, table)
-                    if table:
-                        c = min(f.cost() for f in table.values())
-                        if choice is None or c < choice[0]:
-                            choice = (c, masks[x], masks[y], table)
-            if choice is None:
+            while heap and (heap[0][3] not in parts or heap[0][4] not in parts):
+                heapq.heappop(heap)  # a pair with a part merged since
+            if not heap:
                 return None
-            _, mx, my, table = choice
+            *_, mx, my, keep, table = heapq.heappop(heap)
             del parts[mx], parts[my]
-            parts[mx | my] = table
+            m = mx | my
+            others = list(parts)
+            parts[m], opens[m], order[m] = table, keep, len(order)
+            for other in others:
+                offer(other, m)
         return parts[full].get(out)
 
     def _merge(self, t1: dict, t2: dict, keep: set, table: dict) -> None:
