@@ -192,6 +192,7 @@ BAD_VALUES = [
     ("masked entries", np.ma.array([1.0, 2.0], mask=[False, True]), "masked"),
     ("complex", 1j * np.ones(2), "complex"),
     ("complex list", [1j, 2.0], "complex"),
+    ("an expression", md.vector("x", "n"), "matdiff expression"),
 ]
 
 

@@ -130,6 +130,9 @@ def as_real_array(name: str, raw: Any, conv: Callable[[Any], Any]) -> Any:
     if isinstance(raw, (str, bytes)):
         raise EvaluationError(f"value of {name} is not an array of numbers: it is text "
                               f"({raw[:20]!r})")
+    if isinstance(raw, Expr):
+        raise EvaluationError(f"value of {name} is a matdiff expression, not an array of "
+                              "numbers (substitute it into the expression instead)")
     kind = _kind(raw)
     if kind is None:  # numbers, lists: look at what NumPy makes of them
         try:
