@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import MatdiffError, ParseError, ShapeError
 from ..expr import builders as b
+from ..expr.builders import _broadcast_shape  # the rule b.add and b.sub apply
 from ..expr.core import Const, Dim, Expr, check_dim, shape_str
 from .grammar import dim_value, literal_int
 from .table import FUNCTION_TABLE, Filled
@@ -234,7 +235,12 @@ class _Builder:
     def long_sum(self, node: Node, args: list[Value]) -> Expr:
         """``t0 ± t1 ± ...`` for many terms: the shapes are checked left to right, as a
         chain of ``+`` would check them, then the terms are added as a balanced tree
-        (adding one term at a time to a long sum costs time quadratic in its length)."""
+        (adding one term at a time to a long sum costs time quadratic in its length).
+
+        The check is the builders' broadcasting rule on the shapes alone (building a
+        sum of stand-ins per term cost more than the sum itself), and equal operands
+        are negated, and equal pairs added, once: a run of one term (``x - x - …``)
+        makes the same pairs at every level of the tree."""
         ops = node.value
         spans = [c.span for c in node.children]
         start = spans[0][0]
@@ -248,17 +254,26 @@ class _Builder:
                 if k == 1:
                     terms[0] = a
                 terms[k] = t
-            # the shape only: stand-ins of the same shapes
-            acc = self.apply(_BINARY[op], (Const(0.0, a.shape), Const(0.0, t.shape)),
-                             (left_span, spans[k]))
+            # the shape only: a stand-in of the sum so far
+            acc = Const(0.0, self.apply(_broadcast_shape, (a, t, op), (left_span, spans[k])))
+        negated: dict[int, Expr] = {}
         signed = [terms[0]]
-        signed += [b.neg(t) if op == "-" else t for op, t in zip(ops, terms[1:], strict=True)]
+        for op, t in zip(ops, terms[1:], strict=True):
+            if op == "-":
+                if id(t) not in negated:
+                    negated[id(t)] = b.neg(t)
+                t = negated[id(t)]
+            signed.append(t)
         while len(signed) > 1:
-            pairs = [
-                self.apply(b.add, (signed[i], signed[i + 1]), [node.span])
-                if i + 1 < len(signed) else signed[i]
-                for i in range(0, len(signed), 2)
-            ]
+            sums: dict[tuple[int, int], Expr] = {}
+            pairs = []
+            for i in range(0, len(signed) - 1, 2):
+                key = (id(signed[i]), id(signed[i + 1]))
+                if key not in sums:
+                    sums[key] = self.apply(b.add, (signed[i], signed[i + 1]), [node.span])
+                pairs.append(sums[key])
+            if len(signed) % 2:
+                pairs.append(signed[-1])
             signed = pairs
         return signed[0]
 
