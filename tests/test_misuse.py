@@ -565,3 +565,14 @@ def test_const_of_the_wrong_type(args):
     # were accepted, and md.const(1, "nm") made a matrix of the dims n and m
     with pytest.raises(TypeError, match="const"):
         md.const(*args)
+
+
+def test_check_by_a_variable_the_expression_lacks_shares_its_dims():
+    # found by the command-line fuzz: matdiff B --shape A=m --wrt A --check drew A
+    # with 3 entries while B's m was 4 (NumPy's "shape-mismatch for sum", exit 3)
+    f = md.parse("B", shapes={"A": ("m",)})
+    assert md.check(f, "A", shapes={"A": ("m",)}).ok
+    with pytest.raises(md.EvaluationError, match=r"value of A has shape \(2,\)"):
+        md.check(f, "A", {"B": np.ones((2, 3)), "A": np.ones(2)}, shapes={"A": ("m",)})
+    code, out, err = _cli(["B", "--shape", "A=m", "--wrt", "A", "--check"], None)
+    assert code == 0

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from .compile.api import check_values, human_bytes, memory_limit
+from .compile.api import as_real_array, check_values, human_bytes, memory_limit
 from .compile.evaluate import bind_sizes, evaluate
 from .derive.reverse import derive, resolve_wrt, to_expr
 from .errors import EvaluationError, LimitError
-from .expr.core import Expr, Map, Var, topo_order
+from .expr.core import Expr, Map, Var, shape_str, topo_order
 
 __all__ = ["check", "CheckResult", "random_values"]
 
@@ -145,15 +145,24 @@ def check(f: Expr | str, wrt: Expr | str, values: Mapping[str, Any] | None = Non
     if x.name not in vals:
         if x.name in f.variables():
             raise EvaluationError(f"no value given for {x.name}")
+        # a variable f lacks: its dims take the sizes f's values gave them (x: (m,)
+        # against B: (n, m) is B's m), else 3
+        _, known = bind_sizes(f, vals)
         vals[x.name] = rng.standard_normal(
-            [d if isinstance(d, int) else 3 for d in x.shape])
+            [d if isinstance(d, int) else known.get(d, 3) for d in x.shape])
     D = derive(f, x)
     _, sizes = bind_sizes(D, {**vals})
     _, fsizes = bind_sizes(f, vals)
     sizes.update(fsizes)
-    x0 = np.asarray(vals[x.name], dtype=np.float64)
+    x0 = as_real_array(x.name, vals[x.name], lambda a: np.asarray(a, dtype=np.float64))
     Dv = evaluate(D, vals, dims=sizes)
     k = x0.ndim
+    want = Dv.shape[Dv.ndim - len(x.shape):]
+    if x0.shape != want or k != len(x.shape):
+        # f lacks x, so evaluation bound x's dims from the other values only
+        raise EvaluationError(
+            f"value of {x.name} has shape {x0.shape}, but the other values make its "
+            f"shape {shape_str(x.shape)} = {want}")
     worst_abs = worst_rel = 0.0
     details = []
     for _ in range(directions):
