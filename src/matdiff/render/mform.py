@@ -663,6 +663,22 @@ class Forms:
                     count[key] -= 1
                     heapq.heappush(heap, (-count[key], factor[key].serial, key))
 
+        def take(t: _Term, key: int) -> list[_Term]:
+            # t without (the first occurrence of) the factor ``key``; with no factor
+            # left it is c x, read again (a sum x is its terms).  A core x that is the
+            # nested bulk of a long product stays one factor: spreading its factors
+            # into the term would bring every level of the nesting back (quadratic)
+            t.mult[key] -= 1
+            t.taken[key] = t.taken.get(key, 0) + 1
+            t.left -= 1
+            t.form = None
+            if not t.mult[key]:
+                count[key] -= 1
+                heapq.heappush(heap, (-count[key], factor[key].serial, key))
+            if t.left:
+                return [t]
+            return enter(self._terms(self.scale(t.c, t.x)))
+
         # each level: (the factors all its terms shared, the factor s or None, the
         # terms without s; for the innermost level, its result)
         frames: list[tuple[list[MForm], MForm | None, list[MForm]]] = []
@@ -695,7 +711,7 @@ class Forms:
                 run.append(s)
             items = []
             for t in members:
-                items += self._take(t, s, key, count, factor, heap, enter)
+                items += take(t, key)
         # the levels' results, from the innermost out: s·(Σ inner) + the others, and
         # a level's shared factors s₁ s₂ … (Σ …) around it
         out: list[MForm] = []
@@ -705,21 +721,6 @@ class Forms:
             out = [self.smul(shared, self._settle(self._factor_chains(res), orient))] \
                 if shared else res
         return out
-
-    def _take(self, t: _Term, s: MForm, key: int, count: Counter, factor: dict,
-              heap: list, enter: Any) -> list[_Term]:
-        """Term ``t`` with (the first occurrence of) its factor ``s`` taken out; a term
-        with no factor left is ``c x``, read again (a sum ``x`` is its terms)."""
-        t.mult[key] -= 1
-        t.taken[key] = t.taken.get(key, 0) + 1
-        t.left -= 1
-        t.form = None
-        if not t.mult[key]:
-            count[key] -= 1
-            heapq.heappush(heap, (-count[key], s.serial, key))
-        if t.left:
-            return [t]
-        return enter(self._terms(self.scale(t.c, self.smul([], t.x))))
 
     def _terms(self, form: MForm) -> list[_Term]:
         """A term (a sum: each of its terms) read as ``c · s₁ … sₖ · x``."""
