@@ -576,3 +576,12 @@ def test_check_by_a_variable_the_expression_lacks_shares_its_dims():
         md.check(f, "A", {"B": np.ones((2, 3)), "A": np.ones(2)}, shapes={"A": ("m",)})
     code, out, err = _cli(["B", "--shape", "A=m", "--wrt", "A", "--check"], None)
     assert code == 0
+
+
+@pytest.mark.parametrize("syntax", ["numpy", "matrixcalculus"])
+@pytest.mark.parametrize("text", ["vector(1/0, 3)", "vector(1/0) + x", "matrix(1/0, 2, 2)"])
+def test_fill_value_that_is_not_a_finite_number(text, syntax):
+    # found by the text fuzz (hunt profile): 1/0 stays unevaluated, not a constant, and
+    # the matrixcalculus builder read its .value (AttributeError)
+    with pytest.raises(md.ParseError, match="fill value"):
+        md.parse(text, syntax=syntax)

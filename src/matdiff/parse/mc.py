@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import LimitError, MatdiffError, ParseError, ShapeError
 from ..expr import builders as b
-from ..expr.core import Expr, shape_str
+from ..expr.core import Const, Expr, shape_str
 from .grammar import literal_int
 from .lexer import _HINTS, Token
 from .table import ELEMENTWISE, FunctionSpec, _matrix, _vector
@@ -335,9 +335,10 @@ class _MCBuilder:
             shape = self.fills.get(id(node))
             spec = MC_FUNCTION_TABLE[name]
             value = args[0]
-            if not isinstance(value, Expr) or value.shape:  # pragma: no cover
-                raise ParseError(f"{name}: the fill value must be a number", self.text,
-                                 [node.span])
+            if not isinstance(value, Const) or value.shape:
+                # a number that does not fold to a finite constant (1/0 stays 1/0)
+                raise ParseError(f"{name}: the fill value must be a finite number, like "
+                                 f"{name}(1)", self.text, [node.children[0].span])
             if len(node.children) > 1:
                 dims = [c.value if c.kind == "name" else literal_int(c, self.text)
                         for c in node.children[1:]]
