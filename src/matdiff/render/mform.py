@@ -447,7 +447,7 @@ class Forms:
             elif s.kind == "scale":
                 coef *= s.params[0]
                 stack.append(s.args[0])
-            elif s.kind == "smul" and len(sc) + len(s.args) <= MAX_SMUL:
+            elif s.kind == "smul" and len(sc) + len(stack) + len(s.args) <= MAX_SMUL:
                 stack.extend(reversed(s.args))
             else:  # a factor (a long product: its bulk, nested)
                 sc.append(s)
