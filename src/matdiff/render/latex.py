@@ -384,20 +384,20 @@ class _LatexPrinter(_Printer):
         deps.append(("m", x))
 
         def finish(r: list) -> Result:
-            out = ""
+            # lists of parts, joined once (a text grown factor by factor copied
+            # itself once per factor); whole, as before: _bound decides what is too long
+            num = []
             den_parts = []
             for s, res, d in zip(scalars, r[:-1], dens, strict=True):
                 if d is None:
-                    out = _jux(out, res[0] if inline(s) else paren(*res, POSTFIX))
+                    num.append(res[0] if inline(s) else paren(*res, POSTFIX))
                 else:
                     den_parts.append(res if d[1] == 1 else _power(res, d[1], False))
-            out = _jux(out, paren(*r[-1], PRODUCT))
+            num.append(paren(*r[-1], PRODUCT))
             if den_parts:
-                den = ""
-                for res in den_parts:
-                    den = _jux(den, paren(*res, POSTFIX))
-                return r"\frac{" + out + "}{" + den + "}", PRODUCT
-            return out, PRODUCT
+                den = _spaced([paren(*res, POSTFIX) for res in den_parts])
+                return "".join([r"\frac{", *_spaced(num), "}{", *den, "}"]), PRODUCT
+            return "".join(_spaced(num)), PRODUCT
 
         return deps, finish
 
@@ -434,10 +434,9 @@ class _LatexPrinter(_Printer):
             deps = [("m", s) for s in node.args[:-1]] + [same(node.args[-1])]
 
             def finish_smul(r: list) -> Result:
-                out = ""
-                for s, res in zip(node.args, r[:-1], strict=False):
-                    out = _jux(out, res[0] if inline(s) else paren(*res, POSTFIX))
-                return out + " " + paren(*r[-1], PRODUCT), PRODUCT
+                factors = [res[0] if inline(s) else paren(*res, POSTFIX)
+                           for s, res in zip(node.args, r[:-1], strict=False)]
+                return "".join([*_spaced(factors), " ", paren(*r[-1], PRODUCT)]), PRODUCT
 
             return deps, finish_smul
         if k == "add":

@@ -188,13 +188,37 @@ def _edge(node: MForm, last: bool) -> str:
 def _jux(left: str, lnode: MForm | None, right: str, rnode: MForm | None) -> str:
     """Two factors side by side; the words at the edges come from the forms (when
     given and not in parentheses), else from the texts."""
+    return left + _jux_sep(left, lnode, right, rnode) + right
+
+
+def _jux_sep(left: str, lnode: MForm | None, right: str, rnode: MForm | None) -> str:
+    """What :func:`_jux` puts between ``left`` and ``right``.  With ``lnode`` given it
+    reads only the end of ``left``, so ``left`` may be the last factor of a longer
+    text (products are written as lists of parts: a text grown factor by factor
+    copied itself once per factor)."""
     lt = _edge(lnode, True) if lnode is not None and not left.endswith(")") \
         else last_word(left)
     rt = _edge(rnode, False) if rnode is not None and not right.startswith("(") \
         else first_word(right)
     if lt == "^":  # x^0.5 y, not x^0.5y
-        return left + " " + right
-    return left + separator(lt, rt) + right
+        return " "
+    return separator(lt, rt)
+
+
+def _juxtaposed(texts: list[str]) -> list[str]:
+    """The parts of ``texts`` written side by side as :func:`juxtapose` writes them one
+    after another: each separator reads the last word of all the text before it,
+    kept as the parts grow (a word runs on over parts joined without a space)."""
+    parts: list[str] = []
+    word = ""
+    for t in texts:
+        sep = separator(word, first_word(t)) if parts else ""
+        if parts:
+            parts.append(sep)
+        parts.append(t)
+        tail = last_word(t)
+        word = word + t if tail == t and not sep else tail
+    return parts
 
 
 def _parts(items: list[str], sep: str) -> list[str]:
@@ -442,26 +466,26 @@ class _Printer:
         deps.append(("m", x))
 
         def finish(r: list) -> Result:
-            out, prev = "", None
+            parts: list[str] = []  # the factors and what goes between them
+            prev = None
             den_parts = []
             for s, res, d in zip(scalars, r[:-1], dens, strict=True):
                 if d is None:
                     t = res[0] if inline(s) else paren(*res, POSTFIX)
-                    out = _jux(out, prev, t, s) if out else t
+                    if parts:
+                        parts.append(_jux_sep(parts[-1], prev, t, s))
+                    parts.append(t)
                     prev = s
                 else:
                     den_parts.append(res if d[1] == 1 else _power_text(res, d[1], False))
             xt = paren(*r[-1], PRODUCT)
-            out = _jux(out, prev, xt, x) if out else xt
+            if parts:
+                parts.append(_jux_sep(parts[-1], prev, xt, x))
+            parts.append(xt)
             if den_parts:
-                den = ""
-                for res in den_parts:
-                    t = paren(*res, POSTFIX)
-                    den = juxtapose(den, t) if den else t
-                if len(den_parts) > 1:
-                    den = f"({den})"
-                out = out + "/" + den
-            return out, PRODUCT
+                den = _juxtaposed([paren(*res, POSTFIX) for res in den_parts])
+                parts += ["/", "(", *den, ")"] if len(den_parts) > 1 else ["/", *den]
+            return self.join(parts), PRODUCT
 
         return deps, finish
 
@@ -499,11 +523,10 @@ class _Printer:
             deps = [("m", s) for s in node.args[:-1]] + [same(node.args[-1])]
 
             def finish_smul(r: list) -> Result:
-                out = ""
-                for s, res in zip(node.args, r[:-1], strict=False):
-                    t = res[0] if inline(s) else paren(*res, POSTFIX)
-                    out = juxtapose(out, t) if out else t
-                return out + " " + paren(*r[-1], PRODUCT), PRODUCT
+                factors = [res[0] if inline(s) else paren(*res, POSTFIX)
+                           for s, res in zip(node.args, r[:-1], strict=False)]
+                parts = _juxtaposed(factors) + [" ", paren(*r[-1], PRODUCT)]
+                return self.join(parts), PRODUCT
 
             return deps, finish_smul
         if k == "add":
