@@ -30,3 +30,18 @@ settings.register_profile("dev", max_examples=100, **_COMMON)
 settings.register_profile("ci", max_examples=150, **_COMMON)
 settings.register_profile("hunt", max_examples=1000, **{**_COMMON, "derandomize": False})
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _function_table_restored():
+    """Functions a test (or a docstring example) adds with md.define_function are
+    removed after it, so no test sees another's definitions."""
+    from matdiff.expr.functions import FUNCTIONS, unregister
+
+    before = set(FUNCTIONS)
+    yield
+    for name in [n for n in FUNCTIONS if n not in before]:
+        unregister(name)

@@ -10,6 +10,7 @@ from . import nn, optim
 from .check import CheckResult, check, random_values
 from .compile import Compiled, Diagonal, Structured, compile, value_and_grad  # noqa: A004
 from .compile.evaluate import evaluate
+from .define import DefinitionError, define_function
 from .derive import derive, hessian
 from .errors import (
     EvaluationError,
@@ -34,6 +35,7 @@ __all__ = [
     "UnknownVariableError", "EvaluationError", "LimitError", *_expr_all,
     "compile", "Compiled", "value_and_grad", "Diagonal", "Structured",
     "explain", "Derivation", "latex", "to_text", "to_index", "ChoiceError",
+    "define_function", "DefinitionError",
 ]
 __all__ += ["nn", "optim"]
 

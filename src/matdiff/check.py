@@ -58,7 +58,7 @@ def _domain_of(expr: Expr, name: str) -> tuple[float, float]:
     for node in topo_order(expr):
         if isinstance(node, Map) and any(isinstance(c, Var) and c.name == name
                                          for c in node.children[:1]):
-            a, b = node.spec.domain
+            a, b = node.spec.domain or (-2.0, 2.0)  # a user's function may give none
             if b > max(lo, a):
                 lo, hi = max(lo, a), min(hi, b)
     if lo >= hi:

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import EvaluationError, LimitError, MatdiffError
-from ..expr.core import Expr, Size, Var, context_of, shape_str, topo_order
-from .backends import get_backend
+from ..expr.core import Expr, Map, Size, Var, context_of, shape_str, topo_order
+from .backends import get_backend, missing_functions
 from .codegen import Generated, check_name, generate
 
 __all__ = ["Compiled", "compile", "value_and_grad", "as_real_array", "check_dims",
@@ -319,8 +319,11 @@ class Compiled:
         wanted: dict[str, tuple] = {}
         context: dict[str, tuple] = {}
         used: list[str] = []
+        fns: set[str] = set()
         for e in leaves:
             for node in topo_order(e):
+                if isinstance(node, Map):
+                    fns.add(node.fn)
                 if len(node.shape) > MAX_AXES:
                     # NumPy cannot make the array (a Jacobian of a 33-axis tensor)
                     raise LimitError(
@@ -334,6 +337,13 @@ class Compiled:
                         used.append(d)
             for name, shape in context_of(e).items():
                 context.setdefault(name, shape)
+        missing = missing_functions(self._table, sorted(fns))
+        if missing:
+            raise MatdiffError(
+                f"cannot compile for the {backend} backend: "
+                + ", ".join(missing) + (" has" if len(missing) == 1 else " have")
+                + f" no {backend} implementation (give one to md.define_function, "
+                f"{backend}=...)")
         for name in wanted:
             check_name(name)
         self._wanted = wanted

@@ -3,8 +3,10 @@
 Generated code calls array operations through one name, ``xp``, bound to a table
 built here.  Every table has the same entries with NumPy's meaning:
 
-* element-wise: ``exp log sin cos tan arcsin arccos arctan sinh cosh tanh sqrt abs
-  sign relu step sigmoid softplus maximum minimum power``;
+* element-wise: one entry per function of :data:`matdiff.expr.functions.FUNCTIONS`,
+  under its name (``exp``, ``max``, ``pow``, a user's ``erf``), taken from its
+  definition (:func:`_add_elementwise`), where the definition has an implementation
+  for the backend;
 * products and reductions: ``einsum(spec, *ops)``, ``tensordot(a, b, (ia, ib))``,
   ``sum(a, axes)``, ``transpose(a, perm)``;
 * matrix functions: ``inv det logdet solve``; stable composites: ``logsumexp`` and
@@ -20,12 +22,14 @@ built here.  Every table has the same entries with NumPy's meaning:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from ..errors import EvaluationError, MatdiffError
+from ..expr.functions import FUNCTIONS, implementation, version
 
 __all__ = ["get_backend", "BACKENDS", "SINGULAR"]
 
@@ -37,8 +41,8 @@ BACKENDS = ("numpy", "jax", "torch")
 
 _TABLES: dict[str, SimpleNamespace] = {}
 
-_ELEMENTWISE = ("exp", "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh",
-                "cosh", "tanh", "sqrt", "abs", "sign")
+#: backend -> the version of the function table its table was brought up to
+_SYNCED: dict[str, int] = {}
 
 
 def _class_sizes(shape: tuple, pattern: tuple) -> list[int]:
@@ -53,18 +57,6 @@ def _numpy() -> SimpleNamespace:
     from numpy.lib.stride_tricks import as_strided
 
     t = SimpleNamespace(name="numpy", inf=math.inf, nan=math.nan)
-    for fn in _ELEMENTWISE:
-        setattr(t, fn, getattr(np, fn))
-    try:
-        from scipy.special import expit as sigmoid
-    except ImportError:  # pragma: no cover - scipy is optional
-        def sigmoid(a):
-            return np.exp(-np.logaddexp(0.0, -a))
-    t.sigmoid = sigmoid
-    t.softplus = lambda a: np.logaddexp(0.0, a)
-    t.relu = lambda a: np.maximum(a, 0.0)
-    t.step = lambda a: np.greater(a, 0.0).astype(np.float64)
-    t.maximum, t.minimum, t.power = np.maximum, np.minimum, np.power
     t.einsum = np.einsum
     t.tensordot = np.tensordot
     t.sum = np.add.reduce  # (a, axes): the ufunc's own reduce, without np.sum's wrapper
@@ -143,13 +135,6 @@ def _jax() -> SimpleNamespace:
     import jax.scipy.special as jsp
 
     t = SimpleNamespace(name="jax", inf=math.inf, nan=math.nan, jit=jax.jit)
-    for fn in _ELEMENTWISE:
-        setattr(t, fn, getattr(jnp, fn))
-    t.sigmoid = jax.nn.sigmoid
-    t.softplus = jax.nn.softplus
-    t.relu = lambda a: jnp.maximum(a, 0.0)
-    t.step = lambda a: jnp.where(a > 0, 1.0, 0.0)
-    t.maximum, t.minimum, t.power = jnp.maximum, jnp.minimum, jnp.power
     t.einsum = jnp.einsum
     t.tensordot = jnp.tensordot
     t.sum = lambda a, axes: jnp.sum(a, axis=axes)
@@ -189,7 +174,6 @@ def _jax() -> SimpleNamespace:
 
 def _torch() -> SimpleNamespace:
     import torch
-    import torch.nn.functional as F
 
     f64 = torch.float64
 
@@ -197,16 +181,8 @@ def _torch() -> SimpleNamespace:
         return a if isinstance(a, torch.Tensor) else torch.as_tensor(a, dtype=f64)
 
     t = SimpleNamespace(name="torch", inf=math.inf, nan=math.nan)
-    names = {"arcsin": "asin", "arccos": "acos", "arctan": "atan"}
-    for fn in _ELEMENTWISE:
-        setattr(t, fn, getattr(torch, names.get(fn, fn)))
-    t.sigmoid = torch.sigmoid
-    t.softplus = F.softplus
-    t.relu = torch.relu
-    t.step = lambda a: (a > 0).to(f64)
-    t.maximum = lambda a, b: torch.maximum(_t(a), _t(b))
-    t.minimum = lambda a, b: torch.minimum(_t(a), _t(b))
-    t.power = lambda a, b: torch.pow(_t(a), b)
+    # torch's binary functions take tensors (a Python number is a constant's value)
+    t.lift = lambda fn: (lambda *args: fn(*[_t(a) for a in args]))
     t.einsum = torch.einsum
     t.tensordot = lambda a, b, axes: torch.tensordot(a, b, dims=(list(axes[0]), list(axes[1])))
     t.sum = lambda a, axes: torch.sum(a, dim=axes)
@@ -276,4 +252,24 @@ def get_backend(name: str) -> SimpleNamespace:
             raise MatdiffError(f"backend {name!r} needs {name}, which is not installed "
                                f"here (pip install {name})") from exc
         _TABLES[name] = table
+    if _SYNCED.get(name) != version():
+        _add_elementwise(table, name)
+        _SYNCED[name] = version()
     return table
+
+
+def _add_elementwise(t: SimpleNamespace, backend: str) -> None:
+    """Give table ``t`` every element-wise function that has an implementation for
+    ``backend`` (the built-ins, and those :func:`matdiff.define_function` added since)."""
+    for name, row in FUNCTIONS.items():
+        impl = implementation(row, backend)
+        if impl is None:
+            continue
+        if row.arity > 1 and hasattr(t, "lift"):
+            impl = t.lift(impl)
+        setattr(t, name, impl)
+
+
+def missing_functions(table: SimpleNamespace, names: Iterable[str]) -> list[str]:
+    """The element-wise functions of ``names`` that ``table`` has no implementation of."""
+    return [n for n in names if not hasattr(table, n)]

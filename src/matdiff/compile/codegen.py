@@ -757,6 +757,7 @@ class Generator:
 
 
 def _map_code(fn: str, args: list[str], lits: list) -> str:
+    # a constant power is written out (x², 1/x, √x): fewer passes than xp.pow
     if fn == "pow":
         a, b = args
         p = lits[1]
@@ -777,13 +778,9 @@ def _map_code(fn: str, args: list[str], lits: list) -> str:
                 return f"1.0 / xp.sqrt({a})"
             # an inf or nan exponent (x ** float('inf')) has no int value: xp.power
             if math.isfinite(p) and p == int(p) and abs(p) < 64:
-                return f"xp.power({a}, {int(p)})" if p > 0 else f"1.0 / xp.power({a}, {-int(p)})"
-        return f"xp.power({a}, {b})"
-    if fn == "max":
-        return f"xp.maximum({args[0]}, {args[1]})"
-    if fn == "min":
-        return f"xp.minimum({args[0]}, {args[1]})"
-    return f"xp.{fn}({args[0]})"
+                return f"xp.pow({a}, {int(p)})" if p > 0 else f"1.0 / xp.pow({a}, {-int(p)})"
+    # every element-wise function is the backend table's entry of its name
+    return f"xp.{fn}({', '.join(args)})"
 
 
 @dataclass

@@ -31,12 +31,12 @@ from ..errors import MatdiffError
 from ..expr import builders as B
 from ..expr import simplify as S
 from ..expr.core import Add, Const, Einsum, Expr, Map, Var, topo_order
+from ..expr.functions import FUNCTIONS
 from .lang import phrases
 
 __all__ = ["explain", "Derivation", "Step", "LocalDerivative", "to_latex_math"]
 
 _MAX_PATHS = 12
-_PIECEWISE = ("relu", "abs", "step", "sign", "max", "min")
 
 
 # ====================================================================== data
@@ -482,12 +482,10 @@ _SYMBOLS = {"⊗": r"\otimes ", "⊙": r"\odot ", "⊘": r"\oslash ", "·": r"\c
             "∞": r"\infty ", "…": r"\dots ", "⋯": r"\cdots ", "≠": r"\ne ",
             "{": r"\{", "}": r"\}", "#": r"\#", "$": r"\$", "%": r"\%", "&": r"\&",
             "_": r"\_", "^": r"\hat{}", "\\": r"\backslash ", "~": r"\sim "}
-_FUNCS = {"exp": r"\exp", "log": r"\log", "ln": r"\ln", "sin": r"\sin", "cos": r"\cos",
-          "tan": r"\tan", "sinh": r"\sinh", "cosh": r"\cosh", "tanh": r"\tanh",
-          "arcsin": r"\arcsin", "arccos": r"\arccos", "arctan": r"\arctan",
-          "det": r"\det", "max": r"\max", "min": r"\min"}
-_OPNAMES = {"diag", "sum", "step", "sign", "relu", "tr", "abs", "softmax", "logsumexp",
-            "softplus", "sigmoid", "mean", "norm", "inv", "logdet"}
+# the words of the notation that are not element-wise functions (those are spelled as
+# their definitions say: _word_latex)
+_FUNCS = {"ln": r"\ln", "det": r"\det"}
+_OPNAMES = {"diag", "sum", "tr", "softmax", "logsumexp", "mean", "norm", "inv", "logdet"}
 _GREEK_CAPS = set("ΓΔΘΛΞΠΣΥΦΨΩ")
 
 
@@ -561,7 +559,11 @@ def to_latex_math(s: str) -> str:
             while j < n and s[j].isascii() and (s[j].isalnum()):
                 j += 1
             word = s[i:j]
-            if word in _FUNCS:
+            row = FUNCTIONS.get(word)
+            if row is not None and row.latex.startswith("\\") and row.call:
+                cmd = row.latex
+                out.append(cmd + ("" if cmd.startswith(r"\operatorname") else " "))
+            elif word in _FUNCS:
                 out.append(_FUNCS[word] + " ")
             elif word in _OPNAMES:
                 out.append(r"\operatorname{" + word + "}")
@@ -844,7 +846,7 @@ def explain(f: Expr | str, wrt: Expr | str, lang: str = "en",
             if len(e.shape) + len(v.shape) > 2 and not (not e.shape and len(v.shape) == 2):
                 loc.notes.append(p["index"].format(d=loc.label, shape=loc.shape,
                                                    order=len(e.shape) + len(v.shape)))
-            loc.notes.extend(_piecewise_notes(e, v, loc, p))
+            loc.notes.extend(_piecewise_notes(e, v, loc, lang))
             step.derivatives.append(loc)
             local_text[(u.name, v.name)] = text
             edges[u.name].append((v.name, by_placeholder.get(id(v))))
@@ -886,26 +888,18 @@ def _definition_text(e: Expr) -> str:
     return _text(e).replace("relu(", "max(0, ")
 
 
-def _piecewise_notes(e: Expr, v: Var, loc: LocalDerivative, p: Mapping[str, str]
-                     ) -> list[str]:
-    """The cases of a piecewise step (``max(0, z)``, ``abs``, ...), as the paper shows."""
+def _piecewise_notes(e: Expr, v: Var, loc: LocalDerivative, lang: str) -> list[str]:
+    """The cases of a piecewise step (``max(0, z)``, ``abs``, ...), as the paper shows:
+    the wording is the function's definition's (``notes``), in ``lang``."""
     notes: list[str] = []
     dv = _depends(e, v)
     for node in topo_order(e):
-        if not isinstance(node, Map) or node.fn not in _PIECEWISE:
+        if not isinstance(node, Map) or lang not in node.spec.notes:
             continue
         if not any(id(c) in dv for c in node.children):
             continue
         d = f"{loc.label} = {loc.text}"
-        if len(node.children) == 2:
-            a, b = (_text(c) for c in node.children)
-            notes.append(p["piecewise_" + node.fn].format(d=d, a=a, b=b))
-            continue
-        z = _text(node.children[0])
-        if node.fn in ("relu",):
-            notes.append(p["piecewise_step"].format(d=d, z=z))
-        elif node.fn == "abs":
-            notes.append(p["piecewise_sign"].format(d=d, z=z))
-        else:
-            notes.append(p["piecewise_zero"].format(d=d, z=z))
+        args = [_text(c) for c in node.children]
+        a, b = (args + [""])[:2]
+        notes.append(node.spec.notes[lang].format(d=d, z=args[0], a=a, b=b))
     return notes

@@ -43,13 +43,6 @@ PHRASES: dict[str, dict[str, str]] = {
         "shape": "shape",
         "no_dependence": "{f} does not depend on {x}: the derivative is zero.",
         "identity": "The derivative of a variable by itself is the identity.",
-        "piecewise_step": "{d}: 1 where {z} > 0, 0 where {z} ≤ 0",
-        "piecewise_sign": "{d}: 1 where {z} > 0, −1 where {z} < 0, 0 where {z} = 0",
-        "piecewise_zero": "{d}: 0 everywhere (0 also at {z} = 0 by convention)",
-        "piecewise_max": ("{d}: by {a}, 1 where {a} > {b}, 0 where {a} < {b}, "
-                          "½ at a tie"),
-        "piecewise_min": ("{d}: by {a}, 1 where {a} < {b}, 0 where {a} > {b}, "
-                          "½ at a tie"),
         "elementwise": "element-wise: the Jacobian is a diagonal matrix",
         "index": ("{d} has shape {shape}: a tensor of order {order}, with no matrix "
                   "form; shown in index notation"),
@@ -74,11 +67,6 @@ PHRASES: dict[str, dict[str, str]] = {
         "shape": "形状",
         "no_dependence": "{f} 与 {x} 无关：导数为零。",
         "identity": "变量对自身的导数是单位矩阵。",
-        "piecewise_step": "{d}：当 {z} > 0 时为 1，当 {z} ≤ 0 时为 0",
-        "piecewise_sign": "{d}：当 {z} > 0 时为 1，当 {z} < 0 时为 −1，当 {z} = 0 时为 0",
-        "piecewise_zero": "{d}：处处为 0（按约定在 {z} = 0 处也为 0）",
-        "piecewise_max": "{d}：对 {a} 而言，当 {a} > {b} 时为 1，当 {a} < {b} 时为 0，相等时为 ½",
-        "piecewise_min": "{d}：对 {a} 而言，当 {a} < {b} 时为 1，当 {a} > {b} 时为 0，相等时为 ½",
         "elementwise": "逐元素运算：雅可比矩阵是对角矩阵",
         "index": "{d} 的形状为 {shape}：{order} 阶张量，没有矩阵形式，用指标记法表示",
         "matrix_chain": "局部导数涉及矩阵，链式法则对中间变量的指标求和（缩并）；结果：",

@@ -12,7 +12,7 @@ paper's scalar expansion), ``@`` is the matrix product, vectors are 1-D.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,10 +43,8 @@ __all__ = [
     "add", "sub", "mul", "div", "power", "neg", "matmul", "transpose",
     "sum", "mean", "dot", "outer", "tr", "det", "logdet", "inv", "diag", "eye",
     "norm1", "norm2", "logsumexp", "softmax", "maximum", "minimum",
-    "exp", "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh",
-    "tanh", "sqrt", "abs", "sign", "relu", "sigmoid", "softplus", "step",
-    "broadcast_to", "size_of",
-]
+    "broadcast_to", "size_of", "elementwise",
+]  # and a builder per element-wise function of one argument (md.exp, ...), made below
 
 
 # ====================================================================== leaves
@@ -223,34 +221,46 @@ def power(a: Any, b: Any) -> Expr:
     return apply("pow", (broadcast_to(a, shape), broadcast_to(b, shape)))
 
 
-def _unary(fn: str):
-    def f(a: Any) -> Expr:
-        return apply(fn, (as_expr(a),))
+def _builder(fn: str, arity: int, doc: str = "") -> Callable[..., Expr]:
+    """The builder of an element-wise function: its arguments broadcast to one shape
+    (NumPy's rule), then the node, simplified."""
+    if arity == 1:
+        def f(a: Any) -> Expr:
+            return apply(fn, (as_expr(a),))
+    else:
+        def f(*args: Any) -> Expr:
+            if len(args) != arity:
+                raise TypeError(f"{fn} takes {arity} arguments, got {len(args)}")
+            es = [as_expr(a) for a in args]
+            shape = es[0].shape
+            for e in es[1:]:
+                shape = _broadcast_shape(Const(0.0, shape), e, fn)
+            return apply(fn, tuple(broadcast_to(e, shape) for e in es))
 
     f.__name__ = fn
     f.__qualname__ = fn
-    f.__doc__ = f"Element-wise ``{fn}``; see :mod:`matdiff.expr.functions` for its rule."
+    f.__doc__ = (f"Element-wise ``{fn}``" + (f": {doc}" if doc else "")
+                 + "; see :mod:`matdiff.expr.functions` for its rule.")
     return f
 
 
-exp = _unary("exp")
-log = _unary("log")
-sin = _unary("sin")
-cos = _unary("cos")
-tan = _unary("tan")
-arcsin = _unary("arcsin")
-arccos = _unary("arccos")
-arctan = _unary("arctan")
-sinh = _unary("sinh")
-cosh = _unary("cosh")
-tanh = _unary("tanh")
-sqrt = _unary("sqrt")
-abs = _unary("abs")  # noqa: A001 - the language's name
-sign = _unary("sign")
-relu = _unary("relu")
-sigmoid = _unary("sigmoid")
-softplus = _unary("softplus")
-step = _unary("step")
+def elementwise(fn: str) -> Callable[..., Expr]:
+    """The builder of the element-wise function ``fn``, from its definition: the
+    builder it names (``max`` is :func:`maximum`, which knows ``max(0, z)`` is the
+    ReLU), else one made from its arity.
+
+    >>> import matdiff as md
+    >>> md.elementwise("tanh")(md.vector("x", "n")).shape
+    ('n',)
+    """
+    from .functions import FUNCTIONS
+
+    row = FUNCTIONS[fn]
+    if row.build:
+        return globals()[row.build]
+    return _builder(fn, row.arity, row.doc)
+
+
 
 
 def _is_zero(e: Expr) -> bool:
@@ -263,9 +273,9 @@ def maximum(a: Any, b: Any) -> Expr:
     a, b = as_expr(a), as_expr(b)
     shape = _broadcast_shape(a, b, "max")
     if _is_zero(a):
-        return relu(broadcast_to(b, shape))
+        return apply("relu", (broadcast_to(b, shape),))
     if _is_zero(b):
-        return relu(broadcast_to(a, shape))
+        return apply("relu", (broadcast_to(a, shape),))
     return apply("max", (broadcast_to(a, shape), broadcast_to(b, shape)))
 
 
@@ -274,9 +284,9 @@ def minimum(a: Any, b: Any) -> Expr:
     a, b = as_expr(a), as_expr(b)
     shape = _broadcast_shape(a, b, "min")
     if _is_zero(a):
-        return neg(relu(neg(broadcast_to(b, shape))))
+        return neg(apply("relu", (neg(broadcast_to(b, shape)),)))
     if _is_zero(b):
-        return neg(relu(neg(broadcast_to(a, shape))))
+        return neg(apply("relu", (neg(broadcast_to(a, shape)),)))
     return apply("min", (broadcast_to(a, shape), broadcast_to(b, shape)))
 
 
@@ -430,13 +440,13 @@ def diag(a: Any) -> Expr:
 
 def norm1(a: Any) -> Expr:
     """``Σ |aᵢ|``, the 1-norm of a vector (entry-wise for a matrix)."""
-    return sum(abs(as_expr(a)))
+    return sum(apply("abs", (as_expr(a),)))
 
 
 def norm2(a: Any) -> Expr:
     """``√(Σ aᵢ²)``, the Euclidean norm (Frobenius for a matrix)."""
     a = as_expr(a)
-    return sqrt(sum(mul(a, a)))
+    return apply("sqrt", (sum(mul(a, a)),))
 
 
 def logsumexp(a: Any) -> Expr:
@@ -451,3 +461,17 @@ def softmax(a: Any) -> Expr:
 
 _ = Map  # re-exported for users of this module
 _ = Einsum
+
+
+def _define_builders() -> None:
+    """One builder per built-in element-wise function of one argument, named as the
+    function (``md.exp``, ``md.relu``), made from the definitions."""
+    from .functions import FUNCTIONS
+
+    for name, row in FUNCTIONS.items():
+        if row.builtin and row.arity == 1 and not row.build:
+            globals()[name] = _builder(name, 1, row.doc)
+            __all__.append(name)
+
+
+_define_builders()

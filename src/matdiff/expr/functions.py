@@ -1,28 +1,37 @@
-"""The table of element-wise functions: one row per function.
+"""The element-wise functions: one definition (one row) per function.
 
-A row gives the NumPy implementation, the partial derivative by each argument as
-an expression (element-wise, so the Jacobian is the paper's ``diag(g'(x))``), how
-the function prints, and the input domain on which it is smooth (used by
-:func:`matdiff.check` to draw values, and by the tests).
+A row is everything matdiff knows of one function: its name and arity, its NumPy,
+JAX and PyTorch implementations, the partial derivative by each argument as an
+expression (element-wise, so the Jacobian is the paper's ``diag(g'(x))``), its
+Unicode, LaTeX and matrixcalculus.org spellings, the input domain on which it is
+smooth (used by :func:`matdiff.check` to draw values, and by the meta-test), and the
+wording of its Jacobian's cases in a derivation (English and Chinese).  The parser,
+the builders (``md.exp``), the backends, the printers and the explanations read the
+rows; none of them names a function.  :func:`define_function` adds a row, for a
+user's own function as for a built-in.
 
 Conventions at non-differentiable points follow the paper and PyTorch:
 ``relu'(0) = 0``, ``abs'(0) = sign(0) = 0``, ``step' = sign' = 0`` everywhere, and a
 tie of ``max(a, b)`` or ``min(a, b)`` splits the derivative evenly (½ to each side).
 ``step(x)`` is 1 for ``x > 0`` and 0 otherwise (so ``step(0) = 0``).
-
-Adding a function is adding one row to :data:`FUNCTIONS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .core import Expr
 
-__all__ = ["Elementwise", "FUNCTIONS"]
+__all__ = ["Elementwise", "FUNCTIONS", "register", "unregister", "implementation", "version"]
+
+#: an implementation: a callable, or the dotted path of one ("torch.sin"), imported on
+#: first use so that the row costs nothing where that library is missing
+Impl = Callable[..., Any] | str | None
 
 
 @dataclass(frozen=True)
@@ -34,14 +43,50 @@ class Elementwise:
     numpy: Callable[..., np.ndarray]
     #: one rule per argument: ``rule(*args, out=node) -> Expr`` of the node's shape
     derivs: tuple[Callable[..., Expr], ...]
-    #: open interval of inputs where the function is smooth (for random checks)
-    domain: tuple[float, float] = (-2.0, 2.0)
+    #: open interval of inputs where the function is smooth, for random test points
+    #: (matdiff.check, the meta-test); a definition without one fails the meta-test
+    domain: tuple[float, float] | None = None
+    #: the printed name in Unicode ("" prints the name); with ``prefix``, an operator
+    #: written before its argument (``√x``)
     unicode: str = ""
+    #: the LaTeX command ("" is ``\operatorname{name}``); ``latex_wrap`` instead
+    #: encloses the argument (``\sqrt{…}``, ``\lvert … \rvert``)
     latex: str = ""
+    jax: Impl = None
+    torch: Impl = None
+    #: whether matrixcalculus.org's language has the function under this name
+    mc: bool = False
+    #: a line for the parser's list of functions
+    doc: str = ""
+    #: the cases of the Jacobian, per language, for a piecewise function (``{d}`` is
+    #: the derivative, ``{z}`` the argument, ``{a}``, ``{b}`` the two arguments)
+    notes: Mapping[str, str] = field(default_factory=dict)
+    prefix: bool = False
+    latex_wrap: tuple[str, str] | None = None
+    #: whether the language has it as a call ``name(...)`` (``pow`` is the operator ``**``)
+    call: bool = True
+    #: the builder in :mod:`matdiff.expr.builders` that makes it, where one has rules
+    #: of its own (``maximum``: ``max(0, z)`` is ``relu(z)``); else one is made
+    build: str = ""
+    builtin: bool = True
 
     def __post_init__(self) -> None:
         if len(self.derivs) != self.arity:
             raise ValueError(f"{self.name}: one derivative rule per argument")
+
+    def impl(self, backend: str) -> Callable[..., Any] | None:
+        """The implementation for ``backend`` ("numpy", "jax", "torch"), imported if
+        given by path; ``None`` where the definition has none."""
+        return implementation(self, backend)
+
+
+def implementation(row: Elementwise, backend: str) -> Callable[..., Any] | None:
+    """``row``'s implementation for ``backend``, a dotted path imported."""
+    impl = row.numpy if backend == "numpy" else getattr(row, backend, None)
+    if isinstance(impl, str):
+        module, _, attr = impl.rpartition(".")
+        impl = getattr(importlib.import_module(module), attr)
+    return impl
 
 
 def _b():
@@ -58,72 +103,136 @@ def _step(a: np.ndarray) -> np.ndarray:
     return (np.asarray(a) > 0).astype(np.float64)
 
 
+def _jax_step(a: Any) -> Any:
+    import jax.numpy as jnp
+
+    return jnp.where(a > 0, 1.0, 0.0)
+
+
+def _torch_step(a: Any) -> Any:
+    return (a > 0).to(a.dtype)
+
+
 def _sigmoid(a: np.ndarray) -> np.ndarray:
     # σ(a) = exp(−softplus(−a)): no overflow for large |a|.
     return np.exp(-np.logaddexp(0.0, -np.asarray(a, dtype=np.float64)))
+
+
+try:  # SciPy's σ is one pass over the array (and as stable)
+    from scipy.special import expit as _fast_sigmoid
+except ImportError:  # pragma: no cover - scipy is optional
+    _fast_sigmoid = _sigmoid
+
+
+def _softplus(a: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, a)
+
+
+def _relu(a: np.ndarray) -> np.ndarray:
+    return np.maximum(a, 0.0)
+
+
+def _jax_relu(a: Any) -> Any:
+    import jax.numpy as jnp
+
+    return jnp.maximum(a, 0.0)
 
 
 def _pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.power(np.asarray(a, dtype=np.float64), b)
 
 
+#: the test interval of a function smooth everywhere (its kinks, if any, at 0)
+_R = (-2.0, 2.0)
+
+_STEP_NOTE = {"en": "{d}: 1 where {z} > 0, 0 where {z} ≤ 0",
+              "zh": "{d}：当 {z} > 0 时为 1，当 {z} ≤ 0 时为 0"}
+_ZERO_NOTE = {"en": "{d}: 0 everywhere (0 also at {z} = 0 by convention)",
+              "zh": "{d}：处处为 0（按约定在 {z} = 0 处也为 0）"}
+
+
+def _unary(name: str, numpy: Callable, deriv: Callable, domain: tuple[float, float], *,
+           jax: Impl = None, torch: Impl = None, latex: str = "", **kw: Any) -> Elementwise:
+    """A row of one argument; JAX and PyTorch default to ``jax.numpy.<name>`` and
+    ``torch.<name>``, LaTeX to the standard command ``\\<name>``; matrixcalculus
+    syntax has every built-in function of one argument."""
+    kw.setdefault("mc", True)
+    return Elementwise(name, 1, numpy, (deriv,), domain, jax=jax or f"jax.numpy.{name}",
+                       torch=torch or f"torch.{name}", latex=latex or "\\" + name, **kw)
+
+
 def _rows() -> list[Elementwise]:
     B = _b()
     E = Elementwise
+    U = _unary
     return [
         # d exp(a) = exp(a)
-        E("exp", 1, np.exp, (lambda a, out: out,), unicode="exp", latex=r"\exp"),
+        U("exp", np.exp, lambda a, out: out, _R, doc="exponential"),
         # d log(a) = 1/a
-        E("log", 1, np.log, (lambda a, out: B.power(a, -1),), (0.2, 3.0),
-          "log", r"\log"),
-        E("sin", 1, np.sin, (lambda a, out: B.cos(a),), unicode="sin", latex=r"\sin"),
-        E("cos", 1, np.cos, (lambda a, out: -B.sin(a),), unicode="cos", latex=r"\cos"),
+        U("log", np.log, lambda a, out: B.power(a, -1), (0.2, 3.0),
+          doc="natural logarithm"),
+        U("sin", np.sin, lambda a, out: B.cos(a), _R, doc="sine"),
+        U("cos", np.cos, lambda a, out: -B.sin(a), _R, doc="cosine"),
         # d tan(a) = 1/cos²(a)
-        E("tan", 1, np.tan, (lambda a, out: B.power(B.cos(a), -2),), (-1.2, 1.2),
-          "tan", r"\tan"),
+        U("tan", np.tan, lambda a, out: B.power(B.cos(a), -2), (-1.2, 1.2),
+          doc="tangent"),
         # d arcsin(a) = (1 − a²)^(−½)
-        E("arcsin", 1, np.arcsin, (lambda a, out: B.power(1 - a * a, -0.5),), (-0.9, 0.9),
-          "arcsin", r"\arcsin"),
-        E("arccos", 1, np.arccos, (lambda a, out: -B.power(1 - a * a, -0.5),), (-0.9, 0.9),
-          "arccos", r"\arccos"),
+        U("arcsin", np.arcsin, lambda a, out: B.power(1 - a * a, -0.5), (-0.9, 0.9),
+          torch="torch.asin", doc="inverse sine"),
+        U("arccos", np.arccos, lambda a, out: -B.power(1 - a * a, -0.5), (-0.9, 0.9),
+          torch="torch.acos", doc="inverse cosine"),
         # d arctan(a) = 1/(1 + a²)
-        E("arctan", 1, np.arctan, (lambda a, out: B.power(1 + a * a, -1),),
-          unicode="arctan", latex=r"\arctan"),
-        E("sinh", 1, np.sinh, (lambda a, out: B.cosh(a),), unicode="sinh", latex=r"\sinh"),
-        E("cosh", 1, np.cosh, (lambda a, out: B.sinh(a),), unicode="cosh", latex=r"\cosh"),
+        U("arctan", np.arctan, lambda a, out: B.power(1 + a * a, -1), _R, torch="torch.atan",
+          doc="inverse tangent"),
+        U("sinh", np.sinh, lambda a, out: B.cosh(a), _R, doc="hyperbolic sine"),
+        U("cosh", np.cosh, lambda a, out: B.sinh(a), _R, doc="hyperbolic cosine"),
         # d tanh(a) = 1 − tanh²(a)
-        E("tanh", 1, np.tanh, (lambda a, out: 1 - out * out,), unicode="tanh",
-          latex=r"\tanh"),
+        U("tanh", np.tanh, lambda a, out: 1 - out * out, _R, doc="hyperbolic tangent"),
         # d √a = 1/(2√a)
-        E("sqrt", 1, np.sqrt, (lambda a, out: 0.5 * B.power(out, -1),), (0.2, 3.0),
-          "√", r"\sqrt"),
+        U("sqrt", np.sqrt, lambda a, out: 0.5 * B.power(out, -1), (0.2, 3.0), unicode="√",
+          prefix=True, latex_wrap=("\\sqrt{", "}"), doc="square root"),
         # d |a| = sign(a), with abs'(0) = 0
-        E("abs", 1, np.abs, (lambda a, out: B.sign(a),), unicode="abs",
-          latex=r"\operatorname{abs}"),
-        E("sign", 1, np.sign, (_zero,), unicode="sign", latex=r"\operatorname{sign}"),
+        U("abs", np.abs, lambda a, out: B.sign(a), _R, latex="\\operatorname{abs}",
+          latex_wrap=("\\lvert ", " \\rvert"), doc="absolute value",
+          notes={"en": "{d}: 1 where {z} > 0, −1 where {z} < 0, 0 where {z} = 0",
+                 "zh": "{d}：当 {z} > 0 时为 1，当 {z} < 0 时为 −1，当 {z} = 0 时为 0"}),
+        U("sign", np.sign, _zero, _R, latex="\\operatorname{sign}",
+          doc="sign: −1, 0 or 1", notes=_ZERO_NOTE),
         # relu(a) = max(0, a); d relu = step(a), so relu'(0) = 0 (the paper, PyTorch)
-        E("relu", 1, lambda a: np.maximum(a, 0.0), (lambda a, out: B.step(a),),
-          unicode="relu", latex=r"\operatorname{relu}"),
-        E("step", 1, _step, (_zero,), unicode="step", latex=r"\operatorname{step}"),
+        U("relu", _relu, lambda a, out: B.step(a), _R, jax=_jax_relu, torch="torch.relu",
+          latex="\\operatorname{relu}", doc="max(0, x), the paper's ReLU",
+          notes=_STEP_NOTE),
+        U("step", _step, _zero, _R, jax=_jax_step, torch=_torch_step,
+          latex="\\operatorname{step}", doc="1 where x > 0, else 0 (relu's derivative)",
+          notes=_ZERO_NOTE),
         # d σ(a) = σ(a)(1 − σ(a))
-        E("sigmoid", 1, _sigmoid, (lambda a, out: out * (1 - out),), (-4.0, 4.0),
-          "σ", r"\sigma"),
+        U("sigmoid", _fast_sigmoid, lambda a, out: out * (1 - out), (-4.0, 4.0),
+          jax="jax.nn.sigmoid", torch="torch.sigmoid", unicode="σ", latex="\\sigma",
+          doc="logistic sigmoid 1/(1 + exp(−x))"),
         # softplus(a) = log(1 + exp(a)); d softplus = σ(a)
-        E("softplus", 1, lambda a: np.logaddexp(0.0, a), (lambda a, out: B.sigmoid(a),),
-          (-4.0, 4.0), "softplus", r"\operatorname{softplus}"),
+        U("softplus", _softplus, lambda a, out: B.sigmoid(a), (-4.0, 4.0),
+          jax="jax.nn.softplus", torch="torch.nn.functional.softplus",
+          latex="\\operatorname{softplus}", doc="log(1 + exp(x)), computed stably"),
         # a^b:  ∂/∂a = b a^(b−1),  ∂/∂b = a^b log a  (a > 0 for a variable exponent)
         E("pow", 2, _pow,
           (lambda a, b, out: b * B.power(a, b - 1), lambda a, b, out: out * B.log(a)),
-          (0.2, 3.0), "^", "^"),
+          (0.2, 3.0), "^", "^", jax="jax.numpy.power", torch="torch.pow", call=False,
+          build="power"),
         # max(a, b) = (a + b + |a − b|)/2:  ∂/∂a = (1 + sign(a − b))/2, ½ at a tie
         E("max", 2, np.maximum,
           (lambda a, b, out: 0.5 + 0.5 * B.sign(a - b),
-           lambda a, b, out: 0.5 - 0.5 * B.sign(a - b)),
-          unicode="max", latex=r"\max"),
+           lambda a, b, out: 0.5 - 0.5 * B.sign(a - b)), _R,
+          unicode="max", latex="\\max", jax="jax.numpy.maximum", torch="torch.maximum",
+          build="maximum", doc="maximum; max(0, z) is relu(z)",
+          notes={"en": "{d}: by {a}, 1 where {a} > {b}, 0 where {a} < {b}, ½ at a tie",
+                 "zh": "{d}：对 {a} 而言，当 {a} > {b} 时为 1，当 {a} < {b} 时为 0，相等时为 ½"}),
         E("min", 2, np.minimum,
           (lambda a, b, out: 0.5 - 0.5 * B.sign(a - b),
-           lambda a, b, out: 0.5 + 0.5 * B.sign(a - b)),
-          unicode="min", latex=r"\min"),
+           lambda a, b, out: 0.5 + 0.5 * B.sign(a - b)), _R,
+          unicode="min", latex="\\min", jax="jax.numpy.minimum", torch="torch.minimum",
+          build="minimum", doc="minimum",
+          notes={"en": "{d}: by {a}, 1 where {a} < {b}, 0 where {a} > {b}, ½ at a tie",
+                 "zh": "{d}：对 {a} 而言，当 {a} < {b} 时为 1，当 {a} > {b} 时为 0，相等时为 ½"}),
     ]
 
 
@@ -166,3 +275,29 @@ class _Table(dict):
 
 #: name -> :class:`Elementwise`, every element-wise function of the language
 FUNCTIONS: dict[str, Elementwise] = _Table()
+
+
+_VERSION = [0]
+
+
+def version() -> int:
+    """How many functions were added after the built-ins (backends cache their tables
+    and bring them up to date when this changes)."""
+    return _VERSION[0]
+
+
+def register(row: Elementwise) -> Elementwise:
+    """Add ``row`` to :data:`FUNCTIONS` (see :func:`matdiff.define_function`, which
+    checks the name first)."""
+    FUNCTIONS._fill()  # type: ignore[attr-defined]
+    dict.__setitem__(FUNCTIONS, row.name, row)
+    _VERSION[0] += 1
+    return row
+
+
+def unregister(name: str) -> None:
+    """Remove a function that :func:`register` added (tests restore the table)."""
+    if FUNCTIONS[name].builtin:
+        raise ValueError(f"{name} is built in")
+    dict.__delitem__(FUNCTIONS, name)
+    _VERSION[0] += 1

@@ -43,8 +43,9 @@ from typing import Any
 
 from ..errors import ShapeError
 from ..expr.core import Dim
+from ..expr.functions import FUNCTIONS
 from .grammar import dim_value, literal_int
-from .table import ELEMENTWISE, FUNCTION_TABLE
+from .table import FUNCTION_TABLE
 from .tree import Node, fold_chain
 
 __all__ = ["infer_shapes", "Inferred", "rank_preferences", "DIM_NAMES"]
@@ -534,10 +535,12 @@ class _Checker:
             d = self.fixed(dim_value(children[0], self.text), spans[0])  # type: ignore
             return _Shape((d, d))
         a = args[0]
-        if name in ELEMENTWISE:
+        if name in FUNCTIONS:
+            # an element-wise function: its arguments broadcast to its result's shape
+            # (the builders' rule, expr.builders.elementwise)
+            for arg, span in zip(args[1:], spans[1:]):
+                a = self.broadcast(name, a, arg, spans[0], span)
             return a
-        if name in ("max", "min"):
-            return self.broadcast(name, a, args[1], spans[0], spans[1])
         if name in ("sum", "mean"):
             if len(children) == 1:
                 return _SCALAR

@@ -35,7 +35,7 @@ from ..expr import builders as b
 from ..expr.core import Const, Expr, shape_str
 from .grammar import literal_int
 from .lexer import _HINTS, Token
-from .table import ELEMENTWISE, FunctionSpec, _matrix, _vector
+from .table import ELEMENTWISE, FunctionSpec, FunctionTable, _matrix, _vector
 from .tree import Node, fold_chain
 
 __all__ = ["mc_tokens", "MC_BINDING", "MC_FUNCTION_TABLE", "Row", "build_mc", "mc_inputs"]
@@ -61,7 +61,6 @@ _MC_HINTS = {
 _E1 = ("expr",)
 
 _MC_ROWS: list[FunctionSpec] = [
-    *(FunctionSpec(f, getattr(b, f), _E1, (1,), f"element-wise {f}") for f in ELEMENTWISE),
     FunctionSpec("sum", b.sum, _E1, (1,), "sum of all entries"),
     FunctionSpec("norm1", b.norm1, _E1, (1,), "1-norm: sum of absolute values"),
     FunctionSpec("norm2", b.norm2, _E1, (1,), "Euclidean (Frobenius) norm"),
@@ -78,7 +77,8 @@ _MC_ROWS: list[FunctionSpec] = [
 ]
 
 #: the functions of matrixcalculus syntax by name
-MC_FUNCTION_TABLE: dict[str, FunctionSpec] = {row.name: row for row in _MC_ROWS}
+MC_FUNCTION_TABLE: Mapping[str, FunctionSpec] = FunctionTable(
+    _MC_ROWS, lambda row: row.mc and row.arity == 1)
 
 
 def mc_inputs(node: Node) -> tuple[Node, ...]:

@@ -1,8 +1,10 @@
 """The functions of the expression language: one table, one row per function.
 
 A row names the builder (from :mod:`matdiff.expr.builders`) that makes the node,
-the kind of each argument and the numbers of arguments accepted.  Adding a
-function to the language is adding a row here.
+the kind of each argument and the numbers of arguments accepted.  The element-wise
+functions are not listed here: their rows are made from their definitions
+(:data:`matdiff.expr.functions.FUNCTIONS`), and a function added with
+:func:`matdiff.define_function` is in the table from then on.
 
 Argument kinds:
 
@@ -15,22 +17,18 @@ Argument kinds:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..expr import builders as b
 from ..expr.core import Dim, Expr
+from ..expr.functions import FUNCTIONS, Elementwise, version
 
-__all__ = ["FunctionSpec", "FUNCTION_TABLE", "FUNCTION_NAMES", "Filled", "ELEMENTWISE"]
+__all__ = ["FunctionSpec", "FunctionTable", "FUNCTION_TABLE", "FUNCTION_NAMES", "Filled",
+           "ELEMENTWISE", "function_names"]
 
 Span = tuple[int, int]
-
-#: the element-wise functions of one argument
-ELEMENTWISE = (
-    "exp", "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh",
-    "tanh", "sqrt", "abs", "sign", "relu", "sigmoid", "softplus", "step",
-)
 
 
 @dataclass(frozen=True)
@@ -117,11 +115,59 @@ def _matrix(c: float, m: Dim | None = None, n: Dim | None = None) -> Expr | Fill
 _E1 = ("expr",)
 _E2 = ("expr", "expr")
 
+class FunctionTable(Mapping):
+    """The functions of a syntax: its own ``rows``, and one row for each element-wise
+    definition that ``keep`` selects, made from the definition (and made again when
+    :func:`matdiff.define_function` adds one)."""
+
+    def __init__(self, rows: list[FunctionSpec], keep: Callable[[Elementwise], bool]
+                 ) -> None:
+        self._rows = {r.name: r for r in rows}
+        self._keep = keep
+        self._version = -1
+        self._all: dict[str, FunctionSpec] = {}
+
+    def _table(self) -> dict[str, FunctionSpec]:
+        if self._version != version():
+            made = {
+                row.name: FunctionSpec(
+                    row.name, b.elementwise(row.name), ("expr",) * row.arity, (row.arity,),
+                    "element-wise " + (row.doc or row.name), "elementwise" if row.arity > 1
+                    else None)
+                for row in FUNCTIONS.values() if row.call and self._keep(row)}
+            self._all = {**made, **self._rows}
+            self._version = version()
+        return self._all
+
+    def __getitem__(self, name: str) -> FunctionSpec:
+        return self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._table()
+
+
+class _ElementwiseNames:
+    """The names of the element-wise functions of one argument (``name in
+    ELEMENTWISE``), as defined now."""
+
+    def __contains__(self, name: object) -> bool:
+        row = FUNCTIONS.get(name) if isinstance(name, str) else None  # type: ignore[call-overload]
+        return row is not None and row.arity == 1
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([n for n, row in FUNCTIONS.items() if row.arity == 1])
+
+
+#: the element-wise functions of one argument
+ELEMENTWISE = _ElementwiseNames()
+
 _ROWS: list[FunctionSpec] = [
-    *(FunctionSpec(f, getattr(b, f), _E1, (1,), f"element-wise {f}") for f in ELEMENTWISE),
-    FunctionSpec("max", b.maximum, _E2, (2,),
-                 "element-wise maximum; max(0, z) is relu(z)", "elementwise"),
-    FunctionSpec("min", b.minimum, _E2, (2,), "element-wise minimum", "elementwise"),
     FunctionSpec("sum", b.sum, ("expr", "axis"), (1, 2),
                  "sum of all elements, or along an axis: sum(X, 0)"),
     FunctionSpec("mean", b.mean, ("expr", "axis"), (1, 2),
@@ -148,8 +194,14 @@ _ROWS: list[FunctionSpec] = [
                  "matrix(1, m, n) is m x n"),
 ]
 
-#: every function of the language by name
-FUNCTION_TABLE: dict[str, FunctionSpec] = {row.name: row for row in _ROWS}
+#: every function of the language by name (element-wise ones from their definitions)
+FUNCTION_TABLE: Mapping[str, FunctionSpec] = FunctionTable(_ROWS, lambda row: True)
 
-#: the names of the functions, sorted
-FUNCTION_NAMES: tuple[str, ...] = tuple(sorted(FUNCTION_TABLE))
+
+def function_names() -> tuple[str, ...]:
+    """The names of the functions of the language, sorted (as defined now)."""
+    return tuple(sorted(FUNCTION_TABLE))
+
+
+#: the names of the built-in functions, sorted
+FUNCTION_NAMES: tuple[str, ...] = function_names()

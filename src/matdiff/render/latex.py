@@ -49,10 +49,6 @@ _GREEK = {
     "Λ": r"\Lambda", "Ξ": r"\Xi", "Π": r"\Pi", "Σ": r"\Sigma", "Φ": r"\Phi",
     "Ψ": r"\Psi", "Ω": r"\Omega", "ϕ": r"\varphi", "ϵ": r"\varepsilon",
 }
-_CMD = {"sigmoid": r"\sigma", "exp": r"\exp", "log": r"\log", "sin": r"\sin",
-        "cos": r"\cos", "tan": r"\tan", "arcsin": r"\arcsin", "arccos": r"\arccos",
-        "arctan": r"\arctan", "sinh": r"\sinh", "cosh": r"\cosh", "tanh": r"\tanh",
-        "max": r"\max", "min": r"\min"}
 _SPLIT = re.compile(r"^([^\W\d_])(?:_?(\d+)|_([^\W_]+))$")
 
 
@@ -187,20 +183,16 @@ def _subscripted(text: str, letters: tuple) -> str:
 
 
 def _fn_call(fn: str, args: list[str]) -> Result:
+    """An element-wise function applied, as its definition spells it in LaTeX: a form
+    that encloses the argument (``\\sqrt{x}``), or a command and parentheses."""
     from ..expr.functions import FUNCTIONS
 
-    if fn == "sqrt":
-        return r"\sqrt{" + args[0] + "}", ATOM
-    if fn == "abs":
-        return r"\lvert " + args[0] + r" \rvert", ATOM
-    cmd = _CMD.get(fn)
-    if cmd is None:
-        try:
-            cmd = FUNCTIONS[fn].latex or None
-        except (KeyError, AttributeError):
-            cmd = None
-    if cmd is None:
-        cmd = r"\operatorname{" + _escape_text(fn) + "}"
+    row = FUNCTIONS.get(fn)
+    if row is not None and row.latex_wrap is not None:
+        left, right = row.latex_wrap
+        return left + ", ".join(args) + right, ATOM
+    cmd = row.latex if row is not None and row.latex else \
+        r"\operatorname{" + _escape_text(fn) + "}"
     return cmd + "(" + ", ".join(args) + ")", ATOM
 
 

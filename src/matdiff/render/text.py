@@ -64,20 +64,24 @@ _BUDGET = 400_000
 _CHAR_BUDGET = 400_000_000
 
 _LEAVES = ("sym", "num", "fill", "size", "eye")
-_NAMES = {"sigmoid": "σ", "sqrt": "√"}
 
 Result = tuple[str, int]  # (text, precedence)
 
 
 def _fn_name(fn: str) -> str:
+    """The Unicode spelling of an element-wise function, from its definition."""
     from ..expr.functions import FUNCTIONS
 
-    if fn in _NAMES:
-        return _NAMES[fn]
-    try:
-        return FUNCTIONS[fn].unicode or fn
-    except KeyError:
-        return fn
+    row = FUNCTIONS.get(fn)
+    return (row.unicode or fn) if row is not None else fn
+
+
+def _is_prefix(fn: str) -> bool:
+    """Whether the function prints as an operator before its argument (``√x``)."""
+    from ..expr.functions import FUNCTIONS
+
+    row = FUNCTIONS.get(fn)
+    return row is not None and row.prefix
 
 
 def _fill_text(v: float, rank: int) -> Result:
@@ -180,7 +184,7 @@ def _edge(node: MForm, last: bool) -> str:
             node = node.args[0]
             continue
         if k == "func":
-            return "" if node.params[0] == "sqrt" else _fn_name(node.params[0])
+            return "" if _is_prefix(node.params[0]) else _fn_name(node.params[0])
         return _CALLS.get(k, "")
     return ""
 
@@ -370,8 +374,8 @@ class _Printer:
             return f"sum({r[0][0]}, axis={p[0]})", ATOM
         if k == "func":
             name = _fn_name(p[0])
-            if p[0] == "sqrt":
-                return "√" + paren(*r[0], ATOM), POSTFIX
+            if _is_prefix(p[0]):
+                return name + paren(*r[0], ATOM), POSTFIX
             return self.join([name, "(", *_parts([t for t, _ in r], ", "), ")"]), ATOM
         if k == "inv":
             return paren(*r[0], ATOM) + "⁻¹", POSTFIX
@@ -533,8 +537,9 @@ class _Printer:
             return self._plan_add(node, same)
         if k == "func":
             name = _fn_name(node.params[0])
-            if node.params[0] == "sqrt":
-                return [same(node.args[0])], lambda r: ("√" + paren(*r[0], ATOM), POSTFIX)
+            if _is_prefix(node.params[0]):
+                return [same(node.args[0])], \
+                    lambda r: (name + paren(*r[0], ATOM), POSTFIX)
             return [same(a) for a in node.args], \
                 lambda r: (self.join([name, "(", *_parts([t for t, _ in r], ", "), ")"]), ATOM)
         if k == "pow":
