@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from matdiff.parse import to_matrixcalculus
+from matdiff.render import to_matrixcalculus
 
 P = {"p": ()}
 

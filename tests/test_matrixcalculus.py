@@ -203,7 +203,7 @@ def test_fill_without_shape() -> None:
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from matdiff.parse import to_matrixcalculus  # noqa: E402
+from matdiff.render import to_matrixcalculus  # noqa: E402
 
 _LEAVES = {
     0: [md.scalar("a"), md.scalar("c")],

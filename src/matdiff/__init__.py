@@ -6,12 +6,14 @@
 ('n',)
 """
 
+from typing import Any
+
 from . import nn, optim
 from .check import CheckResult, check, random_values
-from .compile import Compiled, Diagonal, Structured, compile, value_and_grad  # noqa: A004
+from .compile import Compiled, Diagonal, Structured, compile  # noqa: A004
 from .compile.evaluate import evaluate
 from .define import DefinitionError, define_function
-from .derive import derive, hessian
+from .derive import derive
 from .errors import (
     EvaluationError,
     LimitError,
@@ -41,5 +43,46 @@ __all__ += ["nn", "optim"]
 
 from . import transforms  # noqa: E402
 from .transforms import Formula, TracingError, formula, grad, jacobian  # noqa: E402
+
+# ``hessian`` and ``value_and_grad`` take an expression (the symbolic layers) or a
+# Python function (a JAX-style transform, matdiff.transforms): the choice is made
+# here, above both, so that neither layer imports the other.
+
+
+def _is_function(f: object) -> bool:
+    from .expr.core import Expr
+
+    return callable(f) and not isinstance(f, (Expr, str))
+
+
+def hessian(f: Any, wrt: Any = None, shapes: Any = None, syntax: str = "numpy", *,
+            argnums: Any = None) -> Any:
+    """The Hessian of an expression (:func:`matdiff.derive.reverse.hessian`:
+    ``derive(derive(f, wrt), wrt)``), or of a Python function of arrays
+    (:func:`matdiff.transforms.hessian`, like ``jax.hessian``; ``argnums``).
+
+    >>> import matdiff as md
+    >>> md.hessian("x @ A @ x", "x", shapes={"x": ("n",), "A": ("n", "n")}).shape
+    ('n', 'n')
+    """
+    from .derive.reverse import hessian as _symbolic
+
+    if _is_function(f):
+        return transforms.hessian(f, argnums=argnums if argnums is not None
+                                  else (0 if wrt is None else wrt))
+    return _symbolic(f, wrt, shapes, syntax)
+
+
+def value_and_grad(f: Any, wrt: Any = None, backend: str = "numpy", structured: bool = False,
+                   shapes: Any = None, *, argnums: Any = None) -> Any:
+    """A compiled ``(value, derivatives)`` of an expression
+    (:func:`matdiff.compile.api.value_and_grad`), or of a Python function of arrays
+    (:func:`matdiff.transforms.value_and_grad`, like ``jax.value_and_grad``)."""
+    from .compile.api import value_and_grad as _symbolic
+
+    if _is_function(f):
+        return transforms.value_and_grad(f, argnums=argnums if argnums is not None
+                                         else (0 if wrt is None else wrt))
+    return _symbolic(f, wrt, backend, structured, shapes)
 
 __all__ += ["transforms", "grad", "jacobian", "formula", "Formula", "TracingError"]

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .nn.errors import DataError, NNError, NonFiniteLossError, UnknownNameError
+from .errors import DataError, NNError, NonFiniteLossError, UnknownNameError
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer",
            "flat_buffer"]

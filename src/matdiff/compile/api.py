@@ -546,8 +546,7 @@ def compile(outputs: Any, backend: str = "numpy", structured: bool = False,  # n
 
 
 def value_and_grad(f: Expr, wrt: Any = None, backend: str = "numpy",
-                   structured: bool = False, shapes: Mapping | None = None,
-                   *, argnums: Any = None) -> Compiled:
+                   structured: bool = False, shapes: Mapping | None = None) -> Compiled:
     """A compiled function returning ``(value, derivatives)``.
 
     ``wrt`` is a variable (or its name): the function returns ``(f, df/dwrt)``; a list
@@ -564,10 +563,6 @@ def value_and_grad(f: Expr, wrt: Any = None, backend: str = "numpy",
     """
     from ..derive.reverse import derive, resolve_wrt, to_expr
 
-    if callable(f) and not isinstance(f, (Expr, str)):  # a Python function: transform
-        from ..transforms import value_and_grad as _vg
-        argnums = argnums if argnums is not None else (0 if wrt is None else wrt)
-        return _vg(f, argnums=argnums)  # type: ignore[return-value]
     f = to_expr(f, shapes)
     if wrt is None:
         wrt = [Var(n, s) for n, s in f.variables().items()]

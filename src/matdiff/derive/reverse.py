@@ -145,9 +145,9 @@ def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None
     raise AssertionError("the variable was not reached")  # pragma: no cover
 
 
-def hessian(f: Expr | str, wrt: Expr | str | int | tuple | None = None,
+def hessian(f: Expr | str, wrt: Expr | str | None = None,
             shapes: Mapping[str, Sequence] | None = None,
-            syntax: str = "numpy", *, argnums: int | tuple | None = None) -> Expr:
+            syntax: str = "numpy") -> Expr:
     """``derive(derive(f, wrt), wrt)``: shape ``f.shape + wrt.shape + wrt.shape``.
 
     >>> import matdiff as md
@@ -155,10 +155,6 @@ def hessian(f: Expr | str, wrt: Expr | str | int | tuple | None = None,
     >>> H.shape
     ('n', 'n')
     """
-    if callable(f) and not isinstance(f, (Expr, str)):  # a Python function: transform
-        from ..transforms import hessian as _hessian
-        argnums = argnums if argnums is not None else (0 if wrt is None else wrt)
-        return _hessian(f, argnums=argnums)  # type: ignore[return-value]
     f = to_expr(f, shapes, syntax)
     x = resolve_wrt(f, wrt, shapes)
     return derive(derive(f, x), x)

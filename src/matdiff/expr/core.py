@@ -72,6 +72,26 @@ def _digest(*parts: Any) -> bytes:
     return h.digest()
 
 
+#: what the layers above provide to every expression (dependency inversion: a node
+#: never imports them): "text" and "latex" (matdiff.render), "evaluate",
+#: "merge_values" and "contract" (matdiff.compile); each registers its own on import
+_SERVICES: dict[str, Callable[..., Any]] = {}
+
+
+def provide(name: str, fn: Callable[..., Any]) -> None:
+    """Register a higher layer's service for expressions (see :data:`_SERVICES`)."""
+    _SERVICES[name] = fn
+
+
+def service(name: str) -> Callable[..., Any]:
+    """The registered service ``name``; importing :mod:`matdiff` registers them all."""
+    try:
+        return _SERVICES[name]
+    except KeyError:
+        raise RuntimeError(f"matdiff's {name!r} service is not registered: "
+                           "import matdiff (its layers register their services)") from None
+
+
 class Expr:
     """A node of an expression over scalars, vectors and matrices.
 
@@ -149,9 +169,7 @@ class Expr:
         >>> float(f.evaluate(w=np.array([1., 2.]), x=np.array([3., 4.])))
         11.0
         """
-        from ..compile.evaluate import evaluate, merge_values
-
-        return evaluate(self, merge_values(values, kw))
+        return service("evaluate")(self, service("merge_values")(values, kw))
 
     # ------------------------------------------------------------ operators
     def __add__(self, other: Any) -> Expr:
@@ -217,24 +235,18 @@ class Expr:
 
     # ------------------------------------------------------------- printing
     def __str__(self) -> str:
-        from ..render.text import to_text
-
-        return to_text(self)
+        return service("text")(self)
 
     def __repr__(self) -> str:
         return f"<Expr {self}  shape={shape_str(self.shape)}>"
 
     def _repr_latex_(self) -> str:
         """Jupyter's display: the formula as LaTeX (``md.latex``) between ``$$``."""
-        from ..render.latex import to_latex
-
-        return "$$" + to_latex(self) + "$$"
+        return "$$" + service("latex")(self) + "$$"
 
     def _repr_markdown_(self) -> str:
         """Jupyter's Markdown display: the LaTeX formula and the shape."""
-        from ..render.latex import to_latex
-
-        return f"$${to_latex(self)}$$\n\nshape `{shape_str(self.shape)}`"
+        return f"$${service('latex')(self)}$$\n\nshape `{shape_str(self.shape)}`"
 
     # ------------------------------------------------- evaluation and rules
     def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
@@ -462,9 +474,7 @@ class Einsum(Expr):
         return _s().einsum(children, self.specs, self.out)
 
     def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
-        from ..compile.evaluate import contract
-
-        return contract(self, args, sizes)
+        return service("contract")(self, args, sizes)
 
     def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
         # The product is linear in each operand:  adj(e_k)[φ, s_k] =

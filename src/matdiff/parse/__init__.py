@@ -24,12 +24,11 @@ from .grammar import MAX_DEPTH, parse_tree
 from .infer import infer_shapes
 from .lexer import MAX_LENGTH, Token, tokenize
 from .mc import build_mc
-from .mc_print import to_matrixcalculus
 from .table import FUNCTION_NAMES, FUNCTION_TABLE, FunctionSpec
 from .tree import Node, walk
 
 __all__ = [
-    "parse", "parse_tree", "infer_shapes", "to_matrixcalculus", "tokenize", "Token", "Node", "walk",
+    "parse", "parse_tree", "infer_shapes", "tokenize", "Token", "Node", "walk",
     "FUNCTION_NAMES", "FUNCTION_TABLE", "FunctionSpec", "MAX_DEPTH", "MAX_LENGTH",
     "cancelled_variables",
 ]

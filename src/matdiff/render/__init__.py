@@ -7,11 +7,17 @@
 ('diag(x)', '(i, j) ↦ δᵢⱼ xⱼ')
 """
 
+from ..expr import core as _core
 from .latex import latex, latex_name, render_latex, to_latex
 from .layout import FORMATS, LAYOUTS, STYLES, ChoiceError, apply_layout, layout_note
+from .matrixcalculus import to_matrixcalculus
 from .mform import MForm, index_form, matrix_form, to_numpy
 from .text import render, to_index, to_text
 
 __all__ = ["to_text", "to_index", "to_latex", "latex", "render", "render_latex", "latex_name",
            "MForm", "matrix_form", "index_form", "to_numpy", "LAYOUTS", "STYLES",
-           "FORMATS", "ChoiceError", "apply_layout", "layout_note"]
+           "FORMATS", "ChoiceError", "apply_layout", "layout_note", "to_matrixcalculus"]
+
+# the printers, for str(e) and Jupyter's display of every expression
+_core.provide("text", to_text)
+_core.provide("latex", to_latex)

@@ -17,8 +17,8 @@ products with no matrix form, tensors of order 3 and more) raise :class:`ValueEr
 from __future__ import annotations
 
 from ..expr.core import Expr
-from ..render.mform import MForm, matrix_form
-from .mc import MC_FUNCTION_TABLE
+from ..parse.mc import MC_FUNCTION_TABLE
+from .mform import MForm, matrix_form
 
 __all__ = ["to_matrixcalculus"]
 
