@@ -45,6 +45,18 @@ _TABLES: dict[str, SimpleNamespace] = {}
 _SYNCED: dict[str, int] = {}
 
 
+def _singular_is_an_error(fn: Any, linalg_error: type[Exception]) -> Any:
+    """``fn`` (an inverse or a solve) with the library's singular-matrix error made an
+    :class:`EvaluationError` (:data:`SINGULAR`)."""
+    def checked(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except linalg_error as exc:
+            raise EvaluationError(SINGULAR) from exc
+
+    return checked
+
+
 def _class_sizes(shape: tuple, pattern: tuple) -> list[int]:
     k = max(pattern) + 1 if pattern else 0
     sizes = [0] * k
@@ -61,19 +73,8 @@ def _numpy() -> SimpleNamespace:
     t.tensordot = np.tensordot
     t.sum = np.add.reduce  # (a, axes): the ufunc's own reduce, without np.sum's wrapper
     t.transpose = np.transpose
-    def inv(a):
-        try:
-            return np.linalg.inv(a)
-        except np.linalg.LinAlgError as exc:
-            raise EvaluationError(SINGULAR) from exc
-
-    def solve(a, b):
-        try:
-            return np.linalg.solve(a, b)
-        except np.linalg.LinAlgError as exc:
-            raise EvaluationError(SINGULAR) from exc
-
-    t.inv, t.solve = inv, solve
+    t.inv = _singular_is_an_error(np.linalg.inv, np.linalg.LinAlgError)
+    t.solve = _singular_is_an_error(np.linalg.solve, np.linalg.LinAlgError)
     t.det = lambda a: np.float64(np.linalg.det(a))
 
     def logdet(a):
@@ -187,19 +188,8 @@ def _torch() -> SimpleNamespace:
     t.tensordot = lambda a, b, axes: torch.tensordot(a, b, dims=(list(axes[0]), list(axes[1])))
     t.sum = lambda a, axes: torch.sum(a, dim=axes)
     t.transpose = torch.permute
-    def inv(a):
-        try:
-            return torch.linalg.inv(a)
-        except torch.linalg.LinAlgError as exc:
-            raise EvaluationError(SINGULAR) from exc
-
-    def solve(a, b):
-        try:
-            return torch.linalg.solve(a, b)
-        except torch.linalg.LinAlgError as exc:
-            raise EvaluationError(SINGULAR) from exc
-
-    t.inv, t.solve = inv, solve
+    t.inv = _singular_is_an_error(torch.linalg.inv, torch.linalg.LinAlgError)
+    t.solve = _singular_is_an_error(torch.linalg.solve, torch.linalg.LinAlgError)
     t.det = torch.linalg.det
 
     def logdet(a):
