@@ -417,10 +417,14 @@ def ev(expr: md.Expr, vals: dict) -> np.ndarray:
     return got
 
 
-def agree_with_interpreter(expr: md.Expr, vals: dict, got, what: str) -> None:
+def agree_with_interpreter(expr: md.Expr, vals: dict, got, what: str,
+                           tol: float = 1e-9) -> None:
     """``got`` (an evaluation of ``expr``) equals the interpreter's, entry by entry
     where both are finite; where the interpreter is finite, ``got`` is finite too
-    (compiled code may be finite where the interpreter overflows: softplus)."""
+    (compiled code may be finite where the interpreter overflows: softplus).  JAX and
+    PyTorch get ``tol`` 1e-7: their exp, pow and log round differently from NumPy's,
+    and deep trees of powers amplify it (seen: 9e-8 at one of 30,000 trees); a
+    wrong line of code is off by far more."""
     wanted = {k: v for k, v in vals.items() if k in expr.variables()}
     with np.errstate(all="ignore"):
         ref = interpret(expr, wanted, dims=dict(SIZES))
@@ -430,7 +434,7 @@ def agree_with_interpreter(expr: md.Expr, vals: dict, got, what: str) -> None:
     assert np.all(np.isfinite(got)[finite]), f"{what}: non-finite where the interpreter is not"
     if finite.any():
         err = max_rel_error(got[finite], ref[finite])
-        assert err < 1e-9, f"{what} vs the interpreter: error {err:.3g}"
+        assert err < tol, f"{what} vs the interpreter: error {err:.3g}"
 
 
 def _value_ok(val) -> bool:
@@ -690,7 +694,8 @@ def test_compiled_higher_derivatives_on_every_backend(g: G, seed: int):
         for k, (D, out) in enumerate(zip(chain, outs)):
             agree_with_interpreter(D, vals, _dense(out),
                                    f"order {k + 1} of {g}, {backend}"
-                                   + (" structured" if structured else ""))
+                                   + (" structured" if structured else ""),
+                                   tol=1e-9 if backend == "numpy" else 1e-7)
 
 
 #: trees in the seeded sweep below, per Hypothesis profile (hunt: a new offset each run)
@@ -731,7 +736,8 @@ def test_compiled_hessians_of_deep_trees_agree_with_the_interpreter():
             fn = md.compile(H, backend=backend, structured=structured)
             agree_with_interpreter(H, vals, _dense(fn.call(wanted, dims=dict(SIZES))),
                                    f"seed {seed}: d²/d{x.name}² of {g}, {backend}"
-                                   + (" structured" if structured else ""))
+                                   + (" structured" if structured else ""),
+                                   tol=1e-9 if backend == "numpy" else 1e-7)
     assert checked > count // 2  # the sweep checked what it claims
 
 
