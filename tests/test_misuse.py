@@ -585,3 +585,10 @@ def test_fill_value_that_is_not_a_finite_number(text, syntax):
     # the matrixcalculus builder read its .value (AttributeError)
     with pytest.raises(md.ParseError, match="fill value"):
         md.parse(text, syntax=syntax)
+
+
+def test_printers_say_what_they_want() -> None:
+    """md.to_text(5) was an AttributeError from deep in the printer."""
+    for fn in (md.to_text, md.to_index):
+        with pytest.raises(TypeError, match="wants an expression"):
+            fn(5)

@@ -682,8 +682,15 @@ def to_text(e: Expr, *, hadamard: str = "⊙", max_chars: int = MAX_CHARS,
     >>> to_text(md.derive(md.inv(A), A))
     '(i, j, k, l) ↦ −(A⁻¹)ᵢₖ (A⁻¹)ₗⱼ'
     """
+    _check_expr(e, "to_text")
     had, div = _options(layout, style, hadamard, f_ndim, len(e.shape))
     return _safe(e, False, had, max_chars, div, layout, f_ndim)
+
+
+def _check_expr(e: object, what: str) -> None:
+    if not isinstance(e, Expr):
+        raise TypeError(f"md.{what} wants an expression (md.parse makes one from text), "
+                        f"not {type(e).__name__}")
 
 
 def to_index(e: Expr, *, max_chars: int = MAX_CHARS, layout: str = "mixed",
@@ -699,5 +706,6 @@ def to_index(e: Expr, *, max_chars: int = MAX_CHARS, layout: str = "mixed",
     >>> to_index(A @ x)
     '(i) ↦ Σⱼ Aᵢⱼ xⱼ'
     """
+    _check_expr(e, "to_index")
     had, div = _options(layout, style, "⊙", f_ndim, len(e.shape))
     return _safe(e, True, had, max_chars, div, layout, f_ndim)
