@@ -25,7 +25,7 @@ import matdiff as md
 from helpers import fd_jacobian, max_rel_error
 from katex import katex_errors
 from matdiff.compile.evaluate import interpret
-from matdiff.expr.functions import FUNCTIONS, Elementwise, unregister
+from matdiff.expr.functions import FUNCTIONS, Elementwise
 
 BUILTIN = sorted(FUNCTIONS)
 N = 4
@@ -132,23 +132,17 @@ def test_a_definition_without_a_domain_fails_the_meta_test() -> None:
 
 def test_the_meta_test_catches_a_wrong_derivative() -> None:
     """Planted: tanh' = 1 + tanh² (the sign wrong) must fail the check."""
-    from matdiff.expr.functions import register
-
-    row = FUNCTIONS["tanh"]
     md.define_function("tanh_wrong", derivative=lambda u: 1 + md.tanh(u) ** 2,
-                       numpy=np.tanh, domain=row.domain)
-    try:
-        with pytest.raises(AssertionError):
-            check_definition(FUNCTIONS["tanh_wrong"], [])
-    finally:
-        unregister("tanh_wrong")
-    assert register  # (the public path above is define_function's)
+                       numpy=np.tanh, domain=FUNCTIONS["tanh"].domain)
+    with pytest.raises(AssertionError):
+        check_definition(FUNCTIONS["tanh_wrong"], [])
 
 
 # ====================================================================== define_function
 @pytest.fixture
 def erf():
-    """``erf`` defined exactly as shared/DESIGN.md writes it, removed afterwards."""
+    """``erf`` defined exactly as shared/DESIGN.md writes it (conftest removes every
+    function a test defines, afterwards)."""
     scipy_special = pytest.importorskip("scipy.special")
     jax = pytest.importorskip("jax")
     torch = pytest.importorskip("torch")
@@ -156,8 +150,7 @@ def erf():
                             numpy=scipy_special.erf, jax=jax.scipy.special.erf,
                             torch=torch.special.erf, latex=r"\operatorname{erf}",
                             domain=(-2.0, 2.0))
-    yield fn
-    unregister("erf")
+    return fn
 
 
 def test_define_function_as_the_design_writes_it(erf) -> None:
@@ -202,13 +195,10 @@ def test_a_backend_without_an_implementation_is_an_error_naming_both() -> None:
     pytest.importorskip("torch")
     cube = md.define_function("cube", derivative=lambda u: 3 * u ** 2,
                               numpy=lambda a: a ** 3, domain=(-2.0, 2.0))
-    try:
-        f = md.sum(cube(md.vector("x", "n")))
-        assert float(md.compile(f)(x=np.ones(2))) == 2.0  # numpy: implemented
-        with pytest.raises(md.MatdiffError, match="torch backend: cube has no torch"):
-            md.compile(f, backend="torch")
-    finally:
-        unregister("cube")
+    f = md.sum(cube(md.vector("x", "n")))
+    assert float(md.compile(f)(x=np.ones(2))) == 2.0  # numpy: implemented
+    with pytest.raises(md.MatdiffError, match="torch backend: cube has no torch"):
+        md.compile(f, backend="torch")
 
 
 @pytest.mark.parametrize("name", ["exp", "sum", "vector", "dense", "einsum", "lambda",
@@ -244,15 +234,12 @@ def test_a_function_of_two_arguments() -> None:
         "hyp", derivative=(lambda a, b: a / md.sqrt(a**2 + b**2),
                            lambda a, b: b / md.sqrt(a**2 + b**2)),
         numpy=np.hypot, jax="jax.numpy.hypot", torch="torch.hypot", domain=(0.5, 2.0))
-    try:
-        x, y = md.vector("x", "n"), md.vector("y", "n")
-        f = md.sum(hyp(x, y))
-        assert md.parse("sum(hyp(x, y))", shapes={"x": ("n",), "y": ("n",)}) is f
-        x0, y0 = np.array([3.0, 1.0]), np.array([4.0, 1.0])
-        np.testing.assert_allclose(md.derive(f, x).evaluate(x=x0, y=y0),
-                                   x0 / np.hypot(x0, y0), rtol=1e-12)
-        latex: list[str] = []
-        check_definition(FUNCTIONS["hyp"], latex)
-        assert katex_errors(latex) == []
-    finally:
-        unregister("hyp")
+    x, y = md.vector("x", "n"), md.vector("y", "n")
+    f = md.sum(hyp(x, y))
+    assert md.parse("sum(hyp(x, y))", shapes={"x": ("n",), "y": ("n",)}) is f
+    x0, y0 = np.array([3.0, 1.0]), np.array([4.0, 1.0])
+    np.testing.assert_allclose(md.derive(f, x).evaluate(x=x0, y=y0),
+                               x0 / np.hypot(x0, y0), rtol=1e-12)
+    latex: list[str] = []
+    check_definition(FUNCTIONS["hyp"], latex)
+    assert katex_errors(latex) == []
