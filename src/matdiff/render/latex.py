@@ -486,8 +486,9 @@ def to_latex(e: Expr, *, layout: str = "mixed", style: str = "standard",
     >>> to_latex(md.derive(w / x, x), style="paper")
     '\\operatorname{diag}(-w \\oslash x^{2})'
     """
-    from .layout import LAYOUTS, transposes
+    from .layout import LAYOUTS, f_ndim_of, transposes
 
+    f_ndim = f_ndim_of(e, f_ndim)
     check_choice("layout", layout, LAYOUTS)
     check_choice("style", style, STYLES)
     if layout != "mixed":

@@ -23,7 +23,7 @@ from ..errors import MatdiffError
 from .mform import Forms, MForm
 
 __all__ = ["LAYOUTS", "STYLES", "FORMATS", "ChoiceError", "check_choice", "apply_layout",
-           "layout_note"]
+           "layout_note", "f_ndim_of"]
 
 LAYOUTS = ("mixed", "numerator", "denominator")
 STYLES = ("standard", "paper")
@@ -40,6 +40,16 @@ def check_choice(option: str, value: object, choices: tuple) -> str:
         raise ChoiceError(f"unknown {option} {value!r}: valid choices are "
                           + ", ".join(repr(c) for c in choices))
     return value  # type: ignore[return-value]
+
+
+def f_ndim_of(e: object, f_ndim: int | None) -> int | None:
+    """The number of leading axes of ``e`` that come from the function differentiated:
+    ``f_ndim`` when given, else what a derivative result knows of itself (its
+    ``f_ndim`` attribute), else ``None`` (a plain expression)."""
+    if f_ndim is not None:
+        return f_ndim
+    known = getattr(e, "f_ndim", None)
+    return known if isinstance(known, int) else None
 
 
 def transposes(layout: str, rank: int, f_ndim: int | None) -> bool:

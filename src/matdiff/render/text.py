@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..expr.core import Expr
-from .layout import LAYOUTS, STYLES, apply_layout, check_choice, transposes
+from .layout import LAYOUTS, STYLES, apply_layout, check_choice, f_ndim_of, transposes
 from .mform import MForm, _const_exponent, _denominator, _int, index_form, inline, matrix_form
 from .notation import (
     ADD,
@@ -683,6 +683,7 @@ def to_text(e: Expr, *, hadamard: str = "⊙", max_chars: int = MAX_CHARS,
     '(i, j, k, l) ↦ −(A⁻¹)ᵢₖ (A⁻¹)ₗⱼ'
     """
     _check_expr(e, "to_text")
+    f_ndim = f_ndim_of(e, f_ndim)
     had, div = _options(layout, style, hadamard, f_ndim, len(e.shape))
     return _safe(e, False, had, max_chars, div, layout, f_ndim)
 
@@ -707,5 +708,6 @@ def to_index(e: Expr, *, max_chars: int = MAX_CHARS, layout: str = "mixed",
     '(i) ↦ Σⱼ Aᵢⱼ xⱼ'
     """
     _check_expr(e, "to_index")
+    f_ndim = f_ndim_of(e, f_ndim)
     had, div = _options(layout, style, "⊙", f_ndim, len(e.shape))
     return _safe(e, True, had, max_chars, div, layout, f_ndim)
