@@ -377,16 +377,7 @@ def to_backend(expr: Expr, ops: Backend, sizes: Mapping[str, int]
     """A function ``env -> value`` that computes ``expr`` node by node with ``ops``
     (an independent evaluator of the core nodes, used with JAX's or PyTorch's
     autodiff)."""
-    from matdiff.expr.core import (
-        Add,
-        Det,
-        Einsum,
-        Inv,
-        LogDet,
-        LogSumExp,
-        Map,
-        Softmax,
-    )
+    from matdiff.expr.core import Add, Call, Einsum, Map
 
     order = topo_order(expr)
 
@@ -423,16 +414,8 @@ def to_backend(expr: Expr, ops: Backend, sizes: Mapping[str, int]
                     v = getattr(ops, binary[node.fn])(args[0], args[1])
                 else:
                     raise NotImplementedError(node.fn)
-            elif isinstance(node, Inv):
-                v = ops.inv(args[0])
-            elif isinstance(node, Det):
-                v = ops.det(args[0])
-            elif isinstance(node, LogDet):
-                v = ops.logdet(args[0])
-            elif isinstance(node, LogSumExp):
-                v = ops.logsumexp(args[0])
-            elif isinstance(node, Softmax):
-                v = ops.softmax(args[0])
+            elif isinstance(node, Call):  # the test backend's own inv, det, ...
+                v = getattr(ops, node.fn)(args[0])
             else:
                 raise NotImplementedError(node.kind)
             cache[id(node)] = v

@@ -309,8 +309,7 @@ def test_long_product_chain_of_matrices(rng):
 def test_node_kinds_of_derivatives_are_core_kinds(xyAw):
     x, y, A, _ = xyAw
     f = md.logdet(A @ A.T + md.eye("n")) + md.sum(md.softmax(A @ x) * y) + md.logsumexp(x)
-    core = {"var", "const", "size", "delta", "einsum", "add", "map", "inv", "det",
-            "logdet", "logsumexp", "softmax"}
+    core = {"var", "const", "size", "delta", "einsum", "add", "map", "call"}
     for wrt in (x, y, A):
         assert kinds(md.derive(f, wrt)) <= core
     assert all(isinstance(e, (Var, Const, Einsum, Add, Map, Delta)) or e.kind in core

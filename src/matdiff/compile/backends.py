@@ -9,8 +9,10 @@ built here.  Every table has the same entries with NumPy's meaning:
   for the backend;
 * products and reductions: ``einsum(spec, *ops)``, ``tensordot(a, b, (ia, ib))``,
   ``sum(a, axes)``, ``transpose(a, perm)``;
-* matrix functions: ``inv det logdet solve``; stable composites: ``logsumexp`` and
-  ``softmax`` over the last axis;
+* matrix functions: one entry per definition of
+  :data:`matdiff.expr.matrix_functions.MATRIX_FUNCTIONS` (``inv``, ``det``,
+  ``logdet``, ``logsumexp``, ``softmax``), from the definition
+  (:func:`_add_matrix_functions`), and ``solve`` (``A⁻¹b`` compiles as one);
 * building results: ``asarray``, ``scalar(v)``, ``full(shape, v)``,
   ``dense(a, shape)`` (a broadcastable ``a`` copied out at ``shape``),
   ``embed(core, shape, pattern)`` (a structured tensor made dense: ``pattern``
@@ -30,6 +32,7 @@ import numpy as np
 
 from ..errors import EvaluationError, MatdiffError
 from ..expr.functions import FUNCTIONS, implementation, version
+from ..expr.matrix_functions import MATRIX_FUNCTIONS
 
 __all__ = ["get_backend", "BACKENDS", "SINGULAR"]
 
@@ -43,6 +46,8 @@ _TABLES: dict[str, SimpleNamespace] = {}
 
 #: backend -> the version of the function table its table was brought up to
 _SYNCED: dict[str, int] = {}
+#: backend -> the matrix functions its table has
+_MATRIX_SYNCED: dict[str, tuple] = {}
 
 
 def _singular_is_an_error(fn: Any, linalg_error: type[Exception]) -> Any:
@@ -73,34 +78,8 @@ def _numpy() -> SimpleNamespace:
     t.tensordot = np.tensordot
     t.sum = np.add.reduce  # (a, axes): the ufunc's own reduce, without np.sum's wrapper
     t.transpose = np.transpose
-    t.inv = _singular_is_an_error(np.linalg.inv, np.linalg.LinAlgError)
+    t.linalg_error = np.linalg.LinAlgError
     t.solve = _singular_is_an_error(np.linalg.solve, np.linalg.LinAlgError)
-    t.det = lambda a: np.float64(np.linalg.det(a))
-
-    def logdet(a):
-        sign, logabs = np.linalg.slogdet(a)
-        return np.float64(logabs if sign > 0 else np.nan)
-
-    t.logdet = logdet
-
-    # log Σ exp(a) = m + log Σ exp(a − m), m the row's largest entry (0 where that is
-    # not finite), so no exp overflows; the ufuncs' own reduce skips np.max's wrapper.
-    # An empty row has the identity -inf as its largest entry: logsumexp of no terms
-    # is log 0 = -inf and softmax of none is empty, not an error
-    def _shift(a):
-        m = np.maximum.reduce(a, axis=-1, keepdims=True, initial=-np.inf)
-        return m if np.isfinite(m).all() else np.where(np.isfinite(m), m, 0.0)
-
-    def logsumexp(a):
-        m = _shift(a)
-        return np.log(np.add.reduce(np.exp(a - m), axis=-1)) + m[..., 0]
-
-    def softmax(a):
-        e = np.exp(a - _shift(a))
-        e /= np.add.reduce(e, axis=-1, keepdims=True)
-        return e
-
-    t.logsumexp, t.softmax = logsumexp, softmax
     t.asarray = lambda a: np.asarray(a, dtype=np.float64)
     t.scalar = np.float64
     t.full = lambda shape, v: np.full(shape, v, dtype=np.float64)
@@ -133,24 +112,13 @@ def _jax() -> SimpleNamespace:
 
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
-    import jax.scipy.special as jsp
 
     t = SimpleNamespace(name="jax", inf=math.inf, nan=math.nan, jit=jax.jit)
     t.einsum = jnp.einsum
     t.tensordot = jnp.tensordot
     t.sum = lambda a, axes: jnp.sum(a, axis=axes)
     t.transpose = jnp.transpose
-    t.inv = jnp.linalg.inv
     t.solve = jnp.linalg.solve
-    t.det = jnp.linalg.det
-
-    def logdet(a):
-        sign, logabs = jnp.linalg.slogdet(a)
-        return jnp.where(sign > 0, logabs, jnp.nan)
-
-    t.logdet = logdet
-    t.logsumexp = lambda a: jsp.logsumexp(a, axis=-1)
-    t.softmax = lambda a: jax.nn.softmax(a, axis=-1)
     t.asarray = lambda a: jnp.asarray(a, dtype=jnp.float64)
     t.scalar = lambda v: jnp.asarray(v, dtype=jnp.float64)
     t.full = lambda shape, v: jnp.full(shape, v, dtype=jnp.float64)
@@ -188,17 +156,8 @@ def _torch() -> SimpleNamespace:
     t.tensordot = lambda a, b, axes: torch.tensordot(a, b, dims=(list(axes[0]), list(axes[1])))
     t.sum = lambda a, axes: torch.sum(a, dim=axes)
     t.transpose = torch.permute
-    t.inv = _singular_is_an_error(torch.linalg.inv, torch.linalg.LinAlgError)
+    t.linalg_error = torch.linalg.LinAlgError
     t.solve = _singular_is_an_error(torch.linalg.solve, torch.linalg.LinAlgError)
-    t.det = torch.linalg.det
-
-    def logdet(a):
-        sign, logabs = torch.linalg.slogdet(a)
-        return torch.where(sign > 0, logabs, torch.full_like(logabs, math.nan))
-
-    t.logdet = logdet
-    t.logsumexp = lambda a: torch.logsumexp(a, dim=-1)
-    t.softmax = lambda a: torch.softmax(a, dim=-1)
     t.asarray = lambda a: torch.as_tensor(a, dtype=f64)
     t.scalar = lambda v: torch.tensor(v, dtype=f64)
     t.full = lambda shape, v: torch.full(tuple(shape), v, dtype=f64)
@@ -242,6 +201,9 @@ def get_backend(name: str) -> SimpleNamespace:
             raise MatdiffError(f"backend {name!r} needs {name}, which is not installed "
                                f"here (pip install {name})") from exc
         _TABLES[name] = table
+    if _MATRIX_SYNCED.get(name) != tuple(MATRIX_FUNCTIONS.values()):
+        _add_matrix_functions(table, name)
+        _MATRIX_SYNCED[name] = tuple(MATRIX_FUNCTIONS.values())
     if _SYNCED.get(name) != version():
         _add_elementwise(table, name)
         _SYNCED[name] = version()
@@ -258,6 +220,18 @@ def _add_elementwise(t: SimpleNamespace, backend: str) -> None:
         if row.arity > 1 and hasattr(t, "lift"):
             impl = t.lift(impl)
         setattr(t, name, impl)
+
+
+def _add_matrix_functions(t: SimpleNamespace, backend: str) -> None:
+    """Give table ``t`` every matrix function that has an implementation for
+    ``backend``, from its definition; the library's error for a singular matrix (where
+    it raises one: JAX returns inf/nan) becomes an :class:`EvaluationError`."""
+    error = getattr(t, "linalg_error", None)
+    for name, fn in MATRIX_FUNCTIONS.items():
+        impl = implementation(fn, backend)
+        if impl is None:
+            continue
+        setattr(t, name, _singular_is_an_error(impl, error) if error else impl)
 
 
 def missing_functions(table: SimpleNamespace, names: Iterable[str]) -> list[str]:

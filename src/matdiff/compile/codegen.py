@@ -36,21 +36,24 @@ import opt_einsum as oe
 from ..errors import MatdiffError
 from ..expr.core import (
     Add,
+    Call,
     Const,
     Delta,
-    Det,
     Einsum,
     Expr,
-    Inv,
-    LogDet,
-    LogSumExp,
     Map,
     Size,
-    Softmax,
     Var,
 )
 
 __all__ = ["View", "generate", "num", "check_name"]
+
+
+def _is_call(e: Expr, fn: str) -> bool:
+    """Whether ``e`` is a call of the matrix function ``fn`` (the optimisations below
+    are about particular functions: an inverse only multiplied is a solve, a softmax
+    reuses its argument's logsumexp)."""
+    return isinstance(e, Call) and e.fn == fn
 
 _CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -276,7 +279,7 @@ class Generator:
         if isinstance(e, Map):
             return self.map(e, kids)
         arg = self.dense(e.children[0], kids[0])
-        if isinstance(e, Inv) and id(e) in self.solvable:
+        if _is_call(e, "inv") and id(e) in self.solvable:
             # only multiplied: its name is reserved, products use ``solve`` with the
             # matrix, and the inverse is written (here) only if the name is used
             name = f"t{self.ntmp}"
@@ -284,15 +287,14 @@ class Generator:
             self.lazy_inv[name] = (arg, len(self.lines), self.shape(e)[0])
             return View(name, full, full)
         lse = self.lse.get(id(e.children[0]))
-        if isinstance(e, Softmax) and lse is not None:
+        if _is_call(e, "softmax") and lse is not None:
             # softmax(z) = exp(z − logsumexp(z)), from the logsumexp already computed
             # (the value of a cross-entropy loss, whose gradient is the softmax)
             return View(self.emit(f"xp.exp({arg} - {lse}[..., None])",
                                   self._shape_comment(e)), full, full)
-        fn = {Inv: "inv", Det: "det", LogDet: "logdet", LogSumExp: "logsumexp",
-              Softmax: "softmax"}[type(e)]
-        code = self.emit(f"xp.{fn}({arg})", self._shape_comment(e))
-        if isinstance(e, LogSumExp):
+        assert isinstance(e, Call)
+        code = self.emit(f"xp.{e.fn}({arg})", self._shape_comment(e))
+        if _is_call(e, "logsumexp"):
             self.lse[id(e.children[0])] = code
         return View(code, full, full)
 
@@ -809,7 +811,7 @@ def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
     for out in outputs:
         for node in topo_order(out):
             for c in node.children:
-                if isinstance(c, Inv):
+                if _is_call(c, "inv"):
                     only_mult[id(c)] = only_mult.get(id(c), True) and isinstance(node, Einsum)
     outs = {id(o) for o in outputs}
     gen.solvable = {i for i, ok in only_mult.items() if ok and i not in outs}

@@ -1,25 +1,22 @@
-"""Expressions: the core nodes, the function table and the builders."""
+"""Expressions: the core nodes, the definitions of the functions and the builders."""
 
 from .builders import *  # noqa: F401,F403
 from .builders import __all__ as _builders_all
 from .core import (
     Add,
+    Call,
     Const,
     Delta,
-    Det,
     Einsum,
     Expr,
-    Inv,
-    LogDet,
-    LogSumExp,
     Map,
     Size,
-    Softmax,
     Var,
 )
 from .functions import FUNCTIONS
+from .matrix_functions import MATRIX_FUNCTIONS
 
 __all__ = [
-    "Expr", "Var", "Const", "Size", "Delta", "Einsum", "Add", "Map", "Inv", "Det",
-    "LogDet", "LogSumExp", "Softmax", "FUNCTIONS", *_builders_all,
+    "Expr", "Var", "Const", "Size", "Delta", "Einsum", "Add", "Map", "Call", "FUNCTIONS",
+    "MATRIX_FUNCTIONS", *_builders_all,
 ]

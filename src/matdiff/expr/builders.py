@@ -21,16 +21,11 @@ from ..errors import ShapeError
 from .core import (
     Const,
     Delta,
-    Det,
     Dim,
     Einsum,
     Expr,
-    Inv,
-    LogDet,
-    LogSumExp,
     Map,
     Size,
-    Softmax,
     Var,
     check_dim,
     shape_str,
@@ -41,10 +36,11 @@ from .simplify import apply, einsum, keep_context, scale
 __all__ = [
     "var", "scalar", "vector", "matrix", "const", "as_expr", "zeros_like", "ones",
     "add", "sub", "mul", "div", "power", "neg", "matmul", "transpose",
-    "sum", "mean", "dot", "outer", "tr", "det", "logdet", "inv", "diag", "eye",
-    "norm1", "norm2", "logsumexp", "softmax", "maximum", "minimum",
-    "broadcast_to", "size_of", "elementwise",
-]  # and a builder per element-wise function of one argument (md.exp, ...), made below
+    "sum", "mean", "dot", "outer", "tr", "diag", "eye",
+    "norm1", "norm2", "maximum", "minimum",
+    "broadcast_to", "size_of", "elementwise", "matrix_function",
+]  # and a builder per element-wise function of one argument (md.exp, ...) and per
+#    matrix function (md.inv, ...), made below
 
 
 # ====================================================================== leaves
@@ -398,35 +394,6 @@ def tr(a: Any) -> Expr:
     return einsum([a], [(0, 0)], ())
 
 
-def det(a: Any) -> Expr:
-    """The determinant of a square matrix."""
-    a = as_expr(a)
-    _square("det", a)
-    if isinstance(a, Inv):  # det(X⁻¹) = 1/det(X)
-        return power(det(a.children[0]), -1.0)
-    return Det(a)
-
-
-def logdet(a: Any) -> Expr:
-    """``log det(A)``, computed stably; defined where ``det A > 0``."""
-    a = as_expr(a)
-    _square("logdet", a)
-    if isinstance(a, Inv):  # log det(X⁻¹) = −log det X
-        return neg(logdet(a.children[0]))
-    return LogDet(a)
-
-
-def inv(a: Any) -> Expr:
-    """The inverse of a square matrix (``inv(inv(X)) = X``)."""
-    a = as_expr(a)
-    _square("inv", a)
-    if isinstance(a, Inv):
-        return a.children[0]
-    if isinstance(a, Delta):
-        return a
-    return Inv(a)
-
-
 def diag(a: Any) -> Expr:
     """``diag(v)``: the diagonal matrix of a vector; of a square matrix, its diagonal."""
     a = as_expr(a)
@@ -449,29 +416,47 @@ def norm2(a: Any) -> Expr:
     return apply("sqrt", (sum(mul(a, a)),))
 
 
-def logsumexp(a: Any) -> Expr:
-    """``log Σ exp(aⱼ)`` over the last axis, stably."""
-    return LogSumExp(as_expr(a))
-
-
-def softmax(a: Any) -> Expr:
-    """``exp(aⱼ) / Σₖ exp(aₖ)`` over the last axis, stably."""
-    return Softmax(as_expr(a))
-
-
 _ = Map  # re-exported for users of this module
 _ = Einsum
 
 
+def matrix_function(fn: str) -> Callable[[Any], Expr]:
+    """The builder of the matrix function ``fn`` (``md.inv``, ``md.logdet``), from its
+    definition: the shape rule checks the argument, the definition's identities
+    simplify the call (``inv(inv X) = X``).
+
+    >>> import matdiff as md
+    >>> X = md.matrix("X", "n", "n")
+    >>> md.inv(md.inv(X)) is X
+    True
+    """
+    from .matrix_functions import MATRIX_FUNCTIONS, call
+
+    spec = MATRIX_FUNCTIONS[fn]
+
+    def f(a: Any) -> Expr:
+        return call(fn, (as_expr(a),))
+
+    f.__name__ = f.__qualname__ = fn
+    f.__doc__ = (f"``{fn}``: {spec.doc}; see :mod:`matdiff.expr.matrix_functions` for "
+                 "its rules.")
+    return f
+
+
 def _define_builders() -> None:
-    """One builder per built-in element-wise function of one argument, named as the
-    function (``md.exp``, ``md.relu``), made from the definitions."""
+    """One builder per built-in element-wise function of one argument and per matrix
+    function, named as the function (``md.exp``, ``md.relu``, ``md.inv``), made from
+    the definitions."""
     from .functions import FUNCTIONS
+    from .matrix_functions import MATRIX_FUNCTIONS
 
     for name, row in FUNCTIONS.items():
         if row.builtin and row.arity == 1 and not row.build:
             globals()[name] = _builder(name, 1, row.doc)
             __all__.append(name)
+    for name in MATRIX_FUNCTIONS:
+        globals()[name] = matrix_function(name)
+        __all__.append(name)
 
 
 _define_builders()

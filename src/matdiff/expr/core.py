@@ -3,9 +3,8 @@
 Every linear-algebra operation lowers onto :class:`Einsum` (a general tensor
 product); the other kinds are leaves (:class:`Var`, :class:`Const`, :class:`Size`,
 :class:`Delta`), sums (:class:`Add`), element-wise functions (:class:`Map`, one
-table in :mod:`matdiff.expr.functions`) and the few functions with rules of their
-own (:class:`Inv`, :class:`Det`, :class:`LogDet`, :class:`LogSumExp`,
-:class:`Softmax`).
+table in :mod:`matdiff.expr.functions`) and matrix functions (:class:`Call`, one
+definition each in :mod:`matdiff.expr.matrix_functions`: ``inv``, ``det``, ...).
 
 Nodes built twice from the same parts are the same object (hash-consing), so
 equality is identity and shared subexpressions are shared in memory.  The
@@ -34,8 +33,7 @@ Dim = str | int
 Shape = tuple  # tuple[Dim, ...]
 
 __all__ = [
-    "Expr", "Var", "Const", "Size", "Delta", "Einsum", "Add", "Map",
-    "Inv", "Det", "LogDet", "LogSumExp", "Softmax", "Dim", "Shape",
+    "Expr", "Var", "Const", "Size", "Delta", "Einsum", "Add", "Map", "Call", "Dim", "Shape",
     "check_dim", "shape_str", "topo_order",
 ]
 
@@ -128,9 +126,15 @@ class Expr:
         node.children = children
         node.shape = tuple(shape)
         node._params = params
-        node.digest = _digest(cls.kind, params, shape, *(c.digest for c in children))
+        kind, dparams = cls._digest_kind(params)
+        node.digest = _digest(kind, dparams, shape, *(c.digest for c in children))
         _TABLE[key] = node
         return node
+
+    @classmethod
+    def _digest_kind(cls, params: tuple) -> tuple:
+        """The kind and parameters a node's digest is made of."""
+        return cls.kind, params
 
     # ------------------------------------------------------------------ basics
     @property
@@ -604,153 +608,51 @@ class Map(Expr):
 
 
 # ============================================================== matrix functions
-def _square(name: str, X: Expr) -> None:
-    if len(X.shape) != 2 or X.shape[0] != X.shape[1]:
-        raise ShapeError(f"{name} needs a square matrix, got shape {shape_str(X.shape)}")
-
-
-class Inv(Expr):
-    """The inverse ``X⁻¹`` of a square matrix."""
+class Call(Expr):
+    """A matrix function (a definition of
+    :data:`matdiff.expr.matrix_functions.MATRIX_FUNCTIONS`: ``inv``, ``det``,
+    ``logdet``, ``logsumexp``, ``softmax``, ...) applied to its argument.  The
+    definition holds the shape rule, the adjoint rule and the values."""
 
     __slots__ = ()
-    kind = "inv"
-    order = 6
+    kind = "call"
 
-    def __new__(cls, X: Expr) -> Inv:
-        _square("inv", X)
-        return cls._intern((), (X,), X.shape)  # type: ignore[return-value]
+    def __new__(cls, fn: str, args: Sequence[Expr]) -> Call:
+        from .matrix_functions import MATRIX_FUNCTIONS
 
-    def rebuild(self, children: Sequence[Expr]) -> Expr:
-        return _b().inv(children[0])
+        spec = MATRIX_FUNCTIONS[fn]
+        args = tuple(args)
+        if len(args) != 1:
+            raise ShapeError(f"{fn} takes 1 argument, got {len(args)}")
+        return cls._intern((fn,), args, spec.shape_of(args[0].shape))  # type: ignore
 
-    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
-        return np.linalg.inv(args[0])
+    @classmethod
+    def _digest_kind(cls, params: tuple) -> tuple:
+        # a call's identity is its function and its argument
+        return params[0], ()
 
-    def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
-        # d(X⁻¹) = −X⁻¹ dX X⁻¹  (Matrix Cookbook eq. 59):  ∂Uᵢⱼ/∂Xₖₗ = −Uᵢₖ Uₗⱼ.
-        phi = tuple(range(4, 4 + nf))
-        i, j, k_, l_ = 0, 1, 2, 3
-        return _s().einsum(
-            [Const(-1.0), adj, self, self],
-            [(), phi + (i, j), (i, k_), (l_, j)],
-            phi + (k_, l_),
-        )
+    @property
+    def fn(self) -> str:
+        return self._params[0]
 
+    @property
+    def spec(self) -> Any:
+        """The function's :class:`~matdiff.expr.matrix_functions.MatrixFunction`."""
+        from .matrix_functions import MATRIX_FUNCTIONS
 
-class Det(Expr):
-    """The determinant ``det(X)`` of a square matrix."""
+        return MATRIX_FUNCTIONS[self.fn]
 
-    __slots__ = ()
-    kind = "det"
-    order = 7
-
-    def __new__(cls, X: Expr) -> Det:
-        _square("det", X)
-        return cls._intern((), (X,), ())  # type: ignore[return-value]
+    @property
+    def order(self) -> int:  # type: ignore[override]
+        return self.spec.sort
 
     def rebuild(self, children: Sequence[Expr]) -> Expr:
-        return _b().det(children[0])
+        from .matrix_functions import call
+
+        return call(self.fn, children)
 
     def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
-        return np.float64(np.linalg.det(args[0]))
+        return self.spec.numpy(args[0])
 
     def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
-        # d det X = det X · tr(X⁻¹ dX)  (Matrix Cookbook eq. 49):  ∂det/∂X = det(X) X⁻ᵀ.
-        phi = tuple(range(2, 2 + nf))
-        X = self.children[0]
-        return _s().einsum([adj, self, _b().inv(X)], [phi, (), (1, 0)], phi + (0, 1))
-
-
-class LogDet(Expr):
-    """``log det(X)``, computed stably (``slogdet``); for ``det X > 0``."""
-
-    __slots__ = ()
-    kind = "logdet"
-    order = 7
-
-    def __new__(cls, X: Expr) -> LogDet:
-        _square("logdet", X)
-        return cls._intern((), (X,), ())  # type: ignore[return-value]
-
-    def rebuild(self, children: Sequence[Expr]) -> Expr:
-        return _b().logdet(children[0])
-
-    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
-        sign, logabs = np.linalg.slogdet(args[0])
-        return np.float64(logabs if sign > 0 else np.nan)
-
-    def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
-        # d log det X = tr(X⁻¹ dX)  (Matrix Cookbook eq. 51):  ∂/∂X = X⁻ᵀ.
-        phi = tuple(range(2, 2 + nf))
-        X = self.children[0]
-        return _s().einsum([adj, _b().inv(X)], [phi, (1, 0)], phi + (0, 1))
-
-
-# ============================================================== stable composites
-def _stable_lse(a: np.ndarray) -> np.ndarray:
-    m = np.max(a, axis=-1, keepdims=True, initial=-np.inf)  # an empty row: -inf, not an error
-    m = np.where(np.isfinite(m), m, 0.0)
-    return np.log(np.sum(np.exp(a - m), axis=-1)) + m[..., 0]
-
-
-class LogSumExp(Expr):
-    """``log Σⱼ exp(xⱼ)`` over the last axis (a vector gives a scalar, a matrix one
-    value per row), computed without overflow."""
-
-    __slots__ = ()
-    kind = "logsumexp"
-    order = 8
-
-    def __new__(cls, x: Expr) -> LogSumExp:
-        if len(x.shape) == 0:
-            raise ShapeError("logsumexp needs a vector or a matrix, got a scalar")
-        return cls._intern((), (x,), x.shape[:-1])  # type: ignore[return-value]
-
-    def rebuild(self, children: Sequence[Expr]) -> Expr:
-        return _b().logsumexp(children[0])
-
-    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
-        return _stable_lse(np.asarray(args[0]))
-
-    def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
-        # ∂ logsumexp(x)/∂xⱼ = softmax(x)ⱼ.
-        x = self.children[0]
-        r = len(x.shape)
-        beta, j = tuple(range(r - 1)), r - 1
-        phi = tuple(range(r, r + nf))
-        return _s().einsum([adj, _b().softmax(x)], [phi + beta, beta + (j,)],
-                           phi + beta + (j,))
-
-
-class Softmax(Expr):
-    """``exp(xⱼ) / Σₖ exp(xₖ)`` over the last axis, computed without overflow."""
-
-    __slots__ = ()
-    kind = "softmax"
-    order = 8
-
-    def __new__(cls, x: Expr) -> Softmax:
-        if len(x.shape) == 0:
-            raise ShapeError("softmax needs a vector or a matrix, got a scalar")
-        return cls._intern((), (x,), x.shape)  # type: ignore[return-value]
-
-    def rebuild(self, children: Sequence[Expr]) -> Expr:
-        return _b().softmax(children[0])
-
-    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
-        a = np.asarray(args[0])
-        return np.exp(a - _stable_lse(a)[..., None])
-
-    def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
-        # ∂sᵢ/∂xⱼ = sᵢ(δᵢⱼ − sⱼ):  adj(x)ⱼ = adjⱼ sⱼ − (Σᵢ adjᵢ sᵢ) sⱼ.
-        r = len(self.shape)
-        beta, i, j = tuple(range(r - 1)), r - 1, r
-        phi = tuple(range(r + 1, r + 1 + nf))
-        s = self
-        first = _s().einsum([adj, s], [phi + beta + (j,), beta + (j,)], phi + beta + (j,))
-        second = _s().einsum(
-            [Const(-1.0), adj, s, s],
-            [(), phi + beta + (i,), beta + (i,), beta + (j,)],
-            phi + beta + (j,),
-        )
-        return _s().add([first, second])
+        return self.spec.vjp(self, adj, nf)

@@ -44,6 +44,7 @@ from typing import Any
 from ..errors import ShapeError
 from ..expr.core import Dim
 from ..expr.functions import FUNCTIONS
+from ..expr.matrix_functions import MATRIX_FUNCTIONS, MatrixFunction
 from .grammar import dim_value, literal_int
 from .table import FUNCTION_TABLE
 from .tree import Node, fold_chain
@@ -55,8 +56,19 @@ Span = tuple[int, int]
 #: the names given to inferred dims, in order (then n1, n2, ...)
 DIM_NAMES = ("n", "m", "k", "p", "q", "r", "s", "t", "u", "v", "l", "d")
 
-#: functions whose argument, when it is a variable, prefers to be a matrix
-_MATRIX_ARG = ("tr", "det", "logdet", "inv")
+def _matrix_function(name: str) -> MatrixFunction | None:
+    """The matrix function a call's name spells (its name, or matrixcalculus.org's)."""
+    fn = MATRIX_FUNCTIONS.get(name)
+    if fn is None:
+        fn = next((f for f in MATRIX_FUNCTIONS.values() if f.mc == name), None)
+    return fn
+
+
+def _prefers_matrix(name: str) -> bool:
+    """Whether a variable passed straight to function ``name`` prefers to be a matrix
+    (the trace, and the matrix functions whose definitions say so)."""
+    fn = _matrix_function(name)
+    return name == "tr" or (fn is not None and fn.arg_rank == 2)
 
 _MAX_TRIES = 2000
 _MAX_WORK = 400_000  # tries x nodes
@@ -77,6 +89,22 @@ class Inferred:
 
 class _Conflict(Exception):
     pass
+
+
+class _Check:
+    """A definition's :class:`~matdiff.expr.matrix_functions.ShapeCheck` on the
+    unification classes of one call, its errors under the argument's span."""
+
+    def __init__(self, checker: Any, fn: str, span: Span) -> None:
+        self.checker, self.fn, self.span = checker, fn, span
+
+    def square(self, dims: tuple) -> None:
+        self.checker.square(self.fn, _Shape(dims), self.span)
+
+    def at_least(self, dims: tuple, rank: int) -> None:
+        if len(dims) < rank:
+            raise self.checker.fail(f"{self.fn} needs a vector or a matrix, got a scalar",
+                                    [self.span])
 
 
 # ====================================================================== union-find of dims
@@ -193,7 +221,7 @@ def _hints(tree: Node, inputs: Any) -> dict[str, set[str]]:
                 out.setdefault(exponent.value, set()).add("scalar")
         if node.kind == "transpose" and node.children[0].kind == "name":
             out.setdefault(node.children[0].value, set()).add("transposed")
-        if node.kind == "call" and node.value in _MATRIX_ARG and node.children \
+        if node.kind == "call" and _prefers_matrix(node.value) and node.children \
                 and node.children[0].kind == "name":
             out.setdefault(node.children[0].value, set()).add("matrix")
         stack.extend(inputs(node))
@@ -552,10 +580,10 @@ class _Checker:
             return _Shape(tuple(d for i, d in enumerate(a.dims) if i != axis))
         if name in ("norm1", "norm2"):
             return _SCALAR
-        if name == "logsumexp":
-            return _Shape(a.dims[:-1])
-        if name == "softmax":
-            return a
+        fn = _matrix_function(name)
+        if fn is not None:
+            # the definition's shape rule, checked on unification classes
+            return _Shape(tuple(fn.shape(_Check(self, fn.name, spans[0]), a.dims)))
         if name == "dot":
             if a.rank == 0 or args[1].rank == 0:
                 return self.broadcast("*", a, args[1], spans[0], spans[1])
@@ -566,12 +594,9 @@ class _Checker:
                 raise self.fail(f"outer needs two vectors, got shapes {self.show(a)} and "
                                 f"{self.show(c)}", [spans[0], spans[1]])
             return _Shape((a.dims[0], c.dims[0]))
-        if name in ("tr", "det", "logdet"):
+        if name == "tr":
             self.square(name, a, spans[0])
             return _SCALAR
-        if name == "inv":
-            self.square(name, a, spans[0])
-            return _Shape(a.dims)
         if name == "diag":
             if a.rank == 1:
                 return _Shape((a.dims[0], a.dims[0]))

@@ -65,9 +65,6 @@ _MC_ROWS: list[FunctionSpec] = [
     FunctionSpec("norm1", b.norm1, _E1, (1,), "1-norm: sum of absolute values"),
     FunctionSpec("norm2", b.norm2, _E1, (1,), "Euclidean (Frobenius) norm"),
     FunctionSpec("tr", b.tr, _E1, (1,), "trace of a square matrix"),
-    FunctionSpec("det", b.det, _E1, (1,), "determinant of a square matrix"),
-    FunctionSpec("logdet", b.logdet, _E1, (1,), "log of the determinant"),
-    FunctionSpec("inv", b.inv, _E1, (1,), "inverse of a square matrix"),
     FunctionSpec("diag", b.diag, _E1, (1,),
                  "diagonal matrix of a vector, or the diagonal of a matrix"),
     FunctionSpec("vector", _vector, ("number", "dim"), (1, 2),
@@ -78,7 +75,7 @@ _MC_ROWS: list[FunctionSpec] = [
 
 #: the functions of matrixcalculus syntax by name
 MC_FUNCTION_TABLE: Mapping[str, FunctionSpec] = FunctionTable(
-    _MC_ROWS, lambda row: row.mc and row.arity == 1)
+    _MC_ROWS, lambda row: row.mc and row.arity == 1, lambda fn: fn.mc)
 
 
 def mc_inputs(node: Node) -> tuple[Node, ...]:

@@ -24,6 +24,7 @@ from typing import Any
 from ..expr import builders as b
 from ..expr.core import Dim, Expr
 from ..expr.functions import FUNCTIONS, Elementwise, version
+from ..expr.matrix_functions import MATRIX_FUNCTIONS, MatrixFunction
 
 __all__ = ["FunctionSpec", "FunctionTable", "FUNCTION_TABLE", "FUNCTION_NAMES", "Filled",
            "ELEMENTWISE", "function_names"]
@@ -116,14 +117,16 @@ _E1 = ("expr",)
 _E2 = ("expr", "expr")
 
 class FunctionTable(Mapping):
-    """The functions of a syntax: its own ``rows``, and one row for each element-wise
-    definition that ``keep`` selects, made from the definition (and made again when
+    """The functions of a syntax: its own ``rows``, one row for each element-wise
+    definition that ``keep`` selects and one for each matrix function that
+    ``spelling`` names in this syntax, made from the definitions (and made again when
     :func:`matdiff.define_function` adds one)."""
 
-    def __init__(self, rows: list[FunctionSpec], keep: Callable[[Elementwise], bool]
-                 ) -> None:
+    def __init__(self, rows: list[FunctionSpec], keep: Callable[[Elementwise], bool],
+                 spelling: Callable[[MatrixFunction], str] = lambda fn: fn.name) -> None:
         self._rows = {r.name: r for r in rows}
         self._keep = keep
+        self._spelling = spelling
         self._version = -1
         self._all: dict[str, FunctionSpec] = {}
 
@@ -135,6 +138,11 @@ class FunctionTable(Mapping):
                     "element-wise " + (row.doc or row.name), "elementwise" if row.arity > 1
                     else None)
                 for row in FUNCTIONS.values() if row.call and self._keep(row)}
+            for fn in MATRIX_FUNCTIONS.values():
+                name = self._spelling(fn)
+                if name:
+                    made[name] = FunctionSpec(name, b.matrix_function(fn.name), ("expr",),
+                                              (1,), fn.doc)
             self._all = {**made, **self._rows}
             self._version = version()
         return self._all
@@ -174,14 +182,9 @@ _ROWS: list[FunctionSpec] = [
                  "mean of all elements, or along an axis: mean(X, 0)"),
     FunctionSpec("norm1", b.norm1, _E1, (1,), "1-norm: sum of absolute values"),
     FunctionSpec("norm2", b.norm2, _E1, (1,), "Euclidean (Frobenius) norm"),
-    FunctionSpec("logsumexp", b.logsumexp, _E1, (1,), "log(sum(exp(x))) over the last axis"),
-    FunctionSpec("softmax", b.softmax, _E1, (1,), "softmax over the last axis"),
     FunctionSpec("dot", b.dot, _E2, (2,), "dot product of vectors", "matmul"),
     FunctionSpec("outer", b.outer, _E2, (2,), "outer product of vectors"),
     FunctionSpec("tr", b.tr, _E1, (1,), "trace of a square matrix"),
-    FunctionSpec("det", b.det, _E1, (1,), "determinant of a square matrix"),
-    FunctionSpec("logdet", b.logdet, _E1, (1,), "log of the determinant"),
-    FunctionSpec("inv", b.inv, _E1, (1,), "inverse of a square matrix"),
     FunctionSpec("diag", b.diag, _E1, (1,),
                  "diagonal matrix of a vector, or the diagonal of a matrix"),
     FunctionSpec("transpose", b.transpose, _E1, (1,), "transpose, like x.T"),

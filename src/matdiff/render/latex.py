@@ -34,7 +34,16 @@ from .notation import (
     letter_names,
     paren,
 )
-from .text import _LEAVES, MAX_CHARS, _const_exponent, _denominator, _Printer
+from .text import (
+    _CALL_PREC,
+    _LEAVES,
+    MAX_CHARS,
+    _call_spec,
+    _const_exponent,
+    _denominator,
+    _Printer,
+    _transposed_call,
+)
 
 __all__ = ["latex", "to_latex", "render_latex", "latex_name"]
 
@@ -155,6 +164,13 @@ def _scaled(c: float, kid: Result) -> Result:
     return ("-" + mag, NEG) if c < 0 else (mag, PRODUCT)
 
 
+def _call_latex(node: MForm, arg: Result, transposed: bool = False) -> Result:
+    """A matrix function's call in LaTeX, from its definition's spelling."""
+    spec = _call_spec(node)
+    inner = paren(*arg, ATOM) if spec.prec == "postfix" else arg[0]
+    return spec.spell("latex", inner, transposed), _CALL_PREC[spec.prec]
+
+
 def _sup(base: Result, sup: str) -> Result:
     if sup == r"\top":
         return paren(*base, ATOM) + r"^\top", POSTFIX
@@ -273,8 +289,9 @@ class _LatexPrinter(_Printer):
                         + r"\right]"), ATOM
 
             return [("i", node, letters, frozenset(letters))], bracket
-        if k == "T" and node.args[0].kind == "inv":
-            return [("m", node.args[0].args[0])], lambda r: _sup(r[0], r"-\top")
+        if _transposed_call(node):
+            return [("m", node.args[0].args[0])], \
+                lambda r: _call_latex(node.args[0], r[0], transposed=True)
         if k == "add":
             return self._plan_add(node, lambda t: ("m", t))
         if k == "had":
@@ -320,16 +337,8 @@ class _LatexPrinter(_Printer):
                     + ")"), ATOM
         if k == "func":
             return _fn_call(p[0], [t for t, _ in r])
-        if k == "inv":
-            return _sup(r[0], "-1")
-        if k == "det":
-            return r"\det(" + r[0][0] + ")", ATOM
-        if k == "logdet":
-            return r"\log\det(" + r[0][0] + ")", PRODUCT
-        if k == "lse":
-            return r"\operatorname{logsumexp}(" + r[0][0] + ")", ATOM
-        if k == "softmax":
-            return r"\operatorname{softmax}(" + r[0][0] + ")", ATOM
+        if k == "call":
+            return _call_latex(node, r[0])
         return r"\langle\text{" + _escape_text(k) + r"}\rangle", ATOM  # pragma: no cover
 
     minus = "-"

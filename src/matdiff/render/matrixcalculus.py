@@ -17,12 +17,13 @@ products with no matrix form, tensors of order 3 and more) raise :class:`ValueEr
 from __future__ import annotations
 
 from ..expr.core import Expr
+from ..expr.matrix_functions import MATRIX_FUNCTIONS
 from ..parse.mc import MC_FUNCTION_TABLE
 from .mform import MForm, matrix_form
 
 __all__ = ["to_matrixcalculus"]
 
-_ATOMS = ("sym", "fill", "func", "inv", "det", "logdet", "trace", "sum", "diag", "diagof")
+_ATOMS = ("sym", "fill", "func", "call", "trace", "sum", "diag", "diagof")
 
 
 def to_matrixcalculus(expr: Expr) -> str:
@@ -110,8 +111,13 @@ class _Printer:
             if name not in MC_FUNCTION_TABLE or len(args) != 1:
                 raise ValueError(f"matrixcalculus syntax has no function {name!r}")
             return f"{name}({self.memo[id(args[0])]})"
-        simple = {"inv": "inv", "det": "det", "logdet": "logdet", "trace": "tr",
-                  "sum": "sum", "diag": "diag", "diagof": "diag"}
+        if k == "call":
+            # a matrix function under matrixcalculus.org's name for it (its definition's)
+            name = MATRIX_FUNCTIONS[p[0]].mc
+            if not name:
+                raise ValueError(f"matrixcalculus syntax has no function {p[0]!r}")
+            return f"{name}({self.memo[id(args[0])]})"
+        simple = {"trace": "tr", "sum": "sum", "diag": "diag", "diagof": "diag"}
         if k in simple:
             return f"{simple[k]}({self.memo[id(args[0])]})"
         if k == "eye":

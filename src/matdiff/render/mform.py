@@ -4,8 +4,8 @@
 (:class:`MForm` nodes): ``matmul`` (``AB``, ``Ax``, ``xᵀy``, ``xyᵀ``), ``T`` (``Aᵀ``),
 ``had`` (``A ⊙ B``), ``diag`` (``diag(x)``, a vector made a diagonal matrix),
 ``diagof`` (``diag(A)``, the diagonal of a matrix), ``trace``, ``sum``, ``sumaxis``,
-``scale`` (``2x``), ``smul`` (a product with scalars, ``zI``), ``add``, ``func``,
-``pow``, ``inv``, ``det``, ``logdet``, ``lse``, ``softmax``, the leaves ``sym``,
+``scale`` (``2x``), ``smul`` (a product with scalars, ``zI``), ``add``, ``func``
+(element-wise), ``pow``, ``call`` (a matrix function: ``X⁻¹``, ``det(X)``), the leaves ``sym``,
 ``num``, ``fill`` (``1``, ``0``), ``size`` (``n``), ``eye`` (``I``) and ``index``,
 a product left in index notation.  :func:`matdiff.render.text.to_text` prints this
 tree; :func:`to_numpy` evaluates it with NumPy, by the rules of matrix algebra
@@ -41,20 +41,17 @@ import numpy as np
 
 from ..expr.core import (
     Add,
+    Call,
     Const,
     Delta,
-    Det,
     Einsum,
     Expr,
-    Inv,
-    LogDet,
-    LogSumExp,
     Map,
     Size,
-    Softmax,
     Var,
     topo_order,
 )
+from ..expr.matrix_functions import MATRIX_FUNCTIONS
 from .notation import ADD, ATOM, HADAMARD, NEG, POSTFIX, PRODUCT, fmt_number
 
 __all__ = ["MForm", "matrix_form", "index_form", "to_numpy"]
@@ -163,11 +160,13 @@ def _prec(kind: str, params: tuple, shape: tuple, args: tuple) -> int:
         return ATOM
     if len(shape) >= 3:
         return ATOM  # printed as a bracket in index notation
-    if kind in ("T", "inv", "pow"):
+    if kind == "call":
+        return _CALL_PREC[MATRIX_FUNCTIONS[params[0]].prec]
+    if kind in ("T", "pow"):
         return POSTFIX
     if kind == "func":
         return POSTFIX if params[0] == "sqrt" else ATOM
-    if kind in ("matmul", "smul", "logdet"):
+    if kind in ("matmul", "smul"):
         return PRODUCT
     if kind == "scale":
         if args[0].prec == HADAMARD:
@@ -181,8 +180,10 @@ def _prec(kind: str, params: tuple, shape: tuple, args: tuple) -> int:
 
 
 # diag(v) counts 8, not 6: Aᵀ(u ⊙ v) reads better than Aᵀdiag(u)v
-_EXTRA = {"eye": 1, "diag": 8, "diagof": 6, "trace": 4, "sum": 5, "sumaxis": 13, "inv": 2,
-          "det": 5, "logdet": 9, "lse": 11, "softmax": 9}
+_EXTRA = {"eye": 1, "diag": 8, "diagof": 6, "trace": 4, "sum": 5, "sumaxis": 13}
+
+#: a matrix function's precedence, from the ``prec`` of its definition
+_CALL_PREC = {"atom": ATOM, "postfix": POSTFIX, "product": PRODUCT}
 
 
 def _width(node: MForm) -> int:
@@ -211,6 +212,8 @@ def _width(node: MForm) -> int:
         w = ws + len(node.params[0]) + 2 + 2 * (len(args) - 1)
     elif k == "pow":
         w = ws + (2 if args[0].prec < ATOM else 0)
+    elif k == "call":
+        w = ws + MATRIX_FUNCTIONS[node.params[0]].width
     elif k == "index":
         w = ws + 3 * len(args) + 10
     else:
@@ -765,21 +768,12 @@ class Forms:
     def pow(self, base: MForm, exponent: MForm) -> MForm:
         return self.make("pow", (base, exponent), (), base.shape, base.orient)
 
-    def inv(self, X: MForm) -> MForm:
-        return self.make("inv", (X,), (), X.shape, "m")
-
-    def det(self, X: MForm) -> MForm:
-        return self.make("det", (X,), (), (), "s")
-
-    def logdet(self, X: MForm) -> MForm:
-        return self.make("logdet", (X,), (), (), "s")
-
-    def lse(self, x: MForm) -> MForm:
-        shape = x.shape[:-1]
-        return self.make("lse", (x,), (), shape, _canon(shape))
-
-    def softmax(self, x: MForm) -> MForm:
-        return self.make("softmax", (x,), (), x.shape, x.orient)
+    def call(self, fn: str, x: MForm) -> MForm:
+        """Matrix function ``fn`` of ``x``: a result of ``x``'s shape stands as ``x``
+        does (``softmax`` of a column is a column), another as its shape says."""
+        shape = MATRIX_FUNCTIONS[fn].shape_of(x.shape)
+        orient = x.orient if shape == x.shape else _canon(shape)
+        return self.make("call", (x,), (fn,), shape, orient)
 
     def index(self, ops: Sequence[MForm], specs: tuple, out: tuple, shape: tuple) -> MForm:
         """A product in index notation: ``value[out] = Σ Π ops[k][specs[k]]``."""
@@ -803,16 +797,8 @@ class Forms:
             if node.fn == "pow":
                 return self.pow(kids[0], kids[1])
             return self.func(node.fn, kids)
-        if isinstance(node, Inv):
-            return self.inv(kids[0])
-        if isinstance(node, Det):
-            return self.det(kids[0])
-        if isinstance(node, LogDet):
-            return self.logdet(kids[0])
-        if isinstance(node, LogSumExp):
-            return self.lse(kids[0])
-        if isinstance(node, Softmax):
-            return self.softmax(kids[0])
+        if isinstance(node, Call):
+            return self.call(node.fn, kids[0])
         if isinstance(node, Einsum):
             if not index:
                 form = self.einsum(node, kids)
@@ -1042,7 +1028,7 @@ def _build(e: Expr, index: bool) -> MForm:
     forms = Forms()
     text: dict[int, MForm] = {}
     idx: dict[int, MForm] = {}
-    opaque = (Inv, Det, LogDet, LogSumExp, Softmax)
+    opaque = (Call,)  # a matrix function's argument prints in matrix form
     for node in topo_order(e):
         kids = [text[id(c)] for c in node.children]
         text[id(node)] = forms.from_expr(node, kids)
@@ -1068,7 +1054,7 @@ def matrix_form(e: Expr) -> MForm:
 
 def index_form(e: Expr) -> MForm:
     """The tree that :func:`~matdiff.render.text.to_index` prints: every product in
-    index notation (arguments of ``inv``, ``det`` and the like in matrix form).
+    index notation (arguments of matrix functions in matrix form).
 
     >>> import matdiff as md
     >>> index_form(md.matrix("A", "n", "n") @ md.vector("x", "n")).kind
@@ -1082,11 +1068,6 @@ def _letters(specs: tuple, out: tuple) -> str:
     chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
     return ",".join("".join(chars[c] for c in s) for s in specs) + "->" + \
         "".join(chars[c] for c in out)
-
-
-def _lse(a: np.ndarray) -> np.ndarray:
-    m = np.max(a, axis=-1, keepdims=True)
-    return np.log(np.sum(np.exp(a - m), axis=-1)) + m[..., 0]
 
 
 def to_numpy(tree: MForm, values: Mapping[str, Any],
@@ -1181,18 +1162,8 @@ def to_numpy(tree: MForm, values: Mapping[str, Any],
         elif k == "pow":
             with np.errstate(all="ignore"):
                 v = np.power(np.asarray(a[0], dtype=np.float64), a[1])
-        elif k == "inv":
-            v = np.linalg.inv(a[0])
-        elif k == "det":
-            v = np.linalg.det(a[0])
-        elif k == "logdet":
-            sign, logabs = np.linalg.slogdet(a[0])
-            v = logabs if sign > 0 else np.nan
-        elif k == "lse":
-            v = _lse(np.asarray(a[0]))
-        elif k == "softmax":
-            arr = np.asarray(a[0])
-            v = np.exp(arr - _lse(arr)[..., None])
+        elif k == "call":
+            v = MATRIX_FUNCTIONS[node.params[0]].numpy(np.asarray(a[0], dtype=np.float64))
         elif k == "index":
             specs, out = node.params
             v = np.einsum(_letters(specs, out), *[np.asarray(x) for x in a])

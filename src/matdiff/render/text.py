@@ -26,10 +26,21 @@ its head and tail around ``…``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..expr.core import Expr
+from ..expr.matrix_functions import MATRIX_FUNCTIONS
 from .layout import LAYOUTS, STYLES, apply_layout, check_choice, f_ndim_of, transposes
-from .mform import MForm, _const_exponent, _denominator, _int, index_form, inline, matrix_form
+from .mform import (
+    _CALL_PREC,
+    MForm,
+    _const_exponent,
+    _denominator,
+    _int,
+    index_form,
+    inline,
+    matrix_form,
+)
 from .notation import (
     ADD,
     ATOM,
@@ -121,8 +132,38 @@ def _power_text(base: Result, p: float, matrix: bool) -> Result:
     return paren(*base, ATOM) + "^" + fmt_number(p), POSTFIX
 
 
-_CALLS = {"diag": "diag", "diagof": "diag", "trace": "tr", "sum": "sum", "sumaxis": "sum",
-          "det": "det", "logdet": "log", "lse": "logsumexp", "softmax": "softmax"}
+_CALLS = {"diag": "diag", "diagof": "diag", "trace": "tr", "sum": "sum", "sumaxis": "sum"}
+
+
+def _call_spec(node: MForm) -> Any:
+    """The definition of the matrix function a ``call`` form applies."""
+    return MATRIX_FUNCTIONS[node.params[0]]
+
+
+def _call_word(node: MForm) -> str:
+    """The word a matrix function's printed call starts with (``log`` of ``log det``)."""
+    head = _call_spec(node).spell("unicode", "\0").split("\0")[0]
+    word = ""
+    for ch in head:
+        if not (ch.isalnum() or ch == "_"):
+            break
+        word += ch
+    return word
+
+
+def _call_text(node: MForm, arg: Result, fmt: str = "unicode",
+               transposed: bool = False) -> Result:
+    """A matrix function's call in format ``fmt``, from its definition's spelling: a
+    postfix one (``X⁻¹``) parenthesises its argument as a superscript's base."""
+    spec = _call_spec(node)
+    inner = paren(*arg, ATOM) if spec.prec == "postfix" else arg[0]
+    return spec.spell(fmt, inner, transposed), _CALL_PREC[spec.prec]
+
+
+def _transposed_call(node: MForm) -> bool:
+    """A transposed matrix function that has a spelling of its own (``X⁻ᵀ``)."""
+    return node.kind == "T" and node.args[0].kind == "call" \
+        and bool(_call_spec(node.args[0]).unicode_T)
 
 
 def _edge(node: MForm, last: bool) -> str:
@@ -178,13 +219,15 @@ def _edge(node: MForm, last: bool) -> str:
             return "^" if matrix or p is None or not _int(p) else ""
         if last:
             return ""  # ᵀ ⁻¹ ) close every other form
-        if k in ("T", "inv", "pow"):
+        if k in ("T", "pow") or (k == "call" and _call_spec(node).prec == "postfix"):
             if node.args[0].prec < ATOM:
                 return ""
             node = node.args[0]
             continue
         if k == "func":
             return "" if _is_prefix(node.params[0]) else _fn_name(node.params[0])
+        if k == "call":
+            return _call_word(node)
         return _CALLS.get(k, "")
     return ""
 
@@ -325,10 +368,10 @@ class _Printer:
                 return f"[({', '.join(letters)}) ↦ {body}]", ATOM
 
             return [("i", node, letters, frozenset(letters))], bracket
-        if k == "T" and node.args[0].kind == "inv":
-            # (X⁻¹)ᵀ = (Xᵀ)⁻¹, written X⁻ᵀ
+        if _transposed_call(node):
+            # a matrix function with a spelling of its own when transposed: X⁻ᵀ
             return [("m", node.args[0].args[0])], \
-                lambda r: (paren(*r[0], ATOM) + "⁻ᵀ", POSTFIX)
+                lambda r: _call_text(node.args[0], r[0], transposed=True)
         if k == "add":
             return self._plan_add(node, lambda t: ("m", t))
         if k == "had":
@@ -377,16 +420,8 @@ class _Printer:
             if _is_prefix(p[0]):
                 return name + paren(*r[0], ATOM), POSTFIX
             return self.join([name, "(", *_parts([t for t, _ in r], ", "), ")"]), ATOM
-        if k == "inv":
-            return paren(*r[0], ATOM) + "⁻¹", POSTFIX
-        if k == "det":
-            return f"det({r[0][0]})", ATOM
-        if k == "logdet":
-            return f"log det({r[0][0]})", PRODUCT
-        if k == "lse":
-            return f"logsumexp({r[0][0]})", ATOM
-        if k == "softmax":
-            return f"softmax({r[0][0]})", ATOM
+        if k == "call":
+            return _call_text(node, r[0])
         return f"<{k}>", ATOM  # pragma: no cover
 
     #: the minus sign (the LaTeX printer's is "-")
@@ -555,7 +590,7 @@ class _Printer:
         return deps, lambda r: (paren(*finish(r), ATOM) + sub, ATOM)
 
     def _plan_m_args(self, node: MForm):
-        if node.kind == "T" and node.args[0].kind == "inv":
+        if _transposed_call(node):
             return self._plan_m(node)
         if node.kind in ("add", "had", "smul", "pow"):
             return self._plan_m(node)

@@ -1,0 +1,195 @@
+"""The meta-test of the matrix functions: every definition of
+:data:`matdiff.expr.matrix_functions.MATRIX_FUNCTIONS` (iterated, not listed),
+checked through every layer that reads it.
+
+For each definition and each argument shape it takes (a square matrix, or a vector
+and a matrix for a function over the last axis): its test domain exists; its value
+is its NumPy implementation's, and JAX's and PyTorch's implementations agree with
+it (three libraries, one number); its first and second derivatives equal central
+differences of the order below; it compiles on every backend it has, to the
+interpreter's numbers; it prints in Unicode and in LaTeX (KaTeX parses every
+string) by its definition's spelling; the parser reads its name (and
+matrixcalculus.org's, where it has one) to the node the builder makes; shape
+inference gives its argument the shape its rule asks for.  A planted wrong adjoint
+rule and a definition without a domain fail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import matdiff as md
+from helpers import fd_jacobian, max_rel_error
+from katex import katex_errors
+from matdiff.compile.backends import get_backend
+from matdiff.compile.evaluate import interpret
+from matdiff.expr.matrix_functions import MATRIX_FUNCTIONS, MatrixFunction
+
+BUILTIN = sorted(MATRIX_FUNCTIONS)
+N = 3
+DOMAINS = ("invertible", "positive", "any")
+
+
+def _installed(backend: str) -> bool:
+    try:
+        __import__(backend)
+    except ImportError:  # pragma: no cover - the dev extra installs both
+        return False
+    return True
+
+
+def _backends(fn: MatrixFunction) -> list[str]:
+    return ["numpy"] + [b for b in ("jax", "torch")
+                        if getattr(fn, b) is not None and _installed(b)]
+
+
+def _shapes(fn: MatrixFunction) -> list[tuple]:
+    """The argument shapes to test: a square matrix for a function of one, else a
+    vector and a matrix (a function over the last axis)."""
+    if fn.arg_rank == 2:
+        return [("n", "n")]
+    return [("n",), ("m", "n")]
+
+
+def _point(fn: MatrixFunction, shape: tuple, rng: np.random.Generator) -> np.ndarray:
+    """A value inside the domain: near the identity (det > 0) for "positive", near a
+    reflection (det < 0, so still invertible) for "invertible", any for "any"."""
+    assert fn.domain in DOMAINS, f"{fn.name}: the definition has no test domain"
+    dims = tuple({"n": N, "m": N + 1}[d] for d in shape)
+    noise = 0.2 * rng.standard_normal(dims)
+    if fn.domain == "any":
+        return rng.standard_normal(dims)
+    base = np.eye(N)
+    if fn.domain == "invertible":
+        base[0, 0] = -1.0
+    return base + noise
+
+
+def _torch_value(out: object) -> np.ndarray:
+    return np.asarray(out.detach() if hasattr(out, "detach") else out, dtype=np.float64)
+
+
+def check_matrix_function(fn: MatrixFunction, latex: list[str]) -> None:
+    """Every check of the module docstring on one definition; LaTeX strings are
+    appended to ``latex`` for one KaTeX run."""
+    assert fn.domain in DOMAINS, f"{fn.name}: the definition has no test domain"
+    rng = np.random.default_rng(sum(map(ord, fn.name)))
+    build = md.matrix_function(fn.name)
+    for shape in _shapes(fn):
+        X = md.var("X", *shape)
+        f = build(X)
+        assert f.shape == fn.shape_of(shape)
+        X0 = _point(fn, shape, rng)
+        vals = {"X": X0}
+        # the value: the interpreter is the NumPy implementation; JAX and PyTorch,
+        # independent libraries, agree with it
+        want = np.asarray(fn.numpy(X0), dtype=np.float64)
+        np.testing.assert_allclose(f.evaluate(vals), want, rtol=1e-12)
+        for backend in _backends(fn)[1:]:
+            table = get_backend(backend)  # float64 on every backend
+            got = _torch_value(getattr(table, fn.name)(table.asarray(X0)))
+            assert max_rel_error(got, want) < 1e-10, (fn.name, backend)
+        # first and second derivatives, against central differences
+        D1 = md.derive(f, X)
+        D2 = md.derive(D1, X)
+        assert max_rel_error(D1.evaluate(vals), fd_jacobian(fn.numpy, X0)) < 1e-6, \
+            (fn.name, str(D1))
+        want2 = fd_jacobian(lambda t, D1=D1: interpret(D1, {"X": t}), X0)
+        assert max_rel_error(D2.evaluate(vals), want2) < 1e-5, (fn.name, str(D2))
+        # compiled on every backend the definition has, to the interpreter's numbers
+        for backend in _backends(fn):
+            outs = md.compile([f, D1, D2], backend=backend)(vals)
+            for e, out in zip([f, D1, D2], outs):
+                assert max_rel_error(_torch_value(out), interpret(e, vals)) < 1e-10, \
+                    (fn.name, backend)
+        # printers: the definition's spelling, and LaTeX that KaTeX reads
+        assert str(f) == fn.spell("unicode", "X")
+        assert md.latex(f) == fn.spell("latex", "X")
+        latex.extend([md.latex(f), md.latex(D1), md.latex(D2)])
+        # the parser reads the name to the node the builder makes
+        shapes = {"X": shape}
+        assert md.parse(f"{fn.name}(X)", shapes=shapes) is f
+        if fn.mc:
+            assert md.parse(f"{fn.mc}(X)", shapes=shapes, syntax="matrixcalculus") is f
+    # shape inference: the argument of A @ B takes the shape the rule asks for
+    g = md.parse(f"{fn.name}(A @ B)")
+    shapes = g.variables()
+    AB = md.var("A", *shapes["A"]) @ md.var("B", *shapes["B"])
+    assert g is build(AB)
+    if fn.arg_rank == 2:  # a variable passed straight to it prefers to be a matrix
+        assert md.parse(f"{fn.name}(X)").variables()["X"] == ("n", "n")
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_matrix_function_definition(name: str) -> None:
+    latex: list[str] = []
+    check_matrix_function(MATRIX_FUNCTIONS[name], latex)
+    assert katex_errors(latex) == []
+
+
+def test_a_matrix_function_without_a_domain_fails_the_meta_test() -> None:
+    bare = dataclasses.replace(MATRIX_FUNCTIONS["logdet"], domain="")
+    with pytest.raises(AssertionError, match="no test domain"):
+        check_matrix_function(bare, [])
+
+
+def test_the_meta_test_catches_a_wrong_adjoint_rule(monkeypatch) -> None:
+    """Planted: the adjoint of logdet with its sign flipped must fail the check."""
+    good = MATRIX_FUNCTIONS["logdet"]
+    wrong = dataclasses.replace(good, name="logdet_wrong", mc="",
+                                vjp=lambda node, adj, nf: -good.vjp(node, adj, nf))
+    monkeypatch.setitem(MATRIX_FUNCTIONS, "logdet_wrong", wrong)
+    with pytest.raises(AssertionError):
+        check_matrix_function(wrong, [])
+
+
+def test_the_definitions_identities_simplify_when_built() -> None:
+    X = md.matrix("X", "n", "n")
+    assert md.inv(md.inv(X)) is X
+    assert md.inv(md.eye("n")) is md.eye("n")
+    # det(X⁻¹) = 1/det X and log det(X⁻¹) = −log det X, in numbers too
+    X0 = np.eye(3) + 0.2 * np.random.default_rng(1).standard_normal((3, 3))
+    assert np.isclose(md.det(md.inv(X)).evaluate(X=X0), 1 / np.linalg.det(X0))
+    assert np.isclose(md.logdet(md.inv(X)).evaluate(X=X0), -np.linalg.slogdet(X0)[1])
+    assert str(md.logdet(md.inv(X))) == "−log det(X)"
+
+
+def test_a_shape_rule_serves_the_builders_and_shape_inference() -> None:
+    """One rule, two checkers: the builder's error and the parser's (with a caret
+    under the argument) say the same thing."""
+    with pytest.raises(md.ShapeError, match="inv needs a square matrix, got shape"):
+        md.inv(md.matrix("A", "n", "m"))
+    with pytest.raises(md.ShapeError, match="logsumexp needs a vector or a matrix") as e:
+        md.parse("logsumexp(x) + 1", shapes={"x": ()})
+    with pytest.raises(md.ShapeError, match="logsumexp needs a vector or a matrix"):
+        md.logsumexp(md.scalar("x"))
+    with pytest.raises(md.ShapeError, match="det needs a square matrix") as e:
+        md.parse("det(A)", shapes={"A": ("n", "m")})
+    assert "^" in str(e.value)
+
+
+def test_no_module_outside_the_definitions_names_a_matrix_function() -> None:
+    """The issue's rule, checked: outside expr/matrix_functions.py (and nn/, optim.py,
+    cli.py, which use the language), a source module names a matrix function only
+    in an optimisation about it (codegen: an inverse only multiplied is a solve; a
+    softmax reuses its logsumexp)."""
+    import pathlib
+    import re
+
+    src = pathlib.Path(md.__file__).parent
+    allowed = {"expr/matrix_functions.py", "optim.py", "cli.py", "compile/codegen.py"}
+    names = "|".join(MATRIX_FUNCTIONS)
+    pattern = re.compile(rf'["\'](?:{names})["\']|\b(?:Inv|Det|LogDet|LogSumExp|Softmax)\b')
+    offenders = []
+    for path in sorted(src.rglob("*.py")):
+        rel = path.relative_to(src).as_posix()
+        if rel in allowed or rel.startswith("nn/"):
+            continue
+        for k, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#")[0]
+            if pattern.search(code):
+                offenders.append(f"{rel}:{k}: {line.strip()}")
+    assert offenders == []
