@@ -1,0 +1,375 @@
+"""The smart constructors of matrix forms, :class:`Forms`, and the form of each
+expression node (:meth:`Forms.from_expr`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ...expr.core import Add, Call, Const, Delta, Einsum, Expr, Map, Size, Var
+from ...expr.matrix_functions import MATRIX_FUNCTIONS
+from .factoring import SumFactoring
+from .reading import ProductReading
+from .tree import (
+    _SERIAL,
+    _WMAX,
+    MAX_SMUL,
+    MForm,
+    _canon,
+    _denominator,
+    _flip,
+    _is_ones,
+    _is_zero,
+    _prec,
+    _width,
+)
+
+
+class Forms(SumFactoring, ProductReading):
+    """Smart constructors of :class:`MForm` nodes (interned, so equal forms are one
+    object), each applying the identities of matrix algebra that shorten a form:
+    ``(Aᵀ)ᵀ = A``, ``(AB)ᵀ = BᵀAᵀ``, ``IA = A``, ``(cA)B = c(AB)``,
+    ``c diag(v) = diag(cv)``, ``diag(u)diag(v) = diag(u ⊙ v)``, ``1ᵀv = sum(v)``,
+    ``sum(diag(A)) = tr(A)``, ``1 ⊙ x = x``, ``Ax + Bx = (A + B)x``."""
+
+    def __init__(self) -> None:
+        self._table: dict = {}
+        self._tcache: dict = {}
+
+    def make(self, kind: str, args: Sequence[MForm], params: tuple, shape: tuple,
+             orient: str) -> MForm:
+        args = tuple(args)
+        key = (kind, params, tuple(id(a) for a in args), shape, orient)
+        node = self._table.get(key)
+        if node is not None:
+            return node[0]
+        node = object.__new__(MForm)
+        node.kind, node.args, node.params = kind, args, params
+        node.shape, node.orient = tuple(shape), orient
+        node.prec = _prec(kind, params, node.shape, args)
+        node.width = _width(node)
+        node.ntrans = min((kind == "T") + sum(a.ntrans for a in args), _WMAX)
+        node.quot = kind == "smul" and (args[-1].quot or any(
+            _denominator(a) is not None for a in args[:-1]))
+        node.serial = next(_SERIAL)
+        self._table[key] = (node, args)  # keep the children alive: ids stay unique
+        return node
+
+    # ------------------------------------------------------------- leaves
+    def sym(self, name: str, shape: tuple) -> MForm:
+        return self.make("sym", (), (name,), shape, _canon(shape))
+
+    def num(self, v: float) -> MForm:
+        return self.make("num", (), (float(v),), (), "s")
+
+    def fill(self, v: float, shape: tuple) -> MForm:
+        if not shape:
+            return self.num(v)
+        return self.make("fill", (), (float(v),), shape, _canon(shape))
+
+    def zero(self, shape: tuple, orient: str | None = None) -> MForm:
+        z = self.fill(0.0, shape)
+        return self.T(z) if orient == "row" else z
+
+    def size(self, dim: Any) -> MForm:
+        return self.make("size", (), (dim,), (), "s")
+
+    def eye(self, dim: Any) -> MForm:
+        return self.make("eye", (), (dim,), (dim, dim), "m")
+
+    # ------------------------------------------------------------- transpose
+    def T(self, a: MForm, depth: int = 3) -> MForm:
+        """``aᵀ``, pushed into products, scalings and sums where that is shorter:
+        ``(AB)ᵀ = BᵀAᵀ``, ``(A + B)ᵀ = Aᵀ + Bᵀ``; ``Iᵀ = I``, ``diag(v)ᵀ = diag(v)``."""
+        o, k = a.orient, a.kind
+        if o in ("s", "t"):
+            return a
+        if k == "T":
+            return a.args[0]
+        if k in ("eye", "diag"):
+            return a
+        if k == "fill" and o == "m":
+            return self.fill(a.params[0], a.shape[::-1])
+        if k == "fill" and a.params[0] not in (0.0, 1.0):
+            return self.scale(a.params[0], self.T(self.fill(1.0, a.shape)))
+        key = (id(a), depth)
+        hit = self._tcache.get(key)
+        if hit is not None:
+            return hit
+        shape = a.shape[::-1] if o == "m" else a.shape
+        wrap = self.make("T", (a,), (), shape, _flip(o))
+        if depth <= 0 or (k in ("add", "had") and len(a.args) > 3):
+            self._tcache[key] = wrap
+            return wrap
+        alt = None
+        if k == "matmul":
+            alt = self.matmul(self.T(a.args[1], depth - 1), self.T(a.args[0], depth - 1))
+        elif k == "scale":
+            alt = self.scale(a.params[0], self.T(a.args[0], depth - 1))
+        elif k == "smul":
+            alt = self.smul(a.args[:-1], self.T(a.args[-1], depth - 1))
+        elif k == "had":
+            alt = self.had([self.T(c, depth - 1) for c in a.args])
+        elif k == "add":
+            alt = self.add([self.T(t, depth - 1) for t in a.args], shape)
+        best = alt if alt is not None and alt.cost() < wrap.cost() else wrap
+        self._tcache[key] = best
+        return best
+
+    def col(self, a: MForm) -> MForm:
+        """A vector as a column (a row is transposed)."""
+        return self.T(a) if a.orient == "row" else a
+
+    # ------------------------------------------------------------- products
+    def matmul(self, a: MForm, b: MForm) -> MForm:
+        """The matrix product ``ab`` of two forms (matrices, columns, rows)."""
+        # scalars commute with matrix products: (cA)B = A(cB) = c(AB)
+        if a.kind == "scale":
+            return self.scale(a.params[0], self.matmul(a.args[0], b))
+        if b.kind == "scale":
+            return self.scale(b.params[0], self.matmul(a, b.args[0]))
+        if a.kind == "smul" or b.kind == "smul":
+            # (sA)B = A(sB) = s(AB) for scalars s; a long product nests its bulk
+            # (MAX_SMUL), so the scalars come out in a loop, outermost first
+            layers = []
+            while a.kind == "smul":
+                layers.append(a.args[:-1])
+                a = a.args[-1]
+            while b.kind == "smul":
+                layers.append(b.args[:-1])
+                b = b.args[-1]
+            out = self.matmul(a, b)
+            for sc in reversed(layers):
+                out = self.smul(sc, out)
+            return out
+        if a.kind == "eye" and b.orient in ("m", "col"):
+            return b
+        if b.kind == "eye" and a.orient in ("m", "row"):
+            return a
+        for side, f in ((0, a), (1, b)):
+            if f.kind == "fill" and f.params[0] not in (0.0, 1.0) and len(f.shape) < 3:
+                ones = self.fill(1.0, f.shape)  # (c1)B = c(1B)
+                return self.scale(f.params[0], self.matmul(ones, b) if side == 0
+                                  else self.matmul(a, ones))
+        if a.kind == "diag" and b.kind == "diag":
+            return self.diag(self.had([a.args[0], b.args[0]]))
+        oa, ob = a.orient, b.orient
+        # 1ᵀv = Σᵢ vᵢ
+        if oa == "row" and ob == "col":
+            if a.kind == "T" and _is_ones(a.args[0]):
+                return self.sum(b)
+            if _is_ones(b):
+                return self.sum(self.T(a))
+        if (oa, ob) == ("m", "m"):
+            shape, o = (a.shape[0], b.shape[1]), "m"
+        elif (oa, ob) == ("m", "col"):
+            shape, o = (a.shape[0],), "col"
+        elif (oa, ob) == ("row", "m"):
+            shape, o = (b.shape[1],), "row"
+        elif (oa, ob) == ("row", "col"):
+            shape, o = (), "s"
+        elif (oa, ob) == ("col", "row"):
+            shape, o = (a.shape[0], b.shape[0]), "m"
+        else:
+            raise ValueError(f"internal: no matrix product of a {oa} and a {ob}")
+        return self.make("matmul", (a, b), (), shape, o)
+
+    def had(self, items: Sequence[MForm]) -> MForm:
+        """The element-wise product ``a ⊙ b ⊙ …`` of forms of one shape."""
+        # (nested products are not flattened: ⊙ is associative, and a long chain
+        # stays a chain of small nodes)
+        coef, scalars, flat = 1.0, [], []
+        ref = items[0]
+        stack = list(reversed(items))
+        while stack:
+            it = stack.pop()
+            if it.kind == "scale":
+                coef *= it.params[0]
+                stack.append(it.args[0])
+            elif it.kind == "smul":
+                scalars.extend(it.args[:-1])
+                stack.append(it.args[-1])
+            elif it.kind == "fill" and it.params[0] == 1.0:
+                continue  # 1 ⊙ x = x
+            elif it.kind == "fill":
+                coef *= it.params[0]
+            else:
+                flat.append(it)
+        if not flat:
+            res = self.fill(1.0, ref.shape)
+            if ref.orient == "row":
+                res = self.T(res)
+        elif len(flat) == 1:
+            res = flat[0]
+        else:
+            if flat[0].orient in ("col", "row"):
+                o = flat[0].orient
+                if any(f.orient != o for f in flat):
+                    flat = [self.col(f) for f in flat]
+                    o = "col"
+            else:
+                o = flat[0].orient
+            res = self.make("had", flat, (), flat[0].shape, o)
+        return self.scale(coef, self.smul(scalars, res))
+
+    def smul(self, scalars: Sequence[MForm], x: MForm) -> MForm:
+        """``s₁ s₂ … x``: scalars times a form (``zI``, ``z1``, ``(xᵀy)z``)."""
+        coef, sc = 1.0, []
+        stack = list(reversed(scalars))
+        while stack:
+            s = stack.pop()
+            if s.kind == "num":
+                coef *= s.params[0]
+            elif s.kind == "scale":
+                coef *= s.params[0]
+                stack.append(s.args[0])
+            elif s.kind == "smul" and len(sc) + len(stack) + len(s.args) <= MAX_SMUL:
+                stack.extend(reversed(s.args))
+            else:  # a factor (a long product: its bulk, nested)
+                sc.append(s)
+        while x.kind in ("scale", "smul", "num", "fill") and not _is_zero(x):
+            if x.kind == "scale":
+                coef *= x.params[0]
+                x = x.args[0]
+            elif x.kind == "smul":
+                if len(sc) + len(x.args) - 1 > MAX_SMUL:
+                    break  # x stays a nested product
+                sc.extend(x.args[:-1])
+                x = x.args[-1]
+            elif x.kind == "num" and sc:
+                coef *= x.params[0]
+                x = sc.pop()
+            elif x.kind == "fill" and x.params[0] != 1.0:
+                coef *= x.params[0]
+                x = self.fill(1.0, x.shape)
+            else:
+                break
+        if coef == 0.0 or _is_zero(x):
+            return self.zero(x.shape, x.orient)
+        if x.kind == "diag" and sc:  # z diag(v) = diag(zv)
+            return self.scale(coef, self.diag(self.smul(sc, x.args[0])))
+        if sc:
+            x = self.make("smul", tuple(sc) + (x,), (), x.shape, x.orient)
+        return self.scale(coef, x)
+
+    def scale(self, c: float, x: MForm) -> MForm:
+        """``c x`` for a number ``c`` (``−x``, ``2A``; ``c diag(v) = diag(cv)``)."""
+        c = float(c)
+        if c == 1.0:
+            return x
+        if c == 0.0 or _is_zero(x):
+            return self.zero(x.shape, x.orient)
+        if x.kind == "num":
+            return self.num(c * x.params[0])
+        if x.kind == "fill":
+            return self.fill(c * x.params[0], x.shape)
+        if x.kind == "scale":
+            return self.scale(c * x.params[0], x.args[0])
+        if x.kind == "diag":
+            return self.diag(self.scale(c, x.args[0]))
+        return self.make("scale", (x,), (c,), x.shape, x.orient)
+
+    # ------------------------------------------------------------- diag, sums
+    def diag(self, v: MForm) -> MForm:
+        """``diag(v)``, the diagonal matrix of a vector (``diag(1) = I``)."""
+        v = self.col(v)
+        if _is_ones(v):
+            return self.eye(v.shape[0])
+        return self.make("diag", (v,), (), (v.shape[0], v.shape[0]), "m")
+
+    def diagof(self, M: MForm) -> MForm:
+        """``diag(A)``, the diagonal of a square matrix, as a column."""
+        if M.kind == "diag":
+            return M.args[0]
+        if M.kind == "eye":
+            return self.fill(1.0, (M.shape[0],))
+        if M.kind == "T":
+            return self.diagof(M.args[0])
+        return self.make("diagof", (M,), (), (M.shape[0],), "col")
+
+    def trace(self, M: MForm) -> MForm:
+        if M.kind == "T":
+            M = M.args[0]
+        return self.make("trace", (M,), (), (), "s")
+
+    def sum(self, x: MForm) -> MForm:
+        """``Σ`` of all elements (``sum(diag(A)) = tr(A)``)."""
+        if x.kind == "diagof":
+            return self.trace(x.args[0])
+        if x.kind == "T":
+            return self.sum(x.args[0])
+        return self.make("sum", (x,), (), (), "s")
+
+    def sumaxis(self, M: MForm, axis: int) -> MForm:
+        """Sum of a matrix along ``axis`` (0: down the columns), as a column."""
+        if M.kind == "T":
+            return self.sumaxis(M.args[0], 1 - axis)
+        return self.make("sumaxis", (M,), (axis,), (M.shape[1 - axis],), "col")
+
+    # ------------------------------------------------------------- sums
+    def add(self, terms: Sequence[MForm], shape: tuple) -> MForm:
+        """The sum of forms of one shape; a common factor of products comes out
+        (``Ax + Aᵀx = (A + Aᵀ)x``); positive terms first, shorter first (``A + I``)."""
+        flat: list[MForm] = []
+        stack = list(reversed(terms))
+        while stack:
+            t = stack.pop()
+            if t.kind == "add":
+                stack.extend(reversed(t.args))
+            elif not _is_zero(t):
+                flat.append(t)
+        if not flat:
+            return self.fill(0.0, tuple(shape))
+        o = flat[0].orient
+        if any(t.orient != o for t in flat):
+            flat = [self.col(t) for t in flat]
+            o = flat[0].orient
+        return self._settle(self._factor(flat), o)
+
+    # ------------------------------------------------------------- functions
+    def func(self, fn: str, args: Sequence[MForm]) -> MForm:
+        a = args[0]
+        return self.make("func", args, (fn,), a.shape, a.orient)
+
+    def pow(self, base: MForm, exponent: MForm) -> MForm:
+        return self.make("pow", (base, exponent), (), base.shape, base.orient)
+
+    def call(self, fn: str, x: MForm) -> MForm:
+        """Matrix function ``fn`` of ``x``: a result of ``x``'s shape stands as ``x``
+        does (``softmax`` of a column is a column), another as its shape says."""
+        shape = MATRIX_FUNCTIONS[fn].shape_of(x.shape)
+        orient = x.orient if shape == x.shape else _canon(shape)
+        return self.make("call", (x,), (fn,), shape, orient)
+
+    def index(self, ops: Sequence[MForm], specs: tuple, out: tuple, shape: tuple) -> MForm:
+        """A product in index notation: ``value[out] = Σ Π ops[k][specs[k]]``."""
+        return self.make("index", ops, (specs, out), shape, _canon(shape))
+
+    # ============================================================= expressions
+    def from_expr(self, node: Expr, kids: list[MForm], index: bool = False) -> MForm:
+        """The form of one node over its children's forms (``index``: a product stays
+        in index notation)."""
+        if isinstance(node, Var):
+            return self.sym(node.name, node.shape)
+        if isinstance(node, Const):
+            return self.fill(node.value, node.shape)
+        if isinstance(node, Size):
+            return self.size(node.dim)
+        if isinstance(node, Delta):
+            return self.eye(node.dim)
+        if isinstance(node, Add):
+            return self.add(kids, node.shape)
+        if isinstance(node, Map):
+            if node.fn == "pow":
+                return self.pow(kids[0], kids[1])
+            return self.func(node.fn, kids)
+        if isinstance(node, Call):
+            return self.call(node.fn, kids[0])
+        if isinstance(node, Einsum):
+            if not index:
+                form = self.einsum(node, kids)
+                if form is not None:
+                    return form
+            return self.index(kids, node.specs, node.out, node.shape)
+        raise TypeError(f"no printed form for a {type(node).__name__}")

@@ -1,0 +1,174 @@
+"""The matrix-form tree's node, :class:`MForm`, and what each node knows of itself:
+its orientation, precedence in the printout and printed width (the reading's cost).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from ...expr.matrix_functions import MATRIX_FUNCTIONS
+from ..notation import ADD, ATOM, HADAMARD, NEG, POSTFIX, PRODUCT, fmt_number
+
+#: products of more operands than this are read greedily, not by the full search
+MAX_SEARCH = 7
+#: a product of scalars keeps at most this many factors flat: a longer one keeps the
+#: bulk of a nested product as one factor (printed without parentheses), as the
+#: simplifier's ``MAX_FLAT`` does for expressions.  Flattening every level of a long
+#: nested product copied its factors once per level: quadratic time and memory.
+MAX_SMUL = 32
+_WMAX = 10 ** 9
+#: the order in which forms are made (a tie between factors goes to the older one)
+_SERIAL = itertools.count()
+
+
+class MForm:
+    """A node of the matrix-form tree (see the module docstring for the kinds).
+
+    ``args`` are the child nodes, ``params`` the kind's parameters, ``shape`` the dims
+    (a row vector keeps its ``(n,)``), ``orient`` one of ``'s' 'col' 'row' 'm' 't'``,
+    ``prec`` its precedence in the printout, ``width`` an estimate of its printed
+    length and ``ntrans`` its number of transposes (the search's costs); ``quot``
+    tells a product that prints as a quotient (``x/z``: inside another product it
+    needs parentheses) and ``serial`` the order in which forms were made.
+    """
+
+    __slots__ = ("kind", "args", "params", "shape", "orient", "prec", "width", "ntrans",
+                 "quot", "serial")
+
+    kind: str
+    args: tuple
+    params: tuple
+    shape: tuple
+    orient: str
+    prec: int
+    width: int
+    ntrans: int
+    quot: bool
+    serial: int
+
+    def cost(self) -> tuple[int, int]:
+        return (self.width, self.ntrans)
+
+    def __repr__(self) -> str:
+        return f"MForm({self.kind}, {self.orient}, {self.shape})"
+
+
+def _canon(shape: tuple) -> str:
+    return ("s", "col", "m")[len(shape)] if len(shape) < 3 else "t"
+
+
+def _flip(orient: str) -> str:
+    return {"col": "row", "row": "col"}.get(orient, orient)
+
+
+def _is_ones(a: MForm) -> bool:
+    return a.kind == "fill" and a.params[0] == 1.0 and len(a.shape) == 1
+
+
+def _is_zero(a: MForm) -> bool:
+    return a.kind in ("fill", "num") and a.params[0] == 0.0
+
+
+def _is_neg(a: MForm) -> bool:
+    return (a.kind in ("scale", "num", "fill") and a.params[0] < 0)
+
+
+def _const_exponent(e: MForm) -> float | None:
+    if e.kind in ("num", "fill"):
+        return e.params[0]
+    return None
+
+
+def _int(p: float) -> bool:
+    return float(p).is_integer() and abs(p) < 1000
+
+
+def _denominator(node: MForm) -> tuple[MForm, float] | None:
+    """``b⁻ᵖ`` with ``p`` a positive integer: ``(b, p)``, printed as a quotient."""
+    if node.kind != "pow":
+        return None
+    p = _const_exponent(node.args[1])
+    if p is not None and p < 0 and _int(p):
+        return node.args[0], -p
+    return None
+
+
+def inline(node: MForm) -> bool:
+    """A product of scalars nested in another (see :data:`MAX_SMUL`) that prints
+    without parentheses among its factors: ``a (b c) d`` is ``a b c d``, but
+    ``a (b/c) d`` is not ``a b/c d``."""
+    return node.kind == "smul" and node.orient == "s" and not node.quot
+
+
+# ----------------------------------------------------------------- precedence, width
+def _prec(kind: str, params: tuple, shape: tuple, args: tuple) -> int:
+    if kind in ("sym", "size", "eye"):
+        return ATOM
+    if kind in ("num", "fill"):
+        v = params[0]
+        if v < 0:
+            return NEG
+        if kind == "fill" and v != 0.0 and (len(shape) == 2 or (len(shape) == 1 and v != 1.0)):
+            return PRODUCT  # 1·1ᵀ, 2·1
+        return ATOM
+    if len(shape) >= 3:
+        return ATOM  # printed as a bracket in index notation
+    if kind == "call":
+        return _CALL_PREC[MATRIX_FUNCTIONS[params[0]].prec]
+    if kind in ("T", "pow"):
+        return POSTFIX
+    if kind == "func":
+        return POSTFIX if params[0] == "sqrt" else ATOM
+    if kind in ("matmul", "smul"):
+        return PRODUCT
+    if kind == "scale":
+        if args[0].prec == HADAMARD:
+            return HADAMARD  # −w ⊘ x²: the number needs no parentheses
+        return NEG if params[0] < 0 else PRODUCT
+    if kind == "had":
+        return HADAMARD
+    if kind == "add":
+        return ADD
+    return ATOM
+
+
+# diag(v) counts 8, not 6: Aᵀ(u ⊙ v) reads better than Aᵀdiag(u)v
+_EXTRA = {"eye": 1, "diag": 8, "diagof": 6, "trace": 4, "sum": 5, "sumaxis": 13}
+
+#: a matrix function's precedence, from the ``prec`` of its definition
+_CALL_PREC = {"atom": ATOM, "postfix": POSTFIX, "product": PRODUCT}
+
+
+def _width(node: MForm) -> int:
+    k, args = node.kind, node.args
+    if k == "sym":
+        return len(node.params[0])
+    if k in ("num", "fill"):
+        return len(fmt_number(node.params[0])) + (2 if node.prec == PRODUCT else 0)
+    if k == "size":
+        return len(str(node.params[0]))
+    ws = sum(a.width for a in args)
+    if k == "T":
+        w = ws + 1 + (2 if args[0].prec < ATOM else 0)
+    elif k in ("matmul", "smul"):
+        w = ws + sum(2 for a in args if a.prec < PRODUCT)
+    elif k == "had":
+        w = ws + 3 * (len(args) - 1) + sum(2 for a in args
+                                           if a.prec < POSTFIX and a.kind != "had")
+    elif k == "scale":
+        c = abs(node.params[0])
+        w = ws + (0 if c == 1 else len(fmt_number(c))) + (node.params[0] < 0) \
+            + (2 if args[0].prec < HADAMARD else 0)
+    elif k == "add":
+        w = ws + 3 * (len(args) - 1)
+    elif k == "func":
+        w = ws + len(node.params[0]) + 2 + 2 * (len(args) - 1)
+    elif k == "pow":
+        w = ws + (2 if args[0].prec < ATOM else 0)
+    elif k == "call":
+        w = ws + MATRIX_FUNCTIONS[node.params[0]].width
+    elif k == "index":
+        w = ws + 3 * len(args) + 10
+    else:
+        w = ws + _EXTRA.get(k, 2)
+    return min(w, _WMAX)
