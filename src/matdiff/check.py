@@ -1,12 +1,35 @@
-"""Check a symbolic derivative against central finite differences.
+"""Check a derivative, matdiff's or a person's own, against central finite differences,
+at points chosen to exercise it.
 
-:func:`check` is the check the test suite runs on every rule, shipped so that a
-user can verify any derivative matdiff gives them::
+:func:`check` is the check the test suite runs on every rule, shipped so that a user
+can verify any derivative matdiff gives them, or one they derived by hand::
 
     >>> import matdiff as md
     >>> r = md.check("sum(log(x**2 + 1))", "x", shapes={"x": ("n",)})
     >>> r.ok
     True
+    >>> md.check("sum(x**2)", "x", shapes={"x": ("n",)}, derivative="2*x").ok
+    True
+    >>> md.check("sum(x**2)", "x", shapes={"x": ("n",)}, derivative="x").ok
+    False
+
+What makes a check mean something (a check that compares zeros with zeros passes any
+derivative):
+
+* **Several points, every piece.**  A piecewise function (ReLU, step, abs, sign, max,
+  min: the definitions with a piecewise wording) has pieces, the two sides of its
+  kink.  Points are drawn until each piecewise node has had an argument on each side
+  of it at some point, or the draws run out; the result says how many pieces were
+  exercised (``r.pieces``).  A ReLU that is off at every point would make every
+  derivative through it zero, so a point is kept only while it exercises something
+  new or more points are wanted.
+* **Finite values only.**  A point where ``f`` or the derivative is not finite (the
+  log of a negative number, a singular matrix) is not a check: it is dropped, other
+  points (and other sizes for the dims) are tried, and when no finite point is found
+  the result is *could not check* (``r.status == "unchecked"``, ``r.ok`` false), with
+  the reason.  NaN never counts as agreement.
+* **Well-conditioned matrices.**  Square matrices are drawn near the identity, so that
+  inverses, determinants and logarithms of determinants are defined.
 """
 
 from __future__ import annotations
@@ -23,14 +46,28 @@ from .compile.api import as_real_array, check_values, human_bytes, memory_limit
 from .compile.evaluate import bind_sizes, evaluate
 from .derive.reverse import derive, resolve_wrt, to_expr
 from .errors import EvaluationError, LimitError
-from .expr.core import Expr, Map, Var, shape_str, topo_order
+from .expr.core import Expr, Map, Size, Var, shape_str, topo_order
 
 __all__ = ["check", "CheckResult", "random_values"]
+
+#: candidate points drawn at most (and size assignments tried at most) per check
+MAX_DRAWS = 40
+_SIZE_CHOICES = ((3, 4), (4, 3), (3, 3), (2, 5), (5, 2))
 
 
 @dataclass
 class CheckResult:
-    """Outcome of :func:`check`: the worst error over the directions tried."""
+    """The outcome of :func:`check`.
+
+    ``ok``: the derivative agrees with central differences at every point checked
+    (``False`` also when nothing could be checked); ``status``: ``"ok"``,
+    ``"mismatch"`` or ``"unchecked"``; ``points``: the values of every point checked;
+    ``max_abs_error`` / ``max_rel_error``: the worst error over points and
+    directions; ``pieces``: (exercised, total) sides of the piecewise functions;
+    ``reason``: why nothing could be checked; for a mismatch, ``counterexample`` (the
+    point), ``expected`` (central differences along ``direction``) and ``got`` (the
+    derivative along it); ``hint``: what a wrong claim seems to have done.
+    """
 
     ok: bool
     max_abs_error: float
@@ -38,19 +75,56 @@ class CheckResult:
     directions: int
     eps: float
     values: dict[str, np.ndarray] = field(repr=False)
-    #: (absolute error, size of the finite difference) per direction
+    #: (absolute error, size of the finite difference) per point and direction
     details: list[tuple[float, float]] = field(repr=False, default_factory=list)
+    status: str = "ok"
+    points: list[dict[str, np.ndarray]] = field(repr=False, default_factory=list)
+    pieces: tuple[int, int] = (0, 0)
+    reason: str = ""
+    counterexample: dict[str, np.ndarray] | None = field(repr=False, default=None)
+    direction: np.ndarray | None = field(repr=False, default=None)
+    expected: np.ndarray | None = field(repr=False, default=None)
+    got: np.ndarray | None = field(repr=False, default=None)
+    hint: str = ""
+    claim: bool = False
 
     def __bool__(self) -> bool:
         return self.ok
 
     def __str__(self) -> str:
-        verdict = "OK" if self.ok else "MISMATCH"
-        return (f"{verdict}: derivative vs central differences along {self.directions} "
-                f"random direction(s): max abs error {self.max_abs_error:.3g}, "
-                f"max rel error {self.max_rel_error:.3g} (eps {self.eps:g})")
+        what = "the claimed derivative" if self.claim else "the derivative"
+        where = (f"at {len(self.points)} point(s), {self.directions} random "
+                 f"direction(s) each")
+        pieces = ""
+        if self.pieces[1]:
+            pieces = (f"; piecewise functions: {self.pieces[0]} of {self.pieces[1]} "
+                      "pieces exercised")
+        if self.status == "unchecked":
+            return f"COULD NOT CHECK {what}: {self.reason}"
+        if not self.points:  # refused before any point: the claim's shape
+            return f"MISMATCH: {self.hint}"
+        errors = (f"max abs error {self.max_abs_error:.3g}, max rel error "
+                  f"{self.max_rel_error:.3g} (eps {self.eps:g})")
+        if self.ok:
+            return f"OK: {what} agrees with central differences {where}: {errors}{pieces}"
+        lines = [f"MISMATCH: {what} differs from central differences {where}: "
+                 f"{errors}{pieces}"]
+        if self.counterexample is not None:
+            lines.append("  at " + ", ".join(f"{k} = {_fmt(v)}"
+                                             for k, v in self.counterexample.items()))
+            lines.append(f"  along {_fmt(self.direction)}: the derivative gives "
+                         f"{_fmt(self.got)}, central differences give {_fmt(self.expected)}")
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
 
 
+def _fmt(a: Any) -> str:
+    return np.array2string(np.asarray(a), precision=4, suppress_small=True,
+                           max_line_width=10 ** 6, threshold=12)
+
+
+# ------------------------------------------------------------------ random points
 def _domain_of(expr: Expr, name: str) -> tuple[float, float]:
     """The narrowest smooth domain of the element-wise functions applied directly to
     the variable (positive values for log/sqrt of it, ...), else (-1, 1)."""
@@ -71,8 +145,14 @@ def random_values(expr: Expr, rng: np.random.Generator | int | None = None,
                   ) -> dict[str, np.ndarray]:
     """Random float64 values for every variable of ``expr``.
 
-    Named dims get ``sizes[dim]`` or ``default_size``; square matrices are made well
-    conditioned (near the identity) so that ``inv``, ``det`` and ``logdet`` are safe.
+    Named dims get ``sizes[dim]`` or ``default_size`` (and ``default_size + 1`` for
+    every other new dim); square matrices are made well conditioned (near the
+    identity) so that inverses and determinants are safe.
+
+    >>> import matdiff as md
+    >>> v = random_values(md.parse("x @ A @ x", shapes={"x": ("n",), "A": ("n", "n")}), 0)
+    >>> v["A"].shape, v["x"].shape
+    ((3, 3), (3,))
     """
     rng = np.random.default_rng(rng)
     sizes = dict(sizes or {})
@@ -100,14 +180,145 @@ def random_values(expr: Expr, rng: np.random.Generator | int | None = None,
     return out
 
 
-def _check_options(directions: Any, eps: Any, rtol: Any, atol: Any, seed: Any) -> None:
+def _size_plans(expr: Expr, x: Var) -> list[dict[str, int]]:
+    """Sizes for the named dims, one plan per try: the first is the usual (3, 4, 3,
+    …); the others change which dims are larger, so that a function singular at one
+    choice (``logdet(XᵀX)`` with fewer rows than columns) is tried at another."""
+    names: list[str] = []
+    for shape in [*expr.variables().values(), x.shape]:
+        for d in shape:
+            if isinstance(d, str) and d not in names:
+                names.append(d)
+    return [{d: pair[k % 2] for k, d in enumerate(names)} for pair in _SIZE_CHOICES]
+
+
+# ------------------------------------------------------------------ pieces
+def _piecewise(expr: Expr) -> list[Map]:
+    """The piecewise element-wise nodes of ``expr`` (their definitions word their
+    pieces), whose arguments must fall on both sides of the kink."""
+    return [n for n in topo_order(expr) if isinstance(n, Map) and n.spec.notes]
+
+
+def _sides(node: Map, vals: Mapping[str, Any], sizes: Mapping[str, int]) -> set[int]:
+    """Which sides of its kink the argument of ``node`` takes at a point: +1 where
+    ``z > 0`` (of ``a − b`` for ``max(a, b)``), −1 where ``z < 0``."""
+    args = node.children
+    with np.errstate(all="ignore"):
+        z = evaluate(args[0], vals, dims=sizes)
+        if len(args) > 1:
+            z = z - evaluate(args[1], vals, dims=sizes)
+    z = np.asarray(z)
+    return {s for s, hit in ((1, np.any(z > 0)), (-1, np.any(z < 0))) if hit}
+
+
+# ------------------------------------------------------------------ claims
+def _claim(f: Expr, x: Var, derivative: Expr | str) -> Expr:
+    """A person's derivative as an expression over f's variables: text is parsed with
+    the shapes of f's variables (and of ``x``), and a name that is one of their dims
+    (the ``N`` of ``2/N``) stands for that dim's size."""
+    if isinstance(derivative, Expr):
+        return derivative
+    if not isinstance(derivative, str):
+        raise TypeError(f"derivative must be an expression or its text, not "
+                        f"{type(derivative).__name__}")
+    from .parse import parse, tokenize
+
+    shapes: dict[str, Any] = {**f.variables(), x.name: x.shape}
+    dims = {d for s in shapes.values() for d in s if isinstance(d, str)}
+    sizes = set()
+    for tok in tokenize(derivative):
+        if tok.kind == "name" and tok.text in dims and tok.text not in shapes:
+            sizes.add(tok.text)
+    claim = parse(derivative, shapes={**shapes, **{d: () for d in sizes}})
+    if sizes:  # the dims' names, read as scalars, become their sizes
+        claim = _substitute(claim, {d: Size(d) for d in sizes})
+    return claim
+
+
+def _rewrite(e: Expr, visit: Any) -> Expr:
+    """``e`` rebuilt bottom up: ``visit(node, new_children)`` gives each node's
+    replacement (:func:`_rebuilt` keeps a node whose children stayed)."""
+    out: dict[int, Expr] = {}
+    for node in topo_order(e):
+        out[id(node)] = visit(node, [out[id(c)] for c in node.children])
+    return out[id(e)]
+
+
+def _rebuilt(node: Expr, kids: list[Expr]) -> Expr:
+    return node if all(k is c for k, c in zip(kids, node.children)) else node.rebuild(kids)
+
+
+def _substitute(e: Expr, by: Mapping[str, Expr]) -> Expr:
+    """``e`` with each scalar variable named in ``by`` replaced."""
+    return _rewrite(e, lambda n, kids: by.get(n.name, n) if isinstance(n, Var)
+                    else _rebuilt(n, kids))
+
+
+def _hint(claim: np.ndarray, truth: np.ndarray, agreed: int, differed: int,
+          piecewise: bool) -> str:
+    """What a wrong claim seems to have done: a transpose, a constant factor, a
+    missing piecewise factor."""
+    if claim.shape == truth.shape[::-1] and claim.ndim == 2 and claim.shape != truth.shape:
+        return ("the claim has the transposed shape: matdiff's layout puts f's axes "
+                "first and x's last (mixed layout); a numerator-layout gradient is "
+                "its transpose")
+    if claim.shape == truth.shape:
+        if claim.ndim == 2 and np.allclose(claim, truth.T, rtol=1e-6, atol=1e-9):
+            return ("the claim is the transpose of the derivative: a layout mix-up "
+                    "(matdiff's layout puts f's axes first, x's last)")
+        flat_t, flat_c = truth.ravel(), claim.ravel()
+        denom = float(flat_t @ flat_t)
+        if denom > 0:
+            c = float(flat_c @ flat_t) / denom
+            if abs(c) > 1e-9 and abs(c - 1) > 1e-6 and np.allclose(
+                    flat_c, c * flat_t, rtol=1e-6, atol=1e-9):
+                return f"the claim is the derivative times {c:.6g}: a constant factor is off"
+    if piecewise and agreed and differed:
+        return ("the claim agrees at some points and not at others: it may miss a "
+                "piecewise factor, such as the ReLU's step(z) (0 where z ≤ 0)")
+    return ""
+
+
+def _piece_hint(f: Expr, x: Var, p: _Point) -> str:
+    """Whether the claim is the derivative with every piecewise factor taken as 1 (a
+    ReLU's step(z) left out): each piecewise node ``g(a, …)`` becomes ``a + r``, with
+    ``r`` a new variable holding ``g − a`` at the point, so the value stays and the
+    derivative through ``g`` becomes the derivative of ``a``."""
+    nodes = _piecewise(f)
+    if not nodes:
+        return ""
+    rest: dict[int, Expr] = {}
+    extra: dict[str, np.ndarray] = {}
+    with np.errstate(all="ignore"):
+        for k, node in enumerate(nodes):
+            r = Var(f"_piece{k}", node.shape)
+            a = node.children[0]
+            rest[id(node)] = r
+            extra[r.name] = np.asarray(evaluate(node, p.vals, dims=p.sizes)
+                                       - evaluate(a, p.vals, dims=p.sizes))
+    flat_f = _rewrite(f, lambda n, kids: kids[0] + rest[id(n)] if id(n) in rest
+                      else _rebuilt(n, kids))
+    flat = derive(flat_f, x)
+    with np.errstate(all="ignore"):
+        want = evaluate(flat, {**p.vals, **extra}, dims=p.sizes)
+    if np.allclose(p.D, want, rtol=1e-6, atol=1e-9):
+        names = sorted({n.fn for n in nodes})
+        return (f"the claim is the derivative with the derivative of {', '.join(names)} "
+                "taken as 1 everywhere: it misses the piecewise factor (for relu, "
+                "step(z): 0 where z ≤ 0)")
+    return ""
+
+
+# ------------------------------------------------------------------ options
+def _check_options(directions: Any, eps: Any, rtol: Any, atol: Any, seed: Any,
+                   points: Any) -> None:
     """Refuse options that would make the check vacuous (0 directions passes
     anything) or meaningless (a step of 0), with a message, before any work."""
-    if isinstance(directions, (bool, np.bool_)) or not isinstance(directions,
-                                                                  numbers.Integral):
-        raise TypeError(f"directions must be an int, not {type(directions).__name__}")
-    if directions < 1:
-        raise EvaluationError(f"directions must be at least 1, not {directions}")
+    for name, v in (("directions", directions), ("points", points)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{name} must be an int, not {type(v).__name__}")
+        if v < 1:
+            raise EvaluationError(f"{name} must be at least 1, not {v}")
     for name, v in (("eps", eps), ("rtol", rtol), ("atol", atol)):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
             raise TypeError(f"{name} must be a number, not {type(v).__name__}")
@@ -121,61 +332,179 @@ def _check_options(directions: Any, eps: Any, rtol: Any, atol: Any, seed: Any) -
                         f"{type(seed).__name__}")
 
 
-def check(f: Expr | str, wrt: Expr | str, values: Mapping[str, Any] | None = None,
-          shapes: Mapping[str, Sequence] | None = None, *, directions: int = 3,
-          eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7,
-          seed: int | None = 0) -> CheckResult:
-    """Compare ``derive(f, wrt)`` with central finite differences.
+# ------------------------------------------------------------------ the check
+@dataclass
+class _Point:
+    vals: dict[str, np.ndarray]
+    sizes: dict[str, int]
+    D: np.ndarray
 
-    Along each random direction ``v`` it compares ``D·v`` (the derivative contracted
-    with ``v`` over ``wrt``'s axes) with ``(f(x + εv) − f(x − εv)) / 2ε``.  Values not
-    given are drawn at random (see :func:`random_values`).
 
-    >>> import numpy as np, matdiff as md
-    >>> f = md.parse("x @ A @ x", shapes={"x": ("n",), "A": ("n", "n")})
-    >>> md.check(f, "x", {"x": np.ones(3), "A": np.eye(3)}).ok
-    True
-    """
-    _check_options(directions, eps, rtol, atol, seed)
-    f = to_expr(f, shapes)
-    x = resolve_wrt(f, wrt, shapes)
-    rng = np.random.default_rng(seed)
-    vals = dict(check_values(values, "check")) if values is not None \
-        else random_values(f, rng)
+def _finite_point(f: Expr, D: Expr, x: Var, vals: dict[str, np.ndarray],
+                  rng: np.random.Generator) -> _Point | None:
+    """The point ``vals`` with the derivative's value, or ``None`` where ``f`` or the
+    derivative is not finite there (or cannot be evaluated: a singular matrix)."""
     if x.name not in vals:
-        if x.name in f.variables():
-            raise EvaluationError(f"no value given for {x.name}")
         # a variable f lacks: its dims take the sizes f's values gave them (x: (m,)
         # against B: (n, m) is B's m), else 3
         _, known = bind_sizes(f, vals)
         vals[x.name] = rng.standard_normal(
             [d if isinstance(d, int) else known.get(d, 3) for d in x.shape])
-    D = derive(f, x)
-    _, sizes = bind_sizes(D, {**vals})
+    _, sizes = bind_sizes(D, vals)
     _, fsizes = bind_sizes(f, vals)
     sizes.update(fsizes)
     x0 = as_real_array(x.name, vals[x.name], lambda a: np.asarray(a, dtype=np.float64))
-    Dv = evaluate(D, vals, dims=sizes)
-    k = x0.ndim
+    try:
+        with np.errstate(all="ignore"):  # a value that is not finite is answered below
+            f0 = evaluate(f, vals, dims=sizes)
+            Dv = evaluate(D, vals, dims=sizes)
+    except EvaluationError:
+        return None
     want = Dv.shape[Dv.ndim - len(x.shape):]
-    if x0.shape != want or k != len(x.shape):
+    if x0.shape != want or x0.ndim != len(x.shape):
         # f lacks x, so evaluation bound x's dims from the other values only
         raise EvaluationError(
             f"value of {x.name} has shape {x0.shape}, but the other values make its "
             f"shape {shape_str(x.shape)} = {want}")
+    if not (np.all(np.isfinite(f0)) and np.all(np.isfinite(Dv))):
+        return None
+    return _Point(vals, sizes, Dv)
+
+
+def check(f: Expr | str, wrt: Expr | str, values: Mapping[str, Any] | None = None,
+          shapes: Mapping[str, Sequence] | None = None, *,
+          derivative: Expr | str | None = None, points: int = 3, directions: int = 3,
+          eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7,
+          seed: int | None = 0) -> CheckResult:
+    """Compare the derivative of ``f`` by ``wrt`` with central finite differences.
+
+    The derivative is matdiff's, ``derive(f, wrt)``, or with ``derivative=`` a
+    person's own claim (an expression, or text over f's variables, in which a dim's
+    name such as the ``N`` of ``2/N`` is that dim's size; in matdiff's layout:
+    f's axes, then wrt's).  Along each random direction ``v`` at each point, it
+    compares ``D·v`` (contracted over ``wrt``'s axes) with
+    ``(f(x + εv) − f(x − εv)) / 2ε``.  ``values`` fixes the one point to check; left
+    out, ``points`` random points (more while a piecewise function has a piece that
+    no point has reached; see the module docstring) are drawn.
+
+    >>> import numpy as np, matdiff as md
+    >>> f = md.parse("x @ A @ x", shapes={"x": ("n",), "A": ("n", "n")})
+    >>> md.check(f, "x", {"x": np.ones(3), "A": np.eye(3)}).ok
+    True
+    >>> r = md.check("max(0, dot(w, x) + b)", "w", shapes={"w": ("n",), "x": ("n",), "b": ()})
+    >>> r.ok, r.pieces
+    (True, (2, 2))
+    >>> md.check("sum(x**2)", "x", shapes={"x": ("n",)}, derivative="4*x").hint
+    'the claim is the derivative times 2: a constant factor is off'
+    """
+    _check_options(directions, eps, rtol, atol, seed, points)
+    f = to_expr(f, shapes)
+    x = resolve_wrt(f, wrt, shapes)
+    rng = np.random.default_rng(seed)
+    D = derive(f, x) if derivative is None else _claim(f, x, derivative)
+    claim = derivative is not None
+    if claim and D.shape != f.shape + x.shape:
+        truth = derive(f, x)
+        return _wrong_shape(D, truth, x, directions, eps, values)
+    pieces = _piecewise(f)
+    total = 2 * len(pieces)
+    seen: set[tuple[int, int]] = set()
+    chosen: list[_Point] = []
+    plans = _size_plans(f, x)
+    if values is not None:
+        vals = dict(check_values(values, "check"))
+        if x.name not in vals and x.name in f.variables():
+            raise EvaluationError(f"no value given for {x.name}")
+        p = _finite_point(f, D, x, vals, rng)
+        if p is not None:
+            chosen.append(p)
+            for k, node in enumerate(pieces):
+                seen |= {(k, s) for s in _sides(node, p.vals, p.sizes)}
+    else:
+        for draw in range(MAX_DRAWS):
+            if len(chosen) >= points and len(seen) == total:
+                break
+            # other sizes of the dims until a point is finite, then those sizes
+            plan = chosen[0].sizes if chosen else plans[draw % len(plans)]
+            p = _finite_point(f, D, x, random_values(f, rng, sizes=plan), rng)
+            if p is None:
+                continue
+            new = set()
+            for k, node in enumerate(pieces):
+                new |= {(k, s) for s in _sides(node, p.vals, p.sizes)}
+            if len(chosen) < points or new - seen:
+                chosen.append(p)
+                seen |= new
+    if not chosen:
+        return CheckResult(False, math.nan, math.nan, directions, eps,
+                           dict(values or {}), status="unchecked", claim=claim,
+                           pieces=(0, total), reason=(
+                               "f or its derivative is not finite (or not defined) at "
+                               f"any of the points tried ({MAX_DRAWS} draws, several "
+                               "sizes of the dims): give values where f is defined"))
+    return _compare(f, D, x, chosen, directions, eps, rtol, atol, rng, claim,
+                    (len(seen), total), bool(pieces))
+
+
+def _compare(f: Expr, D: Expr, x: Var, chosen: list[_Point], directions: int, eps: float,
+             rtol: float, atol: float, rng: np.random.Generator, claim: bool,
+             pieces: tuple[int, int], piecewise: bool) -> CheckResult:
+    """Central differences against the derivative at each chosen point."""
     worst_abs = worst_rel = 0.0
-    details = []
-    for _ in range(directions):
-        v = rng.standard_normal(x0.shape)
-        jv = np.tensordot(Dv, v, axes=k) if k else Dv * v
-        plus = evaluate(f, {**vals, x.name: x0 + eps * v}, dims=sizes)
-        minus = evaluate(f, {**vals, x.name: x0 - eps * v}, dims=sizes)
-        fd = (plus - minus) / (2 * eps)
-        err = float(np.max(np.abs(jv - fd))) if np.size(fd) else 0.0
-        scale = float(np.max(np.abs(fd))) if np.size(fd) else 0.0
-        rel = err / max(scale, 1e-12)
-        worst_abs, worst_rel = max(worst_abs, err), max(worst_rel, rel)
-        details.append((err, scale))
-    ok = bool(np.isfinite(worst_abs)) and all(e <= atol + rtol * max(1.0, s)
-                                              for e, s in details)
-    return CheckResult(ok, worst_abs, worst_rel, directions, eps, vals, details)
+    details: list[tuple[float, float]] = []
+    bad: tuple | None = None
+    agreed = differed = 0
+    unchecked = ""
+    for p in chosen:
+        x0 = np.asarray(p.vals[x.name], dtype=np.float64)
+        k = x0.ndim
+        good_here = True
+        for _ in range(directions):
+            v = rng.standard_normal(x0.shape)
+            jv = np.tensordot(p.D, v, axes=k) if k else p.D * v
+            with np.errstate(all="ignore"):
+                plus = evaluate(f, {**p.vals, x.name: x0 + eps * v}, dims=p.sizes)
+                minus = evaluate(f, {**p.vals, x.name: x0 - eps * v}, dims=p.sizes)
+            fd = (plus - minus) / (2 * eps)
+            if not np.all(np.isfinite(fd)):
+                unchecked = "f is not finite next to a point (a step of eps leaves its domain)"
+                continue
+            err = float(np.max(np.abs(jv - fd))) if np.size(fd) else 0.0
+            scale = float(np.max(np.abs(fd))) if np.size(fd) else 0.0
+            worst_abs = max(worst_abs, err)
+            worst_rel = max(worst_rel, err / max(scale, 1e-12))
+            details.append((err, scale))
+            if not err <= atol + rtol * max(1.0, scale):
+                good_here = False
+                if bad is None:
+                    bad = (p, v, fd, jv)
+        agreed += good_here
+        differed += not good_here
+    base = dict(directions=directions, eps=eps, values=chosen[0].vals, details=details,
+                points=[p.vals for p in chosen], pieces=pieces, claim=claim)
+    if not details:
+        return CheckResult(False, math.nan, math.nan, status="unchecked",
+                           reason=unchecked, **base)  # type: ignore[arg-type]
+    if bad is None:
+        return CheckResult(True, worst_abs, worst_rel, **base)  # type: ignore[arg-type]
+    p, v, fd, jv = bad
+    hint = ""
+    if claim:
+        truth = evaluate(derive(f, x), p.vals, dims=p.sizes)
+        hint = _hint(np.asarray(p.D), np.asarray(truth), agreed, differed, piecewise) \
+            or _piece_hint(f, x, p)
+    return CheckResult(False, worst_abs, worst_rel, status="mismatch",
+                       counterexample=p.vals, direction=v, expected=np.asarray(fd),
+                       got=np.asarray(jv), hint=hint, **base)  # type: ignore[arg-type]
+
+
+def _wrong_shape(claim: Expr, truth: Expr, x: Var, directions: int, eps: float,
+                 values: Mapping[str, Any] | None) -> CheckResult:
+    """A claim whose shape is not the derivative's: wrong, with the shapes."""
+    transposed = len(claim.shape) == 2 and claim.shape == truth.shape[::-1]
+    hint = (f"the claim has shape {shape_str(claim.shape)} but the derivative by "
+            f"{x.name} has shape {shape_str(truth.shape)} (f's axes, then {x.name}'s)")
+    if transposed:
+        hint += ": the claim is in the other layout (a transpose)"
+    return CheckResult(False, math.nan, math.nan, directions, eps, dict(values or {}),
+                       status="mismatch", hint=hint, claim=True)
