@@ -432,7 +432,7 @@ def test_derivative_by_a_variable_simplification_cancelled():
     g = md.derive(md.parse("p / p", shapes={"p": ()}), md.scalar("p"))
     assert g.shape == () and g.evaluate(p=2.0) == 0.0
     with pytest.raises(md.UnknownVariableError,
-                       match=r"cannot differentiate by 'p'.*md\.var\('p'.*shapes="):
+                       match=r"cannot differentiate by 'p'.*md\.var\('p'.*shapes=.*the text"):
         md.derive(md.parse("p / p", shapes={"p": ()}), "p")
     assert isinstance(md.UnknownVariableError("x"), md.MatdiffError)
     # a name the text never had is still unknown

@@ -198,3 +198,28 @@ def test_the_same_zero_node_in_one_process():
         md.evaluate(md.const(0.0, ("n",)), {"x": np.ones(4)})
     np.testing.assert_array_equal(g.evaluate(x=np.ones(2)), np.zeros(2))
     assert isinstance(md.derive(md.sum(A @ x), x).body, Einsum)
+
+
+def test_the_command_derives_by_a_variable_its_text_cancelled():
+    # the command has the text, so it knows every name in it (it once relied on the
+    # side table beside the shared constant 1)
+    import io
+
+    from matdiff.cli import run
+
+    out = io.StringIO()
+    assert run(["p / p", "--wrt", "p", "--shape", "p=", "--check"], out) == 0
+    assert "∂f/∂p = 0    shape scalar ()" in out.getvalue() and "check: OK" in out.getvalue()
+    out = io.StringIO()
+    assert run(["W @ x", "--wrt", "x", "--shape", "W=m,n", "--shape", "x=n",
+                "--layout", "denominator"], out) == 0
+    assert "∂f/∂x = Wᵀ" in out.getvalue()
+
+
+def test_text_derivatives_find_every_name_of_the_text():
+    g = md.derive("p / p", "p")  # no shapes: p's shape is the one its use gives it
+    assert g.shape == ("n", "n") and g.wrt == (md.vector("p", "n"),)
+    with pytest.raises(md.ShapeError, match="'p' has shape scalar"):
+        md.derive("p / p", md.vector("p", "n"), shapes={"p": ()})
+    H = md.hessian("p / p", "p", shapes={"p": ()})
+    assert H.shape == () and H.order == 2

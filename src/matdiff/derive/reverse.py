@@ -75,13 +75,14 @@ def resolve_wrt(f: Expr, wrt: Expr | str, shapes: Mapping[str, Sequence] | None 
 
     names = sorted(found)
     near = difflib.get_close_matches(wrt, names, n=3)
-    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    hint = (f"; did you mean {', '.join(near)}?" if near else
+            f". If simplification cancelled it (p / p is 1, x - x is 0), the expression "
+            f"cannot know its shape: pass the variable itself (md.var({wrt!r}, ...)), or "
+            f"its shape with shapes={{{wrt!r}: ...}}, or the text (md.derive(text, "
+            f"{wrt!r}))")
     raise UnknownVariableError(
         f"cannot differentiate by '{wrt}': the expression has no variable of that name "
-        f"(its variables: {', '.join(names) or 'none'}){hint}. If simplification "
-        f"cancelled it (p / p is 1, x - x is 0), the expression cannot know its shape: "
-        f"pass the variable itself (md.derive(f, md.var({wrt!r}, ...))), or the text "
-        f"with shapes= (md.derive(text, {wrt!r}, shapes={{{wrt!r}: ...}}))"
+        f"(its variables: {', '.join(names) or 'none'}){hint}"
     )
 
 
