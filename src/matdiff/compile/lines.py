@@ -33,8 +33,6 @@ class Code:
     in order of appearance, with repeats; ``fresh`` whether its outermost operation
     is an arithmetic operator (``a * b``, ``a @ b``, ``a - b``): its value is then a
     new array, never a view of an operand, so a line may write into it in place.
-    ``spaced`` whether its text holds a space (an operator, or a call of several
-    arguments): as a factor it is put in parentheses.
     """
 
     text: str
@@ -47,8 +45,11 @@ class Code:
         return self.reads == (self.text,)
 
     @property
-    def spaced(self) -> bool:
-        return " " in self.text
+    def operator(self) -> bool:
+        """Whether the outermost operation is a binary operator: as an operand of
+        another operator it is put in parentheses (calls, attributes, indexing and
+        numbers bind tighter than any operator and are not)."""
+        return self.fresh
 
 
 def name(n: str) -> Code:

@@ -140,7 +140,7 @@ class Products(Emitter):
             self.neg[neg.text] = pos
             return neg
         if factor:
-            code = fmt("{} * ({})" if code.spaced else "{} * {}", join(factor, " * "), code,
+            code = fmt("{} * ({})" if code.operator else "{} * {}", join(factor, " * "), code,
                        fresh=True)
         if code.is_name:
             return code
