@@ -25,7 +25,7 @@ __all__ = ["Code", "Line", "name", "number", "num", "fmt", "join", "difference",
            "check_name", "check_dim_name"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Code:
     """One Python expression of generated code.
 
@@ -33,6 +33,9 @@ class Code:
     in order of appearance, with repeats; ``fresh`` whether its outermost operation
     is an arithmetic operator (``a * b``, ``a @ b``, ``a - b``): its value is then a
     new array, never a view of an operand, so a line may write into it in place.
+
+    A Code is never changed once made (not frozen only because a frozen dataclass
+    is slower to make, and the generator makes thousands).
     """
 
     text: str
@@ -77,15 +80,15 @@ def fmt(template: str, *args: Code | str, fresh: bool = False) -> Code:
     """``template`` with its ``{}`` slots filled: a :class:`Code` argument gives its
     text and its reads, a ``str`` argument is literal text that names nothing (an
     index tuple's ``repr``, an einsum spec).  ``fresh``: see :class:`Code`."""
-    reads: list[str] = []
     texts = []
-    for a in args:
-        if isinstance(a, Code):
-            reads.extend(a.reads)
+    reads: tuple[str, ...] = ()
+    for a in args:  # a plain loop: this is the generator's innermost call
+        if type(a) is Code:
             texts.append(a.text)
+            reads += a.reads
         else:
             texts.append(a)
-    return Code(template.format(*texts), tuple(reads), fresh)
+    return Code(template.format(*texts), reads, fresh)
 
 
 def join(terms: Sequence[Code], op: str, fresh: bool = True) -> Code:

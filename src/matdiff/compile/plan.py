@@ -41,10 +41,6 @@ def pairs(sets: Sequence[frozenset], T: frozenset) -> Iterator[Step]:
             yield i, j, keep, tuple(sorted(rest + [keep], key=sorted))
 
 
-def _volume(x: frozenset, size_of: Mapping) -> int:
-    return math.prod(size_of[c] for c in x)
-
-
 def step_cost(a: frozenset, b: frozenset, keep: frozenset, size_of: Mapping) -> float:
     """Multiply-adds plus calls (:data:`CALL`) of contracting ``a`` with ``b`` to
     ``keep``, as ``Products.pair`` writes it."""
@@ -52,9 +48,9 @@ def step_cost(a: frozenset, b: frozenset, keep: frozenset, size_of: Mapping) -> 
     needed = keep | (a & b)
     for x in (a, b):
         if x - needed:  # an index of one operand alone: summed first
-            cost += _volume(x, size_of) + CALL
+            cost += math.prod(size_of[c] for c in x) + CALL
     a, b = a & needed, b & needed
-    flops = _volume(a | b, size_of)
+    flops = math.prod(size_of[c] for c in a | b)
     summed = (a & b) - keep
     if not summed:  # an element-wise or outer product
         return cost + flops + CALL
@@ -77,14 +73,14 @@ def plan_cost(sets: tuple, T: frozenset, size_of: Mapping, cache: dict) -> float
     for k, x in enumerate(sets):
         others = T.union(*(y for m, y in enumerate(sets) if m != k and y != x))
         if x in merged and x <= others:
-            cost += _volume(x, size_of) + CALL
+            cost += math.prod(size_of[c] for c in x) + CALL
         else:
             merged.append(x)
     if len(merged) == 1:
         x = merged[0]
-        cost += 0.0 if x == T else _volume(x, size_of) + CALL
+        cost += 0.0 if x == T else math.prod(size_of[c] for c in x) + CALL
     elif all(x <= T for x in merged):
-        cost += (len(merged) - 1) * (_volume(T, size_of) + CALL)
+        cost += (len(merged) - 1) * (math.prod(size_of[c] for c in T) + CALL)
     else:
         best = math.inf
         for i, j, keep, after in pairs(merged, T):
