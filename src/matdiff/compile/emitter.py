@@ -36,9 +36,11 @@ class Emitter:
         self.inputs = set(inputs)
 
     def size(self, d: int | str) -> int:
+        """A dim's size (an int is its own)."""
         return d if isinstance(d, int) else int(self.sizes[d])
 
     def shape(self, e: Expr) -> tuple:
+        """``e``'s shape in sizes."""
         return tuple(self.size(d) for d in e.shape)
 
     def fresh_name(self) -> str:

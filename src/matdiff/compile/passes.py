@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from .lines import Code, Line, name
+from .lines import Code, Line
 
 __all__ = ["drop_dead", "steal_copies", "finish", "read_counts"]
 
@@ -41,30 +41,31 @@ def drop_dead(lines: Sequence[Line], rets: Sequence[Code]) -> list[Line]:
     return kept[::-1]
 
 
-#: the comment of an accumulator copy that :func:`steal_copies` drops
-STOLEN = "its only use: added into in place"
-
-
 def steal_copies(lines: Sequence[Line], rets: Sequence[Code]) -> list[Line]:
-    """A sum's accumulator copy of an array becomes that array itself, where writing
-    into it is safe: ``diag(s) − s sᵀ`` adds ``s`` into the outer product in place
-    rather than into an n × n copy of it.
+    """A sum's accumulator copy of an array is dropped, and the array is made under
+    the accumulator's name, where writing into it is safe: ``diag(s) − s sᵀ`` adds
+    ``s`` into the outer product in place rather than into an n × n copy of it.
 
     The aliasing rule: an array may be written in place only where no other line
     (and no output) reads it, and only an array that its own line made fresh (the
     value of an arithmetic operator) is known to be nobody else's: an input, or a
     view such as a transpose, is another array's memory.  A sum copies its dense
-    term (:meth:`~.generator.Generator.add`) because at that time later lines are
-    unknown; here the copy is dropped when the copy is the array's only reader.
-    Run it after :func:`drop_dead`, so that a dead line's read does not count."""
+    term (:meth:`~.generator.Generator.add_structured`) because at that time later
+    lines are unknown; here the copy goes when it is the array's only reader.  Run
+    it after :func:`drop_dead`, so that a dead line's read does not count.
+
+    Renaming the array's own line is safe: no line reads the array but the copy,
+    and no line before the copy reads the accumulator."""
     counts = read_counts(lines, rets)
     fresh = {ln.target for ln in lines if ln.value.fresh}
+    into = {ln.copy_of: ln.target for ln in lines
+            if ln.copy_of in fresh and counts[ln.copy_of] == 1}
     out = []
     for ln in lines:
-        src = ln.copy_of
-        if src is not None and src in fresh and counts[src] == 1:
-            ln = Line(ln.target, name(src), STOLEN)
-        out.append(ln)
+        if ln.target in into:  # the array, made as the accumulator
+            out.append(Line(into[ln.target], ln.value, ln.comment))
+        elif ln.copy_of not in into:  # (the copy itself is dropped)
+            out.append(ln)
     return out
 
 
