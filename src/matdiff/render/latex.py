@@ -18,6 +18,7 @@ and quotient ``\odot`` and ``/`` (``style="standard"``) or ``\otimes`` and
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -91,22 +92,26 @@ def latex_name(name: str) -> str:
 
 
 def fmt_number(v: float) -> str:
-    r"""A number in LaTeX: ``2``, ``0.5``, ``-1``, ``10^{-8}``, ``1.5 \cdot 10^{20}``."""
-    from .notation import fmt_number as unicode_number
+    r"""A number in LaTeX: ``2``, ``0.5``, ``-1``, ``10^{-8}``, ``1.5 \cdot 10^{20}``; the
+    digits are the Unicode printer's (:func:`~matdiff.render.notation.fmt_number`).
 
-    s = unicode_number(v).replace("−", "-")
-    if s in ("nan",):
+    >>> [fmt_number(v) for v in (2.0, -1.0, 1e-08, -1.5e20, float("-inf"))]
+    ['2', '-1', '10^{-8}', '-1.5 \\cdot 10^{20}', '-\\infty']
+    """
+    from .notation import fmt_number as digits
+
+    v = float(v)
+    if math.isnan(v):
         return r"\mathrm{nan}"
-    if s.endswith("∞"):
-        return s.replace("∞", r"\infty")
+    sign = "-" if v < 0 else ""
+    if math.isinf(v):
+        return sign + r"\infty"
+    s = digits(abs(v))
     if "e" in s:
         mant, exp = s.split("e", 1)
-        exp = str(int(exp))
-        sign = "-" if mant.startswith("-") else ""
-        mant = mant.lstrip("-")
-        power = "10^{" + exp + "}"
+        power = "10^{" + str(int(exp)) + "}"
         return sign + (power if mant == "1" else mant + r" \cdot " + power)
-    return s
+    return sign + s
 
 
 def _starts_digit(s: str) -> bool:

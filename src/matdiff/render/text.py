@@ -68,8 +68,10 @@ def to_text(e: Expr, *, hadamard: str = "⊙", max_chars: int = MAX_CHARS,
 
     Vectors are columns; products without a matrix form (tensors of three or more
     axes) print in index notation.  ``hadamard`` is the element-wise product's sign
-    (the paper writes ``⊗``).  ``style`` picks both element-wise signs: ``paper``
-    (``⊗``, ``⊘``) or ``standard`` (``⊙``, ``/``); left out, ``hadamard`` and ``⊘``.
+    (the paper writes ``⊗``).  ``style`` picks the notation: ``standard`` (``⊙``,
+    ``/``) or ``paper``, the paper's (``⊗``, ``⊘``, ``max(0, z)`` for ``relu(z)``, a
+    row's coefficient in front as a quotient, ``(2/N)vᵀ``; what ``md.explain``
+    prints); left out, ``hadamard`` and ``⊘``.
     ``layout`` (``mixed``, ``numerator``, ``denominator``; see
     :mod:`matdiff.render.layout`) prints a derivative transposed as that layout
     writes it, given ``f_ndim``, the number of leading axes that come from the
@@ -87,6 +89,9 @@ def to_text(e: Expr, *, hadamard: str = "⊙", max_chars: int = MAX_CHARS,
     'diag(3cos(3x))'
     >>> to_text(md.derive(md.inv(A), A))
     '(i, j, k, l) ↦ −(A⁻¹)ᵢₖ (A⁻¹)ₗⱼ'
+    >>> y = md.vector("y", "n")
+    >>> to_text(md.relu(x * y), style="paper"), to_text(md.relu(x * y), style="standard")
+    ('max(0, x ⊗ y)', 'relu(x ⊙ y)')
     """
     _check_expr(e, "to_text")
     f_ndim = f_ndim_of(e, f_ndim)
