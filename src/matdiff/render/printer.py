@@ -220,6 +220,8 @@ class Printer:
         k = node.kind
         rank = len(node.shape)
         fmt = self.fmt
+        if getattr(fmt, "WHOLE", False):  # a syntax that writes each form whole
+            return [("m", a) for a in node.args], lambda r: fmt.whole(node, r)
         if k == "index" or (rank >= 3 and k not in LEAVES):
             letters = tuple(letter_names(rank))
 
