@@ -175,17 +175,25 @@ class Printer:
         out: list[str] = []
         for t in trees:
             text = self.top(t, False)
-            if t.prec < PRODUCT or self._index_like(t):
+            wrap = self._loose_factor(t)
+            if wrap:
                 text = "(" + text + ")"
             if out:
-                digit = self.fmt.starts_number(self, t) or self.fmt.ends_number(out[-1])
+                digit = (not wrap and self.fmt.starts_number(self, t)) \
+                    or self.fmt.ends_number(out[-1])
                 out.append(self.fmt.CHAIN_DOT if digit else " ")
             out.append(text)
         return self.join(out)
 
-    @staticmethod
-    def _index_like(t: MForm) -> bool:
-        return t.kind == "index" or (len(t.shape) >= 3 and t.kind not in LEAVES)
+    def _loose_factor(self, t: MForm) -> bool:
+        """Whether a form needs parentheses as a factor of a written-out product: a
+        sum, a negation, an element-wise product, a quotient ``x/z`` (not the
+        paper's ``(2/N)vᵀ``), a bracket of index notation."""
+        if t.prec < PRODUCT or t.kind == "index" or (len(t.shape) >= 3
+                                                     and t.kind not in LEAVES):
+            return True
+        core = t.args[0] if t.kind == "scale" else t
+        return core.kind == "smul" and core.quot and not self._lead_quotient(t)
 
     # ------------------------------------------------------------- shared pieces
     def scaled(self, c: float, kid: Result) -> Result:
@@ -220,7 +228,7 @@ class Printer:
         k = node.kind
         rank = len(node.shape)
         fmt = self.fmt
-        if getattr(fmt, "WHOLE", False):  # a syntax that writes each form whole
+        if fmt.WHOLE:  # a syntax that writes each form whole (matrixcalculus.org's)
             return [("m", a) for a in node.args], lambda r: fmt.whole(node, r)
         if k == "index" or (rank >= 3 and k not in LEAVES):
             letters = tuple(letter_names(rank))

@@ -91,6 +91,9 @@ class UnicodeFormat:
     CHAIN_DOT = " · "
     #: the smallest cap on a printout's length
     MIN_CAP = 16
+    #: whether the format writes each form whole from its operands' texts (a syntax
+    #: without precedence; see :mod:`matdiff.render.matrixcalculus`)
+    WHOLE = False
 
     # ------------------------------------------------------------- leaves
     def number(self, v: float) -> str:
