@@ -16,6 +16,7 @@ import pytest
 import matdiff as md
 from katex import katex_errors
 from matdiff.explain import UnknownLanguageError, to_latex_math
+from matdiff.render import latex_name
 
 VEC = {"w": ("n",), "x": ("n",), "z": ()}
 NEURON = {"w": ("n",), "x": ("n",), "b": ()}
@@ -358,3 +359,64 @@ def test_no_dependence() -> None:
     assert d.mixed == "0" or "0" in d.mixed
     json.dumps(d.to_dict())
     assert str(d) and d.to_latex() and d.to_markdown()
+
+
+# =============================================================== one printer
+MLP = {"x": ("n",), "W1": ("h", "n"), "b1": ("h",), "w2": ("h",), "y": ()}
+SAME_PRINT = [
+    ("max(0, w @ x + b)", "w", NEURON),
+    ("x @ A @ x", "x", {"x": ("n",), "A": ("n", "n")}),
+    ("tr(A @ X @ B)", "X", {"A": ("n", "n"), "X": ("n", "n"), "B": ("n", "n")}),
+    ("log(det(X))", "X", {"X": ("n", "n")}),
+    ("logdet(X)", "X", {"X": ("n", "n")}),
+    ("mean((y - max(0, X @ w + b))**2)", "w", LOSS),
+    ("mean((y - max(0, X @ w + b))**2)", "b", LOSS),
+    ("(w2 @ max(0, W1 @ x + b1) - y)**2", "b1", MLP),
+    ("(w2 @ max(0, W1 @ x + b1) - y)**2", "w2", MLP),
+    ("sum(w * x)", "w", VEC), ("w / x", "x", VEC),
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("expr, wrt, shapes", SAME_PRINT)
+def test_result_line_is_what_derive_prints(lang: str, expr: str, wrt: str,
+                                           shapes: dict) -> None:
+    """The same derivative prints the same in md.derive + md.to_text / md.latex and
+    in the result line of md.explain (text, LaTeX, Markdown); the chain rule's last
+    member is md.to_text / md.latex of it in numerator layout, the paper's style."""
+    d = md.explain(expr, wrt, lang=lang, shapes=shapes)
+    f = md.parse(expr, shapes=shapes)
+    g = md.derive(f, wrt)
+    text, tex = md.to_text(g), md.latex(g)
+    assert d.mixed == text
+    assert f"\n  ∂{d.name}/∂{wrt} = {text}   (" in str(d)
+    frac = rf"\frac{{\partial {latex_name(d.name)}}}{{\partial {latex_name(wrt)}}}"
+    assert d.to_latex().endswith(f"\n{frac} &= {tex}\n\\end{{aligned}}")
+    assert d.to_markdown().endswith(f"$${frac} = {tex}$$")
+    k = len(f.shape)
+    paper = md.to_text(g, layout="numerator", f_ndim=k, style="paper")
+    assert d.numerator == paper and d.chain_text().endswith(" = " + paper)
+    paper_tex = md.latex(g, layout="numerator", f_ndim=k, style="paper")
+    assert rf"{frac} &= " in d.to_latex()
+    assert f" = {paper_tex} \\\\\n" in d.to_latex() or f"&= {paper_tex} \\\\\n" in d.to_latex()
+
+
+def test_steps_print_from_their_expressions() -> None:
+    """Each step and local derivative is the printer's output for the expression the
+    derivation holds: the paper's style (⊗, max(0, z), (2/N)vᵀ), numerator layout."""
+    d = md.explain("mean((y - max(0, X @ w + b))**2)", "w", shapes=LOSS,
+                   names=["z", "u", "v"], name="C")
+    tex = d.to_latex()
+    for s in d.steps:
+        assert s.definition == md.to_text(s.expr, style="paper")
+        assert md.latex(s.expr, style="paper") in tex
+        for loc in s.derivatives:
+            k = len(s.expr.shape)
+            assert loc.text == md.to_text(loc.expr, layout="numerator", f_ndim=k,
+                                          style="paper")
+            assert loc.latex() == md.latex(loc.expr, layout="numerator", f_ndim=k,
+                                           style="paper")
+            assert f"&= {loc.latex()} &&" in tex
+    assert r"\frac{2}{N} v^\top (-I) \operatorname{diag}(\operatorname{step}(z)) X" in tex
+    assert r"b \mathbf{1}" in tex and "b1" not in tex  # the ones vector, as md.latex
+    assert r"u &= \max(0, z)" in tex

@@ -734,8 +734,9 @@ def test_random_expressions_evaluate_like_numpy(tree, rnd) -> None:
     with np.errstate(all="ignore"):
         want = np.broadcast_to(_value(tree), np.shape(_value(tree)))
         e = parse(text, {"b": (), "c": (), "x": ("n",)})
-        # all the leaves: a result such as x - x = 0 keeps no variable but needs n
-        got = e.evaluate(_LEAVES)
+        # a result such as x - x = 0 keeps no variable but needs n: give it as dims
+        # (an expression binds dims from its own variables and dims= alone)
+        got = md.evaluate(e, _LEAVES, dims={"n": len(_LEAVES["x"])})
     if not np.all(np.isfinite(want)) or np.max(np.abs(want), initial=0) > 1e12:
         return  # overflow: nothing to compare
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=text)

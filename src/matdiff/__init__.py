@@ -13,7 +13,7 @@ from .check import CheckResult, check, random_values
 from .compile import Compiled, Diagonal, Structured, compile  # noqa: A004
 from .compile.evaluate import evaluate
 from .define import DefinitionError, define_function
-from .derive import derive
+from .derive import Derivative, derive
 from .errors import (
     EvaluationError,
     LimitError,
@@ -32,7 +32,7 @@ from .render import ChoiceError, latex, to_index, to_text
 __version__ = "0.1.0"
 
 __all__ = [
-    "parse", "derive", "hessian", "evaluate", "check", "CheckResult", "random_values",
+    "parse", "derive", "Derivative", "hessian", "evaluate", "check", "CheckResult", "random_values",
     "MatdiffError", "ParseError", "ShapeError", "UnknownFunctionError",
     "UnknownVariableError", "EvaluationError", "LimitError", *_expr_all,
     "compile", "Compiled", "value_and_grad", "Diagonal", "Structured",
@@ -40,6 +40,12 @@ __all__ = [
     "define_function", "DefinitionError",
 ]
 __all__ += ["nn", "optim"]
+
+from .expr.core import provide as _provide  # noqa: E402
+
+# a derivative result explains itself (md.derive(f, x).explain()): the service comes
+# from above, the derive layer does not import explain
+_provide("explain", explain)
 
 from . import transforms  # noqa: E402
 from .transforms import Formula, TracingError, formula, grad, jacobian  # noqa: E402

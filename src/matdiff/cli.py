@@ -18,11 +18,11 @@ from typing import Any
 
 from . import __version__
 from .check import check
-from .derive import derive, hessian
+from .derive import derive
 from .errors import MatdiffError
 from .explain import LANGUAGES, explain
 from .expr.core import Expr, shape_str
-from .parse import parse
+from .parse import parse_with_variables
 from .render import FORMATS, LAYOUTS, STYLES, latex_name, layout_note, to_index, to_text
 from .render import latex as md_latex
 
@@ -165,8 +165,7 @@ class _Result:
 
     wrt: str
     order: int
-    expr: Expr
-    f_ndim: int
+    expr: Expr  #: the derivative result (it knows its f_ndim for the layouts)
     check: str | None = None
     derivation: Any = None
 
@@ -208,18 +207,22 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
         header = None
     if explain_too and args.hessian:
         raise MatdiffError("--explain shows first derivatives; leave out --hessian")
-    f = parse(text, shapes=shapes, syntax=getattr(args, "syntax", "numpy"))
+    f, named = parse_with_variables(text, shapes=shapes, syntax=getattr(args, "syntax",
+                                                                         "numpy"))
+    # every name of the text with its shape, for a --wrt that simplification
+    # cancelled (p / p is 1: the derivative by p is 0 of p's shape)
+    shapes = {**named, **(shapes or {})}
     if not wrts:
         wrts = list(f.variables())
     results = []
     for w in wrts:
         if args.hessian:
             g = derive(f, w, shapes=shapes)
-            r = _Result(w, 2, hessian(f, w, shapes=shapes), len(g.shape))
+            r = _Result(w, 2, derive(g, w))
             if args.check:
                 r.check = str(check(g, w, shapes=shapes))
         else:
-            r = _Result(w, 1, derive(f, w, shapes=shapes), len(f.shape))
+            r = _Result(w, 1, derive(f, w, shapes=shapes))
             if args.check:
                 r.check = str(check(f, w, shapes=shapes))
         if explain_too:
@@ -232,7 +235,7 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
 
 
 def _opts(args, r: _Result) -> dict:
-    return {"layout": args.layout, "style": args.style, "f_ndim": r.f_ndim}
+    return {"layout": args.layout, "style": args.style}
 
 
 def _note(args) -> str:
@@ -264,7 +267,7 @@ def _latex_lines(args, f, results) -> list[str]:
         r" \qquad \text{" + layout_note(args.layout) + "}"
     for r in results:
         lines.append(_latex_label(r.wrt, r.order) + " = "
-                     + md_latex(r.expr, layout=args.layout, style=style, f_ndim=r.f_ndim)
+                     + md_latex(r.expr, layout=args.layout, style=style)
                      + note)
     return lines
 
@@ -310,7 +313,7 @@ def _emit_json(out, args, header, f, results) -> None:
         item: dict[str, Any] = {
             "wrt": r.wrt, "order": r.order, "shape": list(r.expr.shape),
             "text": to_text(r.expr, **_opts(args, r)),
-            "latex": md_latex(r.expr, layout=args.layout, style=style, f_ndim=r.f_ndim),
+            "latex": md_latex(r.expr, layout=args.layout, style=style),
             "index": to_index(r.expr, **_opts(args, r)),
         }
         if r.check is not None:

@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from ..derive.result import binding_variables
 from ..errors import EvaluationError, LimitError, MatdiffError
-from ..expr.core import Expr, Map, Size, Var, context_of, shape_str, topo_order
+from ..expr.core import Expr, Map, Size, Var, shape_str, topo_order
 from .backends import get_backend, missing_functions
 from .codegen import Generated, check_name, generate
 
@@ -35,15 +36,21 @@ __all__ = ["Compiled", "compile", "value_and_grad", "as_real_array", "check_dims
 STATS = {"generated": 0}
 
 
-def _flatten(outputs: Any, leaves: list[Expr]) -> Any:
-    """A packing recipe for ``outputs`` (an Expr, or lists/tuples/dicts of them)."""
+def _flatten(outputs: Any, leaves: list[Expr], context: dict[str, tuple]) -> Any:
+    """A packing recipe for ``outputs`` (an Expr, or lists/tuples/dicts of them); the
+    shared nodes to compute go to ``leaves``, and the variables whose values bind
+    their dims besides their own (a derivative result's ``f`` and wrt) to
+    ``context``."""
     if isinstance(outputs, Expr):
-        leaves.append(outputs)
+        body, extra = binding_variables(outputs)
+        leaves.append(body)
+        for name, shape in extra.items():
+            context.setdefault(name, shape)
         return len(leaves) - 1
     if isinstance(outputs, Mapping):
-        return ("dict", [(k, _flatten(v, leaves)) for k, v in outputs.items()])
+        return ("dict", [(k, _flatten(v, leaves, context)) for k, v in outputs.items()])
     if isinstance(outputs, (list, tuple)):
-        return (type(outputs).__name__, [_flatten(v, leaves) for v in outputs])
+        return (type(outputs).__name__, [_flatten(v, leaves, context) for v in outputs])
     if isinstance(outputs, str):
         raise TypeError("md.compile takes expressions; parse text first with md.parse")
     raise TypeError(f"cannot compile {type(outputs).__name__}: give an expression, or a "
@@ -242,7 +249,12 @@ def _out_of_memory(exc: BaseException, hint: bool) -> LimitError:
 
 def bind_shapes(wanted: Mapping[str, tuple], context: Mapping[str, tuple],
                 values: Mapping[str, Any], shapes: Mapping[str, tuple]) -> dict:
-    """Dim sizes from the shapes of the values, with evaluate's error messages."""
+    """Dim sizes from the shapes of the values, with evaluate's error messages.
+
+    ``wanted`` are the variables the expression uses (each needs a value);
+    ``context`` those a derivative result was taken from that its body lost (a value
+    is optional, but one given is checked like the others and binds dims too:
+    ``dx/dx = I`` takes ``n`` from ``x``)."""
     missing = [n for n in wanted if n not in values]
     if missing:
         raise EvaluationError(
@@ -251,8 +263,10 @@ def bind_shapes(wanted: Mapping[str, tuple], context: Mapping[str, tuple],
         )
     sizes: dict[str, int] = {}
     where: dict[str, str] = {}
-    for name, shape in wanted.items():
-        got = tuple(shapes[name])
+    given = [(name, shape, tuple(shapes[name])) for name, shape in wanted.items()]
+    given += [(name, shape, _shape_of(name, values[name]))
+              for name, shape in context.items() if name not in wanted and name in values]
+    for name, shape, got in given:
         if len(got) != len(shape):
             raise EvaluationError(
                 f"value of {name} has shape {got}, but {name} is declared with "
@@ -273,14 +287,6 @@ def bind_shapes(wanted: Mapping[str, tuple], context: Mapping[str, tuple],
             else:
                 sizes.setdefault(d, int(n))
                 where.setdefault(d, name)
-    for name, shape in context.items():
-        if name in wanted or name not in values:
-            continue
-        got = _shape_of(name, values[name])
-        if len(got) == len(shape):
-            for d, n in zip(shape, got):
-                if isinstance(d, str):
-                    sizes.setdefault(d, int(n))
     return sizes
 
 
@@ -305,7 +311,8 @@ class Compiled:
     def __init__(self, outputs: Any, backend: str = "numpy", structured: bool = False,
                  dims: Mapping[str, int] | None = None, _weak: bool = False) -> None:
         leaves: list[Expr] = []
-        self._recipe = _flatten(outputs, leaves)
+        context: dict[str, tuple] = {}
+        self._recipe = _flatten(outputs, leaves, context)
         if not leaves:
             raise TypeError("md.compile needs at least one expression")
         self._table = get_backend(backend)
@@ -317,7 +324,6 @@ class Compiled:
         self._leaves: list = [weakref.ref(e) for e in leaves] if _weak else leaves
         self._dims = check_dims(dims)
         wanted: dict[str, tuple] = {}
-        context: dict[str, tuple] = {}
         used: list[str] = []
         fns: set[str] = set()
         for e in leaves:
@@ -335,8 +341,6 @@ class Compiled:
                 for d in dims_here:
                     if isinstance(d, str) and d not in used:
                         used.append(d)
-            for name, shape in context_of(e).items():
-                context.setdefault(name, shape)
         missing = missing_functions(self._table, sorted(fns))
         if missing:
             raise MatdiffError(

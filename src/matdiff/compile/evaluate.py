@@ -5,7 +5,9 @@ expression (:mod:`matdiff.compile.codegen`), generated once per expression and i
 shapes and cached; :func:`interpret` is the plain node-by-node interpreter, kept as
 an independent reference for the tests.
 
-Named dims are bound to sizes from the arrays given for the variables; a value
+Named dims are bound to sizes from the arrays given for the variables (for a
+derivative result, also for the variables of the function it is the derivative of,
+which it knows: :mod:`matdiff.derive.result`; nothing else is consulted); a value
 missing, of the wrong rank, or contradicting another's dims is an
 :class:`~matdiff.errors.EvaluationError` naming the variable.  Values are real:
 complex arrays, None, text and dates are refused (NumPy would drop an imaginary
@@ -27,8 +29,9 @@ from typing import Any
 import numpy as np
 import opt_einsum as oe
 
+from ..derive.result import binding_variables
 from ..errors import EvaluationError, LimitError
-from ..expr.core import Const, Einsum, Expr, Var, context_of, topo_order
+from ..expr.core import Const, Einsum, Expr, Var, topo_order
 
 __all__ = ["evaluate", "interpret", "bind_sizes", "contract", "cache_info", "merge_values"]
 
@@ -50,21 +53,23 @@ def merge_values(values: Any, kw: Mapping[str, Any]) -> dict[str, Any]:
 def bind_sizes(expr: Expr, values: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict]:
     """Check ``values`` against the variables of ``expr``; return arrays and dim sizes.
 
-    Values of the variables a derivative was taken from (its context, see
-    :func:`matdiff.expr.core.context_of`) are checked and bind dims too, though the
-    derivative may no longer contain them (``dx/dx = I`` still needs ``n``).
+    For a derivative result (:mod:`matdiff.derive.result`), values of the variables
+    it was taken from (its ``f``'s and its wrt) are checked and bind dims too, though
+    the derivative may no longer contain them (``dx/dx = I`` still needs ``n``); a
+    plain expression binds from its own variables alone.
     """
     # the compiled path's binding and conversion, with the same messages
     from .api import as_real_array, bind_shapes, check_values
 
     values = check_values(values)
-    wanted = expr.variables()
+    body, context = binding_variables(expr)
+    wanted = body.variables()
     arrays: dict[str, np.ndarray] = {}
     for name in wanted:
         if name not in values:
             continue  # bind_shapes reports every missing value at once
         arrays[name] = as_real_array(name, values[name], _to_float64)
-    sizes = bind_shapes(wanted, context_of(expr), values,
+    sizes = bind_shapes(wanted, context, values,
                         {n: a.shape for n, a in arrays.items()})
     return arrays, sizes
 
@@ -100,16 +105,19 @@ def evaluate(expr: Expr, values: Mapping[str, Any] | None = None,
         hint = "; parse text first with md.parse" if isinstance(expr, str) else ""
         raise TypeError(f"evaluate takes an expression, not {type(expr).__name__}{hint}")
     values = check_values(values)
-    prog = _PROGRAMS.get(expr)
-    if prog is None or (_CONTEXT_SEEN.get(expr) != len(context_of(expr))):
-        prog = Compiled(expr, _weak=True)
-        _PROGRAMS[expr] = prog
-        _CONTEXT_SEEN[expr] = len(context_of(expr))
+    body, context = binding_variables(expr)
+    # per shared node, one program per set of binding variables (a derivative result
+    # binds dims from its f's variables too; what it binds from is in the key, so
+    # the same node evaluates the same whatever was derived before)
+    progs = _PROGRAMS.get(body)
+    if progs is None:
+        progs = _PROGRAMS[body] = {}
+    key = tuple(sorted(context.items()))
+    prog = progs.get(key)
+    if prog is None:
+        prog = progs[key] = Compiled(expr, _weak=True)
     out = prog.call_flat(values, dims)[0]
     return np.asarray(out, dtype=np.float64)
-
-
-_CONTEXT_SEEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def cache_info() -> dict:
@@ -128,6 +136,7 @@ def interpret(expr: Expr, values: Mapping[str, Any], dims: Mapping[str, int] | N
     from .backends import SINGULAR
 
     arrays, sizes = bind_sizes(expr, values)
+    expr = binding_variables(expr)[0]
     for d, n in check_dims(dims).items():
         if d in sizes and sizes[d] != n:
             raise EvaluationError(f"dim {d} is {sizes[d]} from the values but {n} was given")

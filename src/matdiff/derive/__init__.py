@@ -1,5 +1,6 @@
 """Symbolic differentiation."""
 
+from .result import Derivative
 from .reverse import derive, hessian
 
-__all__ = ["derive", "hessian"]
+__all__ = ["derive", "hessian", "Derivative"]

@@ -14,40 +14,44 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..errors import ShapeError, UnknownVariableError
-from ..expr.core import (
-    Const,
-    Delta,
-    Expr,
-    Var,
-    context_of,
-    remember_context,
-    shape_str,
-    topo_order,
-)
+from ..expr.core import Const, Delta, Expr, Shape, Var, shape_str, topo_order
 from ..expr.simplify import add, einsum
+from .result import Derivative, derivative, node_of
 
-__all__ = ["derive", "hessian", "resolve_wrt", "to_expr"]
+__all__ = ["derive", "hessian", "resolve_wrt", "to_expr", "Derivative"]
 
 
 def to_expr(f: Expr | str, shapes: Mapping[str, Sequence] | None = None,
             syntax: str = "numpy") -> Expr:
-    """``f`` as an expression, parsing text with ``shapes`` in ``syntax``."""
-    if isinstance(f, Expr):
-        return f
-    if isinstance(f, str):
-        from ..parse import parse
+    """``f`` as an expression, parsing text with ``shapes`` in ``syntax``; a derivative
+    result as the shared node it stands for."""
+    return _to_expr(f, shapes, syntax)[0]
 
-        return parse(f, shapes=shapes, syntax=syntax)
+
+def _to_expr(f: Expr | str, shapes: Mapping[str, Sequence] | None, syntax: str
+             ) -> tuple[Expr, dict[str, Shape]]:
+    """``f`` as an expression, and the variables known besides its own: for text,
+    every variable it names (simplification may have cancelled some: ``p / p``)."""
+    if isinstance(f, Expr):
+        return node_of(f), {}
+    if isinstance(f, str):
+        from ..parse import parse_with_variables
+
+        return parse_with_variables(f, shapes=shapes, syntax=syntax)
     raise TypeError(f"expected an expression or its text, not {type(f).__name__}")
 
 
-def resolve_wrt(f: Expr, wrt: Expr | str, shapes: Mapping[str, Sequence] | None = None
-                ) -> Var:
+def resolve_wrt(f: Expr, wrt: Expr | str, shapes: Mapping[str, Sequence] | None = None,
+                known: Mapping[str, Shape] | None = None) -> Var:
     """The variable named (or given) by ``wrt``.
 
-    A name that ``f`` does not contain is accepted only when ``shapes`` declares
-    it (the derivative is then zero); otherwise it is an unknown variable.
+    A name is looked up in ``f``'s variables, then in ``known`` (the variables of the
+    text ``f`` was parsed from, or those a derivative result was taken from), then in
+    ``shapes``; a name none of them has is an unknown variable (the derivative by a
+    variable ``f`` lacks is zero, but its shape must come from somewhere).
     """
+    if isinstance(wrt, Derivative):
+        wrt = wrt.body
     if isinstance(wrt, Var):
         return wrt
     if isinstance(wrt, Expr):
@@ -57,30 +61,25 @@ def resolve_wrt(f: Expr, wrt: Expr | str, shapes: Mapping[str, Sequence] | None 
     found = f.variables()
     if wrt in found:
         return Var(wrt, found[wrt])
+    if isinstance(f, Derivative):
+        known = {**f.context(), **(known or {})}
+    if known and wrt in known:
+        return Var(wrt, known[wrt])
     if shapes is not None:
         from ..parse.build import declared_shapes  # the parser's checks and messages
 
         declared = declared_shapes(shapes)
         if wrt in declared:
             return Var(wrt, declared[wrt])
-    # a variable of the text that simplification cancelled (p / p is 1): the
-    # derivative by it is zero of its shape, if the texts agree on one
-    from ..parse import cancelled_variables
-
-    seen = cancelled_variables(f).get(wrt)
-    if seen is not None and len(seen) == 1:
-        return Var(wrt, next(iter(seen)))
-    if seen is not None:
-        raise UnknownVariableError(
-            f"cannot tell the shape of '{wrt}': the expression (a shared node) was "
-            f"parsed from texts where it has the shapes "
-            f"{', '.join(sorted(shape_str(s) for s in seen))}; give it with "
-            f"shapes={{{wrt!r}: ...}} or differentiate by the variable itself")
     import difflib
 
     names = sorted(found)
     near = difflib.get_close_matches(wrt, names, n=3)
-    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    hint = (f"; did you mean {', '.join(near)}?" if near else
+            f". If simplification cancelled it (p / p is 1, x - x is 0), the expression "
+            f"cannot know its shape: pass the variable itself (md.var({wrt!r}, ...)), or "
+            f"its shape with shapes={{{wrt!r}: ...}}, or the text (md.derive(text, "
+            f"{wrt!r}))")
     raise UnknownVariableError(
         f"cannot differentiate by '{wrt}': the expression has no variable of that name "
         f"(its variables: {', '.join(names) or 'none'}){hint}"
@@ -102,7 +101,14 @@ def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None
 
     ``f`` may be an expression or its text (parsed with ``shapes`` in ``syntax``,
     ``"numpy"`` or ``"matrixcalculus"``).  A variable that ``f`` does not contain
-    gives zeros of the right shape.
+    gives zeros of the right shape; by name, it is found in the text (``p / p`` names
+    ``p`` though the expression is 1) or in ``shapes``.
+
+    The result is a :class:`~matdiff.derive.result.Derivative`: an expression standing
+    for a shared node (its ``body``) that knows ``f``, ``wrt`` (the variables, one per
+    order) and ``order``, so it prints in any layout and evaluates binding dims from
+    the values of ``f``'s variables; a derivative of a derivative knows the first
+    ``f`` and both variables.
 
     >>> import matdiff as md
     >>> g = md.derive("sum(w * x)", "w", shapes={"w": ("n",), "x": ("n",)})
@@ -110,9 +116,26 @@ def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None
     x
     >>> md.derive("x @ A @ x", "x", shapes={"x": ("n",), "A": ("n", "n")}).shape
     ('n',)
+    >>> g.order, [v.name for v in g.wrt], md.to_text(g, layout="numerator")
+    (1, ['w'], 'xᵀ')
     """
-    f = to_expr(f, shapes, syntax)
-    x = resolve_wrt(f, wrt, shapes)
+    given = f
+    f, known = _to_expr(f, shapes, syntax)
+    x = resolve_wrt(given if isinstance(given, Derivative) else f, wrt, shapes, known)
+    if isinstance(given, Derivative):
+        known = given.context()
+    if x.name in known and x.name not in f.variables() and known[x.name] != x.shape:
+        raise ShapeError(
+            f"'{x.name}' has shape {shape_str(known[x.name])} in the function but "
+            f"{shape_str(x.shape)} was asked for")
+    body = _derive(f, x)
+    if isinstance(given, Derivative):  # a derivative of a derivative
+        return derivative(body, given.f, given.wrt + (x,), len(f.shape))
+    return derivative(body, f, (x,), len(f.shape))
+
+
+def _derive(f: Expr, x: Var) -> Expr:
+    """The derivative of the shared node ``f`` by ``x``, a shared node."""
     found = f.variables()
     if x.name in found and found[x.name] != x.shape:
         raise ShapeError(
@@ -125,11 +148,8 @@ def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None
     for node in order:
         if node is x or any(id(c) in depends for c in node.children):
             depends.add(id(node))
-    context = {**context_of(f), **f.variables(), x.name: x.shape}
     if id(f) not in depends:
-        zero = Const(0.0, f.shape + x.shape)
-        remember_context(zero, context)
-        return zero
+        return Const(0.0, f.shape + x.shape)
     adjs: dict[int, list[Expr]] = {id(f): [_seed(f.shape)]}
     for node in reversed(order):
         terms = adjs.pop(id(node), None)
@@ -137,7 +157,6 @@ def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None
             continue
         adj = terms[0] if len(terms) == 1 else add(terms)
         if node is x:
-            remember_context(adj, context)
             return adj
         for k, child in enumerate(node.children):
             if id(child) in depends:
@@ -155,8 +174,7 @@ def hessian(f: Expr | str, wrt: Expr | str | None = None,
     >>> H.shape
     ('n', 'n')
     """
-    f = to_expr(f, shapes, syntax)
-    x = resolve_wrt(f, wrt, shapes)
-    return derive(derive(f, x), x)
-
-
+    given = f
+    f, known = _to_expr(f, shapes, syntax)
+    x = resolve_wrt(given if isinstance(given, Derivative) else f, wrt, shapes, known)
+    return derive(derive(given if isinstance(given, Derivative) else f, x), x)

@@ -1,13 +1,19 @@
 """Step-by-step derivations the paper's way, in English and Chinese.
 
+``explain`` (:mod:`.build`) finds the steps (:mod:`.steps`) and returns a
+:class:`Derivation` (:mod:`.derivation`), written out as text, Markdown or LaTeX by
+:mod:`.formats`; every formula in it is printed by matdiff's printer (:mod:`.formulas`).
+
 >>> import matdiff as md
 >>> d = md.explain("sum(w * x)", "w", shapes={"w": ("n",), "x": ("n",)})
 >>> print(d.chain_text())
 ∂y/∂w = ∂y/∂u ∂u/∂w = 1ᵀ diag(x) = xᵀ
 """
 
-from .derivation import Derivation, LocalDerivative, Step, explain, to_latex_math
+from .build import explain
+from .derivation import Derivation, LocalDerivative, Step
 from .lang import LANGUAGES, UnknownLanguageError
+from .transliterate import to_latex_math
 
 __all__ = ["explain", "Derivation", "Step", "LocalDerivative", "to_latex_math",
            "LANGUAGES", "UnknownLanguageError"]

@@ -110,10 +110,17 @@ def eye(n: Dim) -> Expr:
     return Delta(check_dim(n))
 
 
+#: the classes of results that stand for a shared node (their ``body``): the derive
+#: layer registers its derivative results here (:mod:`matdiff.derive.result`), so
+#: that no builder puts one inside an expression and the node set stays closed
+RESULT_TYPES: set[type] = set()
+
+
 def as_expr(x: Any) -> Expr:
-    """An :class:`Expr` as is; a Python or NumPy number as a scalar constant."""
+    """An :class:`Expr` as is (a derivative result as the shared node it stands for,
+    its ``body``); a Python or NumPy number as a scalar constant."""
     if isinstance(x, Expr):
-        return x
+        return x.body if type(x) in RESULT_TYPES else x  # type: ignore[attr-defined]
     if isinstance(x, (bool, np.bool_)):
         raise TypeError("booleans are not expressions; use 0 or 1")
     if isinstance(x, numbers.Real):

@@ -286,28 +286,6 @@ def _sizes(shape: Shape, sizes: Mapping[str, int]) -> tuple[int, ...]:
     return tuple(_size(d, sizes) for d in shape)
 
 
-_CONTEXT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def remember_context(result: Expr, variables: Mapping[str, Shape]) -> None:
-    """Record that ``result`` was derived from an expression over ``variables``.
-
-    A derivative may have lost the variables that carry its dims (``dx/dx = I``);
-    evaluation binds dims from their values all the same.  Nodes are shared, so a
-    node's context is the union over every derivation that produced it.
-    """
-    ctx = _CONTEXT.get(result)
-    if ctx is None:
-        _CONTEXT[result] = ctx = {}
-    for name, shape in variables.items():
-        ctx.setdefault(name, shape)
-
-
-def context_of(e: Expr) -> dict[str, Shape]:
-    """The variables ``e`` was derived from (see :func:`remember_context`)."""
-    return dict(_CONTEXT.get(e, {}))
-
-
 def topo_order(root: Any, children: Callable[[Any], Sequence] | None = None) -> list:
     """Distinct nodes of ``root``, children before parents (iterative DFS).
 

@@ -40,9 +40,7 @@ from .core import (
     Expr,
     Map,
     Size,
-    context_of,
     letter_dims,
-    remember_context,
     shape_str,
 )
 
@@ -64,15 +62,10 @@ def zeros(shape: Sequence) -> Const:
 
 
 def keep_context(result: Const, inputs: Sequence[Expr]) -> Const:
-    """A constant that simplification made out of variables (``x − x = 0``) remembers
-    them, so that evaluation can still bind its named dims from their values."""
-    if any(isinstance(d, str) for d in result.shape):
-        ctx: dict = {}
-        for e in inputs:
-            ctx.update(context_of(e))
-            ctx.update(e.variables())
-        if ctx:
-            remember_context(result, ctx)
+    """``result`` as it is: a constant that simplification made out of variables
+    (``x − x = 0``) is the shared constant, and knows nothing of them (no side table:
+    what evaluation accepts depends on the expression and the values alone).  Kept
+    as the identity so that its callers need not change; to be removed."""
     return result
 
 

@@ -14,7 +14,6 @@ the language are one table (:mod:`.table`).
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping, Sequence
 
 from ..errors import LimitError
@@ -30,25 +29,8 @@ from .tree import Node, walk
 __all__ = [
     "parse", "parse_tree", "infer_shapes", "tokenize", "Token", "Node", "walk",
     "FUNCTION_NAMES", "FUNCTION_TABLE", "FunctionSpec", "MAX_DEPTH", "MAX_LENGTH",
-    "cancelled_variables",
+    "parse_with_variables",
 ]
-
-#: per parsed result, the variables its text names that simplification cancelled
-#: (p / p is the constant 1), each with every shape a text gave it.  Results are
-#: shared nodes (every p / p and x - x of a scalar is the one constant), so shapes
-#: from several texts are kept apart, not merged: md.derive asks for exactly one.
-_CANCELLED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def cancelled_variables(expr: Expr) -> dict[str, set[Shape]]:
-    """The variables that parsed texts named but simplification removed from
-    ``expr``, name -> the shapes they were given (``md.derive`` by such a name is
-    zero of that shape).
-
-    >>> cancelled_variables(parse("x_doc - x_doc", shapes={"x_doc": ("n",)}))
-    {'x_doc': {('n',)}}
-    """
-    return {n: set(s) for n, s in _CANCELLED.get(expr, {}).items()}
 
 
 def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None,
@@ -93,6 +75,19 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None,
       x @ A
       ^   ^
     """
+    return parse_with_variables(text, shapes, syntax)[0]
+
+
+def parse_with_variables(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None,
+                         syntax: str = "numpy") -> tuple[Expr, dict[str, Shape]]:
+    """:func:`parse`, and every variable the text names with its shape, also those
+    that simplification cancelled (``p / p`` is the constant 1, a node shared by every
+    text that makes it, so the expression cannot know them): what
+    ``md.derive(text, "p")`` needs to give 0 of p's shape.
+
+    >>> parse_with_variables("x_doc - x_doc", shapes={"x_doc": ("n",)})[1]
+    {'x_doc': ('n',)}
+    """
     declared = declared_shapes(shapes)
     tree = parse_tree(text, declared, syntax)
     try:
@@ -107,13 +102,4 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None,
         raise LimitError(
             f"the expression is nested too deeply (the limit is {MAX_DEPTH} levels)"
         ) from None
-    kept = out.variables()
-    if len(kept) < len(var_shapes):
-        # simplification cancelled a variable the text names: remember it, so that
-        # md.derive(parse("p / p"), "p") is 0 of p's shape, as md.derive("p / p",
-        # "p", shapes=...) is, rather than an unknown variable
-        lost = _CANCELLED.setdefault(out, {})
-        for name, shape in var_shapes.items():
-            if name not in kept:
-                lost.setdefault(name, set()).add(tuple(shape))
-    return out
+    return out, {name: tuple(shape) for name, shape in var_shapes.items()}

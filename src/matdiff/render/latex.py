@@ -18,34 +18,18 @@ and quotient ``\odot`` and ``/`` (``style="standard"``) or ``\otimes`` and
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable
 from typing import Any
 
 from ..expr.core import Expr
-from .layout import STYLES, apply_layout, check_choice
-from .mform import MForm, index_form, inline, matrix_form
-from .notation import (
-    ATOM,
-    HADAMARD,
-    NEG,
-    POSTFIX,
-    PRODUCT,
-    letter_names,
-    paren,
-)
-from .text import (
-    _CALL_PREC,
-    _LEAVES,
-    MAX_CHARS,
-    _call_spec,
-    _const_exponent,
-    _denominator,
-    _Printer,
-    _transposed_call,
-)
+from .layout import LAYOUTS, check_choice, f_ndim_of
+from .mform import MForm
+from .notation import ATOM, POSTFIX, paren
+from .printer import MAX_CHARS, Printer, check_options, printout, style_of
+from .unicode import UnicodeFormat
 
-__all__ = ["latex", "to_latex", "render_latex", "latex_name"]
+__all__ = ["latex", "to_latex", "render_latex", "latex_name", "LATEX", "LatexFormat"]
 
 Result = tuple[str, int]
 
@@ -58,6 +42,9 @@ _GREEK = {
     "Λ": r"\Lambda", "Ξ": r"\Xi", "Π": r"\Pi", "Σ": r"\Sigma", "Φ": r"\Phi",
     "Ψ": r"\Psi", "Ω": r"\Omega", "ϕ": r"\varphi", "ϵ": r"\varepsilon",
 }
+#: a name's Unicode subscript digits (the names explain gives, u₁ u₂) as a subscript
+_SUBSCRIPTS = "₀₁₂₃₄₅₆₇₈₉"
+_SUBSCRIPT_DIGITS = str.maketrans(_SUBSCRIPTS, "0123456789")
 _SPLIT = re.compile(r"^([^\W\d_])(?:_?(\d+)|_([^\W_]+))$")
 
 
@@ -84,12 +71,13 @@ def _letter(c: str) -> str:
 
 
 def latex_name(name: str) -> str:
-    r"""A variable's name in LaTeX: ``x``, ``\alpha``, ``W_{1}`` (for ``W1`` and
-    ``W_1``), ``x_{in}``, ``\mathit{loss}``.
+    r"""A variable's name in LaTeX: ``x``, ``\alpha``, ``W_{1}`` (for ``W1``, ``W_1``
+    and ``W₁``), ``x_{in}``, ``\mathit{loss}``.
 
-    >>> [latex_name(n) for n in ("x", "W1", "x_in", "α", "loss", "my_var")]
-    ['x', 'W_{1}', 'x_{in}', '\\alpha', '\\mathit{loss}', '\\mathit{my\\_var}']
+    >>> [latex_name(n) for n in ("x", "W1", "x_in", "α", "loss", "my_var", "u₁₂")]
+    ['x', 'W_{1}', 'x_{in}', '\\alpha', '\\mathit{loss}', '\\mathit{my\\_var}', 'u_{12}']
     """
+    name = name.translate(_SUBSCRIPT_DIGITS) if name[-1:] in _SUBSCRIPTS else name
     if len(name) == 1:
         return _letter(name)
     m = _SPLIT.match(name)
@@ -104,22 +92,26 @@ def latex_name(name: str) -> str:
 
 
 def fmt_number(v: float) -> str:
-    r"""A number in LaTeX: ``2``, ``0.5``, ``-1``, ``10^{-8}``, ``1.5 \cdot 10^{20}``."""
-    from .notation import fmt_number as unicode_number
+    r"""A number in LaTeX: ``2``, ``0.5``, ``-1``, ``10^{-8}``, ``1.5 \cdot 10^{20}``; the
+    digits are the Unicode printer's (:func:`~matdiff.render.notation.fmt_number`).
 
-    s = unicode_number(v).replace("−", "-")
-    if s in ("nan",):
+    >>> [fmt_number(v) for v in (2.0, -1.0, 1e-08, -1.5e20, float("-inf"))]
+    ['2', '-1', '10^{-8}', '-1.5 \\cdot 10^{20}', '-\\infty']
+    """
+    from .notation import fmt_number as digits
+
+    v = float(v)
+    if math.isnan(v):
         return r"\mathrm{nan}"
-    if s.endswith("∞"):
-        return s.replace("∞", r"\infty")
+    sign = "-" if v < 0 else ""
+    if math.isinf(v):
+        return sign + r"\infty"
+    s = digits(abs(v))
     if "e" in s:
         mant, exp = s.split("e", 1)
-        exp = str(int(exp))
-        sign = "-" if mant.startswith("-") else ""
-        mant = mant.lstrip("-")
-        power = "10^{" + exp + "}"
+        power = "10^{" + str(int(exp)) + "}"
         return sign + (power if mant == "1" else mant + r" \cdot " + power)
-    return s
+    return sign + s
 
 
 def _starts_digit(s: str) -> bool:
@@ -139,46 +131,13 @@ def _jux(left: str, right: str) -> str:
     return left + " " + right
 
 
-def _fill(v: float, rank: int) -> Result:
-    if v == 0.0:
-        return "0", ATOM
-    if rank == 0 or rank >= 3:
-        return fmt_number(v), (NEG if v < 0 else ATOM)
-    base = r"\mathbf{1}" if rank == 1 else r"\mathbf{1} \mathbf{1}^\top"
-    if v == 1.0:
-        return base, (ATOM if rank == 1 else PRODUCT)
-    if v == -1.0:
-        return "-" + base, NEG
-    mag = _jux(fmt_number(abs(v)), base)
-    return ("-" + mag, NEG) if v < 0 else (mag, PRODUCT)
-
-
-def _scaled(c: float, kid: Result) -> Result:
-    text, prec = kid
-    if c == 1.0:
-        return text, prec
-    body = text if prec == HADAMARD else paren(text, prec, PRODUCT)
-    mag = body if abs(c) == 1.0 else _jux(fmt_number(abs(c)), body)
-    if prec == HADAMARD:
-        return ("-" + mag if c < 0 else mag), HADAMARD
-    return ("-" + mag, NEG) if c < 0 else (mag, PRODUCT)
-
-
-def _call_latex(node: MForm, arg: Result, transposed: bool = False) -> Result:
-    """A matrix function's call in LaTeX, from its definition's spelling."""
-    spec = _call_spec(node)
-    inner = paren(*arg, ATOM) if spec.prec == "postfix" else arg[0]
-    return spec.spell("latex", inner, transposed), _CALL_PREC[spec.prec]
-
-
-def _sup(base: Result, sup: str) -> Result:
-    if sup == r"\top":
-        return paren(*base, ATOM) + r"^\top", POSTFIX
-    return paren(*base, ATOM) + "^{" + sup + "}", POSTFIX
-
-
-def _power(base: Result, p: float, matrix: bool) -> Result:
-    return _sup(base, (r"\odot " if matrix else "") + fmt_number(p))
+def _spaced(items: list[str]) -> list[str]:
+    out: list[str] = []
+    for k, t in enumerate(items):
+        if k:
+            out.append(r" \cdot " if _ends_digit(out[-1]) and _starts_digit(t) else " ")
+        out.append(t)
+    return out
 
 
 def _sub(letters: tuple | list) -> str:
@@ -189,49 +148,133 @@ def _sub(letters: tuple | list) -> str:
     return "_{" + ",".join(c if len(c) == 1 else f"{c[0]}_{{{c[1:]}}}" for c in letters) + "}"
 
 
-def _subscripted(text: str, letters: tuple) -> str:
-    """``x_{i}``; a name that has a subscript already is braced: ``{W_{1}}_{ij}``."""
-    if not letters:
-        return text
-    if "_" in text or "^" in text:
-        text = "{" + text + "}"
-    return text + _sub(letters)
+def _sup(base: Result, sup: str) -> Result:
+    if sup == r"\top":
+        return paren(*base, ATOM) + r"^\top", POSTFIX
+    return paren(*base, ATOM) + "^{" + sup + "}", POSTFIX
 
 
-def _fn_call(fn: str, args: list[str]) -> Result:
-    """An element-wise function applied, as its definition spells it in LaTeX: a form
-    that encloses the argument (``\\sqrt{x}``), or a command and parentheses."""
-    from ..expr.functions import FUNCTIONS
+class LatexFormat(UnicodeFormat):
+    """LaTeX math: the symbols, and how factors are set side by side (a space, or
+    ``\\cdot`` between two numbers)."""
 
-    row = FUNCTIONS.get(fn)
-    if row is not None and row.latex_wrap is not None:
-        left, right = row.latex_wrap
-        return left + ", ".join(args) + right, ATOM
-    cmd = row.latex if row is not None and row.latex else \
-        r"\operatorname{" + _escape_text(fn) + "}"
-    return cmd + "(" + ", ".join(args) + ")", ATOM
+    SIGNS = {"odot": r"\odot", "otimes": r"\otimes", "oslash": r"\oslash", "slash": "/"}
+    POSTFIX = {"T": r"^\top"}
+    SPELLING = "latex"
+    CALLS = {
+        "diag": (r"\operatorname{diag}(", ")", ATOM),
+        "diagof": (r"\operatorname{diag}(", ")", ATOM),
+        "trace": (r"\operatorname{tr}(", ")", ATOM), "sum": (r"\sum(", ")", ATOM),
+        "sumaxis": (r"\operatorname{sum}(", r", \mathrm{axis}=⟨axis⟩)", ATOM),
+    }
+    DELTA = r"\delta"
+    MINUS = "-"
+    ELLIPSIS = r"\cdots"
+    MAPSTO = r" \mapsto "
+    BRACKET = (r"\left[", r"\right]")
+    CHAIN_DOT = r" \cdot "
+    ONES, ONES_ROW = r"\mathbf{1}", r"\mathbf{1}^\top"
+    MIN_CAP = 64
 
+    # ------------------------------------------------------------- leaves
+    def number(self, v: float) -> str:
+        return fmt_number(v)
 
-class _LatexPrinter(_Printer):
-    """One printing session (iterative, memoised) in matrix mode ``('m', node)`` or
-    index mode ``('i', node, letters, used)``, like the Unicode printer's."""
+    def name(self, name: str) -> str:
+        return latex_name(name)
 
-    def __init__(self, style: str = "standard", max_chars: int = MAX_CHARS) -> None:
-        check_choice("style", style, STYLES)
-        self.had = r"\otimes" if style == "paper" else r"\odot"
-        self.div = r"\oslash" if style == "paper" else "/"
-        self.cap = max(int(max_chars), 64)
-        self.memo: dict[tuple, Result] = {}
-        self.count = 0
+    def size(self, v: Any) -> str:
+        return latex_name(v) if isinstance(v, str) else str(v)
 
-    # ------------------------------------------------------------- engine
-    def join(self, parts: list[str]) -> str:
+    def unknown(self, kind: str) -> str:  # pragma: no cover
+        return r"\langle\text{" + _escape_text(kind) + r"}\rangle"
+
+    def fallback(self, e: Expr) -> str:
+        return r"\text{" + _escape_text(f"<{e.kind} of shape {e.shape}>") + "}"
+
+    # ------------------------------------------------------------- operators
+    def power(self, base: Result, p: float, matrix: bool) -> Result:
+        return _sup(base, (r"\odot " if matrix else "") + fmt_number(p))
+
+    def power_by(self, base: Result, exponent: Result, matrix: bool) -> Result:
+        return _sup(base, (r"\odot " if matrix else "") + exponent[0])
+
+    def func(self, pr: Any, fn: str, args: list[Result]) -> Result:
+        """An element-wise function applied, as its definition spells it in LaTeX: a
+        form that encloses the argument (``\\sqrt{x}``), or a command and parentheses."""
+        from ..expr.functions import FUNCTIONS
+
+        texts = [t for t, _ in args]
+        row = FUNCTIONS.get(fn)
+        if row is not None and row.latex_wrap is not None:
+            left, right = row.latex_wrap
+            return left + ", ".join(texts) + right, ATOM
+        cmd = row.latex if row is not None and row.latex else \
+            r"\operatorname{" + _escape_text(fn) + "}"
+        return cmd + "(" + ", ".join(texts) + ")", ATOM
+
+    def quotient(self, pr: Any, num: list[tuple[str, MForm]], den: list[Result]) -> str:
+        # lists of parts, joined once; whole: bound decides what is too long
+        top = _spaced([t for t, _ in num])
+        if den:
+            d = _spaced([paren(*res, POSTFIX) for res in den])
+            return "".join([r"\frac{", *top, "}{", *d, "}"])
+        return "".join(top)
+
+    def lead_quotient(self, pr: Any, c: float, den: list[Result], rest: str) -> str:
+        r"""The paper's ``(2/N)vᵀ`` as ``\frac{2}{N} v^\top``."""
+        d = _spaced([paren(*res, POSTFIX) for res in den])
+        sign = "-" if c < 0 else ""
+        return "".join([sign, r"\frac{", fmt_number(abs(c)), "}{", *d, "} ", rest])
+
+    # ------------------------------------------------------------- index notation
+    def sub(self, letters: tuple) -> str:
+        return _sub(letters)
+
+    def indexed(self, text: str, letters: tuple) -> str:
+        """``x_{i}``; a name that has a subscript already is braced: ``{W_{1}}_{ij}``."""
+        if not letters:
+            return text
+        if "_" in text or "^" in text:
+            text = "{" + text + "}"
+        return text + _sub(letters)
+
+    def index_wrap(self, res: Result, letters: tuple) -> str:
+        return self.indexed("(" + res[0] + ")", letters)
+
+    def sum_head(self, letters: tuple) -> str:
+        return r"\sum" + _sub(letters) + " "
+
+    # ------------------------------------------------------------- side by side
+    def jux_text(self, left: str, right: str) -> str:
+        return _jux(left, right)
+
+    def spaced(self, items: list[str]) -> list[str]:
+        return _spaced(items)
+
+    def juxtaposed(self, texts: list[str]) -> list[str]:
+        return _spaced(texts)
+
+    def sep(self, pr: Any, left: str, lnode: MForm | None, right: str,
+            rnode: MForm | None) -> str:
+        if not left:
+            return ""
+        return r" \cdot " if _ends_digit(left) and _starts_digit(right) else " "
+
+    def starts_number(self, pr: Any, node: MForm) -> bool:
+        return _starts_digit(pr.top(node, False))
+
+    def ends_number(self, text: str) -> bool:
+        return _ends_digit(text)
+
+    # ------------------------------------------------------------- length
+    def join(self, parts: list[str], cap: int) -> str:
         """Concatenate; past the cap, keep whole leading and trailing parts around
         ``\\cdots`` (every part is balanced, so the result is too)."""
         total = sum(map(len, parts))
-        if total <= self.cap:
+        if total <= cap:
             return "".join(parts)
-        half = self.cap // 2
+        half = cap // 2
         head, n = [], 0
         for p in parts:
             if n + len(p) > half:
@@ -246,274 +289,61 @@ class _LatexPrinter(_Printer):
             n += len(p)
         return "".join(head) + r" \cdots " + "".join(reversed(tail))
 
-    ELLIPSIS = r"\cdots"
-    MINUS = "-"
+    def join_whole(self, pr: Any, parts: list[str]) -> str:
+        return "".join(parts)
 
-    def _bound(self, text: str, prec: int) -> Result:
+    def bound(self, pr: Any, text: str, prec: int) -> Result:
         # a cut LaTeX text would not parse: an overlong piece becomes \cdots whole
-        if len(text) > 2 * self.cap:
+        if len(text) > 2 * pr.cap:
             return r"\cdots", ATOM
         return text, prec
 
-    def _number(self, v: float) -> str:
-        return fmt_number(v)
-
-    def _sum_head(self, letters: tuple) -> str:
-        return r"\sum" + _sub(letters) + " "
-
-    def _factors(self, items: list[str]) -> str:
-        return self.join(_spaced(items))
-
-    def top(self, root: MForm, index: bool) -> str:
-        rank = len(root.shape)
-        if index or root.kind == "index" or (rank >= 3 and root.kind not in _LEAVES):
-            letters = tuple(letter_names(rank))
-            body, _ = self.run(("i", root, letters, frozenset(letters)))
-            if rank:
-                return "(" + ", ".join(letters) + r") \mapsto " + body
-            return body
-        return self.run(("m", root))[0]
-
-    # ------------------------------------------------------------- matrix mode
-    def _plan_m(self, node: MForm) -> tuple[list, Callable[[list], Result]]:
-        k = node.kind
-        rank = len(node.shape)
-        if k == "index" or (rank >= 3 and k not in _LEAVES):
-            letters = tuple(letter_names(rank))
-
-            def bracket(r: list) -> Result:
-                body, prec = r[0]
-                if not letters:
-                    return (f"({body})" if prec < ATOM else body), ATOM
-                return (r"\left[(" + ", ".join(letters) + r") \mapsto " + body
-                        + r"\right]"), ATOM
-
-            return [("i", node, letters, frozenset(letters))], bracket
-        if _transposed_call(node):
-            return [("m", node.args[0].args[0])], \
-                lambda r: _call_latex(node.args[0], r[0], transposed=True)
-        if k == "add":
-            return self._plan_add(node, lambda t: ("m", t))
-        if k == "had":
-            return self._plan_had(node)
-        if k == "smul":
-            return self._plan_smul(node)
-        if k == "pow":
-            p = _const_exponent(node.args[1])
-            matrix = node.orient == "m"
-            if p is not None:
-                return [("m", node.args[0])], lambda r: _power(r[0], p, matrix)
-            pre = r"\odot " if matrix else ""
-            return [("m", a) for a in node.args], \
-                lambda r: _sup(r[0], pre + r[1][0])
-        return [("m", a) for a in node.args], lambda r: self._finish_m(node, r)
-
-    def _finish_m(self, node: MForm, r: list) -> Result:
-        k, p = node.kind, node.params
-        if k == "sym":
-            return latex_name(p[0]), ATOM
-        if k == "num":
-            return fmt_number(p[0]), (NEG if p[0] < 0 else ATOM)
-        if k == "fill":
-            return _fill(p[0], len(node.shape))
-        if k == "size":
-            return (latex_name(p[0]) if isinstance(p[0], str) else str(p[0])), ATOM
-        if k == "eye":
-            return "I", ATOM
-        if k == "T":
-            return _sup(r[0], r"\top")
-        if k == "matmul":
-            return _jux(paren(*r[0], PRODUCT), paren(*r[1], PRODUCT)), PRODUCT
-        if k == "scale":
-            return _scaled(p[0], r[0])
-        if k in ("diag", "diagof"):
-            return r"\operatorname{diag}(" + r[0][0] + ")", ATOM
-        if k == "trace":
-            return r"\operatorname{tr}(" + r[0][0] + ")", ATOM
-        if k == "sum":
-            return r"\sum(" + r[0][0] + ")", ATOM
-        if k == "sumaxis":
-            return (r"\operatorname{sum}(" + r[0][0] + r", \mathrm{axis}=" + str(p[0])
-                    + ")"), ATOM
-        if k == "func":
-            return _fn_call(p[0], [t for t, _ in r])
-        if k == "call":
-            return _call_latex(node, r[0])
-        return r"\langle\text{" + _escape_text(k) + r"}\rangle", ATOM  # pragma: no cover
-
-    minus = "-"
-
-    def _scale(self, c: float, kid: Result) -> Result:
-        return _scaled(c, kid)
-
-    def _plan_had(self, node: MForm):
-        dens = [_denominator(a) for a in node.args]
-        use_div = any(d is None for d in dens)
-        deps, kinds = [], []
-        for a, d in zip(node.args, dens, strict=True):
-            if use_div and d is not None:
-                deps.append(("m", d[0]))
-                kinds.append(d[1])
-            else:
-                deps.append(("m", a))
-                kinds.append(None)
-        matrix = node.orient == "m"
-
-        def slot(res: Result, arg: MForm) -> str:
-            return res[0] if arg.kind == "had" else paren(*res, POSTFIX)
-
-        def finish(r: list) -> Result:
-            out: list[str] = []
-            for res, p, a in zip(r, kinds, node.args, strict=True):
-                if p is None:
-                    if out:
-                        out.append(f" {self.had} ")
-                    out.append(slot(res, a))
-            for res, p in zip(r, kinds, strict=True):
-                if p is not None:
-                    den = res if p == 1 else _power(res, p, matrix)
-                    out += [f" {self.div} ", paren(*den, POSTFIX)]
-            return self.join(out), HADAMARD
-
-        return deps, finish
-
-    def _plan_smul(self, node: MForm):
-        scalars, x = node.args[:-1], node.args[-1]
-        dens = [_denominator(s) for s in scalars]
-        deps = [("m", d[0] if d is not None else s)
-                for s, d in zip(scalars, dens, strict=True)]
-        deps.append(("m", x))
-
-        def finish(r: list) -> Result:
-            # lists of parts, joined once (a text grown factor by factor copied
-            # itself once per factor); whole, as before: _bound decides what is too long
-            num = []
-            den_parts = []
-            for s, res, d in zip(scalars, r[:-1], dens, strict=True):
-                if d is None:
-                    num.append(res[0] if inline(s) else paren(*res, POSTFIX))
-                else:
-                    den_parts.append(res if d[1] == 1 else _power(res, d[1], False))
-            num.append(paren(*r[-1], PRODUCT))
-            if den_parts:
-                den = _spaced([paren(*res, POSTFIX) for res in den_parts])
-                return "".join([r"\frac{", *_spaced(num), "}{", *den, "}"]), PRODUCT
-            return "".join(_spaced(num)), PRODUCT
-
-        return deps, finish
-
-    # ------------------------------------------------------------- index mode
-    def _plan_i(self, node: MForm, letters: tuple, used: frozenset):
-        k = node.kind
-
-        def same(t: MForm) -> tuple:
-            return ("i", t, letters, used)
-
-        if k == "sym":
-            return [], lambda r: (_subscripted(latex_name(node.params[0]), letters), ATOM)
-        if k in ("num", "fill", "size"):
-            v = node.params[0]
-            if k == "size":
-                return [], lambda r: ((latex_name(v) if isinstance(v, str) else str(v)),
-                                      ATOM)
-            return [], lambda r: (fmt_number(v), NEG if v < 0 else ATOM)
-        if k == "eye":
-            return [], lambda r: (r"\delta" + _sub(letters), ATOM)
-        if k == "T":
-            return [("i", node.args[0], letters[::-1], used)], lambda r: r[0]
-        if k == "had":
-            return [same(a) for a in node.args], \
-                lambda r: (self.join(_spaced([paren(*x, PRODUCT) for x in r])), PRODUCT)
-        if k == "diag":
-            return [("i", node.args[0], letters[:1], used)], \
-                lambda r: (paren(*r[0], PRODUCT) + r" \delta" + _sub(letters), PRODUCT)
-        if k == "diagof":
-            return [("i", node.args[0], letters * 2, used)], lambda r: r[0]
-        if k == "scale":
-            return [same(node.args[0])], lambda r: _scaled(node.params[0], r[0])
-        if k == "smul":
-            deps = [("m", s) for s in node.args[:-1]] + [same(node.args[-1])]
-
-            def finish_smul(r: list) -> Result:
-                factors = [res[0] if inline(s) else paren(*res, POSTFIX)
-                           for s, res in zip(node.args, r[:-1], strict=False)]
-                return "".join([*_spaced(factors), " ", paren(*r[-1], PRODUCT)]), PRODUCT
-
-            return deps, finish_smul
-        if k == "add":
-            return self._plan_add(node, same)
-        if k == "func":
-            return [same(a) for a in node.args], \
-                lambda r: _fn_call(node.params[0], [t for t, _ in r])
-        if k == "pow":
-            p = _const_exponent(node.args[1])
-            if p is not None:
-                return [same(node.args[0])], lambda r: _power(r[0], p, False)
-            return [same(a) for a in node.args], lambda r: _sup(r[0], r[1][0])
-        if k == "index":
-            return self._plan_product(node, letters, used)
-        deps, finish = self._plan_m_args(node)
-        return deps, lambda r: (_subscripted("(" + finish(r)[0] + ")", letters), ATOM)
+    def finish(self, text: str, cap: int) -> str:
+        return text
 
 
-def _spaced(items: list[str]) -> list[str]:
-    out: list[str] = []
-    for k, t in enumerate(items):
-        if k:
-            out.append(r" \cdot " if _ends_digit(out[-1]) and _starts_digit(t) else " ")
-        out.append(t)
-    return out
+#: the LaTeX table
+LATEX = LatexFormat()
 
 
 # ===================================================================== entry points
 def render_latex(tree: MForm, *, index: bool = False, style: str = "standard",
                  max_chars: int = MAX_CHARS) -> str:
-    """Print a matrix-form tree in LaTeX; ``index=True`` in index notation."""
-    return _LatexPrinter(style, max_chars).top(tree, index)
+    r"""Print a matrix-form tree in LaTeX; ``index=True`` in index notation.
 
-
-def _fallback(e: Expr) -> str:
-    return r"\text{" + _escape_text(f"<{e.kind} of shape {e.shape}>") + "}"
+    >>> import matdiff as md
+    >>> from matdiff.render import matrix_form
+    >>> render_latex(matrix_form(md.matrix("A", "n", "n").T))
+    'A^\\top'
+    """
+    return Printer(LATEX, style_of(style), max_chars).top(tree, index)
 
 
 def to_latex(e: Expr, *, layout: str = "mixed", style: str = "standard",
              f_ndim: int | None = None, index: bool = False,
              max_chars: int = MAX_CHARS) -> str:
-    r"""An expression in LaTeX math (no ``$`` delimiters), from the same tree as
-    :func:`matdiff.render.to_text`.
+    r"""An expression in LaTeX math (no ``$`` delimiters), from the same tree and the
+    same printer as :func:`matdiff.render.to_text`.
 
     ``layout`` (``mixed``, ``numerator``, ``denominator``) prints a derivative
     transposed as that layout writes it; it needs ``f_ndim``, the number of leading
     axes that come from the function differentiated (see
     :mod:`matdiff.render.layout`).  ``style``: ``standard`` (``\odot``, ``/``) or
-    ``paper`` (``\otimes``, ``\oslash``).  ``index=True`` prints index notation.
-    Never fails on a well-formed expression; bad options raise
-    :class:`~matdiff.render.layout.ChoiceError`.
+    ``paper`` (the paper's notation: ``\otimes``, ``\oslash``, ``\max(0, z)``).
+    ``index=True`` prints index notation.  Never fails on a well-formed expression;
+    bad options raise :class:`~matdiff.render.layout.ChoiceError`.
 
     >>> import matdiff as md
     >>> w, x = md.vector("w", "n"), md.vector("x", "n")
     >>> to_latex(md.derive(w / x, x), style="paper")
     '\\operatorname{diag}(-w \\oslash x^{2})'
     """
-    from .layout import LAYOUTS, f_ndim_of, transposes
-
     f_ndim = f_ndim_of(e, f_ndim)
     check_choice("layout", layout, LAYOUTS)
-    check_choice("style", style, STYLES)
-    if layout != "mixed":
-        transposes(layout, len(e.shape), f_ndim)  # validates f_ndim
-    try:
-        tree = index_form(e) if index else matrix_form(e)
-        tree = apply_layout(tree, layout, f_ndim)
-        return render_latex(tree, index=index, style=style, max_chars=max_chars)
-    except Exception:  # printing must never fail: fall back to index notation
-        if not index:
-            try:
-                tree = apply_layout(index_form(e), layout, f_ndim)
-                return render_latex(tree, index=True, style=style, max_chars=max_chars)
-            except Exception:  # pragma: no cover
-                pass
-        return _fallback(e)
+    st = style_of(style)
+    check_options(layout, f_ndim, len(e.shape))
+    return printout(e, LATEX, index=index, style=st, layout=layout, f_ndim=f_ndim,
+                    max_chars=max_chars)
 
 
 def latex(e: Any, *, layout: str = "mixed", style: str = "standard",

@@ -4,7 +4,8 @@ style of element-wise operators.
 A derivative of ``f`` by ``x`` is stored indexed ``[f's axes..., x's axes...]``
 (the ``mixed`` layout, what ``evaluate`` returns).  The other layouts are a
 transpose of the printed formula, which needs to know how many leading axes came
-from ``f`` (``f_ndim``):
+from ``f`` (``f_ndim``; a result of :func:`matdiff.derive` knows it,
+:mod:`matdiff.derive.result`, and a plain expression is told with ``f_ndim=``):
 
 =============  =====================================  ============================
 layout         scalar by vector / by matrix            vector by vector / by scalar
@@ -62,7 +63,7 @@ def transposes(layout: str, rank: int, f_ndim: int | None) -> bool:
         raise ChoiceError(
             f"layout={layout!r} needs f_ndim=, the number of leading axes that come "
             "from the function differentiated (0 for a gradient, 1 for a Jacobian of a "
-            "vector)")
+            "vector); a result of md.derive knows it, a plain expression does not")
     f_ndim = int(f_ndim)
     if not 0 <= f_ndim <= rank:
         raise ChoiceError(f"f_ndim={f_ndim} is not between 0 and the rank {rank}")

@@ -12,18 +12,30 @@ Parts that the syntax has no word for are written with what it has: a sum along 
 axis as a product with ``vector(1, n)``, the identity as ``matrix(1, n, n)^0`` (a
 square matrix's power 0).  The rest (``logsumexp``, ``softmax``, a dim's size,
 products with no matrix form, tensors of order 3 and more) raise :class:`ValueError`.
+
+It is :class:`~matdiff.render.printer.Printer` with this syntax's table
+(:data:`MATRIXCALCULUS`), which writes each form whole: the syntax has no precedence
+to lean on.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from ..expr.core import Expr
 from ..expr.matrix_functions import MATRIX_FUNCTIONS
 from ..parse.mc import MC_FUNCTION_TABLE
 from .mform import MForm, matrix_form
+from .notation import ATOM
+from .printer import Printer
 
-__all__ = ["to_matrixcalculus"]
+__all__ = ["to_matrixcalculus", "MATRIXCALCULUS", "MatrixCalculusFormat"]
 
+Result = tuple[str, int]
+#: forms written without parentheses as an operand (names, constants, calls)
 _ATOMS = ("sym", "fill", "func", "call", "trace", "sum", "diag", "diagof")
+#: a compound form, always in parentheses as an operand
+_COMPOUND = -1
 
 
 def to_matrixcalculus(expr: Expr) -> str:
@@ -42,7 +54,7 @@ def to_matrixcalculus(expr: Expr) -> str:
         # would not parse back
         raise ValueError(f"matrixcalculus syntax has no tensors of order {len(expr.shape)} "
                          f"(shape {expr.shape}): only scalars, vectors and matrices")
-    return _Printer().text(matrix_form(expr))
+    return Printer(MATRIXCALCULUS).run(("m", matrix_form(expr)))[0]
 
 
 def _num(v: float) -> str:
@@ -53,81 +65,83 @@ def _num(v: float) -> str:
     return f"({s})" if v < 0 else s
 
 
-class _Printer:
-    def __init__(self) -> None:
-        self.memo: dict[int, str] = {}
+class MatrixCalculusFormat:
+    """matrixcalculus.org's syntax: ``*`` matrix products, ``'`` transposes, ``.*``
+    element-wise products, ``^`` and ``.^`` powers, every compound operand in
+    parentheses.  The printer hands each form whole to :meth:`whole`."""
 
-    def text(self, root: MForm) -> str:
-        # post-order without recursion
-        stack: list[tuple[MForm, bool]] = [(root, False)]
-        while stack:
-            node, ready = stack.pop()
-            if id(node) in self.memo:
-                continue
-            if not ready:
-                stack.append((node, True))
-                stack.extend((a, False) for a in node.args if isinstance(a, MForm))
-                continue
-            self.memo[id(node)] = self.node(node)
-        return self.memo[id(root)]
+    WHOLE = True
+    SIGNS: dict[str, str] = {}
+    MIN_CAP = 16
+    ELLIPSIS = "..."
+    #: the products and the sum: the sign between operands
+    OPS = {"matmul": "*", "had": ".*", "smul": "*", "add": " + "}
+    #: the calls, one entry per kind (the element-wise functions are the syntax's own)
+    CALLS = {"trace": "tr", "sum": "sum", "diag": "diag", "diagof": "diag"}
 
-    def arg(self, a: MForm) -> str:
-        t = self.memo[id(a)]
-        if a.kind == "T" and a.args[0].kind in _ATOMS:
-            return t
-        return t if a.kind in _ATOMS or (a.kind == "num" and a.params[0] >= 0) else f"({t})"
+    def bound(self, pr: Any, text: str, prec: int) -> Result:
+        return text, prec
 
-    def node(self, node: MForm) -> str:
+    def whole(self, node: MForm, r: list[Result]) -> Result:
+        """A form written from its operands' texts (the precedence slot says whether
+        it needs parentheses as an operand)."""
+        text = self._write(node, r)
+        atom = node.kind in _ATOMS or (node.kind == "num" and node.params[0] >= 0) or (
+            node.kind == "T" and node.args[0].kind in _ATOMS)
+        return text, (ATOM if atom else _COMPOUND)
+
+    @staticmethod
+    def _arg(res: Result) -> str:
+        return res[0] if res[1] == ATOM else f"({res[0]})"
+
+    def _write(self, node: MForm, r: list[Result]) -> str:
         k, p, args = node.kind, node.params, node.args
+        if k in self.OPS:
+            return self.OPS[k].join(self._arg(a) for a in r)
+        if k in self.CALLS:
+            return f"{self.CALLS[k]}({r[0][0]})"
+        if k == "call":  # a matrix function, by matrixcalculus.org's name for it
+            name = MATRIX_FUNCTIONS[p[0]].mc
+            if not name:
+                raise ValueError(f"matrixcalculus syntax has no function {p[0]!r}")
+            return f"{name}({r[0][0]})"
         if k == "sym":
             return p[0]
         if k == "num":
             return _num(p[0])
         if k == "fill":
-            dims = ", ".join(str(d) for d in node.shape)
-            what = ("vector" if len(node.shape) == 1 else "matrix") if node.shape else ""
-            if not what:
-                return _num(p[0])
-            return f"{what}({_num(p[0])}, {dims})"
+            return self._fill(node)
         if k == "T":
-            return self.arg(args[0]) + "'"
-        if k == "matmul":
-            return "*".join(self.arg(a) for a in args)
-        if k == "had":
-            return ".*".join(self.arg(a) for a in args)
+            return self._arg(r[0]) + "'"
         if k == "scale":
-            return f"{_num(p[0])}*{self.arg(args[0])}"
-        if k == "smul":
-            return "*".join(self.arg(a) for a in args)
-        if k == "add":
-            return " + ".join(self.arg(a) for a in args)
+            return f"{_num(p[0])}*{self._arg(r[0])}"
         if k == "pow":
             op = "^" if node.orient == "s" else ".^"
             e = args[1]
-            exponent = _num(e.params[0]) if e.kind == "fill" else self.arg(e)
-            return f"{self.arg(args[0])}{op}{exponent}"
+            exponent = _num(e.params[0]) if e.kind == "fill" else self._arg(r[1])
+            return f"{self._arg(r[0])}{op}{exponent}"
         if k == "func":
-            name = p[0]
-            if name not in MC_FUNCTION_TABLE or len(args) != 1:
-                raise ValueError(f"matrixcalculus syntax has no function {name!r}")
-            return f"{name}({self.memo[id(args[0])]})"
-        if k == "call":
-            # a matrix function under matrixcalculus.org's name for it (its definition's)
-            name = MATRIX_FUNCTIONS[p[0]].mc
-            if not name:
+            if p[0] not in MC_FUNCTION_TABLE or len(args) != 1:
                 raise ValueError(f"matrixcalculus syntax has no function {p[0]!r}")
-            return f"{name}({self.memo[id(args[0])]})"
-        simple = {"trace": "tr", "sum": "sum", "diag": "diag", "diagof": "diag"}
-        if k in simple:
-            return f"{simple[k]}({self.memo[id(args[0])]})"
+            return f"{p[0]}({r[0][0]})"
         if k == "eye":
             # the syntax has no identity, but a square matrix's power 0 is one (the
             # Unicode reading (I + Aᵀ)x of x + Aᵀx brings it in)
-            n = p[0]
-            return f"matrix(1, {n}, {n})^0"
+            return f"matrix(1, {p[0]}, {p[0]})^0"
         if k == "sumaxis":
             # the syntax has no axis sums: sum(A, axis=1) = A·1, sum(A, axis=0) = Aᵀ·1
-            M, axis = args[0], p[0]
-            m = self.arg(M)
-            return f"{m if axis == 1 else m + chr(39)}*vector(1, {M.shape[axis]})"
+            m = self._arg(r[0])
+            return f"{m if p[0] == 1 else m + chr(39)}*vector(1, {args[0].shape[p[0]]})"
         raise ValueError(f"matrixcalculus syntax cannot write this part ({k})")
+
+    @staticmethod
+    def _fill(node: MForm) -> str:
+        v = node.params[0]
+        if not node.shape:
+            return _num(v)
+        dims = ", ".join(str(d) for d in node.shape)
+        return f"{'vector' if len(node.shape) == 1 else 'matrix'}({_num(v)}, {dims})"
+
+
+#: the matrixcalculus.org syntax's table
+MATRIXCALCULUS = MatrixCalculusFormat()

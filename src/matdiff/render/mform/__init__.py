@@ -50,11 +50,13 @@ from .tree import (
     _is_neg,
     _is_ones,
     _is_zero,
+    call_spec,
     inline,
+    transposed_call,
 )
 
 __all__ = ["MForm", "Forms", "matrix_form", "index_form", "to_numpy", "MAX_SEARCH",
-           "MAX_SMUL", "inline"]
+           "MAX_SMUL", "inline", "call_spec", "transposed_call"]
 
 _ = (_CALL_PREC, _const_exponent, _denominator, _int, _is_neg, _is_ones, _is_zero)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 
-from ...expr.matrix_functions import MATRIX_FUNCTIONS
+from ...expr.matrix_functions import MATRIX_FUNCTIONS, MatrixFunction
 from ..notation import ADD, ATOM, HADAMARD, NEG, POSTFIX, PRODUCT, fmt_number
 
 #: products of more operands than this are read greedily, not by the full search
@@ -172,3 +172,15 @@ def _width(node: MForm) -> int:
     else:
         w = ws + _EXTRA.get(k, 2)
     return min(w, _WMAX)
+
+
+def call_spec(node: MForm) -> MatrixFunction:
+    """The definition of the matrix function a ``call`` form applies."""
+    return MATRIX_FUNCTIONS[node.params[0]]
+
+
+def transposed_call(node: MForm) -> bool:
+    """A transposed matrix function whose transpose has a spelling of its own
+    (``(X⁻¹)ᵀ = X⁻ᵀ``)."""
+    return node.kind == "T" and node.args[0].kind == "call" \
+        and bool(call_spec(node.args[0]).unicode_T)

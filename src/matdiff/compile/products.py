@@ -1,0 +1,345 @@
+"""Products: an Einsum node written as scalings, BLAS calls and a few einsums.
+
+:meth:`Products.einsum` absorbs deltas and constants into the product's letters (a
+union-find over letters), :meth:`Products.contract` places the scalar factor, and
+:meth:`Products.contract_steps` writes the pairwise steps that :mod:`.plan` picks,
+each as :meth:`Products.pair` writes it: an element-wise or outer product, ``@``,
+``tensordot``, an einsum with a batch index, or, for an inverse that is only
+multiplied, a ``solve``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from ..errors import MatdiffError
+from ..expr.core import Einsum, Expr
+from . import plan
+from .emitter import Emitter, WouldEmit
+from .lines import Code, fmt, join, number
+from .views import UnionFind, View, canon
+
+__all__ = ["Products", "shape_comment"]
+
+_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+#: an operand of a product being contracted: its code and its index letters
+Item = tuple[Code, str]
+
+
+def shape_comment(e: Expr) -> str:
+    """The comment on a node's line: its shape, ``(n, m)``, or ``scalar``."""
+    if not e.shape:
+        return "scalar"
+    return "(" + ", ".join(str(d) for d in e.shape) + ("," if len(e.shape) == 1 else "") + ")"
+
+
+class Products(Emitter):
+    """The part of the generator that writes products (see the module)."""
+
+    def __init__(self, sizes: Mapping, inputs: Sequence[str] = (),
+                 optimize: str = "dp") -> None:
+        super().__init__(sizes, inputs)
+        self.optimize = optimize
+        #: a deferred inverse: its name -> (the matrix's code, its size); its line
+        #: ``name = xp.inv(matrix)`` is written, and dropped if every use was a solve
+        self.lazy_inv: dict[str, tuple[Code, int]] = {}
+        #: a line computing −x -> the code of x (a sum subtracts x instead)
+        self.neg: dict[str, Code] = {}
+
+    # ---------------------------------------------------------------- the node
+    def einsum(self, e: Einsum, kids: Sequence[View]) -> View:
+        """An Einsum node from its children's views: deltas and diagonals merge
+        letters, numbers multiply into one coefficient, an index no operand carries
+        is a factor of its size."""
+        uf = UnionFind()
+        letter_size: dict = {}
+        top = max([c for s in e.specs for c in s] + list(e.out) + [-1]) + 1
+        coef = 1.0
+        operands: list[tuple[Code, list]] = []
+        scalars: list[Code] = []
+        for child, s, v in zip(e.children, e.specs, kids):
+            base = top
+            top += v.nclass
+            for p, (c, d) in enumerate(zip(s, child.shape)):
+                letter_size[c] = self.size(d)
+                letter_size[base + v.axes[p]] = self.size(d)
+                uf.union(c, base + v.axes[p])
+            if v.lit is not None:
+                coef *= v.lit
+            elif not v.core:
+                scalars.append(v.code)
+            else:
+                operands.append((v.code, [base + k for k in v.core]))
+        out_reps = [uf.find(c) for c in e.out]
+        covered = {uf.find(c) for _, ls in operands for c in ls}
+        for rep in {uf.find(c) for c in letter_size}:
+            if rep not in out_reps and rep not in covered:
+                coef *= letter_size[rep]
+        axes, cls = canon(out_reps)
+        if coef == 0.0 or (not operands and not scalars):
+            if coef == 0.0:
+                axes = tuple(range(len(e.out)))
+            return View(number(coef), axes, (), coef)
+        if not operands:
+            factor = ([number(coef)] if coef != 1.0 else []) + scalars
+            return View(self.emit(join(factor, " * "), shape_comment(e)), axes, ())
+        core_reps = [r for r in cls if r in covered]
+        core = tuple(cls[r] for r in core_reps)
+        ops = [(code, [uf.find(c) for c in ls]) for code, ls in operands]
+        code = self.contract(ops, core_reps, coef, scalars, letter_size, shape_comment(e))
+        return View(code, axes, core)
+
+    # ------------------------------------------------------ the scalar factor
+    def contract(self, ops: list, target: list, coef: float, scalars: list[Code],
+                 letter_size: Mapping, comment: str) -> Code:
+        """The product of ``ops`` (code, letters) over ``target``'s letters, times
+        ``coef`` and the ``scalars``: the name holding it."""
+        chars: dict = {}
+
+        def ch(c: object) -> str:
+            if c not in chars:
+                if len(chars) >= len(_CHARS):
+                    raise MatdiffError("a product with more than 52 distinct indices")
+                chars[c] = _CHARS[len(chars)]
+            return chars[c]
+
+        size_of = {ch(c): letter_size[c] for _, ls in ops for c in ls}
+        tgt = "".join(ch(c) for c in target)
+        items: list[Item] = []
+        for code, ls in ops:
+            s = "".join(ch(c) for c in ls)
+            if len(set(s)) != len(s):  # a diagonal of an operand
+                u = "".join(dict.fromkeys(s))
+                code = self.emit(fmt("xp.einsum('{}', {})", f"{s}->{u}", code))
+                s = u
+            items.append((code, s))
+        factor = ([number(coef)] if coef != 1.0 else []) + scalars
+        # a lone −1 stays for a sum to subtract (see Generator.add)
+        minus = coef == -1.0 and not scalars
+
+        def nbytes(s: str) -> int:
+            return math.prod(size_of[c] for c in s)
+
+        # a scalar factor goes on the smallest array it can: an operand or the result.
+        # In a product of several, a small operand takes it even where the result is
+        # smaller, so that products sharing a factor and operands share their steps
+        # (the gradients of W₁ and b₁ both start from δ·(cW₂)ᵀ)
+        if factor and not minus:
+            k = min(range(len(items)), key=lambda i: nbytes(items[i][1]))
+            if nbytes(items[k][1]) <= nbytes(tgt) or (
+                    len(items) > 1 and nbytes(items[k][1]) <= plan.SMALL):
+                code, s = items[k]
+                items[k] = (fmt("({} * {})", join(factor, " * "), code, fresh=True), s)
+                factor = []
+        code = self.contract_items(items, tgt, size_of)
+        if minus:
+            pos = code if code.is_name else self.emit(code, comment)
+            neg = self.emit(fmt("(-1.0) * {}", pos, fresh=True), comment)
+            self.neg[neg.text] = pos
+            return neg
+        if factor:
+            code = fmt("{} * ({})" if code.operator else "{} * {}", join(factor, " * "), code,
+                       fresh=True)
+        if code.is_name:
+            return code
+        return self.emit(code, comment)
+
+    def contract_items(self, items: list[Item], tgt: str, size_of: Mapping) -> Code:
+        """The product of ``items`` over ``tgt``: one operand summed or aligned, an
+        element-wise product where no index is summed, else pairwise steps."""
+        if len(items) == 1:
+            return self.single(items[0][0], items[0][1], tgt)
+        if all(set(s) <= set(tgt) for _, s in items):
+            items = sorted(items, key=lambda it: math.prod(size_of[c] for c in it[1]))
+            return self.chain([self.align(c, s, tgt) for c, s in items], " * ")
+        return self.contract_steps(items, tgt, size_of)
+
+    # ------------------------------------------------------ the pairwise steps
+    def contract_steps(self, items: list[Item], tgt: str, size_of: Mapping) -> Code:
+        """Contract ``items`` to ``tgt`` one pairwise step at a time.
+
+        After each step, operands over the same indices are multiplied element-wise
+        (free: no index is summed), and the order of the rest is chosen again.  The
+        cost model of opt_einsum does not see that a letter shared by three operands
+        (a hyperedge, as the ⊙ of a backward pass makes) can be closed cheaply this
+        way: for Xᵀ((δW₂ᵀ) ⊙ s) it would otherwise build an (N, d₀, d₁) intermediate.
+        """
+        stack = list(items)
+        while True:
+            stack = self.merge_same_indices(stack, tgt)
+            if len(stack) == 1:
+                return self.single(stack[0][0], stack[0][1], tgt)
+            if all(set(s) <= set(tgt) for _, s in stack):
+                stack.sort(key=lambda it: math.prod(size_of[c] for c in it[1]))
+                return self.chain([self.align(c, s, tgt) for c, s in stack], " * ")
+            if len(stack) <= plan.SEARCH:
+                i, j, res = plan.plan_pair(
+                    [s for _, s in stack], tgt, size_of,
+                    lambda i, j, res, st=stack: self.dry_pair(st[i], st[j], res))
+                A, B = stack[i], stack[j]
+                del stack[j], stack[i]
+                code = self.pair(A, B, res)
+                if not stack and res == tgt:
+                    return code
+                stack.append((self.emit(code), res))
+                continue
+            inds, ins, res, last = plan.first_step([s for _, s in stack], tgt, size_of,
+                                                   self.optimize)
+            picked = [(stack[i][0], s) for i, s in zip(inds, ins)]
+            for i in sorted(inds, reverse=True):
+                del stack[i]
+            if len(picked) == 2:
+                code = self.pair(picked[0], picked[1], res)
+            elif len(picked) == 1:
+                code = self.single(picked[0][0], picked[0][1], res)
+            else:
+                code = fmt("xp.einsum('{}', {})", ",".join(ins) + "->" + res,
+                           join([c for c, _ in picked], ", ", fresh=False))
+            if last:
+                return code
+            stack.append((self.emit(code), res))
+
+    def dry_pair(self, A: Item, B: Item, res: str) -> bool:
+        """Whether the step ``A``·``B`` -> ``res`` is a line already written."""
+        self.dry = True
+        try:
+            code = self.pair(A, B, res)
+        except WouldEmit:
+            return False
+        finally:
+            self.dry = False
+        return code.text in self.memo
+
+    def merge_same_indices(self, stack: list[Item], tgt: str) -> list[Item]:
+        """Operands over the same set of indices, multiplied element-wise, where each
+        of those indices is still needed by another operand or the result (else the
+        pair is better contracted directly: xᵀy is a dot, not a product and a sum),
+        or where an earlier line already holds their product."""
+        out: list[Item] = []
+        for i, (code, s) in enumerate(stack):
+            others = set(tgt).union(*(set(t) for j, (_, t) in enumerate(stack)
+                                      if j != i and set(t) != set(s)))
+            for k, (c0, s0) in enumerate(out):
+                if set(s0) != set(s) or len(s0) != len(s):
+                    continue
+                prod = fmt("{} * {}", c0, self.align(code, s, s0), fresh=True)
+                if set(s) <= others or prod.text in self.memo:
+                    out[k] = (self.emit(prod), s0)
+                    break
+            else:
+                out.append((code, s))
+        return out
+
+    def single(self, code: Code, s: str, res: str) -> Code:
+        """One operand with indices ``s`` as ``res``: indices not kept summed out,
+        the rest transposed and broadcast."""
+        gone = [i for i, c in enumerate(s) if c not in res]
+        if gone:
+            code = self.emit(fmt("xp.sum({}, {})", code, repr(tuple(gone))))
+            s = "".join(c for c in s if c in res)
+        if s == res:
+            return code
+        return self.align(code, s, res)
+
+    # ------------------------------------------------------ one pairwise step
+    def pair(self, A: Item, B: Item, res: str) -> Code:
+        """The product of two operands over ``res``: after summing what one operand
+        alone carries, an inverse only multiplied becomes a solve; else an outer or
+        element-wise product, an einsum (batched), ``@`` or ``tensordot``."""
+        (a, la), (b, lb) = self.sum_alone(A, B, res)
+        K = [c for c in la if c in lb and c not in res]
+        batch = [c for c in la if c in lb and c in res]
+        if not batch and len(K) == 1:
+            if self.is_inverse(b, lb) and len(la) <= 2 and a.text not in self.lazy_inv:
+                (a, la), (b, lb) = (b, lb), (a, la)
+            if self.is_inverse(a, la) and len(lb) <= 2:
+                return self.solve((a, la), (b, lb), K[0], res)
+        if not K:
+            return fmt("{} * {}", self.align(a, la, res), self.align(b, lb, res), fresh=True)
+        if batch:
+            return fmt("xp.einsum('{}', {}, {})", f"{la},{lb}->{res}", a, b)
+        if len(K) == 1 and len(la) <= 2 and len(lb) <= 2:
+            code = self.matmul((a, la), (b, lb), K[0], res)
+            if code is not None:
+                return code
+        ia = tuple(la.index(c) for c in K)
+        ib = tuple(lb.index(c) for c in K)
+        code = fmt("xp.tensordot({}, {}, ({}, {}))", a, b, repr(ia), repr(ib))
+        nat = "".join(c for c in la if c not in K) + "".join(c for c in lb if c not in K)
+        if nat != res:
+            code = self.align(self.emit(code), nat, res)
+        return code
+
+    def sum_alone(self, A: Item, B: Item, res: str) -> tuple[Item, Item]:
+        """``A`` and ``B`` with the indices that one of them alone carries (and the
+        result lacks) summed out: over a deferred inverse, as a solve with ones
+        (1ᵀX⁻¹ = solve(Xᵀ, 1), X⁻¹1 = solve(X, 1))."""
+        (a, la), (b, lb) = A, B
+        ga = [c for c in la if c not in lb and c not in res]
+        if len(ga) == 1 and self.is_inverse(a, la):
+            a, la = self.inv_sum(a, la, ga[0]), la.replace(ga[0], "")
+            ga = []
+        gb = [c for c in lb if c not in la and c not in res]
+        if len(gb) == 1 and self.is_inverse(b, lb):
+            b, lb = self.inv_sum(b, lb, gb[0]), lb.replace(gb[0], "")
+        if ga:
+            a = self.emit(fmt("xp.sum({}, {})", a, repr(tuple(la.index(c) for c in ga))))
+            la = "".join(c for c in la if c not in ga)
+        gb = [c for c in lb if c not in la and c not in res]
+        if gb:
+            b = self.emit(fmt("xp.sum({}, {})", b, repr(tuple(lb.index(c) for c in gb))))
+            lb = "".join(c for c in lb if c not in gb)
+        return (a, la), (b, lb)
+
+    def matmul(self, A: Item, B: Item, k: str, res: str) -> Code | None:
+        """``A`` and ``B`` (at most two indices each) contracted over ``k`` as ``@``,
+        where the result's order is one of the two operand orders; else ``None``."""
+        (a, la), (b, lb) = A, B
+        ra = [c for c in la if c != k]
+        rb = [c for c in lb if c != k]
+
+        def form(code: Code, ls: str, first: bool) -> Code:
+            # the operand with k last (first=False) or first (first=True)
+            if len(ls) == 1:
+                return code
+            want = (k + ls.replace(k, "")) if first else (ls.replace(k, "") + k)
+            return code if ls == want else fmt("{}.T", code)
+
+        if "".join(ra + rb) == res:
+            return fmt("{} @ {}", form(a, la, False), form(b, lb, True), fresh=True)
+        if "".join(rb + ra) == res:
+            return fmt("{} @ {}", form(b, lb, False), form(a, la, True), fresh=True)
+        return None
+
+    # ------------------------------------------------- inverses only multiplied
+    def is_inverse(self, code: Code, ls: str) -> bool:
+        """Whether ``code`` is a deferred inverse, seen as a matrix (two indices)."""
+        return code.text in self.lazy_inv and len(ls) == 2 == len(set(ls))
+
+    def inv_sum(self, inv: Code, ls: str, c: str) -> Code:
+        """The deferred inverse ``inv`` (indices ``ls``) summed over index ``c``."""
+        x, n = self.lazy_inv[inv.text]
+        x = fmt("{}.T", x) if ls[0] == c else x
+        return self.emit(fmt("xp.solve({}, xp.full({}, 1.0))", x, repr((n,))),
+                         "an inverse summed: solve with ones")
+
+    def solve(self, A: Item, B: Item, k: str, res: str) -> Code:
+        """The deferred inverse ``A`` times ``B`` over ``k``: X⁻¹B as solve(X, B),
+        BX⁻¹ as solve(Xᵀ, Bᵀ)ᵀ."""
+        (a, la), (b, lb) = A, B
+        x = self.lazy_inv[a.text][0]
+        if la[0] == k:
+            x = fmt("{}.T", x)
+        keep = la.replace(k, "")
+        if len(lb) == 1:
+            rhs, rest = b, ""
+        else:
+            rest = lb.replace(k, "")
+            rhs = b if lb[0] == k else fmt("{}.T", b)
+        code = fmt("xp.solve({}, {})", x, rhs)
+        nat = keep + rest
+        if nat != res:
+            code = self.align(self.emit(code, "an inverse only multiplied: solve"), nat, res)
+        return code

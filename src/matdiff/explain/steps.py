@@ -1,0 +1,295 @@
+"""Which parts of ``f`` become the steps of a derivation, and their local derivatives.
+
+The nodes of ``f`` on the paths down to the variable are the candidates; a node used
+once whose parent is a linear combination of it (``v = y − u``) or a sum of its
+powers (``C = sum(v²)/N``) is written inside its parent rather than named, and the
+core's single product ``wᵀx`` of ``sum(w ⊗ x)`` is split into the element-wise
+product and its sum, as the paper writes it.  Each step is then its definition over
+the names of the steps before it, with its local derivative by each of them.
+
+>>> import matdiff as md
+>>> w, x = md.vector("w", "n"), md.vector("x", "n")
+>>> [u.kind for u in plan_units(md.sum(w * x), w)]
+['hadamard', 'reduce']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..derive.reverse import derive
+from ..errors import MatdiffError
+from ..expr import simplify as S
+from ..expr.core import Add, Einsum, Expr, Map, Var, topo_order
+from . import formulas as F
+from .derivation import LocalDerivative, Step
+
+__all__ = ["Unit", "plan_units", "name_units", "define_units", "local_steps",
+           "chain_paths", "depends"]
+
+#: more paths than this and the chain rule is written as one contraction
+MAX_PATHS = 12
+
+
+@dataclass
+class Unit:
+    """A step to be: the node it names, how (``node``: the node itself; ``hadamard``
+    and ``reduce``: the two halves of a reduced element-wise product; ``self``: f is
+    the variable), its name, the variable standing for it in later steps and its
+    definition over earlier names."""
+
+    node: Expr | None
+    kind: str
+    ops: list[int] = field(default_factory=list)
+    name: str = ""
+    placeholder: Var | None = None
+    expr: Expr | None = None
+
+
+def depends(f: Expr, x: Var) -> set[int]:
+    """The ids of the nodes of ``f`` that depend on ``x``."""
+    dep: set[int] = set()
+    for node in topo_order(f):
+        if node is x or any(id(c) in dep for c in node.children):
+            dep.add(id(node))
+    return dep
+
+
+def _inlinable(n: Expr, parent: Expr, dep: set[int]) -> bool:
+    """Whether ``n`` (used once, by ``parent``) is written inside its parent's step
+    rather than named: keeps derivations the size of the paper's."""
+    if isinstance(n, Einsum) and isinstance(parent, Add):
+        # a coefficient, a negation, a product linear in one path operand: the
+        # parent's step is a linear combination (v = y − u, z = wᵀx + b)
+        return sum(1 for c in n.children if id(c) in dep) == 1
+    if isinstance(n, Map) and n.fn == "pow" and id(n.children[1]) not in dep:
+        # a power summed up: C = sum(v²)/N
+        return isinstance(parent, Einsum) and len(parent.shape) < len(n.shape)
+    return False
+
+
+def _split_hadamard(n: Einsum, dep: set[int]) -> list[int] | None:
+    """Operand positions of the element-wise product inside a reduction
+    (``sum(w ⊗ x)``, which the core stores as the single product ``wᵀx``)."""
+    letters = {c for s in n.specs for c in s}
+    full = [i for i, s in enumerate(n.specs) if len(s) == len(letters) and set(s) == letters]
+    if len(full) < 2 or not set(n.out) < letters:
+        return None
+    if len({n.specs[i] for i in full}) != 1:
+        return None
+    if not any(id(n.children[i]) in dep for i in full):
+        return None
+    return full
+
+
+def plan_units(f: Expr, x: Var, inline: set[int] | None = None) -> list[Unit]:
+    """The steps of ``∂f/∂x``, inside out, before naming (``inline`` collects the
+    ids of the nodes written inside their parents)."""
+    inline = set() if inline is None else inline
+    dep = depends(f, x)
+    if f is x:
+        return [Unit(f, "self")]
+    if id(f) not in dep:
+        return []
+    order = [n for n in topo_order(f) if id(n) in dep]
+    uses: dict[int, int] = {}
+    parent: dict[int, Expr] = {}
+    for n in order:
+        for c in n.children:
+            if id(c) in dep:
+                uses[id(c)] = uses.get(id(c), 0) + 1
+                parent[id(c)] = n
+    units: list[Unit] = []
+    for n in order:
+        if n is x:
+            continue
+        if n is not f and uses.get(id(n), 0) == 1 and _inlinable(n, parent[id(n)], dep):
+            inline.add(id(n))
+            continue
+        full = _split_hadamard(n, dep) if isinstance(n, Einsum) else None
+        if full is not None:
+            units.append(Unit(n, "hadamard", full))
+            units.append(Unit(n, "reduce", full))
+        else:
+            units.append(Unit(n, "node"))
+    return units
+
+
+def _default_names(k: int, taken: set[str]) -> list[str]:
+    if k <= 2 and not ({"u", "v"} & taken):
+        return ["u", "v"][:k]
+    for letter in ("u", "t", "g", "h", "q"):
+        names = [letter + "".join(chr(0x2080 + int(d)) for d in str(i + 1)) for i in range(k)]
+        if not set(names) & taken:
+            return names
+    return [f"u_tmp{i + 1}" for i in range(k)]  # pragma: no cover - absurd inputs
+
+
+def name_units(units: list[Unit], names: Sequence[str] | None, name: str,
+               taken: set[str]) -> None:
+    """Give each step its name (the last is ``name``, f's) and a variable standing
+    for it in the later steps; ``names`` are the user's, checked."""
+    k = len(units) - 1
+    if names is not None:
+        names = list(names)
+        if len(names) != k:
+            raise MatdiffError(f"names: the derivation has {k} intermediate variable(s), "
+                               f"got {len(names)} name(s)")
+        bad = [nm for nm in names if not isinstance(nm, str) or not nm or nm in taken
+               or nm == name]
+        if bad or len(set(names)) != len(names):
+            raise MatdiffError(f"names: {bad or names!r} clash with the variables of f, "
+                               "the function's name or each other")
+    else:
+        names = _default_names(k, taken | {name})
+    for u, nm in zip(units, [*names, name], strict=False):
+        u.name = nm
+        if u.node is not None and u is not units[-1]:
+            shape = u.node.shape
+            if u.kind == "hadamard":
+                shape = tuple(u.node.letter_dims()[c] for c in u.node.specs[u.ops[0]])
+            u.placeholder = Var(nm, shape)
+
+
+def define_units(units: list[Unit], x: Var, inline: set[int]) -> None:
+    """Each step's definition: its node over the variables of the earlier steps."""
+    unit_of = {id(u.node): u for u in units if u.kind in ("node", "reduce")}
+
+    def sub(c: Expr) -> Expr:
+        if c is x:
+            return x
+        u = unit_of.get(id(c))
+        if u is not None:
+            return u.placeholder  # type: ignore[return-value]
+        if id(c) in inline:
+            return c.rebuild([sub(g) for g in c.children])
+        return c
+
+    for i, u in enumerate(units):
+        n = u.node
+        if u.kind == "self":
+            u.expr = x
+        elif u.kind == "node":
+            u.expr = n.rebuild([sub(c) for c in n.children])
+        elif u.kind == "hadamard":
+            spec = n.specs[u.ops[0]]
+            u.expr = S.einsum([sub(n.children[j]) for j in u.ops], [spec] * len(u.ops), spec)
+        else:  # reduce: the sum over the product named by the unit before
+            h = units[i - 1].placeholder
+            rest = [j for j in range(len(n.children)) if j not in u.ops]
+            u.expr = S.einsum([h] + [sub(n.children[j]) for j in rest],
+                              [n.specs[u.ops[0]]] + [n.specs[j] for j in rest], n.out)
+
+
+def jac_shape(fs: Sequence, xs: Sequence) -> list:
+    """The dims of a Jacobian of an ``fs``-shaped by an ``xs``-shaped thing, as the
+    numerator layout writes it: ``1 × n`` for a gradient, ``n × 1`` for a column."""
+    if not fs and len(xs) == 2:  # numerator layout transposes a scalar-by-matrix one
+        return [xs[1], xs[0]]
+    if len(fs) + len(xs) > 2:
+        return [*fs, *xs]
+    return [fs[0] if fs else 1, xs[0] if xs else 1]
+
+
+def _is_tensor(fs: Sequence, xs: Sequence) -> bool:
+    """A local derivative with no matrix form (of order 3 or more)."""
+    return len(fs) + len(xs) > 2 and not (not fs and len(xs) == 2)
+
+
+def _used(e: Expr, x: Var, placeholders: dict[int, Unit]) -> list[Var]:
+    used: list[Var] = []
+    for node in topo_order(e):
+        if isinstance(node, Var) and (node is x or id(node) in placeholders) \
+                and node not in used:
+            used.append(node)
+    return used
+
+
+def local_steps(units: list[Unit], x: Var, p: dict[str, str], lang: str
+                ) -> tuple[list[Step], dict[str, list[tuple[str, Unit | None]]], bool]:
+    """The steps with their local derivatives; the edges of the chain (each step's
+    earlier names, and the step each stands for); whether the chain has tensors."""
+    by_placeholder = {id(u.placeholder): u for u in units if u.placeholder is not None}
+    steps: list[Step] = []
+    edges: dict[str, list[tuple[str, Unit | None]]] = {}
+    matrix_chain = False
+    for u in units:
+        e = u.expr
+        assert e is not None
+        used = [x] if u.kind == "self" else _used(e, x, by_placeholder)
+        step = Step(u.name, F.definition(e), shape_text(e.shape, p), e)
+        edges[u.name] = []
+        for v in used:
+            loc = local_derivative(u.name, e, v, p, lang)
+            if _is_tensor(e.shape, v.shape):
+                matrix_chain = matrix_chain or len(units) > 1
+            step.derivatives.append(loc)
+            edges[u.name].append((v.name, by_placeholder.get(id(v))))
+        steps.append(step)
+    return steps, edges, matrix_chain
+
+
+def local_derivative(of: str, e: Expr, v: Var, p: dict[str, str], lang: str
+                     ) -> LocalDerivative:
+    """``∂of/∂v`` of the step ``of = e``, with its notes (no matrix form; the cases
+    of a piecewise function)."""
+    J = derive(e, v)
+    shape = jac_shape(e.shape, v.shape)
+    loc = LocalDerivative(of, v.name, F.jacobian(J, len(e.shape)), F.dims(shape), J)
+    loc.f_ndim = len(e.shape)
+    loc.dims = shape
+    if _is_tensor(e.shape, v.shape):
+        loc.add_note(p["index"], {"shape": loc.shape, "order": len(e.shape) + len(v.shape)},
+                     with_value=False)
+    for template, args in piecewise_notes(e, v, lang):
+        loc.add_note(template, args, with_value=True)
+    return loc
+
+
+def piecewise_notes(e: Expr, v: Var, lang: str) -> list[tuple[str, dict[str, str]]]:
+    """The cases of a piecewise step (``max(0, z)``, ``abs``, ...), as the paper shows
+    them: the wording is the function's definition's (``notes``), in ``lang``, with
+    the arguments it names (``z``, ``a``, ``b``)."""
+    notes = []
+    dv = depends(e, v)
+    for node in topo_order(e):
+        if not isinstance(node, Map) or lang not in node.spec.notes:
+            continue
+        if not any(id(c) in dv for c in node.children):
+            continue
+        args = [F.definition(c) for c in node.children]
+        a, b = (args + [""])[:2]
+        notes.append((node.spec.notes[lang], {"z": args[0], "a": a, "b": b}))
+    return notes
+
+
+def chain_paths(units: list[Unit], edges: dict[str, list[tuple[str, Unit | None]]],
+                x: Var) -> tuple[list[list[tuple[str, str]]], bool]:
+    """The chain rule's paths from f down to ``x``, outside in, as (of, wrt) pairs;
+    and whether there were too many to list (then one contraction, f by x)."""
+    paths: list[list[tuple[str, str]]] = []
+
+    def walk(u: Unit, prefix: list[tuple[str, str]]) -> None:
+        if len(paths) > MAX_PATHS:
+            return
+        for vname, src in edges[u.name]:
+            edge = prefix + [(u.name, vname)]
+            if src is None:
+                paths.append(edge)
+            else:
+                walk(src, edge)
+
+    walk(units[-1], [])
+    if len(paths) > MAX_PATHS:  # too many to list: the recursive form instead
+        return [[(units[-1].name, x.name)]], True
+    return paths, False
+
+
+def shape_text(shape: Sequence, p: dict[str, str]) -> str:
+    """A step's shape: ``scalar`` (in the language), ``n × 1``, ``m × n``."""
+    if len(shape) == 0:
+        return p["scalar"]
+    if len(shape) == 1:
+        return f"{shape[0]} × 1"
+    return " × ".join(str(d) for d in shape)

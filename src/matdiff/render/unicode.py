@@ -1,0 +1,348 @@
+"""The Unicode format's table for :class:`~matdiff.render.printer.Printer`: how matrix
+notation is spelled in plain text (what ``str(e)`` prints).
+
+``Aᵀ``, ``X⁻¹``, ``X⁻ᵀ``, ``x²``, ``x^0.5``, ``A^⊙2`` (an element-wise power of a
+matrix), ``diag(x)``, ``tr(A)``, ``1`` (the ones vector), ``I``; two factors are
+written side by side with nothing between them (``Ax``, ``2x``, ``zI``), a space where
+two words would run together (``A diag(x)``) and ``·`` between two numbers
+(``2·1``); index notation ``(i, j) ↦ Σₖ Aᵢₖ Bₖⱼ``.
+
+>>> import matdiff as md
+>>> from matdiff.render.printer import printout
+>>> X = md.matrix("X", "n", "n")
+>>> printout(md.derive(md.log(md.det(X)), X), UNICODE)
+'X⁻ᵀ'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..expr.core import Expr
+from .mform import (
+    _CALL_PREC,
+    MForm,
+    _const_exponent,
+    _denominator,
+    _int,
+    call_spec,
+    inline,
+)
+from .notation import (
+    ATOM,
+    HADAMARD,
+    NEG,
+    POSTFIX,
+    PRODUCT,
+    abbreviate,
+    first_word,
+    fmt_number,
+    join_capped,
+    juxtapose,
+    last_word,
+    paren,
+    separator,
+    subscript,
+    superscript_int,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .printer import Printer
+
+__all__ = ["UNICODE", "UnicodeFormat"]
+
+Result = tuple[str, int]
+
+#: after this many characters in all, pieces are cut to a few characters: a deep
+#: shared subexpression printed under many index letters stays fast
+_CHAR_BUDGET = 400_000_000
+
+
+def _row(fn: str) -> Any:
+    from ..expr.functions import FUNCTIONS
+
+    return FUNCTIONS.get(fn)
+
+
+def _parts(items: list[str], sep: str) -> list[str]:
+    out: list[str] = []
+    for k, t in enumerate(items):
+        if k:
+            out.append(sep)
+        out.append(t)
+    return out
+
+
+class UnicodeFormat:
+    """Unicode matrix notation: the symbols, and how factors are set side by side."""
+
+    #: the element-wise signs of the styles (a style may give its own sign)
+    SIGNS = {"odot": "⊙", "otimes": "⊗", "oslash": "⊘", "slash": "/"}
+    #: postfix operators: the transpose
+    POSTFIX = {"T": "ᵀ"}
+    #: which spelling of a matrix function's definition the format writes
+    SPELLING = "unicode"
+    #: the calls, one entry per kind: (before the argument, after it, precedence);
+    #: ``⟨axis⟩`` stands for the kind's parameter
+    CALLS = {
+        "diag": ("diag(", ")", ATOM), "diagof": ("diag(", ")", ATOM),
+        "trace": ("tr(", ")", ATOM), "sum": ("sum(", ")", ATOM),
+        "sumaxis": ("sum(", ", axis=⟨axis⟩)", ATOM),
+    }
+    EYE = "I"
+    DELTA = "δ"
+    MINUS = "−"
+    ELLIPSIS = "…"
+    MAPSTO = " ↦ "
+    BRACKET = ("[", "]")
+    #: between two factors of a written-out chain of matrices when one is a number
+    CHAIN_DOT = " · "
+    #: the smallest cap on a printout's length
+    MIN_CAP = 16
+    #: whether the format writes each form whole from its operands' texts (a syntax
+    #: without precedence; see :mod:`matdiff.render.matrixcalculus`)
+    WHOLE = False
+
+    # ------------------------------------------------------------- matrix functions
+    def call(self, node: MForm, arg: Result, transposed: bool = False) -> Result:
+        """A matrix function's call (a ``call`` form) around its printed argument, by
+        its definition's spelling in this format: a postfix one (``X⁻¹``) sets its
+        argument as a superscript's base; ``transposed``: the spelling of the
+        transposed result (``X⁻ᵀ``)."""
+        spec = call_spec(node)
+        inner = paren(*arg, ATOM) if spec.prec == "postfix" else arg[0]
+        return spec.spell(self.SPELLING, inner, transposed), _CALL_PREC[spec.prec]
+
+    # ------------------------------------------------------------- leaves
+    def number(self, v: float) -> str:
+        return fmt_number(v)
+
+    def name(self, name: str) -> str:
+        return name
+
+    def size(self, v: Any) -> str:
+        return str(v)
+
+    def fill(self, v: float, rank: int) -> Result:
+        """A tensor filled with ``v``: ``0``; the ones vector ``1`` (``c·1``, ``−1``);
+        the ones matrix ``11ᵀ``."""
+        if v == 0.0:
+            return "0", ATOM
+        if rank == 0 or rank >= 3:
+            return self.number(v), (NEG if v < 0 else ATOM)
+        base = self.ONES if rank == 1 else self.jux_text(self.ONES, self.ONES_ROW)
+        if v == 1.0:
+            return base, (ATOM if rank == 1 else PRODUCT)
+        if v == -1.0:
+            return self.MINUS + base, NEG
+        mag = self.jux_text(self.number(abs(v)), base)
+        return (self.MINUS + mag, NEG) if v < 0 else (mag, PRODUCT)
+
+    ONES, ONES_ROW = "1", "1ᵀ"
+
+    def unknown(self, kind: str) -> str:  # pragma: no cover
+        return f"<{kind}>"
+
+    def fallback(self, e: Expr) -> str:
+        """What a printout is when nothing can print the expression."""
+        return f"<{e.kind} of shape {e.shape}>"
+
+    # ------------------------------------------------------------- operators
+    def power(self, base: Result, p: float, matrix: bool) -> Result:
+        """``x²``, ``x⁻¹``, ``x^0.5``; element-wise powers of matrices ``A^⊙2``."""
+        if matrix:
+            return paren(*base, ATOM) + "^⊙" + fmt_number(p), POSTFIX
+        if _int(p):
+            return paren(*base, ATOM) + superscript_int(int(p)), POSTFIX
+        return paren(*base, ATOM) + "^" + fmt_number(p), POSTFIX
+
+    def power_by(self, base: Result, exponent: Result, matrix: bool) -> Result:
+        """A power whose exponent is an expression: ``x^y``, ``A^⊙y``."""
+        op = "^⊙" if matrix else "^"
+        return paren(*base, ATOM) + op + paren(*exponent, ATOM), POSTFIX
+
+    def func(self, pr: Printer, fn: str, args: list[Result]) -> Result:
+        """An element-wise function as its definition spells it in Unicode: an
+        operator before its argument (``√x``), or a call ``name(…)``."""
+        row = _row(fn)
+        name = (row.unicode or fn) if row is not None else fn
+        if row is not None and row.prefix:
+            return name + paren(*args[0], ATOM), POSTFIX
+        return pr.join([name, "(", *_parts([t for t, _ in args], ", "), ")"]), ATOM
+
+    def quotient(self, pr: Printer, num: list[tuple[str, MForm]], den: list[Result]) -> str:
+        """Factors side by side over scalar factors: ``2x``, ``x/z``, ``x/(yz)``."""
+        parts: list[str] = []  # the factors and what goes between them
+        prev = None
+        for t, node in num:
+            if parts:
+                parts.append(self._jux_sep(pr, parts[-1], prev, t, node))
+            parts.append(t)
+            prev = node
+        if den:
+            d = self.juxtaposed([paren(*res, POSTFIX) for res in den])
+            parts += ["/", "(", *d, ")"] if len(den) > 1 else ["/", *d]
+        return pr.join(parts)
+
+    def lead_quotient(self, pr: Printer, c: float, den: list[Result], rest: str) -> str:
+        """A coefficient in front as a quotient, the paper's ``(2/N)vᵀ``."""
+        d = self.juxtaposed([paren(*res, POSTFIX) for res in den])
+        d = ["(", *d, ")"] if len(den) > 1 else d
+        return pr.join(["(", self.number(c), "/", *d, ")", rest])
+
+    # ------------------------------------------------------------- index notation
+    def sub(self, letters: tuple) -> str:
+        return subscript(letters)
+
+    def indexed(self, text: str, letters: tuple) -> str:
+        """A name with index letters: ``Aᵢⱼ``."""
+        return text + subscript(letters)
+
+    def index_wrap(self, res: Result, letters: tuple) -> str:
+        """A matrix form with its axes named: ``(Ax)ᵢ``, ``tr(A)``."""
+        return paren(*res, ATOM) + subscript(letters)
+
+    def sum_head(self, letters: tuple) -> str:
+        return "Σ" + subscript(letters) + " "
+
+    # ------------------------------------------------------------- side by side
+    def jux_text(self, left: str, right: str) -> str:
+        """Two factors side by side, the words at the edges read from the texts."""
+        return juxtapose(left, right)
+
+    def spaced(self, items: list[str]) -> list[str]:
+        """Factors of an index-notation product, with spaces between them."""
+        return _parts(items, " ")
+
+    def juxtaposed(self, texts: list[str]) -> list[str]:
+        """The parts of ``texts`` written side by side as :func:`juxtapose` writes them
+        one after another: each separator reads the last word of all the text before
+        it, kept as the parts grow (a word runs on over parts joined without a space)."""
+        parts: list[str] = []
+        word = ""
+        for t in texts:
+            sep = separator(word, first_word(t)) if parts else ""
+            if parts:
+                parts.append(sep)
+            parts.append(t)
+            tail = last_word(t)
+            word = word + t if tail == t and not sep else tail
+        return parts
+
+    def sep(self, pr: Printer, left: str, lnode: MForm | None, right: str,
+            rnode: MForm | None) -> str:
+        """What goes between two factors of a matrix product."""
+        return self._jux_sep(pr, left, lnode, right, rnode)
+
+    def _jux_sep(self, pr: Printer, left: str, lnode: MForm | None, right: str,
+                 rnode: MForm | None) -> str:
+        """With ``lnode`` given it reads only the end of ``left``, so ``left`` may be
+        the last factor of a longer text (products are written as lists of parts: a
+        text grown factor by factor copied itself once per factor)."""
+        lt = self.edge(pr, lnode, True) if lnode is not None and not left.endswith(")") \
+            else last_word(left)
+        rt = self.edge(pr, rnode, False) if rnode is not None and not right.startswith("(") \
+            else first_word(right)
+        if lt == "^":  # x^0.5 y, not x^0.5y
+            return " "
+        return separator(lt, rt)
+
+    def starts_number(self, pr: Printer, node: MForm) -> bool:
+        """Whether a form's text starts with a number (``3I``)."""
+        return self.edge(pr, node, False)[:1].isdigit()
+
+    def ends_number(self, text: str) -> bool:
+        return text[-1:].isdigit()
+
+    def edge(self, pr: Printer, node: MForm, last: bool) -> str:
+        """The word a form's printed text starts (``last=False``) or ends with, read
+        from the form, not the text: ``Ax`` ends with the name ``x``, not ``Ax``.
+        ``""`` is a bracket, sign or superscript; ``"^"`` an exponent written after
+        ``^`` (``x^0.5``), which needs a space before a following factor."""
+        for _ in range(100_000):
+            k = node.kind
+            if k == "sym":
+                return node.params[0]
+            if k in ("num", "fill"):
+                text = self.fill(node.params[0], len(node.shape))[0]
+                return last_word(text) if last else first_word(text)
+            if k == "size":
+                return str(node.params[0])
+            if k == "eye":
+                return self.EYE
+            if k == "matmul":
+                child = node.args[-1] if last else node.args[0]
+                if child.prec < PRODUCT:
+                    return ""
+                node = child
+                continue
+            if k == "smul":
+                if pr._lead_quotient(node):
+                    return "" if not last else self.edge(pr, node.args[-1], True)
+                dens = [_denominator(a) for a in node.args[:-1]]
+                if last and any(dens):
+                    ds = [d for d in dens if d]
+                    if len(ds) > 1 or ds[0][1] != 1 or ds[0][0].prec < POSTFIX:
+                        return ""  # x/(yz), x/z²
+                    node = ds[0][0]
+                    continue
+                firsts = [a for a, d in zip(node.args[:-1], dens, strict=True) if not d]
+                if last or not firsts:
+                    child, need = node.args[-1], PRODUCT
+                else:
+                    child, need = firsts[0], POSTFIX
+                if child.prec < need and not inline(child):
+                    return ""
+                node = child
+                continue
+            if k == "scale":
+                if pr._lead_quotient(node):
+                    return "" if not last else self.edge(pr, node.args[0].args[-1], True)
+                if not last:
+                    return "" if node.params[0] < 0 else first_word(fmt_number(node.params[0]))
+                child = node.args[0]
+                if child.prec < PRODUCT and child.prec != HADAMARD:
+                    return ""  # 2(a + b)
+                node = child
+                continue
+            if k == "pow" and last:
+                p = _const_exponent(node.args[1])
+                matrix = node.orient == "m"
+                return "^" if matrix or p is None or not _int(p) else ""
+            if last:
+                return ""  # ᵀ ⁻¹ ) close every other form
+            if k in ("T", "pow") or (k == "call" and call_spec(node).prec == "postfix"):
+                if node.args[0].prec < ATOM:
+                    return ""
+                node = node.args[0]
+                continue
+            if k == "func":
+                fn, _ = pr.spelled(node.params[0], [])
+                row = _row(fn)
+                if row is not None and row.prefix:
+                    return ""
+                return (row.unicode or fn) if row is not None else fn
+            if k == "call":
+                return first_word(self.call(node, ("\0", ATOM))[0])
+            return first_word(self.CALLS[k][0]) if k in self.CALLS else ""
+        return ""
+
+    # ------------------------------------------------------------- length
+    def join(self, parts: list[str], cap: int) -> str:
+        return join_capped(parts, cap)
+
+    def join_whole(self, pr: Printer, parts: list[str]) -> str:
+        return pr.join(parts)
+
+    def bound(self, pr: Printer, text: str, prec: int) -> Result:
+        """A finished piece, cut to the cap (tighter once the whole text is huge)."""
+        text = abbreviate(text, pr.cap if pr.chars < _CHAR_BUDGET else 64)
+        pr.chars += len(text)
+        return text, prec
+
+    def finish(self, text: str, cap: int) -> str:
+        return abbreviate(text, cap)
+
+
+#: the Unicode table
+UNICODE = UnicodeFormat()
