@@ -118,3 +118,14 @@ def test_check_options_are_validated() -> None:
         md.check("sum(x)", "x", shapes={"x": ("n",)}, points=0)
     with pytest.raises(TypeError, match="derivative must be an expression or its text"):
         md.check("sum(x)", "x", shapes={"x": ("n",)}, derivative=3)
+
+
+def test_text_whose_variable_simplification_cancelled() -> None:
+    """p / p is 1, but the text names p: check, explain and value_and_grad find its
+    shape in the text, as derive does (zero derivative)."""
+    r = md.check("p / p", "p", shapes={"p": ("n",)})
+    assert r.ok
+    assert md.check("p / p", "p").ok
+    assert "∂y/∂p = 0" in str(md.explain("p / p", "p"))
+    v, g = md.value_and_grad("sum(p / p)", "p", shapes={"p": ("n",)})(p=np.ones(3))
+    assert float(v) == 3.0 and np.all(np.asarray(g) == 0)

@@ -44,7 +44,7 @@ import numpy as np
 
 from .compile.api import as_real_array, check_values, human_bytes, memory_limit
 from .compile.evaluate import bind_sizes, evaluate
-from .derive.reverse import derive, resolve_wrt, to_expr
+from .derive.reverse import derive, function_of, resolve_wrt
 from .errors import EvaluationError, LimitError
 from .expr.core import Expr, Map, Size, Var, shape_str, topo_order
 
@@ -398,8 +398,8 @@ def check(f: Expr | str, wrt: Expr | str, values: Mapping[str, Any] | None = Non
     'the claim is the derivative times 2: a constant factor is off'
     """
     _check_options(directions, eps, rtol, atol, seed, points)
-    f = to_expr(f, shapes)
-    x = resolve_wrt(f, wrt, shapes)
+    f, known = function_of(f, shapes)
+    x = resolve_wrt(f, wrt, shapes, known)
     rng = np.random.default_rng(seed)
     D = derive(f, x) if derivative is None else _claim(f, x, derivative)
     claim = derivative is not None

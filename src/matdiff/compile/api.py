@@ -565,13 +565,13 @@ def value_and_grad(f: Expr, wrt: Any = None, backend: str = "numpy",
     >>> float(v), gw.tolist()
     (5.0, [2.0, 4.0])
     """
-    from ..derive.reverse import derive, resolve_wrt, to_expr
+    from ..derive.reverse import derive, function_of, resolve_wrt
 
-    f = to_expr(f, shapes)
+    f, known = function_of(f, shapes)
     if wrt is None:
         wrt = [Var(n, s) for n, s in f.variables().items()]
     if isinstance(wrt, (list, tuple)):
-        grads = tuple(derive(f, resolve_wrt(f, w, shapes)) for w in wrt)
+        grads = tuple(derive(f, resolve_wrt(f, w, shapes, known)) for w in wrt)
         return Compiled((f, grads), backend=backend, structured=structured)
-    return Compiled((f, derive(f, resolve_wrt(f, wrt, shapes))), backend=backend,
+    return Compiled((f, derive(f, resolve_wrt(f, wrt, shapes, known))), backend=backend,
                     structured=structured)

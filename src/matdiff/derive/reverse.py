@@ -18,20 +18,25 @@ from ..expr.core import Const, Delta, Expr, Shape, Var, shape_str, topo_order
 from ..expr.simplify import add, einsum
 from .result import Derivative, derivative, node_of
 
-__all__ = ["derive", "hessian", "resolve_wrt", "to_expr", "Derivative"]
+__all__ = ["derive", "hessian", "resolve_wrt", "to_expr", "function_of", "Derivative"]
 
 
 def to_expr(f: Expr | str, shapes: Mapping[str, Sequence] | None = None,
             syntax: str = "numpy") -> Expr:
     """``f`` as an expression, parsing text with ``shapes`` in ``syntax``; a derivative
     result as the shared node it stands for."""
-    return _to_expr(f, shapes, syntax)[0]
+    return function_of(f, shapes, syntax)[0]
 
 
-def _to_expr(f: Expr | str, shapes: Mapping[str, Sequence] | None, syntax: str
-             ) -> tuple[Expr, dict[str, Shape]]:
+def function_of(f: Expr | str, shapes: Mapping[str, Sequence] | None = None,
+                syntax: str = "numpy") -> tuple[Expr, dict[str, Shape]]:
     """``f`` as an expression, and the variables known besides its own: for text,
-    every variable it names (simplification may have cancelled some: ``p / p``)."""
+    every variable it names (simplification may have cancelled some: ``p / p``), for
+    :func:`resolve_wrt` to find a variable by name.
+
+    >>> function_of("p / p", {"p": ("n",)})
+    (<Expr 1  shape=(n,)>, {'p': ('n',)})
+    """
     if isinstance(f, Expr):
         return node_of(f), {}
     if isinstance(f, str):
@@ -120,7 +125,7 @@ def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None
     (1, ['w'], 'xᵀ')
     """
     given = f
-    f, known = _to_expr(f, shapes, syntax)
+    f, known = function_of(f, shapes, syntax)
     x = resolve_wrt(given if isinstance(given, Derivative) else f, wrt, shapes, known)
     if isinstance(given, Derivative):
         known = given.context()
@@ -175,6 +180,6 @@ def hessian(f: Expr | str, wrt: Expr | str | None = None,
     ('n', 'n')
     """
     given = f
-    f, known = _to_expr(f, shapes, syntax)
+    f, known = function_of(f, shapes, syntax)
     x = resolve_wrt(given if isinstance(given, Derivative) else f, wrt, shapes, known)
     return derive(derive(given if isinstance(given, Derivative) else f, x), x)

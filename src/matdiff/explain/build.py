@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..derive.reverse import derive, resolve_wrt, to_expr
+from ..derive.reverse import derive, function_of, resolve_wrt
 from ..errors import MatdiffError
 from ..expr.core import Expr
 from . import formulas as F
@@ -59,8 +59,8 @@ def explain(f: Expr | str, wrt: Expr | str, lang: str = "en",
     ∂y/∂w = ∂y/∂u ∂u/∂w = 1ᵀ diag(x) = xᵀ
     """
     p = phrases(lang)
-    f = to_expr(f, shapes)
-    x = resolve_wrt(f, wrt, shapes)
+    f, known = function_of(f, shapes)
+    x = resolve_wrt(f, wrt, shapes, known)
     taken = set(f.variables()) | {x.name}
     name = _function_name(name, taken)
     inline: set[int] = set()
