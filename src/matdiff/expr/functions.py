@@ -69,6 +69,9 @@ class Elementwise:
     #: of its own (``maximum``: ``max(0, z)`` is ``relu(z)``); else one is made
     build: str = ""
     builtin: bool = True
+    #: the paper's spelling, where it writes the function as another with leading
+    #: constant arguments: ``("max", (0.0,))`` writes ``relu(z)`` as ``max(0, z)``
+    paper: tuple[str, tuple[float, ...]] | None = None
 
     def __post_init__(self) -> None:
         if len(self.derivs) != self.arity:
@@ -201,7 +204,7 @@ def _rows() -> list[Elementwise]:
         # relu(a) = max(0, a); d relu = step(a), so relu'(0) = 0 (the paper, PyTorch)
         U("relu", _relu, lambda a, out: B.step(a), _R, jax=_jax_relu, torch="torch.relu",
           latex="\\operatorname{relu}", doc="max(0, x), the paper's ReLU",
-          notes=_STEP_NOTE),
+          notes=_STEP_NOTE, paper=("max", (0.0,))),
         U("step", _step, _zero, _R, jax=_jax_step, torch=_torch_step,
           latex="\\operatorname{step}", doc="1 where x > 0, else 0 (relu's derivative)",
           notes=_ZERO_NOTE),
@@ -259,6 +262,10 @@ class _Table(dict):
     def __len__(self) -> int:
         self._fill()
         return dict.__len__(self)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._fill()
+        return dict.get(self, key, default)
 
     def keys(self):
         self._fill()

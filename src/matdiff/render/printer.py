@@ -28,11 +28,12 @@ head and tail.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..expr.core import Expr
+from ..expr.functions import FUNCTIONS
 from .layout import LAYOUTS, STYLES, apply_layout, check_choice, transposes
 from .mform import (
     MForm,
@@ -70,9 +71,30 @@ LEAVES = ("sym", "num", "fill", "size", "eye")
 
 Result = tuple[str, int]  # (text, precedence)
 
-#: the paper's spellings of element-wise functions: ``relu(z)`` is written as its
-#: definition ``max(0, z)``, the function ``max`` with the leading argument 0
-PAPER_CALLS: Mapping[str, tuple[str, tuple[float, ...]]] = {"relu": ("max", (0.0,))}
+class _PaperCalls(Mapping):
+    """The paper's spellings of element-wise functions, from their definitions'
+    ``paper`` field: ``relu(z)`` is written as its definition ``max(0, z)``, the
+    function ``max`` with the leading argument 0."""
+
+    def _table(self) -> dict[str, tuple[str, tuple[float, ...]]]:
+        return {n: row.paper for n, row in FUNCTIONS.items() if row.paper is not None}
+
+    def __getitem__(self, name: str) -> tuple[str, tuple[float, ...]]:
+        return self._table()[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        row = FUNCTIONS.get(name)  # type: ignore[call-overload]
+        return row.paper if row is not None and row.paper is not None else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+#: the paper's spellings of element-wise functions (``relu(z)`` as ``max(0, z)``)
+PAPER_CALLS: Mapping[str, tuple[str, tuple[float, ...]]] = _PaperCalls()
 
 
 @dataclass(frozen=True)
