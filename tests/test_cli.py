@@ -149,7 +149,8 @@ def test_format_json_parses():
     assert doc["layout"] == "numerator"
     (d,) = doc["derivatives"]
     assert d["wrt"] == "x" and d["shape"] == ["n"] and d["text"] == "xᵀ(A + Aᵀ)"
-    assert d["latex"] == r"x^\top (A + A^\top)" and d["check"].startswith("OK")
+    assert d["latex"] == r"x^\top (A + A^\top)"
+    assert d["check"]["ok"] is True and d["check"]["text"].startswith("OK")
     assert d["explanation"]["wrt"] == "x"
     code, out = run(["--format", "json"])
     assert code == 0 and [d["wrt"] for d in json.loads(out)["derivatives"]] == ["w", "b"]

@@ -254,10 +254,9 @@ def _substitute(e: Expr, by: Mapping[str, Expr]) -> Expr:
                     else _rebuilt(n, kids))
 
 
-def _hint(claim: np.ndarray, truth: np.ndarray, agreed: int, differed: int,
-          piecewise: bool) -> str:
-    """What a wrong claim seems to have done: a transpose, a constant factor, a
-    missing piecewise factor."""
+def _hint(claim: np.ndarray, truth: np.ndarray) -> str:
+    """What a wrong claim seems to have done at a point: a transpose, a constant
+    factor."""
     if claim.shape == truth.shape[::-1] and claim.ndim == 2 and claim.shape != truth.shape:
         return ("the claim has the transposed shape: matdiff's layout puts f's axes "
                 "first and x's last (mixed layout); a numerator-layout gradient is "
@@ -273,9 +272,6 @@ def _hint(claim: np.ndarray, truth: np.ndarray, agreed: int, differed: int,
             if abs(c) > 1e-9 and abs(c - 1) > 1e-6 and np.allclose(
                     flat_c, c * flat_t, rtol=1e-6, atol=1e-9):
                 return f"the claim is the derivative times {c:.6g}: a constant factor is off"
-    if piecewise and agreed and differed:
-        return ("the claim agrees at some points and not at others: it may miss a "
-                "piecewise factor, such as the ReLU's step(z) (0 where z ≤ 0)")
     return ""
 
 
@@ -491,8 +487,10 @@ def _compare(f: Expr, D: Expr, x: Var, chosen: list[_Point], directions: int, ep
     hint = ""
     if claim:
         truth = evaluate(derive(f, x), p.vals, dims=p.sizes)
-        hint = _hint(np.asarray(p.D), np.asarray(truth), agreed, differed, piecewise) \
-            or _piece_hint(f, x, p)
+        hint = _hint(np.asarray(p.D), np.asarray(truth)) or _piece_hint(f, x, p)
+        if not hint and piecewise and agreed and differed:
+            hint = ("the claim agrees at some points and not at others: it may miss a "
+                    "piecewise factor, such as the ReLU's step(z) (0 where z ≤ 0)")
     return CheckResult(False, worst_abs, worst_rel, status="mismatch",
                        counterexample=p.vals, direction=v, expected=np.asarray(fd),
                        got=np.asarray(jv), hint=hint, **base)  # type: ignore[arg-type]

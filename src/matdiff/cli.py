@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from . import __version__
-from .check import check
+from .check import CheckResult, check
 from .derive import derive
 from .errors import MatdiffError
 from .explain import LANGUAGES, explain
@@ -25,6 +27,7 @@ from .expr.core import Expr, shape_str
 from .parse import parse_with_variables
 from .render import FORMATS, LAYOUTS, STYLES, latex_name, layout_note, to_index, to_text
 from .render import latex as md_latex
+from .render.ascii import ascii_stream
 
 PAPER_LOSS = "mean((y - max(0, X @ w + b))**2)"
 PAPER_SHAPES = {"X": ("N", "n"), "w": ("n",), "y": ("N",), "b": ()}
@@ -49,6 +52,11 @@ examples:
       LaTeX, with the paper's element-wise signs: \\operatorname{{diag}}(-w \\oslash x^{{2}})
   matdiff "log(det(X))" --wrt X --shape X=n,n --check --format json
       X⁻ᵀ and a finite-difference check of it, as JSON
+  matdiff "max(0, dot(w, x) + b)" --wrt w --shape w=n --shape x=n --shape b= \\
+          --claim "step(dot(w, x) + b) * x"
+      check your own derivative: right or wrong, with a point where it is wrong
+  matdiff --expr "-sum(x)" --wrt x
+      an expression that starts with '-' (matdiff "-sum(x)" --wrt x works too)
   echo "sum(sin(3 * x))" | matdiff - --wrt x --shape x=n
       read the expression from standard input
   matdiff "x'*A*x" --syntax matrixcalculus
@@ -65,10 +73,17 @@ layouts: derivatives have shape f.shape + wrt.shape (--layout mixed, the default
   --layout numerator prints a gradient as a row and a scalar-by-matrix derivative
   transposed (the paper's); --layout denominator prints Jacobians transposed (the
   Matrix Cookbook's).  Every printout in a non-default layout says so.
-exit status: 0 on success, 2 for a mistake in the input (the message, with a
-  caret under the offending part, goes to standard error), 3 for an internal
-  error (a bug in matdiff: please report it with the command line).
+output: Unicode; where the terminal cannot encode it (an ASCII locale, a Windows
+  code page) or with --ascii, ASCII (x^T, d, .*, ./).
+exit status: 0 on success; 1 when --check finds a mismatch or --claim is wrong;
+  2 for a mistake in the input (the message, with a caret under the offending
+  part, goes to standard error); 3 when --check could not check (no point where
+  the function is finite), or for an internal error (a bug in matdiff: please
+  report it with the command line).
 """
+
+#: the subcommands (a mistyped one is not taken for an expression)
+SUBCOMMANDS = ("train",)
 
 
 def _parse_shape(item: str) -> tuple[str, tuple]:
@@ -117,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("expr", nargs="?", help="the expression (numpy syntax); '-' reads stdin")
+    p.add_argument("-e", "--expr", dest="expr_option", metavar="EXPR", default=None,
+                   help="the expression, where it starts with '-' (-sum(x))")
     p.add_argument("--wrt", action="append", default=[], metavar="VAR",
                    help="variable to differentiate by (repeatable; default: all)")
     p.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
@@ -127,7 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "x'*A*x)")
     p.add_argument("--hessian", action="store_true", help="second derivative instead")
     p.add_argument("--check", action="store_true",
-                   help="also compare each derivative with finite differences")
+                   help="also compare each derivative with finite differences, at points "
+                        "that exercise every piece of a piecewise function (exit 1 on a "
+                        "mismatch, 3 when it could not check)")
+    p.add_argument("--claim", metavar="TEXT", default=None,
+                   help="check your own derivative by --wrt (in matdiff's layout: f's axes, "
+                        "then the variable's; a dim's name such as N stands for its size): "
+                        "exit 0 when right, 1 when wrong, with a point where it is wrong")
     p.add_argument("--explain", action="store_true",
                    help="show the derivation step by step, the paper's way (the default "
                         "when no expression is given)")
@@ -141,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: ⊙ and ⊘")
     p.add_argument("--lang", choices=LANGUAGES, default="en",
                    help="language of --explain: en (default) or zh (中文)")
+    p.add_argument("--ascii", action="store_true",
+                   help="ASCII output (x^T, d, .*): the default where the terminal cannot "
+                        "encode Unicode")
     p.add_argument("--version", action="version", version=f"matdiff {__version__}")
     return p
 
@@ -166,7 +192,7 @@ class _Result:
     wrt: str
     order: int
     expr: Expr  #: the derivative result (it knows its f_ndim for the layouts)
-    check: str | None = None
+    check: CheckResult | None = None
     derivation: Any = None
 
 
@@ -189,12 +215,49 @@ def _read_stdin() -> str:
                            ) from None
 
 
+def _subcommand_typo(word: str) -> None:
+    """A word where a subcommand is expected that is close to one (``trian``) is a
+    typo, not an expression to differentiate."""
+    import difflib
+
+    if word in SUBCOMMANDS or not word.isidentifier():
+        return
+    near = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.75)
+    if near:
+        raise MatdiffError(f"unknown command {word!r}: did you mean {near[0]}? (to "
+                           f"differentiate the expression {word}, write matdiff -e {word})")
+
+
+def _expression_first(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``matdiff "-sum(x)" --wrt x``: a first argument that starts with '-' but is no
+    option of the command is the expression, and so is the value of ``-e``/``--expr``
+    (argparse would take either for an option)."""
+    out = list(argv)
+    if out and out[0] not in ("-", "--") and out[0].startswith("-") \
+            and out[0].split("=", 1)[0] not in parser._option_string_actions:
+        out[0] = f"--expr={out[0]}"
+    k = 0
+    while k < len(out) - 1:
+        if out[k] in ("-e", "--expr"):
+            out[k:k + 2] = [f"--expr={out[k + 1]}"]
+        k += 1
+    return out
+
+
 def run(argv: Sequence[str] | None = None, out=None) -> int:
-    out = out or sys.stdout
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":
         return _train(argv[1:])
-    args = build_parser().parse_args(argv)
+    if argv:
+        _subcommand_typo(argv[0])
+    parser = build_parser()
+    args = parser.parse_args(_expression_first(parser, argv))
+    if args.expr_option is not None:
+        if args.expr is not None:
+            raise MatdiffError(f"two expressions: {args.expr!r} and --expr "
+                               f"{args.expr_option!r}")
+        args.expr = args.expr_option
+    out = ascii_stream(out or sys.stdout, force=args.ascii)
     explain_too = args.explain or args.expr is None
     if args.expr is None:
         text, shapes = PAPER_LOSS, dict(PAPER_SHAPES)
@@ -214,24 +277,87 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
     shapes = {**named, **(shapes or {})}
     if not wrts:
         wrts = list(f.variables())
+    if args.claim is not None:
+        return _claim(out, args, f, wrts, shapes)
     results = []
     for w in wrts:
         if args.hessian:
             g = derive(f, w, shapes=shapes)
             r = _Result(w, 2, derive(g, w))
             if args.check:
-                r.check = str(check(g, w, shapes=shapes))
+                r.check = check(g, w, shapes=shapes)
         else:
             r = _Result(w, 1, derive(f, w, shapes=shapes))
             if args.check:
-                r.check = str(check(f, w, shapes=shapes))
+                r.check = check(f, w, shapes=shapes)
         if explain_too:
             r.derivation = explain(f, w, lang=args.lang, shapes=shapes)
         results.append(r)
     emit = {"text": _emit_text, "latex": _emit_latex, "markdown": _emit_markdown,
             "json": _emit_json}[args.format]
     emit(out, args, header, f, results)
+    return _check_status([r.check for r in results if r.check is not None])
+
+
+def _check_status(checks: Sequence[CheckResult]) -> int:
+    """The exit status the checks give: 1 if one found a mismatch, else 3 if one could
+    not check, else 0."""
+    if any(c.status == "mismatch" for c in checks):
+        return 1
+    if any(c.status == "unchecked" for c in checks):
+        return 3
     return 0
+
+
+def _number(v: float) -> float | None:
+    return v if v == v else None  # NaN (nothing compared) is JSON's null
+
+
+def check_dict(r: CheckResult) -> dict[str, Any]:
+    """A check's outcome as JSON: ``ok`` is a boolean, ``status`` one of ``ok``,
+    ``mismatch``, ``unchecked``."""
+    doc: dict[str, Any] = {
+        "ok": r.ok, "status": r.status, "points": len(r.points),
+        "directions": r.directions, "pieces": list(r.pieces),
+        "max_abs_error": _number(r.max_abs_error),
+        "max_rel_error": _number(r.max_rel_error), "text": str(r),
+    }
+    if r.reason:
+        doc["reason"] = r.reason
+    if r.hint:
+        doc["hint"] = r.hint
+    if r.counterexample is not None:
+        doc["counterexample"] = {k: np.asarray(v).tolist()
+                                 for k, v in r.counterexample.items()}
+        doc["direction"] = np.asarray(r.direction).tolist()
+        doc["got"] = np.asarray(r.got).tolist()
+        doc["expected"] = np.asarray(r.expected).tolist()
+    return doc
+
+
+def _claim(out, args, f: Expr, wrts: Sequence[str], shapes: dict) -> int:
+    """``--claim``: a person's derivative of f by the one --wrt, right or wrong."""
+    if len(wrts) != 1:
+        raise MatdiffError("--claim checks a derivative by one variable: give one --wrt "
+                           f"(f has {', '.join(wrts) or 'no variables'})")
+    if args.hessian:
+        raise MatdiffError("--claim checks a first derivative; leave out --hessian")
+    r = check(f, wrts[0], shapes=shapes, derivative=args.claim)
+    if args.format == "json":
+        doc = {"f": to_text(f), "wrt": wrts[0], "claim": args.claim,
+               "check": check_dict(r)}
+        print(json.dumps(doc, ensure_ascii=False, indent=2), file=out)
+    else:
+        verdict = {"ok": "right", "mismatch": "wrong", "unchecked": "not checked"}[r.status]
+        print(f"  f = {to_text(f, style=args.style)}    shape {shape_str(f.shape)}",
+              file=out)
+        print(f"  claim: ∂f/∂{wrts[0]} = {args.claim}: {verdict}", file=out)
+        print("  " + str(r).replace("\n", "\n  "), file=out)
+        if r.status != "ok":
+            truth = derive(f, wrts[0], shapes=shapes)
+            print(f"  matdiff's ∂f/∂{wrts[0]} = {to_text(truth, style=args.style)}",
+                  file=out)
+    return _check_status([r])
 
 
 def _opts(args, r: _Result) -> dict:
@@ -253,7 +379,7 @@ def _emit_text(out, args, header, f, results) -> None:
         print(f"  {_label(r.wrt, r.order)} = {d}    shape {shape_str(r.expr.shape)}"
               + _note(args), file=out)
         if r.check is not None:
-            print(f"    check: {r.check}", file=out)
+            print("    check: " + str(r.check).replace("\n", "\n    "), file=out)
     for r in results:
         if r.derivation is not None:
             print("", file=out)
@@ -292,7 +418,10 @@ def _emit_markdown(out, args, header, f, results) -> None:
         print("", file=out)
     for r in results:
         if r.check is not None:
-            print(f"- check of ∂f/∂{r.wrt}: `{r.check}`", file=out)
+            lines = str(r.check).splitlines()
+            print(f"- check of ∂f/∂{r.wrt}: `{lines[0]}`", file=out)
+            for ln in lines[1:]:
+                print(f"  - `{ln.strip()}`", file=out)
     for r in results:
         if r.derivation is not None:
             print("", file=out)
@@ -317,7 +446,7 @@ def _emit_json(out, args, header, f, results) -> None:
             "index": to_index(r.expr, **_opts(args, r)),
         }
         if r.check is not None:
-            item["check"] = r.check
+            item["check"] = check_dict(r.check)
         if r.derivation is not None:
             item["explanation"] = r.derivation.to_dict()
         doc["derivatives"].append(item)
@@ -328,13 +457,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``matdiff`` command: exit 0; 2 with a message on bad input;
     3 with a one-line message for an internal error (a bug), never a traceback
     (``MATDIFF_DEBUG=1`` shows it)."""
+    err = ascii_stream(sys.stderr)
     try:
         return run(argv)
     except MatdiffError as exc:
-        print(f"matdiff: error: {exc}", file=sys.stderr)
+        print(f"matdiff: error: {exc}", file=err)
         return 2
     except RecursionError:  # pragma: no cover
-        print("matdiff: error: the expression is nested too deeply", file=sys.stderr)
+        print("matdiff: error: the expression is nested too deeply", file=err)
         return 2
     except BrokenPipeError:  # pragma: no cover - the reader (head, less) went away
         import os
@@ -349,7 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("MATDIFF_DEBUG"):
             raise
         print(f"matdiff: internal error (a bug in matdiff; please report it with the "
-              f"command line): {type(exc).__name__}: {exc}", file=sys.stderr)
+              f"command line): {type(exc).__name__}: {exc}", file=err)
         return 3
 
 

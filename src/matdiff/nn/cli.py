@@ -45,6 +45,25 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _unwritable(path: str) -> str:
+    """Why the plot could not be saved at ``path`` (checked before training, so that a
+    typo does not cost the run), or "" where it can."""
+    import os
+    from pathlib import Path
+
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        return f"the directory {parent} does not exist"
+    if not os.access(parent, os.W_OK):
+        return f"the directory {parent} is not writable"
+    if Path(path).is_dir():
+        return "it is a directory"
+    if Path(path).suffix.lower() not in (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps",
+                                         ".ps", ".tif", ".tiff", ".webp"):
+        return "give a file name ending in .png, .pdf or .svg"
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``train neuron`` / ``train mlp`` (``argv`` without ``train``; a leading
     ``train`` is accepted too).  Returns the exit status."""
@@ -66,6 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         v = getattr(args, name)
         if v is not None and v < 1:
             print(f"matdiff train: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
+            return 2
+    if args.plot:
+        problem = _unwritable(args.plot)
+        if problem:
+            print(f"matdiff train: cannot write --plot {args.plot}: {problem}", file=sys.stderr)
             return 2
     kw = {"seed": args.seed, "batch_size": args.batch_size, "plot": args.plot,
           "progress": not args.no_progress}
