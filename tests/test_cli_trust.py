@@ -129,3 +129,18 @@ def test_bad_plot_path_is_refused_before_training(capsys):
     assert nn_cli.main(["neuron", "--plot", "/nonexistent/dir/x.png"]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert nn_cli.main(["neuron", "--plot", "curves.txt"]) == 2
+
+
+def test_the_printout_says_which_shapes_it_inferred():
+    code, out = run(["max(0, w @ x + b)", "--wrt", "w"])
+    assert code == 0 and "b scalar ()" in out  # a–g: a scalar bias, as the paper's
+    assert "inferred: b, w, x" in out and "--shape b=" in out
+    code, out = run(["max(0, w @ x + b)", "--wrt", "w", "--shape", "b=", "--format",
+                     "json"])
+    assert json.loads(out)["inferred"] == ["w", "x"]
+    code, out = run(NEURON)
+    assert "inferred" not in out
+    # usage against the letters is said: here every name had to be a scalar
+    code, out = run(["sum(log(1+exp(-y.*(X*w))))", "--syntax", "matrixcalculus",
+                     "--wrt", "w"])
+    assert "usage made X, w, y otherwise" in out

@@ -16,13 +16,13 @@ MC = "matrixcalculus"
 @pytest.mark.parametrize("text, variables", [
     ("x @ A @ x", {"x": ("n",), "A": ("n", "n")}),
     ("X @ w", {"X": ("m", "n"), "w": ("n",)}),
-    ("X @ w + b", {"X": ("m", "n"), "w": ("n",), "b": ("m",)}),
+    ("X @ w + b", {"X": ("m", "n"), "w": ("n",), "b": ()}),  # a–g: scalars
     ("A @ B", {"A": ("n", "m"), "B": ("m", "k")}),
     ("w * x", {"w": ("n",), "x": ("n",)}),
-    ("sum(w * x) + b", {"w": ("n",), "x": ("n",), "b": ("m",)}),
+    ("sum(w * x) + b", {"w": ("n",), "x": ("n",), "b": ()}),
     ("x ** 2", {"x": ("n",)}),
     ("x ** a", {"x": (), "a": ()}),
-    ("x ** 2 + a ** 2", {"x": ("n",), "a": ("n",)}),
+    ("x ** 2 + a ** 2", {"x": ("n",), "a": ()}),
     ("a ** b", {"a": (), "b": ()}),
     ("tr(x)", {"x": ("n", "n")}),
     ("det(inv(X)) * y", {"X": ("m", "m"), "y": ("n",)}),
@@ -35,10 +35,12 @@ MC = "matrixcalculus"
     ("sum(X, 0) @ w", {"X": ("m", "n"), "w": ("n",)}),
     ("softmax(x) @ y", {"x": ("n",), "y": ("n",)}),
     ("mean((y - max(0, X @ w + b))**2)",
-     {"y": ("n",), "X": ("n", "m"), "w": ("m",), "b": ("n",)}),
+     {"y": ("n",), "X": ("n", "m"), "w": ("m",), "b": ()}),  # the paper's bias
     ("A.T @ x", {"A": ("n", "m"), "x": ("n",)}),
 ])
 def test_numpy_inferred_shapes(text: str, variables: dict) -> None:
+    """matrixcalculus.org's letters (capitals matrices, a–g scalars, h–z vectors)
+    wherever usage allows them."""
     f = md.parse(text)
     assert {k: f.variables()[k] for k in variables} == variables
     assert set(f.variables()) == set(variables)

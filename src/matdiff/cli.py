@@ -25,6 +25,7 @@ from .errors import MatdiffError
 from .explain import LANGUAGES, explain
 from .expr.core import Expr, shape_str
 from .parse import parse_with_variables
+from .parse.infer import rank_preferences
 from .render import FORMATS, LAYOUTS, STYLES, latex_name, layout_note, to_index, to_text
 from .render import latex as md_latex
 from .render.ascii import ascii_stream
@@ -66,8 +67,9 @@ examples:
 
 shapes: NAME=DIMS with DIMS a comma-separated list of dim names or sizes;
   x=n vector, A=n,n matrix, X=N,3 matrix with 3 columns, b= or b=() scalar.
-  Shapes not declared are inferred from usage (capital letter: matrix, small
-  letter: vector, where usage leaves it open) and printed as "variables".
+  Shapes not declared are inferred from usage, with matrixcalculus.org's letters
+  where usage leaves them open (capital: matrix; a-g and Greek: scalar; h-z:
+  vector), and printed as "variables (inferred ...)".
 layouts: derivatives have shape f.shape + wrt.shape (--layout mixed, the default:
   numerator layout for Jacobians; a gradient has the variable's own shape).
   --layout numerator prints a gradient as a row and a scalar-by-matrix derivative
@@ -272,6 +274,7 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
         raise MatdiffError("--explain shows first derivatives; leave out --hessian")
     f, named = parse_with_variables(text, shapes=shapes, syntax=getattr(args, "syntax",
                                                                          "numpy"))
+    args.inferred = [n for n in f.variables() if n not in (shapes or {})]
     # every name of the text with its shape, for a --wrt that simplification
     # cancelled (p / p is 1: the derivative by p is 0 of p's shape)
     shapes = {**named, **(shapes or {})}
@@ -297,6 +300,23 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
             "json": _emit_json}[args.format]
     emit(out, args, header, f, results)
     return _check_status([r.check for r in results if r.check is not None])
+
+
+def inferred_note(f: Expr, inferred: Sequence[str]) -> str:
+    """What a printout says of the shapes it inferred: which, where usage went against
+    the letter convention, and how to declare them otherwise."""
+    if not inferred:
+        return ""
+    variables = f.variables()
+    against = [n for n in inferred
+               if len(variables[n]) != next(iter(rank_preferences(n, set())))]
+    note = (f"inferred: {', '.join(inferred)} (matrixcalculus.org's letters: capitals "
+            "matrices, a-g and Greek scalars, h-z vectors")
+    if against:
+        note += f"; usage made {', '.join(against)} otherwise"
+    ex = inferred[0]
+    return note + (f"); declare shapes with --shape NAME=DIMS: --shape {ex}= (scalar), "
+                   f"{ex}=n (vector), {ex}=m,n (matrix)")
 
 
 def _check_status(checks: Sequence[CheckResult]) -> int:
@@ -374,6 +394,9 @@ def _emit_text(out, args, header, f, results) -> None:
     print(f"  f = {to_text(f, style=args.style)}    shape {shape_str(f.shape)}", file=out)
     print("  variables: " + ", ".join(f"{n} {shape_str(s)}" for n, s in
                                        f.variables().items()), file=out)
+    note = inferred_note(f, args.inferred)
+    if note:
+        print(f"    {note}", file=out)
     for r in results:
         d = to_text(r.expr, **_opts(args, r))
         print(f"  {_label(r.wrt, r.order)} = {d}    shape {shape_str(r.expr.shape)}"
@@ -434,6 +457,7 @@ def _emit_json(out, args, header, f, results) -> None:
         "f": {"text": to_text(f, style=args.style), "latex": md_latex(f, style=style),
               "shape": list(f.shape)},
         "variables": {n: list(s) for n, s in f.variables().items()},
+        "inferred": args.inferred,
         "layout": args.layout,
         "style": style if args.style else None,
         "derivatives": [],

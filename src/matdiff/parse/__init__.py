@@ -46,7 +46,8 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None,
     ``("n",)`` vector, ``("m", "n")`` matrix; a dim is a name or an int); names
     declared but not used are ignored.  Variables not declared get the shapes their
     use implies (:mod:`matdiff.parse.infer`; where usage leaves the rank open, a
-    capital letter is a matrix and a small letter a vector); ``expr.variables()``
+    capital letter is a matrix, a–g or a Greek letter a scalar, h–z a vector, as on
+    matrixcalculus.org); ``expr.variables()``
     shows them.  Errors are :class:`~matdiff.ParseError`
     (syntax; :class:`~matdiff.UnknownFunctionError` for an unknown function),
     :class:`~matdiff.ShapeError` (shapes that do not fit, or uses that conflict) and
@@ -63,7 +64,7 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None,
     >>> parse("sum(log(exp(-y * (X @ w)) + vector(1)))",
     ...       shapes={"X": ("N", "n"), "w": ("n",), "y": ("N",)}).shape
     ()
-    >>> parse("X @ w + b").variables() == {"X": ("m", "n"), "w": ("n",), "b": ("m",)}
+    >>> parse("X @ w + b").variables() == {"X": ("m", "n"), "w": ("n",), "b": ()}
     True
     >>> parse("x'*A*x", syntax="matrixcalculus").variables() == {"x": ("n",),
     ...                                                           "A": ("n", "n")}

@@ -86,8 +86,8 @@ def variable_shapes(tree: Node, text: str, declared: Mapping[str, tuple]) -> dic
 
     Declared shapes are used as they are; the others are inferred from how the
     variables are used (:func:`~matdiff.parse.infer.infer_shapes`), with
-    matrixcalculus.org's convention (capital letter: matrix, small letter: vector)
-    where usage leaves a rank open.
+    matrixcalculus.org's convention (capital letter: matrix; a–g and Greek letters:
+    scalar; h–z: vector) where usage leaves a rank open.
 
     >>> from matdiff.parse import parse_tree
     >>> text = "x @ A @ x"

@@ -5,7 +5,8 @@ built (builders compare dims by equality, so every dim must be decided first):
 
 1. **Ranks.**  Each variable without a declared shape gets a list of ranks in
    order of preference: matrixcalculus.org's convention (a name starting with a
-   capital letter is a matrix, any other name a vector), changed by usage hints
+   capital letter is a matrix, with a–g or a Greek letter a scalar, with h–z a
+   vector), changed by usage hints
    (a variable used as an exponent, or in ``a^b``, prefers to be a scalar; one
    passed straight to ``tr``, ``det``, ``inv`` or ``logdet`` a matrix; one that is
    transposed, ``x'``, is never a scalar).  The
@@ -27,7 +28,7 @@ its dims seed the unification, so partial declarations name the other dims.
 >>> from matdiff.parse import parse_tree
 >>> text = "X @ w + b"
 >>> infer_shapes(parse_tree(text), text, {}).variables
-{'X': ('m', 'n'), 'w': ('n',), 'b': ('m',)}
+{'X': ('m', 'n'), 'w': ('n',), 'b': ()}
 >>> infer_shapes(parse_tree(text), text, {"b": ("N",)}).variables
 {'X': ('N', 'n'), 'w': ('n',), 'b': ('N',)}
 """
@@ -185,15 +186,19 @@ def variable_order(tree: Node, inputs: Any) -> list[Node]:
 def rank_preferences(name: str, hints: set[str]) -> dict[int, int]:
     """The ranks a variable may have, each with its cost (0: the convention's choice).
 
+    The convention is matrixcalculus.org's letters: a name starting with a capital is
+    a matrix, with a–g (or a Greek letter: λ, η) a scalar, with any other letter
+    (h–z) a vector; usage changes it only where it must.
+
     >>> rank_preferences("A", set()), rank_preferences("x", set())
     ({2: 0, 0: 2, 1: 3}, {1: 0, 0: 1, 2: 2})
-    >>> rank_preferences("b", {"scalar"}), rank_preferences("x", {"matrix"})
+    >>> rank_preferences("b", set()), rank_preferences("x", {"matrix"})
     ({0: 0, 1: 1, 2: 2}, {2: 0, 1: 1, 0: 2})
     >>> rank_preferences("x", {"transposed"})
     {1: 0, 2: 2}
     """
     capital = name[:1].isupper()
-    if "scalar" in hints:
+    if "scalar" in hints or (_scalar_letter(name) and not hints):
         return {0: 0, 2: 1, 1: 2} if capital else {0: 0, 1: 1, 2: 2}
     if "matrix" in hints:
         return {2: 0, 1: 1, 0: 2}
@@ -202,6 +207,13 @@ def rank_preferences(name: str, hints: set[str]) -> dict[int, int]:
     if "transposed" in hints:  # x' is a row, never a scalar
         return {1: 0, 2: 2}
     return {1: 0, 0: 1, 2: 2}
+
+
+def _scalar_letter(name: str) -> bool:
+    """Whether the convention makes ``name`` a scalar: it starts with one of a–g or a
+    small Greek letter."""
+    c = name[:1]
+    return ("a" <= c <= "g") or (c.islower() and not c.isascii())
 
 
 def _hints(tree: Node, inputs: Any) -> dict[str, set[str]]:
