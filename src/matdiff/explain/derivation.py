@@ -32,6 +32,7 @@ from ..expr import builders as B
 from ..expr import simplify as S
 from ..expr.core import Add, Const, Einsum, Expr, Map, Var, topo_order
 from ..expr.functions import FUNCTIONS
+from ..expr.matrix_functions import MATRIX_FUNCTIONS
 from .lang import phrases
 
 __all__ = ["explain", "Derivation", "Step", "LocalDerivative", "to_latex_math"]
@@ -484,8 +485,8 @@ _SYMBOLS = {"⊗": r"\otimes ", "⊙": r"\odot ", "⊘": r"\oslash ", "·": r"\c
             "_": r"\_", "^": r"\hat{}", "\\": r"\backslash ", "~": r"\sim "}
 # the words of the notation that are not element-wise functions (those are spelled as
 # their definitions say: _word_latex)
-_FUNCS = {"ln": r"\ln", "det": r"\det"}
-_OPNAMES = {"diag", "sum", "tr", "softmax", "logsumexp", "mean", "norm", "inv", "logdet"}
+_FUNCS = {"ln": r"\ln"}
+_OPNAMES = {"diag", "sum", "tr", "mean", "norm"}
 _GREEK_CAPS = set("ΓΔΘΛΞΠΣΥΦΨΩ")
 
 
@@ -506,6 +507,17 @@ def _greek(c: str) -> str | None:
     if c in _GREEK_CAPS:
         return "\\" + letter.capitalize() + " "
     return None
+
+
+def _matrix_function_latex(word: str) -> str:
+    """A matrix function's name in printed Unicode, as its definition spells it in
+    LaTeX (``det`` is ``\\det``, ``log_softmax`` is ``\\log\\operatorname{softmax}``);
+    ``\\operatorname{name}`` where the spelling is not a command before ``({0})``."""
+    head = MATRIX_FUNCTIONS[word].latex.split("({0})")[0].replace("{name}", word)
+    if head.startswith("\\") and "{0}" not in head:
+        head = head.replace("{{", "{").replace("}}", "}")
+        return head + ("" if head.endswith("}") else " ")
+    return r"\operatorname{" + word.replace("_", r"\_") + "}"
 
 
 def to_latex_math(s: str) -> str:
@@ -556,8 +568,12 @@ def to_latex_math(s: str) -> str:
                 i = k
         elif c.isascii() and c.isalpha():
             j = i
-            while j < n and s[j].isascii() and (s[j].isalnum()):
+            while j < n and s[j].isascii() and (s[j].isalnum() or s[j] == "_"):
                 j += 1
+            if s[i:j] not in FUNCTIONS and s[i:j] not in MATRIX_FUNCTIONS:
+                j = i  # a name of the language may hold "_" (leaky_relu); others end there
+                while j < n and s[j].isascii() and s[j].isalnum():
+                    j += 1
             word = s[i:j]
             row = FUNCTIONS.get(word)
             if row is not None and row.latex.startswith("\\") and row.call:
@@ -565,6 +581,8 @@ def to_latex_math(s: str) -> str:
                 out.append(cmd + ("" if cmd.startswith(r"\operatorname") else " "))
             elif word in _FUNCS:
                 out.append(_FUNCS[word] + " ")
+            elif word in MATRIX_FUNCTIONS:
+                out.append(_matrix_function_latex(word))
             elif word in _OPNAMES:
                 out.append(r"\operatorname{" + word + "}")
             elif len(word) > 1 and not word.isdigit() and j < n and s[j] == "(":
@@ -885,7 +903,8 @@ def _definition_text(e: Expr) -> str:
     """A definition in the paper's words: ``max(0, z)`` for ``relu(z)``."""
     if isinstance(e, Map) and e.fn == "relu":
         return f"max(0, {_text(e.children[0])})"
-    return _text(e).replace("relu(", "max(0, ")
+    # relu( as a whole name, not the end of another (leaky_relu)
+    return re.sub(r"(?<![\w])relu\(", "max(0, ", _text(e))
 
 
 def _piecewise_notes(e: Expr, v: Var, loc: LocalDerivative, lang: str) -> list[str]:
