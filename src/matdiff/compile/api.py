@@ -241,8 +241,15 @@ def _out_of_memory(exc: BaseException, hint: bool) -> LimitError:
 
 
 def bind_shapes(wanted: Mapping[str, tuple], context: Mapping[str, tuple],
-                values: Mapping[str, Any], shapes: Mapping[str, tuple]) -> dict:
-    """Dim sizes from the shapes of the values, with evaluate's error messages."""
+                values: Mapping[str, Any], shapes: Mapping[str, tuple],
+                given: Mapping[str, int] | None = None) -> dict:
+    """Dim sizes from the shapes of the values, with evaluate's error messages.
+
+    The expression's own variables bind first, then the sizes ``given`` (``dims=``; a
+    conflict with a variable is an error), then the context's variables, only where
+    nothing else bound the dim: a node's context gathers the variables of every
+    derivation that built it (``dX/dX`` of two expressions is one node), so a value
+    passed for another purpose may not overrule a variable or a given size."""
     missing = [n for n in wanted if n not in values]
     if missing:
         raise EvaluationError(
@@ -273,6 +280,10 @@ def bind_shapes(wanted: Mapping[str, tuple], context: Mapping[str, tuple],
             else:
                 sizes.setdefault(d, int(n))
                 where.setdefault(d, name)
+    for d, n in (given or {}).items():
+        if d in sizes and sizes[d] != n:
+            raise EvaluationError(f"dim {d} is {sizes[d]} from the values but {n} was given")
+        sizes[d] = n
     for name, shape in context.items():
         if name in wanted or name not in values:
             continue
@@ -432,12 +443,8 @@ class Compiled:
     def _sizes(self, values: Mapping[str, Any], arrs: Sequence, dims: Mapping | None
                ) -> dict[str, int]:
         shapes = {n: tuple(a.shape) for n, a in zip(self._inputs, arrs)}
-        sizes = bind_shapes(self._wanted, self._context, values, shapes)
-        for d, n in {**self._dims, **(dims or {})}.items():
-            if d in sizes and sizes[d] != n:
-                raise EvaluationError(
-                    f"dim {d} is {sizes[d]} from the values but {n} was given")
-            sizes[d] = n
+        sizes = bind_shapes(self._wanted, self._context, values, shapes,
+                            {**self._dims, **(dims or {})})
         unbound = [d for d in self._dims_used if d not in sizes]
         if unbound:
             raise EvaluationError(unbound_message(unbound, compiled=not self._weak))

@@ -47,12 +47,14 @@ def merge_values(values: Any, kw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def bind_sizes(expr: Expr, values: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict]:
+def bind_sizes(expr: Expr, values: Mapping[str, Any], dims: Mapping[str, int] | None = None
+               ) -> tuple[dict[str, np.ndarray], dict]:
     """Check ``values`` against the variables of ``expr``; return arrays and dim sizes.
 
     Values of the variables a derivative was taken from (its context, see
     :func:`matdiff.expr.core.context_of`) are checked and bind dims too, though the
-    derivative may no longer contain them (``dx/dx = I`` still needs ``n``).
+    derivative may no longer contain them (``dx/dx = I`` still needs ``n``), where
+    neither the expression's variables nor ``dims`` bind them.
     """
     # the compiled path's binding and conversion, with the same messages
     from .api import as_real_array, bind_shapes, check_values
@@ -65,7 +67,7 @@ def bind_sizes(expr: Expr, values: Mapping[str, Any]) -> tuple[dict[str, np.ndar
             continue  # bind_shapes reports every missing value at once
         arrays[name] = as_real_array(name, values[name], _to_float64)
     sizes = bind_shapes(wanted, context_of(expr), values,
-                        {n: a.shape for n, a in arrays.items()})
+                        {n: a.shape for n, a in arrays.items()}, dims)
     return arrays, sizes
 
 
@@ -127,11 +129,7 @@ def interpret(expr: Expr, values: Mapping[str, Any], dims: Mapping[str, int] | N
     from .api import MAX_AXES, check_dims, too_big, unbound_message
     from .backends import SINGULAR
 
-    arrays, sizes = bind_sizes(expr, values)
-    for d, n in check_dims(dims).items():
-        if d in sizes and sizes[d] != n:
-            raise EvaluationError(f"dim {d} is {sizes[d]} from the values but {n} was given")
-        sizes[d] = n
+    arrays, sizes = bind_sizes(expr, values, check_dims(dims))
     unbound = _unbound_dims(expr, sizes)
     if unbound:
         raise EvaluationError(unbound_message(unbound, compiled=False))

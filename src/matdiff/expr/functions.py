@@ -23,9 +23,10 @@ approximate=False)`` is this one).  At their kinks they follow PyTorch's autogra
 ``leaky_relu'(0) = a`` (the negative side's slope: torch's backward is ``a`` unless
 ``x > 0``; JAX's ``jax.grad`` gives 1 there), ``elu'(0) = a`` (torch and JAX agree) and
 ``elu''(0) = 0`` (torch's double backward; JAX gives ``a``).  ``softsign`` is smooth
-once (``softsign'' `` has ``sign(x)`` in it, 0 at 0).  Every one is computed without
-overflow for large ``|x|`` on every backend: ``log_sigmoid(x) = −softplus(−x)``, σ
-through ``softplus``, ``elu`` evaluates ``expm1`` only at ``min(x, 0)``.
+once: its second derivative ``−2 sign(x)/(1 + |x|)³`` is 0 at 0.  Every one is
+computed without overflow for large ``|x|`` on every backend: ``log_sigmoid(x) =
+−softplus(−x)``, σ through ``softplus``, ``elu`` evaluates ``expm1`` only at
+``min(x, 0)``.
 
 ``erf`` is not built in: the public contract's example of a user's own function is
 ``md.define_function("erf", ...)``, and a definition never takes a name of the
