@@ -221,6 +221,28 @@ class Backend:
     def power(self, a, b):
         return a ** b
 
+    # the activations, written with the operations above (Φ by erfc, in NumPy)
+    def normal_cdf(self, a):
+        return _ndtr(a)
+
+    def gelu(self, a):
+        return a * self.normal_cdf(a)
+
+    def silu(self, a):
+        return a * self.sigmoid(a)
+
+    def log_sigmoid(self, a):
+        return -self.softplus(-a)
+
+    def softsign(self, a):
+        return a / (1.0 + self.abs(a))
+
+    def leaky_relu(self, a, s):
+        return self.xp.where(a > 0, a, s * a)
+
+    def elu(self, a, s):
+        return self.xp.where(a > 0, a, s * (self.exp(self.minimum(a, 0.0 * a)) - 1.0))
+
     # linear algebra
     def einsum(self, spec: str, *ops):
         return self.xp.einsum(spec, *ops)
@@ -269,8 +291,18 @@ class Backend:
         e = self.xp.exp(a - self.xp.max(a, -1, keepdims=True))
         return e / self.xp.sum(e, -1, keepdims=True)
 
+    def log_softmax(self, a):
+        return a - self.logsumexp(a)[..., None]
+
     def asarray(self, a):
         return self.xp.asarray(a)
+
+
+def _ndtr(a):
+    """The standard normal CDF by math.erfc (NumPy arrays), independent of matdiff's."""
+    import math
+
+    return 0.5 * np.vectorize(math.erfc, otypes=[np.float64])(-np.asarray(a) / math.sqrt(2))
 
 
 class _Numpy(Backend):
@@ -302,6 +334,9 @@ def jax_backend() -> Backend:
         def sigmoid(self, a):
             return jax.nn.sigmoid(a)
 
+        def normal_cdf(self, a):
+            return jax.scipy.special.ndtr(a)
+
     return _Jax(jnp)
 
 
@@ -326,6 +361,9 @@ def torch_backend() -> Backend:
 
         def softplus(self, a):
             return torch.nn.functional.softplus(a)
+
+        def normal_cdf(self, a):
+            return torch.special.ndtr(a)
 
         def power(self, a, b):
             return torch.pow(torch.as_tensor(a, dtype=torch.float64), b)
@@ -386,8 +424,10 @@ def to_backend(expr: Expr, ops: Backend, sizes: Mapping[str, int]
         return ops.asarray(arr)
 
     unary = {"exp", "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh",
-             "cosh", "tanh", "sqrt", "abs", "sigmoid", "softplus", "sign", "step", "relu"}
-    binary = {"pow": "power", "max": "maximum", "min": "minimum"}
+             "cosh", "tanh", "sqrt", "abs", "sigmoid", "softplus", "sign", "step", "relu",
+             "normal_cdf", "gelu", "silu", "log_sigmoid", "softsign"}
+    binary = {"pow": "power", "max": "maximum", "min": "minimum", "leaky_relu": "leaky_relu",
+              "elu": "elu"}
 
     def run(env: Mapping[str, Any]):
         cache: dict[int, Any] = {}

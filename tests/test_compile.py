@@ -75,7 +75,7 @@ def test_each_unary_function_value_and_jacobian(fn, rng):
 @pytest.mark.parametrize("fn", BINARY)
 def test_each_binary_function(fn, rng):
     x, y = md.vector("x", "n"), md.vector("y", "n")
-    f = md.sum({"pow": md.power, "max": md.maximum, "min": md.minimum}[fn](x, y))
+    f = md.sum(md.elementwise(fn)(x, y))  # the builder the definition names (max: maximum)
     lo, hi = FUNCTIONS[fn].domain
     vals = {"x": rng.uniform(max(lo, 0.3), hi, N), "y": rng.uniform(lo, hi, N)}
     c = md.compile([f, md.derive(f, x), md.derive(f, y)])
@@ -486,3 +486,18 @@ def test_structured_term_added_to_a_broadcast_scalar():
     g = md.derive(f, a)
     np.testing.assert_allclose(g.evaluate(x=x0, a=a0), -np.sin(x0).sum() * np.ones(3),
                                rtol=1e-12)
+
+
+def test_a_shared_node_s_context_never_overrules_the_values_or_given_dims():
+    """dA/dA and dC/dC are one node (hash-consing); a value of A passed for another
+    purpose (here (3, 3)) must not bind m against C's value or the dims given (found
+    by the random suite, in test order)."""
+    A, C = md.matrix("A", "m", "n"), md.matrix("C", "m", "n")
+    D = md.derive(C, C)
+    assert md.derive(A, A).body is D.body
+    vals = {"A": np.zeros((3, 3)), "C": np.zeros((2, 3))}
+    want = np.einsum("ik,jl->ijkl", np.eye(2), np.eye(3))
+    np.testing.assert_array_equal(interpret(D, vals, dims={"m": 2, "n": 3}), want)
+    np.testing.assert_array_equal(md.evaluate(D, vals, dims={"m": 2, "n": 3}), want)
+    with pytest.raises(md.EvaluationError, match="dim m is 2 from the values but 3"):
+        interpret(md.sum(C), vals, dims={"m": 3})

@@ -18,6 +18,7 @@ split evenly) are tested on their own, with exact values.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ SIZES = {"n": 3, "m": 4}
 LANGUAGE = (
     "exp log sin cos tan arcsin arccos arctan sinh cosh tanh sqrt abs sign relu sigmoid "
     "softplus step max min sum mean norm1 norm2 logsumexp softmax dot outer tr det logdet "
-    "inv diag transpose"
+    "inv diag transpose gelu silu leaky_relu elu log_sigmoid softsign log_softmax"
 ).split()
 # Operators and other required rows (issue 2): arithmetic with broadcasting, matmul.
 OPERATORS = "add sub mul div pow neg matmul eye".split()
@@ -120,6 +121,18 @@ def np_softmax(a):
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
+def np_Phi(a):  # noqa: N802 - the standard normal CDF, by math.erf
+    return 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(a) / math.sqrt(2.0)))
+
+
+def np_leaky_relu(a, s=0.01):
+    return np.where(a > 0, a, s * a)
+
+
+def np_elu(a, s=1.0):
+    return np.where(a > 0, a, s * (np.exp(np.minimum(a, 0.0)) - 1.0))
+
+
 V = ("n",)       # a vector
 W = ("m",)       # a vector of another length
 S = ()           # a scalar
@@ -146,6 +159,13 @@ _UNARY = {
     "step": (lambda a: (a > 0).astype(float), NONZERO),
     "sigmoid": (sig, uniform(-4, 4)),
     "softplus": (lambda a: np.log1p(np.exp(a)), uniform(-4, 4)),
+    "normal_cdf": (np_Phi, uniform(-3, 3)),
+    "gelu": (lambda a: a * np_Phi(a), uniform(-3, 3)),
+    "silu": (lambda a: a * sig(a), uniform(-4, 4)),
+    "log_sigmoid": (lambda a: -np.log1p(np.exp(-a)), uniform(-4, 4)),
+    "softsign": (lambda a: a / (1 + np.abs(a)), NONZERO),  # softsign'' jumps at 0
+    "leaky_relu": (np_leaky_relu, NONZERO),  # the default slope 0.01
+    "elu": (np_elu, NONZERO),                # the default alpha 1.0
 }
 
 
@@ -246,6 +266,17 @@ ROWS: list[Row] = _unary_rows() + [
     Row("logsumexp_mat", "logsumexp", md.logsumexp, (("X", R),), np_logsumexp),
     Row("softmax_vec", "softmax", md.softmax, (("x", V),), np_softmax),
     Row("softmax_mat", "softmax", md.softmax, (("X", R),), np_softmax),
+    Row("log_softmax_vec", "log_softmax", md.log_softmax, (("x", V),),
+        lambda a: a - np_logsumexp(a)[..., None]),
+    Row("log_softmax_mat", "log_softmax", md.log_softmax, (("X", R),),
+        lambda a: a - np_logsumexp(a)[..., None]),
+    # ---- the activations of two arguments: x and the slope (alpha), broadcasting
+    Row("leaky_relu_vv", "leaky_relu", md.leaky_relu, (("x", V), ("y", V)), np_leaky_relu,
+        (NONZERO, FREE)),
+    Row("leaky_relu_vs", "leaky_relu", md.leaky_relu, (("x", V), ("a", S)), np_leaky_relu,
+        (NONZERO, FREE)),
+    Row("elu_vv", "elu", md.elu, (("x", V), ("y", V)), np_elu, (NONZERO, FREE)),
+    Row("elu_mv", "elu", md.elu, (("X", R), ("y", V)), np_elu, (NONZERO, FREE)),
     # ---- products of vectors
     Row("dot_vv", "dot", md.dot, (("x", V), ("y", V)), np.dot),
     Row("dot_sv", "dot", md.dot, (("a", S), ("x", V)), np.dot),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -165,6 +167,11 @@ _pos = np.array([0.2, 0.5, 0.8])   # inside every element-wise domain
 _mix = np.array([-1.5, 0.3, 2.0])
 _sq = A0 @ A0.T + n * np.eye(n)      # symmetric positive definite
 
+def _Phi(a: np.ndarray) -> np.ndarray:
+    """The standard normal CDF, by math.erf (independent of SciPy)."""
+    return np.array([0.5 * (1 + math.erf(t / math.sqrt(2))) for t in a])
+
+
 FUNCTION_CASES = {
     "exp": ("exp(p)", lambda: np.exp(_pos)),
     "log": ("log(p)", lambda: np.log(_pos)),
@@ -184,6 +191,15 @@ FUNCTION_CASES = {
     "sigmoid": ("sigmoid(q)", lambda: 1 / (1 + np.exp(-_mix))),
     "softplus": ("softplus(q)", lambda: np.log1p(np.exp(_mix))),
     "step": ("step(q)", lambda: (_mix > 0).astype(float)),
+    "normal_cdf": ("normal_cdf(q)", lambda: _Phi(_mix)),
+    "gelu": ("gelu(q)", lambda: _mix * _Phi(_mix)),
+    "silu": ("silu(q)", lambda: _mix / (1 + np.exp(-_mix))),
+    "log_sigmoid": ("log_sigmoid(q)", lambda: -np.log1p(np.exp(-_mix))),
+    "softsign": ("softsign(q)", lambda: _mix / (1 + np.abs(_mix))),
+    "leaky_relu": ("leaky_relu(q) + leaky_relu(q, 0.2)",
+                   lambda: np.where(_mix > 0, 2 * _mix, 0.21 * _mix)),
+    "elu": ("elu(q) + elu(q, 0.5)",
+            lambda: np.where(_mix > 0, 2 * _mix, 1.5 * (np.exp(_mix) - 1))),
     "max": ("max(p, q)", lambda: np.maximum(_pos, _mix)),
     "min": ("min(p, q)", lambda: np.minimum(_pos, _mix)),
     "sum": ("sum(X) + sum(X, 0) @ p + sum(X, -1) @ y", lambda: X0.sum() + X0.sum(0) @ _pos
@@ -194,6 +210,7 @@ FUNCTION_CASES = {
     "norm2": ("norm2(q)", lambda: np.linalg.norm(_mix)),
     "logsumexp": ("logsumexp(q)", lambda: np.log(np.exp(_mix).sum())),
     "softmax": ("softmax(q)", lambda: np.exp(_mix) / np.exp(_mix).sum()),
+    "log_softmax": ("log_softmax(q)", lambda: _mix - np.log(np.exp(_mix).sum())),
     "dot": ("dot(p, q)", lambda: _pos @ _mix),
     "outer": ("outer(p, q)", lambda: np.outer(_pos, _mix)),
     "tr": ("tr(S)", lambda: np.trace(_sq)),

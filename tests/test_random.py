@@ -189,6 +189,17 @@ class Gen:
              lambda o, u: o.sin(u) - 1.5),
             ("sign({0}*{0}+0.5)*{0}", lambda u: md.sign(u * u + 0.5) * u, lambda o, u: u),
             ("step({0}*{0}+0.5)*{0}", lambda u: md.step(u * u + 0.5) * u, lambda o, u: u),
+            # the activations (leaky_relu, elu and softsign kinked at 0: kept away)
+            ("gelu({})", md.gelu, lambda o, u: o.gelu(u)),
+            ("normal_cdf({})", md.normal_cdf, lambda o, u: o.normal_cdf(u)),
+            ("silu({})", md.silu, lambda o, u: o.silu(u)),
+            ("log_sigmoid({})", md.log_sigmoid, lambda o, u: o.log_sigmoid(u)),
+            ("softsign({0}*{0}+0.5)", lambda u: md.softsign(u * u + 0.5),
+             lambda o, u: o.softsign(u * u + 0.5)),
+            ("leaky_relu(-{0}*{0}-0.5, 0.1)", lambda u: md.leaky_relu(-(u * u) - 0.5, 0.1),
+             lambda o, u: 0.1 * (-(u * u) - 0.5)),
+            ("elu(-{0}*{0}-0.5, 0.5)", lambda u: md.elu(-(u * u) - 0.5, 0.5),
+             lambda o, u: 0.5 * (o.exp(-(u * u) - 0.5) - 1.0)),
         ]
         text, f, r = self.choose(forms)
         self.used.add(f"fn:{text}")
@@ -317,6 +328,9 @@ class Gen:
                      f"{name}({M}, {ax})")
         if c == "softmax":
             g = self.gen(kind, d)
+            if self.pick(2):
+                return G(md.log_softmax(g.expr), lambda o, e: o.log_softmax(g.ref(o, e)),
+                         f"log_softmax({g})")
             return G(md.softmax(g.expr), lambda o, e: o.softmax(g.ref(o, e)), f"softmax({g})")
         if c == "lse-rows":
             M = self.gen(kind + self.choose(["n", "m"]) if kind == "n" else "mn", d)
@@ -345,6 +359,9 @@ class Gen:
                      f"outer({u}, {v})")
         if c == "softmax":
             g = self.gen(kind, d)
+            if self.pick(2):
+                return G(md.log_softmax(g.expr), lambda o, e: o.log_softmax(g.ref(o, e)),
+                         f"log_softmax({g})")
             return G(md.softmax(g.expr), lambda o, e: o.softmax(g.ref(o, e)), f"softmax({g})")
         if c == "diag":
             v = self.gen("n", d)

@@ -201,13 +201,11 @@ def _piecewise(expr: Expr) -> list[Map]:
 
 def _sides(node: Map, vals: Mapping[str, Any], sizes: Mapping[str, int]) -> set[int]:
     """Which sides of its kink the argument of ``node`` takes at a point: +1 where
-    ``z > 0`` (of ``a − b`` for ``max(a, b)``), −1 where ``z < 0``."""
-    args = node.children
+    ``z > 0`` (of ``a − b`` for ``max(a, b)``, of ``x`` for ``leaky_relu(x, a)``: the
+    definition's ``kink``), −1 where ``z < 0``."""
     with np.errstate(all="ignore"):
-        z = evaluate(args[0], vals, dims=sizes)
-        if len(args) > 1:
-            z = z - evaluate(args[1], vals, dims=sizes)
-    z = np.asarray(z)
+        args = [np.asarray(evaluate(c, vals, dims=sizes)) for c in node.children]
+        z = node.spec.kink_of(*args)
     return {s for s, hit in ((1, np.any(z > 0)), (-1, np.any(z < 0))) if hit}
 
 

@@ -212,7 +212,12 @@ def get_backend(name: str) -> SimpleNamespace:
 
 def _add_elementwise(t: SimpleNamespace, backend: str) -> None:
     """Give table ``t`` every element-wise function that has an implementation for
-    ``backend`` (the built-ins, and those :func:`matdiff.define_function` added since)."""
+    ``backend`` (the built-ins, and those :func:`matdiff.define_function` added since),
+    and take away the entries of functions no longer defined (a test's own)."""
+    added: set[str] = t.__dict__.setdefault("_elementwise", set())
+    for name in [n for n in added if n not in FUNCTIONS]:
+        delattr(t, name)
+        added.discard(name)
     for name, row in FUNCTIONS.items():
         impl = implementation(row, backend)
         if impl is None:
@@ -220,6 +225,7 @@ def _add_elementwise(t: SimpleNamespace, backend: str) -> None:
         if row.arity > 1 and hasattr(t, "lift"):
             impl = t.lift(impl)
         setattr(t, name, impl)
+        added.add(name)
 
 
 def _add_matrix_functions(t: SimpleNamespace, backend: str) -> None:

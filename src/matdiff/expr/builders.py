@@ -224,16 +224,22 @@ def power(a: Any, b: Any) -> Expr:
     return apply("pow", (broadcast_to(a, shape), broadcast_to(b, shape)))
 
 
-def _builder(fn: str, arity: int, doc: str = "") -> Callable[..., Expr]:
+def _builder(fn: str, arity: int, doc: str = "",
+             defaults: tuple[float, ...] = ()) -> Callable[..., Expr]:
     """The builder of an element-wise function: its arguments broadcast to one shape
-    (NumPy's rule), then the node, simplified."""
+    (NumPy's rule), then the node, simplified; trailing arguments left out take the
+    definition's ``defaults`` (``leaky_relu(x)`` is ``leaky_relu(x, 0.01)``)."""
     if arity == 1:
         def f(a: Any) -> Expr:
             return apply(fn, (as_expr(a),))
     else:
+        least = arity - len(defaults)
+
         def f(*args: Any) -> Expr:
-            if len(args) != arity:
-                raise TypeError(f"{fn} takes {arity} arguments, got {len(args)}")
+            if not least <= len(args) <= arity:
+                counts = f"{arity}" if least == arity else f"{least} to {arity}"
+                raise TypeError(f"{fn} takes {counts} arguments, got {len(args)}")
+            args = args + defaults[len(args) - least:]
             es = [as_expr(a) for a in args]
             shape = es[0].shape
             for e in es[1:]:
@@ -261,7 +267,7 @@ def elementwise(fn: str) -> Callable[..., Expr]:
     row = FUNCTIONS[fn]
     if row.build:
         return globals()[row.build]
-    return _builder(fn, row.arity, row.doc)
+    return _builder(fn, row.arity, row.doc, row.defaults)
 
 
 
@@ -451,15 +457,16 @@ def matrix_function(fn: str) -> Callable[[Any], Expr]:
 
 
 def _define_builders() -> None:
-    """One builder per built-in element-wise function of one argument and per matrix
-    function, named as the function (``md.exp``, ``md.relu``, ``md.inv``), made from
-    the definitions."""
+    """One builder per built-in element-wise function (that names no builder of its
+    own, as ``max`` names :func:`maximum`) and per matrix function, named as the
+    function (``md.exp``, ``md.relu``, ``md.leaky_relu``, ``md.inv``), made from the
+    definitions."""
     from .functions import FUNCTIONS
     from .matrix_functions import MATRIX_FUNCTIONS
 
     for name, row in FUNCTIONS.items():
-        if row.builtin and row.arity == 1 and not row.build:
-            globals()[name] = _builder(name, 1, row.doc)
+        if row.builtin and not row.build:
+            globals()[name] = _builder(name, row.arity, row.doc, row.defaults)
             __all__.append(name)
     for name in MATRIX_FUNCTIONS:
         globals()[name] = matrix_function(name)

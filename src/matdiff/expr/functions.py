@@ -14,11 +14,29 @@ Conventions at non-differentiable points follow the paper and PyTorch:
 ``relu'(0) = 0``, ``abs'(0) = sign(0) = 0``, ``step' = sign' = 0`` everywhere, and a
 tie of ``max(a, b)`` or ``min(a, b)`` splits the derivative evenly (½ to each side).
 ``step(x)`` is 1 for ``x > 0`` and 0 otherwise (so ``step(0) = 0``).
+
+The activations of deep learning are defined as ``torch.nn.functional`` defines them,
+defaults included (``leaky_relu(x)`` is ``leaky_relu(x, 0.01)``, ``elu(x)`` is
+``elu(x, 1.0)``, ``gelu`` is the exact ``x Φ(x)``, torch's default ``approximate="none"``;
+JAX's ``jax.nn.gelu`` defaults to the tanh approximation, and its ``gelu(x,
+approximate=False)`` is this one).  At their kinks they follow PyTorch's autograd:
+``leaky_relu'(0) = a`` (the negative side's slope: torch's backward is ``a`` unless
+``x > 0``; JAX's ``jax.grad`` gives 1 there), ``elu'(0) = a`` (torch and JAX agree) and
+``elu''(0) = 0`` (torch's double backward; JAX gives ``a``).  ``softsign`` is smooth
+once: its second derivative ``−2 sign(x)/(1 + |x|)³`` is 0 at 0.  Every one is
+computed without overflow for large ``|x|`` on every backend: ``log_sigmoid(x) =
+−softplus(−x)``, σ through ``softplus``, ``elu`` evaluates ``expm1`` only at
+``min(x, 0)``.
+
+``erf`` is not built in: the public contract's example of a user's own function is
+``md.define_function("erf", ...)``, and a definition never takes a name of the
+language.  GELU's ``Φ`` is the built-in ``normal_cdf`` (printed ``Φ``).
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,10 +90,26 @@ class Elementwise:
     #: the paper's spelling, where it writes the function as another with leading
     #: constant arguments: ``("max", (0.0,))`` writes ``relu(z)`` as ``max(0, z)``
     paper: tuple[str, tuple[float, ...]] | None = None
+    #: the values of the trailing arguments where a call leaves them out, as in
+    #: PyTorch (``leaky_relu(x)`` is ``leaky_relu(x, 0.01)``): the builder and the
+    #: parser take ``arity - len(defaults)`` to ``arity`` arguments
+    defaults: tuple[float, ...] = ()
+    #: for a piecewise function, the quantity whose sign tells the piece, from the
+    #: arguments' NumPy values (``md.check`` draws points until each sign is seen);
+    #: ``None``: the argument, or ``a − b`` for two (``max(a, b)``)
+    kink: Callable[..., np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if len(self.derivs) != self.arity:
             raise ValueError(f"{self.name}: one derivative rule per argument")
+        if len(self.defaults) >= max(self.arity, 1):
+            raise ValueError(f"{self.name}: defaults for the trailing arguments only")
+
+    def kink_of(self, *args: np.ndarray) -> np.ndarray:
+        """The quantity whose sign tells which piece ``args`` are on (see ``kink``)."""
+        if self.kink is not None:
+            return np.asarray(self.kink(*args))
+        return np.asarray(args[0] - args[1] if len(args) > 1 else args[0])
 
     def impl(self, backend: str) -> Callable[..., Any] | None:
         """The implementation for ``backend`` ("numpy", "jax", "torch"), imported if
@@ -139,6 +173,91 @@ def _jax_relu(a: Any) -> Any:
     import jax.numpy as jnp
 
     return jnp.maximum(a, 0.0)
+
+
+def _first(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # the kink of leaky_relu(x, a) and elu(x, a) is at x = 0, whatever a is
+    return np.asarray(a)
+
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _ndtr_erfc(a: np.ndarray) -> np.ndarray:
+    """Φ without SciPy: ``erfc(−a/√2)/2`` (erfc, not ``1 + erf``, keeps the lower
+    tail's precision), vectorised over ``math.erfc``."""
+    return 0.5 * _erfc(-np.asarray(a, dtype=np.float64) / math.sqrt(2.0))
+
+
+try:  # SciPy's Φ: one pass over the array, as accurate in the tails
+    from scipy.special import ndtr as _ndtr
+except ImportError:  # pragma: no cover - scipy is optional
+    _ndtr = _ndtr_erfc
+
+
+#: 1/√(2π), the normal density's constant
+_INV_SQRT_2PI = 0.3989422804014327
+
+
+def _normal_pdf(a: Expr) -> Expr:
+    # φ(a) = exp(−a²/2)/√(2π): exp of a non-positive number, never overflows
+    return _INV_SQRT_2PI * _b().exp(-0.5 * a * a)
+
+
+def _gelu(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    return a * _ndtr(a)
+
+
+def _jax_gelu(a: Any) -> Any:
+    import jax
+
+    return jax.nn.gelu(a, approximate=False)  # JAX's default is the tanh approximation
+
+
+def _silu(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    return a * _fast_sigmoid(a)
+
+
+def _log_sigmoid(a: np.ndarray) -> np.ndarray:
+    # log σ(a) = −softplus(−a) = −log(1 + exp(−a)), by logaddexp: no overflow
+    return -np.logaddexp(0.0, -np.asarray(a, dtype=np.float64))
+
+
+def _softsign(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    return a / (1.0 + np.abs(a))
+
+
+def _leaky_relu(a: np.ndarray, s: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    return np.where(a > 0, a, s * a)
+
+
+def _torch_leaky_relu(a: Any, s: Any) -> Any:
+    import torch
+
+    return torch.where(a > 0, a, s * a)
+
+
+def _elu(a: np.ndarray, s: np.ndarray) -> np.ndarray:
+    # a where a > 0, s(exp(a) − 1) where a ≤ 0: expm1 of min(a, 0) only, so no exp
+    # overflows and no precision is lost near 0
+    a = np.asarray(a, dtype=np.float64)
+    return np.where(a > 0, a, s * np.expm1(np.minimum(a, 0.0)))
+
+
+def _jax_elu(a: Any, s: Any) -> Any:
+    import jax.numpy as jnp
+
+    return jnp.where(a > 0, a, s * jnp.expm1(jnp.minimum(a, 0.0)))
+
+
+def _torch_elu(a: Any, s: Any) -> Any:
+    import torch
+
+    return torch.where(a > 0, a, s * torch.expm1(torch.clamp(a, max=0.0)))
 
 
 def _pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -216,6 +335,53 @@ def _rows() -> list[Elementwise]:
         U("softplus", _softplus, lambda a, out: B.sigmoid(a), (-4.0, 4.0),
           jax="jax.nn.softplus", torch="torch.nn.functional.softplus",
           latex="\\operatorname{softplus}", doc="log(1 + exp(x)), computed stably"),
+        # ---- the activations of deep learning, as torch.nn.functional defines them
+        # Φ(a), the standard normal CDF; d Φ(a) = φ(a) = exp(−a²/2)/√(2π)
+        U("normal_cdf", _ndtr, lambda a, out: _normal_pdf(a), (-3.0, 3.0),
+          jax="jax.scipy.special.ndtr", torch="torch.special.ndtr", unicode="Φ",
+          latex="\\Phi", doc="Φ(x), the standard normal CDF (GELU's Φ)"),
+        # gelu(a) = a Φ(a) (exact: torch's approximate="none");
+        # d gelu = Φ(a) + a φ(a)
+        U("gelu", _gelu, lambda a, out: B.normal_cdf(a) + a * _normal_pdf(a), (-3.0, 3.0),
+          jax=_jax_gelu, torch="torch.nn.functional.gelu", latex="\\operatorname{GELU}",
+          doc="x Φ(x), the exact GELU (torch's default)"),
+        # silu(a) = a σ(a); d silu = σ(a) + a σ(a) σ(−a)  (σ' = σ(1 − σ), 1 − σ(a) = σ(−a),
+        # which keeps its precision where σ(a) is near 1)
+        U("silu", _silu, lambda a, out: B.sigmoid(a) + a * B.sigmoid(a) * B.sigmoid(-a),
+          (-4.0, 4.0), jax="jax.nn.silu", torch="torch.nn.functional.silu",
+          latex="\\operatorname{SiLU}", doc="x σ(x), the SiLU (swish)"),
+        # log_sigmoid(a) = log σ(a) = −softplus(−a); d log σ(a) = 1 − σ(a) = σ(−a)
+        U("log_sigmoid", _log_sigmoid, lambda a, out: B.sigmoid(-a), (-4.0, 4.0),
+          jax="jax.nn.log_sigmoid", torch="torch.nn.functional.logsigmoid",
+          latex="\\log\\sigma", doc="log σ(x) = −softplus(−x), computed stably"),
+        # softsign(a) = a/(1 + |a|); d softsign = 1/(1 + |a|)²  (smooth once: the second
+        # derivative −2 sign(a)/(1 + |a|)³ jumps at 0)
+        U("softsign", _softsign, lambda a, out: B.power(1 + B.abs(a), -2), _R,
+          jax="jax.nn.soft_sign", torch="torch.nn.functional.softsign",
+          latex="\\operatorname{softsign}", doc="x/(1 + |x|)"),
+        # leaky_relu(a, s) = a where a > 0, s a where a ≤ 0 (s the negative slope,
+        # default 0.01):  ∂/∂a = step(a) + s(1 − step(a)), so leaky_relu'(0) = s
+        # (PyTorch's autograd);  ∂/∂s = a(1 − step(a)) = min(a, 0)
+        E("leaky_relu", 2, _leaky_relu,
+          (lambda a, s, out: B.step(a) + s * (1 - B.step(a)),
+           lambda a, s, out: a * (1 - B.step(a))), _R,
+          latex="\\operatorname{LeakyReLU}", jax="jax.nn.leaky_relu",
+          torch=_torch_leaky_relu, defaults=(0.01,), kink=_first,
+          doc="leaky_relu(x, a): x where x > 0, a·x elsewhere (a = 0.01 if left out)",
+          notes={"en": "{d}: by {a}, 1 where {a} > 0, {b} where {a} ≤ 0",
+                 "zh": "{d}：对 {a} 而言，当 {a} > 0 时为 1，当 {a} ≤ 0 时为 {b}"}),
+        # elu(a, s) = a where a > 0, s(exp(a) − 1) where a ≤ 0 (s is alpha, default 1):
+        # ∂/∂a = step(a) + s(1 − step(a)) exp(min(a, 0)), so elu'(0) = s and, as
+        # exp(min(a, 0)) = exp(−relu(−a)) has derivative step(−a) exp(...), elu''(0) = 0
+        # (both PyTorch's autograd);  ∂/∂s = exp(min(a, 0)) − 1  (0 where a > 0)
+        E("elu", 2, _elu,
+          (lambda a, s, out: B.step(a) + s * (1 - B.step(a)) * B.exp(B.minimum(a, 0.0)),
+           lambda a, s, out: B.exp(B.minimum(a, 0.0)) - 1), _R,
+          latex="\\operatorname{ELU}", jax=_jax_elu, torch=_torch_elu, defaults=(1.0,),
+          kink=_first,
+          doc="elu(x, a): x where x > 0, a(exp(x) − 1) elsewhere (a = 1 if left out)",
+          notes={"en": "{d}: by {a}, 1 where {a} > 0, {b}·exp({a}) where {a} ≤ 0",
+                 "zh": "{d}：对 {a} 而言，当 {a} > 0 时为 1，当 {a} ≤ 0 时为 {b}·exp({a})"}),
         # a^b:  ∂/∂a = b a^(b−1),  ∂/∂b = a^b log a  (a > 0 for a variable exponent)
         E("pow", 2, _pow,
           (lambda a, b, out: b * B.power(a, b - 1), lambda a, b, out: out * B.log(a)),

@@ -2,7 +2,7 @@
 
 A :class:`MatrixFunction` is everything matdiff knows of a function of a whole
 matrix or vector (``inv``, ``det``, ``logdet``) or of a vector's entries together
-(``logsumexp``, ``softmax`` over the last axis): its shape rule, its adjoint rule
+(``logsumexp``, ``softmax``, ``log_softmax`` over the last axis): its shape rule, its adjoint rule
 (the vector-Jacobian product of reverse mode), its NumPy, JAX and PyTorch
 implementations, the identities it simplifies by when built (``inv(inv X) = X``),
 its Unicode, LaTeX and matrixcalculus.org spellings, the matrices it is defined on
@@ -205,6 +205,25 @@ def _np_softmax(a: np.ndarray) -> np.ndarray:
     return e
 
 
+def _np_log_softmax(a: np.ndarray) -> np.ndarray:
+    # log softmax(a) = a − logsumexp(a), the stable logsumexp: no exp overflows and,
+    # unlike log(softmax(a)), no tiny probability underflows to log 0
+    a = np.asarray(a, dtype=np.float64)
+    return a - stable_logsumexp(a)[..., None]
+
+
+def _jax_log_softmax(a: Any) -> Any:
+    import jax
+
+    return jax.nn.log_softmax(a, axis=-1)
+
+
+def _torch_log_softmax(a: Any) -> Any:
+    import torch
+
+    return torch.log_softmax(a, dim=-1)
+
+
 def _jax_logdet(a: Any) -> Any:
     import jax.numpy as jnp
 
@@ -288,6 +307,18 @@ def _softmax_vjp(node: Expr, adj: Expr, nf: int) -> Expr:
     return _s().add([first, second])
 
 
+def _log_softmax_vjp(node: Expr, adj: Expr, nf: int) -> Expr:
+    # log_softmax(x)ᵢ = xᵢ − logsumexp(x):  ∂/∂xⱼ = δᵢⱼ − sⱼ (s = softmax(x)), so
+    # adj(x)ⱼ = adjⱼ − (Σᵢ adjᵢ) sⱼ (row by row over the leading axes β).
+    x = node.children[0]
+    r = len(x.shape)
+    beta, i, j = tuple(range(r - 1)), r - 1, r
+    phi = tuple(range(r + 1, r + 1 + nf))
+    second = _s().einsum([Const(-1.0), adj, _b().softmax(x)],
+                         [(), phi + beta + (i,), beta + (j,)], phi + beta + (j,))
+    return _s().add([adj, second])
+
+
 # ------------------------------------------------------------------ identities
 def _inv_simplify(X: Expr) -> Expr | None:
     if _is(X, "inv"):  # (X⁻¹)⁻¹ = X
@@ -338,6 +369,13 @@ def _definitions() -> list[MatrixFunction]:
           torch=_torch_softmax, width=9, domain="any", sort=8,
           doc="softmax over the last axis",
           rule={"en": "∂sᵢ/∂xⱼ = sᵢ(δᵢⱼ − sⱼ)", "zh": "∂sᵢ/∂xⱼ = sᵢ(δᵢⱼ − sⱼ)"}),
+        # as torch.log_softmax(x, dim=-1) and jax.nn.log_softmax(x): the last axis
+        M("log_softmax", _last_axis_kept, _log_softmax_vjp, _np_log_softmax,
+          jax=_jax_log_softmax, torch=_torch_log_softmax,
+          latex=r"\log\operatorname{{softmax}}({0})", width=13, domain="any", sort=8,
+          doc="log(softmax(x)) over the last axis, as x − logsumexp(x) (stable)",
+          rule={"en": "∂ log_softmax(x)ᵢ/∂xⱼ = δᵢⱼ − softmax(x)ⱼ",
+                "zh": "∂ log_softmax(x)ᵢ/∂xⱼ = δᵢⱼ − softmax(x)ⱼ"}),
     ]
 
 

@@ -134,7 +134,8 @@ class FunctionTable(Mapping):
         if self._version != version():
             made = {
                 row.name: FunctionSpec(
-                    row.name, b.elementwise(row.name), ("expr",) * row.arity, (row.arity,),
+                    row.name, b.elementwise(row.name), ("expr",) * row.arity,
+                    tuple(range(row.arity - len(row.defaults), row.arity + 1)),
                     "element-wise " + (row.doc or row.name), "elementwise" if row.arity > 1
                     else None)
                 for row in FUNCTIONS.values() if row.call and self._keep(row)}
