@@ -367,22 +367,32 @@ def count_letter(p: Product, c: int) -> None:
 
 
 # ====================================================================== the result
-def _only_constants(p: Product) -> bool | None:
+def _sums_nothing(p: Product) -> bool:
+    """Every letter the product sums is gone (summed away by a rule): it reads only
+    its output letters."""
+    return len(p.dims) == len(p.out) + len(p.gone)
+
+
+def _only_ones(p: Product) -> bool | None:
+    if not _sums_nothing(p):
+        return None
     for e in p.ops:
-        if not isinstance(e, Const):
+        if not isinstance(e, Const) or e.value != 1.0:
             return None
     return True
 
 
-@rule("constant_product", _only_constants)
+@rule("constant_product", _only_ones)
 def constant_product(p: Product, _: bool) -> Expr:
-    """A product of constants is a constant: ``c 1ᵢ 1ⱼ = c`` filled to ``(i, j)``
-    (and the empty product is its coefficient)."""
+    """A product of ones over output letters is its coefficient: ``c 1ᵢ 1ⱼ = c``
+    filled to ``(i, j)`` (and the empty product is its coefficient)."""
     return p.constant(p.coef)
 
 
 def _plain_operand(p: Product) -> bool | None:
-    return True if len(p.ops) == 1 and p.sps[0] == p.out and p.coef == 1.0 else None
+    if len(p.ops) == 1 and p.coef == 1.0 and p.sps[0] == p.out and _sums_nothing(p):
+        return True
+    return None
 
 
 @rule("single_operand", _plain_operand)
@@ -394,7 +404,8 @@ def single_operand(p: Product, _: bool) -> Expr:
 @rule("canonical", lambda p: True)
 def canonical(p: Product, _: bool) -> Expr:
     """The product itself, operands sorted and letters relabelled in order of first
-    appearance, so that equal products are one node (``yⱼ Aᵢⱼ`` and ``Aᵢⱼ yⱼ``)."""
+    appearance, so that equal products are one node (``yⱼ Aᵢⱼ`` and ``Aᵢⱼ yⱼ``).  It
+    sums only the letters its operands read: ``count_letter`` has run."""
     pos = {c: i for i, c in enumerate(p.out)}
 
     def key(item: tuple[Expr, list[int]]) -> tuple:
