@@ -13,6 +13,7 @@ Index notation in the comments: ``i, j`` output letters, ``a, b`` summed ones.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -276,7 +277,7 @@ def _checked(passes: tuple[Pass, ...], fired: list[str]) -> tuple[Pass, ...]:
             fired.append(r.name)
             return fire(Rule(r.name, lambda _p: m, r.then), p)
         return Rule(r.name, r.when, then)
-    return tuple(Pass(ps.name, tuple(wrap(r) for r in ps.rules), ps.once) for ps in passes)
+    return tuple(replace(ps, rules=tuple(wrap(r) for r in ps.rules)) for ps in passes)
 
 
 def test_every_rule_firing_in_derivations_keeps_the_value():
@@ -294,7 +295,7 @@ def test_every_rule_firing_in_derivations_keeps_the_value():
 
 
 def _without(name: str) -> tuple[Pass, ...]:
-    return tuple(Pass(ps.name, tuple(r for r in ps.rules if r.name != name), ps.once)
+    return tuple(replace(ps, rules=tuple(r for r in ps.rules if r.name != name))
                  for ps in PASSES)
 
 
@@ -329,8 +330,8 @@ def test_a_wrong_rule_is_caught():
 
 
 def test_einsum_uses_the_module_table(monkeypatch):
-    planted = tuple(Pass(ps.name, tuple(WRONG_FOLD if r.name == "fold_constant" else r
-                                        for r in ps.rules), ps.once) for ps in PASSES)
+    planted = tuple(replace(ps, rules=tuple(WRONG_FOLD if r.name == "fold_constant" else r
+                                            for r in ps.rules)) for ps in PASSES)
     monkeypatch.setattr(rules, "PASSES", planted)
     bad = einsum([Const(2.0), x], [(), (0,)], (0,))
     vals = values_for([x])

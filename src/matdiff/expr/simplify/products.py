@@ -27,6 +27,8 @@ def normalise(p: Product, passes: Sequence[Pass] | None = None) -> Expr:
     ``p``: in each, the first rule that matches rewrites ``p``, until none matches
     (a ``once`` pass tries each rule once); a rule that returns an expression ends it."""
     for ps in rules.PASSES if passes is None else passes:
+        if ps.about is not None and not _any_of(p.ops, ps.about):
+            continue
         steps, again = ps.steps, not ps.once
         k, n = 0, len(steps)
         while k < n:
@@ -40,6 +42,13 @@ def normalise(p: Product, passes: Sequence[Pass] | None = None) -> Expr:
                 return result
             k = 0 if again else k + 1
     raise AssertionError("internal: the passes left a product unsettled")
+
+
+def _any_of(ops: list[Expr], kind: type) -> bool:
+    for e in ops:
+        if isinstance(e, kind):
+            return True
+    return False
 
 
 _SPLIT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -120,11 +120,13 @@ def rule(name: str, when: Callable[[Product], Match]
 @dataclass(frozen=True, slots=True)
 class Pass:
     """Rules applied together: the first that matches, until none does (``once``: each
-    tried once, in order)."""
+    tried once, in order).  ``about``: the pass runs only on a product with an operand
+    of this kind (a shortcut: its rules match nothing else)."""
 
     name: str
     rules: tuple[Rule, ...]
     once: bool = False
+    about: type | None = None
     #: the rules' ``(when, then)`` pairs, for the driver
     steps: tuple = field(init=False, repr=False, compare=False)
 
@@ -431,7 +433,7 @@ PASSES: tuple[Pass, ...] = (
     Pass("broadcast", (broadcast,)),
     Pass("flatten", (flatten,)),
     Pass("constants", (fold_constant, zero_factor)),
-    Pass("deltas", (trace_delta, eliminate_delta, duplicate_delta)),
+    Pass("deltas", (trace_delta, eliminate_delta, duplicate_delta), about=Delta),
     Pass("powers", (merge_powers,), once=True),
     Pass("letters", (expand_letter, count_letter)),
     Pass("result", (constant_product, zero_factor, single_operand, canonical)),
