@@ -420,6 +420,8 @@ def canonical(p: Product, _: bool) -> Expr:
         for c in s:
             if c not in relabel:
                 relabel[c] = len(relabel)
+    if len(relabel) + len(p.gone) != len(p.dims):
+        raise AssertionError("internal: a product sums a letter no operand reads")
     ops = [e for e, _s in items]
     sps = [tuple(relabel[c] for c in s) for _e, s in items]
     if p.coef != 1.0:
