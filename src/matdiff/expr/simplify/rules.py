@@ -332,6 +332,8 @@ def merge_powers(p: Product, groups: dict) -> None:
 
 # ====================================================================== letters
 def _unread_free(p: Product) -> int | None:
+    if not p.out:
+        return None
     covered = p.covered()
     for c in p.out:
         if c not in covered:
@@ -340,6 +342,8 @@ def _unread_free(p: Product) -> int | None:
 
 
 def _unread_summed(p: Product) -> int | None:
+    if len(p.dims) == len(p.out) + len(p.gone):  # it sums no letter
+        return None
     covered = p.covered()
     for c in p.dims:
         if c not in covered and c not in p.gone and c not in p.out:
