@@ -6,8 +6,9 @@ its identity applies (``None``: nowhere) and its ``then`` rewrites the product t
 place; a rule that settles the whole product returns its value instead.  The driver
 (:func:`matdiff.expr.simplify.products.normalise`) runs :data:`PASSES` in order; a
 pass applies the first of its rules that matches, again and again until none does (a
-pass marked ``once`` tries each of its rules once).  The order is part of the normal
-form: each pass relies on what the passes before it left.
+pass marked ``once`` tries each of its rules once; a pass ``about`` a kind of node runs
+only on a product with such an operand).  The order is part of the normal form: each
+pass relies on what the passes before it left.
 
 In index notation (``i, j`` output letters, ``a, b`` summed ones, ``c`` a number)::
 
