@@ -31,7 +31,7 @@ from .core import (
     shape_str,
 )
 from .simplify import add as _add
-from .simplify import apply, einsum, keep_context, scale
+from .simplify import apply, einsum, scale
 
 __all__ = [
     "var", "scalar", "vector", "matrix", "const", "as_expr", "zeros_like", "ones",
@@ -174,7 +174,7 @@ def broadcast_to(a: Expr, shape: Sequence[Dim]) -> Expr:
     if ra > r or tuple(shape[r - ra:]) != a.shape:
         raise ShapeError(f"cannot broadcast shape {shape_str(a.shape)} to {shape_str(shape)}")
     if isinstance(a, Const):
-        return keep_context(Const(a.value, shape), [a])
+        return Const(a.value, shape)
     # scalar expansion: a product with ones over the new axes
     return einsum([a, Const(1.0, shape[: r - ra])],
                   [tuple(range(r - ra, r)), tuple(range(r - ra))], tuple(range(r)))
