@@ -109,6 +109,8 @@ def check_definition(row: Elementwise, latex: list[str]) -> None:
     call = f"{row.name}({', '.join(names)})"
     shapes = {n: ("n",) for n in names}
     assert md.parse(call, shapes=shapes) is f
+    for alias in row.aliases:  # another name for the function (ln for log)
+        assert md.parse(call.replace(row.name, alias, 1), shapes=shapes) is f
     if row.mc and row.arity == 1:
         assert md.parse(call, shapes=shapes, syntax="matrixcalculus") is f
     # shape inference sees through the function: in f(A @ w) + v, w and v are vectors

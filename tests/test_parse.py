@@ -175,6 +175,7 @@ def _Phi(a: np.ndarray) -> np.ndarray:
 FUNCTION_CASES = {
     "exp": ("exp(p)", lambda: np.exp(_pos)),
     "log": ("log(p)", lambda: np.log(_pos)),
+    "ln": ("ln(p)", lambda: np.log(_pos)),  # the paper's spelling of log
     "sin": ("sin(q)", lambda: np.sin(_mix)),
     "cos": ("cos(q)", lambda: np.cos(_mix)),
     "tan": ("tan(q)", lambda: np.tan(_mix)),

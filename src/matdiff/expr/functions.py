@@ -90,6 +90,9 @@ class Elementwise:
     #: the paper's spelling, where it writes the function as another with leading
     #: constant arguments: ``("max", (0.0,))`` writes ``relu(z)`` as ``max(0, z)``
     paper: tuple[str, tuple[float, ...]] | None = None
+    #: other names the parser reads it by (the paper writes ``ln`` for ``log``); it
+    #: always prints by its own name
+    aliases: tuple[str, ...] = ()
     #: the values of the trailing arguments where a call leaves them out, as in
     #: PyTorch (``leaky_relu(x)`` is ``leaky_relu(x, 0.01)``): the builder and the
     #: parser take ``arity - len(defaults)`` to ``arity`` arguments
@@ -292,7 +295,7 @@ def _rows() -> list[Elementwise]:
         U("exp", np.exp, lambda a, out: out, _R, doc="exponential"),
         # d log(a) = 1/a
         U("log", np.log, lambda a, out: B.power(a, -1), (0.2, 3.0),
-          doc="natural logarithm"),
+          doc="natural logarithm (also ln)", aliases=("ln",)),
         U("sin", np.sin, lambda a, out: B.cos(a), _R, doc="sine"),
         U("cos", np.cos, lambda a, out: -B.sin(a), _R, doc="cosine"),
         # d tan(a) = 1/cos²(a)

@@ -559,6 +559,8 @@ class _Checker:
 
     def call(self, node: Node, args: list[_Shape]) -> _Shape:
         name = node.value
+        if not self.mc and name in FUNCTION_TABLE:
+            name = FUNCTION_TABLE[name].name  # an alias (ln) is its function (log)
         children = node.children
         spans = [c.span for c in children]
         if name in ("vector", "matrix"):

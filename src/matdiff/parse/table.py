@@ -139,6 +139,10 @@ class FunctionTable(Mapping):
                     "element-wise " + (row.doc or row.name), "elementwise" if row.arity > 1
                     else None)
                 for row in FUNCTIONS.values() if row.call and self._keep(row)}
+            for row in FUNCTIONS.values():  # the paper's ln(x) is log(x)
+                for alias in row.aliases:
+                    if row.name in made:
+                        made[alias] = made[row.name]
             for fn in MATRIX_FUNCTIONS.values():
                 name = self._spelling(fn)
                 if name:
