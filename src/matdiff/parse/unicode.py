@@ -68,6 +68,7 @@ from ..expr import builders as b
 from ..expr.core import Const, Dim, Expr, shape_str
 from ..expr.functions import FUNCTIONS
 from .mc import Row, _un, _what, _wrap
+from .table import FUNCTION_TABLE
 from .tree import Node
 from .unicode_lexer import _HINTS, _INDEX, _SUBSCRIPTS, UToken, looks_unicode, unicode_tokens
 
@@ -78,14 +79,13 @@ Span = tuple[int, int]
 #: the deepest nesting of parentheses, calls, signs and powers the syntax reads
 MAX_DEPTH = 80
 
-#: functions of the syntax that are not element-wise: name -> (builder, arities)
-_MATRIX_FUNCTIONS: dict[str, tuple[Callable[..., Any], tuple[int, ...]]] = {
-    "sum": (b.sum, (1, 2)), "mean": (b.mean, (1, 2)), "tr": (b.tr, (1,)),
-    "det": (b.det, (1,)), "logdet": (b.logdet, (1,)), "inv": (b.inv, (1,)),
-    "diag": (b.diag, (1,)), "logsumexp": (b.logsumexp, (1,)),
-    "softmax": (b.softmax, (1,)), "norm1": (b.norm1, (1,)), "norm2": (b.norm2, (1,)),
-    "dot": (b.dot, (2,)), "outer": (b.outer, (2,)), "transpose": (b.transpose, (1,)),
-}
+def _matrix_functions() -> dict[str, Any]:
+    """The functions of numpy syntax that are not element-wise and take expressions
+    (and an axis): ``sum``, ``tr``, ``det``, ``logdet``, ``diag``, ... (from
+    :data:`matdiff.parse.table.FUNCTION_TABLE`; ``eye``, ``vector`` and ``matrix``
+    take dims, which this syntax does not write)."""
+    return {name: spec for name, spec in FUNCTION_TABLE.items()
+            if name not in FUNCTIONS and all(p in ("expr", "axis") for p in spec.params)}
 
 
 def unicode_functions() -> dict[str, str]:
@@ -97,7 +97,7 @@ def unicode_functions() -> dict[str, str]:
     >>> f["σ"], f["sigmoid"], f["tr"]
     ('sigmoid', 'sigmoid', 'tr')
     """
-    out = {name: name for name in _MATRIX_FUNCTIONS}
+    out = {name: name for name in _matrix_functions()}
     for row in FUNCTIONS.values():
         if not row.call:
             continue
@@ -659,39 +659,46 @@ class _Builder:
             f"'^' of a {_what(ea, ra)}: '^' of a matrix is its integer power; write ^⊙ "
             "for the element-wise power (A^⊙0.5)", sa, sc)
 
+    def matrix_call(self, node: Node, spec: Any, args: list[Any], spans: list[Span],
+                    axis_spans: tuple[Span, ...]) -> Any:
+        fn = spec.name
+        given = len(args) + len(axis_spans)
+        if given not in spec.arities or (axis_spans and "axis" not in spec.params):
+            raise ParseError(f"{fn} takes {spec.arity_text()}, got {given}", self.text,
+                             [node.span])
+        es = [_un(a)[0] for a in args]
+        if axis_spans:
+            s, e = axis_spans[0]
+            digits = self.text[s:e].lstrip("-−")
+            axis = -int(digits) if self.text[s] in "-−" else int(digits)
+            return self.apply(spec.build, (es[0], axis), [spans[0]])
+        if len(es) == 2 and spec.params[1] == "axis":
+            k = _integer(es[1])
+            if k is None:
+                raise ParseError(f"{fn}: the axis must be a whole number, like axis=0",
+                                 self.text, [spans[1]])
+            return self.apply(spec.build, (es[0], k), [spans[0]])
+        if spec.fill == "matmul":  # dot(x, y): the dims must agree
+            self.unify_shapes(es[0].shape, es[1].shape)
+        if len(es) == 1 and isinstance(es[0], Const) and not es[0].shape:
+            try:
+                return spec.build(es[0])
+            except MatdiffError:
+                # a constant vector prints as its number (softmax(0)): read it as one,
+                # its dim taken from where it is used
+                es[0] = b.const(es[0].value, (self.fresh(node.children[0]),))
+        out = self.apply(spec.build, tuple(es), spans)
+        if len(es) == 1 and out.shape == es[0].shape:  # softmax keeps a row a row
+            return _wrap(out, _un(args[0])[1])
+        return out
+
     def call(self, node: Node, args: list[Any]) -> Any:
         fn = node.value
         spans = [c.span for c in node.children]
         axis_spans = node.op_spans[1:]
-        if fn in _MATRIX_FUNCTIONS:
-            build, arities = _MATRIX_FUNCTIONS[fn]
-            given = len(args) + len(axis_spans)
-            if given not in arities:
-                raise ParseError(f"{fn} takes {' or '.join(map(str, arities))} "
-                                 f"argument{'s' if max(arities) > 1 else ''}, got {given}",
-                                 self.text, [node.span])
-            es = [_un(a)[0] for a in args]
-            if fn in ("sum", "mean") and (axis_spans or len(es) == 2):
-                if axis_spans:
-                    s, e = axis_spans[0]
-                    axis = int(self.text[s:e].replace("-", "").replace("−", ""))
-                    axis = -axis if self.text[s] in "-−" else axis
-                    return self.apply(build, (es[0], axis), [spans[0]])
-                k = _integer(es[1])
-                if k is None:
-                    raise ParseError(f"{fn}: the axis must be a whole number, like axis=0",
-                                     self.text, [spans[1]])
-                return self.apply(build, (es[0], k), [spans[0]])
-            if fn == "dot":
-                self.unify_shapes(es[0].shape, es[1].shape)
-            if fn in ("softmax", "logsumexp") and not es[0].shape and \
-                    isinstance(es[0], Const):
-                # a constant vector prints as its number: softmax(0)
-                es[0] = b.const(es[0].value, (self.fresh(node.children[0]),))
-            out = self.apply(build, tuple(es), spans)
-            if fn == "softmax":
-                return _wrap(out, _un(args[0])[1])
-            return out
+        table = _matrix_functions()
+        if fn in table:
+            return self.matrix_call(node, table[fn], args, spans, axis_spans)
         if axis_spans:
             raise ParseError(f"{fn} takes no axis", self.text, list(axis_spans))
         row = FUNCTIONS.get(fn)
