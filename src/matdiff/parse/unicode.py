@@ -127,6 +127,7 @@ class _Names:
         self.dims = {d for d in dims if isinstance(d, str) and d not in declared}
         self.eye = "I" not in declared and "I" not in self.dims
         self.functions = unicode_functions()
+        self.prefix = _prefix_functions()
         words = set(self.variables) | self.dims | ({"I"} if self.eye else set())
         self.words = sorted(words, key=len, reverse=True)
 
@@ -335,11 +336,10 @@ class _Parser:
 
     def factor(self, depth: int) -> Node:
         tok = self.peek()
-        prefix = _prefix_functions()
-        if tok.kind == "√" or (tok.kind in prefix):
+        if tok.kind == "√":
             self.advance()
             inner = self.factor(self.deeper(depth, tok))
-            name = prefix.get(tok.text, "sqrt")
+            name = self.names.prefix.get(tok.text, "sqrt")
             return Node("call", (tok.start, inner.span[1]), (inner,), name, (tok.span,))
         node = self.primary(depth)
         return self.postfix(node, depth)
