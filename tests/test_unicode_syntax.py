@@ -213,6 +213,7 @@ def test_the_syntax_is_listed():
     ("xᵀ + y", SHAPES, 0, ["row vector and a column vector"]),
     ("2·1", SHAPES, 2, ["cannot tell the dim of '1'"]),
     ("sI", SHAPES, 1, ["cannot tell the dim of 'I'"]),
+    ("sin(C) + softmax(0)", SHAPES, 0, ["cannot tell the dims of a constant"]),
     ("foo(x)", SHAPES, 0, ["unknown function 'foo'"]),
     ("sinn(x)", SHAPES, 0, ["did you mean sin"]),
     ("(x + y", SHAPES, 0, ["never closed"]),
@@ -332,6 +333,8 @@ def test_every_printout_parses_back_to_the_same_values():
     # found by the property test: a number after a one-letter name, log det after a digit
     ("2s1.25^sin(s)x", "2 * s * 1.25**sin(s) * x"),
     ("2log det(A) + s", "2 * logdet(A) + s"),
+    ("diag(1·1ᵀ) + x", "vector(1, n) + x"),
+    ("tr(1·1ᵀ + A)", "tr(matrix(1, n, n) + A)"),
 ])
 def test_printouts_found_by_the_property_test(text, numpy_text):
     same(text, numpy_text)

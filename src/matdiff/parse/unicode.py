@@ -502,6 +502,10 @@ class _Builder:
             seen += 1
         return d
 
+    def is_fresh(self, d: Dim) -> bool:
+        r = self.resolve(d)
+        return isinstance(r, str) and r.startswith(_FRESH)
+
     def unify(self, d1: Dim, d2: Dim) -> None:
         r1, r2 = self.resolve(d1), self.resolve(d2)
         if r1 == r2:
@@ -572,6 +576,12 @@ class _Builder:
                 raise self.error(
                     f"'{op}' of a {_what(ea, ra)} and a {_what(ec, rc)}: a row vector and "
                     "a column vector do not match (transpose one with ᵀ)", sa, sc)
+            if na != nc and any(self.is_fresh(d) for d in (*ea.shape, *ec.shape)):
+                raise ParseError(
+                    f"cannot tell the dims of a constant here ('{op}' of a {_what(ea, ra)} "
+                    f"and a {_what(ec, rc)}): matdiff prints a constant array as its "
+                    "number (softmax(0)), without its dims; write it in numpy syntax "
+                    "(vector(0, n), matrix(0, m, n))", self.text, [sa, sc])
             if na != nc:
                 raise self.error(
                     f"'{op}' of a {_what(ea, ra)} and a {_what(ec, rc)}: the shapes differ",
@@ -687,6 +697,13 @@ class _Builder:
                 # a constant vector prints as its number (softmax(0)): read it as one,
                 # its dim taken from where it is used
                 es[0] = b.const(es[0].value, (self.fresh(node.children[0]),))
+        if len(es) == 1 and len(es[0].shape) == 2:
+            try:
+                out = spec.build(es[0])
+            except MatdiffError:
+                # tr, det, diag, inv of a matrix of ones (1·1ᵀ) whose dims are not
+                # known yet: a square matrix
+                self.unify(*es[0].shape)
         out = self.apply(spec.build, tuple(es), spans)
         if len(es) == 1 and out.shape == es[0].shape:  # softmax keeps a row a row
             return _wrap(out, _un(args[0])[1])
