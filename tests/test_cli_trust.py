@@ -144,3 +144,11 @@ def test_the_printout_says_which_shapes_it_inferred():
     code, out = run(["sum(log(1+exp(-y.*(X*w))))", "--syntax", "matrixcalculus",
                      "--wrt", "w"])
     assert "usage made X, w, y otherwise" in out
+
+
+def test_the_command_reads_its_own_notation():
+    code, out = run(["xᵀ(A + Aᵀ)x", "--wrt", "x", "--shape", "x=n", "--shape", "A=n,n"])
+    assert code == 0 and "∂f/∂x = 2(A + Aᵀ)x" in out
+    code, out = run(["2N⁻¹Xᵀ(y − Xw)", "--wrt", "w", "--shape", "X=N,n", "--shape", "y=N",
+                     "--shape", "w=n", "--syntax", "unicode"])
+    assert code == 0 and "∂f/∂w = −2XᵀX/N" in out

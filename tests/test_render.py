@@ -780,3 +780,15 @@ def test_random_derivatives_print_true(data):
             check_numeric(e, vals)
             check_printed(e, vals)
             assert isinstance(to_index(e), str)
+
+
+def test_equal_terms_of_a_sum_merge_in_the_printout():
+    """(A + Aᵀ)x + (Aᵀ + A)x met by two paths: one term, counted (was A + A + Aᵀ + Aᵀ)."""
+    from matdiff.render.mform import matrix_form, to_numpy
+
+    shapes = {"x": ("n",), "A": ("n", "n")}
+    g = md.derive(md.parse("x @ (A + A.T) @ x", shapes=shapes), "x")
+    assert str(g) == "2(A + Aᵀ)x"
+    rng = np.random.default_rng(0)
+    vals = {"x": rng.standard_normal(3), "A": rng.standard_normal((3, 3))}
+    np.testing.assert_allclose(to_numpy(matrix_form(g), vals), g.evaluate(vals), rtol=1e-12)

@@ -24,7 +24,7 @@ from .derive import derive
 from .errors import MatdiffError
 from .explain import LANGUAGES, explain
 from .expr.core import Expr, shape_str
-from .parse import parse_with_variables
+from .parse import SYNTAXES, parse_with_variables
 from .parse.infer import rank_preferences
 from .render import FORMATS, LAYOUTS, STYLES, latex_name, layout_note, to_index, to_text
 from .render import latex as md_latex
@@ -62,6 +62,8 @@ examples:
       read the expression from standard input
   matdiff "x'*A*x" --syntax matrixcalculus
       matrixcalculus.org's input as typed there; shapes are inferred
+  matdiff "xᵀ(A + Aᵀ)x" --wrt x --shape x=n --shape A=n,n
+      matdiff reads the notation it prints (--syntax unicode, found by itself)
   matdiff train --help
       train a small network (the subcommand of matdiff.nn, where installed)
 
@@ -140,10 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="variable to differentiate by (repeatable; default: all)")
     p.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
                    help="declare a variable's shape, e.g. x=n, A=n,n, b= (repeatable)")
-    p.add_argument("--syntax", choices=("numpy", "matrixcalculus"), default="numpy",
+    p.add_argument("--syntax", choices=SYNTAXES, default="numpy",
                    help="input language: numpy (default; * element-wise, @ matrix "
-                        "product) or matrixcalculus (as typed on matrixcalculus.org: "
-                        "x'*A*x)")
+                        "product), matrixcalculus (as typed on matrixcalculus.org: "
+                        "x'*A*x) or unicode (matdiff's own printed notation: xᵀAx, "
+                        "needs --shape; read automatically when the text has ᵀ ⁻ ⊙ ⊘ − · 𝟏)")
     p.add_argument("--hessian", action="store_true", help="second derivative instead")
     p.add_argument("--check", action="store_true",
                    help="also compare each derivative with finite differences, at points "

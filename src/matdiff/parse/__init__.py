@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..errors import LimitError
+from ..errors import LimitError, ParseError
 from ..expr.core import Dim, Expr, Shape
 from .build import build_expr, declared_shapes, variable_shapes
 from .grammar import MAX_DEPTH, parse_tree
@@ -25,12 +25,16 @@ from .lexer import MAX_LENGTH, Token, tokenize
 from .mc import build_mc
 from .table import FUNCTION_NAMES, FUNCTION_TABLE, FunctionSpec
 from .tree import Node, walk
+from .unicode import looks_unicode, parse_unicode
 
 __all__ = [
     "parse", "parse_tree", "infer_shapes", "tokenize", "Token", "Node", "walk",
     "FUNCTION_NAMES", "FUNCTION_TABLE", "FunctionSpec", "MAX_DEPTH", "MAX_LENGTH",
-    "parse_with_variables",
+    "parse_with_variables", "SYNTAXES",
 ]
+
+#: the syntaxes :func:`parse` reads
+SYNTAXES = ("numpy", "matrixcalculus", "unicode")
 
 
 def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None,
@@ -40,7 +44,13 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None,
     ``syntax`` is ``"numpy"`` (the default: ``*`` element-wise, ``@`` the matrix
     product, vectors 1-D) or ``"matrixcalculus"`` (matrixcalculus.org's input:
     ``*`` the matrix product, ``.*`` element-wise, ``'`` transposes column vectors;
-    see :mod:`matdiff.parse.mc`).
+    see :mod:`matdiff.parse.mc`) or ``"unicode"`` (matdiff's own matrix notation, as
+    ``str(expr)`` prints it: ``(A + Aᵀ)x``, ``xᵀAx``, ``σ(x) ⊙ (1 − σ(x))``; names
+    are split by the variables of ``shapes=``; see :mod:`matdiff.parse.unicode`).
+    In numpy syntax (the default, and ``syntax="numpy"`` given explicitly alike) a
+    text with one of ``ᵀ ⁻ ⊙ ⊘ − · 𝟏`` is read in unicode syntax: numpy syntax has
+    none of these characters, so no text it reads changes meaning.
+    ``syntax="matrixcalculus"`` never switches.
 
     ``shapes`` maps a variable's name to its tuple of dims (``()`` scalar,
     ``("n",)`` vector, ``("m", "n")`` matrix; a dim is a name or an int); names
@@ -69,6 +79,8 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None,
     >>> parse("x'*A*x", syntax="matrixcalculus").variables() == {"x": ("n",),
     ...                                                           "A": ("n", "n")}
     True
+    >>> parse("xᵀAx", shapes={"x": ("n",), "A": ("n", "n")}).shape  # unicode syntax
+    ()
     >>> parse("x @ A", shapes={"x": ("n",), "A": ("m", "m")})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -90,9 +102,17 @@ def parse_with_variables(text: str, shapes: Mapping[str, Sequence[Dim]] | None =
     {'x_doc': ('n',)}
     """
     declared = declared_shapes(shapes)
-    tree = parse_tree(text, declared, syntax)
+    if syntax == "numpy" and looks_unicode(text):
+        syntax = "unicode"
+    if syntax not in SYNTAXES:
+        raise ParseError(f"unknown syntax {syntax!r}: use one of "
+                         + ", ".join(repr(s) for s in SYNTAXES))
+    if syntax != "unicode":
+        tree = parse_tree(text, declared, syntax)
     try:
-        if syntax == "matrixcalculus":
+        if syntax == "unicode":
+            out, var_shapes = parse_unicode(text, declared)
+        elif syntax == "matrixcalculus":
             inferred = infer_shapes(tree, text, declared, syntax)
             var_shapes = inferred.variables
             out = build_mc(tree, text, var_shapes, inferred.fills)

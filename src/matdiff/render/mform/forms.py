@@ -325,7 +325,22 @@ class Forms(SumFactoring, ProductReading):
         if any(t.orient != o for t in flat):
             flat = [self.col(t) for t in flat]
             o = flat[0].orient
-        return self._settle(self._factor(flat), o)
+        return self._settle(self._factor(self._merge_equal(flat)), o)
+
+    def _merge_equal(self, terms: list[MForm]) -> list[MForm]:
+        """``A + A = 2A``: equal terms (one interned form) become one, scaled by their
+        count (sums that met by different paths: ``(A + Aᵀ)x + (Aᵀ + A)x``)."""
+        count: dict[int, int] = {}
+        for t in terms:
+            count[id(t)] = count.get(id(t), 0) + 1
+        if len(count) == len(terms):
+            return terms
+        out, seen = [], set()
+        for t in terms:
+            if id(t) not in seen:
+                seen.add(id(t))
+                out.append(t if count[id(t)] == 1 else self.scale(float(count[id(t)]), t))
+        return out
 
     # ------------------------------------------------------------- functions
     def func(self, fn: str, args: Sequence[MForm]) -> MForm:
