@@ -18,6 +18,7 @@ from .errors import (
     EvaluationError,
     LimitError,
     MatdiffError,
+    NotationWarning,
     ParseError,
     ShapeError,
     UnknownFunctionError,
@@ -34,7 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "parse", "derive", "Derivative", "hessian", "evaluate", "check", "CheckResult", "random_values",
     "MatdiffError", "ParseError", "ShapeError", "UnknownFunctionError",
-    "UnknownVariableError", "EvaluationError", "LimitError", *_expr_all,
+    "UnknownVariableError", "EvaluationError", "LimitError", "NotationWarning", *_expr_all,
     "compile", "Compiled", "value_and_grad", "Diagonal", "Structured",
     "explain", "Derivation", "latex", "to_text", "to_index", "ChoiceError",
     "define_function", "DefinitionError",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 from . import __version__
 from .check import CheckResult, check
 from .derive import derive
-from .errors import MatdiffError
+from .errors import MatdiffError, NotationWarning
 from .explain import LANGUAGES, explain
 from .expr.core import Expr, shape_str
 from .parse import SYNTAXES, parse_with_variables
@@ -275,8 +276,12 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
         header = None
     if explain_too and args.hessian:
         raise MatdiffError("--explain shows first derivatives; leave out --hessian")
-    f, named = parse_with_variables(text, shapes=shapes, syntax=getattr(args, "syntax",
-                                                                         "numpy"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NotationWarning)
+        f, named = parse_with_variables(text, shapes=shapes,
+                                        syntax=getattr(args, "syntax", "numpy"))
+    for w in caught:  # the text parses, but probably not as meant: say so
+        print(f"matdiff: note: {w.message}", file=ascii_stream(sys.stderr))
     args.inferred = [n for n in f.variables() if n not in (shapes or {})]
     # every name of the text with its shape, for a --wrt that simplification
     # cancelled (p / p is 1: the derivative by p is 0 of p's shape)

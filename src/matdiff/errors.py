@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 __all__ = [
     "MatdiffError",
     "ParseError",
+    "NotationWarning",
     "ShapeError",
     "UnknownFunctionError",
     "UnknownVariableError",
@@ -82,6 +83,11 @@ class MatdiffError(Exception):
         if self.text is not None and self.spans:
             return self.message + "\n" + caret_lines(self.text, self.spans)
         return self.message
+
+
+class NotationWarning(UserWarning):
+    """A text that parses, but probably not as meant: ``x'*A*x`` in numpy syntax is an
+    element-wise product (matrixcalculus.org's input needs ``syntax="matrixcalculus"``)."""
 
 
 class ParseError(MatdiffError, ValueError):

@@ -14,9 +14,11 @@ the language are one table (:mod:`.table`).
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Mapping, Sequence
 
-from ..errors import LimitError, ParseError
+from ..errors import LimitError, NotationWarning, ParseError
 from ..expr.core import Dim, Expr, Shape
 from .build import build_expr, declared_shapes, variable_shapes
 from .grammar import MAX_DEPTH, parse_tree
@@ -32,6 +34,9 @@ __all__ = [
     "FUNCTION_NAMES", "FUNCTION_TABLE", "FunctionSpec", "MAX_DEPTH", "MAX_LENGTH",
     "parse_with_variables", "SYNTAXES",
 ]
+
+#: a transpose multiplied element-wise (``x'*A``): matrixcalculus.org's notation
+_MC_LIKE = re.compile(r"'\s*\*(?!\*)")
 
 #: the syntaxes :func:`parse` reads
 SYNTAXES = ("numpy", "matrixcalculus", "unicode")
@@ -104,6 +109,12 @@ def parse_with_variables(text: str, shapes: Mapping[str, Sequence[Dim]] | None =
     declared = declared_shapes(shapes)
     if syntax == "numpy" and looks_unicode(text):
         syntax = "unicode"
+    if syntax == "numpy" and isinstance(text, str) and _MC_LIKE.search(text):
+        warnings.warn(NotationWarning(
+            "in numpy syntax ' transposes and * is element-wise, so x'*A*x is an "
+            "element-wise product; for matrixcalculus.org's input use "
+            "syntax='matrixcalculus' (matdiff --syntax matrixcalculus), or write "
+            "x @ A @ x"), stacklevel=3)
     if syntax not in SYNTAXES:
         raise ParseError(f"unknown syntax {syntax!r}: use one of "
                          + ", ".join(repr(s) for s in SYNTAXES))

@@ -82,8 +82,12 @@ def show(tok: Token) -> str:
     return f'"{t}"' if "'" in t else f"'{t}'"
 
 
+#: superscript digits: ``x²`` is ``x ** 2`` (as the paper writes a square), never a name
+SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))
+
+
 def _is_name_char(c: str) -> bool:
-    return c.isalnum() or c == "_"
+    return (c.isalnum() or c == "_") and c not in SUPERSCRIPTS
 
 
 def tokenize(text: str) -> list[Token]:
@@ -148,6 +152,15 @@ def _scan(text: str) -> Iterator[Token]:
             if text.startswith("__", i):  # no dunder names, to be safe
                 raise ParseError("names starting with '__' are not allowed", text, [(i, j)])
             prev = Token("name", text[i:j], i, j)
+            yield prev
+            i = j
+            continue
+        if c in SUPERSCRIPTS:  # x² is x ** 2: the power, then its digits as a number
+            j = i
+            while j < n and text[j] in SUPERSCRIPTS:
+                j += 1
+            yield Token("**", "**", i, j)
+            prev = Token("num", "".join(SUPERSCRIPTS[ch] for ch in text[i:j]), i, j)
             yield prev
             i = j
             continue
