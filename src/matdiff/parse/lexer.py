@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from ..errors import LimitError, ParseError
 
-__all__ = ["Token", "tokenize", "iter_tokens", "MAX_LENGTH", "OPERATORS", "show"]
+__all__ = ["Token", "tokenize", "iter_tokens", "check_text", "MAX_LENGTH", "OPERATORS",
+           "show"]
 
 #: the longest text :func:`tokenize` accepts, in characters
 MAX_LENGTH = 100_000
@@ -108,14 +109,18 @@ def iter_tokens(text: str) -> Iterator[Token]:
     >>> next(iter_tokens("sin(x)"))
     Token(kind='name', text='sin', start=0, end=3)
     """
+    return _scan(check_text(text))
+
+
+def check_text(text: object) -> str:
+    """``text`` if it is a string within :data:`MAX_LENGTH` (every syntax's lexer asks),
+    else the error that says what is wrong."""
     if not isinstance(text, str):
         raise ParseError(f"an expression must be a string, not {type(text).__name__}")
-    n = len(text)
-    if n > MAX_LENGTH:
+    if len(text) > MAX_LENGTH:
         raise LimitError(
-            f"the expression is {n} characters long; the limit is {MAX_LENGTH}"
-        )
-    return _scan(text)
+            f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH}")
+    return text
 
 
 def _scan(text: str) -> Iterator[Token]:

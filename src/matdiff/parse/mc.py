@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import LimitError, MatdiffError, ParseError, ShapeError
+from ..errors import MatdiffError, ParseError, ShapeError
 from ..expr import builders as b
 from ..expr.core import Const, Expr, shape_str
 from .grammar import literal_int
@@ -100,14 +100,9 @@ def mc_tokens(text: str) -> Iterator[Token]:
     >>> [(t.kind, t.text) for t in mc_tokens("x.^2'")][:3]
     [('name', 'x'), ('**', '.^'), ('num', '2')]
     """
-    if not isinstance(text, str):
-        raise ParseError(f"an expression must be a string, not {type(text).__name__}")
-    from .lexer import MAX_LENGTH
+    from .lexer import check_text
 
-    if len(text) > MAX_LENGTH:
-        raise LimitError(
-            f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH}")
-    return _scan(text)
+    return _scan(check_text(text))
 
 
 def _scan(text: str) -> Iterator[Token]:

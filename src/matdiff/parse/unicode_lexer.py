@@ -17,9 +17,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..errors import LimitError, ParseError
+from ..errors import ParseError
 from ..expr.matrix_functions import MATRIX_FUNCTIONS
-from .lexer import MAX_LENGTH
+from .lexer import check_text
 
 __all__ = ["UToken", "unicode_tokens", "SUPERSCRIPT_DIGITS", "MARKS", "looks_unicode"]
 
@@ -122,12 +122,7 @@ def unicode_tokens(text: str) -> Iterator[UToken]:
     >>> [t.value for t in unicode_tokens("X⁻¹ x²") if t.kind == "sup"]
     [-1, 2]
     """
-    if not isinstance(text, str):
-        raise ParseError(f"an expression must be a string, not {type(text).__name__}")
-    if len(text) > MAX_LENGTH:
-        raise LimitError(
-            f"the expression is {len(text)} characters long; the limit is {MAX_LENGTH}")
-    return _scan(text)
+    return _scan(check_text(text))
 
 
 def _scan(text: str) -> Iterator[UToken]:
