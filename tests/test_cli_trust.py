@@ -152,3 +152,15 @@ def test_the_command_reads_its_own_notation():
     code, out = run(["2N⁻¹Xᵀ(y − Xw)", "--wrt", "w", "--shape", "X=N,n", "--shape", "y=N",
                      "--shape", "w=n", "--syntax", "unicode"])
     assert code == 0 and "∂f/∂w = −2XᵀX/N" in out
+
+
+def test_the_printed_shape_matches_the_printed_formula_in_every_layout():
+    code, out = run(["A @ x", "--wrt", "x", "--shape", "A=m,n", "--shape", "x=n",
+                     "--layout", "denominator"])
+    assert "∂f/∂x = Aᵀ    shape (n, m) as printed; evaluate returns (m, n)" in out
+    code, out = run(["A @ x", "--wrt", "x", "--shape", "A=m,n", "--shape", "x=n"])
+    assert "∂f/∂x = A    shape (m, n)\n" in out
+    code, out = run(["sum(A @ x)", "--wrt", "A", "--shape", "A=m,n", "--shape", "x=n",
+                     "--layout", "numerator", "--format", "json"])
+    d = json.loads(out)["derivatives"][0]
+    assert d["shape"] == ["m", "n"] and d["printed_shape"] == ["n", "m"]

@@ -30,6 +30,7 @@ from .parse.infer import rank_preferences
 from .render import FORMATS, LAYOUTS, STYLES, latex_name, layout_note, to_index, to_text
 from .render import latex as md_latex
 from .render.ascii import ascii_stream
+from .render.layout import layout_shape
 
 PAPER_LOSS = "mean((y - max(0, X @ w + b))**2)"
 PAPER_SHAPES = {"X": ("N", "n"), "w": ("n",), "y": ("N",), "b": ()}
@@ -407,7 +408,10 @@ def _emit_text(out, args, header, f, results) -> None:
         print(f"    {note}", file=out)
     for r in results:
         d = to_text(r.expr, **_opts(args, r))
-        print(f"  {_label(r.wrt, r.order)} = {d}    shape {shape_str(r.expr.shape)}"
+        printed = layout_shape(r.expr, args.layout)
+        shape = shape_str(printed) if printed == r.expr.shape else (
+            f"{shape_str(printed)} as printed; evaluate returns {shape_str(r.expr.shape)}")
+        print(f"  {_label(r.wrt, r.order)} = {d}    shape {shape}"
               + _note(args), file=out)
         if r.check is not None:
             print("    check: " + str(r.check).replace("\n", "\n    "), file=out)
@@ -473,6 +477,7 @@ def _emit_json(out, args, header, f, results) -> None:
     for r in results:
         item: dict[str, Any] = {
             "wrt": r.wrt, "order": r.order, "shape": list(r.expr.shape),
+            "printed_shape": list(layout_shape(r.expr, args.layout)),
             "text": to_text(r.expr, **_opts(args, r)),
             "latex": md_latex(r.expr, layout=args.layout, style=style),
             "index": to_index(r.expr, **_opts(args, r)),

@@ -24,7 +24,7 @@ from ..errors import MatdiffError
 from .mform import Forms, MForm
 
 __all__ = ["LAYOUTS", "STYLES", "FORMATS", "ChoiceError", "check_choice", "apply_layout",
-           "layout_note", "f_ndim_of"]
+           "layout_note", "f_ndim_of", "layout_shape"]
 
 LAYOUTS = ("mixed", "numerator", "denominator")
 STYLES = ("standard", "paper")
@@ -71,6 +71,22 @@ def transposes(layout: str, rank: int, f_ndim: int | None) -> bool:
     if layout == "numerator":  # the paper's: a gradient is a row
         return f_ndim == 0
     return f_ndim == 1 and x_ndim <= 1  # denominator: Jacobians transposed
+
+
+def layout_shape(e: object, layout: str, f_ndim: int | None = None) -> tuple:
+    """The shape of ``e`` as ``layout`` prints it: the stored shape, reversed where the
+    layout prints the derivative transposed (a numerator-layout gradient of a scalar
+    by an m × n matrix is n × m).
+
+    >>> import matdiff as md
+    >>> A, x = md.matrix("A", "m", "n"), md.vector("x", "n")
+    >>> layout_shape(md.derive(md.sum(A @ x), A), "numerator")
+    ('n', 'm')
+    """
+    shape = tuple(e.shape)
+    if transposes(layout, len(shape), f_ndim_of(e, f_ndim)):
+        return shape[::-1]
+    return shape
 
 
 def apply_layout(tree: MForm, layout: str, f_ndim: int | None) -> MForm:
