@@ -792,3 +792,19 @@ def test_equal_terms_of_a_sum_merge_in_the_printout():
     rng = np.random.default_rng(0)
     vals = {"x": rng.standard_normal(3), "A": rng.standard_normal((3, 3))}
     np.testing.assert_allclose(to_numpy(matrix_form(g), vals), g.evaluate(vals), rtol=1e-12)
+
+
+def test_diagonal_terms_of_a_sum_merge_into_one_diag(v):
+    """diag(u) + diag(v) = diag(u + v), and diag(u)diag(v) = diag(u ⊙ v): the derivative
+    of σ(x)(1 − σ(x)) is one diag (was (diag(−σ(x)) + diag(1 − σ(x)))diag(…))."""
+    x, w = v["x"], v["w"]
+    vals = values(2)
+    g = md.derive(md.sigmoid(x) * (1 - md.sigmoid(x)), x)
+    assert str(g) == "diag((1 − 2σ(x)) ⊙ σ(x) ⊙ (1 − σ(x)))"
+    g2 = md.derive(md.exp(x) * (1 - md.exp(x)), x)
+    assert str(g2) == "diag((1 − 2exp(x)) ⊙ exp(x))"
+    g3 = md.derive(md.sin(x) + w * x, x)
+    assert str(g3).startswith("diag(") and str(g3).count("diag") == 1
+    for e in (g, g2, g3):
+        check_numeric(e, vals)
+        assert check_printed(e, vals)
