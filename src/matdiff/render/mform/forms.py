@@ -363,9 +363,20 @@ class Forms(SumFactoring, ProductReading):
     # ------------------------------------------------------------- functions
     def func(self, fn: str, args: Sequence[MForm]) -> MForm:
         a = args[0]
+        if a.shape and all(t.kind == "fill" for t in args):
+            # f(c·1) = f(c)·1: a function of constants is a number (log(2), not log(2·1))
+            nums = [self.num(t.params[0]) for t in args]
+            ones = self.fill(1.0, a.shape)
+            return self.smul([self.make("func", nums, (fn,), (), "s")],
+                             self.T(ones) if a.orient == "row" else ones)
         return self.make("func", args, (fn,), a.shape, a.orient)
 
     def pow(self, base: MForm, exponent: MForm) -> MForm:
+        if base.kind == "fill" and exponent.shape == base.shape \
+                and exponent.kind != "fill":
+            # (c·1)^x = c^x, the number broadcast to the exponent's shape: 2^x
+            return self.make("pow", (self.num(base.params[0]), exponent), (),
+                             exponent.shape, exponent.orient)
         return self.make("pow", (base, exponent), (), base.shape, base.orient)
 
     def call(self, fn: str, x: MForm) -> MForm:
