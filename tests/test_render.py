@@ -832,3 +832,15 @@ def test_exact_constants_print_exactly(v):
     # folding that stays exact still folds: 2³ = 8, 2⁻¹ = 0.5
     assert str(md.const(2.0) ** md.const(3.0)) == "8"
     assert str(md.const(2.0) ** md.const(-1.0)) == "0.5"
+
+
+def test_trace_of_a_product_stays_a_trace(v):
+    """Σᵢⱼ AᵢⱼXⱼᵢ reads as tr(AX), shorter than sum(A ⊙ Xᵀ) (issue 13, item 3)."""
+    A, B, X = v["A"], v["B"], v["X"]
+    vals = values(4)
+    cases = [(md.tr(A @ X), "tr(AX)"), (md.tr(A @ X @ B), "tr(AXB)"),
+             (md.tr(X @ X), "tr(XX)"), (md.sum(A * X), "sum(A ⊙ X)")]
+    for e, want in cases:
+        assert str(e) == want
+        check_numeric(e, vals)
+        assert check_printed(e, vals)
