@@ -36,7 +36,9 @@ def test_an_unfolded_overflowing_constant_still_evaluates_as_floats_do():
 
 def test_finite_constants_still_fold():
     assert str(md.parse("exp(0) + log(1) * p", shapes=P)) == "1"
-    assert str(md.parse("p * exp(2)", shapes=P)) == "7.38906p"
+    # a decimal folds; a constant from integers stays exact (issue 13, item 3)
+    assert str(md.parse("p * exp(0.5)", shapes=P)) == "1.64872p"
+    assert str(md.parse("p * exp(2)", shapes=P)) == "p exp(2)"
 
 
 # ====================================================================== matrixcalculus printer

@@ -171,3 +171,20 @@ def test_random_expressions_print_in_every_layout_style_and_format(data):
     assert all("<" not in s for s in items), items  # no fallback printout
     json.dumps(items)
     assert_katex(items)
+
+
+def test_exact_constants_in_latex():
+    """Exact fractions are \\frac, log(2) stays, 2^x has a number for its base."""
+    two = md.parse("2**x", shapes={"x": ("n",)})
+    got = {
+        md.latex(x / 9): r"\frac{1}{9} x",
+        md.latex(md.derive(2 * x / 3, x)): r"\frac{2}{3} I",
+        md.latex(md.const(-1 / 9)): r"-\frac{1}{9}",
+        md.latex(md.derive(two, "x")): r"\operatorname{diag}(\log(2) 2^{x})",
+        md.latex(md.derive(md.sigmoid(x) * (1 - md.sigmoid(x)), x)):
+            r"\operatorname{diag}((\mathbf{1} - 2 \sigma(x)) \odot \sigma(x) \odot "
+            r"(\mathbf{1} - \sigma(x)))",
+    }
+    for text, want in got.items():
+        assert text == want
+    assert_katex(got)

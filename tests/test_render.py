@@ -792,3 +792,55 @@ def test_equal_terms_of_a_sum_merge_in_the_printout():
     rng = np.random.default_rng(0)
     vals = {"x": rng.standard_normal(3), "A": rng.standard_normal((3, 3))}
     np.testing.assert_allclose(to_numpy(matrix_form(g), vals), g.evaluate(vals), rtol=1e-12)
+
+
+def test_diagonal_terms_of_a_sum_merge_into_one_diag(v):
+    """diag(u) + diag(v) = diag(u + v), and diag(u)diag(v) = diag(u ⊙ v): the derivative
+    of σ(x)(1 − σ(x)) is one diag (was (diag(−σ(x)) + diag(1 − σ(x)))diag(…))."""
+    x, w = v["x"], v["w"]
+    vals = values(2)
+    g = md.derive(md.sigmoid(x) * (1 - md.sigmoid(x)), x)
+    assert str(g) == "diag((1 − 2σ(x)) ⊙ σ(x) ⊙ (1 − σ(x)))"
+    g2 = md.derive(md.exp(x) * (1 - md.exp(x)), x)
+    assert str(g2) == "diag((1 − 2exp(x)) ⊙ exp(x))"
+    g3 = md.derive(md.sin(x) + w * x, x)
+    assert str(g3).startswith("diag(") and str(g3).count("diag") == 1
+    for e in (g, g2, g3):
+        check_numeric(e, vals)
+        assert check_printed(e, vals)
+
+
+def test_exact_constants_print_exactly(v):
+    """A number from integers prints exactly: x/9, not 0.111111x; log(2), not 0.693147;
+    2^x, not (2·1)^x (issue 13, item 3)."""
+    x, w = v["x"], v["w"]
+    vals = values(3)
+    two = md.parse("2**x", shapes={"x": ("n",)})
+    cases = [
+        (x / 9, "x/9"), (md.derive(x / 9, x), "I/9"), (2 * x / 3, "2x/3"),
+        (-x / 9, "−x/9"), ((x * w) / 9, "(w ⊙ x)/9"), (md.const(1 / 9), "1/9"),
+        (md.const(1 / 3) * md.ones("n"), "(1/3)1"), (two, "2^x"),
+        (md.derive(two, "x"), "diag(log(2)2^x)"),
+        (md.log(md.const(2.0)), "log(2)"),
+        (0.5 * x, "0.5x"), (md.const(8.0), "8"),
+    ]
+    for e, want in cases:
+        assert str(e) == want, (str(e), want)
+        check_numeric(e, vals)
+    for e, _ in cases[:4]:
+        assert check_printed(e, vals)
+    # folding that stays exact still folds: 2³ = 8, 2⁻¹ = 0.5
+    assert str(md.const(2.0) ** md.const(3.0)) == "8"
+    assert str(md.const(2.0) ** md.const(-1.0)) == "0.5"
+
+
+def test_trace_of_a_product_stays_a_trace(v):
+    """Σᵢⱼ AᵢⱼXⱼᵢ reads as tr(AX), shorter than sum(A ⊙ Xᵀ) (issue 13, item 3)."""
+    A, B, X = v["A"], v["B"], v["X"]
+    vals = values(4)
+    cases = [(md.tr(A @ X), "tr(AX)"), (md.tr(A @ X @ B), "tr(AXB)"),
+             (md.tr(X @ X), "tr(XX)"), (md.sum(A * X), "sum(A ⊙ X)")]
+    for e, want in cases:
+        assert str(e) == want
+        check_numeric(e, vals)
+        assert check_printed(e, vals)

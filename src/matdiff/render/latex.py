@@ -23,6 +23,7 @@ import re
 from typing import Any
 
 from ..expr.core import Expr
+from ..expr.numbers import simple_fraction
 from .layout import LAYOUTS, check_choice, f_ndim_of
 from .mform import MForm
 from .notation import ATOM, POSTFIX, paren
@@ -177,8 +178,17 @@ class LatexFormat(UnicodeFormat):
     MIN_CAP = 64
 
     # ------------------------------------------------------------- leaves
+    FRACTION_AFTER = False
+
     def number(self, v: float) -> str:
+        """A number; an exact fraction as ``\\frac{1}{9}``."""
+        frac = simple_fraction(v)
+        if frac is not None:
+            return ("-" if frac[0] < 0 else "") + rf"\frac{{{abs(frac[0])}}}{{{frac[1]}}}"
         return fmt_number(v)
+
+    def number_prec(self, v: float) -> int:
+        return ATOM
 
     def name(self, name: str) -> str:
         return latex_name(name)

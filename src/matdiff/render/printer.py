@@ -34,6 +34,7 @@ from typing import Any
 
 from ..expr.core import Expr
 from ..expr.functions import FUNCTIONS
+from ..expr.numbers import simple_fraction
 from .layout import LAYOUTS, STYLES, apply_layout, check_choice, transposes
 from .mform import (
     MForm,
@@ -222,6 +223,9 @@ class Printer:
         if t.prec < PRODUCT or t.kind == "index" or (len(t.shape) >= 3
                                                      and t.kind not in LEAVES):
             return True
+        if t.kind == "scale" and self.fmt.FRACTION_AFTER \
+                and simple_fraction(abs(t.params[0])) is not None:
+            return True  # (I/9) X, not I/9 X
         core = t.args[0] if t.kind == "scale" else t
         return core.kind == "smul" and core.quot and not self._lead_quotient(t)
 
@@ -233,6 +237,12 @@ class Printer:
         if c == 1.0:
             return text, prec
         minus = self.fmt.MINUS
+        frac = simple_fraction(abs(c)) if self.fmt.FRACTION_AFTER else None
+        if frac is not None:  # x/9, 2x/3, (x ⊙ y)/9: an exact fraction stays exact
+            p, q = frac
+            body = paren(text, prec, PRODUCT)
+            mag = (body if p == 1 else self.fmt.jux_text(str(p), body)) + "/" + str(q)
+            return (minus + mag, NEG) if c < 0 else (mag, PRODUCT)
         body = text if prec == HADAMARD else paren(text, prec, PRODUCT)
         mag = body if abs(c) == 1.0 else self.fmt.jux_text(self.fmt.number(abs(c)), body)
         if prec == HADAMARD:
@@ -299,7 +309,7 @@ class Printer:
         if k == "sym":
             return fmt.name(p[0]), ATOM
         if k == "num":
-            return fmt.number(p[0]), (NEG if p[0] < 0 else ATOM)
+            return fmt.number(p[0]), (NEG if p[0] < 0 else fmt.number_prec(p[0]))
         if k == "fill":
             return fmt.fill(p[0], len(node.shape))
         if k == "size":

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..expr.core import Expr
+from ..expr.numbers import simple_fraction
 from .mform import (
     _CALL_PREC,
     MForm,
@@ -114,8 +115,20 @@ class UnicodeFormat:
         return spec.spell(self.SPELLING, inner, transposed), _CALL_PREC[spec.prec]
 
     # ------------------------------------------------------------- leaves
+    #: whether an exact fraction is written after its operand, ``x/9`` (LaTeX writes
+    #: ``\\frac{1}{9} x``)
+    FRACTION_AFTER = True
+
     def number(self, v: float) -> str:
+        """A number: an exact fraction as one, ``1/9`` (``−2/3``)."""
+        frac = simple_fraction(v)
+        if frac is not None:
+            return (self.MINUS if frac[0] < 0 else "") + f"{abs(frac[0])}/{frac[1]}"
         return fmt_number(v)
+
+    def number_prec(self, v: float) -> int:
+        """The precedence of a positive number's text: ``1/9`` is a quotient."""
+        return PRODUCT if simple_fraction(v) is not None else ATOM
 
     def name(self, name: str) -> str:
         return name
@@ -129,13 +142,16 @@ class UnicodeFormat:
         if v == 0.0:
             return "0", ATOM
         if rank == 0 or rank >= 3:
-            return self.number(v), (NEG if v < 0 else ATOM)
+            return self.number(v), (NEG if v < 0 else self.number_prec(v))
         base = self.ONES if rank == 1 else self.jux_text(self.ONES, self.ONES_ROW)
         if v == 1.0:
             return base, (ATOM if rank == 1 else PRODUCT)
         if v == -1.0:
             return self.MINUS + base, NEG
-        mag = self.jux_text(self.number(abs(v)), base)
+        num = self.number(abs(v))
+        if self.number_prec(abs(v)) != ATOM:
+            num = "(" + num + ")"  # (1/9)1
+        mag = self.jux_text(num, base)
         return (self.MINUS + mag, NEG) if v < 0 else (mag, PRODUCT)
 
     ONES, ONES_ROW = "1", "1ᵀ"

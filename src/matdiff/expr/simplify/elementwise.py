@@ -25,6 +25,8 @@ def apply(fn: str, args: Sequence[Expr]) -> Expr:
         # fold only what a float holds: exp(1000) is a finite number that overflows,
         # and folded to ∞ it would poison every derivative it meets (0·∞ = nan where
         # step' = 0 says 0).  Unfolded it stays exact, and evaluates as float does.
+        if math.isfinite(v) and _inexact(v, args):
+            return Map(fn, args)  # log(2) stays log(2), not 0.693147
         if math.isfinite(v) or not all(math.isfinite(a.value) for a in args):
             return Const(v, args[0].shape)
         return Map(fn, args)
@@ -47,3 +49,14 @@ def apply(fn: str, args: Sequence[Expr]) -> Expr:
     if fn in ("relu", "abs", "step", "sign") and isinstance(a, Map) and a.fn == fn:
         return a  # idempotent
     return Map(fn, args)
+
+
+def _inexact(v: float, args: Sequence[Const]) -> bool:
+    """Whether folding integers into ``v`` loses exactness: ``log(2)``, ``√2`` and
+    ``exp(1)`` stay as written; ``2³ = 8`` and ``2⁻¹ = 0.5`` fold."""
+    from ..numbers import simple_fraction
+
+    if not all(float(a.value).is_integer() for a in args):
+        return False
+    return not (float(v).is_integer() or len(repr(float(v))) <= 9
+                or simple_fraction(v) is not None)

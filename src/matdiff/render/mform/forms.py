@@ -325,7 +325,25 @@ class Forms(SumFactoring, ProductReading):
         if any(t.orient != o for t in flat):
             flat = [self.col(t) for t in flat]
             o = flat[0].orient
+        flat = self._merge_diags(flat)
+        if len(flat) == 1:
+            return flat[0]
         return self._settle(self._factor(self._merge_equal(flat)), o)
+
+    def _merge_diags(self, terms: list[MForm]) -> list[MForm]:
+        """``diag(u) + diag(v) = diag(u + v)``: the diagonal terms of a sum become one
+        ``diag(…)``, where the first of them stood."""
+        diags = [t for t in terms if t.kind == "diag"]
+        if len(diags) < 2:
+            return terms
+        merged = self.diag(self.add([t.args[0] for t in diags], diags[0].args[0].shape))
+        out: list[MForm] = []
+        for t in terms:
+            if t.kind != "diag":
+                out.append(t)
+            elif t is diags[0]:
+                out.append(merged)
+        return [t for t in out if not _is_zero(t)] or [merged]
 
     def _merge_equal(self, terms: list[MForm]) -> list[MForm]:
         """``A + A = 2A``: equal terms (one interned form) become one, scaled by their
@@ -345,9 +363,20 @@ class Forms(SumFactoring, ProductReading):
     # ------------------------------------------------------------- functions
     def func(self, fn: str, args: Sequence[MForm]) -> MForm:
         a = args[0]
+        if a.shape and all(t.kind == "fill" for t in args):
+            # f(c·1) = f(c)·1: a function of constants is a number (log(2), not log(2·1))
+            nums = [self.num(t.params[0]) for t in args]
+            ones = self.fill(1.0, a.shape)
+            return self.smul([self.make("func", nums, (fn,), (), "s")],
+                             self.T(ones) if a.orient == "row" else ones)
         return self.make("func", args, (fn,), a.shape, a.orient)
 
     def pow(self, base: MForm, exponent: MForm) -> MForm:
+        if base.kind == "fill" and exponent.shape == base.shape \
+                and exponent.kind != "fill":
+            # (c·1)^x = c^x, the number broadcast to the exponent's shape: 2^x
+            return self.make("pow", (self.num(base.params[0]), exponent), (),
+                             exponent.shape, exponent.orient)
         return self.make("pow", (base, exponent), (), base.shape, base.orient)
 
     def call(self, fn: str, x: MForm) -> MForm:

@@ -129,6 +129,9 @@ class ProductReading:
             c, d = q
             if b == c and a not in q and d not in p and b not in keep:
                 return [(self.matmul(P, Q), (a, d))]  # Σₖ AᵢₖBₖⱼ = (AB)ᵢⱼ
+            if (c, d) == (b, a) and a not in keep and b not in keep \
+                    and "T" not in (P.kind, Q.kind):
+                return [(self.trace(self.matmul(P, Q)), ())]  # Σᵢⱼ AᵢⱼBⱼᵢ = tr(AB)
             if p == q:
                 H = self.had([P, Q])  # AᵢⱼBᵢⱼ = (A ⊙ B)ᵢⱼ, then sums
                 if a in keep and b in keep:
