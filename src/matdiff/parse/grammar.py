@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Collection, Iterator
+from typing import Any
 
 from ..errors import LimitError, ParseError, UnknownFunctionError
 from .lexer import Token, iter_tokens, show
@@ -106,7 +107,53 @@ def dim_value(node: Node, text: str) -> str | int | None:
     return None
 
 
-class _Parser:
+class TokenParser:
+    """What the recursive-descent parsers of the syntaxes share: the current token
+    (``peek``, ``advance``, through the subclass's ``_next``), errors with a caret, the
+    nesting limit and the closing parenthesis.  A subclass sets ``text``, ``current``
+    and ``open`` (the ``(`` not closed yet) and defines ``_next`` and ``unexpected``."""
+
+    text: str
+    current: Any
+    open: list
+
+    def _next(self) -> Any:
+        raise NotImplementedError
+
+    def unexpected(self, tok: Any, expected: str) -> ParseError:
+        raise NotImplementedError
+
+    def peek(self) -> Any:
+        return self.current
+
+    def advance(self) -> Any:
+        tok = self.current
+        if tok.kind != "end":
+            self.current = self._next()
+        return tok
+
+    def error(self, message: str, *spans: tuple[int, int]) -> ParseError:
+        return ParseError(message, self.text, list(spans))
+
+    def deeper(self, depth: int, tok: Any) -> int:
+        if depth >= MAX_DEPTH:
+            raise LimitError(
+                f"the expression is nested more than {MAX_DEPTH} levels deep (parentheses, "
+                "calls, signs and powers count)", self.text, [tok.span],
+            )
+        return depth + 1
+
+    def close(self, opening: Any, expected: str) -> Any:
+        tok = self.peek()
+        if tok.kind == ")":
+            return self.advance()
+        if tok.kind == "end":
+            raise self.error("'(' is never closed: expected ')' before the end of input",
+                             opening.span)
+        raise self.unexpected(tok, expected)
+
+
+class _Parser(TokenParser):
     def __init__(self, text: str, tokens: Iterator[Token], variables: Collection[str],
                  binding: dict[str, int] | None = None,
                  table: dict[str, FunctionSpec] | None = None):
@@ -119,39 +166,13 @@ class _Parser:
         self.variables = variables
 
     # ------------------------------------------------------------ tokens
-    def peek(self) -> Token:
-        return self.current
-
-    def advance(self) -> Token:
-        tok = self.current
-        if tok.kind != "end":
-            self.current = next(self.tokens)
-        return tok
-
-    def error(self, message: str, *spans: tuple[int, int]) -> ParseError:
-        return ParseError(message, self.text, list(spans))
+    def _next(self) -> Token:
+        return next(self.tokens)
 
     def unexpected(self, tok: Token, expected: str) -> ParseError:
         if tok.kind == ")" and not self.open:
             return self.error("unmatched ')'", tok.span)
         return self.error(f"unexpected {show(tok)}: {expected}", tok.span)
-
-    def deeper(self, depth: int, tok: Token) -> int:
-        if depth >= MAX_DEPTH:
-            raise LimitError(
-                f"the expression is nested more than {MAX_DEPTH} levels deep (parentheses, "
-                "calls, signs and powers count)", self.text, [tok.span],
-            )
-        return depth + 1
-
-    def close(self, opening: Token, expected: str) -> Token:
-        tok = self.peek()
-        if tok.kind == ")":
-            return self.advance()
-        if tok.kind == "end":
-            raise self.error("'(' is never closed: expected ')' before the end of input",
-                             opening.span)
-        raise self.unexpected(tok, expected)
 
     # ------------------------------------------------------------ grammar
     def parse(self) -> Node:

@@ -67,6 +67,7 @@ from ..errors import LimitError, MatdiffError, ParseError, ShapeError, UnknownFu
 from ..expr import builders as b
 from ..expr.core import Const, Dim, Expr, shape_str
 from ..expr.functions import FUNCTIONS
+from .grammar import TokenParser
 from .mc import Row, _un, _what, _wrap
 from .table import FUNCTION_TABLE
 from .tree import Node
@@ -166,7 +167,7 @@ class _Names:
 
 
 # ====================================================================== parser
-class _Parser:
+class _Parser(TokenParser):
     """Text -> :class:`~matdiff.parse.tree.Node` tree.  Node kinds: ``num``
     (``value`` the float), ``var``, ``dim``, ``eye``, ``ones`` (``𝟏``), ``neg``,
     ``sum`` / ``had`` / ``prod`` (chains: ``value`` the operators), ``post``
@@ -211,18 +212,6 @@ class _Parser:
         self.queue[:0] = out[1:]
         return out[0]
 
-    def peek(self) -> UToken:
-        return self.current
-
-    def advance(self) -> UToken:
-        tok = self.current
-        if tok.kind != "end":
-            self.current = self._next()
-        return tok
-
-    def error(self, message: str, *spans: Span) -> ParseError:
-        return ParseError(message, self.text, list(spans))
-
     def _unknown(self, tok: UToken, call: bool) -> ParseError:
         names = self.names
         if call:
@@ -250,13 +239,6 @@ class _Parser:
         if tok.kind == "end":
             return self.error(f"unexpected end of input: {expected}", tok.span)
         return self.error(f"unexpected '{tok.text}': {expected}", tok.span)
-
-    def deeper(self, depth: int, tok: UToken) -> int:
-        if depth >= MAX_DEPTH:
-            raise LimitError(
-                f"the expression is nested more than {MAX_DEPTH} levels deep",
-                self.text, [tok.span])
-        return depth + 1
 
     # ------------------------------------------------------------ grammar
     def parse(self) -> Node:
@@ -395,15 +377,6 @@ class _Parser:
         if kind == "run":  # pragma: no cover - runs are split when read
             raise AssertionError("unsplit run")
         raise self.unexpected(tok, "expected a number, a name or '('")
-
-    def close(self, opening: UToken, expected: str) -> UToken:
-        tok = self.peek()
-        if tok.kind == ")":
-            return self.advance()
-        if tok.kind == "end":
-            raise self.error("'(' is never closed: expected ')' before the end of input",
-                             opening.span)
-        raise self.unexpected(tok, expected)
 
     def call(self, name: UToken, fn: str, depth: int) -> Node:
         opening = self.peek()
