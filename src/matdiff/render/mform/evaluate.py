@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ...expr.core import topo_order
+from ...expr.dims import dim_size
 from ...expr.functions import FUNCTIONS
 from ...expr.matrix_functions import MATRIX_FUNCTIONS
 from .tree import MForm
@@ -47,7 +48,7 @@ def to_numpy(tree: MForm, values: Mapping[str, Any],
                 sizes.setdefault(d, k)
 
     def size(d: Any) -> int:
-        return d if isinstance(d, int) else sizes[d]
+        return dim_size(d, sizes)
 
     val: dict[int, Any] = {}
     for node in order:
