@@ -339,6 +339,8 @@ class Compiled:
         leaves: list[Expr] = []
         context: dict[str, tuple] = {}
         self._recipe = _flatten(outputs, leaves, context)
+        # what pickling keeps: a loaded function compiles again from these
+        self._args = (None if _weak else outputs, backend, structured, dims)
         if not leaves:
             raise TypeError("md.compile needs at least one expression")
         self._table = get_backend(backend)
@@ -550,6 +552,14 @@ class Compiled:
 
     def __repr__(self) -> str:
         return f"<matdiff.Compiled backend={self.backend} inputs={self._inputs}>"
+
+    def __reduce__(self) -> tuple:
+        # the expressions and options, not the generated code: loading compiles again
+        # (in the loading process, for its own backend versions)
+        if self._args[0] is None:
+            raise TypeError("this compiled function holds its expressions weakly (an "
+                            "internal cache of md.evaluate) and cannot be pickled")
+        return (Compiled, self._args)
 
 
 def compile(outputs: Any, backend: str = "numpy", structured: bool = False,  # noqa: A001

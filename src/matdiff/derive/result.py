@@ -98,6 +98,10 @@ class Derivative(Expr):
                 f"of order {self.order}")
         return service("explain")(self.f, self.wrt[0], lang, **kw)
 
+    def __reduce__(self) -> tuple:
+        # the record, by value: loading makes the result again from its body
+        return (derivative, (self.body, self.f, self.wrt, self.f_ndim))
+
     def __copy__(self) -> Derivative:
         return self
 

@@ -142,6 +142,19 @@ class Expr:
         """The kind and parameters a node's digest is made of."""
         return cls.kind, params
 
+    # ------------------------------------------------------- pickling, copying
+    def __reduce__(self) -> tuple:
+        # by value: class, parameters, children and shape; loading interns the node
+        # again (children first, as pickle builds them), so a loaded expression is
+        # the very node an equal one built in that process would be
+        return (_reintern, (type(self), self._params, self.children, self.shape))
+
+    def __copy__(self) -> Expr:
+        return self  # nodes are immutable and shared
+
+    def __deepcopy__(self, memo: dict) -> Expr:
+        return self
+
     # ------------------------------------------------------------------ basics
     @property
     def ndim(self) -> int:
@@ -270,6 +283,11 @@ class Expr:
         The result has shape ``F + children[k].shape``.
         """
         raise NotImplementedError(f"no derivative rule for {self.kind}")
+
+
+def _reintern(cls: type, params: tuple, children: tuple, shape: Shape) -> Expr:
+    """Rebuild a pickled node (see :meth:`Expr.__reduce__`)."""
+    return cls._intern(params, children, shape)
 
 
 def _b():
