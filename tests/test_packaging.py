@@ -3,7 +3,6 @@ optional dependency, training without tqdm."""
 
 import builtins
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 
 import matdiff as md
 
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+; the metadata is the same on 3.10
 ROOT = Path(__file__).resolve().parents[1]
 
 
