@@ -86,7 +86,8 @@ class Derivative(Expr):
 
         >>> import matdiff as md
         >>> g = md.derive("sum(w * x)", "w", shapes={"w": ("n",), "x": ("n",)})
-        >>> print(g.explain().to_dict()["chain"]["text"])
+        >>> chain = g.explain().to_dict()["chain"]
+        >>> print(chain["text"])
         ∂y/∂w = ∂y/∂u ∂u/∂w = 1ᵀ diag(x) = xᵀ
         """
         from ..errors import MatdiffError
