@@ -19,6 +19,7 @@ import numbers
 import os
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from ..derive.result import binding_variables
 from ..errors import EvaluationError, LimitError, MatdiffError
 from ..expr.core import Expr, Map, Size, Var, shape_str, topo_order
 from ..expr.dims import DimPoly, dim_names, dim_size, solve_dim
-from .backends import get_backend, missing_functions
+from .backends import get_backend, missing_functions, working_dtype
 from .codegen import Generated, check_name, generate
 
 __all__ = ["Compiled", "compile", "value_and_grad", "as_real_array", "check_dims",
@@ -386,12 +387,8 @@ class Compiled:
         self._last: Generated | None = None
         self.generated = 0
         self._numpy = backend == "numpy"
-        if self._numpy:
-            def conv(v: Any) -> np.ndarray:
-                return np.asarray(v, dtype=np.float64)
-        else:
-            conv = self._table.asarray
-        self._convert = conv
+        #: (dtype, device) -> the backend's table that makes arrays of that kind
+        self._tables: dict[tuple, SimpleNamespace] = {("float64", None): self._table}
 
     # -------------------------------------------------------------- calling
     def _exprs(self) -> list[Expr]:
@@ -433,22 +430,35 @@ class Compiled:
         calls it directly."""
         return self._lookup(values, dims)[0]
 
+    def _table_for(self, raws: Sequence[Any]) -> SimpleNamespace:
+        """The table for the dtype and device these inputs compute in
+        (:func:`~matdiff.compile.backends.working_dtype`)."""
+        kind = working_dtype(raws, self.backend)
+        table = self._tables.get(kind)
+        if table is None:
+            table = self._tables[kind] = get_backend(self.backend, *kind)
+        return table
+
     def _lookup(self, values: Mapping[str, Any], dims: Mapping[str, int] | None
                 ) -> tuple[Any, list]:
-        conv, numpy = self._convert, self._numpy
+        numpy = self._numpy
         values = check_values(values, "a compiled function")
-        arrs = []
+        raws = []
         for name in self._inputs:
             try:
-                raw = values[name]
+                raws.append(values[name])
             except KeyError:
                 bind_shapes(self._wanted, self._context, values, {})
                 raise
-            if numpy and type(raw) is np.ndarray and raw.dtype == np.float64:
+        table = self._table_for(raws)
+        conv, want = table.asarray, table.dtype
+        arrs = []
+        for name, raw in zip(self._inputs, raws):
+            if numpy and type(raw) is np.ndarray and raw.dtype == want:
                 arrs.append(raw)  # already what the code takes: no conversion call
                 continue
             arrs.append(as_real_array(name, raw, conv))
-        key: tuple = tuple([a.shape for a in arrs])
+        key: tuple = (id(table),) + tuple([a.shape for a in arrs])
         if self._ctx_names:
             key += tuple([_shape_of(n, values[n]) if n in values else None
                           for n in self._ctx_names])
@@ -457,7 +467,7 @@ class Compiled:
             key += (tuple(sorted(dims.items())),)
         fn = self._cache.get(key)
         if fn is None:
-            fn = self._specialise(values, arrs, dims, key)
+            fn = self._specialise(values, arrs, dims, key, table)
         return fn, arrs
 
     def _sizes(self, values: Mapping[str, Any], arrs: Sequence, dims: Mapping | None
@@ -475,7 +485,7 @@ class Compiled:
             raise EvaluationError(unbound_message(unbound, compiled=not self._weak))
         return sizes
 
-    def _check_memory(self, g: Generated) -> None:
+    def _check_memory(self, g: Generated, itemsize: int = 8) -> None:
         """Refuse outputs larger than :func:`memory_limit` before the code runs (the
         dense Jacobian of exp(x) at n = 10⁶ is 7.28 TiB)."""
         total = 0
@@ -489,7 +499,7 @@ class Compiled:
                 pattern, shape = post
                 core: dict[int, int] = dict(zip(pattern, shape))
                 dims = list(core.values())
-            total += 8 * math.prod(dims)
+            total += itemsize * math.prod(dims)
         limit = memory_limit()
         if total <= limit:
             return
@@ -498,24 +508,26 @@ class Compiled:
             hint = ("; if it is a diagonal (element-wise) Jacobian, "
                     "md.compile(..., structured=True) returns only its diagonal")
         raise LimitError(
-            f"the result would take {human_bytes(total)} ({total:,} bytes) of float64, "
+            f"the result would take {human_bytes(total)} ({total:,} bytes), "
             f"more than the limit of {human_bytes(limit)} (this machine's memory, or "
             f"MATDIFF_MAX_BYTES){hint}")
 
-    def _generate(self, sizes: Mapping[str, int]) -> Generated:
-        g = generate(self._exprs(), self._inputs, sizes, self._table, self.structured)
+    def _generate(self, sizes: Mapping[str, int], table: SimpleNamespace | None = None
+                  ) -> Generated:
+        g = generate(self._exprs(), self._inputs, sizes, table or self._table,
+                     self.structured)
         self.generated += 1
         STATS["generated"] += 1
         return g
 
     def _specialise(self, values: Mapping[str, Any], arrs: Sequence, dims: Mapping | None,
-                    key: tuple) -> Any:
+                    key: tuple, table: SimpleNamespace) -> Any:
         sizes = self._sizes(values, arrs, dims)
-        g = self._generate(sizes)
-        self._check_memory(g)
+        g = self._generate(sizes, table)
+        self._check_memory(g, np.dtype(table.precision).itemsize)
         fn = g.fn
         if self.backend == "jax":
-            fn = self._table.jit(fn)
+            fn = table.jit(fn)
         if g.post is not None:
             from .structured import make_structured
 
@@ -569,9 +581,12 @@ def compile(outputs: Any, backend: str = "numpy", structured: bool = False,  # n
     ``outputs`` is an expression, or a list, tuple or dict of them (nested is fine);
     the function returns arrays in the same structure, computing every subexpression
     shared between outputs once.  ``backend`` is ``"numpy"`` (default), ``"jax"``
-    (the function is ``jax.jit``-ed per shape; float64 is switched on) or
-    ``"torch"`` (tensors in, tensors out).  With ``structured=True`` a diagonal
-    output (a Jacobian like ``diag(g'(x))``) comes back as a
+    (the function is ``jax.jit``-ed per shape) or ``"torch"`` (tensors in, tensors
+    out, on the inputs' device).  The code computes in the inputs' precision:
+    float32 in gives float32 out, float64 gives float64, mixed inputs promote as in
+    NumPy (integers alone compute in float64); float64 JAX code runs inside
+    ``jax.enable_x64(True)`` for its call only, and no global setting is changed.
+    With ``structured=True`` a diagonal output (a Jacobian like ``diag(g'(x))``) comes back as a
     :class:`~matdiff.compile.structured.Diagonal` holding its vector (other
     delta-structured tensors as :class:`~matdiff.compile.structured.Structured`).
     ``dims`` fixes sizes that no input carries (and sizes ``.source`` before a call).

@@ -13,7 +13,9 @@ built here.  Every table has the same entries with NumPy's meaning:
   :data:`matdiff.expr.matrix_functions.MATRIX_FUNCTIONS` (``inv``, ``det``,
   ``logdet``, ``logsumexp``, ``softmax``), from the definition
   (:func:`_add_matrix_functions`), and ``solve`` (``A⁻¹b`` compiles as one);
-* building results: ``asarray``, ``scalar(v)``, ``full(shape, v)``,
+* building results, in the table's dtype (and, for torch, device; a table is made
+  per backend, dtype and device, see :func:`get_backend`): ``asarray``,
+  ``scalar(v)``, ``full(shape, v)``,
   ``dense(a, shape)`` (a broadcastable ``a`` copied out at ``shape``),
   ``embed(core, shape, pattern)`` (a structured tensor made dense: ``pattern``
   gives each axis its index class, ``core`` is indexed by the classes; axes of one
@@ -34,7 +36,7 @@ from ..errors import EvaluationError, MatdiffError
 from ..expr.functions import FUNCTIONS, implementation, version
 from ..expr.matrix_functions import MATRIX_FUNCTIONS
 
-__all__ = ["get_backend", "BACKENDS", "SINGULAR"]
+__all__ = ["get_backend", "working_dtype", "BACKENDS", "DTYPES", "SINGULAR"]
 
 #: the message of an inverse (or solve) of a singular matrix
 SINGULAR = ("the matrix is singular: its inverse, which inv(X) and the derivatives of "
@@ -42,12 +44,16 @@ SINGULAR = ("the matrix is singular: its inverse, which inv(X) and the derivativ
 
 BACKENDS = ("numpy", "jax", "torch")
 
-_TABLES: dict[str, SimpleNamespace] = {}
+#: (backend, dtype, device) -> its table
+_TABLES: dict[tuple, SimpleNamespace] = {}
 
-#: backend -> the version of the function table its table was brought up to
-_SYNCED: dict[str, int] = {}
-#: backend -> the matrix functions its table has
-_MATRIX_SYNCED: dict[str, tuple] = {}
+#: table key -> the version of the function table its table was brought up to
+_SYNCED: dict[tuple, int] = {}
+#: table key -> the matrix functions its table has
+_MATRIX_SYNCED: dict[tuple, tuple] = {}
+
+#: the dtypes generated code computes in (float16 and bfloat16 inputs compute in float32)
+DTYPES = ("float64", "float32")
 
 
 def _singular_is_an_error(fn: Any, linalg_error: type[Exception]) -> Any:
@@ -70,8 +76,10 @@ def _class_sizes(shape: tuple, pattern: tuple) -> list[int]:
     return sizes
 
 
-def _numpy() -> SimpleNamespace:
+def _numpy(dtype: str = "float64", device: Any = None) -> SimpleNamespace:
     from numpy.lib.stride_tricks import as_strided
+
+    f = np.dtype(dtype).type
 
     t = SimpleNamespace(name="numpy", inf=math.inf, nan=math.nan)
     t.einsum = np.einsum
@@ -80,11 +88,12 @@ def _numpy() -> SimpleNamespace:
     t.transpose = np.transpose
     t.linalg_error = np.linalg.LinAlgError
     t.solve = _singular_is_an_error(np.linalg.solve, np.linalg.LinAlgError)
-    t.asarray = lambda a: np.asarray(a, dtype=np.float64)
-    t.scalar = np.float64
-    t.full = lambda shape, v: np.full(shape, v, dtype=np.float64)
+    t.dtype, t.precision = f, dtype
+    t.asarray = lambda a: np.asarray(a, dtype=f)
+    t.scalar = f
+    t.full = lambda shape, v: np.full(shape, v, dtype=f)
     t.copy = np.array
-    t.dense = lambda a, shape: np.array(np.broadcast_to(a, shape), dtype=np.float64)
+    t.dense = lambda a, shape: np.array(np.broadcast_to(a, shape), dtype=f)
 
     def _diag_view(out, shape, pattern):
         sizes = _class_sizes(shape, pattern)
@@ -94,7 +103,7 @@ def _numpy() -> SimpleNamespace:
         return as_strided(out, shape=sizes, strides=strides)
 
     def embed(core, shape, pattern):
-        out = np.zeros(shape)
+        out = np.zeros(shape, dtype=f)
         _diag_view(out, shape, pattern)[...] = core
         return out
 
@@ -107,23 +116,38 @@ def _numpy() -> SimpleNamespace:
     return t
 
 
-def _jax() -> SimpleNamespace:
+def _jax(dtype: str = "float64", device: Any = None) -> SimpleNamespace:
+    # no global flag: float64 code is traced and run inside jax.enable_x64(True)
+    # (matdiff.compile.api), float32 code outside it
     import jax
-
-    jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
-    t = SimpleNamespace(name="jax", inf=math.inf, nan=math.nan, jit=jax.jit)
+    f = jnp.dtype(dtype)
+
+    def scoped(fn: Any) -> Any:
+        """``fn`` run with 64-bit types on for its call only (float64 tables)."""
+        if dtype != "float64":
+            return fn
+
+        def in_x64(*args: Any) -> Any:
+            with jax.enable_x64(True):
+                return fn(*args)
+
+        return in_x64
+
+    t = SimpleNamespace(name="jax", inf=math.inf, nan=math.nan,
+                        jit=lambda fn: scoped(jax.jit(fn)))
     t.einsum = jnp.einsum
     t.tensordot = jnp.tensordot
     t.sum = lambda a, axes: jnp.sum(a, axis=axes)
     t.transpose = jnp.transpose
     t.solve = jnp.linalg.solve
-    t.asarray = lambda a: jnp.asarray(a, dtype=jnp.float64)
-    t.scalar = lambda v: jnp.asarray(v, dtype=jnp.float64)
-    t.full = lambda shape, v: jnp.full(shape, v, dtype=jnp.float64)
+    t.dtype, t.precision = f, dtype
+    t.asarray = scoped(lambda a: jnp.asarray(a, dtype=f))
+    t.scalar = lambda v: jnp.asarray(v, dtype=f)
+    t.full = lambda shape, v: jnp.full(shape, v, dtype=f)
     t.copy = jnp.array
-    t.dense = lambda a, shape: jnp.broadcast_to(jnp.asarray(a, dtype=jnp.float64), shape)
+    t.dense = lambda a, shape: jnp.broadcast_to(jnp.asarray(a, dtype=f), shape)
 
     def _index(shape, pattern):
         sizes = _class_sizes(shape, pattern)
@@ -141,13 +165,15 @@ def _jax() -> SimpleNamespace:
     return t
 
 
-def _torch() -> SimpleNamespace:
+def _torch(dtype: str = "float64", device: Any = None) -> SimpleNamespace:
     import torch
 
-    f64 = torch.float64
+    f64 = getattr(torch, dtype)   # the table's dtype (float64 or float32)
+    dev = torch.device(device) if device is not None else None
 
     def _t(a: Any):
-        return a if isinstance(a, torch.Tensor) else torch.as_tensor(a, dtype=f64)
+        return a if isinstance(a, torch.Tensor) else torch.as_tensor(a, dtype=f64,
+                                                                     device=dev)
 
     t = SimpleNamespace(name="torch", inf=math.inf, nan=math.nan)
     # torch's binary functions take tensors (a Python number is a constant's value)
@@ -158,9 +184,10 @@ def _torch() -> SimpleNamespace:
     t.transpose = torch.permute
     t.linalg_error = torch.linalg.LinAlgError
     t.solve = _singular_is_an_error(torch.linalg.solve, torch.linalg.LinAlgError)
-    t.asarray = lambda a: torch.as_tensor(a, dtype=f64)
-    t.scalar = lambda v: torch.tensor(v, dtype=f64)
-    t.full = lambda shape, v: torch.full(tuple(shape), v, dtype=f64)
+    t.dtype, t.device, t.precision = f64, dev, dtype
+    t.asarray = lambda a: torch.as_tensor(a, dtype=f64, device=dev)
+    t.scalar = lambda v: torch.tensor(v, dtype=f64, device=dev)
+    t.full = lambda shape, v: torch.full(tuple(shape), v, dtype=f64, device=dev)
     t.copy = torch.clone
     t.dense = lambda a, shape: torch.broadcast_to(_t(a), tuple(shape)).clone()
 
@@ -172,7 +199,7 @@ def _torch() -> SimpleNamespace:
         return torch.as_strided(out, sizes, strides)
 
     def embed(core, shape, pattern):
-        out = torch.zeros(tuple(shape), dtype=f64)
+        out = torch.zeros(tuple(shape), dtype=f64, device=dev)
         _diag_view(out, pattern).copy_(torch.broadcast_to(_t(core), _class_sizes(shape,
                                                                                   pattern)))
         return out
@@ -185,28 +212,58 @@ def _torch() -> SimpleNamespace:
     return t
 
 
-def get_backend(name: str) -> SimpleNamespace:
-    """The module table of backend ``name`` (``numpy``, ``jax`` or ``torch``)."""
+def working_dtype(raws: Iterable[Any], backend: str) -> tuple[str, Any]:
+    """The dtype (``float64`` or ``float32``) and, for torch, the device the generated
+    code computes in for these inputs: NumPy's promotion of the inputs' dtypes
+    (float32 stays float32, float32 with float64 is float64, integers and booleans
+    alone compute in float64); Python numbers and lists have no dtype of their own
+    and follow the arrays, as in NumPy.  The device is the first tensor's."""
+    names: list[str] = []
+    device = None
+    for r in raws:
+        dt = getattr(r, "dtype", None)
+        if dt is None:
+            continue
+        names.append(str(dt).removeprefix("torch."))
+        if device is None and backend == "torch":
+            device = getattr(r, "device", None)
+    if not names:
+        return "float64", device
+    try:
+        res = np.result_type(*[np.dtype(n) for n in names])
+    except TypeError:   # bfloat16 and other types NumPy does not know: float32
+        return "float32", device
+    if res.kind == "f" and res.itemsize <= 4:
+        return "float32", device
+    return "float64", device
+
+
+def get_backend(name: str, dtype: str = "float64", device: Any = None) -> SimpleNamespace:
+    """The module table of backend ``name`` (``numpy``, ``jax`` or ``torch``) whose
+    results are made in ``dtype`` (``float64`` or ``float32``) and, for torch, on
+    ``device`` (``None``: torch's default)."""
     from ..render.layout import check_choice
 
     if not isinstance(name, str):
         raise TypeError(f"backend must be one of {', '.join(BACKENDS)} (a string), not "
                         f"{type(name).__name__}")
     check_choice("backend", name, BACKENDS)
-    table = _TABLES.get(name)
+    check_choice("dtype", dtype, DTYPES)
+    key = (name, dtype, None if device is None else str(device))
+    table = _TABLES.get(key)
     if table is None:
         try:
-            table = {"numpy": _numpy, "jax": _jax, "torch": _torch}[name]()
+            table = {"numpy": _numpy, "jax": _jax, "torch": _torch}[name](dtype, device)
         except ImportError as exc:
             raise MatdiffError(f"backend {name!r} needs {name}, which is not installed "
                                f"here: pip install 'matdiff[{name}]'") from exc
-        _TABLES[name] = table
-    if _MATRIX_SYNCED.get(name) != tuple(MATRIX_FUNCTIONS.values()):
+        _TABLES[key] = table
+    if _MATRIX_SYNCED.get(key) != tuple(MATRIX_FUNCTIONS.values()):
         _add_matrix_functions(table, name)
-        _MATRIX_SYNCED[name] = tuple(MATRIX_FUNCTIONS.values())
-    if _SYNCED.get(name) != version():
+        _MATRIX_SYNCED[key] = tuple(MATRIX_FUNCTIONS.values())
+    if _SYNCED.get(key) != version():
         _add_elementwise(table, name)
-        _SYNCED[name] = version()
+        _SYNCED[key] = version()
     return table
 
 

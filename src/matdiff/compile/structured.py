@@ -38,8 +38,10 @@ class Structured:
         """The dense array (``shape``), with zeros off the structure."""
         from numpy.lib.stride_tricks import as_strided
 
-        core = np.asarray(self.core, dtype=np.float64)
-        out = np.zeros(self.shape)
+        core = np.asarray(self.core)     # its dtype kept (float32 stays float32)
+        if core.dtype.kind != "f":
+            core = core.astype(np.float64)
+        out = np.zeros(self.shape, dtype=core.dtype)
         strides = [0] * core.ndim
         for s, c in zip(out.strides, self.pattern):
             strides[c] += s

@@ -139,8 +139,16 @@ def _zero(*args: Expr, out: Expr) -> Expr:
     return _b().zeros_like(out)
 
 
+def as_float(a: Any) -> np.ndarray:
+    """``a`` as an array of floats in its own precision (float32 stays float32;
+    integers, booleans and Python numbers become float64)."""
+    a = np.asarray(a)
+    return a if a.dtype.kind == "f" else a.astype(np.float64)
+
+
 def _step(a: np.ndarray) -> np.ndarray:
-    return (np.asarray(a) > 0).astype(np.float64)
+    a = as_float(a)
+    return (a > 0).astype(a.dtype)
 
 
 def _jax_step(a: Any) -> Any:
@@ -155,7 +163,7 @@ def _torch_step(a: Any) -> Any:
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:
     # σ(a) = exp(−softplus(−a)): no overflow for large |a|.
-    return np.exp(-np.logaddexp(0.0, -np.asarray(a, dtype=np.float64)))
+    return np.exp(-np.logaddexp(0.0, -as_float(a)))
 
 
 try:  # SciPy's σ is one pass over the array (and as stable)
@@ -189,7 +197,7 @@ _erfc = np.vectorize(math.erfc, otypes=[np.float64])
 def _ndtr_erfc(a: np.ndarray) -> np.ndarray:
     """Φ without SciPy: ``erfc(−a/√2)/2`` (erfc, not ``1 + erf``, keeps the lower
     tail's precision), vectorised over ``math.erfc``."""
-    return 0.5 * _erfc(-np.asarray(a, dtype=np.float64) / math.sqrt(2.0))
+    return 0.5 * _erfc(-as_float(a) / math.sqrt(2.0))
 
 
 try:  # SciPy's Φ: one pass over the array, as accurate in the tails
@@ -208,7 +216,7 @@ def _normal_pdf(a: Expr) -> Expr:
 
 
 def _gelu(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
+    a = as_float(a)
     return a * _ndtr(a)
 
 
@@ -219,22 +227,22 @@ def _jax_gelu(a: Any) -> Any:
 
 
 def _silu(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
+    a = as_float(a)
     return a * _fast_sigmoid(a)
 
 
 def _log_sigmoid(a: np.ndarray) -> np.ndarray:
     # log σ(a) = −softplus(−a) = −log(1 + exp(−a)), by logaddexp: no overflow
-    return -np.logaddexp(0.0, -np.asarray(a, dtype=np.float64))
+    return -np.logaddexp(0.0, -as_float(a))
 
 
 def _softsign(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
+    a = as_float(a)
     return a / (1.0 + np.abs(a))
 
 
 def _leaky_relu(a: np.ndarray, s: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
+    a = as_float(a)
     return np.where(a > 0, a, s * a)
 
 
@@ -247,7 +255,7 @@ def _torch_leaky_relu(a: Any, s: Any) -> Any:
 def _elu(a: np.ndarray, s: np.ndarray) -> np.ndarray:
     # a where a > 0, s(exp(a) − 1) where a ≤ 0: expm1 of min(a, 0) only, so no exp
     # overflows and no precision is lost near 0
-    a = np.asarray(a, dtype=np.float64)
+    a = as_float(a)
     return np.where(a > 0, a, s * np.expm1(np.minimum(a, 0.0)))
 
 
@@ -264,7 +272,7 @@ def _torch_elu(a: Any, s: Any) -> Any:
 
 
 def _pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.power(np.asarray(a, dtype=np.float64), b)
+    return np.power(as_float(a), b)
 
 
 #: the test interval of a function smooth everywhere (its kinks, if any, at 0)

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from .core import Const, Delta, Expr, shape_str
-from .functions import implementation
+from .functions import as_float, implementation
 
 __all__ = ["MatrixFunction", "MATRIX_FUNCTIONS", "ShapeCheck", "ConcreteCheck", "call",
            "stable_logsumexp"]
@@ -173,14 +173,14 @@ def _last_axis_kept(check: ShapeCheck, dims: tuple) -> tuple:
 
 
 # ------------------------------------------------------------------ NumPy values
-def _np_det(a: np.ndarray) -> np.float64:
-    return np.float64(np.linalg.det(a))
+def _np_det(a: np.ndarray) -> np.floating:
+    return np.linalg.det(as_float(a))[()]     # in the input's precision
 
 
-def _np_logdet(a: np.ndarray) -> np.float64:
+def _np_logdet(a: np.ndarray) -> np.floating:
     # log det X = log |det X| where det X > 0 (slogdet: no overflow); nan elsewhere
-    sign, logabs = np.linalg.slogdet(a)
-    return np.float64(logabs if sign > 0 else np.nan)
+    sign, logabs = np.linalg.slogdet(as_float(a))
+    return logabs if sign > 0 else logabs.dtype.type(np.nan)
 
 
 def _shift(a: np.ndarray) -> np.ndarray:
@@ -208,7 +208,7 @@ def _np_softmax(a: np.ndarray) -> np.ndarray:
 def _np_log_softmax(a: np.ndarray) -> np.ndarray:
     # log softmax(a) = a − logsumexp(a), the stable logsumexp: no exp overflows and,
     # unlike log(softmax(a)), no tiny probability underflows to log 0
-    a = np.asarray(a, dtype=np.float64)
+    a = as_float(a)
     return a - stable_logsumexp(a)[..., None]
 
 
