@@ -51,6 +51,11 @@ PHRASES: dict[str, dict[str, str]] = {
         "step": "step",
         "definition": "definition",
         "derivative": "derivative",
+        "product_rule": ("product rule: {x} is in {k} factors; one term for each, that "
+                         "factor replaced by its differential:"),
+        "function_rule": "the differential of {call}, from its definition:",
+        "read_off": "hence {d}",
+        "read_off_gradient": "hence {d}, and the gradient (the variable's shape) is {g}",
     },
     "zh": {
         "title": "{f} = {expr} 对 {x} 的导数",
@@ -73,6 +78,11 @@ PHRASES: dict[str, dict[str, str]] = {
         "step": "步骤",
         "definition": "定义",
         "derivative": "导数",
+        "product_rule": ("乘积法则：{x} 出现在 {k} 个因子中；每个因子各得一项，"
+                         "即把该因子换成它的微分："),
+        "function_rule": "{call} 的微分（由其定义给出）：",
+        "read_off": "因此 {d}",
+        "read_off_gradient": "因此 {d}，梯度（与变量同形）为 {g}",
     },
 }
 
