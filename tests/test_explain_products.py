@@ -113,6 +113,10 @@ def test_a_step_holding_the_variable_once_has_no_differential() -> None:
     d = md.explain("max(0, w @ x + b)", "w", shapes={"w": ("n",), "x": ("n",), "b": ()})
     assert all(loc.differential is None for s in d.steps for loc in s.derivatives)
     assert "product rule" not in str(d)
+    # the paper's C = sum(v²)/N: an intermediate's power keeps the element-wise rule
+    d = md.explain("mean((y - max(0, X @ w + b))**2)", "w",
+                   shapes={"y": ("N",), "X": ("N", "n"), "w": ("n",), "b": ()})
+    assert all(loc.differential is None for s in d.steps for loc in s.derivatives)
 
 
 # =============================================================== numbers

@@ -41,8 +41,10 @@ from . import formulas as F
 
 __all__ = ["Differential", "differential_of"]
 
-#: a power ``v**k`` of the variable, ``k`` an integer up to this, is written as the
-#: element-wise product of ``k`` factors ``v`` for the product rule (``xᵀx = sum(x²)``)
+#: a power ``v**k`` of the derivation's own variable, ``k`` an integer up to this, is
+#: written as the element-wise product of ``k`` factors ``v`` for the product rule
+#: (``xᵀx``, which the core stores as ``sum(x²)``); the power of an intermediate
+#: (the paper's ``C = sum(v²)/N``) keeps the paper's element-wise rule
 MAX_POWER = 4
 
 
@@ -172,14 +174,15 @@ def _power_of(c: Expr, v: Var) -> int:
     return 0
 
 
-def _product_terms(e: Einsum, v: Var, dv: Var) -> tuple[list[Expr], int] | None:
-    """The product rule on ``e``: one term per factor holding ``v`` (a power ``v**k``
-    counted as ``k`` factors ``v``), the factor replaced by its differential; ``None``
-    unless at least two factors hold ``v``."""
+def _product_terms(e: Einsum, v: Var, dv: Var, powers: bool
+                   ) -> tuple[list[Expr], int] | None:
+    """The product rule on ``e``: one term per factor holding ``v`` (with ``powers``,
+    a power ``v**k`` counted as ``k`` factors ``v``), the factor replaced by its
+    differential; ``None`` unless at least two factors hold ``v``."""
     ops: list[Expr] = []
     specs: list[tuple] = []
     for c, s in zip(e.children, e.specs, strict=True):
-        k = _power_of(c, v)
+        k = _power_of(c, v) if powers else 0
         ops += [v] * k if k else [c]
         specs += [s] * k if k else [s]
     holding = [j for j, c in enumerate(ops) if _holds(c, v)]
@@ -208,18 +211,19 @@ def _collected(J: Expr, e: Expr, dv: Var) -> Expr | None:
     return out
 
 
-def differential_of(of: str, e: Expr, v: Var, taken: Collection[str] = ()
-                    ) -> Differential | None:
+def differential_of(of: str, e: Expr, v: Var, taken: Collection[str] = (),
+                    powers: bool = True) -> Differential | None:
     """The differential of the step ``of = e`` along its variable ``v``, where ``e``
     is a product with ``v`` in several factors or a matrix function of ``v``; else
     ``None`` (the local derivative is explained as it is).  The direction is named
-    ``dv`` unless that is in ``taken`` or a variable of ``e``."""
+    ``dv`` unless that is in ``taken`` or a variable of ``e``; ``powers``: count a
+    power ``v**k`` as ``k`` factors (for the derivation's own variable)."""
     if not _holds(e, v) or e is v:
         return None
     dv = Var(_direction_name(v, e, taken), v.shape)
     call = None
     if isinstance(e, Einsum):
-        found = _product_terms(e, v, dv)
+        found = _product_terms(e, v, dv, powers)
         if found is None:
             return None
         (terms, count), rule = found, "product"

@@ -225,7 +225,7 @@ def local_steps(units: list[Unit], x: Var, p: dict[str, str], lang: str,
         step = Step(u.name, F.definition(e), shape_text(e.shape, p), e)
         edges[u.name] = []
         for v in used:
-            loc = local_derivative(u.name, e, v, p, lang, taken)
+            loc = local_derivative(u.name, e, v, p, lang, taken, powers=v is x)
             if _is_tensor(e.shape, v.shape):
                 matrix_chain = matrix_chain or len(units) > 1
             step.derivatives.append(loc)
@@ -235,7 +235,8 @@ def local_steps(units: list[Unit], x: Var, p: dict[str, str], lang: str,
 
 
 def local_derivative(of: str, e: Expr, v: Var, p: dict[str, str], lang: str,
-                     taken: frozenset[str] = frozenset()) -> LocalDerivative:
+                     taken: frozenset[str] = frozenset(), powers: bool = True
+                     ) -> LocalDerivative:
     """``∂of/∂v`` of the step ``of = e``, with its notes (no matrix form; the cases
     of a piecewise function) and its differential where it has one."""
     J = derive(e, v)
@@ -249,7 +250,8 @@ def local_derivative(of: str, e: Expr, v: Var, p: dict[str, str], lang: str,
     for template, args in piecewise_notes(e, v, lang):
         loc.add_note(template, args, with_value=True)
     # a product holding v in several factors, a matrix function: its differential
-    loc.differential = differential_of(of, e, v, taken)
+    # (powers of the derivation's own variable count as repeated factors: xᵀx)
+    loc.differential = differential_of(of, e, v, taken, powers)
     return loc
 
 
