@@ -35,7 +35,7 @@ from typing import Any
 
 from ..derive.reverse import derive
 from ..expr import simplify as S
-from ..expr.core import Const, Einsum, Expr, Map, Var, topo_order
+from ..expr.core import Call, Const, Einsum, Expr, Map, Var, topo_order
 from ..render.mform import matrix_form
 from . import formulas as F
 
@@ -212,12 +212,13 @@ def _collected(J: Expr, e: Expr, dv: Var) -> Expr | None:
 
 
 def differential_of(of: str, e: Expr, v: Var, taken: Collection[str] = (),
-                    powers: bool = True) -> Differential | None:
+                    powers: bool = True, J: Expr | None = None) -> Differential | None:
     """The differential of the step ``of = e`` along its variable ``v``, where ``e``
     is a product with ``v`` in several factors or a matrix function of ``v``; else
     ``None`` (the local derivative is explained as it is).  The direction is named
     ``dv`` unless that is in ``taken`` or a variable of ``e``; ``powers``: count a
-    power ``v**k`` as ``k`` factors (for the derivation's own variable)."""
+    power ``v**k`` as ``k`` factors (for the derivation's own variable); ``J``: the
+    local derivative ``∂e/∂v``, where the caller has it."""
     if not _holds(e, v) or e is v:
         return None
     dv = Var(_direction_name(v, e, taken), v.shape)
@@ -227,13 +228,12 @@ def differential_of(of: str, e: Expr, v: Var, taken: Collection[str] = (),
         if found is None:
             return None
         (terms, count), rule = found, "product"
-    elif getattr(e, "kind", "") == "call" and getattr(e.spec, "differential", None):  # type: ignore[attr-defined]
-        (arg,) = e.children
-        terms = [e.spec.differential(arg, _along(arg, v, dv))]  # type: ignore[attr-defined]
+    elif isinstance(e, Call) and e.spec.differential is not None:
+        (arg,) = e.children  # dF = the definition's differential at arg along d(arg)
+        terms = [e.spec.differential(arg, _along(arg, v, dv))]
         count, rule, call = 1, "function", e
     else:
         return None
-    J = derive(e, v)
-    d = Differential(of, v.name, rule, dv, terms, _collected(J, e, dv),
-                     J if not e.shape else None, J, len(e.shape), count, call)
-    return d
+    J = derive(e, v) if J is None else J
+    return Differential(of, v.name, rule, dv, terms, _collected(J, e, dv),
+                        J if not e.shape else None, J, len(e.shape), count, call)

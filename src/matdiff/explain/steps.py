@@ -251,7 +251,7 @@ def local_derivative(of: str, e: Expr, v: Var, p: dict[str, str], lang: str,
         loc.add_note(template, args, with_value=True)
     # a product holding v in several factors, a matrix function: its differential
     # (powers of the derivation's own variable count as repeated factors: xᵀx)
-    loc.differential = differential_of(of, e, v, taken, powers)
+    loc.differential = differential_of(of, e, v, taken, powers, J)
     return loc
 
 
