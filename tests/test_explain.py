@@ -7,8 +7,10 @@ factors its own way, which the few ``in`` alternatives allow.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -420,3 +422,122 @@ def test_steps_print_from_their_expressions() -> None:
     assert r"\frac{2}{N} v^\top (-I) \operatorname{diag}(\operatorname{step}(z)) X" in tex
     assert r"b \mathbf{1}" in tex and "b1" not in tex  # the ones vector, as md.latex
     assert r"u &= \max(0, z)" in tex
+
+
+# =============================================================== every line in Chinese
+#: command lines that print every kind of summary line: the paper's loss, shapes
+#: given and inferred, checks (right, wrong with each hint, could not check), claims,
+#: Hessians, layouts, the formats, the parser's note, explanations with differentials
+ZH_RUNS = [
+    [],
+    ["x @ A @ x", "--wrt", "x", "--shape", "x=n", "--shape", "A=n,n", "--explain", "--check"],
+    ["x @ A @ x", "--hessian", "--check"],
+    ["x @ A @ x", "--layout", "numerator"],
+    ["X @ A", "--wrt", "X", "--shape", "X=n,n", "--shape", "A=n,n", "--layout", "denominator"],
+    ["tr(X @ A @ X.T)", "--wrt", "X", "--explain", "--layout", "numerator"],
+    ["inv(X)", "--wrt", "X", "--explain", "--format", "latex"],
+    ["logdet(X)", "--wrt", "X", "--explain", "--check", "--format", "markdown"],
+    ["max(0, w @ x + b)", "--wrt", "w", "--check", "--explain"],
+    ["sin(x)", "--wrt", "x", "--shape", "x=", "--claim", "cos(x)*2"],
+    ["sin(x)", "--wrt", "x", "--shape", "x=", "--claim", "cos(x)"],
+    ["A @ x", "--wrt", "x", "--shape", "x=n", "--shape", "A=m,n", "--claim", "A.T"],
+    ["max(0, w @ x)", "--wrt", "w", "--shape", "x=n", "--shape", "w=n", "--claim", "x"],
+    ["log(-exp(x))", "--wrt", "x", "--shape", "x=n", "--check"],
+    ["x'*A*x"],
+    ["X.T @ X", "--wrt", "X", "--explain"],
+    ["sum(softmax(x) * y)", "--wrt", "x", "--explain", "--format", "markdown"],
+    ["mean((y - max(0, X @ w + b))**2)", "--wrt", "b", "--explain", "--format", "latex"],
+]
+
+
+def _command(argv: list[str], capsys) -> str:
+    from matdiff import cli
+
+    out = io.StringIO()
+    cli.run(argv, out=out)
+    return out.getvalue() + capsys.readouterr().err
+
+
+def _names() -> set[str]:
+    """The words that are names, not English: functions (element-wise, matrix, the
+    printer's calls), the code a line quotes, and the people and sites cited."""
+    from matdiff.expr.functions import FUNCTIONS
+    from matdiff.expr.matrix_functions import MATRIX_FUNCTIONS
+    from matdiff.render.unicode import UNICODE
+
+    calls = {re.sub(r"[^A-Za-z]", " ", v[0]).split()[0] for v in UNICODE.CALLS.values()
+             if re.search(r"[A-Za-z]", v[0])}
+    code = {"evaluate", "matdiff", "eps", "numpy", "syntax", "matrixcalculus", "org",
+            "axis", "vector", "ReLU", "Parr", "Howard"}
+    return set(FUNCTIONS) | set(MATRIX_FUNCTIONS) | calls | code
+
+
+#: the letters a formula's words are made of besides the variables: the derivation's
+#: names (y, f, u, v, u₁, t₁, …), the differential's d, index letters, dims
+_FORMULA_LETTERS = set("yfuvtghqz") | {"d"} | set("ijkl") | set("mnN")
+
+
+def _formula_word(w: str, variables: set[str]) -> bool:
+    """Whether ``w`` is names written side by side (``Xw``, ``dy``, ``xxᵀ``'s ``xx``,
+    the indices ``ik``): it splits into variables and formula letters."""
+    if not w:
+        return True
+    return any(w.startswith(t) and _formula_word(w[len(t):], variables)
+               for t in variables | _FORMULA_LETTERS)
+
+
+def english_words(text: str, variables: set[str]) -> set[str]:
+    """The ASCII words of ``text`` that are not names: not a function, code, or
+    variables and formula letters side by side; command options (``--shape``),
+    LaTeX commands and environments and HTML entities are code too."""
+    text = re.sub(r"--[a-z]+|\\(?:begin|end)\{\w+\}|\\[A-Za-z]+|&[a-z]+;", " ", text)
+    allowed = _names()
+    return {w for w in re.findall(r"[A-Za-z]{2,}", text)
+            if w not in allowed and not _formula_word(w, variables)}
+
+
+@pytest.mark.parametrize("argv", ZH_RUNS, ids=lambda a: " ".join(a)[:40] or "paper")
+def test_every_line_of_the_command_is_in_chinese(argv: list[str], capsys) -> None:
+    """``--lang zh``: no English word in any line the command prints (summary
+    lines, checks and their hints, claims, layout notes, the parser's note, the
+    explanation); in English the same scan finds words, so it can fail."""
+    zh = _command(argv + ["--lang", "zh"], capsys)
+    en = _command(argv, capsys)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", md.NotationWarning)
+        f = md.parse(argv[0] if argv else "mean((y - max(0, X @ w + b))**2)")
+    variables = set(f.variables())
+    assert english_words(zh, variables) == set(), zh
+    assert english_words(en, variables), en
+    assert re.search(r"[\u4e00-\u9fff]", zh)
+
+
+def test_chinese_summary_lines() -> None:
+    from matdiff import cli
+
+    out = io.StringIO()
+    cli.run(["x @ A @ x", "--check", "--layout", "numerator", "--lang", "zh"], out=out)
+    text = out.getvalue()
+    assert "  f = xᵀAx    形状 标量 ()" in text
+    assert "  变量: A (n, n), x (n,)" in text
+    assert "推断的形状：A, x" in text and "--shape 变量名=维度" in text
+    assert "∂f/∂x = xᵀ(A + Aᵀ)    形状 (n,)" in text and "（分子布局）" in text
+    assert "检验: 通过：导数与中心差分一致" in text
+
+
+def test_the_sentence_table_leaves_unknown_sentences_alone() -> None:
+    from matdiff.explain.lang import SENTENCES, sentence
+
+    assert sentence("no such sentence", "zh") == "no such sentence"
+    assert sentence("the claim is the derivative times 2: a constant factor is off") \
+        == "the claim is the derivative times 2: a constant factor is off"
+    assert all(re.compile(p) for p, _ in SENTENCES["zh"])
+
+
+def test_an_untranslated_line_fails_the_scan(monkeypatch, capsys) -> None:
+    """Planted: the summary's word for variables left in English is found."""
+    from matdiff.explain.lang import PHRASES
+
+    monkeypatch.setitem(PHRASES["zh"], "cli_variables", "variables")
+    zh = _command(["x @ A @ x", "--lang", "zh"], capsys)
+    assert english_words(zh, {"x", "A"}) == {"variables"}

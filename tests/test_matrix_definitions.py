@@ -10,8 +10,11 @@ differences of the order below; it compiles on every backend it has, to the
 interpreter's numbers; it prints in Unicode and in LaTeX (KaTeX parses every
 string) by its definition's spelling; the parser reads its name (and
 matrixcalculus.org's, where it has one) to the node the builder makes; shape
-inference gives its argument the shape its rule asks for.  A planted wrong adjoint
-rule and a definition without a domain fail.
+inference gives its argument the shape its rule asks for; its differential ``dF``
+(what ``md.explain`` prints) exists, is linear in ``dX``, equals the central
+difference of ``F`` along a random ``dX`` and the derivative contracted with ``dX``,
+and prints in Unicode and LaTeX (KaTeX).  A planted wrong adjoint rule, a planted
+wrong differential, and a definition without a domain or without a differential fail.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 import pytest
 
 import matdiff as md
-from helpers import fd_jacobian, max_rel_error
+from helpers import contract_direction, fd_directional, fd_jacobian, max_rel_error
 from katex import katex_errors
 from matdiff.compile.backends import get_backend
 from matdiff.compile.evaluate import interpret
@@ -105,6 +108,19 @@ def check_matrix_function(fn: MatrixFunction, latex: list[str]) -> None:
             for e, out in zip([f, D1, D2], outs):
                 assert max_rel_error(_torch_value(out), interpret(e, vals)) < 1e-10, \
                     (fn.name, backend)
+        # the differential dF at X along a random dX: central differences of F along
+        # dX, and the derivative D1 contracted with dX; twice dX gives twice dF
+        assert fn.differential is not None, f"{fn.name}: the definition has no differential"
+        dX = md.var("dX", *shape)
+        dF = fn.differential(X, dX)
+        assert dF.shape == f.shape and set(dF.variables()) == {"X", "dX"}, (fn.name, str(dF))
+        V = rng.standard_normal(X0.shape)
+        got = dF.evaluate({"X": X0, "dX": V})
+        assert max_rel_error(got, fd_directional(fn.numpy, X0, V)) < 1e-6, (fn.name, str(dF))
+        assert max_rel_error(got, contract_direction(D1.evaluate(vals), V)) < 1e-10
+        assert max_rel_error(dF.evaluate({"X": X0, "dX": 2 * V}), 2 * got) < 1e-12
+        assert str(dF) and "dX" in str(dF)
+        latex.append(md.latex(dF))
         # printers: the definition's spelling, and LaTeX that KaTeX reads
         assert str(f) == fn.spell("unicode", "X")
         assert md.latex(f) == fn.spell("latex", "X")
@@ -134,6 +150,21 @@ def test_a_matrix_function_without_a_domain_fails_the_meta_test() -> None:
     bare = dataclasses.replace(MATRIX_FUNCTIONS["logdet"], domain="")
     with pytest.raises(AssertionError, match="no test domain"):
         check_matrix_function(bare, [])
+
+
+def test_a_matrix_function_without_a_differential_fails_the_meta_test() -> None:
+    bare = dataclasses.replace(MATRIX_FUNCTIONS["logdet"], differential=None)
+    with pytest.raises(AssertionError, match="no differential"):
+        check_matrix_function(bare, [])
+
+
+def test_the_meta_test_catches_a_wrong_differential() -> None:
+    """Planted: d det X written without its factor det X (tr(X⁻¹ dX), logdet's) must
+    fail the check of the differential."""
+    wrong = dataclasses.replace(MATRIX_FUNCTIONS["det"],
+                                differential=MATRIX_FUNCTIONS["logdet"].differential)
+    with pytest.raises(AssertionError, match="det"):
+        check_matrix_function(wrong, [])
 
 
 def test_the_meta_test_catches_a_wrong_adjoint_rule(monkeypatch) -> None:

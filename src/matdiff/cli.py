@@ -24,10 +24,12 @@ from .check import CheckResult, check
 from .derive import derive
 from .errors import MatdiffError, NotationWarning
 from .explain import LANGUAGES, explain
+from .explain.lang import layout_note as lang_layout_note
+from .explain.lang import phrases, sentence
 from .expr.core import Expr, shape_str
 from .parse import SYNTAXES, parse_with_variables
 from .parse.infer import rank_preferences
-from .render import FORMATS, LAYOUTS, STYLES, latex_name, layout_note, to_index, to_text
+from .render import FORMATS, LAYOUTS, STYLES, latex_name, to_index, to_text
 from .render import latex as md_latex
 from .render.ascii import ascii_stream
 from .render.layout import layout_shape
@@ -170,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="element-wise signs: standard (⊙ and /) or paper (⊗ and ⊘); "
                         "default: ⊙ and ⊘")
     p.add_argument("--lang", choices=LANGUAGES, default="en",
-                   help="language of --explain: en (default) or zh (中文)")
+                   help="language of the output, --explain's steps and the summary "
+                        "lines: en (default) or zh (中文)")
     p.add_argument("--ascii", action="store_true",
                    help="ASCII output (x^T, d, .*): the default where the terminal cannot "
                         "encode Unicode")
@@ -269,7 +272,7 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
     if args.expr is None:
         text, shapes = PAPER_LOSS, dict(PAPER_SHAPES)
         wrts = args.wrt or ["w", "b"]
-        header = "The paper's loss of one ReLU neuron over N examples (Parr & Howard, §5):"
+        header = phrases(args.lang)["cli_header"]
     else:
         text = _read_stdin() if args.expr == "-" else args.expr
         shapes = _parse_shapes(args.shape)
@@ -282,7 +285,8 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
         f, named = parse_with_variables(text, shapes=shapes,
                                         syntax=getattr(args, "syntax", "numpy"))
     for w in caught:  # the text parses, but probably not as meant: say so
-        print(f"matdiff: note: {w.message}", file=ascii_stream(sys.stderr))
+        print(f"matdiff: {phrases(args.lang)['cli_note']}: {sentence(str(w.message), args.lang)}",
+              file=ascii_stream(sys.stderr))
     args.inferred = [n for n in f.variables() if n not in (shapes or {})]
     # every name of the text with its shape, for a --wrt that simplification
     # cancelled (p / p is 1: the derivative by p is 0 of p's shape)
@@ -311,21 +315,62 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
     return _check_status([r.check for r in results if r.check is not None])
 
 
-def inferred_note(f: Expr, inferred: Sequence[str]) -> str:
+def inferred_note(f: Expr, inferred: Sequence[str], lang: str = "en") -> str:
     """What a printout says of the shapes it inferred: which, where usage went against
-    the letter convention, and how to declare them otherwise."""
+    the letter convention, and how to declare them otherwise (in ``lang``)."""
     if not inferred:
         return ""
+    p = phrases(lang)
     variables = f.variables()
     against = [n for n in inferred
                if len(variables[n]) != next(iter(rank_preferences(n, set())))]
-    note = (f"inferred: {', '.join(inferred)} (matrixcalculus.org's letters: capitals "
-            "matrices, a-g and Greek scalars, h-z vectors")
-    if against:
-        note += f"; usage made {', '.join(against)} otherwise"
-    ex = inferred[0]
-    return note + (f"); declare shapes with --shape NAME=DIMS: --shape {ex}= (scalar), "
-                   f"{ex}=n (vector), {ex}=m,n (matrix)")
+    return p["cli_inferred"].format(
+        names=", ".join(inferred), ex=inferred[0],
+        against=p["cli_against"].format(names=", ".join(against)) if against else "")
+
+
+def shape_text(shape: Sequence, lang: str = "en") -> str:
+    """A shape as the summary lines print it: ``(n,)``, ``scalar ()`` (in ``lang``)."""
+    scalar = phrases(lang).get("cli_scalar")  # English: shape_str's own word
+    return scalar if scalar and len(shape) == 0 else shape_str(tuple(shape))
+
+
+def _array(a: Any) -> str:
+    # as matdiff.check prints a point or a direction
+    return np.array2string(np.asarray(a), precision=4, suppress_small=True,
+                           max_line_width=10 ** 6, threshold=12)
+
+
+def check_text(r: CheckResult, lang: str = "en") -> str:
+    """A check's outcome in ``lang``: English is the result's own text; other
+    languages word the same fields by their phrases (the reason and the hint are the
+    check's sentences)."""
+    p = phrases(lang)
+    if "check_ok" not in p:
+        return str(r)
+    what = p["check_what_claim" if r.claim else "check_what"]
+    hint = sentence(r.hint, lang)
+    if r.status == "unchecked":
+        return p["check_unchecked"].format(what=what, reason=sentence(r.reason, lang))
+    if not r.points:
+        return p["check_refused"].format(hint=hint)
+    where = p["check_where"].format(points=len(r.points), directions=r.directions)
+    pieces = p["check_pieces"].format(seen=r.pieces[0], total=r.pieces[1]) \
+        if r.pieces[1] else ""
+    errors = p["check_errors"].format(abs=f"{r.max_abs_error:.3g}",
+                                      rel=f"{r.max_rel_error:.3g}", eps=f"{r.eps:g}")
+    parts = dict(what=what, where=where, errors=errors, pieces=pieces)
+    if r.ok:
+        return p["check_ok"].format(**parts)
+    lines = [p["check_mismatch"].format(**parts)]
+    if r.counterexample is not None:
+        point = ", ".join(f"{k} = {_array(v)}" for k, v in r.counterexample.items())
+        lines.append(p["check_at"].format(point=point))
+        lines.append(p["check_along"].format(v=_array(r.direction), got=_array(r.got),
+                                             expected=_array(r.expected)))
+    if r.hint:
+        lines.append(p["check_hint"].format(hint=hint))
+    return "\n".join(lines)
 
 
 def _check_status(checks: Sequence[CheckResult]) -> int:
@@ -377,14 +422,16 @@ def _claim(out, args, f: Expr, wrts: Sequence[str], shapes: dict) -> int:
                "check": check_dict(r)}
         print(json.dumps(doc, ensure_ascii=False, indent=2), file=out)
     else:
-        verdict = {"ok": "right", "mismatch": "wrong", "unchecked": "not checked"}[r.status]
-        print(f"  f = {to_text(f, style=args.style)}    shape {shape_str(f.shape)}",
-              file=out)
-        print(f"  claim: ∂f/∂{wrts[0]} = {args.claim}: {verdict}", file=out)
-        print("  " + str(r).replace("\n", "\n  "), file=out)
+        p = phrases(args.lang)
+        verdict = p["cli_verdict_" + r.status]
+        print(f"  f = {to_text(f, style=args.style)}    {p['cli_shape']} "
+              f"{shape_text(f.shape, args.lang)}", file=out)
+        print(f"  {p['cli_claim']}: ∂f/∂{wrts[0]} = {args.claim}: {verdict}", file=out)
+        print("  " + check_text(r, args.lang).replace("\n", "\n  "), file=out)
         if r.status != "ok":
             truth = derive(f, wrts[0], shapes=shapes)
-            print(f"  matdiff's ∂f/∂{wrts[0]} = {to_text(truth, style=args.style)}",
+            d = f"∂f/∂{wrts[0]}"
+            print(f"  {p['cli_truth'].format(d=d)} = {to_text(truth, style=args.style)}",
                   file=out)
     return _check_status([r])
 
@@ -394,27 +441,31 @@ def _opts(args, r: _Result) -> dict:
 
 
 def _note(args) -> str:
-    return "" if args.layout == "mixed" else "    " + layout_note(args.layout)
+    return "" if args.layout == "mixed" else "    " + lang_layout_note(args.layout, args.lang)
 
 
 def _emit_text(out, args, header, f, results) -> None:
+    p, lang = phrases(args.lang), args.lang
     if header:
         print(header, file=out)
-    print(f"  f = {to_text(f, style=args.style)}    shape {shape_str(f.shape)}", file=out)
-    print("  variables: " + ", ".join(f"{n} {shape_str(s)}" for n, s in
-                                       f.variables().items()), file=out)
-    note = inferred_note(f, args.inferred)
+    print(f"  f = {to_text(f, style=args.style)}    {p['cli_shape']} "
+          f"{shape_text(f.shape, lang)}", file=out)
+    print(f"  {p['cli_variables']}: " + ", ".join(f"{n} {shape_text(s, lang)}" for n, s in
+                                                  f.variables().items()), file=out)
+    note = inferred_note(f, args.inferred, lang)
     if note:
         print(f"    {note}", file=out)
     for r in results:
         d = to_text(r.expr, **_opts(args, r))
         printed = layout_shape(r.expr, args.layout)
-        shape = shape_str(printed) if printed == r.expr.shape else (
-            f"{shape_str(printed)} as printed; evaluate returns {shape_str(r.expr.shape)}")
-        print(f"  {_label(r.wrt, r.order)} = {d}    shape {shape}"
+        shape = shape_text(printed, lang) if printed == r.expr.shape else \
+            p["cli_as_printed"].format(printed=shape_text(printed, lang),
+                                       shape=shape_text(r.expr.shape, lang))
+        print(f"  {_label(r.wrt, r.order)} = {d}    {p['cli_shape']} {shape}"
               + _note(args), file=out)
         if r.check is not None:
-            print("    check: " + str(r.check).replace("\n", "\n    "), file=out)
+            print(f"    {p['cli_check']}: "
+                  + check_text(r.check, lang).replace("\n", "\n    "), file=out)
     for r in results:
         if r.derivation is not None:
             print("", file=out)
@@ -425,7 +476,7 @@ def _latex_lines(args, f, results) -> list[str]:
     style = args.style or "standard"
     lines = [f"f = {md_latex(f, style=style)}"]
     note = "" if args.layout == "mixed" else \
-        r" \qquad \text{" + layout_note(args.layout) + "}"
+        r" \qquad \text{" + lang_layout_note(args.layout, args.lang) + "}"
     for r in results:
         lines.append(_latex_label(r.wrt, r.order) + " = "
                      + md_latex(r.expr, layout=args.layout, style=style)
@@ -453,8 +504,9 @@ def _emit_markdown(out, args, header, f, results) -> None:
         print("", file=out)
     for r in results:
         if r.check is not None:
-            lines = str(r.check).splitlines()
-            print(f"- check of ∂f/∂{r.wrt}: `{lines[0]}`", file=out)
+            lines = check_text(r.check, args.lang).splitlines()
+            what = phrases(args.lang)["cli_check_of"].format(d=f"∂f/∂{r.wrt}")
+            print(f"- {what}: `{lines[0]}`", file=out)
             for ln in lines[1:]:
                 print(f"  - `{ln.strip()}`", file=out)
     for r in results:

@@ -67,7 +67,7 @@ def explain(f: Expr | str, wrt: Expr | str, lang: str = "en",
     units = plan_units(f, x, inline)
     name_units(units, names, name, taken)
     define_units(units, x, inline)
-    steps, edges, matrix_chain = local_steps(units, x, p, lang)
+    steps, edges, matrix_chain = local_steps(units, x, p, lang, frozenset(taken))
     paths: list[list[tuple[str, str]]] = []
     notes: list[str] = []
     if not units:

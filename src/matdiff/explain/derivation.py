@@ -24,6 +24,7 @@ from typing import Any
 from ..expr.core import Expr, Var
 from . import formats
 from . import formulas as F
+from .differentials import Differential
 from .lang import phrases
 
 __all__ = ["Derivation", "Step", "LocalDerivative"]
@@ -46,6 +47,8 @@ class LocalDerivative:
     f_ndim: int = field(default=0, repr=False)
     #: the dims of :attr:`shape`
     dims: list = field(default_factory=list, repr=False)
+    #: the step's differential (product rule, matrix function), where it has one
+    differential: Differential | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
@@ -70,8 +73,11 @@ class LocalDerivative:
             self.latex_notes.append("&" + formats.tex_prose(self.notes[-1]))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"of": self.of, "wrt": self.wrt, "text": self.text, "shape": self.shape,
-                "notes": list(self.notes)}
+        out = {"of": self.of, "wrt": self.wrt, "text": self.text, "shape": self.shape,
+               "notes": list(self.notes)}
+        if self.differential is not None:
+            out["differential"] = self.differential.to_dict()
+        return out
 
 
 @dataclass

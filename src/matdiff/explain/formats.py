@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import formulas as F
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .derivation import Derivation, Step
+    from .derivation import Derivation, LocalDerivative, Step
 
 __all__ = ["to_text", "to_markdown", "to_latex", "chain_line", "tex_text", "tex_prose"]
 
@@ -114,9 +114,48 @@ def _text_steps(d: Derivation) -> list[str]:
         left = f"{loc.label} = {loc.text}"
         lines.append(f"  {left.ljust(width)}   ({loc.shape})")
         lines += [f"    {n}" for n in loc.notes]
+        lines += _differential_rows(loc, p, "text")
     lines += [f"  {n}" for s in d.steps for n in s.notes]
     lines.append("")
     return lines
+
+
+# ====================================================================== differentials
+def phrase(template: str, parts: dict[str, Any], fmt: str) -> str:
+    """A phrase with its parts in: prose (a str) as prose, math (a dict of its text
+    and LaTeX) as math, in ``fmt`` (``text``; ``latex``, the row of an ``aligned``
+    block; ``markdown``, with inline ``$…$``)."""
+    out = []
+    for k, piece in enumerate(re.split(r"\{(\w+)\}", template)):
+        value = parts[piece] if k % 2 else piece
+        if isinstance(value, dict):
+            out.append(value["text"] if fmt == "text" else value["latex"] if fmt == "latex"
+                       else "$" + value["latex"] + "$")
+        elif value:
+            out.append(value if fmt == "text" else tex_prose(value) if fmt == "latex"
+                       else _md_escape(value))
+    return "".join(out)
+
+
+def _differential_rows(loc: LocalDerivative, p: dict[str, str], fmt: str) -> list[str]:
+    """A local derivative's differential (the product rule, a matrix function's
+    rule), as lines of the text, rows of the LaTeX block or Markdown bullets."""
+    if loc.differential is None:
+        return []
+    out = []
+    for kind, template, parts in loc.differential.rows(p):
+        if fmt == "latex":
+            text = phrase(template, parts, "latex")
+            if kind == "line":
+                lhs, _, rhs = text.partition(" = ")
+                out.append(f"{lhs} &= {rhs}")
+            else:
+                out.append("&" + text)
+        elif fmt == "markdown":
+            out.append("  - " + phrase(template, parts, "markdown"))
+        else:
+            out.append(("      " if kind == "line" else "    ") + phrase(template, parts, "text"))
+    return out
 
 
 # ====================================================================== LaTeX
@@ -145,6 +184,7 @@ def to_latex(d: Derivation) -> str:
                 rows.append(f"{F.partial(loc.of, loc.wrt, 'latex')} &= {loc.latex()}"
                             f" &&{F.dims(loc.dims, 'latex')}")
                 rows += loc.latex_notes
+                rows += _differential_rows(loc, p, "latex")
             rows += ["&" + tex_prose(n) for n in s.notes]
     rows.append("&" + tex_prose(p["chain"] + " (" + p["numerator"] + ")"))
     lhs, _, rhs = chain_line(d, "latex").partition(" = ")
@@ -195,6 +235,7 @@ def _markdown_steps(d: Derivation) -> list[str]:
             out.append(f"- ${F.partial(loc.of, loc.wrt, 'latex')}$ $= {loc.latex()}$"
                        f" &nbsp; (${F.dims(loc.dims, 'latex')}$)")
             out += [f"  - {_md_escape(n)}" for n in loc.notes]
+            out += _differential_rows(loc, p, "markdown")
         out += [f"- {_md_escape(n)}" for n in s.notes]
     out.append("")
     return out

@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..expr.core import Expr
+from ..expr import simplify as S
+from ..expr.core import Const, Expr
 from ..render.latex import LATEX, latex_name, to_latex
 from ..render.layout import apply_layout
 from ..render.mform import MForm, index_form, matrix_form
@@ -28,7 +29,7 @@ from ..render.printer import STYLE, Printer, printout
 from ..render.text import to_text
 from ..render.unicode import UNICODE
 
-__all__ = ["definition", "jacobian", "chain", "result", "name", "partial", "dims"]
+__all__ = ["definition", "jacobian", "chain", "sum_of", "result", "name", "partial", "dims"]
 
 #: the paper's notation, for everything but the result line
 PAPER = STYLE["paper"]
@@ -60,6 +61,24 @@ def chain(factors: Sequence[tuple[Expr, int]], fmt: str = "text") -> str:
     if len(factors) == 1:
         return jacobian(*factors[0], fmt)
     return Printer(_FORMATS[fmt], PAPER).chain([_tree(J, k) for J, k in factors])
+
+
+def sum_of(terms: Sequence[Expr], fmt: str = "text") -> str:
+    """Terms written one after another as a sum, unsimplified (the product rule's
+    ``dxᵀAx + xᵀA dx``): a term that prints with a leading minus is written as the
+    printout of its negation after ``−``."""
+    minus = _FORMATS[fmt].MINUS
+    out: list[str] = []
+    for k, t in enumerate(terms):
+        text = definition(t, fmt)
+        if k and text.startswith(minus):
+            axes = tuple(range(len(t.shape)))
+            negated = definition(S.einsum([Const(-1.0), t], [(), axes], axes), fmt)
+            if not negated.startswith(minus):
+                out.append(f" {minus} {negated}")
+                continue
+        out.append((" + " if k else "") + text)
+    return "".join(out)
 
 
 def result(e: Expr, fmt: str = "text") -> str:

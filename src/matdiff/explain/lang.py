@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from ..errors import MatdiffError
 
-__all__ = ["LANGUAGES", "PHRASES", "UnknownLanguageError", "phrases"]
+__all__ = ["LANGUAGES", "PHRASES", "SENTENCES", "UnknownLanguageError", "phrases",
+           "layout_note", "sentence"]
 
 
 class UnknownLanguageError(MatdiffError, ValueError):
@@ -51,6 +52,29 @@ PHRASES: dict[str, dict[str, str]] = {
         "step": "step",
         "definition": "definition",
         "derivative": "derivative",
+        "product_rule": ("product rule: {x} is in {k} factors; one term for each, that "
+                         "factor replaced by its differential:"),
+        "function_rule": "the differential of {call}, from its definition:",
+        "read_off": "hence {d}",
+        "read_off_gradient": "hence {d}, and the gradient (the variable's shape) is {g}",
+        # the command's summary lines (matdiff EXPR), around the formulas
+        "cli_header": "The paper's loss of one ReLU neuron over N examples (Parr & Howard, §5):",
+        "cli_shape": "shape",
+        "cli_variables": "variables",
+        "cli_inferred": ("inferred: {names} (matrixcalculus.org's letters: capitals "
+                         "matrices, a-g and Greek scalars, h-z vectors{against}); declare "
+                         "shapes with --shape NAME=DIMS: --shape {ex}= (scalar), {ex}=n "
+                         "(vector), {ex}=m,n (matrix)"),
+        "cli_against": "; usage made {names} otherwise",
+        "cli_as_printed": "{printed} as printed; evaluate returns {shape}",
+        "cli_check": "check",
+        "cli_check_of": "check of {d}",
+        "cli_claim": "claim",
+        "cli_verdict_ok": "right",
+        "cli_verdict_mismatch": "wrong",
+        "cli_verdict_unchecked": "not checked",
+        "cli_truth": "matdiff's {d}",
+        "cli_note": "note",
     },
     "zh": {
         "title": "{f} = {expr} 对 {x} 的导数",
@@ -73,10 +97,100 @@ PHRASES: dict[str, dict[str, str]] = {
         "step": "步骤",
         "definition": "定义",
         "derivative": "导数",
+        "product_rule": ("乘积法则：{x} 出现在 {k} 个因子中；每个因子各得一项，"
+                         "即把该因子换成它的微分："),
+        "function_rule": "{call} 的微分（由其定义给出）：",
+        "read_off": "因此 {d}",
+        "read_off_gradient": "因此 {d}，梯度（与变量同形）为 {g}",
+        "cli_header": "论文中单个 ReLU 神经元在 N 个样本上的损失（Parr & Howard，§5）：",
+        "cli_shape": "形状",
+        "cli_scalar": "标量 ()",
+        "cli_variables": "变量",
+        "cli_inferred": ("推断的形状：{names}（按 matrixcalculus.org 的字母约定：大写字母为"
+                         "矩阵，a 至 g 及希腊字母为标量，h 至 z 为向量{against}）；用 "
+                         "--shape 变量名=维度 声明形状：--shape {ex}=（标量），{ex}=n（向量），"
+                         "{ex}=m,n（矩阵）"),
+        "cli_against": "；但按用法 {names} 不是如此",
+        "cli_as_printed": "打印出的形状为 {printed}；evaluate 返回的形状为 {shape}",
+        "cli_check": "检验",
+        "cli_check_of": "{d} 的检验",
+        "cli_claim": "所声称的导数",
+        "cli_verdict_ok": "正确",
+        "cli_verdict_mismatch": "错误",
+        "cli_verdict_unchecked": "未能检验",
+        "cli_truth": "matdiff 给出的 {d}",
+        "cli_note": "注意",
+        # a layout note, the layout's name in the language (the English is
+        # matdiff.render.layout_note's); a layout without a name here keeps its own
+        "layout_note": "（{layout}布局）",
+        "layout_numerator": "分子",
+        "layout_denominator": "分母",
+        "layout_mixed": "混合",
+        # a check's outcome (the English is matdiff.check.CheckResult's own text);
+        # the reason and hint sentences are check's and stay as it writes them
+        "check_what": "导数",
+        "check_what_claim": "所声称的导数",
+        "check_where": "在 {points} 个点上、每点 {directions} 个随机方向",
+        "check_pieces": "；分段函数：{seen}/{total} 个分段已覆盖",
+        "check_errors": "最大绝对误差 {abs}，最大相对误差 {rel}（eps {eps}）",
+        "check_ok": "通过：{what}与中心差分一致，{where}：{errors}{pieces}",
+        "check_mismatch": "不一致：{what}与中心差分不同，{where}：{errors}{pieces}",
+        "check_refused": "不一致：{hint}",
+        "check_unchecked": "未能检验{what}：{reason}",
+        "check_at": "  在 {point} 处",
+        "check_along": "  沿方向 {v}：导数给出 {got}，中心差分给出 {expected}",
+        "check_hint": "  提示：{hint}",
     },
 }
 
 LANGUAGES: tuple[str, ...] = tuple(PHRASES)
+
+#: the sentences other layers write in English (a check's reasons and hints, the
+#: parser's notes), as patterns with their words in another language; a sentence
+#: no pattern matches stays as written
+SENTENCES: dict[str, list[tuple[str, str]]] = {
+    "zh": [
+        (r"the claim has the transposed shape: matdiff's layout puts f's axes first and "
+         r"x's last \(mixed layout\); a numerator-layout gradient is its transpose",
+         "所声称的导数的形状是转置的：matdiff 的布局先排 f 的轴、后排 x 的轴（混合布局）；"
+         "分子布局的梯度是它的转置"),
+        (r"the claim is the transpose of the derivative: a layout mix-up \(matdiff's "
+         r"layout puts f's axes first, x's last\)",
+         "所声称的导数是导数的转置：布局弄混了（matdiff 的布局先排 f 的轴、后排 x 的轴）"),
+        (r"the claim is the derivative times (?P<c>\S+): a constant factor is off",
+         "所声称的导数是导数的 {c} 倍：差一个常数因子"),
+        (r"the claim is the derivative with the derivative of (?P<names>.+) taken as 1 "
+         r"everywhere: it misses the piecewise factor \(for relu, step\(z\): 0 where "
+         r"z ≤ 0\)",
+         "所声称的导数把 {names} 的导数处处当作 1：漏掉了分段因子（对 relu 而言是 "
+         "step(z)：z ≤ 0 时为 0）"),
+        (r"the claim agrees at some points and not at others: it may miss a piecewise "
+         r"factor, such as the ReLU's step\(z\) \(0 where z ≤ 0\)",
+         "所声称的导数在部分点上一致、在其他点上不一致：可能漏掉了分段因子，例如 ReLU 的 "
+         "step(z)（z ≤ 0 时为 0）"),
+        (r"the claim has shape (?P<c>.+) but the derivative by (?P<x>\S+) has shape "
+         r"(?P<d>.+) \(f's axes, then (?P=x)'s\)(?P<t>: the claim is in the other layout "
+         r"\(a transpose\))?",
+         "所声称的导数的形状为 {c}，而对 {x} 的导数的形状为 {d}（先 f 的轴，后 {x} 的轴）"
+         "{t}"),
+        (r"f or its derivative is not finite \(or not defined\) at any of the points "
+         r"tried \((?P<k>\d+) draws, several sizes of the dims\): give values where f "
+         r"is defined",
+         "在所试的所有点上（{k} 次抽样，多种维度大小），f 或其导数都不是有限值（或无定义）："
+         "请给出 f 有定义的取值"),
+        (r"f is not finite next to a point \(a step of eps leaves its domain\)",
+         "f 在某点附近不是有限值（步长 eps 越出了定义域）"),
+        (r"in numpy syntax ' transposes and \* is element-wise, so x'\*A\*x is an "
+         r"element-wise product; for matrixcalculus.org's input use "
+         r"syntax='matrixcalculus' \(matdiff --syntax matrixcalculus\), or write "
+         r"x @ A @ x",
+         "在 numpy 语法中 ' 表示转置、* 表示逐元素乘积，所以 x'*A*x 是逐元素乘积；"
+         "matrixcalculus.org 的输入请用 syntax='matrixcalculus'（matdiff --syntax "
+         "matrixcalculus），或写成 x @ A @ x"),
+    ],
+}
+#: a pattern's optional parts, worded (the shape hint's "in the other layout")
+_SENTENCE_PARTS = {"zh": {"t": "：所声称的导数是另一种布局（一个转置）"}}
 
 
 def phrases(lang: str) -> dict[str, str]:
@@ -85,3 +199,41 @@ def phrases(lang: str) -> dict[str, str]:
         valid = ", ".join(repr(k) for k in LANGUAGES)
         raise UnknownLanguageError(f"unknown language {lang!r}; valid choices: {valid}")
     return PHRASES[lang]
+
+
+def layout_note(layout: str, lang: str = "en") -> str:
+    """What a printout in a non-default layout says, in ``lang``: English is
+    :func:`matdiff.render.layout_note`'s ``(numerator layout)``, Chinese ``（分子布局）``.
+
+    >>> layout_note("numerator", "zh"), layout_note("numerator")
+    ('（分子布局）', '(numerator layout)')
+    """
+    from ..render.layout import layout_note as english
+
+    p = phrases(lang)
+    if "layout_note" not in p:
+        return english(layout)
+    english(layout)  # an unknown layout: the same error in every language
+    return p["layout_note"].format(layout=p.get("layout_" + layout, layout))
+
+
+def sentence(text: str, lang: str = "en") -> str:
+    """A sentence another layer wrote in English (a check's hint, the parser's note)
+    in ``lang``, where :data:`SENTENCES` has its pattern; else as written.
+
+    >>> sentence("the claim is the derivative times 2: a constant factor is off", "zh")
+    '所声称的导数是导数的 2 倍：差一个常数因子'
+    """
+    import re
+
+    phrases(lang)
+    for pattern, template in SENTENCES.get(lang, []):
+        m = re.fullmatch(pattern, text)
+        if m:
+            parts = {k: (_SENTENCE_PARTS[lang].get(k, v) if v else "")
+                     for k, v in m.groupdict().items()}
+            for k, v in m.groupdict().items():
+                if v and k not in _SENTENCE_PARTS[lang]:
+                    parts[k] = v
+            return template.format(**parts)
+    return text

@@ -24,6 +24,7 @@ from ..expr import simplify as S
 from ..expr.core import Add, Einsum, Expr, Map, Var, topo_order
 from . import formulas as F
 from .derivation import LocalDerivative, Step
+from .differentials import differential_of
 
 __all__ = ["Unit", "plan_units", "name_units", "define_units", "local_steps",
            "chain_paths", "depends"]
@@ -206,10 +207,13 @@ def _used(e: Expr, x: Var, placeholders: dict[int, Unit]) -> list[Var]:
     return used
 
 
-def local_steps(units: list[Unit], x: Var, p: dict[str, str], lang: str
+def local_steps(units: list[Unit], x: Var, p: dict[str, str], lang: str,
+                taken: frozenset[str] = frozenset()
                 ) -> tuple[list[Step], dict[str, list[tuple[str, Unit | None]]], bool]:
     """The steps with their local derivatives; the edges of the chain (each step's
-    earlier names, and the step each stands for); whether the chain has tensors."""
+    earlier names, and the step each stands for); whether the chain has tensors.
+    ``taken``: the names a differential's direction must not take (f's variables)."""
+    taken = frozenset(taken) | {u.name for u in units}
     by_placeholder = {id(u.placeholder): u for u in units if u.placeholder is not None}
     steps: list[Step] = []
     edges: dict[str, list[tuple[str, Unit | None]]] = {}
@@ -221,7 +225,7 @@ def local_steps(units: list[Unit], x: Var, p: dict[str, str], lang: str
         step = Step(u.name, F.definition(e), shape_text(e.shape, p), e)
         edges[u.name] = []
         for v in used:
-            loc = local_derivative(u.name, e, v, p, lang)
+            loc = local_derivative(u.name, e, v, p, lang, taken, powers=v is x)
             if _is_tensor(e.shape, v.shape):
                 matrix_chain = matrix_chain or len(units) > 1
             step.derivatives.append(loc)
@@ -230,10 +234,11 @@ def local_steps(units: list[Unit], x: Var, p: dict[str, str], lang: str
     return steps, edges, matrix_chain
 
 
-def local_derivative(of: str, e: Expr, v: Var, p: dict[str, str], lang: str
+def local_derivative(of: str, e: Expr, v: Var, p: dict[str, str], lang: str,
+                     taken: frozenset[str] = frozenset(), powers: bool = True
                      ) -> LocalDerivative:
     """``∂of/∂v`` of the step ``of = e``, with its notes (no matrix form; the cases
-    of a piecewise function)."""
+    of a piecewise function) and its differential where it has one."""
     J = derive(e, v)
     shape = jac_shape(e.shape, v.shape)
     loc = LocalDerivative(of, v.name, F.jacobian(J, len(e.shape)), F.dims(shape), J)
@@ -244,6 +249,9 @@ def local_derivative(of: str, e: Expr, v: Var, p: dict[str, str], lang: str
                      with_value=False)
     for template, args in piecewise_notes(e, v, lang):
         loc.add_note(template, args, with_value=True)
+    # a product holding v in several factors, a matrix function: its differential
+    # (powers of the derivation's own variable count as repeated factors: xᵀx)
+    loc.differential = differential_of(of, e, v, taken, powers, J)
     return loc
 
 

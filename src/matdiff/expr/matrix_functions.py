@@ -114,6 +114,11 @@ class MatrixFunction:
     doc: str = ""
     #: the rule as an explanation words it, per language
     rule: Mapping[str, str] = field(default_factory=dict)
+    #: ``differential(X, dX) -> Expr``: the differential ``dF`` of the call at ``X``
+    #: along ``dX``, an expression linear in ``dX`` (``d(X⁻¹) = −X⁻¹ dX X⁻¹``); the
+    #: explanations print it (Unicode and LaTeX, by the printer) and the meta-test
+    #: checks it against central differences along ``dX``
+    differential: Callable[[Expr, Expr], Expr] | None = None
 
     def shape_of(self, dims: tuple) -> tuple:
         """The result's dims for an argument of ``dims`` (a ShapeError if it has none)."""
@@ -319,6 +324,53 @@ def _log_softmax_vjp(node: Expr, adj: Expr, nf: int) -> Expr:
     return _s().add([adj, second])
 
 
+# ------------------------------------------------------------------ differentials
+# Each is dF at X along dX, over the leading (batch) axes β of a function of the last
+# axis; reverse mode's adjoint above is its transpose.
+def _inv_differential(X: Expr, dX: Expr) -> Expr:
+    # d(X⁻¹) = −X⁻¹ dX X⁻¹  (Matrix Cookbook eq. 59)
+    U = _b().inv(X)
+    return _s().einsum([Const(-1.0), U, dX, U], [(), (0, 1), (1, 2), (2, 3)], (0, 3))
+
+
+def _det_differential(X: Expr, dX: Expr) -> Expr:
+    # d det X = det X · tr(X⁻¹ dX)  (Jacobi's formula, Matrix Cookbook eq. 46)
+    return _s().einsum([_b().det(X), _b().inv(X), dX], [(), (0, 1), (1, 0)], ())
+
+
+def _logdet_differential(X: Expr, dX: Expr) -> Expr:
+    # d log det X = tr(X⁻¹ dX)  (Matrix Cookbook eq. 51)
+    return _s().einsum([_b().inv(X), dX], [(0, 1), (1, 0)], ())
+
+
+def _logsumexp_differential(x: Expr, dx: Expr) -> Expr:
+    # d logsumexp(x) = softmax(x)ᵀ dx, row by row
+    r = len(x.shape)
+    beta, j = tuple(range(r - 1)), r - 1
+    return _s().einsum([_b().softmax(x), dx], [beta + (j,), beta + (j,)], beta)
+
+
+def _softmax_differential(x: Expr, dx: Expr) -> Expr:
+    # s = softmax(x):  ds = s ⊙ dx − s (sᵀdx)  (ds = (diag(s) − ssᵀ) dx), row by row
+    r = len(x.shape)
+    beta, i, j = tuple(range(r - 1)), r - 1, r
+    s = _b().softmax(x)
+    first = _s().einsum([s, dx], [beta + (i,), beta + (i,)], beta + (i,))
+    second = _s().einsum([Const(-1.0), s, s, dx],
+                         [(), beta + (i,), beta + (j,), beta + (j,)], beta + (i,))
+    return _s().add([first, second])
+
+
+def _log_softmax_differential(x: Expr, dx: Expr) -> Expr:
+    # d log_softmax(x) = dx − 1 (softmax(x)ᵀdx), row by row
+    r = len(x.shape)
+    beta, i, j = tuple(range(r - 1)), r - 1, r
+    ones = _b().ones(x.shape[-1])
+    second = _s().einsum([Const(-1.0), ones, _b().softmax(x), dx],
+                         [(), (i,), beta + (j,), beta + (j,)], beta + (i,))
+    return _s().add([dx, second])
+
+
 # ------------------------------------------------------------------ identities
 def _inv_simplify(X: Expr) -> Expr | None:
     if _is(X, "inv"):  # (X⁻¹)⁻¹ = X
@@ -348,32 +400,38 @@ def _definitions() -> list[MatrixFunction]:
           unicode="{0}⁻¹", latex="{0}^{{-1}}", prec="postfix",
           unicode_T="{0}⁻ᵀ", latex_T=r"{0}^{{-\top}}", width=2, mc="inv", arg_rank=2,
           domain="invertible", sort=6, doc="inverse of a square matrix",
+          differential=_inv_differential,
           rule={"en": "d(X⁻¹) = −X⁻¹ dX X⁻¹", "zh": "d(X⁻¹) = −X⁻¹ dX X⁻¹"}),
         M("det", _square_scalar, _det_vjp, _np_det, jax="jax.numpy.linalg.det",
           torch="torch.linalg.det", simplify=_det_simplify,
           unicode="det({0})", latex=r"\det({0})", width=5, mc="det", arg_rank=2,
           domain="invertible", sort=7, doc="determinant of a square matrix",
+          differential=_det_differential,
           rule={"en": "d det X = det X · tr(X⁻¹ dX)", "zh": "d det X = det X · tr(X⁻¹ dX)"}),
         M("logdet", _square_scalar, _logdet_vjp, _np_logdet, jax=_jax_logdet,
           torch=_torch_logdet, simplify=_logdet_simplify,
           unicode="log det({0})", latex=r"\log\det({0})", prec="product", width=9,
           mc="logdet", arg_rank=2, domain="positive", sort=7,
           doc="log of the determinant",
+          differential=_logdet_differential,
           rule={"en": "d log det X = tr(X⁻¹ dX)", "zh": "d log det X = tr(X⁻¹ dX)"}),
         M("logsumexp", _last_axis_reduced, _logsumexp_vjp, stable_logsumexp,
           jax=_jax_logsumexp, torch=_torch_logsumexp, width=11, domain="any", sort=8,
           doc="log(sum(exp(x))) over the last axis",
+          differential=_logsumexp_differential,
           rule={"en": "∂ logsumexp(x)/∂x = softmax(x)",
                 "zh": "∂ logsumexp(x)/∂x = softmax(x)"}),
         M("softmax", _last_axis_kept, _softmax_vjp, _np_softmax, jax=_jax_softmax,
           torch=_torch_softmax, width=9, domain="any", sort=8,
           doc="softmax over the last axis",
+          differential=_softmax_differential,
           rule={"en": "∂sᵢ/∂xⱼ = sᵢ(δᵢⱼ − sⱼ)", "zh": "∂sᵢ/∂xⱼ = sᵢ(δᵢⱼ − sⱼ)"}),
         # as torch.log_softmax(x, dim=-1) and jax.nn.log_softmax(x): the last axis
         M("log_softmax", _last_axis_kept, _log_softmax_vjp, _np_log_softmax,
           jax=_jax_log_softmax, torch=_torch_log_softmax,
           latex=r"\log\operatorname{{softmax}}({0})", width=13, domain="any", sort=8,
           doc="log(softmax(x)) over the last axis, as x − logsumexp(x) (stable)",
+          differential=_log_softmax_differential,
           rule={"en": "∂ log_softmax(x)ᵢ/∂xⱼ = δᵢⱼ − softmax(x)ⱼ",
                 "zh": "∂ log_softmax(x)ᵢ/∂xⱼ = δᵢⱼ − softmax(x)ⱼ"}),
     ]
