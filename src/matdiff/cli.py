@@ -22,9 +22,9 @@ import numpy as np
 from . import __version__
 from .check import CheckResult, check
 from .derive import derive
-from .errors import MatdiffError, NotationWarning
+from .errors import MatdiffError, NotationWarning, ShapeError
 from .explain import LANGUAGES, explain
-from .expr.core import Expr, shape_str
+from .expr.core import Expr, shape_str, split_shape, var_nodes
 from .parse import SYNTAXES, parse_with_variables
 from .parse.infer import rank_preferences
 from .render import FORMATS, LAYOUTS, STYLES, latex_name, layout_note, to_index, to_text
@@ -114,6 +114,10 @@ def _parse_shape(item: str) -> tuple[str, tuple]:
             raise MatdiffError(f"--shape {item!r}: an empty dim (write DIMS like n or "
                                "n,m)")
         out.append(int(d) if d.isascii() and d.isdigit() else d)
+    try:  # a trailing structure tag (S=n,n,symmetric): known, on a square matrix
+        split_shape(out, name)
+    except ShapeError as err:
+        raise MatdiffError(f"--shape {item!r}: {err.message}") from None
     return name, tuple(out)
 
 
@@ -401,8 +405,8 @@ def _emit_text(out, args, header, f, results) -> None:
     if header:
         print(header, file=out)
     print(f"  f = {to_text(f, style=args.style)}    shape {shape_str(f.shape)}", file=out)
-    print("  variables: " + ", ".join(f"{n} {shape_str(s)}" for n, s in
-                                       f.variables().items()), file=out)
+    print("  variables: " + ", ".join(f"{n} {shape_str(v.shape, v.structure)}" for n, v in
+                                       var_nodes(f).items()), file=out)
     note = inferred_note(f, args.inferred)
     if note:
         print(f"    {note}", file=out)
@@ -468,7 +472,7 @@ def _emit_json(out, args, header, f, results) -> None:
     doc: dict[str, Any] = {
         "f": {"text": to_text(f, style=args.style), "latex": md_latex(f, style=style),
               "shape": list(f.shape)},
-        "variables": {n: list(s) for n, s in f.variables().items()},
+        "variables": {n: list(v.shape_spec) for n, v in var_nodes(f).items()},
         "inferred": args.inferred,
         "layout": args.layout,
         "style": style if args.style else None,
