@@ -223,6 +223,21 @@ def test_compiled_code_gives_the_projected_gradient(backend, structure, rng):
 
 
 @pytest.mark.parametrize("structure", STRUCTURES)
+def test_jacobian_by_a_structured_variable(structure, rng):
+    # ∂(Sx)ᵢ/∂Sₖₗ = δᵢₖ xₗ unconstrained; projected over (k, l)
+    sh = {"S": ("n", "n", structure), "x": ("n",)}
+    J = md.derive("S @ x", "S", shapes=sh)
+    S0, x0 = point(rng, structure), rng.standard_normal(N)
+    Jv = J.evaluate(S=S0, x=x0)
+    full = np.einsum("ik,l->ikl", np.eye(N), x0)
+    np.testing.assert_allclose(Jv, project(full, structure), atol=1e-12)
+    for _ in range(3):
+        E = project(rng.standard_normal((N, N)), structure)
+        np.testing.assert_allclose(np.tensordot(Jv, E, axes=2), E @ x0, atol=1e-12)
+    assert md.check("S @ x", "S", shapes=sh).ok
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
 def test_hessian_by_a_structured_variable(structure, rng):
     sh = {"S": ("n", "n", structure)}
     H = md.hessian("logdet(S)", "S", shapes=sh)
