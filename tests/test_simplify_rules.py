@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 import matdiff as md
+from matdiff.check import structured
 from matdiff.compile.evaluate import interpret
-from matdiff.expr.core import Const, Delta, Einsum, Expr, Size, topo_order
+from matdiff.expr.core import Const, Delta, Einsum, Expr, Size, topo_order, var_nodes
 from matdiff.expr.simplify import einsum, products, rules
 from matdiff.expr.simplify.rules import PASSES, RULES, Pass, Product, Rule
 
@@ -28,6 +29,7 @@ SIZES = {"n": 3, "m": 2}
 x, y = md.vector("x", "n"), md.vector("y", "n")
 A, B = md.matrix("A", "n", "n"), md.matrix("B", "n", "n")
 C = md.matrix("C", "m", "n")
+S = md.matrix("S", "n", "n", symmetric=True)
 N, M = "n", "m"
 
 
@@ -65,9 +67,13 @@ def values_for(exprs: list[Expr], seed: int = 0) -> dict[str, np.ndarray]:
     """Random values in [0.5, 2] (inside every function's domain) for each variable."""
     rng = np.random.default_rng(seed)
     shapes: dict = {}
+    structures: dict = {}
     for e in exprs:
         shapes.update(e.variables())
-    return {name: rng.uniform(0.5, 2.0, size=tuple(SIZES.get(d, d) for d in shape))
+        structures.update({n: v.structure for n, v in var_nodes(e).items()})
+    # a symmetric variable's value is symmetric (the rules may use Sᵀ = S)
+    return {name: structured(rng.uniform(0.5, 2.0, size=tuple(SIZES.get(d, d) for d in shape)),
+                             structures.get(name))
             for name, shape in sorted(shapes.items())}
 
 
@@ -155,6 +161,9 @@ CASES: dict[str, list[Callable[[], Product]]] = {
     "constant_product": [lambda: scaled(product([Const(1.0, (N,)), Const(1.0, (M,))],
                                                 [(0,), (1,)], (0, 1)), 2.0),
                          lambda: after(product([Const(5.0)], [()], ()), "fold_constant")],
+    # Sⱼᵢ = Sᵢⱼ for a symmetric S (Sᵀ = S);  Σₐ Aᵢₐ (S⁻¹)ₐⱼ = Σₐ Aᵢₐ (S⁻¹)ⱼₐ
+    "orient_symmetric": [lambda: product([S], [(1, 0)], (0, 1)),
+                         lambda: product([A, md.inv(S)], [(0, 2), (2, 1)], (0, 1))],
     # Aᵢⱼ read as ij = A
     "single_operand": [lambda: product([A], [(0, 1)], (0, 1))],
     # Σₐ xₐ Cᵢₐ, sorted: Cᵢₐ xₐ

@@ -46,10 +46,10 @@ from .compile.api import as_real_array, check_values, human_bytes, memory_limit
 from .compile.evaluate import bind_sizes, evaluate
 from .derive.reverse import derive, function_of, resolve_wrt
 from .errors import EvaluationError, LimitError
-from .expr.core import Expr, Map, Size, Var, shape_str, topo_order
+from .expr.core import STRUCTURES, Expr, Map, Size, Var, shape_str, topo_order, var_nodes
 from .expr.dims import dim_names, dim_size
 
-__all__ = ["check", "CheckResult", "random_values"]
+__all__ = ["check", "CheckResult", "random_values", "structured"]
 
 #: candidate points drawn at most (and size assignments tried at most) per check
 MAX_DRAWS = 40
@@ -108,11 +108,17 @@ class CheckResult:
                   f"{self.max_rel_error:.3g} (eps {self.eps:g})")
         if self.ok:
             return f"OK: {what} agrees with central differences {where}: {errors}{pieces}"
-        lines = [f"MISMATCH: {what} differs from central differences {where}: "
-                 f"{errors}{pieces}"]
+        if self.counterexample is not None and self.direction is None:
+            # right along the variable's directions, but not among its matrices
+            lines = [f"MISMATCH: {what} does not have the variable's structure "
+                     f"(checked {where}): {errors}"]
+        else:
+            lines = [f"MISMATCH: {what} differs from central differences {where}: "
+                     f"{errors}{pieces}"]
         if self.counterexample is not None:
             lines.append("  at " + ", ".join(f"{k} = {_fmt(v)}"
                                              for k, v in self.counterexample.items()))
+        if self.counterexample is not None and self.direction is not None:
             lines.append(f"  along {_fmt(self.direction)}: the derivative gives "
                          f"{_fmt(self.got)}, central differences give {_fmt(self.expected)}")
         if self.hint:
@@ -159,7 +165,8 @@ def random_values(expr: Expr, rng: np.random.Generator | int | None = None,
     sizes = dict(sizes or {})
     out = {}
     total, limit = 0, memory_limit()
-    for name, shape in expr.variables().items():
+    for name, node in var_nodes(expr).items():
+        shape = node.shape
         for d in shape:   # a dim n + 1 binds its name n
             for n in sorted(dim_names(d)):
                 sizes.setdefault(n, default_size + len(sizes) % 2)
@@ -173,10 +180,63 @@ def random_values(expr: Expr, rng: np.random.Generator | int | None = None,
                 f"{human_bytes(limit)}: give smaller sizes")
         lo, hi = _domain_of(expr, name)
         v = rng.uniform(lo, hi, size=dims)
-        if len(shape) == 2 and shape[0] == shape[1]:
-            v = np.eye(dims[0]) + 0.3 * v
+        if node.structure == "spd":
+            # B Bᵀ/n + I: symmetric, eigenvalues at least 1 (positive definite)
+            v = v @ v.T / dims[0] + np.eye(dims[0])
+        elif len(shape) == 2 and shape[0] == shape[1]:
+            v = np.eye(dims[0]) + 0.3 * structured(v, node.structure)
         out[name] = np.asarray(v, dtype=np.float64)
     return out
+
+
+def structured(v: np.ndarray, structure: str | None) -> np.ndarray:
+    """``v`` projected onto a structure's matrices (MATH.md, "Symmetric (and SPD,
+    diagonal) variables"): ``(v + vᵀ)/2`` for a symmetric or SPD variable,
+    ``v ⊙ I`` for a diagonal one; as it is without a structure.  The directions of a
+    check by a structured variable lie there: a symmetric ``S`` moves only along
+    symmetric ``E``.
+
+    >>> structured(np.array([[0., 2.], [0., 1.]]), "symmetric").tolist()
+    [[0.0, 1.0], [1.0, 1.0]]
+    >>> structured(np.array([[0., 2.], [0., 1.]]), "diagonal").tolist()
+    [[0.0, 0.0], [0.0, 1.0]]
+    """
+    v = np.asarray(v, dtype=np.float64)
+    if structure in ("symmetric", "spd"):
+        return (v + v.T) / 2
+    if structure == "diagonal":
+        return np.diag(np.diag(v))
+    return v
+
+
+def _off_structure(D: np.ndarray, structure: str | None) -> float:
+    """How far the derivative's last two axes (the variable's) are from its
+    structure's matrices: a gradient by a symmetric ``S`` is symmetric, by a diagonal
+    one diagonal."""
+    if not structure or D.ndim < 2:
+        return 0.0
+    if structure == "diagonal":
+        off = D * (1 - np.eye(D.shape[-1]))
+    else:
+        off = D - np.swapaxes(D, -1, -2)
+    return float(np.max(np.abs(off))) if off.size else 0.0
+
+
+def _check_structured_value(x: Var, value: Any) -> None:
+    """A value given for a structured variable must have the structure (a symmetric
+    ``S`` evaluated at a matrix that is not symmetric means nothing)."""
+    if not x.structure:
+        return
+    v = np.asarray(value, dtype=np.float64)
+    if v.ndim != 2 or v.shape[0] != v.shape[1]:
+        return  # the shape check says what is wrong
+    gap = _off_structure(v, x.structure)
+    if gap > 1e-9 * max(1.0, float(np.max(np.abs(v)))):
+        raise EvaluationError(f"{x.name} is declared {x.structure}, but its value is not "
+                              f"(it is off by up to {gap:.3g})")
+    if x.structure == "spd" and np.min(np.linalg.eigvalsh(v)) <= 0:
+        raise EvaluationError(f"{x.name} is declared spd (symmetric positive definite), "
+                              "but its value has an eigenvalue ≤ 0")
 
 
 def _size_plans(expr: Expr, x: Var) -> list[dict[str, int]]:
@@ -219,8 +279,10 @@ def _claim(f: Expr, x: Var, derivative: Expr | str) -> Expr:
                         f"{type(derivative).__name__}")
     from .parse import parse, tokenize
 
-    shapes: dict[str, Any] = {**f.variables(), x.name: x.shape}
-    dims = {n for s in shapes.values() for d in s for n in dim_names(d)}
+    shapes: dict[str, Any] = {**{n: v.shape_spec for n, v in var_nodes(f).items()},
+                              x.name: x.shape_spec}
+    dims = {n for s in shapes.values() for d in s[:len(s) - bool(_tag(s))]
+            for n in dim_names(d)}
     sizes = set()
     for tok in tokenize(derivative):
         if tok.kind == "name" and tok.text in dims and tok.text not in shapes:
@@ -229,6 +291,10 @@ def _claim(f: Expr, x: Var, derivative: Expr | str) -> Expr:
     if sizes:  # the dims' names, read as scalars, become their sizes
         claim = _substitute(claim, {d: Size(d) for d in sizes})
     return claim
+
+
+def _tag(spec: tuple) -> str | None:
+    return spec[-1] if spec and spec[-1] in STRUCTURES else None
 
 
 def _rewrite(e: Expr, visit: Any) -> Expr:
@@ -248,6 +314,27 @@ def _substitute(e: Expr, by: Mapping[str, Expr]) -> Expr:
     """``e`` with each scalar variable named in ``by`` replaced."""
     return _rewrite(e, lambda n, kids: by.get(n.name, n) if isinstance(n, Var)
                     else _rebuilt(n, kids))
+
+
+def _structure_hint(x: Var, claim: np.ndarray, truth: np.ndarray) -> str:
+    """What a wrong claim by a symmetric variable seems to be: the handbooks'
+    ``G + Gᵀ − G ⊙ I`` (which is ``2 sym(G) − sym(G) ⊙ I``), or the unconstrained
+    ``G`` (not symmetric)."""
+    if x.structure not in ("symmetric", "spd") or claim.shape != truth.shape:
+        return ""
+    sym_g = truth  # the true gradient is sym(G); its diagonal is G's
+    handbook = 2 * sym_g - sym_g * np.eye(sym_g.shape[-1])
+    if np.allclose(claim, handbook, rtol=1e-6, atol=1e-9):
+        return (f"the claim is G + Gᵀ − G ⊙ I (G the derivative that treats {x.name} as "
+                f"unconstrained): that is the derivative by the independent entries of "
+                f"{x.name} ({x.name}ᵢⱼ for i ≤ j, each off-diagonal pair counted once), "
+                f"not a gradient: it fails ⟨∇f, E⟩ = df[E] for symmetric E. The gradient "
+                f"by a symmetric {x.name} is sym(G) = (G + Gᵀ)/2")
+    if _off_structure(claim, x.structure) > 1e-9 * max(1.0, float(np.max(np.abs(claim)))):
+        return (f"the claim is not symmetric, but {x.name} is: a gradient in the space of "
+                f"symmetric matrices is symmetric; if the claim is G, the derivative that "
+                f"treats {x.name} as unconstrained, the gradient is sym(G) = (G + Gᵀ)/2")
+    return ""
 
 
 def _hint(claim: np.ndarray, truth: np.ndarray) -> str:
@@ -341,7 +428,8 @@ def _finite_point(f: Expr, D: Expr, x: Var, vals: dict[str, np.ndarray],
         # against B: (n, m) is B's m), else 3
         _, known = bind_sizes(f, vals)
         known = {**{n: 3 for d in x.shape for n in dim_names(d)}, **known}
-        vals[x.name] = rng.standard_normal([dim_size(d, known) for d in x.shape])
+        vals[x.name] = structured(rng.standard_normal(
+            [dim_size(d, known) for d in x.shape]), x.structure)
     _, sizes = bind_sizes(D, vals)
     _, fsizes = bind_sizes(f, vals)
     sizes.update(fsizes)
@@ -407,6 +495,9 @@ def check(f: Expr | str, wrt: Expr | str, values: Mapping[str, Any] | None = Non
         vals = dict(check_values(values, "check"))
         if x.name not in vals and x.name in f.variables():
             raise EvaluationError(f"no value given for {x.name}")
+        for name, node in var_nodes(f).items():
+            if name in vals:
+                _check_structured_value(node, vals[name])
         p = _finite_point(f, D, x, vals, rng)
         if p is not None:
             chosen.append(p)
@@ -445,14 +536,24 @@ def _compare(f: Expr, D: Expr, x: Var, chosen: list[_Point], directions: int, ep
     worst_abs = worst_rel = 0.0
     details: list[tuple[float, float]] = []
     bad: tuple | None = None
+    unstructured: _Point | None = None  # a point where D is not in x's structure
     agreed = differed = 0
     unchecked = ""
     for p in chosen:
         x0 = np.asarray(p.vals[x.name], dtype=np.float64)
         k = x0.ndim
         good_here = True
+        # a structured variable moves only in its space (a symmetric S along
+        # symmetric E), and its gradient must lie there too (sym(G), not G)
+        off = _off_structure(np.asarray(p.D), x.structure)
+        if off > atol + rtol * max(1.0, float(np.max(np.abs(p.D)))):
+            good_here = False
+            if unstructured is None:
+                unstructured = p
+            worst_abs = max(worst_abs, off)
+            worst_rel = max(worst_rel, off / max(float(np.max(np.abs(p.D))), 1e-12))
         for _ in range(directions):
-            v = rng.standard_normal(x0.shape)
+            v = structured(rng.standard_normal(x0.shape), x.structure)
             jv = np.tensordot(p.D, v, axes=k) if k else p.D * v
             with np.errstate(all="ignore"):
                 plus = evaluate(f, {**p.vals, x.name: x0 + eps * v}, dims=p.sizes)
@@ -477,13 +578,22 @@ def _compare(f: Expr, D: Expr, x: Var, chosen: list[_Point], directions: int, ep
     if not details:
         return CheckResult(False, math.nan, math.nan, status="unchecked",
                            reason=unchecked, **base)  # type: ignore[arg-type]
-    if bad is None:
+    if bad is None and unstructured is None:
         return CheckResult(True, worst_abs, worst_rel, **base)  # type: ignore[arg-type]
+    if bad is None:  # right along every direction of x's space, but not in it
+        p = unstructured
+        truth = evaluate(derive(f, x), p.vals, dims=p.sizes)
+        hint = _structure_hint(x, np.asarray(p.D), np.asarray(truth)) or (
+            f"the derivative is not {x.structure} in {x.name}'s axes, but {x.name} is: "
+            f"a gradient by a {x.structure} {x.name} lies among such matrices")
+        return CheckResult(False, worst_abs, worst_rel, status="mismatch",
+                           counterexample=p.vals, hint=hint, **base)  # type: ignore
     p, v, fd, jv = bad
     hint = ""
     if claim:
         truth = evaluate(derive(f, x), p.vals, dims=p.sizes)
-        hint = _hint(np.asarray(p.D), np.asarray(truth)) or _piece_hint(f, x, p)
+        hint = (_structure_hint(x, np.asarray(p.D), np.asarray(truth))
+                or _hint(np.asarray(p.D), np.asarray(truth)) or _piece_hint(f, x, p))
         if not hint and piecewise and agreed and differed:
             hint = ("the claim agrees at some points and not at others: it may miss a "
                     "piecewise factor, such as the ReLU's step(z) (0 where z ≤ 0)")

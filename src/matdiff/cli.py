@@ -22,11 +22,11 @@ import numpy as np
 from . import __version__
 from .check import CheckResult, check
 from .derive import derive
-from .errors import MatdiffError, NotationWarning
+from .errors import MatdiffError, NotationWarning, ShapeError
 from .explain import LANGUAGES, explain
 from .explain.lang import layout_note as lang_layout_note
 from .explain.lang import phrases, sentence
-from .expr.core import Expr, shape_str
+from .expr.core import Expr, shape_str, split_shape, var_nodes
 from .parse import SYNTAXES, parse_with_variables
 from .parse.infer import rank_preferences
 from .render import FORMATS, LAYOUTS, STYLES, latex_name, to_index, to_text
@@ -116,6 +116,10 @@ def _parse_shape(item: str) -> tuple[str, tuple]:
             raise MatdiffError(f"--shape {item!r}: an empty dim (write DIMS like n or "
                                "n,m)")
         out.append(int(d) if d.isascii() and d.isdigit() else d)
+    try:  # a trailing structure tag (S=n,n,symmetric): known, on a square matrix
+        split_shape(out, name)
+    except ShapeError as err:
+        raise MatdiffError(f"--shape {item!r}: {err.message}") from None
     return name, tuple(out)
 
 
@@ -329,10 +333,16 @@ def inferred_note(f: Expr, inferred: Sequence[str], lang: str = "en") -> str:
         against=p["cli_against"].format(names=", ".join(against)) if against else "")
 
 
-def shape_text(shape: Sequence, lang: str = "en") -> str:
-    """A shape as the summary lines print it: ``(n,)``, ``scalar ()`` (in ``lang``)."""
-    scalar = phrases(lang).get("cli_scalar")  # English: shape_str's own word
-    return scalar if scalar and len(shape) == 0 else shape_str(tuple(shape))
+def shape_text(shape: Sequence, lang: str = "en", structure: str | None = None) -> str:
+    """A shape as the summary lines print it: ``(n,)``, ``scalar ()``, ``(n, n)
+    symmetric`` (in ``lang``)."""
+    p = phrases(lang)
+    scalar = p.get("cli_scalar")  # English: shape_str's own word
+    if scalar and len(shape) == 0:
+        return scalar
+    # the tag as given (symmetric, spd, diagonal); in another language, its word
+    word = structure if lang == "en" or not structure else p.get(structure, structure)
+    return shape_str(tuple(shape), word)
 
 
 def _array(a: Any) -> str:
@@ -450,8 +460,9 @@ def _emit_text(out, args, header, f, results) -> None:
         print(header, file=out)
     print(f"  f = {to_text(f, style=args.style)}    {p['cli_shape']} "
           f"{shape_text(f.shape, lang)}", file=out)
-    print(f"  {p['cli_variables']}: " + ", ".join(f"{n} {shape_text(s, lang)}" for n, s in
-                                                  f.variables().items()), file=out)
+    print(f"  {p['cli_variables']}: " + ", ".join(
+        f"{n} {shape_text(v.shape, lang, v.structure)}" for n, v in var_nodes(f).items()),
+        file=out)
     note = inferred_note(f, args.inferred, lang)
     if note:
         print(f"    {note}", file=out)
@@ -520,7 +531,7 @@ def _emit_json(out, args, header, f, results) -> None:
     doc: dict[str, Any] = {
         "f": {"text": to_text(f, style=args.style), "latex": md_latex(f, style=style),
               "shape": list(f.shape)},
-        "variables": {n: list(s) for n, s in f.variables().items()},
+        "variables": {n: list(v.shape_spec) for n, v in var_nodes(f).items()},
         "inferred": args.inferred,
         "layout": args.layout,
         "style": style if args.style else None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..errors import ShapeError, UnknownVariableError
-from ..expr.core import Const, Delta, Expr, Shape, Var, shape_str, topo_order
+from ..expr.core import Const, Delta, Expr, Shape, Var, shape_str, topo_order, var_nodes
 from ..expr.simplify import add, einsum
 from .result import Derivative, derivative, node_of
 
@@ -58,24 +58,29 @@ def resolve_wrt(f: Expr, wrt: Expr | str, shapes: Mapping[str, Sequence] | None 
     if isinstance(wrt, Derivative):
         wrt = wrt.body
     if isinstance(wrt, Var):
-        return wrt
+        # the variable of f by that name and shape, with its structure (a plain S
+        # given for f's symmetric S means f's S: the derivative is by the variable
+        # f has, never a silent zero)
+        node = var_nodes(f).get(wrt.name)
+        return node if node is not None and node.shape == wrt.shape else wrt
     if isinstance(wrt, Expr):
         raise TypeError("differentiate by a variable, not by an expression")
     if not isinstance(wrt, str):
         raise TypeError(f"wrt must be a variable or its name, not {type(wrt).__name__}")
     found = f.variables()
     if wrt in found:
-        return Var(wrt, found[wrt])
+        return var_nodes(f)[wrt]
     if isinstance(f, Derivative):
         known = {**f.context(), **(known or {})}
     if known and wrt in known:
         return Var(wrt, known[wrt])
     if shapes is not None:
-        from ..parse.build import declared_shapes  # the parser's checks and messages
+        # the parser's checks and messages
+        from ..parse.build import declared_shapes, declared_structures
 
         declared = declared_shapes(shapes)
         if wrt in declared:
-            return Var(wrt, declared[wrt])
+            return Var(wrt, declared[wrt], declared_structures(shapes).get(wrt))
     import difflib
 
     names = sorted(found)
@@ -162,11 +167,35 @@ def _derive(f: Expr, x: Var) -> Expr:
             continue
         adj = terms[0] if len(terms) == 1 else add(terms)
         if node is x:
-            return adj
+            return project(adj, x, nf)
         for k, child in enumerate(node.children):
             if id(child) in depends:
                 adjs.setdefault(id(child), []).append(node.vjp(k, adj, nf))
     raise AssertionError("the variable was not reached")  # pragma: no cover
+
+
+def project(adj: Expr, x: Var, nf: int) -> Expr:
+    """The derivative by a structured variable, projected onto its space (MATH.md,
+    "Symmetric (and SPD, diagonal) variables"): with ``G = adj`` the derivative that
+    treats ``x`` as unconstrained, the gradient in the space of symmetric matrices
+    (Frobenius inner product) is ``sym(G) = (G + Gᵀ)/2``, the one symmetric ``D``
+    with ``⟨D, E⟩ = df[E]`` for every symmetric ``E``; for a diagonal ``x`` it is
+    ``diag(G) = G ⊙ I``.  Only ``x``'s two axes (the last two) are projected, so
+    Jacobians and Hessians follow.  (``G + Gᵀ − G ⊙ I``, in some handbooks, is the
+    derivative by the independent entries ``Sᵢⱼ, i ≤ j``: not a gradient.)
+
+    >>> import matdiff as md
+    >>> print(md.derive("tr(A @ S)", "S", shapes={"A": ("n", "n"),
+    ...                                           "S": ("n", "n", "symmetric")}))
+    0.5(A + Aᵀ)
+    """
+    if not x.structure:
+        return adj
+    phi = tuple(range(2, 2 + nf))
+    if x.structure == "diagonal":
+        return einsum([adj, Delta(x.shape[0])], [phi + (0, 1), (0, 1)], phi + (0, 1))
+    transposed = einsum([adj], [phi + (0, 1)], phi + (1, 0))
+    return einsum([Const(0.5), add([adj, transposed])], [(), phi + (0, 1)], phi + (0, 1))
 
 
 def hessian(f: Expr | str, wrt: Expr | str | None = None,

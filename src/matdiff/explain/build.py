@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from ..derive.reverse import derive, function_of, resolve_wrt
 from ..errors import MatdiffError
-from ..expr.core import Expr
+from ..expr.core import Expr, Var
 from . import formulas as F
 from .derivation import Derivation
 from .lang import phrases
@@ -30,6 +30,18 @@ def _function_name(name: str | None, taken: set[str]) -> str:
         raise MatdiffError(f"cannot name the function {name!r}: it is a variable of f "
                            "or empty")
     return name
+
+
+def _structure_notes(x: Var, p: Mapping[str, str]) -> list[str]:
+    """Why the derivative by a structured variable is ``sym(G)`` (or ``diag(G)``),
+    and why ``G + Gᵀ − G ⊙ I`` is not a gradient (MATH.md, "Symmetric (and SPD,
+    diagonal) variables")."""
+    if x.structure == "diagonal":
+        return [p["diag_gradient"].format(x=x.name)]
+    if x.structure in ("symmetric", "spd"):
+        notes = [p["sym_gradient"].format(x=x.name, structure=p[x.structure])]
+        return notes + ([p["spd_domain"]] if x.structure == "spd" else [])
+    return []
 
 
 def explain(f: Expr | str, wrt: Expr | str, lang: str = "en",
@@ -77,6 +89,7 @@ def explain(f: Expr | str, wrt: Expr | str, lang: str = "en",
         matrix_chain = matrix_chain or collapsed
     if units and units[-1].kind == "self":
         notes.append(p["identity"])
+    notes += _structure_notes(x, p)
     locals_ = {(loc.of, loc.wrt): loc for s in steps for loc in s.derivatives}
     products = [F.chain([(locals_[e].expr, locals_[e].f_ndim) for e in path])
                 for path in paths if all(e in locals_ for e in path)]

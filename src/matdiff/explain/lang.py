@@ -75,6 +75,24 @@ PHRASES: dict[str, dict[str, str]] = {
         "cli_verdict_unchecked": "not checked",
         "cli_truth": "matdiff's {d}",
         "cli_note": "note",
+        # a structured variable (MATH.md, "Symmetric (and SPD, diagonal) variables")
+        "symmetric": "symmetric",
+        "spd": "symmetric positive definite (SPD)",
+        "sym_gradient": (
+            "{x} is {structure}: {x}ᵀ = {x}, so only its entries {x}ᵢⱼ with i ≤ j are free. "
+            "With G the derivative that treats {x} as unconstrained, the gradient in the "
+            "space of symmetric matrices (inner product ⟨A, B⟩ = tr(AᵀB)) is "
+            "sym(G) = (G + Gᵀ)/2: the one symmetric D with ⟨D, E⟩ = df[E] for every "
+            "symmetric direction E; each derivative by {x} below is projected so. "
+            "G + Gᵀ − G ⊙ I, found in some handbooks, is the derivative by the "
+            "independent entries {x}ᵢⱼ (i ≤ j), not a gradient: it fails "
+            "⟨∇f, E⟩ = df[E] for symmetric E."),
+        "spd_domain": "SPD changes only the domain: checks draw SPD matrices.",
+        "diag_gradient": (
+            "{x} is diagonal: only its diagonal entries are free. With G the derivative "
+            "that treats {x} as unconstrained, the gradient in the space of diagonal "
+            "matrices is diag(G) = G ⊙ I, the one diagonal D with ⟨D, E⟩ = df[E] for "
+            "every diagonal direction E; each derivative by {x} below is projected so."),
     },
     "zh": {
         "title": "{f} = {expr} 对 {x} 的导数",
@@ -140,6 +158,20 @@ PHRASES: dict[str, dict[str, str]] = {
         "check_at": "  在 {point} 处",
         "check_along": "  沿方向 {v}：导数给出 {got}，中心差分给出 {expected}",
         "check_hint": "  提示：{hint}",
+        "symmetric": "对称矩阵",
+        "spd": "对称正定矩阵（SPD）",
+        "diagonal": "对角矩阵",
+        "sym_gradient": (
+            "{x} 是{structure}：{x}ᵀ = {x}，只有 i ≤ j 的元素 {x}ᵢⱼ 是自由的。记 G 为把 {x} "
+            "视为无约束时的导数，则在对称矩阵空间（内积 ⟨A, B⟩ = tr(AᵀB)）中的梯度是 "
+            "sym(G) = (G + Gᵀ)/2：对每个对称方向 E 都满足 ⟨D, E⟩ = df[E] 的唯一对称矩阵 D；"
+            "下面每个对 {x} 的导数都这样投影。有些手册给出的 G + Gᵀ − G ⊙ I 是对独立元素 "
+            "{x}ᵢⱼ（i ≤ j）的导数，不是梯度：对对称的 E，它不满足 ⟨∇f, E⟩ = df[E]。"),
+        "spd_domain": "SPD 只改变定义域：检验时取对称正定矩阵。",
+        "diag_gradient": (
+            "{x} 是对角矩阵：只有对角元素是自由的。记 G 为把 {x} 视为无约束时的导数，"
+            "则在对角矩阵空间中的梯度是 diag(G) = G ⊙ I：对每个对角方向 E 都满足 "
+            "⟨D, E⟩ = df[E] 的唯一对角矩阵 D；下面每个对 {x} 的导数都这样投影。"),
     },
 }
 

@@ -12,7 +12,7 @@ paper's scalar expansion), ``@`` is the matrix product, vectors are 1-D.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,23 +38,26 @@ __all__ = [
     "add", "sub", "mul", "div", "power", "neg", "matmul", "transpose",
     "sum", "mean", "dot", "outer", "tr", "diag", "eye",
     "norm1", "norm2", "maximum", "minimum",
-    "broadcast_to", "size_of", "elementwise", "matrix_function",
+    "broadcast_to", "size_of", "elementwise", "matrix_function", "with_structures",
 ]  # and a builder per element-wise function of one argument (md.exp, ...) and per
 #    matrix function (md.inv, ...), made below
 
 
 # ====================================================================== leaves
-def var(name: str, *dims: Dim) -> Var:
-    """A variable of any shape: ``var("x")`` scalar, ``var("X", "N", "n")`` matrix.
+def var(name: str, *dims: Dim, structure: str | None = None) -> Var:
+    """A variable of any shape: ``var("x")`` scalar, ``var("X", "N", "n")`` matrix;
+    ``structure`` marks a square matrix ``"symmetric"``, ``"spd"`` or ``"diagonal"``.
 
     >>> import matdiff as md
     >>> md.var("X", "N", 3).shape
     ('N', 3)
+    >>> md.var("S", "n", "n", structure="spd").structure
+    'spd'
     """
     if not isinstance(name, str) or not name or not (name[0].isalpha() or name[0] == "_") \
             or not all(c.isalnum() or c == "_" for c in name):
         raise ShapeError(f"a variable name must be an identifier, not {name!r}")
-    return Var(name, tuple(check_dim(d) for d in dims))
+    return Var(name, tuple(check_dim(d) for d in dims), structure)
 
 
 def scalar(name: str) -> Var:
@@ -77,14 +80,43 @@ def vector(name: str, n: Dim = "n") -> Var:
     return var(name, n)
 
 
-def matrix(name: str, m: Dim = "m", n: Dim = "n") -> Var:
-    """An ``m x n`` matrix variable.
+def matrix(name: str, m: Dim = "m", n: Dim = "n", *, symmetric: bool = False,
+           spd: bool = False, diagonal: bool = False) -> Var:
+    """An ``m x n`` matrix variable; ``symmetric=True`` (``Sᵀ = S``), ``spd=True``
+    (symmetric positive definite) or ``diagonal=True`` mark a square one (its
+    gradients are then ``sym(G)`` or ``diag(G)``, MATH.md).
 
     >>> import matdiff as md
     >>> md.matrix("A", "m", "n").shape
     ('m', 'n')
+    >>> S = md.matrix("S", "n", "n", symmetric=True)
+    >>> S.T is S
+    True
     """
-    return var(name, m, n)
+    tags = [t for t, on in (("symmetric", symmetric), ("spd", spd),
+                            ("diagonal", diagonal)) if on]
+    if len(tags) > 1:
+        raise ShapeError(f"{name}: give one structure, not {' and '.join(tags)}")
+    return var(name, m, n, structure=tags[0] if tags else None)
+
+
+def with_structures(e: Expr, structures: Mapping[str, str]) -> Expr:
+    """``e`` with each variable named in ``structures`` given that structure, rebuilt
+    bottom up through the simplifying constructors (so ``Sᵀ`` becomes ``S``): how the
+    parser applies the structure tags of ``shapes=``."""
+    if not structures:
+        return e
+    from .core import topo_order
+
+    out: dict[int, Expr] = {}
+    for node in topo_order(e):
+        if isinstance(node, Var) and node.name in structures:
+            out[id(node)] = Var(node.name, node.shape, structures[node.name])
+            continue
+        kids = [out[id(c)] for c in node.children]
+        out[id(node)] = node if all(k is c for k, c in zip(kids, node.children)) \
+            else node.rebuild(kids)
+    return out[id(e)]
 
 
 def const(value: float, shape: Sequence[Dim] = ()) -> Const:

@@ -34,7 +34,8 @@ Shape = tuple  # tuple[Dim, ...]
 
 __all__ = [
     "Expr", "Var", "Const", "Size", "Delta", "Einsum", "Add", "Map", "Call", "Dim", "Shape",
-    "check_dim", "shape_str", "topo_order",
+    "check_dim", "shape_str", "topo_order", "STRUCTURES", "check_structure", "split_shape",
+    "var_nodes",
 ]
 
 _TABLE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
@@ -61,11 +62,13 @@ def check_dim(d: Any) -> Dim:
                      f"dims (like 'n+1'), not {d!r}")
 
 
-def shape_str(shape: Shape) -> str:
-    """Human-readable shape: ``scalar``, ``(n,)``, ``(n, m)``."""
+def shape_str(shape: Shape, structure: str | None = None) -> str:
+    """Human-readable shape: ``scalar``, ``(n,)``, ``(n, m)``; with a variable's
+    structure, ``(n, n) symmetric``."""
     if len(shape) == 0:
         return "scalar ()"
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    text = "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    return f"{text} {structure}" if structure else text
 
 
 def _digest(*parts: Any) -> bytes:
@@ -337,19 +340,43 @@ def topo_order(root: Any, children: Callable[[Any], Sequence] | None = None) -> 
 
 # ============================================================== leaves
 class Var(Expr):
-    """A variable: a name and a shape (``()`` scalar, ``(n,)`` vector, ...)."""
+    """A variable: a name and a shape (``()`` scalar, ``(n,)`` vector, ...), and for a
+    square matrix optionally a structure (MATH.md, "Symmetric (and SPD, diagonal)
+    variables"): ``"symmetric"`` (``Sᵀ = S``), ``"spd"`` (symmetric positive definite)
+    or ``"diagonal"``.  The structure is part of the variable's identity: ``S`` and a
+    symmetric ``S`` are two nodes (two digests).
+
+    >>> Var("S", ("n", "n"), "symmetric").structure
+    'symmetric'
+    >>> Var("S", ("n", "n"), "symmetric").shape_spec
+    ('n', 'n', 'symmetric')
+    """
 
     __slots__ = ()
     kind = "var"
     order = 3
 
-    def __new__(cls, name: str, shape: Sequence[Dim] = ()) -> Var:
+    def __new__(cls, name: str, shape: Sequence[Dim] = (),
+                structure: str | None = None) -> Var:
         shape = tuple(check_dim(d) for d in shape)
-        return cls._intern((name,), (), shape)  # type: ignore[return-value]
+        if structure is None:  # a plain variable's digest is what it always was
+            return cls._intern((name,), (), shape)  # type: ignore[return-value]
+        structure = check_structure(structure, shape, name)
+        return cls._intern((name, structure), (), shape)  # type: ignore[return-value]
 
     @property
     def name(self) -> str:
         return self._params[0]
+
+    @property
+    def structure(self) -> str | None:
+        """``"symmetric"``, ``"spd"``, ``"diagonal"``, or ``None`` (no structure)."""
+        return self._params[1] if len(self._params) > 1 else None
+
+    @property
+    def shape_spec(self) -> tuple:
+        """The shape as ``shapes=`` declares it: the dims, then the structure if any."""
+        return self.shape + ((self.structure,) if self.structure else ())
 
     def _label(self) -> str:
         return self.name
@@ -359,6 +386,85 @@ class Var(Expr):
 
     def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:  # pragma: no cover
         raise AssertionError("variables are bound by the evaluator")
+
+
+#: the structures a square matrix variable may have (a shape's trailing tag)
+STRUCTURES = ("symmetric", "spd", "diagonal")
+
+
+def check_structure(tag: Any, shape: Shape, name: str = "") -> str:
+    """Validate a structure tag for a variable of ``shape``: a known tag (a near
+    miss is named) on a square matrix, else a :class:`ShapeError` naming the
+    variable.
+
+    >>> check_structure("symmetric", ("n", "n"), "S")
+    'symmetric'
+    >>> check_structure("symetric", ("n", "n"), "S")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    matdiff.errors.ShapeError: S: unknown structure 'symetric'; did you mean 'symmetric'? ...
+    >>> check_structure("spd", ("m", "n"), "S")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    matdiff.errors.ShapeError: S: the structure 'spd' needs a square matrix, ... (m, n)
+    """
+    who = f"{name}: " if name else ""
+    if not isinstance(tag, str) or tag not in STRUCTURES:
+        import difflib
+
+        near = ([_SHORT_TAGS[str(tag).lower()]] if str(tag).lower() in _SHORT_TAGS
+                else difflib.get_close_matches(str(tag).lower(), STRUCTURES, n=1))
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ShapeError(f"{who}unknown structure {tag!r}{hint} (the structures: "
+                         f"{', '.join(STRUCTURES)})")
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ShapeError(f"{who}the structure {tag!r} needs a square matrix, like (n, n), "
+                         f"but the shape is {shape_str(shape)}")
+    return tag
+
+
+def split_shape(spec: Sequence[Any], name: str = "") -> tuple[Shape, str | None]:
+    """A shape as ``shapes=`` gives it, split into its dims and its structure: a
+    trailing tag that is not a dim, ``("n", "n", "symmetric")``, is the structure
+    (checked: a known tag, on a square matrix).
+
+    >>> split_shape(("n", "n", "spd"), "S")
+    (('n', 'n'), 'spd')
+    >>> split_shape(("n",), "x")
+    (('n',), None)
+    """
+    spec = tuple(spec)
+    if spec and isinstance(spec[-1], str) and (
+            spec[-1] in STRUCTURES or _looks_like_tag(spec[-1], spec)):
+        dims = tuple(check_dim(d) for d in spec[:-1])
+        return dims, check_structure(spec[-1], dims, name)
+    return tuple(check_dim(d) for d in spec), None
+
+
+def _looks_like_tag(word: str, spec: tuple) -> bool:
+    """A misspelt or shortened tag (``"symetric"``, ``"sym"``) rather than a dim's
+    name, so that it is refused with the near name instead of read as a third dim."""
+    import difflib
+
+    w = word.lower()
+    return w in _SHORT_TAGS or bool(difflib.get_close_matches(w, STRUCTURES, n=1,
+                                                                cutoff=0.75))
+
+
+def var_nodes(e: Expr) -> dict[str, Var]:
+    """Each variable node of ``e`` by name, in order of first appearance (the node
+    itself, with its structure, where :meth:`Expr.variables` gives the shape)."""
+    out: dict[str, Var] = {}
+    for node in topo_order(e):
+        if isinstance(node, Var):
+            # a derivative result that is a variable stands for its shared node
+            out.setdefault(node.name, getattr(node, "body", node))
+    return out
+
+
+#: shortened tags, refused with the full name suggested (never read as a dim)
+_SHORT_TAGS = {"sym": "symmetric", "symm": "symmetric", "pd": "spd", "psd": "spd",
+               "posdef": "spd", "diag": "diagonal"}
 
 
 class Const(Expr):

@@ -119,6 +119,9 @@ class MatrixFunction:
     #: explanations print it (Unicode and LaTeX, by the printer) and the meta-test
     #: checks it against central differences along ``dX``
     differential: Callable[[Expr, Expr], Expr] | None = None
+    #: it maps a symmetric matrix to a symmetric one (``S⁻¹``): ``(f(S))ᵀ = f(S)``
+    #: for a symmetric variable ``S`` (the simplifier's ``orient_symmetric``)
+    symmetric: bool = False
 
     def shape_of(self, dims: tuple) -> tuple:
         """The result's dims for an argument of ``dims`` (a ShapeError if it has none)."""
@@ -399,7 +402,7 @@ def _definitions() -> list[MatrixFunction]:
           torch="torch.linalg.inv", simplify=_inv_simplify,
           unicode="{0}⁻¹", latex="{0}^{{-1}}", prec="postfix",
           unicode_T="{0}⁻ᵀ", latex_T=r"{0}^{{-\top}}", width=2, mc="inv", arg_rank=2,
-          domain="invertible", sort=6, doc="inverse of a square matrix",
+          domain="invertible", sort=6, doc="inverse of a square matrix", symmetric=True,
           differential=_inv_differential,
           rule={"en": "d(X⁻¹) = −X⁻¹ dX X⁻¹", "zh": "d(X⁻¹) = −X⁻¹ dX X⁻¹"}),
         M("det", _square_scalar, _det_vjp, _np_det, jax="jax.numpy.linalg.det",

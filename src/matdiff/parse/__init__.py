@@ -19,8 +19,9 @@ import warnings
 from collections.abc import Mapping, Sequence
 
 from ..errors import LimitError, NotationWarning, ParseError
+from ..expr.builders import with_structures
 from ..expr.core import Dim, Expr, Shape
-from .build import build_expr, declared_shapes, variable_shapes
+from .build import build_expr, declared_shapes, declared_structures, variable_shapes
 from .grammar import MAX_DEPTH, parse_tree
 from .infer import infer_shapes
 from .lexer import MAX_LENGTH, Token, tokenize
@@ -58,7 +59,9 @@ def parse(text: str, shapes: Mapping[str, Sequence[Dim]] | None = None,
     ``syntax="matrixcalculus"`` never switches.
 
     ``shapes`` maps a variable's name to its tuple of dims (``()`` scalar,
-    ``("n",)`` vector, ``("m", "n")`` matrix; a dim is a name or an int); names
+    ``("n",)`` vector, ``("m", "n")`` matrix; a dim is a name or an int; a square
+    matrix may end in ``"symmetric"``, ``"spd"`` or ``"diagonal"``, and then
+    ``Sᵀ = S`` and its gradients are ``sym(G)`` or ``diag(G)``); names
     declared but not used are ignored.  Variables not declared get the shapes their
     use implies (:mod:`matdiff.parse.infer`; where usage leaves the rank open, a
     capital letter is a matrix, a–g or a Greek letter a scalar, h–z a vector, as on
@@ -134,4 +137,7 @@ def parse_with_variables(text: str, shapes: Mapping[str, Sequence[Dim]] | None =
         raise LimitError(
             f"the expression is nested too deeply (the limit is {MAX_DEPTH} levels)"
         ) from None
+    # the structure tags of shapes= (S: ("n", "n", "symmetric")) go on the variables,
+    # and the expression is simplified by them (Sᵀ = S)
+    out = with_structures(out, declared_structures(shapes))
     return out, {name: tuple(shape) for name, shape in var_shapes.items()}

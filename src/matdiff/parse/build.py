@@ -16,12 +16,13 @@ from typing import Any
 from ..errors import MatdiffError, ParseError, ShapeError
 from ..expr import builders as b
 from ..expr.builders import _broadcast_shape  # the rule b.add and b.sub apply
-from ..expr.core import Const, Dim, Expr, check_dim, shape_str
+from ..expr.core import Const, Dim, Expr, shape_str, split_shape
 from .grammar import dim_value, literal_int
 from .table import FUNCTION_TABLE, Filled
 from .tree import Node, fold_chain
 
-__all__ = ["declared_shapes", "variable_nodes", "variable_shapes", "build_expr"]
+__all__ = ["declared_shapes", "declared_structures", "variable_nodes", "variable_shapes",
+           "build_expr"]
 
 Span = tuple[int, int]
 Value = Any  # Expr | Filled
@@ -41,6 +42,10 @@ def declared_shapes(shapes: Mapping[str, Sequence[Dim]] | None) -> dict[str, tup
 
     >>> declared_shapes({"x": ["n"], "A": ("n", 3), "b": ()})
     {'x': ('n',), 'A': ('n', 3), 'b': ()}
+
+    A square matrix may end in a structure tag (``("n", "n", "symmetric")``, also
+    ``"spd"`` and ``"diagonal"``): the dims are returned here, the tag by
+    :func:`declared_structures`.
     """
     if shapes is None:
         return {}
@@ -59,9 +64,26 @@ def declared_shapes(shapes: Mapping[str, Sequence[Dim]] | None) -> dict[str, tup
                 f"('m', 'n') for a matrix or () for a scalar, not {dims!r}"
             )
         try:
-            out[name] = tuple(check_dim(d) for d in dims)
+            out[name] = split_shape(dims)[0]
         except ShapeError as err:
             raise ShapeError(f"shapes[{name!r}]: {err.message}") from None
+    return out
+
+
+def declared_structures(shapes: Mapping[str, Sequence] | None) -> dict[str, str]:
+    """The structures that ``shapes`` gives, by name: a trailing tag
+    ``"symmetric"``, ``"spd"`` or ``"diagonal"`` on a square matrix (checked as
+    :func:`declared_shapes` checks the dims).
+
+    >>> declared_structures({"S": ("n", "n", "symmetric"), "x": ("n",)})
+    {'S': 'symmetric'}
+    """
+    declared_shapes(shapes)  # the checks and their messages
+    out: dict[str, str] = {}
+    for name, dims in (shapes or {}).items():
+        structure = split_shape(dims, name)[1]
+        if structure:
+            out[name] = structure
     return out
 
 

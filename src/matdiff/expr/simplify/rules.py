@@ -22,6 +22,7 @@ In index notation (``i, j`` output letters, ``a, b`` summed ones, ``c`` a number
     merge_powers     aᵖ aᑫ (one index string)    = aᵖ⁺ᑫ,  xᵢ xᵢ = (x²)ᵢ, a⁰ = 1 into c
     expand_letter    c over an unread output i   = c 1ᵢ
     count_letter     Σₐ c over an unread a       = n c    (n the dim of a)
+    orient_symmetric Sⱼᵢ of a symmetric S        = Sᵢⱼ    (output letters first, in order)
     constant_product c 1ᵢ 1ⱼ                     = c, filled to (i, j)
     single_operand   1 · Xᵢⱼ read as ij          = X
     canonical        operands sorted, letters relabelled, so equal products are one node
@@ -36,6 +37,7 @@ from typing import Any
 from ...errors import ShapeError
 from ..core import Const, Delta, Dim, Einsum, Expr, Map, Size, letter_dims
 from .elementwise import apply
+from .structure import symmetry
 
 __all__ = ["Product", "Rule", "Pass", "PASSES", "MAX_FLAT", "rule"]
 
@@ -370,6 +372,27 @@ def count_letter(p: Product, c: int) -> None:
     p.gone.add(c)
 
 
+# ====================================================================== structure
+def _letter_key(p: Product, c: int) -> tuple[int, int]:
+    return (0, p.out.index(c)) if c in p.out else (1, c)
+
+
+def _misoriented(p: Product) -> int | None:
+    for k, (e, s) in enumerate(zip(p.ops, p.sps)):
+        if len(s) == 2 and s[0] != s[1] and _letter_key(p, s[0]) > _letter_key(p, s[1]) \
+                and symmetry(e) == 2:
+            return k
+    return None
+
+
+@rule("orient_symmetric", _misoriented)
+def orient_symmetric(p: Product, k: int) -> None:
+    """A symmetric operand reads its letters in one order: ``Sⱼᵢ = Sᵢⱼ`` for a
+    symmetric (SPD, diagonal) variable and what keeps the symmetry (``S⁻¹``), output
+    letters first and in the output's order, so ``Sᵀ = S`` and ``S⁻ᵀ = S⁻¹``."""
+    p.sps[k].reverse()
+
+
 # ====================================================================== the result
 def _sums_nothing(p: Product) -> bool:
     """Every letter the product sums is gone (summed away by a rule): it reads only
@@ -440,6 +463,7 @@ PASSES: tuple[Pass, ...] = (
     Pass("deltas", (trace_delta, eliminate_delta, duplicate_delta), about=Delta),
     Pass("powers", (merge_powers,), once=True),
     Pass("letters", (expand_letter, count_letter)),
+    Pass("structure", (orient_symmetric,)),
     Pass("result", (constant_product, zero_factor, single_operand, canonical)),
 )
 

@@ -57,8 +57,10 @@ class Forms(SumFactoring, ProductReading):
         return node
 
     # ------------------------------------------------------------- leaves
-    def sym(self, name: str, shape: tuple) -> MForm:
-        return self.make("sym", (), (name,), shape, _canon(shape))
+    def sym(self, name: str, shape: tuple, structure: str | None = None) -> MForm:
+        # a structured variable (symmetric, SPD, diagonal) keeps its structure: Sᵀ = S
+        params = (name, structure) if structure else (name,)
+        return self.make("sym", (), params, shape, _canon(shape))
 
     def num(self, v: float) -> MForm:
         return self.make("num", (), (float(v),), (), "s")
@@ -87,7 +89,7 @@ class Forms(SumFactoring, ProductReading):
             return a
         if k == "T":
             return a.args[0]
-        if k in ("eye", "diag"):
+        if k in ("eye", "diag") or _symmetric(a):
             return a
         if k == "fill" and o == "m":
             return self.fill(a.params[0], a.shape[::-1])
@@ -395,7 +397,7 @@ class Forms(SumFactoring, ProductReading):
         """The form of one node over its children's forms (``index``: a product stays
         in index notation)."""
         if isinstance(node, Var):
-            return self.sym(node.name, node.shape)
+            return self.sym(node.name, node.shape, node.structure)
         if isinstance(node, Const):
             return self.fill(node.value, node.shape)
         if isinstance(node, Size):
@@ -417,3 +419,19 @@ class Forms(SumFactoring, ProductReading):
                     return form
             return self.index(kids, node.specs, node.out, node.shape)
         raise TypeError(f"no printed form for a {type(node).__name__}")
+
+
+def _symmetric(a: MForm) -> bool:
+    """A form equal to its transpose because of a structured variable: ``S``, ``S⁻¹``
+    (a function that keeps symmetry), and sums, scalings and element-wise products of
+    them (MATH.md, "Symmetric (and SPD, diagonal) variables")."""
+    k = a.kind
+    if k == "sym":
+        return len(a.params) > 1
+    if k == "call":
+        return MATRIX_FUNCTIONS[a.params[0]].symmetric and _symmetric(a.args[0])
+    if k in ("add", "had"):
+        return all(_symmetric(t) or t.kind in ("eye", "diag") for t in a.args)
+    if k == "scale":
+        return _symmetric(a.args[0])
+    return False
