@@ -541,3 +541,25 @@ def test_an_untranslated_line_fails_the_scan(monkeypatch, capsys) -> None:
     monkeypatch.setitem(PHRASES["zh"], "cli_variables", "variables")
     zh = _command(["x @ A @ x", "--lang", "zh"], capsys)
     assert english_words(zh, {"x", "A"}) == {"variables"}
+
+
+def test_a_derivation_and_a_formula_display_as_themselves():
+    # issue 14, item 8: the REPL shows the derivation, not a dataclass record
+    d = md.explain("sum(w * x)", "w", shapes={"w": ("n",), "x": ("n",)})
+    assert repr(d) == str(d) and "Chain rule" in repr(d) and "Derivation(" not in repr(d)
+
+    class Pretty:   # IPython's printer, as _repr_pretty_ is called by it
+        def __init__(self):
+            self.out = ""
+
+        def text(self, s):
+            self.out += s
+
+    p = Pretty()
+    d._repr_pretty_(p, False)
+    assert p.out == str(d)
+    fm = md.formula(lambda x: md.sum(x * x), np.ones(3))
+    assert repr(fm) == "f = sum(x²)\ndf/dx = 2x"
+    tex = fm._repr_latex_()
+    assert tex.startswith("$$") and r"\frac{\partial f}{\partial x} &= 2 x" in tex
+    assert katex_errors([tex.strip("$")]) == []

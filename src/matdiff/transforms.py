@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .errors import MatdiffError
+from .render import latex, latex_name
 
 __all__ = ["TracingError", "ArgnumsError", "Transformed", "Formula",
            "grad", "value_and_grad", "jacobian", "hessian", "formula"]
@@ -270,10 +271,11 @@ def hessian(fn: Callable, argnums: int | Sequence[int] = 0) -> Transformed:
 
 
 # ------------------------------------------------------------------ formula
-@dataclass
+@dataclass(repr=False)
 class Formula:
     """A traced function: ``value`` (the expression), ``grads`` (name -> its
-    derivative by that argument), ``variables`` (the placeholders)."""
+    derivative by that argument), ``variables`` (the placeholders).  It prints as
+    its formulas, and displays in Jupyter as LaTeX."""
 
     value: Any
     grads: dict = field(default_factory=dict)
@@ -291,6 +293,32 @@ class Formula:
             else:
                 lines.append(f"df/d{name} = {g}")
         return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _lines(self) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = [("f", self.value)]
+        for name, g in self.grads.items():
+            n = latex_name(name)
+            if isinstance(g, tuple):  # hessian blocks
+                out += [(rf"\frac{{\partial^2 f}}{{\partial {n}\, \partial "
+                         rf"{latex_name(sub)}}}", h) for sub, h in zip(self.grads, g)]
+            elif self.kind == "hessian":
+                out.append((rf"\frac{{\partial^2 f}}{{\partial {n}^2}}", g))
+            else:
+                out.append((rf"\frac{{\partial f}}{{\partial {n}}}", g))
+        return out
+
+    def to_latex(self) -> str:
+        r"""The formulas as one ``aligned`` LaTeX block (valid KaTeX)."""
+        rows = [f"{lhs} &= {latex(e)}" for lhs, e in self._lines()]
+        return r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}"
+
+    def _repr_latex_(self) -> str:
+        return "$$" + self.to_latex() + "$$"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
 
 
 def formula(fn: Callable, *example_args: Any, argnums: Any = None) -> Formula:

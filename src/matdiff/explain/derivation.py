@@ -97,7 +97,7 @@ class Step:
                 "notes": list(self.notes)}
 
 
-@dataclass
+@dataclass(repr=False)
 class Derivation:
     """A derivation of ``∂f/∂x`` the paper's way; see :func:`matdiff.explain`.
 
@@ -141,6 +141,14 @@ class Derivation:
     # -------------------------------------------------------------- formats
     def __str__(self) -> str:
         return formats.to_text(self)
+
+    def __repr__(self) -> str:
+        # at the REPL a derivation shows as itself, not as a record of its fields
+        return formats.to_text(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        """IPython's display: the derivation's text."""
+        p.text(formats.to_text(self))
 
     def to_markdown(self) -> str:
         """Markdown with inline LaTeX math (``$...$``), for notebooks and READMEs."""
