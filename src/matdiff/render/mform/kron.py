@@ -136,6 +136,7 @@ class KronForms:
 
     make: Any
     eye: Any
+    num: Any
     scale: Any
     smul: Any
     add: Any
@@ -223,28 +224,29 @@ class KronForms:
             return self.fill(tree.params[0], (times(*tree.shape[:f_ndim]),
                                               times(*tree.shape[f_ndim:])))
         if k == "index":
-            return self._kron_term(tree, f_ndim)
+            products = _expand(tree, self.num)
+            if products is None:
+                return None
+            terms = []
+            for scalars, items in products:
+                t = self._kron_term(scalars, items, tuple(tree.params[1]), f_ndim)
+                if t is None:
+                    return None
+                terms.append(t)
+            return self.add(terms, terms[0].shape)
         return None
 
-    def _kron_term(self, node: MForm, f_ndim: int) -> MForm | None:
+    def _kron_term(self, scalars: list, items: list, out: tuple,
+                   f_ndim: int) -> MForm | None:
         """One product ``Π operands`` over the letters ``(i, j, k, l)`` (``i, j`` of
         F, ``k, l`` of X; ``j`` or ``l`` missing for a vector) in the vec layout."""
-        specs, out = node.params
         rl = tuple(out[:f_ndim]) + (None,) * (2 - f_ndim)
         cl = tuple(out[f_ndim:]) + (None,) * (2 - (len(out) - f_ndim))
         (i, j), (k, l) = rl, cl
-        scalars, items = [], []
         dims: dict[int, Any] = {}
-        for form, s in zip(node.args, specs, strict=True):
-            s = tuple(s)
-            if len(s) != len(form.shape):
-                return None
-            if not s:
-                scalars.append(form)
-                continue
+        for form, s in items:
             for c, d in zip(s, form.shape, strict=True):
                 dims.setdefault(c, d)
-            items.append((form, s))
         comps = _components(items, set(out))
         cands = self._pairings(comps, (i, j, k, l), dims, outer=True)
         if j is not None and l is not None:
@@ -358,6 +360,63 @@ class KronForms:
                 out = self.matmul(out, self.comm(dims[k], dims[l]))
             return out
         return None
+
+
+#: a product with a sum of tensors inside is expanded into at most this many products
+MAX_TERMS = 32
+
+
+def _expand(node: MForm, number: Callable[[float], MForm]) -> list | None:
+    """A product in index notation as a sum of flat products ``(scalars, items)``:
+    a nested product's operands join the outer one (its summed letters renamed
+    apart), a sum of tensors among the operands is distributed,
+    ``Σ A (B + C) = Σ AB + Σ AC``, and numbers come out.  ``None`` where an operand
+    does not fit its index string or the expansion grows past :data:`MAX_TERMS`
+    (``number`` makes a number's form)."""
+    specs, out = node.params
+    fresh = 1 + max([c for sp in specs for c in sp] + list(out) + [-1])
+    todo = [([], list(zip(node.args, (tuple(sp) for sp in specs), strict=True)))]
+    done: list = []
+    while todo:
+        scalars, items = todo.pop()
+        for n, (form, s) in enumerate(items):
+            if len(s) != len(form.shape):
+                return None
+            if not s:
+                scalars = scalars + [form]
+                items = items[:n] + items[n + 1:]
+                break
+            if form.kind == "index":
+                ispecs, iout = form.params
+                rename = dict(zip(iout, s, strict=True))
+                for sp in ispecs:
+                    for c in sp:
+                        if c not in rename:
+                            rename[c] = fresh
+                            fresh += 1
+                inner = [(a, tuple(rename[c] for c in sp))
+                         for a, sp in zip(form.args, ispecs, strict=True)]
+                items = items[:n] + inner + items[n + 1:]
+                break
+            if len(s) >= 3 and form.kind in ("scale", "smul"):
+                lead = [number(form.params[0])] if form.kind == "scale" \
+                    else list(form.args[:-1])
+                scalars = scalars + lead
+                items = items[:n] + [(form.args[-1], s)] + items[n + 1:]
+                break
+            if len(s) >= 3 and form.kind == "add":
+                for t in form.args:
+                    todo.append((scalars, items[:n] + [(t, s)] + items[n + 1:]))
+                if len(todo) + len(done) > MAX_TERMS:
+                    return None
+                items = None  # type: ignore[assignment]
+                break
+        else:
+            done.append((scalars, items))
+            continue
+        if items is not None:
+            todo.append((scalars, items))
+    return done
 
 
 def _components(items: list, free: set) -> list:
