@@ -108,11 +108,31 @@ EXAMPLES = [
     ("sum(X) * X", "X", RECT, "sum(X)I + vec(X)1ᵀ",
      lambda v: v["X"].sum() * I(P_ * Q_)
      + np.outer(v["X"].reshape(-1, order="F"), np.ones(P_ * Q_))),
+    # vec(A)vec(I)ᵀ: d(tr(X)A) = A tr(dX) = A vec(I)ᵀvec(dX)
+    ("tr(X) * A", "X", {"X": ("p", "p"), "A": ("m", "n")}, "vec(A)vec(I)ᵀ",
+     lambda v: np.outer(v["A"].reshape(-1, order="F"), I(P_).reshape(-1, order="F"))),
+    # d(X exp(X)) = dX exp(X) + X (exp(X) ⊙ dX): a Kronecker product, then a diagonal
+    ("X @ exp(X)", "X", SQUARE, "(exp(X)ᵀ ⊗ I) + (I ⊗ X)diag(vec(exp(X)))",
+     lambda v: np.kron(np.exp(v["X"]).T, I(P_))
+     + np.kron(I(P_), v["X"]) @ np.diag(np.exp(v["X"]).reshape(-1, order="F"))),
+    # d(X ⊙ AX) = dX ⊙ AX + X ⊙ A dX: δᵢₖ Xᵢⱼ … is read with Xₖⱼ for Xᵢⱼ
+    ("X * (A @ X)", "X", SQUARE, "diag(vec(AX)) + diag(vec(X))(I ⊗ A)",
+     lambda v: np.diag((v["A"] @ v["X"]).reshape(-1, order="F"))
+     + np.diag(v["X"].reshape(-1, order="F")) @ np.kron(I(P_), v["A"])),
     # a product with a sum of tensors inside, expanded: d(XaaᵀXᵀ) = dX aaᵀXᵀ + Xaaᵀ dXᵀ
     ("outer(X @ a, X @ a)", "X", RECT, "(Xaaᵀ ⊗ I) + (I ⊗ Xaaᵀ)K",
      lambda v: np.kron(v["X"] @ np.outer(v["a"], v["a"]), I(P_))
      + np.kron(I(P_), v["X"] @ np.outer(v["a"], v["a"])) @ commutation(P_, Q_)),
+    # a vector by a matrix, scaled by an element-wise derivative: m × (p·q)
+    ("(X * X) @ a", "X", RECT, "2(aᵀ ⊗ I)diag(vec(X))",
+     lambda v: 2 * np.kron(v["a"][None, :], I(P_)) @ np.diag(v["X"].reshape(-1, order="F"))),
+    ("exp(X) @ a", "X", RECT, "(aᵀ ⊗ I)diag(vec(exp(X)))",
+     lambda v: np.kron(v["a"][None, :], I(P_))
+     @ np.diag(np.exp(v["X"]).reshape(-1, order="F"))),
     # a matrix by a vector: (m·n) × p
+    ("exp(outer(x, b))", "x", RECT, "diag(vec(exp(xbᵀ)))(b ⊗ I)",
+     lambda v: np.diag(np.exp(np.outer(v["x"], v["b"])).reshape(-1, order="F"))
+     @ np.kron(v["b"][:, None], I(P_))),
     ("outer(A @ x, b)", "x", RECT, "b ⊗ A", lambda v: np.kron(v["b"][:, None], v["A"])),
 ]
 IDS = [e[0] for e in EXAMPLES]
@@ -208,9 +228,10 @@ def test_the_paper_style_keeps_otimes_for_kronecker_only():
 
 
 def test_a_product_without_a_kronecker_reading_stays_in_index_notation():
-    # X ⊙ AX: a factor Xᵢₗ ties a letter of F to one of X (δⱼₗ makes it Xᵢⱼ, which
-    # this reading does not see): no Kronecker form is found
-    g = md.derive("X * (A @ X)", "X", shapes=SQUARE)
+    # X ⊙ (tanh(X)A): its second term δᵢₖ Aₗⱼ Xₖⱼ tanh'(Xₖₗ) is diag(vec(X))(Aᵀ ⊗ I)
+    # diag(vec(tanh'(X))), a δ renaming one factor to F's letters and the other to
+    # X's: this reading renames one way at a time, and finds no Kronecker form
+    g = md.derive("X * (tanh(X) @ A)", "X", shapes=SQUARE)
     assert vec_layout(matrix_form(g), g.f_ndim) is None
     assert md.to_text(g, layout="vec") == md.to_text(g)
     assert md.to_text(g, layout="vec").startswith("(i, j, k, l) ↦ ")
@@ -308,7 +329,7 @@ def test_the_command_prints_the_vec_layout():
 
 
 def test_the_command_falls_back_to_index_notation_and_says_so():
-    code, out = run(["X * (A @ X)", "--wrt", "X", "--shape", "X=p,p", "--shape",
+    code, out = run(["X * (tanh(X) @ A)", "--wrt", "X", "--shape", "X=p,p", "--shape",
                      "A=p,p", "--layout", "vec"])
     assert code == 0
     assert "∂f/∂X = (i, j, k, l) ↦ " in out and "shape (p, p, p, p)    (vec layout" in out
@@ -340,3 +361,44 @@ def test_random_products_with_x_print_a_vec_form_that_is_right(parts, seed):
     want = vec_matrix(np.asarray(g.evaluate({k: vals[k] for k in g.f.variables()})), 2)
     got = to_numpy(tree, vals, {"n": n})
     np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-10, err_msg=f"{expr}: {text}")
+
+
+_MATRICES = ["X", "X.T", "A @ X", "X @ B", "exp(X)", "X * A", "inv(X)", "X.T @ X",
+             "tanh(X) @ A", "2 * X", "sum(X) * A"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(left=st.sampled_from(_MATRICES), right=st.sampled_from(_MATRICES),
+       op=st.sampled_from(["", " + ", " @ ", " * ", " - "]),
+       vector=st.sampled_from(["", " @ a", "outer"]), seed=st.integers(0, 99))
+def test_random_derivatives_print_right_in_the_vec_layout_or_in_index_notation(
+        left, right, op, vector, seed):
+    # matrices, vectors by matrices (F a, a vector) and matrices by vectors (X = x aᵀ
+    # inside, differentiated by x): whatever prints is right in numbers
+    expr = f"({left})" + (f"{op}({right})" if op else "")
+    if vector == " @ a":
+        expr = f"({expr}) @ a"
+    shapes = {"A": ("n", "n"), "B": ("n", "n"), "X": ("n", "n"), "a": ("n",), "x": ("n",)}
+    wrt = "X"
+    if vector == "outer":  # a matrix by a vector: X is the outer product x aᵀ + A
+        expr = expr.replace("X", "(outer(x, a) + B)")
+        wrt = "x"
+    g = md.derive(expr, wrt, shapes=shapes)
+    rng = np.random.default_rng(seed)
+    n = 3
+    vals = {"A": rng.standard_normal((n, n)), "B": well_conditioned(rng, n, 0.3),
+            "X": well_conditioned(rng, n, 0.3), "a": 0.3 * rng.standard_normal(n),
+            "x": 0.3 * rng.standard_normal(n)}
+    vals = {k: vals[k] for k in g.f.variables()}
+    text = md.to_text(g, layout="vec")
+    if len(g.shape) <= 2:
+        assert text == md.to_text(g)
+        return
+    tree = vec_layout(matrix_form(g), g.f_ndim)
+    if tree is None:
+        assert text == md.to_text(g) and "↦" in text
+        return
+    assert "↦" not in text, text
+    want = vec_matrix(np.asarray(md.evaluate(g, vals, dims={"n": n})), g.f_ndim)
+    np.testing.assert_allclose(to_numpy(tree, vals, {"n": n}), want, rtol=1e-8, atol=1e-10,
+                               err_msg=f"{expr}: {text}")

@@ -21,6 +21,7 @@ index form                  vec layout                         e.g.
 ``Gᵢⱼ Hₖₗ``                 ``vec(G)vec(H)ᵀ``                  ``tr(X)A``
 ``δᵢₖ δⱼₗ Gᵢⱼ``             ``diag(vec(G))``                   ``exp(X)``
 ``δᵢₗ δⱼₖ Gᵢⱼ``             ``diag(vec(G))K``                  ``exp(Xᵀ)``
+``Gᵢⱼ Mᵢⱼₖₗ Hₖₗ``           ``diag(vec(G)) M diag(vec(H))``    ``X exp(X)``
 =========================  ================================  ========================
 
 ``K`` (of ``X``, ``p × q``) is the ``(p·q) × (p·q)`` permutation with
@@ -31,7 +32,9 @@ index form                  vec layout                         e.g.
 :mod:`~matdiff.render.mform.reading` (so ``Aᵢₐ Xₐₖ`` is ``AX``); factors that share
 no letter with the result are scalars in front.  A product that pairs otherwise (a
 letter of ``F`` and of ``X`` tied in one factor that reaches both sides) has no such
-reading: :func:`vec_reading` answers ``None`` and the printers keep index notation.
+reading: :meth:`KronForms.vec_reading` answers ``None`` and the printers keep index
+notation.  A product with a nested product or a sum of tensors among its operands is
+first expanded into a sum of flat products (``Σ A(B + C) = Σ AB + Σ AC``).
 
 Dims of the vec layout are products (:class:`Times`): ``(m·n, p·q)``.
 """
@@ -247,34 +250,44 @@ class KronForms:
         for form, s in items:
             for c, d in zip(s, form.shape, strict=True):
                 dims.setdefault(c, d)
-        comps = _components(items, set(out))
-        cands = self._pairings(comps, (i, j, k, l), dims, outer=True)
-        if j is not None and l is not None:
-            cands.append(self._diagonal(items, (i, j, k, l), dims))
-            # a factor over F's letters (i, j) or X's (k, l) scales rows or columns:
-            # Gᵢⱼ Mᵢⱼₖₗ Hₖₗ = (diag(vec(G)) M diag(vec(H)))[(i, j), (k, l)]
-            left = [c for c in comps if c[1] == {i, j}]
-            right = [c for c in comps if c[1] == {k, l}]
-            if left or right:
-                rest = [c for c in comps if not any(c is d for d in left + right)]
-                scales = []
-                for groups, pair in ((left, (i, j)), (right, (k, l))):
-                    g = [it for c in groups for it in c[0]]
-                    form = self._solve_tied(g, pair) if g else None
-                    scales.append(None if form is None else self.diag(self.vec(form)))
-                if (scales[0] is not None or not left) and (scales[1] is not None or not right):
-                    for core in self._pairings(rest, (i, j, k, l), dims, outer=False):
-                        if core is not None:
-                            if scales[0] is not None:
-                                core = self.matmul(scales[0], core)
-                            if scales[1] is not None:
-                                core = self.matmul(core, scales[1])
-                            cands.append(core)
+        cands: list[MForm | None] = []
+        for variant in _tied(items, (i, j), (k, l)):
+            cands += self._readings(variant, (i, j, k, l), dims, set(out))
         found = [c for c in cands if c is not None]
         if not found:
             return None
         best = min(found, key=lambda c: c.cost())
         return self.smul(scalars, best)
+
+    def _readings(self, items: list, letters: tuple, dims: dict, free: set) -> list:
+        """Every reading of one flat product's operands (see the module docstring)."""
+        i, j, k, l = letters
+        comps = _components(items, free)
+        cands = self._pairings(comps, letters, dims, outer=True)
+        if j is not None and l is not None:
+            cands.append(self._diagonal(items, letters, dims))
+        # a factor over F's letters (i, j) or X's (k, l) scales rows or columns:
+        # Gᵢⱼ Mᵢⱼₖₗ Hₖₗ = (diag(vec(G)) M diag(vec(H)))[(i, j), (k, l)]
+        left = [c for c in comps if j is not None and c[1] == {i, j}]
+        right = [c for c in comps if l is not None and c[1] == {k, l}]
+        if not (left or right):
+            return cands
+        rest = [c for c in comps if not any(c is d for d in left + right)]
+        scales = []
+        for groups, pair in ((left, (i, j)), (right, (k, l))):
+            g = [it for c in groups for it in c[0]]
+            form = self._solve_tied(g, pair) if g else None
+            if g and form is None:
+                return cands
+            scales.append(None if form is None else self.diag(self.vec(form)))
+        for core in self._pairings(rest, letters, dims, outer=False):
+            if core is not None:
+                if scales[0] is not None:
+                    core = self.matmul(scales[0], core)
+                if scales[1] is not None:
+                    core = self.matmul(core, scales[1])
+                cands.append(core)
+        return cands
 
     def _pairings(self, comps: list, letters: tuple, dims: dict, outer: bool) -> list:
         """The readings of a product's factor groups as a Kronecker product, a
@@ -282,12 +295,12 @@ class KronForms:
         i, j, k, l = letters
         out: list[MForm | None] = []
         # Qᵢₖ Pⱼₗ = (P ⊗ Q)[(i, j), (k, l)]
-        sides = self._sides(comps, ((i, k), (j, l)))
+        sides = self._sides(comps, ((i, k), (j, l)), dims)
         if sides is not None:
             (Q, P), sc = sides
             out.append(self.smul(sc, self.kron(P, Q)))
         # Qᵢₗ Pₖⱼ = ((Pᵀ ⊗ Q)K)[(i, j), (k, l)]
-        sides = self._sides(comps, ((i, l), (k, j)))
+        sides = self._sides(comps, ((i, l), (k, j)), dims)
         if sides is not None:
             (Q, P), sc = sides
             kron = self.kron(self.T(P), Q)
@@ -295,13 +308,13 @@ class KronForms:
                 kron = self.matmul(kron, self.comm(dims[k], dims[l]))
             out.append(self.smul(sc, kron))
         # Gᵢⱼ Hₖₗ = (vec(G) vec(H)ᵀ)[(i, j), (k, l)]
-        sides = self._sides(comps, ((i, j), (k, l))) if outer else None
+        sides = self._sides(comps, ((i, j), (k, l)), dims) if outer else None
         if sides is not None:
             (G, H), sc = sides
             out.append(self.smul(sc, self.matmul(self.vec(G), self.T(self.vec(H)))))
         return out
 
-    def _sides(self, comps: list, pairing: tuple) -> tuple | None:
+    def _sides(self, comps: list, pairing: tuple, dims: dict) -> tuple | None:
         """The two factors of a pairing, each side's operands read over its letters
         (a side with one letter is a column), and the scalar factors; ``None`` where a
         group of operands reaches both sides or a side has no matrix reading."""
@@ -324,7 +337,10 @@ class KronForms:
         forms = []
         for g, want in enumerate(wants):
             if not groups[g]:
-                return None
+                # no operand reads these letters: the product is constant along them
+                if any(c not in dims for c in want):
+                    return None
+                groups[g] = [(self.fill(1.0, tuple(dims[c] for c in want)), want)]
             f = self._solve_tied(groups[g], want)
             if f is None:
                 return None
@@ -417,6 +433,26 @@ def _expand(node: MForm, number: Callable[[float], MForm]) -> list | None:
         if items is not None:
             todo.append((scalars, items))
     return done
+
+
+def _tied(items: list, fl: tuple, xl: tuple) -> list:
+    """The operands as they are, and with the letters a δ ties renamed in the other
+    operands (``δᵢₖ Eₖⱼ = δᵢₖ Eᵢⱼ``): X's letter to F's, and F's to X's."""
+    out = [items]
+    for to_f in (True, False):
+        rename: dict[int, int] = {}
+        for form, s in items:
+            if form.kind == "eye" and len(s) == 2 and len(set(s)) == 2:
+                a, b = s if s[0] in fl else s[::-1]
+                if a in fl and b in xl and a is not None and b is not None:
+                    src, dst = (b, a) if to_f else (a, b)
+                    if src not in rename and dst not in rename:
+                        rename[src] = dst
+        if not rename:
+            continue
+        out.append([(f, s if f.kind == "eye" and len(s) == 2 and set(s) & set(rename)
+                     else tuple(rename.get(c, c) for c in s)) for f, s in items])
+    return out
 
 
 def _components(items: list, free: set) -> list:
