@@ -47,6 +47,7 @@ from .compile.evaluate import bind_sizes, evaluate
 from .derive.reverse import derive, function_of, resolve_wrt
 from .errors import EvaluationError, LimitError
 from .expr.core import Expr, Map, Size, Var, shape_str, topo_order
+from .expr.dims import dim_names, dim_size
 
 __all__ = ["check", "CheckResult", "random_values"]
 
@@ -159,12 +160,10 @@ def random_values(expr: Expr, rng: np.random.Generator | int | None = None,
     out = {}
     total, limit = 0, memory_limit()
     for name, shape in expr.variables().items():
-        dims = []
-        for d in shape:
-            if isinstance(d, int):
-                dims.append(d)
-            else:
-                dims.append(sizes.setdefault(d, default_size + len(sizes) % 2))
+        for d in shape:   # a dim n + 1 binds its name n
+            for n in sorted(dim_names(d)):
+                sizes.setdefault(n, default_size + len(sizes) % 2)
+        dims = [dim_size(d, sizes) for d in shape]
         # a declared size like x: (10**11,) is refused before NumPy is asked for it
         total += 8 * math.prod(dims)
         if total > limit:
@@ -187,8 +186,7 @@ def _size_plans(expr: Expr, x: Var) -> list[dict[str, int]]:
     names: list[str] = []
     for shape in [*expr.variables().values(), x.shape]:
         for d in shape:
-            if isinstance(d, str) and d not in names:
-                names.append(d)
+            names.extend(n for n in sorted(dim_names(d)) if n not in names)
     return [{d: pair[k % 2] for k, d in enumerate(names)} for pair in _SIZE_CHOICES]
 
 
@@ -222,7 +220,7 @@ def _claim(f: Expr, x: Var, derivative: Expr | str) -> Expr:
     from .parse import parse, tokenize
 
     shapes: dict[str, Any] = {**f.variables(), x.name: x.shape}
-    dims = {d for s in shapes.values() for d in s if isinstance(d, str)}
+    dims = {n for s in shapes.values() for d in s for n in dim_names(d)}
     sizes = set()
     for tok in tokenize(derivative):
         if tok.kind == "name" and tok.text in dims and tok.text not in shapes:
@@ -342,8 +340,8 @@ def _finite_point(f: Expr, D: Expr, x: Var, vals: dict[str, np.ndarray],
         # a variable f lacks: its dims take the sizes f's values gave them (x: (m,)
         # against B: (n, m) is B's m), else 3
         _, known = bind_sizes(f, vals)
-        vals[x.name] = rng.standard_normal(
-            [d if isinstance(d, int) else known.get(d, 3) for d in x.shape])
+        known = {**{n: 3 for d in x.shape for n in dim_names(d)}, **known}
+        vals[x.name] = rng.standard_normal([dim_size(d, known) for d in x.shape])
     _, sizes = bind_sizes(D, vals)
     _, fsizes = bind_sizes(f, vals)
     sizes.update(fsizes)

@@ -26,6 +26,7 @@ import numpy as np
 from ..derive.result import binding_variables
 from ..errors import EvaluationError, LimitError, MatdiffError
 from ..expr.core import Expr, Map, Size, Var, shape_str, topo_order
+from ..expr.dims import DimPoly, dim_names, dim_size, solve_dim
 from .backends import get_backend, missing_functions
 from .codegen import Generated, check_name, generate
 
@@ -248,13 +249,15 @@ def _out_of_memory(exc: BaseException, hint: bool) -> LimitError:
 
 
 def bind_shapes(wanted: Mapping[str, tuple], context: Mapping[str, tuple],
-                values: Mapping[str, Any], shapes: Mapping[str, tuple]) -> dict:
+                values: Mapping[str, Any], shapes: Mapping[str, tuple],
+                given_dims: Mapping[str, int] | None = None) -> dict:
     """Dim sizes from the shapes of the values, with evaluate's error messages.
 
     ``wanted`` are the variables the expression uses (each needs a value);
     ``context`` those a derivative result was taken from that its body lost (a value
     is optional, but one given is checked like the others and binds dims too:
-    ``dx/dx = I`` takes ``n`` from ``x``)."""
+    ``dx/dx = I`` takes ``n`` from ``x``).  ``given_dims`` (the caller's ``dims=``,
+    which it binds itself) help to read composite dims (``m·n`` with ``m`` given)."""
     missing = [n for n in wanted if n not in values]
     if missing:
         raise EvaluationError(
@@ -266,6 +269,7 @@ def bind_shapes(wanted: Mapping[str, tuple], context: Mapping[str, tuple],
     given = [(name, shape, tuple(shapes[name])) for name, shape in wanted.items()]
     given += [(name, shape, _shape_of(name, values[name]))
               for name, shape in context.items() if name not in wanted and name in values]
+    composite: list[tuple[str, Any, Any, int]] = []
     for name, shape, got in given:
         if len(got) != len(shape):
             raise EvaluationError(
@@ -273,7 +277,9 @@ def bind_shapes(wanted: Mapping[str, tuple], context: Mapping[str, tuple],
                 f"shape {shape_str(shape)} ({len(shape)} axes, not {len(got)})"
             )
         for d, n in zip(shape, got):
-            if isinstance(d, int):
+            if isinstance(d, DimPoly):   # n + 1: once its names are bound
+                composite.append((name, shape, d, int(n)))
+            elif isinstance(d, int):
                 if d != n:
                     raise EvaluationError(
                         f"value of {name} has shape {got}, but {name} has shape "
@@ -287,6 +293,26 @@ def bind_shapes(wanted: Mapping[str, tuple], context: Mapping[str, tuple],
             else:
                 sizes.setdefault(d, int(n))
                 where.setdefault(d, name)
+    # a composite dim binds the one name it has unbound (n from n + 1 = 4), then
+    # every composite dim must have the size of its value
+    known = {**(given_dims or {}), **sizes}
+    for _ in range(len(composite)):
+        for name, _shape, d, n in composite:
+            solved = solve_dim(d, n, known)
+            if solved is not None:
+                sizes[solved[0]] = known[solved[0]] = solved[1]
+                where.setdefault(solved[0], name)
+    for name, _, d, n in composite:
+        unbound = sorted(dim_names(d) - set(known))
+        if unbound:
+            raise EvaluationError(
+                f"the size of {', '.join(unbound)} in the dim {d} of {name} cannot be "
+                f"read from its value (of size {n}): give it with dims=")
+        if dim_size(d, known) != n:
+            raise EvaluationError(
+                f"the value of {name} has {n} along the dim {d}, but {d} is "
+                f"{dim_size(d, known)} with " + ", ".join(
+                    f"{k} = {known[k]}" for k in sorted(dim_names(d))))
     return sizes
 
 
@@ -313,6 +339,8 @@ class Compiled:
         leaves: list[Expr] = []
         context: dict[str, tuple] = {}
         self._recipe = _flatten(outputs, leaves, context)
+        # what pickling keeps: a loaded function compiles again from these
+        self._args = (None if _weak else outputs, backend, structured, dims)
         if not leaves:
             raise TypeError("md.compile needs at least one expression")
         self._table = get_backend(backend)
@@ -339,8 +367,7 @@ class Compiled:
                     wanted.setdefault(node.name, node.shape)
                 dims_here = list(node.shape) + ([node.dim] if isinstance(node, Size) else [])
                 for d in dims_here:
-                    if isinstance(d, str) and d not in used:
-                        used.append(d)
+                    used.extend(k for k in sorted(dim_names(d)) if k not in used)
         missing = missing_functions(self._table, sorted(fns))
         if missing:
             raise MatdiffError(
@@ -436,8 +463,9 @@ class Compiled:
     def _sizes(self, values: Mapping[str, Any], arrs: Sequence, dims: Mapping | None
                ) -> dict[str, int]:
         shapes = {n: tuple(a.shape) for n, a in zip(self._inputs, arrs)}
-        sizes = bind_shapes(self._wanted, self._context, values, shapes)
-        for d, n in {**self._dims, **(dims or {})}.items():
+        given = {**self._dims, **(dims or {})}
+        sizes = bind_shapes(self._wanted, self._context, values, shapes, given)
+        for d, n in given.items():
             if d in sizes and sizes[d] != n:
                 raise EvaluationError(
                     f"dim {d} is {sizes[d]} from the values but {n} was given")
@@ -455,7 +483,7 @@ class Compiled:
         for k, e in enumerate(self._exprs()):
             post = g.post[k] if g.post is not None else None
             if post is None:  # a dense array of the output's shape
-                dims = [g.sizes[d] if isinstance(d, str) else d for d in e.shape]
+                dims = [dim_size(d, g.sizes) for d in e.shape]
                 dense = dense or len(dims) >= 2
             else:  # a structured output stores its core: one entry per index class
                 pattern, shape = post
@@ -524,6 +552,14 @@ class Compiled:
 
     def __repr__(self) -> str:
         return f"<matdiff.Compiled backend={self.backend} inputs={self._inputs}>"
+
+    def __reduce__(self) -> tuple:
+        # the expressions and options, not the generated code: loading compiles again
+        # (in the loading process, for its own backend versions)
+        if self._args[0] is None:
+            raise TypeError("this compiled function holds its expressions weakly (an "
+                            "internal cache of md.evaluate) and cannot be pickled")
+        return (Compiled, self._args)
 
 
 def compile(outputs: Any, backend: str = "numpy", structured: bool = False,  # noqa: A001

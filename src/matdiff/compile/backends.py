@@ -199,7 +199,7 @@ def get_backend(name: str) -> SimpleNamespace:
             table = {"numpy": _numpy, "jax": _jax, "torch": _torch}[name]()
         except ImportError as exc:
             raise MatdiffError(f"backend {name!r} needs {name}, which is not installed "
-                               f"here (pip install {name})") from exc
+                               f"here: pip install 'matdiff[{name}]'") from exc
         _TABLES[name] = table
     if _MATRIX_SYNCED.get(name) != tuple(MATRIX_FUNCTIONS.values()):
         _add_matrix_functions(table, name)

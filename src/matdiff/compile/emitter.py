@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..expr.core import Expr
+from ..expr.dims import dim_size
 from .lines import Code, Line, fmt, join, name
 from .views import expand
 
@@ -37,7 +38,7 @@ class Emitter:
 
     def size(self, d: int | str) -> int:
         """A dim's size (an int is its own)."""
-        return d if isinstance(d, int) else int(self.sizes[d])
+        return dim_size(d, self.sizes)
 
     def shape(self, e: Expr) -> tuple:
         """``e``'s shape in sizes."""

@@ -32,6 +32,7 @@ import opt_einsum as oe
 from ..derive.result import binding_variables
 from ..errors import EvaluationError, LimitError
 from ..expr.core import Const, Einsum, Expr, Var, topo_order
+from ..expr.dims import dim_names, dim_size
 
 __all__ = ["evaluate", "interpret", "bind_sizes", "contract", "cache_info", "merge_values"]
 
@@ -50,7 +51,8 @@ def merge_values(values: Any, kw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def bind_sizes(expr: Expr, values: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict]:
+def bind_sizes(expr: Expr, values: Mapping[str, Any], given_dims: Mapping[str, int] | None = None
+               ) -> tuple[dict[str, np.ndarray], dict]:
     """Check ``values`` against the variables of ``expr``; return arrays and dim sizes.
 
     For a derivative result (:mod:`matdiff.derive.result`), values of the variables
@@ -70,7 +72,7 @@ def bind_sizes(expr: Expr, values: Mapping[str, Any]) -> tuple[dict[str, np.ndar
             continue  # bind_shapes reports every missing value at once
         arrays[name] = as_real_array(name, values[name], _to_float64)
     sizes = bind_shapes(wanted, context, values,
-                        {n: a.shape for n, a in arrays.items()})
+                        {n: a.shape for n, a in arrays.items()}, given_dims)
     return arrays, sizes
 
 
@@ -83,8 +85,7 @@ def _unbound_dims(expr: Expr, sizes: dict) -> list[str]:
         if isinstance(node, Size):
             dims.append(node.dim)
         for d in dims:
-            if isinstance(d, str) and d not in sizes and d not in out:
-                out.append(d)
+            out.extend(k for k in sorted(dim_names(d)) if k not in sizes and k not in out)
     return out
 
 
@@ -135,7 +136,7 @@ def interpret(expr: Expr, values: Mapping[str, Any], dims: Mapping[str, int] | N
     from .api import MAX_AXES, check_dims, too_big, unbound_message
     from .backends import SINGULAR
 
-    arrays, sizes = bind_sizes(expr, values)
+    arrays, sizes = bind_sizes(expr, values, check_dims(dims))
     expr = binding_variables(expr)[0]
     for d, n in check_dims(dims).items():
         if d in sizes and sizes[d] != n:
@@ -200,7 +201,7 @@ def contract(node: Einsum, args: list, sizes: Mapping[str, int]) -> Any:
         res = res * coef
     if bcast:
         dims = node.letter_dims()
-        full = [sizes[d] if isinstance(d, str) else d for d in (dims[c] for c in node.out)]
+        full = [dim_size(dims[c], sizes) for c in node.out]
         # place core axes, then broadcast over the ones-only axes
         res = np.asarray(res)
         shape = [full[i] if c in out_core else 1 for i, c in enumerate(node.out)]

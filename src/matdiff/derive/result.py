@@ -86,7 +86,8 @@ class Derivative(Expr):
 
         >>> import matdiff as md
         >>> g = md.derive("sum(w * x)", "w", shapes={"w": ("n",), "x": ("n",)})
-        >>> print(g.explain().to_dict()["chain"]["text"])
+        >>> chain = g.explain().to_dict()["chain"]
+        >>> print(chain["text"])
         ∂y/∂w = ∂y/∂u ∂u/∂w = 1ᵀ diag(x) = xᵀ
         """
         from ..errors import MatdiffError
@@ -97,6 +98,10 @@ class Derivative(Expr):
                 f"explain shows first derivatives by one variable; this derivative is "
                 f"of order {self.order}")
         return service("explain")(self.f, self.wrt[0], lang, **kw)
+
+    def __reduce__(self) -> tuple:
+        # the record, by value: loading makes the result again from its body
+        return (derivative, (self.body, self.f, self.wrt, self.f_ndim))
 
     def __copy__(self) -> Derivative:
         return self

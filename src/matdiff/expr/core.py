@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import ShapeError
+from .dims import Dim, DimPoly, dim_size, is_name, parse_dim
 
 if TYPE_CHECKING:  # pragma: no cover
     from .functions import Elementwise
 
-Dim = str | int
 Shape = tuple  # tuple[Dim, ...]
 
 __all__ = [
@@ -41,18 +41,24 @@ _TABLE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 def check_dim(d: Any) -> Dim:
-    """Validate one dim: a non-negative int or an identifier-like name."""
+    """Validate one dim: a non-negative int, an identifier-like name, or a sum or
+    product of dims (a :class:`~matdiff.expr.dims.DimPoly`, or text such as
+    ``"n+1"`` or ``"m*n"``, read by :func:`~matdiff.expr.dims.parse_dim`)."""
     if isinstance(d, (bool, np.bool_)):
         raise ShapeError(f"a dim must be a name or an int, not {d!r}")
     if isinstance(d, (int, np.integer)):
         if d < 0:
             raise ShapeError(f"a dim must not be negative, got {d}")
         return int(d)
-    if isinstance(d, str) and d and (d[0].isalpha() or d[0] == "_") and all(
-        c.isalnum() or c == "_" for c in d
-    ):
+    if isinstance(d, DimPoly) or is_name(d):
         return d
-    raise ShapeError(f"a dim must be a name (like 'n') or an int, not {d!r}")
+    if isinstance(d, str) and any(c in "+-*·" for c in d) and all(
+            (c.isascii() and c.isalnum()) or c in "_+-*·() " for c in d):
+        value = parse_dim(d)
+        if not isinstance(value, int) or value >= 0:
+            return value
+    raise ShapeError(f"a dim must be a name (like 'n'), an int, or a sum or product of "
+                     f"dims (like 'n+1'), not {d!r}")
 
 
 def shape_str(shape: Shape) -> str:
@@ -135,6 +141,19 @@ class Expr:
     def _digest_kind(cls, params: tuple) -> tuple:
         """The kind and parameters a node's digest is made of."""
         return cls.kind, params
+
+    # ------------------------------------------------------- pickling, copying
+    def __reduce__(self) -> tuple:
+        # by value: class, parameters, children and shape; loading interns the node
+        # again (children first, as pickle builds them), so a loaded expression is
+        # the very node an equal one built in that process would be
+        return (_reintern, (type(self), self._params, self.children, self.shape))
+
+    def __copy__(self) -> Expr:
+        return self  # nodes are immutable and shared
+
+    def __deepcopy__(self, memo: dict) -> Expr:
+        return self
 
     # ------------------------------------------------------------------ basics
     @property
@@ -266,6 +285,11 @@ class Expr:
         raise NotImplementedError(f"no derivative rule for {self.kind}")
 
 
+def _reintern(cls: type, params: tuple, children: tuple, shape: Shape) -> Expr:
+    """Rebuild a pickled node (see :meth:`Expr.__reduce__`)."""
+    return cls._intern(params, children, shape)
+
+
 def _b():
     from . import builders
 
@@ -279,7 +303,7 @@ def _s():
 
 
 def _size(d: Dim, sizes: Mapping[str, int]) -> int:
-    return d if isinstance(d, int) else sizes[d]
+    return dim_size(d, sizes)
 
 
 def _sizes(shape: Shape, sizes: Mapping[str, int]) -> tuple[int, ...]:
@@ -368,7 +392,7 @@ class Const(Expr):
 
 
 class Size(Expr):
-    """The size of a named dim, as a scalar (``mean`` over ``N`` rows divides by ``N``)."""
+    """The size of a dim, as a scalar (``mean`` over ``N`` rows divides by ``N``)."""
 
     __slots__ = ()
     kind = "size"
@@ -388,7 +412,7 @@ class Size(Expr):
         return self
 
     def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
-        return np.float64(sizes[self.dim])
+        return np.float64(dim_size(self.dim, sizes))
 
 
 class Delta(Expr):

@@ -170,6 +170,40 @@ class TrainStep:
         return fn
 
 
+class _EpochLines:
+    """The progress of :func:`fit` where tqdm is not installed: one line per epoch on
+    stderr (the epoch's last loss), with the same ``update`` / ``set_postfix`` /
+    ``close`` calls as a bar."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done = total, 0
+        self.epoch: int | None = None
+        self.line = ""
+
+    def update(self, n: int) -> None:
+        self.done += n
+
+    def set_postfix(self, epoch: int, loss: str, refresh: bool = True, **kw: Any) -> None:
+        if self.epoch is not None and epoch != self.epoch:
+            print(self.line, file=sys.stderr)
+        self.epoch = epoch
+        extra = "".join(f", {k} {v}" for k, v in kw.items())
+        self.line = f"fit: epoch {epoch}, step {self.done}/{self.total}, loss {loss}{extra}"
+
+    def close(self) -> None:
+        if self.epoch is not None:
+            print(self.line, file=sys.stderr)
+            self.epoch = None
+
+
+def _progress_bar(total: int) -> Any:
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:   # tqdm is the 'train' extra's; a plain install prints lines
+        return _EpochLines(total)
+    return tqdm(total=total, desc="fit", unit="step", leave=True)
+
+
 def fit(model: Model, X: Any, y: Any, loss: str = "mse", optimizer: Any = "adam", *,
         lr: float | None = None, epochs: int = 10, batch_size: int = 32,
         validation: tuple[Any, Any] | None = None, seed: int | None = 0,
@@ -184,7 +218,8 @@ def fit(model: Model, X: Any, y: Any, loss: str = "mse", optimizer: Any = "adam"
     generator seeded by ``seed`` (deterministic for a seed), takes a step per batch of
     ``batch_size`` and records ``loss`` (mean over the epoch's batches), ``r2`` or
     ``accuracy`` on the training data, and ``val_loss``/``val_...`` on ``validation``.
-    A tqdm bar shows the loss unless ``progress=False``.  A NaN or infinite loss stops
+    A tqdm bar shows the loss unless ``progress=False`` (without tqdm, one line per
+    epoch on stderr).  A NaN or infinite loss stops
     training with :class:`NonFiniteLossError` naming the epoch and step.
     """
     loss = loss_name(loss)
@@ -209,9 +244,7 @@ def fit(model: Model, X: Any, y: Any, loss: str = "mse", optimizer: Any = "adam"
         hist["val_loss"], hist["val_" + metric] = [], []
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs * steps_per_epoch, desc="fit", unit="step", leave=True)
+        bar = _progress_bar(epochs * steps_per_epoch)
     step = 0
     try:
         # overflow inside a step shows as a non-finite loss or gradient, reported

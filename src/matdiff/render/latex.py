@@ -23,6 +23,7 @@ import re
 from typing import Any
 
 from ..expr.core import Expr
+from ..expr.dims import DimPoly, dim_text
 from ..expr.numbers import simple_fraction
 from .layout import LAYOUTS, check_choice, f_ndim_of
 from .mform import MForm
@@ -196,6 +197,9 @@ class LatexFormat(UnicodeFormat):
         return latex_name(name)
 
     def size(self, v: Any) -> str:
+        if isinstance(v, DimPoly):  # n + 1, m \cdot n
+            return dim_text(DimPoly(((tuple(latex_name(n) for n in m), c)
+                                     for m, c in v.terms)), times=r" \cdot ")
         return latex_name(v) if isinstance(v, str) else str(v)
 
     def unknown(self, kind: str) -> str:  # pragma: no cover
@@ -229,13 +233,15 @@ class LatexFormat(UnicodeFormat):
         # lists of parts, joined once; whole: bound decides what is too long
         top = _spaced([t for t, _ in num])
         if den:
-            d = _spaced([paren(*res, POSTFIX) for res in den])
+            # one factor fills the denominator alone: \frac{1}{n + 1}, no parentheses
+            d = [den[0][0]] if len(den) == 1 else _spaced(
+                [paren(*res, POSTFIX) for res in den])
             return "".join([r"\frac{", *top, "}{", *d, "}"])
         return "".join(top)
 
     def lead_quotient(self, pr: Any, c: float, den: list[Result], rest: str) -> str:
         r"""The paper's ``(2/N)vᵀ`` as ``\frac{2}{N} v^\top``."""
-        d = _spaced([paren(*res, POSTFIX) for res in den])
+        d = [den[0][0]] if len(den) == 1 else _spaced([paren(*res, POSTFIX) for res in den])
         sign = "-" if c < 0 else ""
         return "".join([sign, r"\frac{", fmt_number(abs(c)), "}{", *d, "} ", rest])
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from ..errors import MatdiffError
 from .mform import Forms, MForm
-from .mform.kron import Times
 
 __all__ = ["LAYOUTS", "STYLES", "FORMATS", "ChoiceError", "check_choice", "apply_layout",
            "layout_note", "f_ndim_of", "layout_shape", "vec_layout", "vec_split"]
@@ -87,16 +86,16 @@ def transposes(layout: str, rank: int, f_ndim: int | None) -> bool:
 def layout_shape(e: object, layout: str, f_ndim: int | None = None) -> tuple:
     """The shape of ``e`` as ``layout`` prints it: the stored shape, reversed where the
     layout prints the derivative transposed (a numerator-layout gradient of a scalar
-    by an m × n matrix is n × m); in the vec layout ``(m·n, p·q)`` (the product dims
-    as text) where the derivative has a Kronecker reading.
+    by an m × n matrix is n × m); in the vec layout ``(m·n, p·q)`` (products of
+    dims) where the derivative has a Kronecker reading.
 
     >>> import matdiff as md
     >>> A, x = md.matrix("A", "m", "n"), md.vector("x", "n")
     >>> layout_shape(md.derive(md.sum(A @ x), A), "numerator")
     ('n', 'm')
     >>> X, B = md.matrix("X", "n", "p"), md.matrix("B", "p", "q")
-    >>> layout_shape(md.derive(A @ X @ B, X), "vec")
-    ('m·q', 'n·p')
+    >>> [str(d) for d in layout_shape(md.derive(A @ X @ B, X), "vec")]
+    ['m·q', 'n·p']
     """
     shape = tuple(e.shape)
     f_ndim = f_ndim_of(e, f_ndim)
@@ -107,7 +106,7 @@ def layout_shape(e: object, layout: str, f_ndim: int | None = None) -> tuple:
 
         tree = vec_layout(matrix_form(e), f_ndim)  # type: ignore[arg-type]
         if tree is not None:
-            return tuple(str(d) if isinstance(d, Times) else d for d in tree.shape)
+            return tuple(tree.shape)
     return shape
 
 

@@ -21,16 +21,30 @@ ATOM     names, numbers, ``I``, ``1``, calls ``f(…)``, ``(…)``  --
 from __future__ import annotations
 
 import math
+from typing import Any
+
+from ..expr.dims import DimPoly
 
 __all__ = [
     "SIGMA", "ADD", "KRON", "HADAMARD", "NEG", "PRODUCT", "POSTFIX", "ATOM", "MINUS",
     "fmt_number", "superscript_int", "subscript", "letter_names", "juxtapose", "separator",
-    "first_word", "last_word", "paren", "abbreviate", "join_capped",
+    "first_word", "last_word", "paren", "abbreviate", "join_capped", "dim_prec",
 ]
 
 SIGMA, ADD, KRON, HADAMARD, NEG, PRODUCT, POSTFIX, ATOM = range(8)
 
 MINUS = "−"  # U+2212, the minus sign (not the hyphen)
+
+
+def dim_prec(d: Any) -> int:
+    """The precedence of a dim printed as a size: ``n + 1`` is a sum, ``m·n`` and
+    ``2·n`` products, a name or a number an atom (so ``1/(n + 1)`` keeps its
+    parentheses)."""
+    if not isinstance(d, DimPoly):
+        return ATOM
+    if len(d.terms) > 1 or d.terms[0][1] < 0:
+        return ADD
+    return PRODUCT
 
 _SUPER = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 _SUB = {"a": "ₐ", "e": "ₑ", "h": "ₕ", "i": "ᵢ", "j": "ⱼ", "k": "ₖ", "l": "ₗ", "m": "ₘ",

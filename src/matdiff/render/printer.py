@@ -55,6 +55,7 @@ from .notation import (
     POSTFIX,
     PRODUCT,
     SIGMA,
+    dim_prec,
     letter_names,
     paren,
 )
@@ -316,7 +317,7 @@ class Printer:
         if k == "fill":
             return fmt.fill(p[0], len(node.shape))
         if k == "size":
-            return fmt.size(p[0]), ATOM
+            return fmt.size(p[0]), dim_prec(p[0])
         if k == "eye":
             return fmt.EYE, ATOM
         if k == "comm":  # the commutation matrix of the vec layout
@@ -469,7 +470,7 @@ class Printer:
         if k in ("num", "fill", "size"):
             v = node.params[0]
             if k == "size":
-                return [], lambda r: (fmt.size(v), ATOM)
+                return [], lambda r: (fmt.size(v), dim_prec(v))
             return [], lambda r: (fmt.number(v), NEG if v < 0 else ATOM)
         if k == "eye":
             return [], lambda r: (fmt.DELTA + fmt.sub(letters), ATOM)

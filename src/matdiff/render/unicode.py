@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..expr.core import Expr
+from ..expr.dims import dim_text
 from ..expr.numbers import simple_fraction
 from .mform import (
     _CALL_PREC,
@@ -137,7 +138,7 @@ class UnicodeFormat:
         return name
 
     def size(self, v: Any) -> str:
-        return str(v)
+        return dim_text(v, minus=f" {self.MINUS} ")
 
     def fill(self, v: float, rank: int) -> Result:
         """A tensor filled with ``v``: ``0``; the ones vector ``1`` (``c·1``, ``−1``);

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from ...expr.core import topo_order
+from ...expr.dims import dim_size
 from ...expr.functions import FUNCTIONS
 from ...expr.matrix_functions import MATRIX_FUNCTIONS
-from .kron import Times, commutation
+from .kron import commutation
 from .tree import MForm
 
 __all__ = ["to_numpy"]
@@ -48,9 +49,7 @@ def to_numpy(tree: MForm, values: Mapping[str, Any],
                 sizes.setdefault(d, k)
 
     def size(d: Any) -> int:
-        if isinstance(d, Times):  # a dim of the vec layout, m·n
-            return d.size(size)
-        return d if isinstance(d, int) else sizes[d]
+        return dim_size(d, sizes)  # the vec layout's m·n too
 
     def matrix(node: MForm, v: Any) -> Any:
         # a form as a matrix: a column is n × 1, a row 1 × n, a scalar 1 × 1

@@ -36,72 +36,19 @@ reading: :meth:`KronForms.vec_reading` answers ``None`` and the printers keep in
 notation.  A product with a nested product or a sum of tensors among its operands is
 first expanded into a sum of flat products (``Σ A(B + C) = Σ AB + Σ AC``).
 
-Dims of the vec layout are products (:class:`Times`): ``(m·n, p·q)``.
+Dims of the vec layout are products of dims (:func:`matdiff.expr.dims.dim_mul`):
+``(m·n, p·q)``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
+from ...expr.dims import dim_mul
 from .tree import MForm
 
-__all__ = ["Times", "times", "KronForms", "commutation"]
-
-
-class Times(tuple):
-    """A product of dims (the size of ``vec(F)``): printed ``m·n``, sized as the
-    product of its factors' sizes.  Made canonical by :func:`times` (an int factor
-    first, names sorted), so ``m·n`` and ``n·m`` are one dim."""
-
-    __slots__ = ()
-
-    def __str__(self) -> str:
-        # n·n is n²
-        from ..notation import superscript_int
-
-        parts: list[str] = []
-        for n, f in enumerate(self):
-            if n and self[n - 1] == f:
-                continue
-            count = 1
-            while n + count < len(self) and self[n + count] == f:
-                count += 1
-            text = f"({f})" if " " in str(f) else str(f)
-            parts.append(text + (superscript_int(count) if count > 1 else ""))
-        return "·".join(parts)
-
-    def __repr__(self) -> str:
-        return repr(str(self))
-
-    def size(self, size_of: Callable[[Any], int]) -> int:
-        """The number of elements: the product of the factors' sizes."""
-        return math.prod(size_of(f) for f in self)
-
-
-def times(*dims: Any) -> Any:
-    """The product of dims: an int when all are ints, a single dim as itself,
-    otherwise a :class:`Times` (``1`` factors dropped).
-
-    >>> times(2, 3), str(times("n", "m")), times("n", 1), str(times(2, "n", "n"))
-    (6, 'm·n', 'n', '2·n²')
-    """
-    coef, names = 1, []
-    for d in dims:
-        for f in (d if isinstance(d, Times) else (d,)):
-            if isinstance(f, int):
-                coef *= f
-            else:
-                names.append(f)
-    if coef == 0:
-        return 0
-    if not names:
-        return coef
-    names.sort(key=str)
-    if coef == 1 and len(names) == 1:
-        return names[0]
-    return Times(([coef] if coef != 1 else []) + names)
+__all__ = ["KronForms", "commutation"]
 
 
 def commutation(p: int, q: int) -> Any:
@@ -166,16 +113,16 @@ class KronForms:
             parts.append(f)
         P, Q = parts
         if P.kind == "eye" and Q.kind == "eye":
-            out = self.eye(times(P.shape[0], Q.shape[0]))
+            out = self.eye(dim_mul(P.shape[0], Q.shape[0]))
         else:
             (rp, cp), (rq, cq) = _rows_cols(P), _rows_cols(Q)
-            out = self.make("kron", (P, Q), (), (times(rp, rq), times(cp, cq)), "m")
+            out = self.make("kron", (P, Q), (), (dim_mul(rp, rq), dim_mul(cp, cq)), "m")
         return self.scale(coef, self.smul(scalars, out))
 
     def comm(self, p: Any, q: Any) -> MForm:
         """``K``, the commutation matrix of a ``p × q`` matrix (``vec(Xᵀ) = K vec(X)``);
         of a vector it is ``I``."""
-        n = times(p, q)
+        n = dim_mul(p, q)
         if p == 1 or q == 1:
             return self.eye(n)
         return self.make("comm", (), (p, q), (n, n), "m")
@@ -187,13 +134,13 @@ class KronForms:
         if M.orient == "row":
             return self.T(M)
         if M.kind == "fill":
-            return self.fill(M.params[0], (times(*M.shape),))
+            return self.fill(M.params[0], (dim_mul(*M.shape),))
         if M.kind == "matmul" and all(a.kind == "fill" or (a.kind == "T" and a.args[0].kind
                                                           == "fill") for a in M.args):
             # vec(c·1·1ᵀ) = c·1 (the outer product of two constant vectors)
             u, v = (a if a.kind == "fill" else a.args[0] for a in M.args)
-            return self.fill(u.params[0] * v.params[0], (times(*M.shape),))
-        return self.make("vec", (M,), (), (times(*M.shape),), "col")
+            return self.fill(u.params[0] * v.params[0], (dim_mul(*M.shape),))
+        return self.make("vec", (M,), (), (dim_mul(*M.shape),), "col")
 
     # ------------------------------------------------------------- the reading
     def vec_reading(self, tree: MForm, f_ndim: int) -> MForm | None:
@@ -224,8 +171,8 @@ class KronForms:
             inner = self.vec_reading(tree.args[-1], f_ndim)
             return None if inner is None else self.smul(tree.args[:-1], inner)
         if k == "fill":  # every entry the same number (0): so is every entry of M
-            return self.fill(tree.params[0], (times(*tree.shape[:f_ndim]),
-                                              times(*tree.shape[f_ndim:])))
+            return self.fill(tree.params[0], (dim_mul(*tree.shape[:f_ndim]),
+                                              dim_mul(*tree.shape[f_ndim:])))
         if k == "index":
             products = _expand(tree, self.num)
             if products is None:
