@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output: text (Unicode, default), latex, markdown or json")
     p.add_argument("--layout", choices=LAYOUTS, default="mixed",
                    help="how derivatives are printed: mixed (default: the array evaluate "
-                        "returns), numerator (the paper's) or denominator")
+                        "returns), numerator (the paper's), denominator, or vec "
+                        "(a matrix by a matrix as d vec(F)/d vec(X)ᵀ: Bᵀ ⊗ A for AXB)")
     p.add_argument("--style", choices=STYLES, default=None,
                    help="element-wise signs: standard (⊙ and /) or paper (⊗ and ⊘); "
                         "default: ⊙ and ⊘")

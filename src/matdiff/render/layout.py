@@ -15,7 +15,14 @@ numerator      row ``gᵀ`` / transposed                 ``J`` / column
 denominator    column ``g`` / the matrix's shape       ``Jᵀ`` / row
 =============  =====================================  ============================
 
-Results with three or more axes print in index notation, the same in every layout.
+Results with three or more axes print in index notation, the same in every layout,
+except in the ``vec`` layout (:mod:`matdiff.render.mform.kron`): there a derivative
+of a matrix by a matrix (four axes), of a vector by a matrix or of a matrix by a
+vector (three) prints as the matrix ``∂vec(F)/∂vec(X)ᵀ`` of shape ``(m·n, p·q)``
+(``vec`` stacks columns), with ``⊗`` (Kronecker), ``I`` and the commutation matrix
+``K`` (``vec(Xᵀ) = K vec(X)``): ``d(AXB)/dX`` is ``Bᵀ ⊗ A``.  A product with no such
+reading stays in index notation; derivatives with two axes or fewer print as in the
+mixed layout (a Jacobian of a vector by a vector is already ``∂x/∂xᵀ``).
 """
 
 from __future__ import annotations
@@ -24,9 +31,9 @@ from ..errors import MatdiffError
 from .mform import Forms, MForm
 
 __all__ = ["LAYOUTS", "STYLES", "FORMATS", "ChoiceError", "check_choice", "apply_layout",
-           "layout_note", "f_ndim_of", "layout_shape"]
+           "layout_note", "f_ndim_of", "layout_shape", "vec_layout", "vec_split"]
 
-LAYOUTS = ("mixed", "numerator", "denominator")
+LAYOUTS = ("mixed", "numerator", "denominator", "vec")
 STYLES = ("standard", "paper")
 FORMATS = ("text", "latex", "markdown", "json")
 
@@ -57,6 +64,9 @@ def transposes(layout: str, rank: int, f_ndim: int | None) -> bool:
     """Whether ``layout`` prints a derivative of ``rank`` axes (``f_ndim`` of them
     from f) transposed with respect to the stored (mixed) layout."""
     check_choice("layout", layout, LAYOUTS)
+    if layout == "vec":
+        vec_split(rank, f_ndim)  # validates f_ndim
+        return False
     if layout == "mixed" or rank == 0 or rank > 2:
         return False
     if f_ndim is None:
@@ -76,17 +86,50 @@ def transposes(layout: str, rank: int, f_ndim: int | None) -> bool:
 def layout_shape(e: object, layout: str, f_ndim: int | None = None) -> tuple:
     """The shape of ``e`` as ``layout`` prints it: the stored shape, reversed where the
     layout prints the derivative transposed (a numerator-layout gradient of a scalar
-    by an m × n matrix is n × m).
+    by an m × n matrix is n × m); in the vec layout ``(m·n, p·q)`` (products of
+    dims) where the derivative has a Kronecker reading.
 
     >>> import matdiff as md
     >>> A, x = md.matrix("A", "m", "n"), md.vector("x", "n")
     >>> layout_shape(md.derive(md.sum(A @ x), A), "numerator")
     ('n', 'm')
+    >>> X, B = md.matrix("X", "n", "p"), md.matrix("B", "p", "q")
+    >>> [str(d) for d in layout_shape(md.derive(A @ X @ B, X), "vec")]
+    ['m·q', 'n·p']
     """
     shape = tuple(e.shape)
-    if transposes(layout, len(shape), f_ndim_of(e, f_ndim)):
+    f_ndim = f_ndim_of(e, f_ndim)
+    if transposes(layout, len(shape), f_ndim):
         return shape[::-1]
+    if layout == "vec" and vec_split(len(shape), f_ndim):
+        from .mform import matrix_form
+
+        tree = vec_layout(matrix_form(e), f_ndim)  # type: ignore[arg-type]
+        if tree is not None:
+            return tuple(tree.shape)
     return shape
+
+
+def vec_split(rank: int, f_ndim: int | None) -> bool:
+    """Whether the vec layout reads a derivative of ``rank`` axes, ``f_ndim`` of
+    them from F, as ``∂vec(F)/∂vec(X)ᵀ`` (three or four axes); it needs ``f_ndim``."""
+    if rank not in (3, 4):
+        return False
+    if f_ndim is None:
+        raise ChoiceError(
+            "layout='vec' needs f_ndim=, the number of leading axes that come from the "
+            "function differentiated (2 for a matrix F); a result of md.derive knows "
+            "it, a plain expression does not")
+    return 1 <= int(f_ndim) <= 2 and 1 <= rank - int(f_ndim) <= 2
+
+
+def vec_layout(tree: MForm, f_ndim: int | None) -> MForm | None:
+    """The matrix-form tree of a derivative in the vec layout, ``∂vec(F)/∂vec(X)ᵀ``
+    (:mod:`matdiff.render.mform.kron`), or ``None`` where it has no such reading (it
+    prints in index notation) or is not read so (two axes or fewer)."""
+    if not vec_split(len(tree.shape), f_ndim):
+        return None
+    return Forms().vec_reading(tree, int(f_ndim))  # type: ignore[arg-type]
 
 
 def apply_layout(tree: MForm, layout: str, f_ndim: int | None) -> MForm:
@@ -96,7 +139,24 @@ def apply_layout(tree: MForm, layout: str, f_ndim: int | None) -> MForm:
     return tree
 
 
-def layout_note(layout: str) -> str:
-    """``"(numerator layout)"``: what a printout in a non-default layout says."""
+#: what a printout in a non-default layout says, per language
+_NOTES = {
+    "en": {"numerator": "(numerator layout)", "denominator": "(denominator layout)",
+           "vec": "(vec layout: the Jacobian of vec(F) by vec(X), vec stacking columns; "
+                  "index notation where no Kronecker form exists)"},
+    "zh": {"numerator": "（分子布局）", "denominator": "（分母布局）",
+           "vec": "（vec 布局：vec(F) 对 vec(X) 的雅可比矩阵，vec 按列堆叠；没有 Kronecker "
+                  "积形式时用指标记法）"},
+}
+
+
+def layout_note(layout: str, lang: str = "en") -> str:
+    """``"(numerator layout)"``: what a printout in a non-default layout says, in
+    English or Chinese (``lang="zh"``); plain text that LaTeX's ``\\text{…}`` takes.
+
+    >>> layout_note("vec", "zh")[:8]
+    '（vec 布局：'
+    """
     check_choice("layout", layout, LAYOUTS)
-    return f"({layout} layout)"
+    check_choice("language", lang, tuple(_NOTES))
+    return _NOTES[lang].get(layout, f"({layout} layout)")

@@ -25,6 +25,7 @@ from typing import Any
 from ..expr.core import Expr
 from ..expr.matrix_functions import MATRIX_FUNCTIONS
 from ..parse.mc import MC_FUNCTION_TABLE
+from .layout import LAYOUTS, ChoiceError, apply_layout, check_choice, f_ndim_of
 from .mform import MForm, matrix_form
 from .notation import ATOM
 from .printer import Printer
@@ -38,8 +39,11 @@ _ATOMS = ("sym", "fill", "func", "call", "trace", "sum", "diag", "diagof")
 _COMPOUND = -1
 
 
-def to_matrixcalculus(expr: Expr) -> str:
-    """``expr`` written in matrixcalculus.org's syntax.
+def to_matrixcalculus(expr: Expr, layout: str = "mixed") -> str:
+    """``expr`` written in matrixcalculus.org's syntax; ``layout`` as for
+    :func:`~matdiff.render.to_text`, except ``vec``: the syntax has no Kronecker
+    product, ``vec`` or commutation matrix, so that is a
+    :class:`~matdiff.render.layout.ChoiceError`.
 
     >>> import matdiff as md
     >>> x, A = md.vector("x", "n"), md.matrix("A", "n", "n")
@@ -49,12 +53,18 @@ def to_matrixcalculus(expr: Expr) -> str:
     >>> md.parse(text, syntax="matrixcalculus").shape
     ('n',)
     """
+    check_choice("layout", layout, LAYOUTS)
+    if layout == "vec":
+        raise ChoiceError("layout='vec' has no matrixcalculus.org spelling (the syntax has "
+                          "no Kronecker product, vec or commutation matrix): print it with "
+                          "md.to_text or md.latex")
     if len(expr.shape) > 2:
         # the syntax has scalars, vectors and matrices only: matrix(0, n, n, n, n)
         # would not parse back
         raise ValueError(f"matrixcalculus syntax has no tensors of order {len(expr.shape)} "
                          f"(shape {expr.shape}): only scalars, vectors and matrices")
-    return Printer(MATRIXCALCULUS).run(("m", matrix_form(expr)))[0]
+    tree = apply_layout(matrix_form(expr), layout, f_ndim_of(expr, None))
+    return Printer(MATRIXCALCULUS).run(("m", tree))[0]
 
 
 def _num(v: float) -> str:

@@ -9,6 +9,7 @@ level    forms                                                operands need
 ======== ===================================================  ==========================
 SIGMA    ``Σⱼ Aᵢⱼ xⱼ`` (index notation: the sum runs right)   --
 ADD      ``a + b``, ``a − b``                                 > ADD (HADAMARD)
+KRON     ``B ⊗ A`` (Kronecker, the vec layout)                PRODUCT
 HADAMARD ``x ⊙ y``, ``x ⊘ y``                                 POSTFIX
 NEG      ``−x``, ``−2x``                                      PRODUCT
 PRODUCT  ``Ax``, ``xᵀy``, ``2x``, ``zI``, ``x/z``             PRODUCT (scalars: POSTFIX)
@@ -25,12 +26,12 @@ from typing import Any
 from ..expr.dims import DimPoly
 
 __all__ = [
-    "SIGMA", "ADD", "HADAMARD", "NEG", "PRODUCT", "POSTFIX", "ATOM", "MINUS",
+    "SIGMA", "ADD", "KRON", "HADAMARD", "NEG", "PRODUCT", "POSTFIX", "ATOM", "MINUS",
     "fmt_number", "superscript_int", "subscript", "letter_names", "juxtapose", "separator",
     "first_word", "last_word", "paren", "abbreviate", "join_capped", "dim_prec",
 ]
 
-SIGMA, ADD, HADAMARD, NEG, PRODUCT, POSTFIX, ATOM = 0, 1, 2, 3, 4, 5, 6
+SIGMA, ADD, KRON, HADAMARD, NEG, PRODUCT, POSTFIX, ATOM = range(8)
 
 MINUS = "−"  # U+2212, the minus sign (not the hyphen)
 

@@ -29,13 +29,13 @@ head and tail.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..expr.core import Expr
 from ..expr.functions import FUNCTIONS
 from ..expr.numbers import simple_fraction
-from .layout import LAYOUTS, STYLES, apply_layout, check_choice, transposes
+from .layout import LAYOUTS, STYLES, apply_layout, check_choice, transposes, vec_layout
 from .mform import (
     MForm,
     _const_exponent,
@@ -49,6 +49,7 @@ from .notation import (
     ADD,
     ATOM,
     HADAMARD,
+    KRON,
     LETTERS,
     NEG,
     POSTFIX,
@@ -244,10 +245,12 @@ class Printer:
             body = paren(text, prec, PRODUCT)
             mag = (body if p == 1 else self.fmt.jux_text(str(p), body)) + "/" + str(q)
             return (minus + mag, NEG) if c < 0 else (mag, PRODUCT)
-        body = text if prec == HADAMARD else paren(text, prec, PRODUCT)
+        # (cA) ⊗ B = c(A ⊗ B): a number before a Kronecker product needs no parentheses
+        loose = prec in (HADAMARD, KRON)
+        body = text if loose else paren(text, prec, PRODUCT)
         mag = body if abs(c) == 1.0 else self.fmt.jux_text(self.fmt.number(abs(c)), body)
-        if prec == HADAMARD:
-            return (minus + mag if c < 0 else mag), HADAMARD
+        if loose:
+            return (minus + mag if c < 0 else mag), prec
         return (minus + mag, NEG) if c < 0 else (mag, PRODUCT)
 
     def spelled(self, fn: str, args: list[Result]) -> tuple[str, list[Result]]:
@@ -317,6 +320,10 @@ class Printer:
             return fmt.size(p[0]), dim_prec(p[0])
         if k == "eye":
             return fmt.EYE, ATOM
+        if k == "comm":  # the commutation matrix of the vec layout
+            return fmt.COMM, ATOM
+        if k == "kron":  # AB ⊗ C is (AB) ⊗ C: a product binds tighter than ⊗
+            return paren(*r[0], PRODUCT) + fmt.KRON + paren(*r[1], PRODUCT), KRON
         if k in fmt.POSTFIX:  # Aᵀ, X⁻¹
             return paren(*r[0], ATOM) + fmt.POSTFIX[k], POSTFIX
         if k == "matmul":
@@ -579,9 +586,14 @@ def printout(e: Expr, fmt: Any, *, index: bool = False, style: Style | None = No
     >>> printout(md.relu(w * x), UNICODE, style=STYLE["paper"])
     'max(0, w ⊗ x)'
     """
+    if layout == "vec":
+        # ⊗ is the Kronecker product there: element-wise products print ⊙
+        style = replace(style or Style(), product="odot")
     try:
         tree = index_form(e) if index else matrix_form(e)
         tree = apply_layout(tree, layout, f_ndim)
+        if layout == "vec" and not index:
+            tree = vec_layout(tree, f_ndim) or tree
         return Printer(fmt, style, max_chars).top(tree, index)
     except Exception:  # printing must never fail: fall back to index notation
         if not index:

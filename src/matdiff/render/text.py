@@ -72,10 +72,12 @@ def to_text(e: Expr, *, hadamard: str = "⊙", max_chars: int = MAX_CHARS,
     ``/``) or ``paper``, the paper's (``⊗``, ``⊘``, ``max(0, z)`` for ``relu(z)``, a
     row's coefficient in front as a quotient, ``(2/N)vᵀ``; what ``md.explain``
     prints); left out, ``hadamard`` and ``⊘``.
-    ``layout`` (``mixed``, ``numerator``, ``denominator``; see
+    ``layout`` (``mixed``, ``numerator``, ``denominator``, ``vec``; see
     :mod:`matdiff.render.layout`) prints a derivative transposed as that layout
     writes it, given ``f_ndim``, the number of leading axes that come from the
-    function differentiated.  Never raises on an expression (bad options raise
+    function differentiated; ``vec`` prints a derivative of a matrix by a matrix as
+    ``∂vec(F)/∂vec(X)ᵀ``, with ``⊗``, ``I`` and the commutation matrix ``K``.
+    Never raises on an expression (bad options raise
     :class:`~matdiff.render.layout.ChoiceError`); texts longer than ``max_chars``
     keep their head and tail around ``…``.
 
@@ -89,6 +91,8 @@ def to_text(e: Expr, *, hadamard: str = "⊙", max_chars: int = MAX_CHARS,
     'diag(3cos(3x))'
     >>> to_text(md.derive(md.inv(A), A))
     '(i, j, k, l) ↦ −(A⁻¹)ᵢₖ (A⁻¹)ₗⱼ'
+    >>> to_text(md.derive(md.inv(A), A), layout="vec")
+    '−A⁻ᵀ ⊗ A⁻¹'
     >>> y = md.vector("y", "n")
     >>> to_text(md.relu(x * y), style="paper"), to_text(md.relu(x * y), style="standard")
     ('max(0, x ⊗ y)', 'relu(x ⊙ y)')

@@ -89,9 +89,12 @@ class UnicodeFormat:
     CALLS = {
         "diag": ("diag(", ")", ATOM), "diagof": ("diag(", ")", ATOM),
         "trace": ("tr(", ")", ATOM), "sum": ("sum(", ")", ATOM),
-        "sumaxis": ("sum(", ", axis=⟨axis⟩)", ATOM),
+        "sumaxis": ("sum(", ", axis=⟨axis⟩)", ATOM), "vec": ("vec(", ")", ATOM),
     }
     EYE = "I"
+    #: the vec layout's Kronecker product and commutation matrix (vec(Xᵀ) = K vec(X))
+    KRON = " ⊗ "
+    COMM = "K"
     DELTA = "δ"
     MINUS = "−"
     ELLIPSIS = "…"
@@ -287,6 +290,8 @@ class UnicodeFormat:
                 return str(node.params[0])
             if k == "eye":
                 return self.EYE
+            if k == "comm":
+                return self.COMM
             if k == "matmul":
                 child = node.args[-1] if last else node.args[0]
                 if child.prec < PRODUCT:

@@ -12,6 +12,7 @@ from ...expr.core import topo_order
 from ...expr.dims import dim_size
 from ...expr.functions import FUNCTIONS
 from ...expr.matrix_functions import MATRIX_FUNCTIONS
+from .kron import commutation
 from .tree import MForm
 
 __all__ = ["to_numpy"]
@@ -48,7 +49,12 @@ def to_numpy(tree: MForm, values: Mapping[str, Any],
                 sizes.setdefault(d, k)
 
     def size(d: Any) -> int:
-        return dim_size(d, sizes)
+        return dim_size(d, sizes)  # the vec layout's m·n too
+
+    def matrix(node: MForm, v: Any) -> Any:
+        # a form as a matrix: a column is n × 1, a row 1 × n, a scalar 1 × 1
+        return {"col": lambda: v[:, None], "row": lambda: v[None, :],
+                "s": lambda: np.reshape(v, (1, 1))}.get(node.orient, lambda: v)()
 
     val: dict[int, Any] = {}
     for node in order:
@@ -114,6 +120,12 @@ def to_numpy(tree: MForm, values: Mapping[str, Any],
                 v = np.power(np.asarray(a[0], dtype=np.float64), a[1])
         elif k == "call":
             v = MATRIX_FUNCTIONS[node.params[0]].numpy(np.asarray(a[0], dtype=np.float64))
+        elif k == "kron":  # Kronecker: (P ⊗ Q)[(i, j), (k, l)] = Pⱼₗ Qᵢₖ
+            v = np.kron(matrix(node.args[0], a[0]), matrix(node.args[1], a[1]))
+        elif k == "comm":  # vec(Xᵀ) = K vec(X)
+            v = commutation(size(node.params[0]), size(node.params[1]))
+        elif k == "vec":  # the columns stacked: vec(F)[i + m·j] = F[i, j]
+            v = np.reshape(a[0], -1, order="F")
         elif k == "index":
             specs, out = node.params
             v = np.einsum(_letters(specs, out), *[np.asarray(x) for x in a])

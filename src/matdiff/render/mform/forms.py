@@ -10,6 +10,7 @@ from typing import Any
 from ...expr.core import Add, Call, Const, Delta, Einsum, Expr, Map, Size, Var
 from ...expr.matrix_functions import MATRIX_FUNCTIONS
 from .factoring import SumFactoring
+from .kron import KronForms
 from .reading import ProductReading
 from .tree import (
     _SERIAL,
@@ -26,12 +27,13 @@ from .tree import (
 )
 
 
-class Forms(SumFactoring, ProductReading):
+class Forms(SumFactoring, ProductReading, KronForms):
     """Smart constructors of :class:`MForm` nodes (interned, so equal forms are one
     object), each applying the identities of matrix algebra that shorten a form:
     ``(Aᵀ)ᵀ = A``, ``(AB)ᵀ = BᵀAᵀ``, ``IA = A``, ``(cA)B = c(AB)``,
     ``c diag(v) = diag(cv)``, ``diag(u)diag(v) = diag(u ⊙ v)``, ``1ᵀv = sum(v)``,
-    ``sum(diag(A)) = tr(A)``, ``1 ⊙ x = x``, ``Ax + Bx = (A + B)x``."""
+    ``sum(diag(A)) = tr(A)``, ``1 ⊙ x = x``, ``Ax + Bx = (A + B)x``; the vec layout's
+    ``P ⊗ Q``, ``K`` and ``vec(M)`` (:mod:`~matdiff.render.mform.kron`)."""
 
     def __init__(self) -> None:
         self._table: dict = {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 
 from ...expr.matrix_functions import MATRIX_FUNCTIONS, MatrixFunction
-from ..notation import ADD, ATOM, HADAMARD, NEG, POSTFIX, PRODUCT, fmt_number
+from ..notation import ADD, ATOM, HADAMARD, KRON, NEG, POSTFIX, PRODUCT, fmt_number
 
 #: products of more operands than this are read greedily, not by the full search
 MAX_SEARCH = 7
@@ -122,18 +122,21 @@ def _prec(kind: str, params: tuple, shape: tuple, args: tuple) -> int:
     if kind in ("matmul", "smul"):
         return PRODUCT
     if kind == "scale":
-        if args[0].prec == HADAMARD:
-            return HADAMARD  # −w ⊘ x²: the number needs no parentheses
+        if args[0].prec in (HADAMARD, KRON):
+            return args[0].prec  # −w ⊘ x², −X⁻ᵀ ⊗ X⁻¹: the number needs no parentheses
         return NEG if params[0] < 0 else PRODUCT
     if kind == "had":
         return HADAMARD
+    if kind == "kron":
+        return KRON
     if kind == "add":
         return ADD
     return ATOM
 
 
 # diag(v) counts 8, not 6: Aᵀ(u ⊙ v) reads better than Aᵀdiag(u)v
-_EXTRA = {"eye": 1, "diag": 8, "diagof": 6, "trace": 4, "sum": 5, "sumaxis": 13}
+_EXTRA = {"eye": 1, "comm": 1, "vec": 5, "diag": 8, "diagof": 6, "trace": 4, "sum": 5,
+          "sumaxis": 13}
 
 #: a matrix function's precedence, from the ``prec`` of its definition
 _CALL_PREC = {"atom": ATOM, "postfix": POSTFIX, "product": PRODUCT}
@@ -161,6 +164,8 @@ def _width(node: MForm) -> int:
             + (2 if args[0].prec < HADAMARD else 0)
     elif k == "add":
         w = ws + 3 * (len(args) - 1)
+    elif k == "kron":
+        w = ws + 3 + sum(2 for a in args if a.prec < PRODUCT)
     elif k == "func":
         w = ws + len(node.params[0]) + 2 + 2 * (len(args) - 1)
     elif k == "pow":
