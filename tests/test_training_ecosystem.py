@@ -823,3 +823,28 @@ def test_progress_in_a_notebook_is_the_bar(monkeypatch):
     # a terminal IPython (no kernel) is judged by its stderr
     monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: None))
     assert not train._interactive()
+
+
+def test_a_users_optimizer_of_the_same_name_replaces_none(tmp_path):
+    class Adam(optim.Adam):       # a user's class that happens to share the name
+        pass
+
+    assert optim.OPTIMIZER_CLASSES["Adam"] is optim.Adam
+    m = MLP([3, 2])
+    mine = Adam(m.params, lr=0.1)
+    assert mine.state_dict()["optimizer"].endswith("<locals>.Adam")
+    ck = nn.load_checkpoint(m.save(tmp_path / "m.npz", optimizer=optim.Adam(m.params)))
+    assert type(ck.optimizer) is optim.Adam
+    with pytest.raises(DataError, match="not of"):
+        optim.Adam(m.params).load_state_dict(mine.state_dict())
+
+
+def test_a_config_of_many_layers_is_refused_before_it_is_built(tmp_path):
+    good = _valid_arrays(tmp_path)
+    meta = _meta(good)
+    meta["model"]["config"]["sizes"] = [1] * 10**5     # under the 1 MB of text allowed
+    path = tmp_path / "deep.npz"
+    with open(path, "wb") as f:
+        np.savez(f, **_with_meta(good, meta))
+    with pytest.raises(DataError, match="more sizes"):
+        nn.Model.load(path)

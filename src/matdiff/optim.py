@@ -78,12 +78,14 @@ def clip_grad_norm(grads: Mapping[str, np.ndarray] | Sequence[np.ndarray],
     ([0.6, 0.0], 0.8)
     """
     arrays = list(grads.values()) if isinstance(grads, Mapping) else list(grads)
-    max_norm = _clip_norm(max_norm)
+    limit = _clip_norm(max_norm)
+    if limit is None:
+        raise NNError("max_norm must be a number > 0")
     for a in arrays:
         if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or not a.flags.writeable:
             raise DataError("clip_grad_norm scales floating-point NumPy arrays in place")
     norm = math.sqrt(sum(float(np.vdot(a, a)) for a in arrays))
-    scale = _clip_scale(norm, max_norm)  # type: ignore[arg-type]
+    scale = _clip_scale(norm, limit)
     if scale < 1.0:
         for a in arrays:
             a *= scale
@@ -170,8 +172,14 @@ class _Group:
 
 #: optimizer class name -> class (every subclass of :class:`Optimizer`), for
 #: :meth:`Optimizer.from_state_dict`: a saved state names its class, and only classes
-#: defined in this process can be built from it (nothing is imported)
+#: defined in this process can be built from it (nothing is imported).  This
+#: module's classes go by their names (``"Adam"``), others by ``"module.Class"``, so a
+#: user's class of the same name replaces none of them.
 OPTIMIZER_CLASSES: dict[str, type[Optimizer]] = {}
+
+
+def _class_key(cls: type) -> str:
+    return cls.__name__ if cls.__module__ == __name__ else f"{cls.__module__}.{cls.__qualname__}"
 
 
 class Optimizer:
@@ -202,7 +210,7 @@ class Optimizer:
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        OPTIMIZER_CLASSES[cls.__name__] = cls
+        OPTIMIZER_CLASSES[_class_key(cls)] = cls
 
     def __init__(self, params: Mapping[str, np.ndarray] | None, lr: float, *,
                  clip_norm: float | None = None) -> None:
@@ -253,11 +261,11 @@ class Optimizer:
                 self._groups.append(grp)
                 at = 0
                 for i in seg:
-                    k = arrays[i].size
+                    size = arrays[i].size
                     self._state[names[i]] = {
-                        s: buf[at:at + k].reshape(arrays[i].shape)
+                        s: buf[at:at + size].reshape(arrays[i].shape)
                         for s, buf in grp.slots.items()}
-                    at += k
+                    at += size
                 off += n
         else:
             self._groups = [_Group(p, self.slots, [i]) for i, p in enumerate(arrays)]
@@ -300,7 +308,7 @@ class Optimizer:
         for k in self.hyperparameters:
             v = getattr(self, k)
             hyper[k] = list(v) if isinstance(v, tuple) else v
-        return {"optimizer": type(self).__name__, "steps": self.steps,
+        return {"optimizer": _class_key(type(self)), "steps": self.steps,
                 "hyperparameters": hyper,
                 "state": {k: {s: np.array(a, copy=True) for s, a in st.items()}
                           for k, st in self._state.items()}}
@@ -313,9 +321,9 @@ class Optimizer:
                                                   "state"} <= set(state):
             raise DataError("an optimizer state must be a dict with 'optimizer', 'steps', "
                             "'hyperparameters' and 'state' (Optimizer.state_dict())")
-        if state["optimizer"] != type(self).__name__:
+        if state["optimizer"] != _class_key(type(self)):
             raise DataError(f"the state is of a {state['optimizer']} optimizer, not of "
-                            f"{type(self).__name__}")
+                            f"{_class_key(type(self))}")
         steps = state["steps"]
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise DataError(f"the state's step count must be an integer >= 0, got {steps!r}")
@@ -475,7 +483,7 @@ class SGD(Optimizer):
     0.75
     """
 
-    slots = ("momentum_buffer",)
+    slots: tuple[str, ...] = ("momentum_buffer",)
     hyperparameters = ("momentum", "dampening", "weight_decay", "nesterov")
 
     def __init__(self, params: Mapping[str, np.ndarray] | None = None, lr: float = 0.01,
@@ -754,6 +762,9 @@ class SequentialLR(LRSchedule):
     >>> [s.lr(1.0, t) for t in range(5)]
     [0.5, 0.75, 1.0, 0.5, 0.25]
     """
+
+    schedules: list[LRSchedule]
+    milestones: list[int]
 
     def __init__(self, schedules: Sequence[LRSchedule], milestones: Sequence[int]) -> None:
         schedules = list(schedules)

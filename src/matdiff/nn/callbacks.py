@@ -103,8 +103,8 @@ class EarlyStopping(Callback):
     after the ``patience``-th epoch in a row without improvement (after the first for
     ``patience`` 0 or 1).  With ``restore_best`` the model's parameters
     are set back, at the end of training, to exactly those after the best epoch
-    (``best_epoch``, ``best``); ``stopped_epoch`` is the epoch it stopped after (0
-    if it did not stop).
+    (``best_epoch``, ``best``; the optimizer's state stays the last epoch's);
+    ``stopped_epoch`` is the epoch it stopped after (0 if it did not stop).
 
     >>> import numpy as np, matdiff as md
     >>> rng = np.random.default_rng(0)

@@ -103,7 +103,8 @@ def save(model: Model, path: Any, optimizer: Optimizer | None = None,
     path = os.fspath(path)
     # through a file object: np.savez would add ".npz" to a name without it
     with open(path, "wb") as f:
-        np.savez(f, format=np.array(FORMAT), meta=np.array(json.dumps(meta)), **arrays)
+        arrays.update(format=np.array(FORMAT), meta=np.array(json.dumps(meta)))
+        np.savez(f, allow_pickle=False, **arrays)  # numbers and strings only
     return path
 
 
@@ -197,6 +198,11 @@ def load_checkpoint(path: Any, optimizer: bool = True) -> Checkpoint:
     for name in names:
         params[name] = _float_array(arrays, f"param/{name}", path)
     stored = sum(a.size for a in params.values())
+    # matdiff's models take at most a size or two per parameter array; a config with
+    # more numbers than that (an MLP of a million layers) is refused before it is built
+    if len(_ints_in(config)) > len(names) + 2:
+        raise DataError(f"{path}: the config has more sizes than the {len(names)} "
+                        "parameters stored")
     # a size in the config cannot exceed the numbers stored (each is some parameter's
     # dimension), so a forged config cannot make the constructor allocate more
     if any(i > max(stored, 1) or i < 0 for i in _ints_in(config)):

@@ -235,6 +235,9 @@ class Model:
     n_in: int
     n_out: int | None
     params: dict[str, np.ndarray]
+    #: the names of the input's and the output's dims in the expressions
+    _in_dim: str
+    _out_dim: str
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
