@@ -363,7 +363,8 @@ def fit(model: Model, X: Any, y: Any, loss: str = "mse", optimizer: Any = "adam"
       order is the ``e``-th permutation drawn from ``default_rng(seed)``, so a resumed
       run draws the first ``initial_epoch`` again and discards them; with the model and
       optimizer saved after epoch ``initial_epoch`` (:meth:`Model.save
-      <matdiff.nn.Model.save>`), it continues bit for bit.
+      <matdiff.nn.Model.save>`), it continues bit for bit (``seed=None`` shuffles
+      differently each run, resumed or not).
     - ``progress``: ``True`` shows a tqdm bar on a terminal or in a notebook and one
       line per epoch (with the validation numbers) elsewhere, e.g. in a log file or
       without tqdm; ``"bar"`` or ``"lines"`` choose; ``False`` shows nothing.
