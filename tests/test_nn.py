@@ -198,7 +198,12 @@ def test_fit_neuron_sgd_and_progress_bar(capsys):
     h = fit(m, X, y, loss="mse", optimizer=md.optim.SGD(lr=0.05, momentum=0.9), epochs=20,
             batch_size=10, progress=True)
     assert h["loss"][-1] < 1e-3 and h["r2"][-1] > 0.99
-    assert "loss=" in capsys.readouterr().err
+    # captured stderr is no terminal: one line per epoch, no bar
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 20 and err[-1].startswith("fit: epoch 20, step 200/200, loss ")
+    pytest.importorskip("tqdm")
+    fit(Neuron(3, seed=0), X, y, loss="mse", epochs=2, batch_size=10, progress="bar")
+    assert "loss=" in capsys.readouterr().err      # tqdm's postfix, when asked for
 
 
 def test_nan_stops_with_epoch_and_step():
@@ -213,7 +218,9 @@ def test_nan_stops_with_epoch_and_step():
 def test_plot_history(tmp_path):
     X, y = _toy(n=60)
     h = fit(MLP([4, 3, 1]), X, y, loss="bce", epochs=2, validation=(X, y), progress=False)
-    path = md.nn.plot_history(h, str(tmp_path / "h.png"))
+    path = tmp_path / "h.png"
+    fig = md.nn.plot_history(h, str(path))     # a Figure now, saved when given a path
+    assert type(fig).__name__ == "Figure" and len(fig.axes) == 2
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 

@@ -1,5 +1,10 @@
 """Optimizers updating NumPy parameters in place: SGD (with momentum, Nesterov), Adam,
-AdamW.  Their updates equal ``torch.optim``'s for the same gradients (tested).
+AdamW.  Their updates equal ``torch.optim``'s for the same gradients (tested), and so
+do the learning-rate schedules (:class:`StepLR`, :class:`CosineLR`, :class:`WarmupLR`,
+:class:`SequentialLR`, as ``torch.optim.lr_scheduler``'s) and gradient-norm clipping
+(``clip_norm=``, :func:`clip_grad_norm`, as ``torch.nn.utils.clip_grad_norm_``).
+An optimizer's :meth:`~Optimizer.state_dict` holds its hyperparameters, step count and
+buffers exactly, so training resumed from it continues bit for bit.
 
 When the parameters tile one flat buffer (the models of :mod:`matdiff.nn` hold them
 so: ``params.flat``), small parameters are updated together, a few whole-buffer
@@ -26,7 +31,8 @@ import numpy as np
 from .errors import DataError, NNError, NonFiniteLossError, UnknownNameError
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make_optimizer",
-           "flat_buffer"]
+           "flat_buffer", "clip_grad_norm", "LRSchedule", "StepLR", "CosineLR", "WarmupLR",
+           "SequentialLR"]
 
 
 def _nonneg(value: Any, what: str) -> float:
@@ -37,6 +43,53 @@ def _nonneg(value: Any, what: str) -> float:
     if not np.isfinite(v) or v < 0:
         raise NNError(f"{what} must be a finite number >= 0, got {value!r}")
     return v
+
+
+def _clip_norm(value: Any) -> float | None:
+    if value is None:
+        return None
+    v = _nonneg(value, "clip_norm")
+    if v == 0:
+        raise NNError("clip_norm must be > 0 (None for no clipping)")
+    return v
+
+
+def _clip_scale(norm: float, max_norm: float) -> float:
+    """The factor ``min(1, max_norm / (‖g‖ + 1e-6))`` that clipping multiplies every
+    gradient by (``torch.nn.utils.clip_grad_norm_``'s, with its 1e-6)."""
+    return min(1.0, max_norm / (norm + 1e-6))
+
+
+def clip_grad_norm(grads: Mapping[str, np.ndarray] | Sequence[np.ndarray],
+                   max_norm: float) -> float:
+    """Scale the gradients in place so that their global L2 norm (over all of them
+    together, ``‖[vec g₁; vec g₂; …]‖₂``) is at most ``max_norm``, as
+    ``torch.nn.utils.clip_grad_norm_``; returns the norm before clipping.
+
+    The factor is ``min(1, max_norm / (‖g‖ + 1e-6))``: one number for all gradients, so
+    the direction of the whole gradient is kept.  Optimizers do the same to each
+    step's gradients when given ``clip_norm=``.
+
+    >>> import numpy as np
+    >>> g = {"w": np.array([3.0, 0.0]), "b": np.array(4.0)}
+    >>> clip_grad_norm(g, 1.0)
+    5.0
+    >>> np.round(g["w"], 6).tolist(), round(float(g["b"]), 6)
+    ([0.6, 0.0], 0.8)
+    """
+    arrays = list(grads.values()) if isinstance(grads, Mapping) else list(grads)
+    limit = _clip_norm(max_norm)
+    if limit is None:
+        raise NNError("max_norm must be a number > 0")
+    for a in arrays:
+        if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or not a.flags.writeable:
+            raise DataError("clip_grad_norm scales floating-point NumPy arrays in place")
+    norm = math.sqrt(sum(float(np.vdot(a, a)) for a in arrays))
+    scale = _clip_scale(norm, limit)
+    if scale < 1.0:
+        for a in arrays:
+            a *= scale
+    return norm
 
 
 def _axpy(a: float, x: np.ndarray, y: np.ndarray, tmp: np.ndarray) -> None:
@@ -58,7 +111,13 @@ def flat_buffer(params: Mapping[str, np.ndarray]) -> np.ndarray | None:
     """The 1-D array that ``params`` tile, in order and without gaps, or ``None``.
 
     ``params`` names it as ``params.flat``; the tiling is checked on the addresses,
-    so a dict whose arrays are not (or no longer) views of it gives ``None``."""
+    so a dict whose arrays are not (or no longer) views of it gives ``None``.
+
+    >>> import matdiff as md
+    >>> m = md.nn.Neuron(3)
+    >>> flat_buffer(m.params) is m.params.flat, flat_buffer({"w": m.params["w"]})
+    (True, None)
+    """
     flat = getattr(params, "flat", None)
     if not isinstance(flat, np.ndarray) or flat.ndim != 1 or flat.dtype != np.float64 \
             or not flat.flags.c_contiguous or not flat.flags.writeable:
@@ -111,24 +170,62 @@ class _Group:
         return self.g
 
 
+#: optimizer class name -> class (every subclass of :class:`Optimizer`), for
+#: :meth:`Optimizer.from_state_dict`: a saved state names its class, and only classes
+#: defined in this process can be built from it (nothing is imported).  This
+#: module's classes go by their names (``"Adam"``), others by ``"module.Class"``, so a
+#: user's class of the same name replaces none of them.
+OPTIMIZER_CLASSES: dict[str, type[Optimizer]] = {}
+
+
+def _class_key(cls: type) -> str:
+    return cls.__name__ if cls.__module__ == __name__ else f"{cls.__module__}.{cls.__qualname__}"
+
+
 class Optimizer:
     """Base class: holds ``params`` (name -> float64 array, updated in place).
 
     ``params`` may be left ``None`` and bound later with :meth:`bind` (``fit`` does).
     ``state[name]`` holds each parameter's buffers (torch's names: ``exp_avg``,
-    ``exp_avg_sq``, ``momentum_buffer``) and its ``step`` count."""
+    ``exp_avg_sq``, ``momentum_buffer``) and its ``step`` count.
+
+    ``lr`` is the learning rate of the next step (a schedule changes it);
+    ``initial_lr`` the one the optimizer was made with, which schedules scale (torch's
+    ``initial_lr``).  ``clip_norm``: when set, each step's gradients are first scaled
+    so that their global L2 norm is at most ``clip_norm`` (:func:`clip_grad_norm`);
+    ``grad_norm`` is then the norm before clipping.
+
+    >>> import numpy as np
+    >>> opt = SGD({"w": np.zeros(2)}, lr=0.5, clip_norm=1.0)
+    >>> opt.step({"w": np.array([3.0, 4.0])})       # norm 5, clipped to 1
+    >>> np.round(opt.params["w"], 6).tolist(), opt.grad_norm
+    ([-0.3, -0.4], 5.0)
+    """
 
     #: names of the state buffers the update keeps per parameter
     slots: tuple[str, ...] = ()
+    #: the constructor's hyperparameters (besides ``lr`` and ``clip_norm``), which
+    #: :meth:`state_dict` records
+    hyperparameters: tuple[str, ...] = ()
 
-    def __init__(self, params: Mapping[str, np.ndarray] | None, lr: float) -> None:
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        OPTIMIZER_CLASSES[_class_key(cls)] = cls
+
+    def __init__(self, params: Mapping[str, np.ndarray] | None, lr: float, *,
+                 clip_norm: float | None = None) -> None:
         self.lr = _nonneg(lr, "lr")
+        self.initial_lr = self.lr
+        self._clip: float | None = None
+        self.clip_norm = clip_norm
+        self.grad_norm: float | None = None
         self.params: Mapping[str, np.ndarray] | None = None
         self._state: dict[str, dict[str, Any]] = {}
         self.steps = 0
         self._groups: list[_Group] = []
         self._views: tuple = ()
         self.flat: np.ndarray | None = None
+        self._pending: dict[str, Any] | None = None
         if params is not None:
             self.bind(params)
 
@@ -164,16 +261,134 @@ class Optimizer:
                 self._groups.append(grp)
                 at = 0
                 for i in seg:
-                    k = arrays[i].size
+                    size = arrays[i].size
                     self._state[names[i]] = {
-                        s: buf[at:at + k].reshape(arrays[i].shape)
+                        s: buf[at:at + size].reshape(arrays[i].shape)
                         for s, buf in grp.slots.items()}
-                    at += k
+                    at += size
                 off += n
         else:
             self._groups = [_Group(p, self.slots, [i]) for i, p in enumerate(arrays)]
             self._state = {k: dict(grp.slots) for k, grp in zip(names, self._groups)}
+        if self._pending is not None:  # a state loaded before there were parameters
+            pending, self._pending = self._pending, None
+            self.load_state_dict(pending)
         return self
+
+    @property
+    def clip_norm(self) -> float | None:
+        """The global L2 norm each step's gradients are clipped to (``None``: none)."""
+        return self._clip
+
+    @clip_norm.setter
+    def clip_norm(self, value: float | None) -> None:
+        self._clip = _clip_norm(value)
+
+    # -- saving and resuming
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs, as plain data: ``{"optimizer": class name,
+        "steps": t, "hyperparameters": {"lr", "initial_lr", "clip_norm", ...},
+        "state": {param: {buffer: array}}}``.  The buffers are copies of the
+        optimizer's own (Adam's moments as it keeps them, scaled), so loading them
+        continues bit for bit.
+
+        >>> import numpy as np
+        >>> opt = Adam({"w": np.zeros(2)}, lr=0.1)
+        >>> opt.step({"w": np.array([1.0, -1.0])})
+        >>> sd = opt.state_dict()
+        >>> sd["optimizer"], sd["steps"], sorted(sd["state"]["w"])
+        ('Adam', 1, ['M', 'V'])
+        >>> again = Adam({"w": opt.params["w"].copy()})
+        >>> again.load_state_dict(sd)
+        >>> again.lr, again.steps
+        (0.1, 1)
+        """
+        hyper: dict[str, Any] = {"lr": self.lr, "initial_lr": self.initial_lr,
+                                 "clip_norm": self.clip_norm}
+        for k in self.hyperparameters:
+            v = getattr(self, k)
+            hyper[k] = list(v) if isinstance(v, tuple) else v
+        return {"optimizer": _class_key(type(self)), "steps": self.steps,
+                "hyperparameters": hyper,
+                "state": {k: {s: np.array(a, copy=True) for s, a in st.items()}
+                          for k, st in self._state.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Take the hyperparameters, step count and buffers of :meth:`state_dict`'s
+        result (of an optimizer of the same class over parameters of the same names
+        and shapes).  Before :meth:`bind`, the state waits and is taken on binding."""
+        if not isinstance(state, Mapping) or not {"optimizer", "steps", "hyperparameters",
+                                                  "state"} <= set(state):
+            raise DataError("an optimizer state must be a dict with 'optimizer', 'steps', "
+                            "'hyperparameters' and 'state' (Optimizer.state_dict())")
+        if state["optimizer"] != _class_key(type(self)):
+            raise DataError(f"the state is of a {state['optimizer']} optimizer, not of "
+                            f"{_class_key(type(self))}")
+        steps = state["steps"]
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise DataError(f"the state's step count must be an integer >= 0, got {steps!r}")
+        kw = _hyper_kwargs(state["hyperparameters"], self.hyperparameters)
+        if self.params is None:
+            self._pending = dict(state)
+            return
+        buffers = state["state"]
+        if not isinstance(buffers, Mapping) or set(buffers) != set(self._state):
+            raise DataError("the state is for the parameters "
+                            f"{sorted(buffers) if isinstance(buffers, Mapping) else buffers!r}"
+                            f", this optimizer has {sorted(self._state)}")
+        # the hyperparameters go through the constructor's checks: a fresh object of
+        # the same class validates them (and is dropped)
+        check = _construct(type(self), kw)
+        if check.slots != self.slots:
+            raise DataError(f"the state's hyperparameters need the buffers {check.slots}, "
+                            f"this optimizer keeps {self.slots}")
+        arrays: list[tuple[np.ndarray, np.ndarray]] = []
+        for k, st in self._state.items():
+            got = buffers[k]
+            if not isinstance(got, Mapping) or set(got) != set(st):
+                raise DataError(f"the state of {k} has the buffers "
+                                f"{sorted(got) if isinstance(got, Mapping) else got!r}, "
+                                f"this optimizer keeps {sorted(st)}")
+            for s_, buf in st.items():
+                a = got[s_]
+                if not isinstance(a, np.ndarray) or a.shape != buf.shape \
+                        or a.dtype != np.float64:
+                    raise DataError(f"the buffer {s_} of {k} must be a float64 array of "
+                                    f"shape {buf.shape}, got "
+                                    + (f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray)
+                                       else type(a).__name__))
+                arrays.append((buf, a))
+        for k in kw:
+            if k != "initial_lr":
+                setattr(self, k, getattr(check, k))
+        self.initial_lr = _nonneg(kw.get("initial_lr", self.lr), "initial_lr")
+        for buf, a in arrays:
+            np.copyto(buf, a)   # into the buffers in place: the flat layout stays
+        self.steps = int(steps)
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any], params: Mapping[str, np.ndarray]
+                        ) -> Optimizer:
+        """A new optimizer of the class ``state`` names (one defined in this process:
+        :data:`OPTIMIZER_CLASSES`; nothing is imported), over ``params``, with that state.
+
+        >>> import numpy as np
+        >>> opt = SGD({"w": np.zeros(2)}, lr=0.1, momentum=0.9)
+        >>> again = Optimizer.from_state_dict(opt.state_dict(), {"w": np.zeros(2)})
+        >>> type(again).__name__, again.momentum
+        ('SGD', 0.9)
+        """
+        name = state.get("optimizer") if isinstance(state, Mapping) else None
+        klass = OPTIMIZER_CLASSES.get(name) if isinstance(name, str) else None
+        if klass is None or not issubclass(klass, cls):
+            raise UnknownNameError("optimizer class", name,
+                                   [k for k, c in OPTIMIZER_CLASSES.items()
+                                    if issubclass(c, cls)])
+        kw = _hyper_kwargs(state.get("hyperparameters"), klass.hyperparameters)
+        opt = _construct(klass, kw)
+        opt.load_state_dict(state)
+        opt.bind(params)
+        return opt
 
     @property
     def state(self) -> dict[str, dict[str, Any]]:
@@ -226,13 +441,21 @@ class Optimizer:
             raise NNError("a parameter array was replaced since the optimizer was bound: "
                           "update parameters in place (p[...] = new) or call .bind again")
         gs = [grp.gather(grads, owned) for grp in self._groups]
-        if check_finite:
+        if check_finite or self.clip_norm is not None:
             # one BLAS pass: a NaN or ±inf anywhere makes Σg² non-finite (so does a
             # gradient norm beyond 1e154, which is no better)
             total = sum(float(np.vdot(g, g)) for g in gs)
-            if not math.isfinite(total):
+            if check_finite and not math.isfinite(total):
                 raise NonFiniteLossError("a gradient is not finite (NaN, infinite, or "
                                          "with a norm that overflows)")
+            self.grad_norm = math.sqrt(total)
+            if self.clip_norm is not None:
+                # global clipping: g ← g · min(1, c / (‖g‖₂ + 1e-6)), ‖g‖₂ over all
+                # parameters at once (the gathered buffers are ours to scale)
+                scale = _clip_scale(self.grad_norm, self.clip_norm)
+                if scale < 1.0:
+                    for g in gs:
+                        g *= scale
         self.steps += 1
         for grp, g in zip(self._groups, gs):
             self._update(grp, g, self.steps)
@@ -250,13 +473,22 @@ class SGD(Optimizer):
         buf = g (first step), else momentum · buf + (1 − dampening) · g
         g = g + momentum · buf if nesterov else buf      (when momentum > 0)
         p -= lr · g
+
+    >>> import numpy as np
+    >>> p = {"w": np.array([1.0])}
+    >>> opt = SGD(p, lr=0.1, momentum=0.5)
+    >>> for _ in range(2):
+    ...     opt.step({"w": np.array([1.0])})     # buf = 1, then 1.5
+    >>> round(float(p["w"][0]), 10)
+    0.75
     """
 
-    slots = ("momentum_buffer",)
+    slots: tuple[str, ...] = ("momentum_buffer",)
+    hyperparameters = ("momentum", "dampening", "weight_decay", "nesterov")
 
     def __init__(self, params: Mapping[str, np.ndarray] | None = None, lr: float = 0.01,
                  momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False) -> None:
+                 nesterov: bool = False, *, clip_norm: float | None = None) -> None:
         self.momentum = _nonneg(momentum, "momentum")
         self.dampening = _nonneg(dampening, "dampening")
         self.weight_decay = _nonneg(weight_decay, "weight_decay")
@@ -265,7 +497,7 @@ class SGD(Optimizer):
             raise NNError("Nesterov momentum needs momentum > 0 and dampening = 0")
         if not self.momentum:
             self.slots = ()
-        super().__init__(params, lr)
+        super().__init__(params, lr, clip_norm=clip_norm)
 
     def _update(self, grp: _Group, g: np.ndarray, t: int) -> None:
         p, tmp = grp.p, grp.tmp
@@ -291,15 +523,22 @@ class Adam(Optimizer):
         g = grad + weight_decay · p            (L2, torch's weight_decay)
         m = β₁ m + (1 − β₁) g ;  v = β₂ v + (1 − β₂) g²
         p -= lr / (1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + eps)
+
+    >>> import numpy as np
+    >>> p = {"w": np.array([1.0, 1.0])}
+    >>> Adam(p, lr=0.1).step({"w": np.array([3.0, -0.01])})   # first step: lr · sign(g)
+    >>> np.round(p["w"], 6).tolist()
+    [0.9, 1.1]
     """
 
     decoupled = False
     #: the moments, kept scaled: M = m / (1 − β₁), V = v / (1 − β₂) (see _update)
     slots = ("M", "V")
+    hyperparameters = ("betas", "eps", "weight_decay")
 
     def __init__(self, params: Mapping[str, np.ndarray] | None = None, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, *, clip_norm: float | None = None) -> None:
         try:
             b1, b2 = (float(b) for b in betas)
         except (TypeError, ValueError):
@@ -309,7 +548,7 @@ class Adam(Optimizer):
         self.betas = (b1, b2)
         self.eps = _nonneg(eps, "eps")
         self.weight_decay = _nonneg(weight_decay, "weight_decay")
-        super().__init__(params, lr)
+        super().__init__(params, lr, clip_norm=clip_norm)
 
     @property
     def state(self) -> dict[str, dict[str, Any]]:
@@ -348,14 +587,40 @@ class Adam(Optimizer):
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``
-    (default ``weight_decay=0.01``): ``p *= 1 − lr · weight_decay`` before Adam's step."""
+    (default ``weight_decay=0.01``): ``p *= 1 − lr · weight_decay`` before Adam's step.
+
+    >>> import numpy as np
+    >>> p = {"w": np.array([1.0])}
+    >>> AdamW(p, lr=0.1, weight_decay=0.5).step({"w": np.array([2.0])})
+    >>> round(float(p["w"][0]), 6)        # 1 · (1 − 0.05) − 0.1
+    0.85
+    """
 
     decoupled = True
 
     def __init__(self, params: Mapping[str, np.ndarray] | None = None, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay)
+                 weight_decay: float = 0.01, *, clip_norm: float | None = None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, clip_norm=clip_norm)
+
+
+def _hyper_kwargs(hyper: Any, names: Sequence[str]) -> dict[str, Any]:
+    """The constructor's keyword arguments from a state's ``hyperparameters``."""
+    known = {"lr", "initial_lr", "clip_norm", *names}
+    if not isinstance(hyper, Mapping) or set(hyper) - known:
+        raise DataError("unknown hyperparameters in the optimizer state: "
+                        + (repr(sorted(set(hyper) - known)) if isinstance(hyper, Mapping)
+                           else repr(hyper)) + f"; known: {sorted(known)}")
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in hyper.items()}
+
+
+def _construct(klass: type[Optimizer], kw: Mapping[str, Any]) -> Optimizer:
+    """``klass(None, **kw)`` (less ``initial_lr``) with a :class:`DataError` for bad
+    arguments."""
+    try:
+        return klass(None, **{k: v for k, v in kw.items() if k != "initial_lr"})
+    except (TypeError, NNError) as exc:
+        raise DataError(f"bad hyperparameters in the optimizer state: {exc}") from None
 
 
 #: name -> (class, default keyword arguments)
@@ -371,7 +636,12 @@ OPTIMIZERS: dict[str, tuple[type, dict]] = {
 def make_optimizer(name: Any, params: Mapping[str, np.ndarray] | None = None,
                    **kwargs: Any) -> Optimizer:
     """An optimizer by name (``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw``);
-    ``kwargs`` override its defaults (``lr=...``, ``weight_decay=...``)."""
+    ``kwargs`` override its defaults (``lr=...``, ``weight_decay=...``).
+
+    >>> opt = make_optimizer("nesterov", lr=0.2, clip_norm=1.0)
+    >>> type(opt).__name__, opt.lr, opt.momentum, opt.nesterov, opt.clip_norm
+    ('SGD', 0.2, 0.9, True, 1.0)
+    """
     key = name.lower() if isinstance(name, str) else name
     if key not in OPTIMIZERS:
         raise UnknownNameError("optimizer", name, OPTIMIZERS)
@@ -381,3 +651,149 @@ def make_optimizer(name: Any, params: Mapping[str, np.ndarray] | None = None,
         return cls(params, **opts)
     except TypeError as exc:
         raise NNError(f"optimizer {name!r}: {exc}") from None
+
+
+# ====================================================================== schedules
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise NNError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class LRSchedule:
+    """A learning-rate schedule: :meth:`lr` gives the rate at step ``t`` (0, 1, ...) of
+    a run whose initial rate is ``base_lr``, a pure function of ``t`` (so a resumed run
+    needs no schedule state: the optimizer's ``initial_lr`` and the step or epoch
+    count are enough).  Each one equals the ``torch.optim.lr_scheduler`` class of the
+    same rule after ``t`` calls of its ``step()`` (tested).
+
+    ``nn.fit(..., schedule=s)`` sets ``optimizer.lr = s.lr(optimizer.initial_lr, t)``
+    before each epoch (``t`` = epochs done); ``nn.LearningRateScheduler(s,
+    per="step")`` before each step.  ``a.then(b)`` runs ``b`` after ``a`` (warm-up,
+    then cosine).
+
+    >>> s = WarmupLR(3, start_factor=0.25).then(CosineLR(4))
+    >>> [round(s.lr(0.1, t), 4) for t in range(8)]
+    [0.025, 0.05, 0.075, 0.1, 0.0854, 0.05, 0.0146, 0.0]
+    """
+
+    def lr(self, base_lr: float, t: int) -> float:
+        """The learning rate at step ``t`` (``t = 0`` for the first)."""
+        raise NotImplementedError
+
+    def __call__(self, base_lr: float, t: int) -> float:
+        return self.lr(base_lr, t)
+
+    def then(self, other: LRSchedule, at: int | None = None) -> SequentialLR:
+        """This schedule for ``at`` steps (by default its own length, e.g. a warm-up's
+        ``total_iters``), then ``other``, whose ``t`` starts again from 0."""
+        if at is None:
+            at = getattr(self, "total_iters", None)
+            if at is None:
+                raise NNError(f"{self!r}.then(...) needs at= (the step to switch at)")
+        return SequentialLR([self, other], [at])
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+class StepLR(LRSchedule):
+    """``base_lr · gamma^⌊t / step_size⌋``: multiply by ``gamma`` every ``step_size``
+    steps (``torch.optim.lr_scheduler.StepLR``).
+
+    >>> [StepLR(2, gamma=0.5).lr(1.0, t) for t in range(5)]
+    [1.0, 1.0, 0.5, 0.5, 0.25]
+    """
+
+    def __init__(self, step_size: int, gamma: float = 0.1) -> None:
+        self.step_size = _count(step_size, "step_size")
+        self.gamma = _nonneg(gamma, "gamma")
+
+    def lr(self, base_lr: float, t: int) -> float:
+        return base_lr * self.gamma ** (t // self.step_size)
+
+
+class CosineLR(LRSchedule):
+    """Cosine annealing from ``base_lr`` to ``eta_min`` over ``T_max`` steps:
+    ``eta_min + (base_lr − eta_min) · (1 + cos(π t / T_max)) / 2``
+    (``torch.optim.lr_scheduler.CosineAnnealingLR``; past ``T_max`` it rises again,
+    as torch's does, so give ``T_max`` the length of the run).
+
+    >>> [round(CosineLR(4).lr(1.0, t), 4) for t in range(5)]
+    [1.0, 0.8536, 0.5, 0.1464, 0.0]
+    """
+
+    def __init__(self, T_max: int, eta_min: float = 0.0) -> None:
+        self.T_max = _count(T_max, "T_max")
+        self.eta_min = _nonneg(eta_min, "eta_min")
+
+    def lr(self, base_lr: float, t: int) -> float:
+        return self.eta_min + (base_lr - self.eta_min) * (
+            1.0 + math.cos(math.pi * t / self.T_max)) / 2.0
+
+
+class WarmupLR(LRSchedule):
+    """Linear warm-up: the factor on ``base_lr`` goes linearly from ``start_factor`` to
+    ``end_factor`` over ``total_iters`` steps and stays there,
+    ``base_lr · (s + (e − s) · min(t, T) / T)`` (``torch.optim.lr_scheduler.LinearLR``,
+    with its defaults; ``start_factor=0`` is allowed here).
+
+    >>> [WarmupLR(4, start_factor=0.0).lr(1.0, t) for t in range(6)]
+    [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    """
+
+    def __init__(self, total_iters: int = 5, start_factor: float = 1.0 / 3,
+                 end_factor: float = 1.0) -> None:
+        self.total_iters = _count(total_iters, "total_iters")
+        self.start_factor = _nonneg(start_factor, "start_factor")
+        self.end_factor = _nonneg(end_factor, "end_factor")
+
+    def lr(self, base_lr: float, t: int) -> float:
+        s, e, T = self.start_factor, self.end_factor, self.total_iters
+        return base_lr * (s + (e - s) * min(t, T) / T)
+
+
+class SequentialLR(LRSchedule):
+    """``schedules[0]`` until step ``milestones[0]``, then ``schedules[1]`` counting
+    its steps from 0 again, and so on (``torch.optim.lr_scheduler.SequentialLR``).
+
+    >>> s = SequentialLR([WarmupLR(2, 0.5), StepLR(1, 0.5)], milestones=[2])
+    >>> [s.lr(1.0, t) for t in range(5)]
+    [0.5, 0.75, 1.0, 0.5, 0.25]
+    """
+
+    schedules: list[LRSchedule]
+    milestones: list[int]
+
+    def __init__(self, schedules: Sequence[LRSchedule], milestones: Sequence[int]) -> None:
+        schedules = list(schedules)
+        milestones = [_count(m, "each milestone") for m in milestones]
+        if not schedules or not all(isinstance(s, LRSchedule) for s in schedules):
+            raise NNError("SequentialLR takes a list of schedules (LRSchedule objects)")
+        if len(milestones) != len(schedules) - 1 or milestones != sorted(set(milestones)):
+            raise NNError(f"SequentialLR needs {len(schedules) - 1} increasing milestones "
+                          f"for {len(schedules)} schedules, got {milestones}")
+        # a.then(b).then(c) is one flat sequence
+        flat_s: list[LRSchedule] = []
+        flat_m: list[int] = []
+        for i, s in enumerate(schedules):
+            start = 0 if i == 0 else milestones[i - 1]
+            end = milestones[i] if i < len(milestones) else None
+            if isinstance(s, SequentialLR):
+                inner = [start + m for m in s.milestones if end is None or start + m < end]
+                flat_s.extend(s.schedules[:len(inner) + 1])
+                flat_m.extend(inner)
+            else:
+                flat_s.append(s)
+            if end is not None:
+                flat_m.append(end)
+        self.schedules, self.milestones = flat_s, flat_m
+
+    def lr(self, base_lr: float, t: int) -> float:
+        start = 0
+        for s, m in zip(self.schedules, self.milestones):
+            if t < m:
+                return s.lr(base_lr, t - start)
+            start = m
+        return self.schedules[-1].lr(base_lr, t - start)

@@ -9,11 +9,21 @@ gradient by every parameter with one compiled function (``md.compile``).
 >>> sorted(m.params)
 ['W1', 'W2', 'b1', 'b2']
 
+Training fits the habits of Keras and Lightning: callbacks (:class:`EarlyStopping`
+that restores the best weights, :class:`ModelCheckpoint`), learning-rate schedules
+and gradient clipping (``fit(schedule=..., clip_norm=...)``), ``model.save`` /
+``Model.load`` and resuming bit for bit (``initial_epoch=``), the history as a table
+or a DataFrame, :func:`plot_history` returning a Figure, and a progress bar that is
+one line per epoch off a terminal.
+
 scikit-learn, tqdm and matplotlib (the ``train`` extra) are imported only by the
-demos, the progress bar and :func:`plot_history`.
+demos, the progress bar and :func:`plot_history`; pandas only by
+:meth:`History.to_frame`.
 """
 
 from . import demos  # sklearn is imported inside its functions
+from .callbacks import Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint
+from .checkpoint import Checkpoint, load_checkpoint
 from .errors import DataError, NNError, NonFiniteLossError, UnknownNameError
 from .models import (
     ACTIVATIONS,
@@ -46,4 +56,6 @@ __all__ = [
     "fit", "TrainStep", "tune_malloc", "evaluate", "History", "plot_history", "r2_score",
     "accuracy",
     "NNError", "DataError", "UnknownNameError", "NonFiniteLossError", "demos",
+    "Callback", "EarlyStopping", "LearningRateScheduler", "ModelCheckpoint",
+    "Checkpoint", "load_checkpoint",
 ]

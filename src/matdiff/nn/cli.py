@@ -12,6 +12,7 @@ examples:
   matdiff train neuron --epochs 300 --plot neuron.png
   matdiff train mlp                          MLP 64-64-10 on the digits (accuracy)
   matdiff train mlp --hidden 128 --activation tanh --seed 1 --plot digits.png
+  matdiff train mlp --save digits.npz        then: md.nn.Model.load("digits.npz")
 """
 
 
@@ -29,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--batch-size", type=int, default=32, help="minibatch size")
     common.add_argument("--plot", metavar="PATH", default=None,
                         help="save the training curves as a PNG")
+    common.add_argument("--save", metavar="PATH", default=None,
+                        help="save the trained model to PATH (.npz: its class, config and "
+                             "parameters, no code; load it with md.nn.Model.load(PATH)). "
+                             "The neuron predicts the target divided by its training std, "
+                             "from standardised inputs; the MLP takes pixels / 16")
     common.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.add_parser("neuron", parents=[common],
                    help="the paper's neuron max(0, w·x + b) on load_diabetes (R²)",
@@ -45,9 +51,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _unwritable(path: str) -> str:
-    """Why the plot could not be saved at ``path`` (checked before training, so that a
-    typo does not cost the run), or "" where it can."""
+#: the suffixes of the plot files matplotlib writes
+_PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff",
+                  ".webp")
+
+
+def _unwritable(path: str, suffixes: tuple[str, ...] | None = _PLOT_SUFFIXES) -> str:
+    """Why a file could not be saved at ``path`` (checked before training, so that a
+    typo does not cost the run), or "" where it can; ``suffixes``: the names allowed
+    (``None``: any)."""
     import os
     from pathlib import Path
 
@@ -58,9 +70,9 @@ def _unwritable(path: str) -> str:
         return f"the directory {parent} is not writable"
     if Path(path).is_dir():
         return "it is a directory"
-    if Path(path).suffix.lower() not in (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps",
-                                         ".ps", ".tif", ".tiff", ".webp"):
-        return "give a file name ending in .png, .pdf or .svg"
+    if suffixes is not None and Path(path).suffix.lower() not in suffixes:
+        return "give a file name ending in " + (".png, .pdf or .svg" if suffixes ==
+                                                 _PLOT_SUFFIXES else " or ".join(suffixes))
     return ""
 
 
@@ -86,10 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if v is not None and v < 1:
             print(f"matdiff train: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
-    if args.plot:
-        problem = _unwritable(args.plot)
+    for flag, path, suffixes in (("--plot", args.plot, _PLOT_SUFFIXES),
+                                 ("--save", args.save, (".npz",))):
+        problem = _unwritable(path, suffixes) if path else ""
         if problem:
-            print(f"matdiff train: cannot write --plot {args.plot}: {problem}", file=sys.stderr)
+            print(f"matdiff train: cannot write {flag} {path}: {problem}", file=sys.stderr)
             return 2
     kw = {"seed": args.seed, "batch_size": args.batch_size, "plot": args.plot,
           "progress": not args.no_progress}
@@ -121,6 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.plot:
         print(f"saved the training curves to {args.plot}")
+    if args.save:
+        try:
+            r["model"].save(args.save)
+        except OSError as exc:
+            print(f"matdiff train: cannot write --save {args.save}: {exc}", file=sys.stderr)
+            return 1
+        print(f"saved the model to {args.save} (load it with md.nn.Model.load)")
     return 0
 
 

@@ -47,7 +47,8 @@ def train_neuron(epochs: int = 200, seed: int = 0, lr: float = 0.05, batch_size:
            "rmse": float(np.sqrt(np.mean((pred - yte) ** 2))),
            "n_train": len(Xtr), "n_test": len(Xte), "model": model, "history": hist}
     if plot:
-        out["plot"] = plot_history(hist, plot, "ReLU neuron on diabetes (targets / std)")
+        plot_history(hist, plot, "ReLU neuron on diabetes (targets / std)")
+        out["plot"] = plot
     return out
 
 
@@ -73,5 +74,6 @@ def train_mlp(epochs: int = 30, seed: int = 0, hidden: int = 64, activation: str
     out = {"accuracy": accuracy(np.eye(10)[yte], logits, "cross_entropy"),
            "n_train": len(Xtr), "n_test": len(Xte), "model": model, "history": hist}
     if plot:
-        out["plot"] = plot_history(hist, plot, f"MLP 64-{hidden}-10 on digits")
+        plot_history(hist, plot, f"MLP 64-{hidden}-10 on digits")
+        out["plot"] = plot
     return out

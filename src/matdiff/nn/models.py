@@ -27,7 +27,7 @@ from ..expr.core import Expr
 from .errors import DataError, NNError, UnknownNameError
 
 __all__ = ["ACTIVATIONS", "LOSSES", "Model", "Neuron", "Dense", "MLP", "loss_expression",
-           "check_inputs", "check_targets", "get_activation", "loss_name"]
+           "check_inputs", "check_targets", "get_activation", "loss_name", "MODEL_CLASSES"]
 
 #: activation name -> builder on expressions
 ACTIVATIONS = {
@@ -48,7 +48,11 @@ _ALIASES = {"mean_squared_error": "mse", "binary_cross_entropy": "bce",
 
 
 def loss_name(loss: Any) -> str:
-    """The canonical name of a loss (``UnknownNameError`` listing the valid ones)."""
+    """The canonical name of a loss (``UnknownNameError`` listing the valid ones).
+
+    >>> loss_name("binary_cross_entropy"), loss_name("CE")
+    ('bce', 'cross_entropy')
+    """
     if isinstance(loss, str):
         key = loss.lower()
         key = _ALIASES.get(key, key)
@@ -58,7 +62,12 @@ def loss_name(loss: Any) -> str:
 
 
 def get_activation(name: Any):
-    """The expression builder of an activation (``UnknownNameError`` lists the valid ones)."""
+    """The expression builder of an activation (``UnknownNameError`` lists the valid ones).
+
+    >>> import matdiff as md
+    >>> str(get_activation("tanh")(md.vector("z", "n")))
+    'tanh(z)'
+    """
     if isinstance(name, str) and name.lower() in ACTIVATIONS:
         return ACTIVATIONS[name.lower()]
     raise UnknownNameError("activation", name, ACTIVATIONS)
@@ -66,7 +75,12 @@ def get_activation(name: Any):
 
 def loss_expression(out: Expr, target: Expr, loss: str) -> Expr:
     """The loss of predictions ``out`` (logits for the cross-entropies) against
-    ``target`` (same shape; one-hot rows for ``cross_entropy``), averaged over the batch."""
+    ``target`` (same shape; one-hot rows for ``cross_entropy``), averaged over the batch.
+
+    >>> import matdiff as md
+    >>> str(loss_expression(md.vector("z", "N"), md.vector("y", "N"), "bce"))
+    'sum(softplus(z) − y ⊙ z)/N'
+    """
     loss = loss_name(loss)
     if loss == "mse":
         return E.mean((out - target) ** 2)
@@ -93,7 +107,15 @@ def _as_real(a: Any, name: str) -> np.ndarray:
 
 
 def check_inputs(X: Any, n_in: int, name: str = "X") -> np.ndarray:
-    """``X`` as a float64 ``(N, n_in)`` array, or a :class:`DataError` saying why not."""
+    """``X`` as a float64 ``(N, n_in)`` array, or a :class:`DataError` saying why not.
+
+    >>> check_inputs([[1, 2], [3, 4]], 2).dtype
+    dtype('float64')
+    >>> check_inputs([1, 2], 2)
+    Traceback (most recent call last):
+    ...
+    matdiff.errors.DataError: X must be a 2-D array (samples × 2 features), got shape (2,)...
+    """
     arr = _as_real(X, name)
     if arr.ndim != 2:
         raise DataError(f"{name} must be a 2-D array (samples × {n_in} features), got shape "
@@ -110,7 +132,11 @@ def check_inputs(X: Any, n_in: int, name: str = "X") -> np.ndarray:
 def check_targets(y: Any, loss: str, n: int, n_out: int | None, name: str = "y"
                   ) -> np.ndarray:
     """Targets as the array the loss expression takes: ``(N,)`` for a single-output
-    model, ``(N, n_out)`` otherwise (class labels become one-hot rows)."""
+    model, ``(N, n_out)`` otherwise (class labels become one-hot rows).
+
+    >>> check_targets([2, 0], "cross_entropy", 2, 3).tolist()
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
     loss = loss_name(loss)
     if loss == "cross_entropy":
         if n_out is None:
@@ -149,7 +175,16 @@ class ParamDict(dict):
     """name -> parameter array, every array a view into one flat buffer, ``.flat``
     (so an optimizer updates all of them with one operation per step).  Update the
     arrays in place (``p[...] = new``); an entry replaced by another array is no longer
-    part of ``.flat`` (optimizers then fall back to one parameter at a time)."""
+    part of ``.flat`` (optimizers then fall back to one parameter at a time).
+
+    >>> import numpy as np
+    >>> p = ParamDict.tile({"W": np.ones((2, 2)), "b": np.zeros(2)})
+    >>> p.flat.tolist()
+    [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    >>> p["b"][...] = 5.0
+    >>> p.flat.tolist()
+    [1.0, 1.0, 1.0, 1.0, 5.0, 5.0]
+    """
 
     flat: np.ndarray
 
@@ -178,17 +213,35 @@ class ParamDict(dict):
         return out
 
 
+#: "module.Class" -> every subclass of :class:`Model` defined in this process; a saved
+#: model names its class, and loading builds only these (nothing is imported)
+MODEL_CLASSES: dict[str, type[Model]] = {}
+
+
 class Model:
     """A model: named float64 parameters and an output expression of the inputs ``X``.
 
     Subclasses define :meth:`output` (an expression of ``X``), ``n_in``, ``n_out``
-    (``None`` for one output per sample) and ``params`` (name -> array, updated in place
-    by the optimizers).
+    (``None`` for one output per sample), ``params`` (name -> array, updated in place
+    by the optimizers) and, to be saved, :meth:`config` (their constructor's
+    arguments).
+
+    >>> import matdiff as md
+    >>> m = md.nn.Dense(3, 2, "sigmoid")
+    >>> isinstance(m, md.nn.Model), m.num_params(), m.config()["activation"]
+    (True, 8, 'sigmoid')
     """
 
     n_in: int
     n_out: int | None
     params: dict[str, np.ndarray]
+    #: the names of the input's and the output's dims in the expressions
+    _in_dim: str
+    _out_dim: str
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        MODEL_CLASSES[f"{cls.__module__}.{cls.__qualname__}"] = cls
 
     def __init__(self) -> None:
         self._fns: dict[str, Any] = {}
@@ -280,6 +333,45 @@ class Model:
         shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.params.items())
         return f"<{type(self).__name__} {shapes}>"
 
+    # -- saving and loading
+    def config(self) -> dict[str, Any]:
+        """The keyword arguments that build this model again (JSON data: numbers,
+        strings, lists), without the seed: :meth:`load` sets the parameters."""
+        raise NNError(f"{type(self).__name__} cannot be saved: define its config() (the "
+                      "constructor's keyword arguments)")
+
+    def save(self, path: Any, optimizer: Any = None, epoch: int | None = None) -> str:
+        """Save the model (its class, :meth:`config` and parameters, exactly) to
+        ``path`` as an ``.npz`` file (NumPy's zip of arrays, the name as given), with
+        ``optimizer``'s :meth:`~matdiff.optim.Optimizer.state_dict` and the ``epoch``
+        done when given, to resume.  Returns ``path``.  :meth:`load` and
+        :func:`~matdiff.nn.load_checkpoint` read it back; the format is described in
+        :mod:`matdiff.nn.checkpoint`.
+
+        >>> import numpy as np, matdiff as md, os, tempfile
+        >>> m = md.nn.MLP([3, 4, 2], "tanh", seed=1)
+        >>> path = m.save(os.path.join(tempfile.mkdtemp(), "mlp.npz"))
+        >>> again = md.nn.Model.load(path)
+        >>> again, np.array_equal(again.params["W1"], m.params["W1"])
+        (<MLP W1(3, 4), b1(4,), W2(4, 2), b2(2,)>, True)
+        """
+        from .checkpoint import save
+
+        return save(self, path, optimizer=optimizer, epoch=epoch)
+
+    @classmethod
+    def load(cls, path: Any) -> Model:
+        """The model saved at ``path`` by :meth:`save` (of this class or a subclass).
+        The file is read as data only (``np.load(allow_pickle=False)``, JSON): nothing
+        in it is run or imported; a file that is not such a model gives a
+        :class:`~matdiff.nn.DataError` saying why."""
+        from .checkpoint import load_checkpoint
+
+        model = load_checkpoint(path, optimizer=False).model
+        if not isinstance(model, cls):
+            raise DataError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
 
 def _check_size(n: Any, what: str) -> int:
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -297,7 +389,14 @@ def _init(rng: np.random.Generator, n_in: int, n_out: int, act: str) -> np.ndarr
 class Neuron(Model):
     """The paper's neuron ``activation(w·x + b)`` (default ``max(0, w·x + b)``), applied
     to each row of ``X``: one output per sample.  ``w`` is He-initialised from ``seed``
-    (Glorot for other activations), ``b = 0``."""
+    (Glorot for other activations), ``b = 0``.
+
+    >>> import numpy as np, matdiff as md
+    >>> m = md.nn.Neuron(2, seed=0)
+    >>> m.params["w"][...] = [1.0, -1.0]
+    >>> m.predict(np.array([[3.0, 1.0], [1.0, 3.0]])).tolist()   # max(0, w·x + b)
+    [2.0, 0.0]
+    """
 
     def __init__(self, n_in: int, activation: str = "relu", seed: int | None = 0) -> None:
         super().__init__()
@@ -309,6 +408,9 @@ class Neuron(Model):
         rng = np.random.default_rng(seed)
         w = _init(rng, self.n_in, 1, self.activation)[:, 0]
         self.params = ParamDict.tile({"w": w, "b": np.zeros(())})
+
+    def config(self) -> dict[str, Any]:
+        return {"n_in": self.n_in, "activation": self.activation}
 
     def param_vars(self) -> dict[str, Expr]:
         return {"w": E.vector("w", "d"), "b": E.scalar("b")}
@@ -322,7 +424,15 @@ class Neuron(Model):
 class Dense(Model):
     """One layer ``activation(X W + b)``: ``W`` is ``n_in × n_out`` (He for relu, Glorot
     otherwise, from ``seed``), ``b = 0``.  ``prefix``/``index`` name the parameters
-    (``W``/``b`` alone; ``W1``/``b1`` in an MLP)."""
+    (``W``/``b`` alone; ``W1``/``b1`` in an MLP).
+
+    >>> import matdiff as md
+    >>> d = md.nn.Dense(4, 3, "tanh")
+    >>> sorted(d.params), d.params["W"].shape
+    (['W', 'b'], (4, 3))
+    >>> str(d.output())
+    'tanh(XW + 1bᵀ)'
+    """
 
     def __init__(self, n_in: int, n_out: int, activation: str = "identity",
                  seed: int | None = 0, index: int | None = None) -> None:
@@ -336,9 +446,14 @@ class Dense(Model):
         self._in_dim = "d0" if index is None else f"d{index - 1}"
         self._out_dim = "d1" if index is None else f"d{index}"
         rng = np.random.default_rng(seed)
+        self.index = index
         self.params = ParamDict.tile({
             self._w: _init(rng, self.n_in, self.n_out, self.activation),
             self._b: np.zeros(self.n_out)})
+
+    def config(self) -> dict[str, Any]:
+        return {"n_in": self.n_in, "n_out": self.n_out, "activation": self.activation,
+                "index": self.index}
 
     def param_vars(self) -> dict[str, Expr]:
         return {self._w: E.matrix(self._w, self._in_dim, self._out_dim),
@@ -353,7 +468,15 @@ class Dense(Model):
 class MLP(Model):
     """A multi-layer perceptron: ``sizes = [n_in, h1, ..., n_out]``; ``activation`` on
     the hidden layers, none on the last (its outputs are the logits or the regression
-    outputs).  Parameters ``W1, b1, W2, b2, ...``, initialised from ``seed``."""
+    outputs).  Parameters ``W1, b1, W2, b2, ...``, initialised from ``seed``.
+
+    >>> import numpy as np, matdiff as md
+    >>> m = md.nn.MLP([4, 8, 3], "relu", seed=0)
+    >>> m
+    <MLP W1(4, 8), b1(8,), W2(8, 3), b2(3,)>
+    >>> m.predict(np.zeros((5, 4))).shape
+    (5, 3)
+    """
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu",
                  seed: int | None = 0, output_activation: str = "identity") -> None:
@@ -367,6 +490,7 @@ class MLP(Model):
         get_activation(output_activation)
         self.sizes = sizes
         self.activation = activation.lower()
+        self.output_activation = output_activation.lower()
         rng = np.random.default_rng(seed)
         self.layers: list[Dense] = []
         for i in range(1, len(sizes)):
@@ -381,6 +505,10 @@ class MLP(Model):
             layer.params = self.params.subset(list(layer.params))
         self.n_in, self.n_out = sizes[0], sizes[-1]
         self._in_dim, self._out_dim = "d0", f"d{len(sizes) - 1}"
+
+    def config(self) -> dict[str, Any]:
+        return {"sizes": list(self.sizes), "activation": self.activation,
+                "output_activation": self.output_activation}
 
     def param_vars(self) -> dict[str, Expr]:
         out: dict[str, Expr] = {}
