@@ -99,7 +99,7 @@ def main() -> None:  # noqa: C901 - one benchmark, three contenders
 
     def md_step_fn(model, opt, X, T, loss):
         # matdiff.nn.fit's step: md.nn.TrainStep on a checked batch (one-hot T for CE)
-        train_step = md.nn.TrainStep(model, loss, opt)
+        train_step = md.nn.TrainStep(model, loss, opt, tune_malloc=True)
 
         def step():
             return train_step(X, T, checked=True)

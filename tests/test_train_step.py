@@ -619,3 +619,17 @@ def test_tune_malloc_once_and_opt_out(monkeypatch):
 
     want = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     assert tr.tune_malloc() is want
+
+
+def test_training_leaves_malloc_alone_unless_asked(monkeypatch):
+    # issue 14, item 2: no process-wide side effect by default
+    import matdiff.nn.train as tr
+
+    calls = []
+    monkeypatch.setattr(tr, "_tune_malloc", lambda: calls.append(1) or True)
+    model = md.nn.Neuron(2, "tanh", seed=0)
+    md.nn.TrainStep(model, "mse", "sgd", lr=0.1)
+    md.nn.fit(model, np.ones((4, 2)), np.ones(4), epochs=1, progress=False)
+    assert calls == []
+    md.nn.TrainStep(model, "mse", "sgd", lr=0.1, tune_malloc=True)
+    assert calls == [1]

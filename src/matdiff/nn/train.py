@@ -151,9 +151,11 @@ def tune_malloc() -> bool:
     A training step allocates and frees the same big temporaries (activations, the
     gradient of a big weight matrix) every step.  Under glibc's defaults they keep
     coming back as fresh pages from the kernel, and the page faults cost about a
-    quarter of a 784-512-10 step (measured: 19 ms → 14 ms a step).  :class:`TrainStep`
-    calls this; set the environment variable ``MATDIFF_MALLOC=default`` to leave
-    malloc alone (other platforms and C libraries are left alone anyway).
+    quarter of a 784-512-10 step (measured: 19 ms → 14 ms a step).  It changes the
+    whole process's allocator, so it runs only on request: call it, or pass
+    ``TrainStep(..., tune_malloc=True)`` (``fit`` passes it on); the environment
+    variable ``MATDIFF_MALLOC=default`` refuses it everywhere (other platforms and C
+    libraries are left alone anyway).
 
     >>> isinstance(tune_malloc(), bool)
     True
@@ -181,6 +183,9 @@ def tune_malloc() -> bool:
     return ok
 
 
+_tune_malloc = tune_malloc   # the function, under a name TrainStep's keyword leaves free
+
+
 class TrainStep:
     """One training step: the loss of ``model`` on a batch, its gradient by every
     parameter (one compiled call) and ``optimizer``'s in-place update.
@@ -190,8 +195,9 @@ class TrainStep:
     step's gradients to that global L2 norm (the optimizer's ``clip_norm``).  Calling
     the step with a batch returns the batch's loss (before the update).  A NaN or infinite loss or
     gradient raises :class:`NonFiniteLossError` before any parameter changes.  This
-    is :func:`fit`'s inner loop; it is also the one to time or to drive by hand.  On
-    Linux it tunes malloc for reused big temporaries first (:func:`tune_malloc`).
+    is :func:`fit`'s inner loop; it is also the one to time or to drive by hand.  With
+    ``tune_malloc=True`` it first tunes glibc's malloc for reused big temporaries
+    (:func:`tune_malloc`: process-wide, so only on request).
 
     >>> import numpy as np, matdiff as md
     >>> model = md.nn.Neuron(2, "tanh", seed=0)
@@ -204,8 +210,9 @@ class TrainStep:
 
     def __init__(self, model: Model, loss: str = "mse", optimizer: Any = "adam", *,
                  lr: float | None = None, weight_decay: float | None = None,
-                 clip_norm: float | None = None) -> None:
-        tune_malloc()
+                 clip_norm: float | None = None, tune_malloc: bool = False) -> None:
+        if tune_malloc:
+            _tune_malloc()
         self.model = model
         self.loss = loss_name(loss)
         self.optimizer = _bind_optimizer(model, optimizer, lr, weight_decay, clip_norm)
@@ -340,7 +347,7 @@ def fit(model: Model, X: Any, y: Any, loss: str = "mse", optimizer: Any = "adam"
         shuffle: bool = True, progress: bool | str = True,
         weight_decay: float | None = None, callbacks: list[Callback] | None = None,
         schedule: LRSchedule | None = None, clip_norm: float | None = None,
-        initial_epoch: int = 0) -> History:
+        initial_epoch: int = 0, tune_malloc: bool = False) -> History:
     """Train ``model`` on ``(X, y)`` by minibatch gradient descent.
 
     ``loss``: ``"mse"``, ``"bce"`` or ``"cross_entropy"`` (integer labels).
@@ -400,7 +407,7 @@ def fit(model: Model, X: Any, y: Any, loss: str = "mse", optimizer: Any = "adam"
     if schedule is not None:
         cbs.append(LearningRateScheduler(schedule))
     train_step = TrainStep(model, loss, optimizer, lr=lr, weight_decay=weight_decay,
-                           clip_norm=clip_norm)
+                           clip_norm=clip_norm, tune_malloc=tune_malloc)
     opt = train_step.optimizer
 
     n = X.shape[0]
