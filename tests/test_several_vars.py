@@ -123,12 +123,22 @@ def test_the_papers_gradient_of_f_x_y():
 
 
 def test_the_jacobian_prints_as_a_matrix():
+    """J = [∇f; ∇g]: the rows are the gradients of the stacked functions (section 3)."""
     J = md.derive(PAPER_J_EXPR, ["x", "y"])
-    text = str(J)
-    for part in ("6xy", "3x²", "2", "8y⁷"):
-        assert part in text
+    assert str(J) == "[[6xy, 3x²], [2, 8y⁷]]"
     tex = md.latex(J)
     assert "bmatrix" in tex or "pmatrix" in tex
+    # the rows as printed are the gradients, each by [x; y]
+    for row, fk in zip(J.body.children, PAPER_J_EXPR.children):
+        assert row is md.derive(fk, [X, Y]).body
+
+
+def test_the_hessian_of_vectors_prints_its_blocks():
+    shapes = {"x": ("n",), "y": ("m",), "B": ("n", "m")}
+    H = md.hessian("sum(x * x) * sum(exp(y)) + x @ B @ y", ["x", "y"], shapes=shapes)
+    # [[∂²f/∂x², ∂²f/∂x∂y], [∂²f/∂y∂x, ∂²f/∂y²]]
+    assert str(H) == ("block([[2sum(exp(y))I, B + 2x exp(y)ᵀ], "
+                      "[Bᵀ + 2exp(y)xᵀ, diag(sum(x²)exp(y))]])")
 
 
 # ------------------------------------------------------------------ the record

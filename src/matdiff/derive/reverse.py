@@ -220,14 +220,35 @@ def _join(parts: Sequence[Expr], nf: int, xs: Sequence[Var]) -> Expr:
     """The derivative by the concatenation ``z = [vec(x₁); …; vec(x_k)]`` from its parts
     ``∂f/∂xᵢ`` (shape ``F + Xᵢ``, ``F`` of rank ``nf``): ``∂f[φ]/∂z[a]`` is the part
     of the variable that holds coordinate ``a``, so the parts are joined along the
-    last axis, a scalar variable's part as one column (``F + (1,)``).  Scalars only
-    is the paper's ``[∂f/∂x, ∂f/∂y]``: a stack along a new last axis."""
-    from ..expr.builders import concat, stack
+    last axis (``Concat``, :mod:`matdiff.expr.selection`): a vector's part as a block
+    of its length, a scalar's as one row.  Scalars only is the paper's
+    ``[∂f/∂x, ∂f/∂y]``, a stack along a new last axis.
 
-    if all(len(x.shape) == 0 for x in xs):
-        return stack(list(parts), axis=nf)
-    cols = [stack([p], axis=nf) if len(x.shape) == 0 else p for x, p in zip(xs, parts)]
-    return concat(cols, axis=nf)
+    Where every part is itself joined along one of ``f``'s axes, in one layout (the
+    derivative of stacked functions ``f = [f₁, f₂]``), the two joins are exchanged
+    (a join along axis ``a`` of joins along the last axis is the join along the last
+    axis of joins along ``a``, ``a`` < ``nf``): the paper's ``J = [∇f₁; ∇f₂]``, a
+    stack of gradients, which prints as the matrix it is, row by row."""
+    from ..expr.selection import Concat
+    from ..expr.simplify.selection import concat
+
+    first = parts[0]
+    if isinstance(first, Concat) and first.axis < nf and all(
+            _same_layout(p, first) for p in parts[1:]):
+        a, rows = first.axis, first.rows
+        pieces = [_join([p.children[i] for p in parts], nf - rows[i], xs)
+                  for i in range(len(rows))]
+        return concat(pieces, a, rows)
+    return concat(list(parts), nf, [len(x.shape) == 0 for x in xs])
+
+
+def _same_layout(p: Expr, first: Expr) -> bool:
+    """Whether ``p`` is joined along the axis of ``first``, from pieces of its sizes."""
+    from ..expr.selection import Concat
+
+    return (isinstance(p, Concat) and p.axis == first.axis and p.rows == first.rows
+            and all(row or c.shape[p.axis] == d.shape[p.axis]
+                    for c, d, row in zip(p.children, first.children, p.rows)))
 
 
 def _derive(f: Expr, x: Var) -> Expr:
