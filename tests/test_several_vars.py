@@ -20,6 +20,7 @@ import pytest
 
 import matdiff as md
 from helpers import assert_close, fd_jacobian
+from katex import katex_errors
 from matdiff import cli
 from matdiff.errors import MatdiffError, UnknownVariableError
 from matdiff.expr.core import shape_str
@@ -204,6 +205,7 @@ def test_torch_agrees_on_vectors():
     t = [torch.tensor(v, dtype=torch.float64) for v in (y0, x0)]
     gy, gx = torch.autograd.functional.jacobian(
         lambda y, x: (x**2).sum() * torch.sin(y).sum() + x @ x, tuple(t))
+    assert shape_str(g.shape) == "(m + n,)"
     # the order of the list is the order of the concatenation: [y; x]
     assert_close(g.evaluate(x=x0, y=y0), np.concatenate([gy.numpy(), gx.numpy()]))
 
@@ -233,6 +235,19 @@ def test_the_hessian_has_the_cross_terms():
     # the blocks are the Hessians by each and the mixed derivative
     assert_close(H.evaluate(x=0.7, y=-1.3)[0, 0],
                  md.hessian(f, "x", shapes=SCALARS).evaluate(x=0.7, y=-1.3))
+
+
+def test_the_hessian_of_stacked_functions_against_jax():
+    H = md.hessian(PAPER_J_EXPR, [X, Y])
+    assert H.shape == (2, 2, 2)
+
+    def jf(x, y):
+        return jnp.stack([3 * x**2 * y, 2 * x + y**8])
+
+    hs = jax.hessian(jf, argnums=(0, 1))(jnp.float64(0.8), jnp.float64(-1.2))
+    ref = np.stack([np.stack([np.asarray(hs[i][j]) for j in range(2)], axis=-1)
+                    for i in range(2)], axis=-2)
+    assert_close(H.evaluate(x=0.8, y=-1.2), ref, what="jax")
 
 
 def test_the_hessian_of_vectors_against_jax():
@@ -274,6 +289,14 @@ def test_a_planted_wrong_cross_term_fails_the_check():
     r = md.check(g, ["x", "y"], derivative=wrong)
     assert not r.ok and r.status == "mismatch"
     assert r.direction is not None and r.direction.shape == (2,)
+
+
+def test_a_claim_in_text_by_several_variables():
+    """The paper's ∇f(x, y) = [6yx, 3x²] for f = 3x²y as a person types it; planted:
+    the factor 3 of ∂f/∂y left out."""
+    assert md.check("3*x**2*y", ["x", "y"], shapes=SCALARS, derivative="[6*y*x, 3*x**2]").ok
+    r = md.check("3*x**2*y", ["x", "y"], shapes=SCALARS, derivative="[6*y*x, x**2]")
+    assert not r.ok and r.status == "mismatch"
 
 
 def test_a_claim_of_the_wrong_shape_names_the_variables():
@@ -360,6 +383,31 @@ def test_the_command_on_the_papers_jacobian():
     assert code == 0
     (d,) = json.loads(out)["derivatives"]
     assert d["shape"] == [2, 2] and "matrix" in d["latex"]
+
+
+def test_the_command_in_latex_and_markdown():
+    argv = ["3*x**2*y", "--wrt", "x,y", "--shape", "x=", "--shape", "y="]
+    code, out = _run(argv + ["--format", "latex"])
+    assert code == 0
+    assert (r"\frac{\partial f}{\partial \left(x, y\right)} &= "
+            r"\begin{bmatrix} 6 x y \\ 3 x^{2} \end{bmatrix}") in out
+    code, out = _run(argv + ["--format", "markdown", "--check"])
+    assert code == 0 and "- check of ∂f/∂(x, y): `OK" in out
+
+
+def test_the_latex_renders_in_katex():
+    shapes = {"x": ("n",), "y": ("m",), "B": ("n", "m")}
+    f = "sum(x * x) * sum(exp(y)) + x @ B @ y"
+    items = [md.latex(md.derive(PAPER_J_EXPR, [X, Y])),
+             md.latex(md.derive(3 * X**2 * Y, [X, Y]), layout="numerator"),
+             md.latex(md.hessian("x**2 * y**3 + sin(x * y)", ["x", "y"], shapes=SCALARS)),
+             md.latex(md.derive(f, ["x", "y"], shapes=shapes)),
+             md.latex(md.hessian(f, ["x", "y"], shapes=shapes))]
+    code, out = _run([PAPER_J, "--wrt", "x,y", "--shape", "x=", "--shape", "y=",
+                      "--hessian", "--format", "latex"])
+    assert code == 0
+    items.append(out)
+    assert katex_errors(items) == []
 
 
 def test_the_command_gives_the_whole_hessian():

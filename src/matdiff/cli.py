@@ -322,7 +322,8 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
     if args.claim is not None:
         if any(isinstance(w, list) for w in wrts):
             raise MatdiffError("--claim checks a derivative by one variable: give one "
-                               "--wrt NAME (not a list)")
+                               "--wrt NAME (not a list; md.check(f, [x, y], "
+                               "derivative=...) checks one by several at once)")
         return _claim(out, args, f, wrts, shapes)
     results = []
     for w in wrts:
@@ -498,7 +499,8 @@ def _emit_markdown(out, args, header, f, results) -> None:
     for r in results:
         if r.check is not None:
             lines = str(r.check).splitlines()
-            print(f"- check of ∂f/∂{r.wrt}: `{lines[0]}`", file=out)
+            d = _label(r.wrt, 1) if r.names else f"∂f/∂{r.wrt}"
+            print(f"- check of {d}: `{lines[0]}`", file=out)
             for ln in lines[1:]:
                 print(f"  - `{ln.strip()}`", file=out)
     for r in results:
