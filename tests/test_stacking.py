@@ -573,3 +573,137 @@ def test_printed_form_evaluates_to_the_value(k: int) -> None:
         vals = {name: rng.normal(size=tuple(sizes.get(d, d) for d in s))
                 for name, s in {**e.f.variables(), "w": ("n",)}.items()}
     assert_close(to_numpy(matrix_form(e), vals, sizes), e.evaluate(vals), what=str(e))
+
+
+# ============================================================== the text: numpy syntax
+def test_contract_line_paper_35() -> None:
+    g = md.derive("[log(x**2), sin(3*x)]", "x", shapes={"x": ()})
+    assert g.shape == (2,)
+    assert str(g) == "[2/x, 3cos(3x)]"
+    assert md.latex(g) == r"\begin{bmatrix} \frac{2}{x} \\ 3 \cos(3 x) \end{bmatrix}"
+    assert_close(g.evaluate(x=0.7), [2 / 0.7, 3 * np.cos(2.1)])
+
+
+def test_contract_line_bias_folded() -> None:
+    shapes = {"w": ("n",), "b": (), "x": ("n",)}
+    text = "max(0, dot(concat(w, [b]), concat(x, [1])))"
+    f = md.parse(text, shapes=shapes)
+    g = md.derive(text, "w", shapes=shapes)
+    assert g.shape == ("n",)
+    assert md.to_text(f, style="paper") == "max(0, concat(x, [1])ᵀconcat(w, [b]))"
+    assert str(g) == "step(concat(x, [1])ᵀconcat(w, [b]))x"
+    vals = {"w": np.array([0.5, -1.0, 2.0]), "b": 0.3, "x": np.array([1.0, 0.2, 0.4])}
+    assert_close(g.evaluate(vals), vals["x"])     # wᵀx + b = 1.4 > 0
+    # without shapes, inference makes x as long as w (n + 1 = n' + 1)
+    assert md.parse(text).variables() == {"x": ("n",), "w": ("n",), "b": ()}
+
+
+def test_contract_line_indexing() -> None:
+    shapes = {"x": ("n",), "A": ("n", "n")}
+    text = "x[0] * sum(x[1:]) + A[1, 2] * x[2] + A[:, 0] @ x"
+    f = md.parse(text, shapes=shapes)
+    assert f.shape == ()
+    assert str(f) == "xᵀA[:, 0] + A[1, 2]x[2] + x[0]sum(x[1:])"
+    rng = np.random.default_rng(7)
+    x0, A0 = rng.normal(size=4), rng.normal(size=(4, 4))
+    want = x0[0] * x0[1:].sum() + A0[1, 2] * x0[2] + A0[:, 0] @ x0
+    assert_close(f.evaluate(x=x0, A=A0), want)
+    for name, v0 in (("x", x0), ("A", A0)):
+        vals = {"x": x0, "A": A0}
+        fd = fd_jacobian(lambda t, name=name, vals=vals: f.evaluate({**vals, name: t}), v0)
+        assert_close(md.derive(f, name).evaluate(vals), fd, rtol=1e-6, atol=1e-7)
+    # without shapes: x a vector, A a matrix whose rows are x's dim
+    assert md.parse(text).variables() == {"x": ("n",), "A": ("n", "m")}
+
+
+def test_paper_example_2_jacobian_by_each_variable() -> None:
+    # J = [[6xy, 3x²], [2, 8y⁷]]: each column is the derivative by one variable
+    shapes = {"x": (), "y": ()}
+    jx = md.derive("[3*x**2*y, 2*x + y**8]", "x", shapes=shapes)
+    jy = md.derive("[3*x**2*y, 2*x + y**8]", "y", shapes=shapes)
+    assert_close(jx.evaluate(x=1.5, y=0.5), [6 * 1.5 * 0.5, 2])
+    assert_close(jy.evaluate(x=1.5, y=0.5), [3 * 1.5 ** 2, 8 * 0.5 ** 7])
+    assert str(jx) == "[6xy, 2]"
+
+
+def test_nested_literals_and_inference() -> None:
+    e = md.parse("[[1, 2], [3, x]]", shapes={"x": ()})
+    assert e.shape == (2, 2)
+    assert_close(e.evaluate(x=4.0), [[1, 2], [3, 4]])
+    # a slice's dim is inferred both ways: y has x[1:]'s dim, n - 1
+    assert md.parse("sum(x[1:] * y)").variables() == {"y": (md.expr.dims.dim_sub("n", 1),),
+                                                      "x": ("n",)}
+    assert md.parse("sum(concat(x, y) * z)", shapes={"z": (5,), "x": (2,)}).variables() == \
+        {"z": (5,), "x": (2,), "y": (3,)}
+    assert md.parse("x[::-1] @ x").shape == ()
+
+
+@pytest.mark.parametrize("text, shapes, message, caret", [
+    ("[x, y]", {"x": ("n",), "y": ("m",)}, "parts of shapes (n,) (part 1) and (m,) (part 2)",
+     "   ^  ^"),
+    ("x[5]", {"x": (3,)}, "index 5 is out of range for an axis of size 3", "  ^ ^"),
+    ("x[1.5]", {"x": ("n",)}, "an index must be a whole number, not 1.5", "    ^^^"),
+    ("x[y]", {"x": ("n",), "y": ()}, "an index must be a whole number", "    ^"),
+    ("x[1, 2]", {"x": ("n",)}, "too many indices: 2", None),
+    ("x[]", {"x": ("n",)}, "an empty index", None),
+    ("[]", {}, "an empty '[ ]'", None),
+    ("[x, y", {"x": (), "y": ()}, "'[' is never closed", None),
+    ("x[2:1]", {"x": (4,)}, "is empty", None),
+    ("concat(x, b)", {"x": ("n",), "b": ()}, "part 2 is a scalar", None),
+    ("concat(A, B)", {"A": ("n", "n"), "B": ("n", "m")}, "their other dims differ", None),
+    ("x[::2]", {"x": ("n",)}, "no length in dims", None),
+])
+def test_bad_text_gives_a_clear_error_with_a_caret(text, shapes, message, caret) -> None:
+    with pytest.raises((md.ParseError, ShapeError)) as info:
+        md.parse(text, shapes=shapes)
+    msg = str(info.value)
+    assert message in msg, msg
+    assert text in msg and "^" in msg, msg
+    if caret is not None:
+        assert caret in msg.splitlines(), msg
+
+
+def test_bad_text_without_shapes_too() -> None:
+    with pytest.raises(ShapeError, match=r"\[…\] stacks parts of one shape"):
+        md.parse("[A @ x, B @ x]", shapes={"A": (2, 3), "B": (4, 3)})
+    with pytest.raises(ShapeError, match="index 3 is out of range"):
+        md.parse("x[3] + sum(A @ x)", shapes={"A": (2, 3)})
+
+
+def test_index_out_of_range_on_a_named_dim_from_text() -> None:
+    f = md.parse("x[4] * 2", shapes={"x": ("n",)})
+    with pytest.raises(EvaluationError, match=r"index 4 .*size n = 3"):
+        f.evaluate(x=np.ones(3))
+
+
+def test_matrixcalculus_syntax_says_it_has_no_stacking() -> None:
+    for text in ("[x, y]", "x[0]", "x(1:2)"):
+        with pytest.raises(md.ParseError) as info:
+            md.parse(text, syntax="matrixcalculus")
+        if "[" in text:
+            assert "no stacking or indexing" in str(info.value)
+
+
+# ============================================================== the text: unicode syntax
+@pytest.mark.parametrize("text, shapes", [
+    ("[log(x**2), sin(3*x)]", {"x": ()}),
+    ("concat(w, [b])", {"w": ("n",), "b": ()}),
+    ("x[0] * sum(x[1:]) + A[1, 2] * x[2] + A[:, 0] @ x", {"x": ("n",), "A": ("n", "n")}),
+    ("[w, v] @ w", {"w": ("n",), "v": ("n",)}),
+    ("A[::-1, 1:] @ x[1:]", {"x": ("n",), "A": ("n", "n")}),
+    ("max(0, dot(concat(w, [b]), concat(x, [1])))", {"w": ("n",), "b": (), "x": ("n",)}),
+    ("x[-1] * sum(x[:-1])", {"x": ("n",)}),
+])
+def test_unicode_syntax_reads_what_is_printed(text: str, shapes: dict) -> None:
+    f = md.parse(text, shapes=shapes)
+    rng = np.random.default_rng(3)
+    vals = {k: rng.normal(size=tuple(4 if isinstance(d, str) else d for d in s))
+            for k, s in shapes.items()}
+    printed = [f, md.derive(f, next(iter(f.variables())))]
+    for e in printed:
+        if any(isinstance(n, md.Const) and n.shape for n in topo_order(e.body
+               if hasattr(e, "body") else e)):
+            continue  # a constant block prints without its dims (0, 1): not read back
+        back = md.parse(str(e), shapes=shapes, syntax="unicode")
+        assert back.shape == e.shape, str(e)
+        assert_close(back.evaluate(vals), e.evaluate(vals), what=str(e))

@@ -4,7 +4,8 @@ Every linear-algebra operation lowers onto :class:`Einsum` (a general tensor
 product); the other kinds are leaves (:class:`Var`, :class:`Const`, :class:`Size`,
 :class:`Delta`), sums (:class:`Add`), element-wise functions (:class:`Map`, one
 table in :mod:`matdiff.expr.functions`) and matrix functions (:class:`Call`, one
-definition each in :mod:`matdiff.expr.matrix_functions`: ``inv``, ``det``, ...).
+definition each in :mod:`matdiff.expr.matrix_functions`: ``inv``, ``det``, ...); stacking and
+selection are the kinds ``Concat`` and ``Take`` of :mod:`matdiff.expr.selection`.
 
 Nodes built twice from the same parts are the same object (hash-consing), so
 equality is identity and shared subexpressions are shared in memory.  The

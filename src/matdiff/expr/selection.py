@@ -82,6 +82,8 @@ def sign_of(d: Dim) -> int | None:
 
 def _le(a: Dim, b: Dim) -> bool | None:
     """Whether ``a ≤ b`` for every size (``None``: it depends)."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a <= b
     s = sign_of(dim_sub(b, a))
     return None if s is None else s >= 0
 

@@ -302,6 +302,9 @@ class Printer:
             return self._plan_smul(node)
         if k == "scale" and self._lead_quotient(node):
             return self._plan_lead_quotient(node.params[0], node.args[0])
+        if k == "scale" and node.orient == "s" and float(node.params[0]).is_integer() \
+                and _denominator(node.args[0]) is not None:
+            return self._plan_number_over(node)
         if k == "pow":
             p = _const_exponent(node.args[1])
             matrix = node.orient == "m"
@@ -432,6 +435,18 @@ class Printer:
             return self.fmt.quotient(self, num, den), PRODUCT
 
         return deps, finish
+
+    def _plan_number_over(self, node: MForm):
+        # a whole number over a scalar, as the paper writes it: 2/x, −3/x², not 2x⁻¹
+        c = node.params[0]
+        base, p = _denominator(node.args[0])  # type: ignore[misc]
+
+        def finish(r: list) -> Result:
+            den = r[0] if p == 1 else self.fmt.power(r[0], p, False)
+            text = self.fmt.quotient(self, [(self.fmt.number(abs(c)), node)], [den])
+            return (self.fmt.MINUS + text, NEG) if c < 0 else (text, PRODUCT)
+
+        return [("m", base)], finish
 
     def _lead_quotient(self, node: MForm) -> bool:
         """Whether the style writes this row's coefficient in front as a quotient:

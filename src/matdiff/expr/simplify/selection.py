@@ -279,36 +279,52 @@ def sum_of_concats(terms: list[Expr]) -> list[Expr] | None:
 def _merge(cs: list[Concat], axis: int) -> Expr | None:
     from .sums import add
 
+    offsets = [c.offsets() for c in cs]
     points: list[Dim] = []
-    for c in cs:
-        for o in c.offsets():
-            if o not in points:
+    seen: set = set()
+    for offs in offsets:
+        for o in offs:
+            if o not in seen:
+                seen.add(o)
                 points.append(o)
-    # order the boundaries (insertion sort on ≤, which must be decidable)
-    order: list[Dim] = []
-    for p in points:
-        k = 0
-        while k < len(order):
-            le = _le(p, order[k])
-            if le is None:
-                return None
-            if le:
-                break
-            k += 1
-        order.insert(k, p)
+    if all(isinstance(p, int) for p in points):
+        order: list[Dim] = sorted(points)  # type: ignore[type-var]
+    else:  # order the boundaries by ≤, which must be decidable for all sizes
+        order = []
+        for p in points:
+            k = 0
+            while k < len(order):
+                le = _le(p, order[k])
+                if le is None:
+                    return None
+                if le:
+                    break
+                k += 1
+            order.insert(k, p)
     pieces: list[Expr] = []
     kinds: list[bool] = []
+    at = [0] * len(cs)  # each concatenation's part that covers the interval
     for u, v in zip(order, order[1:]):
         contrib: list[tuple[Expr, bool, Dim]] = []
-        for c in cs:
-            offs = c.offsets()
-            for k, (part, row) in enumerate(zip(c.children, c.rows)):
-                if _le(offs[k], u) and _le(v, offs[k + 1]):
-                    contrib.append((part, row, offs[k]))
-                    break
-            else:
+        for j, (c, offs) in enumerate(zip(cs, offsets)):
+            k = at[j]
+            while k < len(c.children) and not (_le(offs[k], u) and _le(v, offs[k + 1])):
+                k += 1
+            if k == len(c.children):
                 return None
-        if any(row for _, row, _ in contrib):
+            at[j] = k
+            contrib.append((c.children[k], c.rows[k], offs[k]))
+        row_here = any(row for _, row, _ in contrib)
+        # zero parts add nothing (a scatter's zero blocks): leave them out
+        contrib = [t for t in contrib if not (isinstance(t[0], Const) and t[0].value == 0.0)]
+        if not contrib:
+            like = cs[0]
+            shape = like.shape[:axis] + like.shape[axis + 1:] if row_here else \
+                like.shape[:axis] + (dim_sub(v, u),) + like.shape[axis + 1:]
+            pieces.append(zeros(shape))
+            kinds.append(row_here)
+            continue
+        if row_here:
             vals = [part if row else take(part, axis, (dim_sub(u, o),))
                     for part, row, o in contrib]
             pieces.append(add(vals))
@@ -323,4 +339,3 @@ def _merge(cs: list[Concat], axis: int) -> Expr | None:
             pieces.append(add(vals))
             kinds.append(False)
     return concat(pieces, axis, kinds)
-
