@@ -168,6 +168,20 @@ def test_the_parts_are_the_separate_derivatives():
     assert_close(g.evaluate(vals), np.concatenate(parts))
 
 
+def test_a_list_of_one_and_a_variable_f_lacks():
+    shapes = {"x": ("n",), "y": ()}
+    f = "sum(x**2) * y"
+    # by [vec(x)]: a vector's part is its derivative; a scalar's is one column
+    assert md.derive(f, ["x"], shapes=shapes).body is md.derive(f, "x", shapes=shapes).body
+    g = md.derive(f, ["y"], shapes=shapes)
+    assert g.shape == (1,) and g.wrt == ((md.scalar("y"),),)
+    assert_close(g.evaluate(x=np.array([1.0, 2.0]), y=3.0), [5.0])
+    # a variable f does not contain has a zero part of its size
+    g = md.derive("sum(x**2)", ["x", "y"], shapes=shapes)
+    assert shape_str(g.shape) == "(n + 1,)"
+    assert_close(g.evaluate(x=np.array([1.0, 2.0]), y=3.0), [2.0, 4.0, 0.0])
+
+
 # ------------------------------------------------------------------ vectors
 def test_vectors_of_different_dims_give_the_sum_of_the_dims():
     shapes = {"x": ("n",), "y": ("m",), "A": ("k", "n"), "B": ("k", "m")}
