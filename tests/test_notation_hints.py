@@ -17,7 +17,7 @@ X0 = np.array([0.5, 1.5, 2.0])
 
 def test_ln_is_log():
     assert md.parse("ln(x)", shapes={"x": ("n",)}) is md.parse("log(x)", shapes={"x": ("n",)})
-    assert str(md.derive("ln(x**2)", "x", shapes={"x": ()})) == "2x⁻¹"
+    assert str(md.derive("ln(x**2)", "x", shapes={"x": ()})) == "2/x"
 
 
 def test_superscript_digits_are_powers_not_names():

@@ -44,10 +44,10 @@ import numpy as np
 
 from .compile.api import as_real_array, check_values, human_bytes, memory_limit
 from .compile.evaluate import bind_sizes, evaluate
-from .derive.reverse import derive, function_of, resolve_wrt
+from .derive.reverse import derive, function_of, is_several, resolve_several, resolve_wrt
 from .errors import EvaluationError, LimitError
-from .expr.core import STRUCTURES, Expr, Map, Size, Var, shape_str, topo_order, var_nodes
-from .expr.dims import dim_names, dim_size
+from .expr.core import STRUCTURES, Expr, Map, Shape, Size, Var, shape_str, topo_order, var_nodes
+from .expr.dims import dim_add, dim_mul, dim_names, dim_size
 
 __all__ = ["check", "CheckResult", "random_values", "structured"]
 
@@ -129,6 +129,51 @@ class CheckResult:
 def _fmt(a: Any) -> str:
     return np.array2string(np.asarray(a), precision=4, suppress_small=True,
                            max_line_width=10 ** 6, threshold=12)
+
+
+# ------------------------------------------------------------------ coordinates
+#: what a derivative is by: one variable, or several at once (a tuple of them: the
+#: derivative by their concatenation z = [vec(x); vec(y); …], column-major)
+Wrt = Var | tuple
+
+
+def _vars(x: Wrt) -> tuple[Var, ...]:
+    return x if isinstance(x, tuple) else (x,)
+
+
+def _label(x: Wrt) -> str:
+    return x.name if isinstance(x, Var) else "[" + ", ".join(v.name for v in x) + "]"
+
+
+def _coords_shape(x: Wrt) -> Shape:
+    """The shape of the coordinates: ``x``'s own, or ``(size(x) + size(y) + …,)``."""
+    if isinstance(x, Var):
+        return x.shape
+    return (dim_add(*(dim_mul(*v.shape) for v in x)),)
+
+
+def _coords(x: Wrt, vals: Mapping[str, Any]) -> np.ndarray:
+    """The point's coordinates: ``x``'s value, or the concatenation of the values of
+    several variables, each flattened column-major (``vec``), as ``derive`` orders
+    the last axis of a derivative by several variables."""
+    conv = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+    if isinstance(x, Var):
+        return as_real_array(x.name, vals[x.name], conv)
+    return np.concatenate([as_real_array(v.name, vals[v.name], conv).ravel(order="F")
+                           for v in x])
+
+
+def _at(x: Wrt, vals: Mapping[str, Any], z: np.ndarray) -> dict[str, Any]:
+    """The point ``vals`` with its coordinates (see :func:`_coords`) set to ``z``."""
+    if isinstance(x, Var):
+        return {**vals, x.name: z}
+    out, k = dict(vals), 0
+    for v in x:
+        shape = np.shape(vals[v.name])
+        n = math.prod(shape)
+        out[v.name] = z[k:k + n].reshape(shape, order="F")
+        k += n
+    return out
 
 
 # ------------------------------------------------------------------ random points
@@ -239,12 +284,12 @@ def _check_structured_value(x: Var, value: Any) -> None:
                               "but its value has an eigenvalue ≤ 0")
 
 
-def _size_plans(expr: Expr, x: Var) -> list[dict[str, int]]:
+def _size_plans(expr: Expr, x: Wrt) -> list[dict[str, int]]:
     """Sizes for the named dims, one plan per try: the first is the usual (3, 4, 3,
     …); the others change which dims are larger, so that a function singular at one
     choice (``logdet(XᵀX)`` with fewer rows than columns) is tried at another."""
     names: list[str] = []
-    for shape in [*expr.variables().values(), x.shape]:
+    for shape in [*expr.variables().values(), *(v.shape for v in _vars(x))]:
         for d in shape:
             names.extend(n for n in sorted(dim_names(d)) if n not in names)
     return [{d: pair[k % 2] for k, d in enumerate(names)} for pair in _SIZE_CHOICES]
@@ -268,7 +313,7 @@ def _sides(node: Map, vals: Mapping[str, Any], sizes: Mapping[str, int]) -> set[
 
 
 # ------------------------------------------------------------------ claims
-def _claim(f: Expr, x: Var, derivative: Expr | str) -> Expr:
+def _claim(f: Expr, x: Wrt, derivative: Expr | str) -> Expr:
     """A person's derivative as an expression over f's variables: text is parsed with
     the shapes of f's variables (and of ``x``), and a name that is one of their dims
     (the ``N`` of ``2/N``) stands for that dim's size."""
@@ -280,7 +325,7 @@ def _claim(f: Expr, x: Var, derivative: Expr | str) -> Expr:
     from .parse import parse, tokenize
 
     shapes: dict[str, Any] = {**{n: v.shape_spec for n, v in var_nodes(f).items()},
-                              x.name: x.shape_spec}
+                              **{v.name: v.shape_spec for v in _vars(x)}}
     dims = {n for s in shapes.values() for d in s[:len(s) - bool(_tag(s))]
             for n in dim_names(d)}
     sizes = set()
@@ -316,11 +361,12 @@ def _substitute(e: Expr, by: Mapping[str, Expr]) -> Expr:
                     else _rebuilt(n, kids))
 
 
-def _structure_hint(x: Var, claim: np.ndarray, truth: np.ndarray) -> str:
+def _structure_hint(x: Wrt, claim: np.ndarray, truth: np.ndarray) -> str:
     """What a wrong claim by a symmetric variable seems to be: the handbooks'
     ``G + Gᵀ − G ⊙ I`` (which is ``2 sym(G) − sym(G) ⊙ I``), or the unconstrained
     ``G`` (not symmetric)."""
-    if x.structure not in ("symmetric", "spd") or claim.shape != truth.shape:
+    if not isinstance(x, Var) or x.structure not in ("symmetric", "spd") \
+            or claim.shape != truth.shape:
         return ""
     sym_g = truth  # the true gradient is sym(G); its diagonal is G's
     handbook = 2 * sym_g - sym_g * np.eye(sym_g.shape[-1])
@@ -358,7 +404,7 @@ def _hint(claim: np.ndarray, truth: np.ndarray) -> str:
     return ""
 
 
-def _piece_hint(f: Expr, x: Var, p: _Point) -> str:
+def _piece_hint(f: Expr, x: Wrt, p: _Point) -> str:
     """Whether the claim is the derivative with every piecewise factor taken as 1 (a
     ReLU's step(z) left out): each piecewise node ``g(a, …)`` becomes ``a + r``, with
     ``r`` a new variable holding ``g − a`` at the point, so the value stays and the
@@ -419,33 +465,35 @@ class _Point:
     D: np.ndarray
 
 
-def _finite_point(f: Expr, D: Expr, x: Var, vals: dict[str, np.ndarray],
+def _finite_point(f: Expr, D: Expr, x: Wrt, vals: dict[str, np.ndarray],
                   rng: np.random.Generator) -> _Point | None:
     """The point ``vals`` with the derivative's value, or ``None`` where ``f`` or the
     derivative is not finite there (or cannot be evaluated: a singular matrix)."""
-    if x.name not in vals:
-        # a variable f lacks: its dims take the sizes f's values gave them (x: (m,)
-        # against B: (n, m) is B's m), else 3
-        _, known = bind_sizes(f, vals)
-        known = {**{n: 3 for d in x.shape for n in dim_names(d)}, **known}
-        vals[x.name] = structured(rng.standard_normal(
-            [dim_size(d, known) for d in x.shape]), x.structure)
+    for v in _vars(x):
+        if v.name not in vals:
+            # a variable f lacks: its dims take the sizes f's values gave them (x: (m,)
+            # against B: (n, m) is B's m), else 3
+            _, known = bind_sizes(f, vals)
+            known = {**{n: 3 for d in v.shape for n in dim_names(d)}, **known}
+            vals[v.name] = structured(rng.standard_normal(
+                [dim_size(d, known) for d in v.shape]), v.structure)
     _, sizes = bind_sizes(D, vals)
     _, fsizes = bind_sizes(f, vals)
     sizes.update(fsizes)
-    x0 = as_real_array(x.name, vals[x.name], lambda a: np.asarray(a, dtype=np.float64))
+    x0 = _coords(x, vals)
     try:
         with np.errstate(all="ignore"):  # a value that is not finite is answered below
             f0 = evaluate(f, vals, dims=sizes)
             Dv = evaluate(D, vals, dims=sizes)
     except EvaluationError:
         return None
-    want = Dv.shape[Dv.ndim - len(x.shape):]
-    if x0.shape != want or x0.ndim != len(x.shape):
+    coords = _coords_shape(x)
+    want = Dv.shape[Dv.ndim - len(coords):]
+    if x0.shape != want or x0.ndim != len(coords):
         # f lacks x, so evaluation bound x's dims from the other values only
         raise EvaluationError(
-            f"value of {x.name} has shape {x0.shape}, but the other values make its "
-            f"shape {shape_str(x.shape)} = {want}")
+            f"value of {_label(x)} has shape {x0.shape}, but the other values make its "
+            f"shape {shape_str(coords)} = {want}")
     if not (np.all(np.isfinite(f0)) and np.all(np.isfinite(Dv))):
         return None
     return _Point(vals, sizes, Dv)
@@ -467,6 +515,11 @@ def check(f: Expr | str, wrt: Expr | str, values: Mapping[str, Any] | None = Non
     out, ``points`` random points (more while a piecewise function has a piece that
     no point has reached; see the module docstring) are drawn.
 
+    ``wrt`` may be a list of variables, as for :func:`matdiff.derive`: the derivative
+    by their concatenation ``z = [vec(x); vec(y); …]`` is checked along random
+    directions in the space of ``z`` (every variable moves at once, so the cross
+    terms of a Hessian are checked too); ``direction`` is then such a ``z``.
+
     >>> import numpy as np, matdiff as md
     >>> f = md.parse("x @ A @ x", shapes={"x": ("n",), "A": ("n", "n")})
     >>> md.check(f, "x", {"x": np.ones(3), "A": np.eye(3)}).ok
@@ -476,14 +529,17 @@ def check(f: Expr | str, wrt: Expr | str, values: Mapping[str, Any] | None = Non
     (True, (2, 2))
     >>> md.check("sum(x**2)", "x", shapes={"x": ("n",)}, derivative="4*x").hint
     'the claim is the derivative times 2: a constant factor is off'
+    >>> md.check("x**2 * y + sin(y)", ["x", "y"], shapes={"x": (), "y": ()}).ok
+    True
     """
     _check_options(directions, eps, rtol, atol, seed, points)
     f, known = function_of(f, shapes)
-    x = resolve_wrt(f, wrt, shapes, known)
+    x: Wrt = (resolve_several(f, wrt, shapes, known) if is_several(wrt)
+              else resolve_wrt(f, wrt, shapes, known))
     rng = np.random.default_rng(seed)
     D = derive(f, x) if derivative is None else _claim(f, x, derivative)
     claim = derivative is not None
-    if claim and D.shape != f.shape + x.shape:
+    if claim and D.shape != f.shape + _coords_shape(x):
         truth = derive(f, x)
         return _wrong_shape(D, truth, x, directions, eps, values)
     pieces = _piecewise(f)
@@ -493,8 +549,9 @@ def check(f: Expr | str, wrt: Expr | str, values: Mapping[str, Any] | None = Non
     plans = _size_plans(f, x)
     if values is not None:
         vals = dict(check_values(values, "check"))
-        if x.name not in vals and x.name in f.variables():
-            raise EvaluationError(f"no value given for {x.name}")
+        for v in _vars(x):
+            if v.name not in vals and v.name in f.variables():
+                raise EvaluationError(f"no value given for {v.name}")
         for name, node in var_nodes(f).items():
             if name in vals:
                 _check_structured_value(node, vals[name])
@@ -529,7 +586,7 @@ def check(f: Expr | str, wrt: Expr | str, values: Mapping[str, Any] | None = Non
                     (len(seen), total), bool(pieces))
 
 
-def _compare(f: Expr, D: Expr, x: Var, chosen: list[_Point], directions: int, eps: float,
+def _compare(f: Expr, D: Expr, x: Wrt, chosen: list[_Point], directions: int, eps: float,
              rtol: float, atol: float, rng: np.random.Generator, claim: bool,
              pieces: tuple[int, int], piecewise: bool) -> CheckResult:
     """Central differences against the derivative at each chosen point."""
@@ -539,13 +596,15 @@ def _compare(f: Expr, D: Expr, x: Var, chosen: list[_Point], directions: int, ep
     unstructured: _Point | None = None  # a point where D is not in x's structure
     agreed = differed = 0
     unchecked = ""
+    # a structured variable moves only in its space (a symmetric S along symmetric E),
+    # and its gradient must lie there too (sym(G), not G); by several variables at
+    # once, each part is projected by derive and the directions are the concatenation's
+    xs = x.structure if isinstance(x, Var) else None
     for p in chosen:
-        x0 = np.asarray(p.vals[x.name], dtype=np.float64)
+        x0 = _coords(x, p.vals)
         k = x0.ndim
         good_here = True
-        # a structured variable moves only in its space (a symmetric S along
-        # symmetric E), and its gradient must lie there too (sym(G), not G)
-        off = _off_structure(np.asarray(p.D), x.structure)
+        off = _off_structure(np.asarray(p.D), xs)
         if off > atol + rtol * max(1.0, float(np.max(np.abs(p.D)))):
             good_here = False
             if unstructured is None:
@@ -553,11 +612,11 @@ def _compare(f: Expr, D: Expr, x: Var, chosen: list[_Point], directions: int, ep
             worst_abs = max(worst_abs, off)
             worst_rel = max(worst_rel, off / max(float(np.max(np.abs(p.D))), 1e-12))
         for _ in range(directions):
-            v = structured(rng.standard_normal(x0.shape), x.structure)
+            v = structured(rng.standard_normal(x0.shape), xs)
             jv = np.tensordot(p.D, v, axes=k) if k else p.D * v
             with np.errstate(all="ignore"):
-                plus = evaluate(f, {**p.vals, x.name: x0 + eps * v}, dims=p.sizes)
-                minus = evaluate(f, {**p.vals, x.name: x0 - eps * v}, dims=p.sizes)
+                plus = evaluate(f, _at(x, p.vals, x0 + eps * v), dims=p.sizes)
+                minus = evaluate(f, _at(x, p.vals, x0 - eps * v), dims=p.sizes)
             fd = (plus - minus) / (2 * eps)
             if not np.all(np.isfinite(fd)):
                 unchecked = "f is not finite next to a point (a step of eps leaves its domain)"
@@ -602,12 +661,13 @@ def _compare(f: Expr, D: Expr, x: Var, chosen: list[_Point], directions: int, ep
                        got=np.asarray(jv), hint=hint, **base)  # type: ignore[arg-type]
 
 
-def _wrong_shape(claim: Expr, truth: Expr, x: Var, directions: int, eps: float,
+def _wrong_shape(claim: Expr, truth: Expr, x: Wrt, directions: int, eps: float,
                  values: Mapping[str, Any] | None) -> CheckResult:
     """A claim whose shape is not the derivative's: wrong, with the shapes."""
     transposed = len(claim.shape) == 2 and claim.shape == truth.shape[::-1]
     hint = (f"the claim has shape {shape_str(claim.shape)} but the derivative by "
-            f"{x.name} has shape {shape_str(truth.shape)} (f's axes, then {x.name}'s)")
+            f"{_label(x)} has shape {shape_str(truth.shape)} (f's axes, then "
+            f"{_label(x)}'s)")
     if transposed:
         hint += ": the claim is in the other layout (a transpose)"
     return CheckResult(False, math.nan, math.nan, directions, eps, dict(values or {}),

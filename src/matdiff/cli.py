@@ -14,7 +14,7 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,9 @@ examples:
       its Hessian: A + Aᵀ
   matdiff "w * x" --wrt w --shape w=n --shape x=n
       a diagonal Jacobian: diag(x)
+  matdiff "[3*x**2*y, 2*x + y**8]" --wrt x,y --shape x= --shape y=
+      the paper's Jacobian by x and y at once (2 × 2); --hessian --wrt x,y gives the
+      whole Hessian by [x; y], cross terms included
   matdiff "sum(w * x)" --wrt w --shape w=n --shape x=n --explain --lang zh
       the paper's derivation, step by step, in Chinese
   matdiff "w / x" --wrt x --shape w=n --shape x=n --style paper --format latex
@@ -147,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-e", "--expr", dest="expr_option", metavar="EXPR", default=None,
                    help="the expression, where it starts with '-' (-sum(x))")
     p.add_argument("--wrt", action="append", default=[], metavar="VAR",
-                   help="variable to differentiate by (repeatable; default: all)")
+                   help="variable to differentiate by (repeatable: one derivative each; "
+                        "default: all); x,y is the derivative by x and y at once (by "
+                        "their concatenation, the paper's ∇f(x, y))")
     p.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
                    help="declare a variable's shape, e.g. x=n, A=n,n, b= (repeatable)")
     p.add_argument("--syntax", choices=SYNTAXES, default="numpy",
@@ -204,21 +209,47 @@ def _train(argv: Sequence[str]) -> int:
 class _Result:
     """One derivative the command prints."""
 
-    wrt: str
+    wrt: str  #: the variable, or several as typed (x,y: by their concatenation)
     order: int
     expr: Expr  #: the derivative result (it knows its f_ndim for the layouts)
     check: CheckResult | None = None
     derivation: Any = None
+    #: by several variables: their names, and the derivation of each part
+    names: tuple[str, ...] = ()
+    parts: list = field(default_factory=list)
+
+
+def _parse_wrt(items: Sequence[str]) -> list[str | list[str]]:
+    """The ``--wrt`` options: a name is a derivative by it; ``x,y`` (a list of names)
+    is the derivative by several variables at once."""
+    out: list[str | list[str]] = []
+    for item in items:
+        if "," not in item:
+            out.append(item)
+            continue
+        names = [n.strip() for n in item.split(",")]
+        if not all(names):
+            raise MatdiffError(f"--wrt {item!r}: an empty name (--wrt x,y is the derivative "
+                               "by x and y at once; --wrt x --wrt y gives one by each)")
+        out.append(names)
+    return out
 
 
 def _label(wrt: str, order: int) -> str:
+    if "," in wrt:  # by the concatenation of several: the paper's ∂f/∂(x, y)
+        v = "(" + wrt.replace(",", ", ") + ")"
+        return f"∂²f/∂{v}²" if order == 2 else f"∂f/∂{v}"
     return f"∂²f/∂{wrt}²" if order == 2 else f"∂f/∂{wrt}"
 
 
 def _latex_label(wrt: str, order: int) -> str:
-    v = latex_name(wrt)
+    if "," in wrt:
+        v = r"\left(" + ", ".join(latex_name(n) for n in wrt.split(",")) + r"\right)"
+    else:
+        v = latex_name(wrt)
     if order == 2:
-        return r"\frac{\partial^2 f}{\partial " + (f"{{{v}}}" if "_" in v else v) + "^2}"
+        return r"\frac{\partial^2 f}{\partial " + (f"{{{v}}}" if "_" in v or "," in wrt
+                                                   else v) + "^2}"
     return r"\frac{\partial f}{\partial " + v + "}"
 
 
@@ -296,22 +327,31 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
     # every name of the text with its shape, for a --wrt that simplification
     # cancelled (p / p is 1: the derivative by p is 0 of p's shape)
     shapes = {**named, **(shapes or {})}
-    if not wrts:
-        wrts = list(f.variables())
+    wrts = _parse_wrt(wrts) if wrts else list(f.variables())
     if args.claim is not None:
+        if any(isinstance(w, list) for w in wrts):
+            raise MatdiffError("--claim checks a derivative by one variable: give one "
+                               "--wrt NAME (not a list; md.check(f, [x, y], "
+                               "derivative=...) checks one by several at once)")
         return _claim(out, args, f, wrts, shapes)
     results = []
     for w in wrts:
+        label = ",".join(w) if isinstance(w, list) else w
         if args.hessian:
             g = derive(f, w, shapes=shapes)
-            r = _Result(w, 2, derive(g, w))
+            r = _Result(label, 2, derive(g, w))
             if args.check:
                 r.check = check(g, w, shapes=shapes)
         else:
-            r = _Result(w, 1, derive(f, w, shapes=shapes))
+            r = _Result(label, 1, derive(f, w, shapes=shapes))
             if args.check:
                 r.check = check(f, w, shapes=shapes)
-        if explain_too:
+        if isinstance(w, list):
+            # by several at once: its parts are the derivatives by each, explained so
+            r.names = tuple(w)
+            if explain_too:
+                r.parts = [explain(f, n, lang=args.lang, shapes=shapes) for n in w]
+        elif explain_too:
             r.derivation = explain(f, w, lang=args.lang, shapes=shapes)
         results.append(r)
     emit = {"text": _emit_text, "latex": _emit_latex, "markdown": _emit_markdown,
@@ -447,6 +487,11 @@ def _claim(out, args, f: Expr, wrts: Sequence[str], shapes: dict) -> int:
     return _check_status([r])
 
 
+def _derivations(r: _Result) -> list:
+    """The derivations to print for a result: its own, or those of its parts."""
+    return [r.derivation] if r.derivation is not None else list(r.parts)
+
+
 def _opts(args, r: _Result) -> dict:
     return {"layout": args.layout, "style": args.style}
 
@@ -479,9 +524,9 @@ def _emit_text(out, args, header, f, results) -> None:
             print(f"    {p['cli_check']}: "
                   + check_text(r.check, lang).replace("\n", "\n    "), file=out)
     for r in results:
-        if r.derivation is not None:
+        for d in _derivations(r):
             print("", file=out)
-            print(str(r.derivation), file=out)
+            print(str(d), file=out)
 
 
 def _latex_lines(args, f, results) -> list[str]:
@@ -502,9 +547,9 @@ def _emit_latex(out, args, header, f, results) -> None:
     print(" \\\\\n".join("  " + ln.replace(" = ", " &= ", 1) for ln in lines), file=out)
     print("\\end{aligned}", file=out)
     for r in results:
-        if r.derivation is not None:
+        for d in _derivations(r):
             print("", file=out)
-            print(r.derivation.to_latex(), file=out)
+            print(d.to_latex(), file=out)
 
 
 def _emit_markdown(out, args, header, f, results) -> None:
@@ -517,14 +562,15 @@ def _emit_markdown(out, args, header, f, results) -> None:
     for r in results:
         if r.check is not None:
             lines = check_text(r.check, args.lang).splitlines()
-            what = phrases(args.lang)["cli_check_of"].format(d=f"∂f/∂{r.wrt}")
+            d = _label(r.wrt, 1) if r.names else f"∂f/∂{r.wrt}"
+            what = phrases(args.lang)["cli_check_of"].format(d=d)
             print(f"- {what}: `{lines[0]}`", file=out)
             for ln in lines[1:]:
                 print(f"  - `{ln.strip()}`", file=out)
     for r in results:
-        if r.derivation is not None:
+        for d in _derivations(r):
             print("", file=out)
-            print(r.derivation.to_markdown(), file=out)
+            print(d.to_markdown(), file=out)
 
 
 def _emit_json(out, args, header, f, results) -> None:
@@ -550,6 +596,11 @@ def _emit_json(out, args, header, f, results) -> None:
             item["check"] = check_dict(r.check)
         if r.derivation is not None:
             item["explanation"] = r.derivation.to_dict()
+        if r.names:  # by several at once: the variables along the last axis, in order
+            item["parts"] = [{"wrt": v.name, "shape": list(v.shape)}
+                             for v in r.expr.wrt[-1]]
+            for part, d in zip(item["parts"], r.parts):
+                part["explanation"] = d.to_dict()
         doc["derivatives"].append(item)
     print(json.dumps(doc, ensure_ascii=False, indent=2, default=str), file=out)
 

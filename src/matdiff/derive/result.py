@@ -10,7 +10,10 @@ On top it knows
 - :attr:`~Derivative.f`: the function differentiated (for a derivative of a
   derivative, the first function);
 - :attr:`~Derivative.wrt`: the variables of the derivation, one per order
-  (``(x,)`` for ``derive(f, x)``, ``(x, x)`` for ``hessian(f, x)``);
+  (``(x,)`` for ``derive(f, x)``, ``(x, x)`` for ``hessian(f, x)``); an order by
+  several variables at once is a tuple of them (``((x, y),)`` for ``derive(f, [x,
+  y])``, the derivative by the concatenation ``[vec(x); vec(y)]``, and ``((x, y),
+  (x, y))`` for its Hessian);
 - :attr:`~Derivative.order`: how many derivations (``len(wrt)``);
 - :attr:`~Derivative.f_ndim`: how many of its leading axes come from the expression
   differentiated last (``f``'s for a first derivative; the gradient's for a Hessian,
@@ -36,6 +39,10 @@ so the shared node set stays closed: an expression built from a derivative (``g 
 (True, True, 1, 0)
 >>> md.to_text(g, layout="numerator")
 'xᵀ(A + Aᵀ)'
+>>> y = md.vector("y", "m")
+>>> J = md.derive(x @ A @ x + md.sum(y), [x, y])
+>>> J.wrt == ((x, y),), J.order, [str(d) for d in J.shape]
+(True, 1, ['m + n'])
 """
 
 from __future__ import annotations
@@ -93,6 +100,12 @@ class Derivative(Expr):
         from ..errors import MatdiffError
         from ..expr.core import service
 
+        if self.order == 1 and isinstance(self.wrt[0], tuple):
+            names = ", ".join(v.name for v in self.wrt[0])
+            raise MatdiffError(
+                f"explain shows derivatives by one variable; this one is by {names} at "
+                f"once, and its parts are the derivatives by each: explain them one "
+                f"at a time (md.explain(f, {self.wrt[0][0].name!r}), ...)")
         if self.order != 1 or not isinstance(self.wrt[0], Var):
             raise MatdiffError(
                 f"explain shows first derivatives by one variable; this derivative is "

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..errors import ShapeError, UnknownVariableError
+from ..errors import MatdiffError, ShapeError, UnknownVariableError
 from ..expr.core import Const, Delta, Expr, Shape, Var, shape_str, topo_order, var_nodes
 from ..expr.simplify import add, einsum
 from .result import Derivative, derivative, node_of
 
-__all__ = ["derive", "hessian", "resolve_wrt", "to_expr", "function_of", "Derivative"]
+__all__ = ["derive", "hessian", "resolve_wrt", "resolve_several", "is_several",
+           "to_expr", "function_of", "Derivative"]
 
 
 def to_expr(f: Expr | str, shapes: Mapping[str, Sequence] | None = None,
@@ -63,6 +64,11 @@ def resolve_wrt(f: Expr, wrt: Expr | str, shapes: Mapping[str, Sequence] | None 
         # f has, never a silent zero)
         node = var_nodes(f).get(wrt.name)
         return node if node is not None and node.shape == wrt.shape else wrt
+    if is_several(wrt):
+        raise MatdiffError(
+            f"this takes one variable, not the list {_names(wrt)}: the derivative by "
+            f"several variables at once is md.derive(f, {_names(wrt)}) (md.hessian too); "
+            "its parts are the derivatives by each one, taken one at a time")
     if isinstance(wrt, Expr):
         raise TypeError("differentiate by a variable, not by an expression")
     if not isinstance(wrt, str):
@@ -105,7 +111,48 @@ def _seed(shape: tuple) -> Expr:
                   tuple(range(2 * r)))
 
 
-def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None = None,
+def is_several(wrt: object) -> bool:
+    """Whether ``wrt`` asks for the derivative by several variables at once: a list
+    or tuple of variables or names (a name or a variable alone is one)."""
+    return isinstance(wrt, (list, tuple))
+
+
+def _names(wrt: Sequence) -> str:
+    return "[" + ", ".join(w if isinstance(w, str) else str(getattr(w, "name", None)
+                                                            or type(w).__name__)
+                           for w in wrt) + "]"
+
+
+def resolve_several(f: Expr, wrt: Sequence, shapes: Mapping[str, Sequence] | None = None,
+                    known: Mapping[str, Shape] | None = None) -> tuple[Var, ...]:
+    """The variables named (or given) by the list ``wrt``, in its order, each found as
+    :func:`resolve_wrt` finds one.  An empty list, a list in the list, or a variable
+    given twice (the concatenation ``[x; x]`` is no set of coordinates) is an error.
+
+    >>> import matdiff as md
+    >>> [v.name for v in resolve_several(md.parse("x * y"), ["y", "x"])]
+    ['y', 'x']
+    """
+    if not wrt:
+        raise MatdiffError("differentiate by at least one variable: the list of "
+                           "variables is empty")
+    xs: list[Var] = []
+    for w in wrt:
+        if is_several(w):
+            raise MatdiffError(f"the list of variables {_names(wrt)} holds a list: give "
+                               "the variables (or their names) in one flat list")
+        x = resolve_wrt(f, w, shapes, known)
+        if any(y.name == x.name for y in xs):
+            raise MatdiffError(
+                f"'{x.name}' appears twice in the variables {_names(wrt)}: the "
+                "derivative by several variables is by their concatenation, which "
+                "holds each once; give each variable once")
+        xs.append(x)
+    return tuple(xs)
+
+
+def derive(f: Expr | str, wrt: Expr | str | Sequence[Expr | str],
+           shapes: Mapping[str, Sequence] | None = None,
            syntax: str = "numpy") -> Expr:
     """The derivative of ``f`` by the variable ``wrt``: shape ``f.shape + wrt.shape``.
 
@@ -114,11 +161,18 @@ def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None
     gives zeros of the right shape; by name, it is found in the text (``p / p`` names
     ``p`` though the expression is 1) or in ``shapes``.
 
+    ``wrt`` may also be a list of variables (or names), ``[x, y, …]``: the derivative
+    by their concatenation ``z = [vec(x); vec(y); …]``, the paper's ``∇f(x, y) =
+    [∂f/∂x, ∂f/∂y]``, of shape ``f.shape + (size(x) + size(y) + …,)`` (a scalar counts
+    1, a vector ``(n,)`` counts ``n``: dims add, ``n + m``).  Its parts are the
+    separate derivatives, joined along the last axis; a list of one is the
+    derivative by ``[vec(x)]`` (a scalar ``x`` gives a last axis of length 1).
+
     The result is a :class:`~matdiff.derive.result.Derivative`: an expression standing
     for a shared node (its ``body``) that knows ``f``, ``wrt`` (the variables, one per
-    order) and ``order``, so it prints in any layout and evaluates binding dims from
-    the values of ``f``'s variables; a derivative of a derivative knows the first
-    ``f`` and both variables.
+    order; a tuple of them for an order by several at once) and ``order``, so it
+    prints in any layout and evaluates binding dims from the values of ``f``'s
+    variables; a derivative of a derivative knows the first ``f`` and both variables.
 
     >>> import matdiff as md
     >>> g = md.derive("sum(w * x)", "w", shapes={"w": ("n",), "x": ("n",)})
@@ -128,20 +182,78 @@ def derive(f: Expr | str, wrt: Expr | str, shapes: Mapping[str, Sequence] | None
     ('n',)
     >>> g.order, [v.name for v in g.wrt], md.to_text(g, layout="numerator")
     (1, ['w'], 'xᵀ')
+    >>> J = md.derive("[3*x**2*y, 2*x + y**8]", ["x", "y"], shapes={"x": (), "y": ()})
+    >>> J.shape, J.order, [v.name for v in J.wrt[0]]
+    ((2, 2), 1, ['x', 'y'])
     """
     given = f
     f, known = function_of(f, shapes, syntax)
-    x = resolve_wrt(given if isinstance(given, Derivative) else f, wrt, shapes, known)
+    target = given if isinstance(given, Derivative) else f
+    several = is_several(wrt)
+    xs = (resolve_several(target, wrt, shapes, known) if several
+          else (resolve_wrt(target, wrt, shapes, known),))
     if isinstance(given, Derivative):
         known = given.context()
-    if x.name in known and x.name not in f.variables() and known[x.name] != x.shape:
-        raise ShapeError(
-            f"'{x.name}' has shape {shape_str(known[x.name])} in the function but "
-            f"{shape_str(x.shape)} was asked for")
-    body = _derive(f, x)
+    for x in xs:
+        if x.name in known and x.name not in f.variables() and known[x.name] != x.shape:
+            raise ShapeError(
+                f"'{x.name}' has shape {shape_str(known[x.name])} in the function but "
+                f"{shape_str(x.shape)} was asked for")
+    if several:
+        _joinable(xs)
+        body = _join([_derive(f, x) for x in xs], len(f.shape), xs)
+    else:
+        body = _derive(f, xs[0])
+    step = xs if several else xs[0]
     if isinstance(given, Derivative):  # a derivative of a derivative
-        return derivative(body, given.f, given.wrt + (x,), len(f.shape))
-    return derivative(body, f, (x,), len(f.shape))
+        return derivative(body, given.f, given.wrt + (step,), len(f.shape))
+    return derivative(body, f, (step,), len(f.shape))
+
+
+def _joinable(xs: Sequence[Var]) -> None:
+    """Refuse the variables whose part of the concatenation cannot be built yet."""
+    for x in xs:
+        if len(x.shape) > 1:
+            raise ShapeError(
+                f"the derivative by several variables at once takes scalars and vectors; "
+                f"'{x.name}' has shape {shape_str(x.shape)} (its part would be by "
+                f"vec({x.name}), which is not available yet): differentiate by "
+                f"'{x.name}' on its own")
+
+
+def _join(parts: Sequence[Expr], nf: int, xs: Sequence[Var]) -> Expr:
+    """The derivative by the concatenation ``z = [vec(x₁); …; vec(x_k)]`` from its parts
+    ``∂f/∂xᵢ`` (shape ``F + Xᵢ``, ``F`` of rank ``nf``): ``∂f[φ]/∂z[a]`` is the part
+    of the variable that holds coordinate ``a``, so the parts are joined along the
+    last axis (``Concat``, :mod:`matdiff.expr.selection`): a vector's part as a block
+    of its length, a scalar's as one row.  Scalars only is the paper's
+    ``[∂f/∂x, ∂f/∂y]``, a stack along a new last axis.
+
+    Where every part is itself joined along one of ``f``'s axes, in one layout (the
+    derivative of stacked functions ``f = [f₁, f₂]``), the two joins are exchanged
+    (a join along axis ``a`` of joins along the last axis is the join along the last
+    axis of joins along ``a``, ``a`` < ``nf``): the paper's ``J = [∇f₁; ∇f₂]``, a
+    stack of gradients, which prints as the matrix it is, row by row."""
+    from ..expr.selection import Concat
+    from ..expr.simplify.selection import concat
+
+    first = parts[0]
+    if isinstance(first, Concat) and first.axis < nf and all(
+            _same_layout(p, first) for p in parts[1:]):
+        a, rows = first.axis, first.rows
+        pieces = [_join([p.children[i] for p in parts], nf - rows[i], xs)
+                  for i in range(len(rows))]
+        return concat(pieces, a, rows)
+    return concat(list(parts), nf, [len(x.shape) == 0 for x in xs])
+
+
+def _same_layout(p: Expr, first: Expr) -> bool:
+    """Whether ``p`` is joined along the axis of ``first``, from pieces of its sizes."""
+    from ..expr.selection import Concat
+
+    return (isinstance(p, Concat) and p.axis == first.axis and p.rows == first.rows
+            and all(row or c.shape[p.axis] == d.shape[p.axis]
+                    for c, d, row in zip(p.children, first.children, p.rows)))
 
 
 def _derive(f: Expr, x: Var) -> Expr:
@@ -198,17 +310,27 @@ def project(adj: Expr, x: Var, nf: int) -> Expr:
     return einsum([Const(0.5), add([adj, transposed])], [(), phi + (0, 1)], phi + (0, 1))
 
 
-def hessian(f: Expr | str, wrt: Expr | str | None = None,
+def hessian(f: Expr | str, wrt: Expr | str | Sequence[Expr | str] | None = None,
             shapes: Mapping[str, Sequence] | None = None,
             syntax: str = "numpy") -> Expr:
     """``derive(derive(f, wrt), wrt)``: shape ``f.shape + wrt.shape + wrt.shape``.
+
+    By a list of variables it is the Hessian by their concatenation ``z`` (shape
+    ``f.shape + (k, k)`` for ``k`` coordinates in all), cross terms included: its
+    blocks are ``∂²f/∂x²``, ``∂²f/∂x∂y``, ….
 
     >>> import matdiff as md
     >>> H = md.hessian("x @ A @ x", "x", shapes={"x": ("n",), "A": ("n", "n")})
     >>> H.shape
     ('n', 'n')
+    >>> md.hessian("x**2 * y", ["x", "y"], shapes={"x": (), "y": ()}).shape
+    (2, 2)
     """
     given = f
     f, known = function_of(f, shapes, syntax)
-    x = resolve_wrt(given if isinstance(given, Derivative) else f, wrt, shapes, known)
-    return derive(derive(given if isinstance(given, Derivative) else f, x), x)
+    target = given if isinstance(given, Derivative) else f
+    if is_several(wrt):
+        xs = list(resolve_several(target, wrt, shapes, known))
+        return derive(derive(target, xs), xs)
+    x = resolve_wrt(target, wrt, shapes, known)
+    return derive(derive(target, x), x)

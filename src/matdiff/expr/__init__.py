@@ -15,8 +15,10 @@ from .core import (
 )
 from .functions import FUNCTIONS
 from .matrix_functions import MATRIX_FUNCTIONS
+from .selection import Concat, Take
 
 __all__ = [
-    "Expr", "Var", "Const", "Size", "Delta", "Einsum", "Add", "Map", "Call", "FUNCTIONS",
+    "Expr", "Var", "Const", "Size", "Delta", "Einsum", "Add", "Map", "Call", "Concat", "Take",
+    "FUNCTIONS",
     "MATRIX_FUNCTIONS", *_builders_all,
 ]

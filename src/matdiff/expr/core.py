@@ -4,7 +4,8 @@ Every linear-algebra operation lowers onto :class:`Einsum` (a general tensor
 product); the other kinds are leaves (:class:`Var`, :class:`Const`, :class:`Size`,
 :class:`Delta`), sums (:class:`Add`), element-wise functions (:class:`Map`, one
 table in :mod:`matdiff.expr.functions`) and matrix functions (:class:`Call`, one
-definition each in :mod:`matdiff.expr.matrix_functions`: ``inv``, ``det``, ...).
+definition each in :mod:`matdiff.expr.matrix_functions`: ``inv``, ``det``, ...); stacking and
+selection are the kinds ``Concat`` and ``Take`` of :mod:`matdiff.expr.selection`.
 
 Nodes built twice from the same parts are the same object (hash-consing), so
 equality is identity and shared subexpressions are shared in memory.  The
@@ -239,6 +240,17 @@ class Expr:
 
     def __pos__(self) -> Expr:
         return self
+
+    def __getitem__(self, key: Any) -> Expr:
+        """NumPy's basic indexing (``x[0]``, ``x[1:]``, ``X[:, j]``): see
+        :func:`matdiff.expr.builders.getitem`."""
+        return _b().getitem(self, key)
+
+    def __iter__(self) -> Any:
+        # with __getitem__, Python would iterate by indexing 0, 1, … (forever over a
+        # named dim): an expression is not a sequence
+        raise TypeError("a matdiff expression is symbolic and cannot be iterated; "
+                        "select its entries with x[i]")
 
     @property
     def T(self) -> Expr:  # noqa: N802 - NumPy's name

@@ -116,6 +116,26 @@ def _matrix(c: float, m: Dim | None = None, n: Dim | None = None) -> Expr | Fill
 _E1 = ("expr",)
 _E2 = ("expr", "expr")
 
+#: the most parts ``concat(a, b, …)`` takes in text
+MAX_PARTS = 256
+
+
+@dataclass(frozen=True)
+class VariadicSpec(FunctionSpec):
+    """A function of one or more expressions (``concat``)."""
+
+    def arity_text(self) -> str:
+        """``"1 to 256 arguments"``.
+
+        >>> FUNCTION_TABLE["concat"].arity_text()
+        '1 to 256 arguments'
+        """
+        return f"{min(self.arities)} to {max(self.arities)} arguments"
+
+
+def _concat(*parts: Expr) -> Expr:
+    return b.concat(list(parts))
+
 class FunctionTable(Mapping):
     """The functions of a syntax: its own ``rows``, one row for each element-wise
     definition that ``keep`` selects and one for each matrix function that
@@ -194,6 +214,8 @@ _ROWS: list[FunctionSpec] = [
                  "diagonal matrix of a vector, or the diagonal of a matrix"),
     FunctionSpec("transpose", b.transpose, _E1, (1,), "transpose, like x.T"),
     FunctionSpec("eye", b.eye, ("dim",), (1,), "identity matrix: eye(n)"),
+    VariadicSpec("concat", _concat, ("expr",) * MAX_PARTS, tuple(range(1, MAX_PARTS + 1)),
+                 "parts joined along their first axis: concat(w, [b]) (dims add: n + 1)"),
     FunctionSpec("vector", _vector, ("number", "dim"), (1, 2),
                  "constant vector: vector(1) takes its shape from where it is used; "
                  "vector(1, n) has dim n"),

@@ -71,6 +71,9 @@ _BUDGET = 400_000
 
 #: the leaves: a tensor leaf of order 3 prints as itself, not in index notation
 LEAVES = ("sym", "num", "fill", "size", "eye")
+#: the forms a printout of order 3 writes in matrix notation: the leaves, and a
+#: stack of matrices (the Jacobian of [u, v] by u is [I, 0])
+MATRIX_KINDS = LEAVES + ("stack",)
 
 Result = tuple[str, int]  # (text, precedence)
 
@@ -191,7 +194,7 @@ class Printer:
     def top(self, root: MForm, index: bool) -> str:
         """The whole printout: matrix notation, or ``(i, j) ↦ …`` in index notation."""
         rank = len(root.shape)
-        if index or root.kind == "index" or (rank >= 3 and root.kind not in LEAVES):
+        if index or root.kind == "index" or (rank >= 3 and root.kind not in MATRIX_KINDS):
             letters = tuple(letter_names(rank))
             body, _ = self.run(("i", root, letters, frozenset(letters)))
             text = "(" + ", ".join(letters) + ")" + self.fmt.MAPSTO + body if rank else body
@@ -274,6 +277,10 @@ class Printer:
         fmt = self.fmt
         if fmt.WHOLE:  # a syntax that writes each form whole (matrixcalculus.org's)
             return [("m", a) for a in node.args], lambda r: fmt.whole(node, r)
+        if k in ("stack", "block"):  # [a, b], concat(w, [b]): the parts, in matrix mode
+            return [("m", a) for a in node.args], lambda r: fmt.stack(self, node, r)
+        if k == "take":  # x[0], x[1:], X[:, 0]
+            return [("m", node.args[0])], lambda r: fmt.take(self, node, r[0])
         if k == "index" or (rank >= 3 and k not in LEAVES):
             letters = tuple(letter_names(rank))
 
@@ -298,6 +305,9 @@ class Printer:
             return self._plan_smul(node)
         if k == "scale" and self._lead_quotient(node):
             return self._plan_lead_quotient(node.params[0], node.args[0])
+        if k == "scale" and node.orient == "s" and float(node.params[0]).is_integer() \
+                and _denominator(node.args[0]) is not None:
+            return self._plan_number_over(node)
         if k == "pow":
             p = _const_exponent(node.args[1])
             matrix = node.orient == "m"
@@ -433,6 +443,18 @@ class Printer:
 
         return deps, finish
 
+    def _plan_number_over(self, node: MForm):
+        # a whole number over a scalar, as the paper writes it: 2/x, −3/x², not 2x⁻¹
+        c = node.params[0]
+        base, p = _denominator(node.args[0])  # type: ignore[misc]
+
+        def finish(r: list) -> Result:
+            den = r[0] if p == 1 else self.fmt.power(r[0], p, False)
+            text = self.fmt.quotient(self, [(self.fmt.number(abs(c)), node)], [den])
+            return (self.fmt.MINUS + text, NEG) if c < 0 else (text, PRODUCT)
+
+        return [("m", base)], finish
+
     def _lead_quotient(self, node: MForm) -> bool:
         """Whether the style writes this row's coefficient in front as a quotient:
         ``c·(x/d)`` (a ``scale`` of such a product) or ``x/d``, ``d`` scalars only."""
@@ -513,7 +535,8 @@ class Printer:
         return deps, lambda r: (fmt.index_wrap(finish(r), letters), ATOM)
 
     def _plan_m_args(self, node: MForm):
-        if node.kind in ("add", "had", "smul", "pow") or transposed_call(node):
+        if node.kind in ("add", "had", "smul", "pow", "stack", "block", "take") \
+                or transposed_call(node):
             return self._plan_m(node)
         return [("m", a) for a in node.args], lambda r: self._finish_m(node, r)
 
