@@ -3,7 +3,8 @@
 ``matdiff`` alone differentiates the paper's one-neuron loss by ``w`` and ``b`` and
 explains each derivative step by step; ``matdiff EXPR --wrt x --shape x=n``
 differentiates any expression (``--explain``, ``--format``, ``--layout``,
-``--style``, ``--lang``); ``matdiff train ...`` runs :mod:`matdiff.nn`'s command.
+``--style``, ``--lang``); ``matdiff train ...`` runs :mod:`matdiff.nn`'s command,
+``matdiff serve`` the web page (:mod:`matdiff.web`).
 Run ``matdiff --help`` for examples.
 """
 
@@ -73,6 +74,8 @@ examples:
       matdiff reads the notation it prints (--syntax unicode, found by itself)
   matdiff train --help
       train a small network (the subcommand of matdiff.nn, where installed)
+  matdiff serve
+      the web page and JSON API on http://127.0.0.1:8765/ (pip install "matdiff[web]")
 
 shapes: NAME=DIMS with DIMS a comma-separated list of dim names or sizes;
   x=n vector, A=n,n matrix, X=N,3 matrix with 3 columns, b= or b=() scalar.
@@ -94,7 +97,7 @@ exit status: 0 on success; 1 when --check finds a mismatch or --claim is wrong;
 """
 
 #: the subcommands (a mistyped one is not taken for an expression)
-SUBCOMMANDS = ("train",)
+SUBCOMMANDS = ("train", "serve")
 
 
 def _parse_shape(item: str) -> tuple[str, tuple]:
@@ -205,6 +208,14 @@ def _train(argv: Sequence[str]) -> int:
     return int(mod.main(list(argv)) or 0)
 
 
+def _serve(argv: Sequence[str]) -> int:
+    """``matdiff serve ...``: the web page and JSON API (:mod:`matdiff.web`, the layer
+    above this one, found by name like ``train``'s command)."""
+    import importlib
+
+    return int(importlib.import_module("matdiff.web.server").main(list(argv)) or 0)
+
+
 @dataclass
 class _Result:
     """One derivative the command prints."""
@@ -294,6 +305,8 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":
         return _train(argv[1:])
+    if argv and argv[0] == "serve":
+        return _serve(argv[1:])
     if argv:
         _subcommand_typo(argv[0])
     parser = build_parser()
