@@ -110,7 +110,6 @@ def create_app(workers: int | None = None, timeout: float = 10.0,
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
-    from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.requests import Request
     from starlette.responses import FileResponse, JSONResponse, Response
     from starlette.routing import Mount, Route
@@ -208,7 +207,7 @@ def create_app(workers: int | None = None, timeout: float = 10.0,
     routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
     middleware = [Middleware(_LogRequests)]
     if allowed_hosts:
-        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
+        middleware.append(Middleware(_HostCheck, allowed=allowed_hosts))
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={HTTPException: http_error, 500: server_error})
     app.state.pool = pool
@@ -245,6 +244,29 @@ class _LogRequests:
             fields.update(scope.get("state", {}).get("fields", {}) if isinstance(
                 scope.get("state"), dict) else {})
             log.info("request", extra={"fields": fields})
+
+
+class _HostCheck:
+    """ASGI middleware: a request whose ``Host`` header names none of ``allowed`` gets a
+    JSON 400 (a web page elsewhere cannot reach a loopback server through a DNS name
+    that points to it: DNS rebinding)."""
+
+    def __init__(self, app: Any, allowed: Sequence[str]) -> None:
+        self.app, self.allowed = app, {h.lower() for h in allowed}
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            if name.lower() not in self.allowed:
+                from starlette.responses import JSONResponse
+
+                response = JSONResponse({"error": f"unknown host {host!r}: this server "
+                                         "answers to " + ", ".join(sorted(self.allowed)),
+                                         "position": None}, 400)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 # ---------------------------------------------------------------- the command
