@@ -383,7 +383,7 @@ def test_the_built_package_ships_katex(tmp_path) -> None:
     """``pip install ".[web]"`` builds a wheel with KaTeX inside (build_katex.py)."""
     if server.katex_dir() is None and not os.environ.get("CI"):
         pytest.skip("KaTeX is not installed (npm install --prefix .katex katex)")
-    out = subprocess.run([PY, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+    out = subprocess.run([PY, "-m", "pip", "wheel", "--no-deps",
                           "-q", "-w", str(tmp_path), str(ROOT)], capture_output=True,
                          text=True, timeout=600, env={**os.environ,
                                                       "MATDIFF_KATEX_NPM": "0"})

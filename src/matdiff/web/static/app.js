@@ -24,6 +24,7 @@ const LABELS = {
     permalink: "Permalink to this result", inferred: "inferred", declared: "declared",
     copyLatex: "copy LaTeX", copyText: "copy text", copied: "copied",
     checkOk: "checked: agrees with finite differences", checkBad: "check FAILED",
+    points: "points", relerr: "max relative error",
     checkNone: "not checked", shape: "shape", working: "working…",
   },
   zh: {
@@ -38,6 +39,7 @@ const LABELS = {
     permalink: "本结果的永久链接", inferred: "推断", declared: "已声明",
     copyLatex: "复制 LaTeX", copyText: "复制文本", copied: "已复制",
     checkOk: "已检验：与有限差分一致", checkBad: "检验未通过", checkNone: "未检验", shape: "形状",
+    points: "个点", relerr: "最大相对误差",
     working: "计算中…",
   },
 };
@@ -221,11 +223,17 @@ function verdict(check) {
   if (!check) {
     p.textContent = t("checkNone");
     p.classList.add("none");
+    return p;
+  }
+  p.classList.add(check.status);
+  p.title = check.text;
+  if (check.status === "ok") {
+    p.textContent = `✓ ${t("checkOk")} (${check.points} ${t("points")}, ${t("relerr")} ` +
+      `${Number(check.max_rel_error).toExponential(1)})`;
+  } else if (check.status === "mismatch") {
+    p.textContent = `✗ ${t("checkBad")}: ${check.hint || check.text.split("\n")[0]}`;
   } else {
-    p.classList.add(check.status);
-    const head = check.status === "ok" ? `✓ ${t("checkOk")}` :
-      check.status === "mismatch" ? `✗ ${t("checkBad")}` : `? ${t("checkNone")}`;
-    p.textContent = `${head}: ${check.text.split("\n")[0]}`;
+    p.textContent = `? ${t("checkNone")}: ${check.reason || check.text.split("\n")[0]}`;
   }
   return p;
 }
