@@ -118,6 +118,23 @@ def test_wrt_defaults_to_every_variable_in_the_order_of_the_text(client) -> None
     assert doc["derivatives"][1]["text"] == "xxᵀ"
 
 
+def test_a_cancelled_variable_still_has_its_derivative(client) -> None:
+    # x - x is the zero vector; its Jacobian by x is the n × n zero matrix
+    doc = post(client, {"expr": "x - x", "shapes": {"x": ["n"]}})
+    [d] = doc["derivatives"]
+    assert (d["wrt"], d["text"], d["shape"]) == ("x", "0", ["n", "n"])
+
+
+def test_shape_markers_are_read_or_refused(client) -> None:
+    body = {"expr": "logdet(S)", "wrt": ["S"], "shapes": {"S": ["n", "n", "symmetric"]}}
+    if api.markers_supported():
+        assert post(client, body)["derivatives"][0]["shape"] == ["n", "n"]
+    else:  # never taken for a third dim named "symmetric"
+        doc = post(client, body, 400)
+        assert "does not read shape markers" in doc["error"]
+        assert "cookbook-symmetric" not in [e["id"] for e in examples.available()]
+
+
 def test_layouts_hessian_style_and_syntaxes(client) -> None:
     num = post(client, {**QUAD, "layout": "numerator", "check": False})
     # the paper's numerator layout: the gradient is a row, xᵀ(A + Aᵀ)

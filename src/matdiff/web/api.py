@@ -115,6 +115,32 @@ def _dims(name: str, dims: Any) -> list:
     return out
 
 
+_MARKERS_READ: list[bool] = []
+
+
+def markers_supported() -> bool:
+    """Whether the installed matdiff reads a shape's marker (``("n", "n", "symmetric")``
+    is a symmetric ``n × n`` matrix) rather than taking it for a third dim."""
+    if not _MARKERS_READ:
+        from ..parse import parse
+
+        try:
+            ok = len(parse("S", shapes={"S": ("n", "n", "symmetric")}).shape) == 2
+        except Exception:
+            ok = False
+        _MARKERS_READ.append(ok)
+    return _MARKERS_READ[0]
+
+
+def _check_markers(name: str, dims: list) -> list:
+    marks = [d for d in dims if isinstance(d, str) and d in MARKERS]
+    if marks and not markers_supported():
+        raise RequestError(400, f"the shape of {name!r} marks it {marks[0]}: this version "
+                           "of matdiff does not read shape markers yet; declare it a "
+                           "matrix ([\"n\", \"n\"])")
+    return dims
+
+
 def validate(req: Any) -> dict[str, Any]:
     """The request's fields, checked, with defaults filled in; a
     :class:`RequestError` (400) names the first bad field.
@@ -152,7 +178,8 @@ shapes, syntax, hessian, layout, style, lang, explain, code, check
         raise RequestError(400, "'shapes' must be an object {name: [dims]} ([] is a scalar)")
     out = {
         "expr": expr, "wrt": wrt,
-        "shapes": {str(n): _dims(str(n), d) for n, d in (shapes or {}).items()},
+        "shapes": {str(n): _check_markers(str(n), _dims(str(n), d))
+                   for n, d in (shapes or {}).items()},
         "syntax": _choice(req, "syntax", SYNTAXES),
         "hessian": _flag(req, "hessian"),
         "layout": _choice(req, "layout", LAYOUTS),
@@ -252,8 +279,9 @@ def _derive(req: Mapping[str, Any]) -> dict[str, Any]:
                      "Hessian off to see it")
     variables = f.variables()
     shapes = {**named, **declared}
-    # by default, every variable in the order the text names them
-    wrts = req["wrt"] if req["wrt"] is not None else [n for n in named if n in variables]
+    # by default, every variable in the order the text names them (also one that
+    # simplification cancelled: x - x has the derivative 0 by x)
+    wrts = req["wrt"] if req["wrt"] is not None else list(named)
     for w in wrts:
         if w not in shapes:
             raise UnknownVariableError(f"cannot differentiate by {w!r}: the expression's "

@@ -117,7 +117,12 @@ _cache: list[dict[str, Any]] | None = None
 def _reads(example: dict[str, Any]) -> bool:
     from ..errors import MatdiffError
     from ..parse import parse
+    from .api import RequestError, validate
 
+    try:
+        validate(request_of(example))
+    except RequestError:
+        return False
     shapes = {n: tuple(d) for n, d in example.get("shapes", {}).items()}
     try:
         parse(example["expr"], shapes=shapes or None,

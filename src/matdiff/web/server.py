@@ -287,8 +287,8 @@ def is_loopback(host: str) -> bool:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="matdiff serve",
-        description="Serve matdiff's web page and JSON API: type an expression, get its "
-                    "derivative typeset (KaTeX, shipped inside the package: no internet "
+        description="Serve matdiff's web page and JSON API: type an expression, get its\n"
+                    "derivative typeset (KaTeX ships inside the package: no internet\n"
                     "needed), step by step, checked in numbers, and as NumPy/JAX/PyTorch "
                     "code.",
         epilog="examples:\n"
