@@ -330,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers is not None and not 1 <= args.workers <= 64:
         raise MatdiffError(f"--workers must be from 1 to 64, not {args.workers}")
     try:
+        import starlette  # noqa: F401
         import uvicorn
     except ModuleNotFoundError:
         raise MatdiffError("'matdiff serve' needs Starlette and uvicorn: pip install "
