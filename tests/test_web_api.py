@@ -127,6 +127,7 @@ def test_a_cancelled_variable_still_has_its_derivative(client) -> None:
 
 def test_shape_markers_are_read_or_refused(client) -> None:
     body = {"expr": "logdet(S)", "wrt": ["S"], "shapes": {"S": ["n", "n", "symmetric"]}}
+    assert client.get("/api/health").json()["shape_markers"] is api.markers_supported()
     if api.markers_supported():
         assert post(client, body)["derivatives"][0]["shape"] == ["n", "n"]
     else:  # never taken for a third dim named "symmetric"

@@ -169,6 +169,7 @@ def create_app(workers: int | None = None, timeout: float = 10.0,
 
         return JSONResponse({"ok": True, "version": __version__, "workers": pool.workers,
                              "timeout": pool.timeout, "katex": katex is not None,
+                             "shape_markers": api.markers_supported(),
                              "stats": pool.stats})
 
     async def index(request: Request) -> Response:

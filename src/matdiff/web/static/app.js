@@ -51,6 +51,7 @@ const state = {
   code: "",
   running: false,
   pending: false,
+  markers: true,      // whether the server's matdiff reads "symmetric" shapes
 };
 
 function t(key) {
@@ -131,6 +132,10 @@ function fillShapes(fn, wrts) {
     for (const k of KINDS) {
       const o = document.createElement("option");
       o.value = o.textContent = k;
+      if (k === "symmetric" && !state.markers) {
+        o.disabled = true;
+        o.title = "this matdiff does not read symmetric shapes yet";
+      }
       kind.append(o);
     }
     kind.value = kindOf(dims);
@@ -494,6 +499,8 @@ document.addEventListener("DOMContentLoaded", () => {
   const linked = fromPermalink();
   applyLabels();
   loadExamples();
+  fetch("/api/health").then((r) => r.json())
+    .then((h) => { state.markers = h.shape_markers !== false; }).catch(() => {});
   if (!linked) $("expr").focus();
   run();
   document.body.dataset.ready = "1";
