@@ -81,7 +81,7 @@ class BuildPy(build_py):
             with tempfile.TemporaryDirectory() as tmp:
                 try:
                     subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund",
-                                    "--prefix", tmp, KATEX_SPEC], check=True, timeout=300)
+                                    "--prefix", tmp, KATEX_SPEC], check=True, timeout=180)
                 except (subprocess.SubprocessError, OSError) as exc:
                     self.warn(f"matdiff: npm could not install {KATEX_SPEC} ({exc})")
                 else:
