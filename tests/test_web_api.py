@@ -136,6 +136,32 @@ def test_shape_markers_are_read_or_refused(client) -> None:
         assert "cookbook-symmetric" not in [e["id"] for e in examples.available()]
 
 
+def test_dims_may_be_sums_and_products(client) -> None:
+    # x of n + 1 elements: ∂ sum(x)/∂x = 1, a vector of n + 1 ones
+    doc = post(client, {"expr": "sum(x)", "shapes": {"x": ["n+1"]}, "check": False})
+    assert doc["function"]["variables"] == {"x": ["n + 1"]}
+    assert doc["derivatives"][0]["shape"] == ["n + 1"]
+
+
+def test_a_structured_variable_script_moves_within_its_structure(client, tmp_path) -> None:
+    if not api.markers_supported():
+        pytest.skip("this matdiff does not read shape markers")
+    # ∂(aᵀSb)/∂S for a symmetric S is sym(abᵀ) = (abᵀ + baᵀ)/2 (MATH.md)
+    for kind in ("symmetric", "diagonal"):
+        body = {"expr": "a @ S @ b", "wrt": ["S"], "shapes": {"S": ["n", "n", kind]},
+                "code": "numpy"}
+        doc = post(client, body)
+        assert doc["derivatives"][0]["check"]["ok"] is True
+        ok = _run_script(doc["code"], tmp_path, f"{kind}.py")
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        # a check along unstructured directions would fail: the projection matters
+        plain = re.sub(r"    if STRUCTURE\.get\(w\)", "    if False and STRUCTURE.get(w)",
+                       doc["code"])
+        assert plain != doc["code"]
+        bad = _run_script(plain, tmp_path, f"{kind}_plain.py")
+        assert bad.returncode == 1 and "MISMATCH" in bad.stdout
+
+
 def test_layouts_hessian_style_and_syntaxes(client) -> None:
     num = post(client, {**QUAD, "layout": "numerator", "check": False})
     # the paper's numerator layout: the gradient is a row, xᵀ(A + Aᵀ)
@@ -270,6 +296,7 @@ def test_an_unknown_function_suggests_names(client) -> None:
     ({"expr": "x", "code": "c++"}, "'code' must be one of"),
     ({"expr": "x", "hessian": "yes"}, "'hessian' must be true or false"),
     ({"expr": "x", "shapes": {"x": "n;m"}}, "a dim of 'x' must be a name"),
+    ({"expr": "x", "shapes": {"x": ["n-"]}}, "cannot read the dim 'n-'"),
     ({"expr": "x", "shapes": {"x": [[1]]}}, "a dim of 'x' must be a name or a size"),
     ({"expr": "x", "shapes": [1]}, "'shapes' must be an object"),
     ({"expr": "x", "wrt": [1]}, "'wrt' must be a list"),

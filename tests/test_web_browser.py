@@ -252,6 +252,25 @@ def test_editing_a_shape_declares_it(page) -> None:
     assert "(3)" in page.locator(".derivative[data-wrt=x] .shape").text_content()
 
 
+def test_a_symmetric_shape(page) -> None:
+    from matdiff.web.api import markers_supported
+
+    if not markers_supported():
+        pytest.skip("this matdiff does not read shape markers")
+    page.goto("/")
+    page.wait_for_function("document.body.dataset.state")
+    assert type_expression(page, "a @ S @ b") == "done"
+    # by a general S: abᵀ; by a symmetric S: sym(abᵀ) = (abᵀ + baᵀ)/2 (MATH.md)
+    assert page.locator(".derivative[data-wrt=S] .copy-text").get_attribute(
+        "data-value") == "abᵀ"
+    run_and_wait(page, lambda: page.select_option("#shapes tr[data-name=S] .kind",
+                                                  "symmetric"))
+    assert page.locator(".derivative[data-wrt=S] .copy-text").get_attribute(
+        "data-value") == "0.5(baᵀ + abᵀ)"
+    assert "shapes=S%3An%2Cn%2Csymmetric" in page.url
+    assert "✓" in page.locator(".derivative[data-wrt=S] .check").text_content()
+
+
 def test_the_examples_menu(page) -> None:
     page.goto("/")
     page.wait_for_function("document.querySelectorAll('#examples option').length > 10")

@@ -82,6 +82,8 @@ INPUTS = {inputs!r}
 #: the variables differentiated by, in the order of `compiled`'s outputs
 WRT = {wrt!r}
 HESSIAN = {hessian!r}
+#: structured matrices (symmetric, spd, diagonal): they move only within their structure
+STRUCTURE = {structure!r}
 #: a point where f is defined (matdiff.random_values), for the example and the check
 POINT = {point}
 
@@ -100,6 +102,18 @@ def value_and_grad(values):
     grads = dict(zip(WRT, out[1:1 + len(WRT)]))
     hessians = dict(zip(WRT, out[1 + len(WRT):]))
     return out[0], grads, hessians
+
+
+def direction(w, rng, shape):
+    """A random direction for w, within its structure: (V + Vᵀ)/2 for a symmetric (or
+    SPD) matrix, V ⊙ I for a diagonal one (the derivative by a structured matrix is
+    the projected one, so only such directions are compared)."""
+    v = rng.standard_normal(shape)
+    if STRUCTURE.get(w) in ("symmetric", "spd"):
+        return (v + v.T) / 2
+    if STRUCTURE.get(w) == "diagonal":
+        return v * np.eye(shape[0])
+    return v
 
 
 def _difference(values, w, v, eps, which):
@@ -127,7 +141,7 @@ def self_check(values=None, eps=1e-6, rtol=1e-5, atol=1e-6, seed=0):
             checks.append(("d2f/d" + w + "2", hessians[w], w))
         for name, d, which in checks:
             for _ in range(3):
-                v = rng.standard_normal(values[w].shape)
+                v = direction(w, rng, values[w].shape)
                 fd = _difference(values, w, v, eps, which)
                 exact = np.tensordot(to_numpy(d), v, axes=v.ndim)
                 err = float(np.max(np.abs(exact - fd), initial=0.0))
@@ -190,6 +204,10 @@ def script(f: Any, derivatives: Sequence[tuple[str, Any]], backend: str, *,
         firsts = [(w, g) for w, g in gradients if w in variables]
     else:
         firsts = derivatives
+    from ..expr.core import var_nodes
+
+    structure = {n: v.structure for n, v in var_nodes(f).items()
+                 if getattr(v, "structure", None)}
     point = random_values(f, seed)
     sizes: dict[str, int] = {}
     for name, shape in variables.items():
@@ -222,6 +240,6 @@ def script(f: Any, derivatives: Sequence[tuple[str, Any]], backend: str, *,
                                      for ln in lines)),
         sizes=", ".join(f"{d}={n}" for d, n in sorted(sizes.items())) or "(no named dims)",
         filename=filename(backend), imports=_IMPORTS[backend], source=source.rstrip("\n"),
-        inputs=inputs, wrt=wrt, hessian=hessian, point=point_text,
+        inputs=inputs, wrt=wrt, hessian=hessian, structure=structure, point=point_text,
         to_backend=_TO_BACKEND[backend], to_numpy=_TO_NUMPY[backend],
     )

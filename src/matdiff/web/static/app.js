@@ -80,7 +80,7 @@ function dimsText(dims) {
 }
 
 function parseDims(text, kind) {
-  const dims = text.split(/[\s,×x*]+/).map((d) => d.trim()).filter(Boolean)
+  const dims = text.split(/[,×]/).map((d) => d.trim()).filter(Boolean)
     .map((d) => (/^[0-9]+$/.test(d) ? parseInt(d, 10) : d));
   if (kind === "scalar") return [];
   if (kind === "vector") return dims.slice(0, 1).length ? dims.slice(0, 1) : ["n"];
