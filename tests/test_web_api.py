@@ -469,6 +469,12 @@ def test_the_paper_examples_give_the_paper_answers(client) -> None:
     assert texts("paper-8") == ["xᵀ", "wᵀ"]          # numerator layout, as the paper
     assert texts("cookbook-100") == ["Aᵀ"]
     assert texts("cookbook-57") == ["X⁻ᵀ"]
+    # the paper's examples 1, 2 and 7: ∇(3x²y) = [6yx, 3x²]; the Jacobian of
+    # [3x²y, 2x + y⁸] by x and by y, column by column; d[ln(x²), sin(3x)]/dx
+    assert texts("paper-1") == ["6xy", "3x²"]
+    if "paper-2-jacobian" in by_id:  # stacking, where matdiff reads [a, b]
+        assert texts("paper-2-jacobian") == ["[6xy, 2]", "[3x², 8y⁷]"]
+        assert texts("paper-7") == ["[2/x, 3cos(3x)]"]
 
 
 # ---------------------------------------------------------------- the command
