@@ -274,7 +274,12 @@ def test_a_symmetric_shape(page) -> None:
 def test_the_examples_menu(page) -> None:
     page.goto("/")
     page.wait_for_function("document.querySelectorAll('#examples option').length > 10")
-    run_and_wait(page, lambda: page.select_option("#examples", "paper-10"))
+    # chosen at once, while the page's first answer may still be on its way: the
+    # example's answer is the one shown
+    with page.expect_response(lambda r: r.url.endswith("/api/derive")
+                              and "mean((y" in (r.request.post_data or "")):
+        page.select_option("#examples", "paper-10")
+    page.wait_for_function("!document.body.classList.contains('busy')")
     assert [page.locator(".derivative").nth(k).get_attribute("data-wrt")
             for k in range(2)] == ["w", "b"]
     assert page.locator("#steps-body h3").count() == 2

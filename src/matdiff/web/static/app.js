@@ -397,7 +397,9 @@ async function run() {
     });
     let doc;
     try { doc = await r.json(); } catch (e) { doc = { error: `error ${r.status}` }; }
-    if (r.ok) {
+    if (state.pending) {
+      // newer input (an example, a permalink, an edit) waits: this answer is stale
+    } else if (r.ok) {
       clearError();
       state.lastExpr = req.expr;
       const wrts = doc.derivatives.map((d) => d.wrt);
