@@ -822,3 +822,22 @@ def test_block_shapes_are_inferred_and_checked() -> None:
                           ("block([[1, 2]])", "made of numbers only")]:
         with pytest.raises((md.ParseError, ShapeError), match=message):
             md.parse(text)
+
+
+def test_rows_of_numbers_print_as_a_matrix() -> None:
+    # the paper's Jacobian of [xy, x] and [y, 3] by x: [[y, 1], [0, 0]]
+    shapes = {"x": (), "y": ()}
+    e = md.parse("[[x*y, x], [y, 3]]", shapes=shapes)
+    g = md.derive(e, "x")
+    assert str(e) == "[[xy, x], [y, 3]]"
+    assert md.latex(e) == r"\begin{bmatrix} x y & x \\ y & 3 \end{bmatrix}"
+    assert str(g) == "[[y, 1], [0, 0]]"
+    assert md.latex(g) == r"\begin{bmatrix} y & 1 \\ 0 & 0 \end{bmatrix}"
+    from katex import katex_errors
+    from matdiff.render.mform import matrix_form, to_numpy
+
+    assert katex_errors([md.latex(e), md.latex(g)]) == []
+    vals = {"x": 0.3, "y": 2.0}
+    assert_close(to_numpy(matrix_form(g), vals), [[2.0, 1.0], [0.0, 0.0]])
+    assert_close(md.parse(str(e), shapes=shapes, syntax="unicode").evaluate(vals),
+                 e.evaluate(vals))
