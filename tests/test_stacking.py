@@ -841,3 +841,18 @@ def test_rows_of_numbers_print_as_a_matrix() -> None:
     assert_close(to_numpy(matrix_form(g), vals), [[2.0, 1.0], [0.0, 0.0]])
     assert_close(md.parse(str(e), shapes=shapes, syntax="unicode").evaluate(vals),
                  e.evaluate(vals))
+
+
+def test_fit_sizes_makes_every_selection_fit() -> None:
+    from matdiff.expr.selection import fit_sizes
+
+    x, A = md.vector("x", "n"), md.matrix("A", "m", "n")
+    e = x[5] * md.sum(x[:-2]) + A[-3, 0] + md.sum(A[1:, 2:4])
+    sizes = fit_sizes(e, {"n": 3, "m": 2})
+    assert sizes == {"n": 6, "m": 3}
+    rng = np.random.default_rng(0)
+    x0, A0 = rng.normal(size=sizes["n"]), rng.normal(size=(sizes["m"], sizes["n"]))
+    want = x0[5] * x0[:-2].sum() + A0[-3, 0] + A0[1:, 2:4].sum()
+    assert_close(e.evaluate(x=x0, A=A0), want)   # it evaluates at those sizes
+    with pytest.raises(EvaluationError):           # and not one smaller
+        e.evaluate(x=x0[:-1], A=A0[:, :-1])
