@@ -220,6 +220,7 @@ FUNCTION_CASES = {
     "inv": ("inv(S)", lambda: np.linalg.inv(_sq)),
     "diag": ("diag(p) + diag(diag(S))", lambda: np.diag(_pos) + np.diag(np.diag(_sq))),
     "transpose": ("transpose(X)", lambda: X0.T),
+    "block": ("sum(block([[S, S], [0, S]]))", lambda: 3 * _sq.sum()),
     "concat": ("concat(p, [q[0]], q[1:]) @ concat(q, [1], p[:-1])",
                lambda: np.concatenate([_pos, _mix]) @ np.concatenate([_mix, [1], _pos[:-1]])),
     "eye": ("eye(n) @ q + (eye(n) * 2) @ p", lambda: _mix + 2 * _pos),

@@ -707,3 +707,152 @@ def test_unicode_syntax_reads_what_is_printed(text: str, shapes: dict) -> None:
         back = md.parse(str(e), shapes=shapes, syntax="unicode")
         assert back.shape == e.shape, str(e)
         assert_close(back.evaluate(vals), e.evaluate(vals), what=str(e))
+
+
+# ============================================================== random expressions
+@st.composite
+def _vector_expr(draw, depth: int = 0) -> tuple:
+    """A random vector expression of stacks, concatenations and selections, with
+    the same function on NumPy arrays (NumPy is the oracle)."""
+    x, y, s = md.vector("x", 4), md.vector("y", 3), md.scalar("s")
+    leaves = [
+        (x, lambda a: a["x"]), (y, lambda a: a["y"]),
+        (md.sin(x) * s, lambda a: np.sin(a["x"]) * a["s"]),
+    ]
+    if depth >= 3:
+        return draw(st.sampled_from(leaves))
+    kind = draw(st.sampled_from(["leaf", "slice", "concat", "stack", "map", "index"]))
+    if kind == "leaf":
+        return draw(st.sampled_from(leaves))
+    e, f = draw(_vector_expr(depth + 1))
+    n = e.shape[0]
+    if kind == "slice":
+        start = draw(st.integers(-n, n - 1))
+        step = draw(st.sampled_from([1, 2, -1, -2]))
+        key = slice(start, None, step)
+        if np.zeros(n)[key].size == 0:
+            return e, f
+        return e[key], (lambda a, f=f, key=key: f(a)[key])
+    if kind == "concat":
+        e2, f2 = draw(_vector_expr(depth + 1))
+        return md.concat([e, e2]), (lambda a, f=f, f2=f2: np.concatenate([f(a), f2(a)]))
+    if kind == "stack":
+        e2, f2 = draw(_vector_expr(depth + 1))
+        i, j = draw(st.integers(0, n - 1)), draw(st.integers(0, e2.shape[0] - 1))
+        return md.stack([e[i], e2[j] ** 2, e[-1]]), (
+            lambda a, f=f, f2=f2, i=i, j=j: np.stack([f(a)[i], f2(a)[j] ** 2, f(a)[-1]]))
+    if kind == "map":
+        return md.tanh(e) * e, (lambda a, f=f: np.tanh(f(a)) * f(a))
+    i = draw(st.integers(0, n - 1))
+    return e * e[i], (lambda a, f=f, i=i: f(a) * f(a)[i])
+
+
+@given(_vector_expr())
+def test_random_stacking_expressions(pair: tuple) -> None:
+    """Value against NumPy, gradient (by x and by s) against central differences,
+    compiled code against the interpreter."""
+    e, ref = pair
+    f = md.sum(md.sin(e) * md.cos(e))
+    rng = np.random.default_rng(len(str(e)))
+    vals = {"x": rng.normal(size=4), "y": rng.normal(size=3), "s": np.float64(0.7)}
+    assert_close(e.evaluate(vals), ref(vals), what=str(e))
+    for name in f.variables():
+        g = md.derive(f, name).evaluate(vals)
+        fd = fd_jacobian(lambda t, name=name: f.evaluate({**vals, name: t}), vals[name])
+        assert_close(g, fd, rtol=1e-5, atol=1e-6, what=f"{e} d/d{name}")
+    used = {k: v for k, v in vals.items() if k in e.variables()}
+    assert_close(md.compile({"e": e})(**used)["e"], interpret(e, vals), what=str(e))
+
+
+def test_a_planted_wrong_concat_adjoint_fails_too(monkeypatch) -> None:
+    from matdiff.expr.simplify import selection as sel
+
+    case = CASES[4]  # the folded bias: concat(w, [b]) and concat(x, [1])
+    f = case.build(_v(case.shapes))
+    vals = _values(case, 6)
+    vals["b"] = np.float64(2.0)  # on the linear piece of max(0, ·)
+    fd = fd_jacobian(lambda t: f.evaluate({**vals, "b": t}), vals["b"])
+    assert_close(md.derive(f, "b").evaluate(vals), fd, rtol=1e-5, atol=1e-6)
+
+    def off_by_one(self, k, adj, nf):  # reads each part one position early
+        from matdiff.expr.dims import dim_sub
+
+        offs = self.offsets()
+        start = dim_sub(offs[k], 1) if offs[k] != 0 else 0
+        key = (start,) if self.rows[k] else (start, self.children[k].shape[self.axis], 1)
+        return sel.take(adj, nf + self.axis, key)
+
+    monkeypatch.setattr(Concat, "vjp", off_by_one)
+    wrong = md.derive(case.build(_v(case.shapes)), "b").evaluate(vals)
+    assert not np.allclose(wrong, fd, rtol=1e-5, atol=1e-6)
+
+
+def test_matrixcalculus_printer_says_it_has_no_stacking() -> None:
+    from matdiff.render.matrixcalculus import to_matrixcalculus
+
+    x = md.vector("x", "n")
+    for e in (md.stack([x[0], x[1]]), x[1:], md.concat([x, [md.scalar("b")]])):
+        with pytest.raises(ValueError, match="no stacking, indexing or slicing"):
+            to_matrixcalculus(e)
+
+
+# ============================================================== block matrices in text
+def test_block_reads_back_in_both_syntaxes() -> None:
+    # the Fréchet derivative's block matrix [[X, E], [0, X]] (MATH.md)
+    X, E = md.matrix("X", 3, 3), md.matrix("E", 3, 3)
+    bm = md.concat([md.concat([X, E], axis=1), md.concat([0 * X, X], axis=1)])
+    shapes = {"X": (3, 3), "E": (3, 3)}
+    rng = np.random.default_rng(11)
+    vals = {"X": rng.normal(size=(3, 3)), "E": rng.normal(size=(3, 3))}
+    want = np.block([[vals["X"], vals["E"]], [np.zeros((3, 3)), vals["X"]]])
+    assert_close(bm.evaluate(vals), want)
+    for syntax in ("numpy", "unicode"):
+        back = md.parse(str(bm), shapes=shapes, syntax=syntax)
+        assert_close(back.evaluate(vals), want, what=syntax)
+
+
+def test_block_shapes_are_inferred_and_checked() -> None:
+    assert md.parse("sum(block([[X, E], [0, X @ X]]) * B)", shapes={"B": (4, 4)}
+                    ).variables() == {"B": (4, 4), "X": (2, 2), "E": (2, 2)}
+    e = md.parse("block([[X, E], [0, X]])")
+    two_n = md.expr.dims.dim_mul(2, "n")
+    assert e.variables() == {"X": ("n", "m"), "E": ("n", "m")} and e.shape[0] == two_n
+    for text, message in [("block(X)", "takes a list of block rows"),
+                          ("block([[X, E], [E]])", "the same number of blocks"),
+                          ("block([[1, 2]])", "made of numbers only")]:
+        with pytest.raises((md.ParseError, ShapeError), match=message):
+            md.parse(text)
+
+
+def test_rows_of_numbers_print_as_a_matrix() -> None:
+    # the paper's Jacobian of [xy, x] and [y, 3] by x: [[y, 1], [0, 0]]
+    shapes = {"x": (), "y": ()}
+    e = md.parse("[[x*y, x], [y, 3]]", shapes=shapes)
+    g = md.derive(e, "x")
+    assert str(e) == "[[xy, x], [y, 3]]"
+    assert md.latex(e) == r"\begin{bmatrix} x y & x \\ y & 3 \end{bmatrix}"
+    assert str(g) == "[[y, 1], [0, 0]]"
+    assert md.latex(g) == r"\begin{bmatrix} y & 1 \\ 0 & 0 \end{bmatrix}"
+    from katex import katex_errors
+    from matdiff.render.mform import matrix_form, to_numpy
+
+    assert katex_errors([md.latex(e), md.latex(g)]) == []
+    vals = {"x": 0.3, "y": 2.0}
+    assert_close(to_numpy(matrix_form(g), vals), [[2.0, 1.0], [0.0, 0.0]])
+    assert_close(md.parse(str(e), shapes=shapes, syntax="unicode").evaluate(vals),
+                 e.evaluate(vals))
+
+
+def test_fit_sizes_makes_every_selection_fit() -> None:
+    from matdiff.expr.selection import fit_sizes
+
+    x, A = md.vector("x", "n"), md.matrix("A", "m", "n")
+    e = x[5] * md.sum(x[:-2]) + A[-3, 0] + md.sum(A[1:, 2:4])
+    sizes = fit_sizes(e, {"n": 3, "m": 2})
+    assert sizes == {"n": 6, "m": 3}
+    rng = np.random.default_rng(0)
+    x0, A0 = rng.normal(size=sizes["n"]), rng.normal(size=(sizes["m"], sizes["n"]))
+    want = x0[5] * x0[:-2].sum() + A0[-3, 0] + A0[1:, 2:4].sum()
+    assert_close(e.evaluate(x=x0, A=A0), want)   # it evaluates at those sizes
+    with pytest.raises(EvaluationError):           # and not one smaller
+        e.evaluate(x=x0[:-1], A=A0[:, :-1])

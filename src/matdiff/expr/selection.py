@@ -55,7 +55,7 @@ from .core import Expr, shape_str
 from .dims import Dim, DimPoly, dim_add, dim_mul, dim_size, dim_sub
 
 __all__ = ["Concat", "Take", "Key", "index_key", "slice_key", "resolve", "key_size",
-           "sign_of", "part_offsets", "key_text"]
+           "sign_of", "part_offsets", "key_text", "fit_sizes"]
 
 #: a key along one axis: ``(p,)`` one position, ``(start, count, step)`` a slice
 Key = tuple
@@ -202,6 +202,44 @@ def resolve(key: Key, n: Dim, sizes: Mapping[str, int]) -> tuple[int, int, int]:
         raise EvaluationError(f"the slice [{key_text(key, n)}] (positions {start} to "
                               f"{last}) does not fit an axis of size {dim}")
     return start, count, step
+
+
+def fit_sizes(expr: Expr, sizes: Mapping[str, int], limit: int = 64) -> dict[str, int]:
+    """``sizes`` raised, one step at a time, until every selection of ``expr`` fits
+    its axis (``x[5]`` needs ``n ≥ 6``, ``x[-4]`` needs ``n ≥ 4``): for whoever draws
+    random sizes (a check of a derivative).  A name is raised at most to ``limit``;
+    the sizes are returned as they are when no selection can fit.
+
+    >>> import matdiff as md
+    >>> x = md.vector("x", "n")
+    >>> fit_sizes(x[5] * x[-4], {"n": 3})
+    {'n': 6}
+    """
+    from .core import topo_order
+
+    out = dict(sizes)
+    takes = [t for t in topo_order(expr) if isinstance(t, Take)]
+    for _ in range(limit * max(1, len(out))):
+        for t in takes:
+            n = t.children[0].shape[t.axis]
+            try:
+                resolve(t.key, n, out)
+            except (EvaluationError, KeyError):
+                names = sorted(n_ for n_ in _names(n) if out.get(n_, 0) < limit)
+                if not names:
+                    return out
+                for name in names:
+                    out[name] = out.get(name, 1) + 1
+                break
+        else:
+            return out
+    return out
+
+
+def _names(d: Dim) -> set[str]:
+    from .dims import dim_names
+
+    return dim_names(d)
 
 
 def numpy_index(ndim: int, axis: int, key: tuple[int, int, int], is_index: bool) -> tuple:

@@ -142,8 +142,13 @@ def _inputs(node: Node) -> tuple[Node, ...]:
     if node.kind != "call":
         return node.children
     params = FUNCTION_TABLE[node.value].params
-    return tuple(a for a, kind in zip(node.children, params, strict=False)
-                 if kind in ("expr", "number"))
+    out: list[Node] = []
+    for a, kind in zip(node.children, params, strict=False):
+        if kind in ("expr", "number"):
+            out.append(a)
+        elif kind == "blocks":  # block([[A, B], [C, D]]): the cells
+            out.extend(c for row in a.children for c in row.children)
+    return tuple(out)
 
 
 def build_expr(tree: Node, text: str, shapes: Mapping[str, tuple]) -> Expr:
@@ -327,6 +332,12 @@ class _Builder:
                 values.append(self.number(spec.name, next(built), arg))
             elif kind == "axis":
                 values.append(literal_int(arg, self.text))
+            elif kind == "blocks":
+                rows = [[next(built) for _ in row.children] for row in arg.children]
+                for cell in (c for r in rows for c in r):
+                    if isinstance(cell, Filled):
+                        raise self.unknown_fill(cell)
+                values.append(rows)
             else:  # dim
                 values.append(dim_value(arg, self.text))
         spans = [a.span for a in node.children]

@@ -384,6 +384,13 @@ class _Parser(TokenParser):
             if kind == "axis" and literal_int(arg, self.text) is None:
                 raise self.error(
                     f"{spec.name}: the axis must be a whole number, like 0 or -1", arg.span)
+            if kind == "blocks" and not (arg.kind == "stack" and all(
+                    r.kind == "stack" for r in arg.children)):
+                raise self.error(f"{spec.name} takes a list of block rows, like "
+                                 f"{spec.name}([[A, B], [C, D]])", arg.span)
+            if kind == "blocks" and len({len(r.children) for r in arg.children}) > 1:
+                raise self.error(f"{spec.name}: every block row needs the same number of "
+                                 f"blocks", arg.span)
             if kind == "dim" and (dim_value(arg, self.text) is None):
                 raise self.error(
                     f"{spec.name}: a dim must be a name or a whole number, like n or 3",

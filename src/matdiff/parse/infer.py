@@ -367,6 +367,19 @@ def _walk(tree: Node, inputs: Any) -> Iterator[Node]:
         stack.extend(inputs(node))
 
 
+def _divide(d: Dim, k: int) -> Dim | None:
+    """``d / k`` where it is a dim (``2·n / 2 = n``, ``4 / 2 = 2``), else ``None``."""
+    from ..expr.dims import DimPoly, normal
+
+    if k == 1:
+        return d
+    if isinstance(d, int):
+        return d // k if d % k == 0 and d >= 0 else None
+    if isinstance(d, DimPoly) and all(c % k == 0 for _, c in d.terms):
+        return normal({m: c // k for m, c in d.terms})
+    return None
+
+
 # ====================================================================== the checker
 class _Checker:
     """Abstract evaluation of a tree with one rank per variable."""
@@ -508,16 +521,19 @@ class _Checker:
             changed = False
             for kind, res, ins, data, span in self.pending:
                 if kind == "sum":
+                    const, label = data
                     vals = [self.value_of(d) for d in ins]
                     known = [v for v in vals if v is not None]
                     total = self.value_of(res)
+                    unknown = {self.dims.find(d) for d, v in zip(ins, vals) if v is None}
                     if len(known) == len(vals):
-                        changed |= self.set_value(res, dim_add(data, *known), span,
-                                                  "concat")
-                    elif total is not None and len(known) == len(vals) - 1:
-                        k = vals.index(None)
-                        changed |= self.set_value(ins[k], dim_sub(total, dim_add(
-                            data, *known)), span, "concat")
+                        changed |= self.set_value(res, dim_add(const, *known), span, label)
+                    elif total is not None and len(unknown) == 1:
+                        # k equal unknown parts: each is (total − the others) / k
+                        k = len(vals) - len(known)
+                        part = _divide(dim_sub(total, dim_add(const, *known)), k)
+                        if part is not None:
+                            changed |= self.set_value(next(iter(unknown)), part, span, label)
                 else:  # a slice: res = its count on the axis ins[0]
                     n = self.value_of(ins[0])
                     if n is not None:
@@ -597,9 +613,49 @@ class _Checker:
                     f"cannot be joined along axis 0: their other dims differ"),
                     [spans[0], spans[k]])
         res = self.dims.new(anchored=True)
-        self.pending.append(("sum", res, tuple(a.dims[0] for a in args), 0, node.span))
+        self.pending.append(("sum", res, tuple(a.dims[0] for a in args), (0, "concat"),
+                             node.span))
         self.solve()
         return _Shape((res,) + first.dims[1:])
+
+    def block_shape(self, node: Node, args: list[_Shape]) -> _Shape:
+        """``block([[A, B], [C, D]])``: the blocks of a row share their rows, of a
+        column their columns; the dims add (a number is a block of any size)."""
+        rows = [r.children for r in node.children[0].children]
+        cells = iter(zip(args, [c.span for r in rows for c in r]))
+        grid = [[next(cells) for _ in r] for r in rows]
+        heights, widths = [], []
+        for row in grid:
+            h = None
+            for j, (s, span) in enumerate(row):
+                if s.rank == 0:
+                    continue
+                if s.rank != 2:
+                    raise self.fail(f"block: the blocks are matrices, not {self.show(s)}",
+                                    [span])
+                if h is None:
+                    h = s.dims[0]
+                else:
+                    self.unify(h, s.dims[0], lambda s=s: (
+                        f"block: the blocks of a row have one number of rows, not "
+                        f"{self.show(s)}"), [row[0][1], span])
+                while len(widths) <= j:
+                    widths.append(None)
+                if widths[j] is None:
+                    widths[j] = s.dims[1]
+                else:
+                    self.unify(widths[j], s.dims[1], lambda s=s: (
+                        f"block: the blocks of a column have one number of columns, not "
+                        f"{self.show(s)}"), [span])
+            heights.append(h if h is not None else self.dims.new(anchored=True))
+        widths = [w if w is not None else self.dims.new(anchored=True) for w in widths]
+        out = []
+        for parts in (heights, widths):
+            res = self.dims.new(anchored=True)
+            self.pending.append(("sum", res, tuple(parts), (0, "block"), node.span))
+            out.append(res)
+        self.solve()
+        return _Shape(tuple(out))
 
     def index_shape(self, node: Node, args: list[_Shape]) -> _Shape:
         """``x[key, …]``: an index removes its axis (checked against an int dim), a
@@ -791,6 +847,8 @@ class _Checker:
             return _Shape(tuple(reversed(a.dims)))
         if name == "concat":
             return self.concat_shape(node, args)
+        if name == "block":
+            return self.block_shape(node, args)
         raise AssertionError(f"no shape rule for {name}")  # pragma: no cover
 
     # ------------------------------------------------------------ matrixcalculus syntax

@@ -12,7 +12,9 @@ Argument kinds:
 * ``"axis"``: an integer literal, possibly negative (``sum(X, -1)``);
 * ``"dim"``: a dim, a whole number or a name (``eye(n)``: ``n`` is a dim, not a
   variable);
-* ``"number"``: a constant made of numbers only (``vector(1)``, ``vector(-1/2)``).
+* ``"number"``: a constant made of numbers only (``vector(1)``, ``vector(-1/2)``);
+* ``"blocks"``: a literal list of block rows, ``[[A, B], [C, D]]`` (``block``): its
+  cells are the expressions.
 """
 
 from __future__ import annotations
@@ -136,6 +138,40 @@ class VariadicSpec(FunctionSpec):
 def _concat(*parts: Expr) -> Expr:
     return b.concat(list(parts))
 
+
+def block(rows: list[list[Expr]]) -> Expr:
+    """NumPy's ``block``: matrices in block rows, ``block([[X, E], [0, X]])``; a
+    number among them is a block of it, as tall as its row and as wide as its column.
+
+    >>> X = b.matrix("X", "n", "n")
+    >>> block([[X, X], [b.const(0.0), X]]).shape
+    (DimPoly('2·n'), DimPoly('2·n'))
+    """
+    from ..errors import ShapeError
+
+    heights: list[Any] = []
+    for row in rows:
+        h = next((c.shape[0] for c in row if c.shape), None)
+        heights.append(h)
+    widths: list[Any] = []
+    for j in range(max(len(r) for r in rows)):
+        w = next((r[j].shape[1] for r in rows if j < len(r) and r[j].shape), None)
+        widths.append(w)
+    if None in heights or None in widths:
+        raise ShapeError("block: a block row or column made of numbers only has no dims; "
+                         "give one of its blocks a shape")
+    out = []
+    for i, row in enumerate(rows):
+        cells = []
+        for j, c in enumerate(row):
+            if not c.shape:
+                c = b.mul(c, b.ones(heights[i], widths[j]))
+            elif len(c.shape) != 2:
+                raise ShapeError(f"block: the blocks are matrices, not shape {c.shape}")
+            cells.append(c)
+        out.append(b.concat(cells, axis=1) if len(cells) > 1 else cells[0])
+    return b.concat(out, axis=0) if len(out) > 1 else out[0]
+
 class FunctionTable(Mapping):
     """The functions of a syntax: its own ``rows``, one row for each element-wise
     definition that ``keep`` selects and one for each matrix function that
@@ -214,6 +250,8 @@ _ROWS: list[FunctionSpec] = [
                  "diagonal matrix of a vector, or the diagonal of a matrix"),
     FunctionSpec("transpose", b.transpose, _E1, (1,), "transpose, like x.T"),
     FunctionSpec("eye", b.eye, ("dim",), (1,), "identity matrix: eye(n)"),
+    FunctionSpec("block", block, ("blocks",), (1,),
+                 "a block matrix from block rows: block([[X, E], [0, X]])"),
     VariadicSpec("concat", _concat, ("expr",) * MAX_PARTS, tuple(range(1, MAX_PARTS + 1)),
                  "parts joined along their first axis: concat(w, [b]) (dims add: n + 1)"),
     FunctionSpec("vector", _vector, ("number", "dim"), (1, 2),

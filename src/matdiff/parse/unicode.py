@@ -99,6 +99,7 @@ def unicode_functions() -> dict[str, str]:
     ('sigmoid', 'sigmoid', 'tr')
     """
     out = {name: name for name in _matrix_functions()}
+    out["block"] = "block"  # block([[X, E], [0, X]]), as matdiff prints a block matrix
     for row in FUNCTIONS.values():
         if not row.call:
             continue
@@ -595,6 +596,8 @@ class _Builder:
             base = self.build(node.children[0], depth + 1)
             exp = self.build(node.children[1], depth + 1)
             return self.power(node, base, exp)
+        if kind == "call" and node.value == "block":
+            return self.block(node, depth)
         if kind == "call":
             return self.call(node, [self.build(c, depth + 1) for c in node.children])
         if kind == "stack":
@@ -614,6 +617,19 @@ class _Builder:
             return self.apply(b.getitem, (e, node.value),
                               [node.children[0].span, *node.op_spans])
         raise AssertionError(f"unknown node kind {kind}")  # pragma: no cover
+
+    def block(self, node: Node, depth: int) -> Expr:
+        """``block([[X, E], [0, X]])``: a block matrix (numbers are blocks of them)."""
+        from .table import block
+
+        arg = node.children[0] if len(node.children) == 1 else None
+        if arg is None or arg.kind != "stack" or not all(
+                r.kind == "stack" for r in arg.children) or len(
+                {len(r.children) for r in arg.children}) > 1:
+            raise ParseError("block takes a list of block rows of one length, like "
+                             "block([[A, B], [C, D]])", self.text, [node.span])
+        rows = [[_un(self.build(c, depth + 1))[0] for c in r.children] for r in arg.children]
+        return self.apply(block, (rows,), [arg.span])
 
     def elementwise(self, op: str, a: Any, c: Any, sa: Span, sc: Span,
                     fn: Callable[..., Any]) -> Any:

@@ -142,6 +142,10 @@ class MatrixCalculusFormat:
             # the syntax has no axis sums: sum(A, axis=1) = A·1, sum(A, axis=0) = Aᵀ·1
             m = self._arg(r[0])
             return f"{m if p[0] == 1 else m + chr(39)}*vector(1, {args[0].shape[p[0]]})"
+        if k in ("stack", "block", "take"):
+            raise ValueError("matrixcalculus.org's syntax has no stacking, indexing or "
+                             "slicing ([a, b], concat(w, [b]), x[0], x[1:]): it cannot write "
+                             "this expression")
         raise ValueError(f"matrixcalculus syntax cannot write this part ({k})")
 
     @staticmethod

@@ -408,6 +408,19 @@ class Forms(SumFactoring, ProductReading, KronForms):
             flipped = [p if row else self.T(p) for p, row in zip(parts, rows)]
             inner = self.make("stack", flipped, (0, rows), (shape[1], shape[0]), "m")
             return self.T(inner)
+        if axis == 0 and len(shape) == 2 and all(rows) and isinstance(shape[1], int):
+            # rows of numbers: the matrix [[1, 2], [3, x]] (a row of zeros is [0, 0])
+            grid = []
+            for p in parts:
+                if p.kind == "stack" and p.params[0] == 0 and all(p.params[1]):
+                    grid.append(list(p.args))
+                elif p.kind == "fill":
+                    grid.append([self.num(p.params[0])] * shape[1])
+                else:
+                    break
+            else:
+                cells = [c for r in grid for c in r]
+                return self.make("block", cells, (len(grid), shape[1]), shape, "m")
         if axis == 0 and len(shape) == 2 and not any(rows) and len(parts) > 1 and all(
                 p.kind == "stack" and p.params[0] == 1 for p in parts):
             widths = [tuple(c.shape[1] for c in p.args) for p in parts]
