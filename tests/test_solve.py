@@ -132,5 +132,10 @@ def test_jax_solve_is_jit_compatible(data):
     A, _, b, _ = _vars()
     c = md.compile(md.inv(A) @ b, backend="jax")
     f = jax.jit(lambda a, bb: c(A=a, b=bb))
-    np.testing.assert_allclose(np.asarray(f(data["A"], data["b"])),
-                               np.linalg.solve(data["A"], data["b"]), rtol=1e-10)
+    want = np.linalg.solve(data["A"], data["b"])
+    with jax.enable_x64(True):   # the user's jit in x64 mode traces float64
+        np.testing.assert_allclose(np.asarray(f(data["A"], data["b"])), want, rtol=1e-10)
+    with jax.enable_x64(False):  # and without it, their JAX's float32: so is the code
+        out = f(data["A"], data["b"])
+        assert str(out.dtype) == "float32"
+        np.testing.assert_allclose(np.asarray(out), want, rtol=1e-4)

@@ -856,3 +856,12 @@ def test_fit_sizes_makes_every_selection_fit() -> None:
     assert_close(e.evaluate(x=x0, A=A0), want)   # it evaluates at those sizes
     with pytest.raises(EvaluationError):           # and not one smaller
         e.evaluate(x=x0[:-1], A=A0[:, :-1])
+
+
+def test_check_draws_sizes_that_fit_the_selections():
+    # x[5] on a named dim: the check's sizes are raised until n ≥ 6 (it was 'could not
+    # check' at the usual 3 or 4)
+    r = md.check("x[5] * sum(x)", "x", shapes={"x": ("n",)})
+    assert r.ok and r.status == "ok"
+    bad = md.check("x[5] * sum(x)", "x", shapes={"x": ("n",)}, derivative="sum(x) + 0 * x")
+    assert not bad.ok

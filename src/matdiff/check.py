@@ -48,6 +48,7 @@ from .derive.reverse import derive, function_of, is_several, resolve_several, re
 from .errors import EvaluationError, LimitError
 from .expr.core import STRUCTURES, Expr, Map, Shape, Size, Var, shape_str, topo_order, var_nodes
 from .expr.dims import dim_add, dim_mul, dim_names, dim_size
+from .expr.selection import fit_sizes
 
 __all__ = ["check", "CheckResult", "random_values", "structured"]
 
@@ -292,7 +293,9 @@ def _size_plans(expr: Expr, x: Wrt) -> list[dict[str, int]]:
     for shape in [*expr.variables().values(), *(v.shape for v in _vars(x))]:
         for d in shape:
             names.extend(n for n in sorted(dim_names(d)) if n not in names)
-    return [{d: pair[k % 2] for k, d in enumerate(names)} for pair in _SIZE_CHOICES]
+    # each plan raised until every selection fits its axis (x[5] needs n ≥ 6)
+    return [fit_sizes(expr, {d: pair[k % 2] for k, d in enumerate(names)})
+            for pair in _SIZE_CHOICES]
 
 
 # ------------------------------------------------------------------ pieces
