@@ -43,14 +43,16 @@ _PARAMS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def builder_names() -> list[str]:
-    """The builders made from the tables, in the tables' order: each built-in
-    element-wise function that names no builder of its own (``max`` names
-    ``maximum``, written by hand), then each matrix function."""
+    """The builders made from the tables, in the tables' order, as
+    ``builders._define_builders`` makes them: each built-in element-wise function that
+    names no builder of its own (``max`` names ``maximum``, written by hand), then each
+    public matrix function (not the reshapes only other rules build)."""
     from .functions import FUNCTIONS
     from .matrix_functions import MATRIX_FUNCTIONS
 
     names = [n for n, row in FUNCTIONS.items() if row.builtin and not row.build]
-    return names + [n for n in MATRIX_FUNCTIONS if n not in names]
+    return names + [n for n, spec in MATRIX_FUNCTIONS.items()
+                    if getattr(spec, "public", True) and n not in names]
 
 
 def _signature(name: str) -> tuple[int, tuple[float, ...]]:
