@@ -223,7 +223,7 @@ class Optimizer:
         self._state: dict[str, dict[str, Any]] = {}
         self.steps = 0
         self._groups: list[_Group] = []
-        self._views: tuple = ()
+        self._views: tuple[np.ndarray, ...] = ()
         self.flat: np.ndarray | None = None
         self._pending: dict[str, Any] | None = None
         if params is not None:
@@ -624,7 +624,7 @@ def _construct(klass: type[Optimizer], kw: Mapping[str, Any]) -> Optimizer:
 
 
 #: name -> (class, default keyword arguments)
-OPTIMIZERS: dict[str, tuple[type, dict]] = {
+OPTIMIZERS: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
     "sgd": (SGD, {"lr": 0.01}),
     "momentum": (SGD, {"lr": 0.01, "momentum": 0.9}),
     "nesterov": (SGD, {"lr": 0.01, "momentum": 0.9, "nesterov": True}),
@@ -633,7 +633,7 @@ OPTIMIZERS: dict[str, tuple[type, dict]] = {
 }
 
 
-def make_optimizer(name: Any, params: Mapping[str, np.ndarray] | None = None,
+def make_optimizer(name: str, params: Mapping[str, np.ndarray] | None = None,
                    **kwargs: Any) -> Optimizer:
     """An optimizer by name (``sgd``, ``momentum``, ``nesterov``, ``adam``, ``adamw``);
     ``kwargs`` override its defaults (``lr=...``, ``weight_decay=...``).

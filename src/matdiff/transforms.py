@@ -23,12 +23,16 @@ import inspect
 import keyword
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from .errors import MatdiffError
 from .render import latex, latex_name
+
+if TYPE_CHECKING:
+    from .compile.api import Compiled
+    from .expr.core import Expr, Var
 
 __all__ = ["TracingError", "ArgnumsError", "Transformed", "Formula",
            "grad", "value_and_grad", "jacobian", "hessian", "formula"]
@@ -42,12 +46,19 @@ class ArgnumsError(MatdiffError, ValueError):
     """``argnums`` does not pick arguments of the function."""
 
 
+#: a function to transform: it takes arrays (traced as matdiff variables) and returns
+#: one array, written with matdiff's NumPy-like functions
+ArrayFunction: TypeAlias = Callable[..., Any]
+#: ``argnums``: the index of an argument, or a sequence of them
+Argnums: TypeAlias = int | Sequence[int]
+
+
 # ------------------------------------------------------------------ helpers
-def _fn_name(fn: Callable) -> str:
+def _fn_name(fn: ArrayFunction) -> str:
     return getattr(fn, "__name__", None) or type(fn).__name__
 
 
-def _param_names(fn: Callable, n: int) -> list[str]:
+def _param_names(fn: ArrayFunction, n: int) -> list[str]:
     """Names for ``n`` positional arguments: ``fn``'s parameter names where usable,
     else ``a0, a1, ...`` (also for ``*args`` and for clashes)."""
     try:
@@ -88,11 +99,14 @@ def _as_array(x: Any, i: int) -> np.ndarray:
 
     # evaluate's conversion: complex, None, text and ragged lists are refused, not
     # converted into something else
-    return as_real_array(f"argument {i}", x, lambda a: np.asarray(a, dtype=np.float64))
+    out: np.ndarray = as_real_array(f"argument {i}", x,
+                                    lambda a: np.asarray(a, dtype=np.float64))
+    return out
 
 
 def _norm_argnums(argnums: Any, nargs: int | None) -> tuple[tuple[int, ...], bool]:
     """``(indices, is_tuple)``; checks types now and ranges when ``nargs`` is known."""
+    idx: tuple[int, ...]
     if isinstance(argnums, (bool, np.bool_)):
         raise ArgnumsError(f"argnums must be an int or a tuple of ints, not {argnums!r}")
     if isinstance(argnums, (int, np.integer)):
@@ -122,7 +136,7 @@ def _norm_argnums(argnums: Any, nargs: int | None) -> tuple[tuple[int, ...], boo
     return idx, multi
 
 
-def _trace(fn: Callable, arrays: Sequence[np.ndarray]) -> tuple[Any, list]:
+def _trace(fn: ArrayFunction, arrays: Sequence[np.ndarray]) -> tuple[Expr, list[Var]]:
     """Call ``fn`` on placeholders shaped like ``arrays``: ``(expr, vars)``."""
     from .expr.builders import var
     from .expr.core import Expr
@@ -160,10 +174,16 @@ def _trace(fn: Callable, arrays: Sequence[np.ndarray]) -> tuple[Any, list]:
 # --------------------------------------------------------------- transforms
 @dataclass
 class _Entry:
-    value: Any
-    vars: list
+    value: Expr
+    vars: list[Var]
+    #: one derivative, a tuple of them (a tuple ``argnums``), or a Hessian's tuple of
+    #: tuples of blocks
     grads: Any
-    compiled: Any
+    compiled: Compiled
+
+
+#: a cache key: each argument's shape and dtype
+_Key: TypeAlias = tuple[tuple[tuple[int, ...], str], ...]
 
 
 class Transformed:
@@ -173,7 +193,7 @@ class Transformed:
     ``formula(*args)`` gives the traced expressions for those inputs.
     """
 
-    def __init__(self, fn: Callable, argnums: Any, kind: str) -> None:
+    def __init__(self, fn: ArrayFunction, argnums: Argnums, kind: str) -> None:
         if not callable(fn):
             raise TracingError(f"{kind} needs a function, not {type(fn).__name__}")
         self.fn = fn
@@ -181,19 +201,20 @@ class Transformed:
         self.kind = kind
         _norm_argnums(argnums, None)
         self.trace_count = 0
-        self._cache: dict[tuple, _Entry] = {}
+        self._cache: dict[_Key, _Entry] = {}
         self.__name__ = f"{kind}({_fn_name(fn)})"
         self.__doc__ = getattr(fn, "__doc__", None)
 
     def __repr__(self) -> str:
         return f"<matdiff {self.__name__}, argnums={self.argnums!r}>"
 
-    def _entry(self, args: tuple) -> tuple[_Entry, list[np.ndarray]]:
+    def _entry(self, args: tuple[Any, ...]) -> tuple[_Entry, list[np.ndarray]]:
         if not args:
             raise TracingError(f"{self.__name__} was called without arguments")
         arrays = [_as_array(a, i) for i, a in enumerate(args)]
         raw = [np.asarray(a) if not hasattr(a, "shape") else a for a in args]
-        key = tuple((a.shape, str(getattr(r, "dtype", ""))) for a, r in zip(arrays, raw))
+        key: _Key = tuple((tuple(a.shape), str(getattr(r, "dtype", "")))
+                          for a, r in zip(arrays, raw))
         entry = self._cache.get(key)
         if entry is None:
             entry = self._build(arrays)
@@ -246,25 +267,25 @@ def _to_numpy(x: Any) -> Any:
     return np.asarray(x, dtype=np.float64)
 
 
-def grad(fn: Callable, argnums: int | Sequence[int] = 0) -> Transformed:
+def grad(fn: ArrayFunction, argnums: Argnums = 0) -> Transformed:
     """The gradient of a scalar-valued ``fn`` by argument ``argnums`` (a tuple of ints
     gives a tuple of gradients), as a function on NumPy arrays."""
     return Transformed(fn, argnums, "grad")
 
 
-def value_and_grad(fn: Callable, argnums: int | Sequence[int] = 0) -> Transformed:
+def value_and_grad(fn: ArrayFunction, argnums: Argnums = 0) -> Transformed:
     """Like :func:`grad` but returns ``(value, gradient)``; one compiled function
     computes both."""
     return Transformed(fn, argnums, "value_and_grad")
 
 
-def jacobian(fn: Callable, argnums: int | Sequence[int] = 0) -> Transformed:
+def jacobian(fn: ArrayFunction, argnums: Argnums = 0) -> Transformed:
     """The Jacobian of ``fn`` by argument ``argnums``: shape ``out.shape +
     arg.shape`` (JAX's ``jacrev`` convention)."""
     return Transformed(fn, argnums, "jacobian")
 
 
-def hessian(fn: Callable, argnums: int | Sequence[int] = 0) -> Transformed:
+def hessian(fn: ArrayFunction, argnums: Argnums = 0) -> Transformed:
     """The Hessian of ``fn``: shape ``out.shape + arg.shape + arg.shape``; with a
     tuple ``argnums`` a nested tuple ``H[i][j]`` of blocks, as in JAX."""
     return Transformed(fn, argnums, "hessian")
@@ -277,9 +298,10 @@ class Formula:
     derivative by that argument), ``variables`` (the placeholders).  It prints as
     its formulas, and displays in Jupyter as LaTeX."""
 
-    value: Any
-    grads: dict = field(default_factory=dict)
-    variables: tuple = ()
+    value: Expr
+    #: an argument's name -> its derivative (a Hessian's: a tuple of blocks)
+    grads: dict[str, Any] = field(default_factory=dict)
+    variables: tuple[Var, ...] = ()
     kind: str = "grad"
 
     def __str__(self) -> str:
@@ -321,7 +343,7 @@ class Formula:
         p.text(str(self))
 
 
-def formula(fn: Callable, *example_args: Any, argnums: Any = None) -> Formula:
+def formula(fn: ArrayFunction, *example_args: Any, argnums: Argnums | None = None) -> Formula:
     """Trace ``fn`` on inputs shaped like ``example_args``; return its expression and
     derivatives (by every argument unless ``argnums`` says otherwise).
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from ..derive.reverse import derive, function_of, resolve_wrt
 from ..errors import MatdiffError
-from ..expr.core import Expr, Var
+from ..expr.core import Dim, Expr, Var
 from . import formulas as F
 from .derivation import Derivation
 from .lang import phrases
@@ -45,7 +45,7 @@ def _structure_notes(x: Var, p: Mapping[str, str]) -> list[str]:
 
 
 def explain(f: Expr | str, wrt: Expr | str, lang: str = "en",
-            shapes: Mapping[str, Sequence] | None = None, *, name: str | None = None,
+            shapes: Mapping[str, Sequence[Dim]] | None = None, *, name: str | None = None,
             names: Sequence[str] | None = None) -> Derivation:
     """The derivation of ``∂f/∂wrt`` the paper's way: intermediate variables, local
     Jacobians, the chain rule, the result.

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..expr.core import Expr, Var
+from ..expr.core import Dim, Expr, Var
 from . import formats
 from . import formulas as F
 from .differentials import Differential
@@ -46,7 +46,7 @@ class LocalDerivative:
     #: how many leading axes of ``expr`` come from ``of`` (for the numerator layout)
     f_ndim: int = field(default=0, repr=False)
     #: the dims of :attr:`shape`
-    dims: list = field(default_factory=list, repr=False)
+    dims: list[Dim] = field(default_factory=list, repr=False)
     #: the step's differential (product rule, matrix function), where it has one
     differential: Differential | None = field(default=None, repr=False)
 
@@ -73,8 +73,8 @@ class LocalDerivative:
             self.latex_notes.append("&" + formats.tex_prose(self.notes[-1]))
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"of": self.of, "wrt": self.wrt, "text": self.text, "shape": self.shape,
-               "notes": list(self.notes)}
+        out: dict[str, Any] = {"of": self.of, "wrt": self.wrt, "text": self.text,
+                               "shape": self.shape, "notes": list(self.notes)}
         if self.differential is not None:
             out["differential"] = self.differential.to_dict()
         return out

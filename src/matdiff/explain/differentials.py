@@ -180,7 +180,7 @@ def _product_terms(e: Einsum, v: Var, dv: Var, powers: bool
     a power ``v**k`` counted as ``k`` factors ``v``), the factor replaced by its
     differential; ``None`` unless at least two factors hold ``v``."""
     ops: list[Expr] = []
-    specs: list[tuple] = []
+    specs: list[tuple[int, ...]] = []
     for c, s in zip(e.children, e.specs, strict=True):
         k = _power_of(c, v) if powers else 0
         ops += [v] * k if k else [c]

@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import formulas as F
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..expr.core import Dim
     from .derivation import Derivation, LocalDerivative, Step
 
 __all__ = ["to_text", "to_markdown", "to_latex", "chain_line", "tex_text", "tex_prose"]
 
 
 # ====================================================================== pieces
-def _tuple_text(shape) -> str:
+def _tuple_text(shape: Sequence[Dim]) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 

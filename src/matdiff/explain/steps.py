@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from ..derive.reverse import derive
 from ..errors import MatdiffError
 from ..expr import simplify as S
-from ..expr.core import Add, Einsum, Expr, Map, Var, topo_order
+from ..expr.core import Add, Dim, Einsum, Expr, Map, Var, topo_order
 from . import formulas as F
 from .derivation import LocalDerivative, Step
 from .differentials import differential_of
@@ -46,6 +46,21 @@ class Unit:
     name: str = ""
     placeholder: Var | None = None
     expr: Expr | None = None
+
+
+def _product(u: Unit) -> Einsum:
+    """The product a ``hadamard`` or ``reduce`` unit splits (``sum(w ⊗ x)``, stored as
+    the one product ``wᵀx``)."""
+    if not isinstance(u.node, Einsum):
+        raise TypeError(f"a {u.kind} step names a product, not {type(u.node).__name__}")
+    return u.node
+
+
+def _node(u: Unit) -> Expr:
+    """The node a ``node`` unit names."""
+    if u.node is None:
+        raise TypeError(f"the {u.kind} step {u.name!r} names no node")
+    return u.node
 
 
 def depends(f: Expr, x: Var) -> set[int]:
@@ -149,7 +164,8 @@ def name_units(units: list[Unit], names: Sequence[str] | None, name: str,
         if u.node is not None and u is not units[-1]:
             shape = u.node.shape
             if u.kind == "hadamard":
-                shape = tuple(u.node.letter_dims()[c] for c in u.node.specs[u.ops[0]])
+                prod = _product(u)
+                shape = tuple(prod.letter_dims()[c] for c in prod.specs[u.ops[0]])
             u.placeholder = Var(nm, shape)
 
 
@@ -161,29 +177,35 @@ def define_units(units: list[Unit], x: Var, inline: set[int]) -> None:
         if c is x:
             return x
         u = unit_of.get(id(c))
-        if u is not None:
-            return u.placeholder  # type: ignore[return-value]
+        if u is not None and u.placeholder is not None:
+            return u.placeholder
         if id(c) in inline:
             return c.rebuild([sub(g) for g in c.children])
         return c
 
     for i, u in enumerate(units):
-        n = u.node
         if u.kind == "self":
             u.expr = x
         elif u.kind == "node":
+            n = _node(u)
             u.expr = n.rebuild([sub(c) for c in n.children])
         elif u.kind == "hadamard":
-            spec = n.specs[u.ops[0]]
-            u.expr = S.einsum([sub(n.children[j]) for j in u.ops], [spec] * len(u.ops), spec)
+            prod = _product(u)
+            spec = prod.specs[u.ops[0]]
+            u.expr = S.einsum([sub(prod.children[j]) for j in u.ops], [spec] * len(u.ops),
+                              spec)
         else:  # reduce: the sum over the product named by the unit before
+            prod = _product(u)
             h = units[i - 1].placeholder
-            rest = [j for j in range(len(n.children)) if j not in u.ops]
-            u.expr = S.einsum([h] + [sub(n.children[j]) for j in rest],
-                              [n.specs[u.ops[0]]] + [n.specs[j] for j in rest], n.out)
+            if h is None:
+                raise TypeError(f"the reduce step {u.name!r} follows an unnamed step")
+            rest = [j for j in range(len(prod.children)) if j not in u.ops]
+            u.expr = S.einsum([h] + [sub(prod.children[j]) for j in rest],
+                              [prod.specs[u.ops[0]]] + [prod.specs[j] for j in rest],
+                              prod.out)
 
 
-def jac_shape(fs: Sequence, xs: Sequence) -> list:
+def jac_shape(fs: Sequence[Dim], xs: Sequence[Dim]) -> list[Dim]:
     """The dims of a Jacobian of an ``fs``-shaped by an ``xs``-shaped thing, as the
     numerator layout writes it: ``1 × n`` for a gradient, ``n × 1`` for a column."""
     if not fs and len(xs) == 2:  # numerator layout transposes a scalar-by-matrix one
@@ -193,7 +215,7 @@ def jac_shape(fs: Sequence, xs: Sequence) -> list:
     return [fs[0] if fs else 1, xs[0] if xs else 1]
 
 
-def _is_tensor(fs: Sequence, xs: Sequence) -> bool:
+def _is_tensor(fs: Sequence[Dim], xs: Sequence[Dim]) -> bool:
     """A local derivative with no matrix form (of order 3 or more)."""
     return len(fs) + len(xs) > 2 and not (not fs and len(xs) == 2)
 
@@ -294,7 +316,7 @@ def chain_paths(units: list[Unit], edges: dict[str, list[tuple[str, Unit | None]
     return paths, False
 
 
-def shape_text(shape: Sequence, p: dict[str, str]) -> str:
+def shape_text(shape: Sequence[Dim], p: dict[str, str]) -> str:
     """A step's shape: ``scalar`` (in the language), ``n × 1``, ``m × n``."""
     if len(shape) == 0:
         return p["scalar"]

@@ -65,7 +65,7 @@ class Checkpoint(NamedTuple):
     epoch: int | None
 
 
-def save(model: Model, path: Any, optimizer: Optimizer | None = None,
+def save(model: Model, path: str | os.PathLike[str], optimizer: Optimizer | None = None,
          epoch: int | None = None) -> str:
     """Write ``model`` (and ``optimizer``'s state, and ``epoch``) to ``path``; see the
     module for the format.  Returns ``path`` as a string."""
@@ -156,7 +156,7 @@ def _float_array(arrays: dict[str, np.ndarray], key: str, path: str) -> np.ndarr
     return a
 
 
-def load_checkpoint(path: Any, optimizer: bool = True) -> Checkpoint:
+def load_checkpoint(path: str | os.PathLike[str], optimizer: bool = True) -> Checkpoint:
     """The model, optimizer and epoch saved at ``path`` by :meth:`Model.save
     <matdiff.nn.Model.save>` (``optimizer=False`` skips the optimizer).  Data only:
     nothing in the file is run or imported; a file that is not a matdiff model file,

@@ -15,25 +15,30 @@ the loss) are computed by one compiled function per loss (``md.compile``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import expr as E
 from ..compile import compile as md_compile
 from ..derive import derive
-from ..expr.core import Expr
+from ..expr.builders_typed import logsumexp, relu, sigmoid, softplus, tanh
+from ..expr.core import Expr, Var
 from .errors import DataError, NNError, UnknownNameError
+
+if TYPE_CHECKING:
+    from ..optim import Optimizer
 
 __all__ = ["ACTIVATIONS", "LOSSES", "Model", "Neuron", "Dense", "MLP", "loss_expression",
            "check_inputs", "check_targets", "get_activation", "loss_name", "MODEL_CLASSES"]
 
 #: activation name -> builder on expressions
-ACTIVATIONS = {
-    "relu": E.relu,
-    "tanh": E.tanh,
-    "sigmoid": E.sigmoid,
+ACTIVATIONS: dict[str, Callable[[Expr], Expr]] = {
+    "relu": relu,
+    "tanh": tanh,
+    "sigmoid": sigmoid,
     "identity": lambda z: z,
 }
 
@@ -61,7 +66,7 @@ def loss_name(loss: Any) -> str:
     raise UnknownNameError("loss", loss, [*LOSSES, *_ALIASES])
 
 
-def get_activation(name: Any):
+def get_activation(name: str) -> Callable[[Expr], Expr]:
     """The expression builder of an activation (``UnknownNameError`` lists the valid ones).
 
     >>> import matdiff as md
@@ -85,11 +90,11 @@ def loss_expression(out: Expr, target: Expr, loss: str) -> Expr:
     if loss == "mse":
         return E.mean((out - target) ** 2)
     if loss == "bce":
-        return E.mean(E.softplus(out) - target * out)
+        return E.mean(softplus(out) - target * out)
     if len(out.shape) != 2:
         raise NNError("cross_entropy needs a model with a vector of logits per sample "
                       "(a Dense layer or an MLP), not a single output")
-    return E.mean(E.logsumexp(out) - E.sum(target * out, axis=1))
+    return E.mean(logsumexp(out) - E.sum(target * out, axis=1))
 
 
 # ====================================================================== input checks
@@ -155,7 +160,8 @@ def check_targets(y: Any, loss: str, n: int, n_out: int | None, name: str = "y"
         if bad.any():
             raise DataError(f"{name} has labels out of range: {sorted(set(arr[bad].tolist()))[:5]}"
                             f"; the model has {n_out} classes, labels 0..{n_out - 1}")
-        return np.eye(n_out)[arr]
+        onehot: np.ndarray = np.eye(n_out)[arr]
+        return onehot
     arr = _as_real(y, name)
     want = (n,) if n_out is None else (n, n_out)
     if arr.shape != want:
@@ -171,7 +177,7 @@ def check_targets(y: Any, loss: str, n: int, n_out: int | None, name: str = "y"
 
 
 # ====================================================================== models
-class ParamDict(dict):
+class ParamDict(dict[str, np.ndarray]):
     """name -> parameter array, every array a view into one flat buffer, ``.flat``
     (so an optimizer updates all of them with one operation per step).  Update the
     arrays in place (``p[...] = new``); an entry replaced by another array is no longer
@@ -251,14 +257,14 @@ class Model:
     def param_vars(self) -> dict[str, Expr]:
         raise NotImplementedError
 
-    def input_var(self) -> Expr:
+    def input_var(self) -> Var:
         return E.matrix("X", "N", self._in_dim)
 
     def output(self, X: Expr | None = None) -> Expr:
         """The model's output as an expression of ``X`` (``N × n_in``)."""
         raise NotImplementedError
 
-    def target_var(self) -> Expr:
+    def target_var(self) -> Var:
         if self.n_out is None:
             return E.vector("y", "N")
         return E.matrix("Y", "N", self._out_dim)
@@ -340,7 +346,8 @@ class Model:
         raise NNError(f"{type(self).__name__} cannot be saved: define its config() (the "
                       "constructor's keyword arguments)")
 
-    def save(self, path: Any, optimizer: Any = None, epoch: int | None = None) -> str:
+    def save(self, path: str | os.PathLike[str], optimizer: Optimizer | None = None,
+             epoch: int | None = None) -> str:
         """Save the model (its class, :meth:`config` and parameters, exactly) to
         ``path`` as an ``.npz`` file (NumPy's zip of arrays, the name as given), with
         ``optimizer``'s :meth:`~matdiff.optim.Optimizer.state_dict` and the ``epoch``
@@ -360,7 +367,7 @@ class Model:
         return save(self, path, optimizer=optimizer, epoch=epoch)
 
     @classmethod
-    def load(cls, path: Any) -> Model:
+    def load(cls, path: str | os.PathLike[str]) -> Model:
         """The model saved at ``path`` by :meth:`save` (of this class or a subclass).
         The file is read as data only (``np.load(allow_pickle=False)``, JSON): nothing
         in it is run or imported; a file that is not such a model gives a

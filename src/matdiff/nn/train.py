@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,11 +16,15 @@ from .callbacks import Callback, LearningRateScheduler
 from .errors import DataError, NNError, NonFiniteLossError
 from .models import Model, check_inputs, check_targets, loss_name
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
 __all__ = ["fit", "TrainStep", "tune_malloc", "evaluate", "History", "plot_history",
            "r2_score", "accuracy"]
 
 
-class History(dict):
+class History(dict[str, list[float]]):
     """``{"loss": [...], "val_loss": [...], metric: [...], ...}``, one entry per epoch
     (and ``"lr"`` when a schedule sets the rate), with ``.epochs`` (the epochs' numbers:
     1, 2, ..., or from ``initial_epoch + 1`` on for a resumed run), ``.steps``
@@ -59,7 +64,7 @@ class History(dict):
     def __str__(self) -> str:
         return self.table()
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         """The history as a ``pandas.DataFrame``, a row per epoch, indexed by ``epoch``
         (pandas must be installed; :meth:`table` needs nothing)."""
         try:
@@ -175,8 +180,8 @@ def tune_malloc() -> bool:
     try:
         libc = ctypes.CDLL("libc.so.6")
         M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        ok = libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1
-        ok = libc.mallopt(M_TRIM_THRESHOLD, 128 << 20) == 1 and ok
+        ok = bool(libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1)
+        ok = bool(libc.mallopt(M_TRIM_THRESHOLD, 128 << 20) == 1) and ok
     except (OSError, AttributeError):  # pragma: no cover - not glibc after all
         return False
     _MALLOC_TUNED = ok
@@ -184,6 +189,10 @@ def tune_malloc() -> bool:
 
 
 _tune_malloc = tune_malloc   # the function, under a name TrainStep's keyword leaves free
+
+
+#: the shapes of a batch ``(X, y)``: a key of the generated functions
+_Shapes = tuple[tuple[int, ...], tuple[int, ...]]
 
 
 class TrainStep:
@@ -218,8 +227,8 @@ class TrainStep:
         self.optimizer = _bind_optimizer(model, optimizer, lr, weight_decay, clip_norm)
         self._compiled = model._compiled(self.loss)
         self._target = model.target_var().name
-        self._fns: dict[tuple, Any] = {}
-        self._args: list = []
+        self._fns: dict[_Shapes, Callable[..., Any]] = {}
+        self._args: list[np.ndarray] = []
         self._ix = self._iy = -1
 
     def __call__(self, X: Any, y: Any, *, checked: bool = False) -> float:
@@ -242,9 +251,9 @@ class TrainStep:
         self.optimizer.step_arrays(out[1:], check_finite=True, owned=True)
         return value
 
-    def _prepare(self, X: np.ndarray, y: np.ndarray, key: tuple) -> Any:
+    def _prepare(self, X: np.ndarray, y: np.ndarray, key: _Shapes) -> Callable[..., Any]:
         values = self.model._values(X, y)
-        fn = self._compiled.specialised(values)
+        fn: Callable[..., Any] = self._compiled.specialised(values)
         names = self._compiled.inputs
         # the parameter arrays are fixed (updated in place); X and y change per batch
         self._args = [values[n] for n in names]
@@ -492,7 +501,8 @@ def fit(model: Model, X: Any, y: Any, loss: str = "mse", optimizer: Any = "adam"
     return hist
 
 
-def plot_history(history: dict, path: str | None = None, title: str | None = None) -> Any:
+def plot_history(history: Mapping[str, Sequence[float]], path: str | os.PathLike[str] | None = None,
+                 title: str | None = None) -> Figure:
     """The training curves of ``history`` as a matplotlib ``Figure``: a panel per
     quantity (loss, log scale; r2 or accuracy; lr when scheduled), training and
     validation together.  Saved at ``path`` when given (PNG, PDF, SVG by its
