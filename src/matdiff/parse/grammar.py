@@ -143,13 +143,15 @@ class TokenParser:
             )
         return depth + 1
 
-    def close(self, opening: Any, expected: str) -> Any:
+    def close(self, opening: Any, expected: str, bracket: str = ")") -> Any:
+        """The closing ``)`` (or ``]``) of ``opening``, else an error with a caret."""
         tok = self.peek()
-        if tok.kind == ")":
+        if tok.kind == bracket:
             return self.advance()
         if tok.kind == "end":
-            raise self.error("'(' is never closed: expected ')' before the end of input",
-                             opening.span)
+            first = "(" if bracket == ")" else "["
+            raise self.error(f"'{first}' is never closed: expected '{bracket}' before the "
+                             "end of input", opening.span)
         raise self.unexpected(tok, expected)
 
 
@@ -241,15 +243,6 @@ class _Parser(TokenParser):
             left = Node("chain", (terms[0].span[0], terms[-1].span[1]), tuple(terms),
                         tuple(ops), tuple(spans))
 
-    def close_bracket(self, opening: Token, expected: str) -> Token:
-        tok = self.peek()
-        if tok.kind == "]":
-            return self.advance()
-        if tok.kind == "end":
-            raise self.error("'[' is never closed: expected ']' before the end of input",
-                             opening.span)
-        raise self.unexpected(tok, expected)
-
     def stack(self, opening: Token, depth: int) -> Node:
         """``[a, b, …]``: the parts stacked along a new first axis (``stack``)."""
         inner = self.deeper(depth, opening)
@@ -262,7 +255,7 @@ class _Parser(TokenParser):
             if self.peek().kind == ",":
                 self.advance()
                 continue
-            end = self.close_bracket(opening, "expected an operator, ',' or ']'")
+            end = self.close(opening, "expected an operator, ',' or ']'", "]")
             break
         return Node("stack", (opening.start, end.end), tuple(parts), None, (opening.span,))
 
@@ -297,7 +290,7 @@ class _Parser(TokenParser):
             if self.peek().kind == ",":
                 self.advance()
                 continue
-            close = self.close_bracket(opening, "expected an index, ':', ',' or ']'")
+            close = self.close(opening, "expected an index, ':', ',' or ']'", "]")
             break
         return Node("index", (base.span[0], close.end), (base,), tuple(keys), tuple(spans))
 

@@ -384,15 +384,6 @@ class _Parser(TokenParser):
             raise AssertionError("unsplit run")
         raise self.unexpected(tok, "expected a number, a name or '('")
 
-    def close_bracket(self, opening: UToken, expected: str) -> UToken:
-        tok = self.peek()
-        if tok.kind == "]":
-            return self.advance()
-        if tok.kind == "end":
-            raise self.error("'[' is never closed: expected ']' before the end of input",
-                             opening.span)
-        raise self.unexpected(tok, expected)
-
     def stack(self, opening: UToken, depth: int) -> Node:
         inner = self.deeper(depth, opening)
         parts: list[Node] = []
@@ -401,7 +392,7 @@ class _Parser(TokenParser):
             if self.peek().kind == ",":
                 self.advance()
                 continue
-            end = self.close_bracket(opening, "expected an operator, ',' or ']'")
+            end = self.close(opening, "expected an operator, ',' or ']'", "]")
             break
         return Node("stack", (opening.start, end.end), tuple(parts), None, (opening.span,))
 
@@ -426,7 +417,7 @@ class _Parser(TokenParser):
             if self.peek().kind == ",":
                 self.advance()
                 continue
-            end = self.close_bracket(opening, "expected an index, ':', ',' or ']'")
+            end = self.close(opening, "expected an index, ':', ',' or ']'", "]")
             break
         return Node("index", (base.span[0], end.end), (base,), tuple(keys), tuple(spans))
 
