@@ -34,6 +34,7 @@ derivative):
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Mapping, Sequence
@@ -135,7 +136,7 @@ def _fmt(a: Any) -> str:
 # ------------------------------------------------------------------ coordinates
 #: what a derivative is by: one variable, or several at once (a tuple of them: the
 #: derivative by their concatenation z = [vec(x); vec(y); …], column-major)
-Wrt = Var | tuple
+Wrt = Var | tuple[Var, ...]
 
 
 def _vars(x: Wrt) -> tuple[Var, ...]:
@@ -502,7 +503,8 @@ def _finite_point(f: Expr, D: Expr, x: Wrt, vals: dict[str, np.ndarray],
     return _Point(vals, sizes, Dv)
 
 
-def check(f: Expr | str, wrt: Expr | str, values: Mapping[str, Any] | None = None,
+def check(f: Expr | str, wrt: Expr | str | Sequence[Expr | str],
+          values: Mapping[str, Any] | None = None,
           shapes: Mapping[str, Sequence] | None = None, *,
           derivative: Expr | str | None = None, points: int = 3, directions: int = 3,
           eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7,
@@ -561,8 +563,8 @@ def check(f: Expr | str, wrt: Expr | str, values: Mapping[str, Any] | None = Non
         p = _finite_point(f, D, x, vals, rng)
         if p is not None:
             chosen.append(p)
-            for k, node in enumerate(pieces):
-                seen |= {(k, s) for s in _sides(node, p.vals, p.sizes)}
+            for k, piece in enumerate(pieces):
+                seen |= {(k, s) for s in _sides(piece, p.vals, p.sizes)}
     else:
         for draw in range(MAX_DRAWS):
             if len(chosen) >= points and len(seen) == total:
@@ -573,8 +575,8 @@ def check(f: Expr | str, wrt: Expr | str, values: Mapping[str, Any] | None = Non
             if p is None:
                 continue
             new = set()
-            for k, node in enumerate(pieces):
-                new |= {(k, s) for s in _sides(node, p.vals, p.sizes)}
+            for k, piece in enumerate(pieces):
+                new |= {(k, s) for s in _sides(piece, p.vals, p.sizes)}
             if len(chosen) < points or new - seen:
                 chosen.append(p)
                 seen |= new
@@ -635,21 +637,24 @@ def _compare(f: Expr, D: Expr, x: Wrt, chosen: list[_Point], directions: int, ep
                     bad = (p, v, fd, jv)
         agreed += good_here
         differed += not good_here
-    base = dict(directions=directions, eps=eps, values=chosen[0].vals, details=details,
-                points=[p.vals for p in chosen], pieces=pieces, claim=claim)
+    # the fields every outcome shares
+    result = functools.partial(CheckResult, directions=directions, eps=eps,
+                               values=chosen[0].vals, details=details,
+                               points=[p.vals for p in chosen], pieces=pieces, claim=claim)
     if not details:
-        return CheckResult(False, math.nan, math.nan, status="unchecked",
-                           reason=unchecked, **base)  # type: ignore[arg-type]
+        return result(False, math.nan, math.nan, status="unchecked", reason=unchecked)
     if bad is None and unstructured is None:
-        return CheckResult(True, worst_abs, worst_rel, **base)  # type: ignore[arg-type]
+        return result(True, worst_abs, worst_rel)
     if bad is None:  # right along every direction of x's space, but not in it
+        # (only a structured variable has such points: one Var, never several at once)
+        assert unstructured is not None and isinstance(x, Var)
         p = unstructured
         truth = evaluate(derive(f, x), p.vals, dims=p.sizes)
         hint = _structure_hint(x, np.asarray(p.D), np.asarray(truth)) or (
             f"the derivative is not {x.structure} in {x.name}'s axes, but {x.name} is: "
             f"a gradient by a {x.structure} {x.name} lies among such matrices")
-        return CheckResult(False, worst_abs, worst_rel, status="mismatch",
-                           counterexample=p.vals, hint=hint, **base)  # type: ignore
+        return result(False, worst_abs, worst_rel, status="mismatch",
+                      counterexample=p.vals, hint=hint)
     p, v, fd, jv = bad
     hint = ""
     if claim:
@@ -659,9 +664,9 @@ def _compare(f: Expr, D: Expr, x: Wrt, chosen: list[_Point], directions: int, ep
         if not hint and piecewise and agreed and differed:
             hint = ("the claim agrees at some points and not at others: it may miss a "
                     "piecewise factor, such as the ReLU's step(z) (0 where z ≤ 0)")
-    return CheckResult(False, worst_abs, worst_rel, status="mismatch",
-                       counterexample=p.vals, direction=v, expected=np.asarray(fd),
-                       got=np.asarray(jv), hint=hint, **base)  # type: ignore[arg-type]
+    return result(False, worst_abs, worst_rel, status="mismatch",
+                  counterexample=p.vals, direction=v, expected=np.asarray(fd),
+                  got=np.asarray(jv), hint=hint)
 
 
 def _wrong_shape(claim: Expr, truth: Expr, x: Wrt, directions: int, eps: float,

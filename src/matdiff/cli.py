@@ -333,8 +333,9 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
         warnings.simplefilter("always", NotationWarning)
         f, named = parse_with_variables(text, shapes=shapes,
                                         syntax=getattr(args, "syntax", "numpy"))
-    for w in caught:  # the text parses, but probably not as meant: say so
-        print(f"matdiff: {phrases(args.lang)['cli_note']}: {sentence(str(w.message), args.lang)}",
+    for note in caught:  # the text parses, but probably not as meant: say so
+        print(f"matdiff: {phrases(args.lang)['cli_note']}: "
+              f"{sentence(str(note.message), args.lang)}",
               file=ascii_stream(sys.stderr))
     args.inferred = [n for n in f.variables() if n not in (shapes or {})]
     # every name of the text with its shape, for a --wrt that simplification
@@ -342,11 +343,12 @@ def run(argv: Sequence[str] | None = None, out=None) -> int:
     shapes = {**named, **(shapes or {})}
     wrts = _parse_wrt(wrts) if wrts else list(f.variables())
     if args.claim is not None:
-        if any(isinstance(w, list) for w in wrts):
+        names = [w for w in wrts if isinstance(w, str)]
+        if len(names) < len(wrts):  # a --wrt that is a list
             raise MatdiffError("--claim checks a derivative by one variable: give one "
                                "--wrt NAME (not a list; md.check(f, [x, y], "
                                "derivative=...) checks one by several at once)")
-        return _claim(out, args, f, wrts, shapes)
+        return _claim(out, args, f, names, shapes)
     results = []
     for w in wrts:
         label = ",".join(w) if isinstance(w, list) else w

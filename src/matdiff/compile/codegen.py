@@ -17,8 +17,9 @@ computed once: one line of source per node.  The pieces, in the order they run:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..expr.core import Expr
 from .generator import Generator
@@ -35,7 +36,7 @@ class Generated:
     """One specialisation: its source and the function made from it."""
 
     source: str
-    fn: object
+    fn: Callable[..., Any]
     sizes: dict
     nodes: int
     #: per output, ``(pattern, shape)`` of a structured result (wrapped after the call)
@@ -69,7 +70,7 @@ def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
     count = gen.visit_all(outputs, var_code)
     rets, post = _returns(gen, outputs, structured)
     src = function_source(fname, var_code, sizes, finish(gen.lines, rets), rets)
-    glb = {"xp": table, "__builtins__": {}}
+    glb: dict[str, Any] = {"xp": table, "__builtins__": {}}  # exec fills in fname
     exec(compile(src, f"<matdiff {fname}>", "exec"), glb)  # noqa: S102 - our own code
     return Generated(src, glb[fname], dict(sizes), count,
                      post if any(p is not None for p in post) else None)

@@ -79,7 +79,7 @@ def bind_sizes(expr: Expr, values: Mapping[str, Any], given_dims: Mapping[str, i
 def _unbound_dims(expr: Expr, sizes: dict) -> list[str]:
     from ..expr.core import Size
 
-    out = []
+    out: list[str] = []
     for node in topo_order(expr):
         dims = list(node.shape)
         if isinstance(node, Size):
@@ -173,7 +173,7 @@ def contract(node: Einsum, args: list, sizes: Mapping[str, int]) -> Any:
     ops: list = []
     coef = 1.0
     bcast: list[int] = []  # output letters covered only by ones
-    covered = set()
+    covered: set[int] = set()  # the letters some non-constant operand reads
     for e, s in zip(node.children, node.specs):
         if not isinstance(e, Const):
             covered.update(s)

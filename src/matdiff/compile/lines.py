@@ -83,11 +83,11 @@ def fmt(template: str, *args: Code | str, fresh: bool = False) -> Code:
     texts = []
     reads: tuple[str, ...] = ()
     for a in args:  # a plain loop: this is the generator's innermost call
-        if type(a) is Code:
+        if isinstance(a, str):
+            texts.append(a)
+        else:
             texts.append(a.text)
             reads += a.reads
-        else:
-            texts.append(a)
     return Code(template.format(*texts), reads, fresh)
 
 

@@ -175,9 +175,10 @@ class Products(Emitter):
                 stack.sort(key=lambda it: math.prod(size_of[c] for c in it[1]))
                 return self.chain([self.align(c, s, tgt) for c, s in stack], " * ")
             if len(stack) <= plan.SEARCH:
-                i, j, res = plan.plan_pair(
-                    [s for _, s in stack], tgt, size_of,
-                    lambda i, j, res, st=stack: self.dry_pair(st[i], st[j], res))
+                def reused(i: int, j: int, res: str, st: list[Item] = stack) -> bool:
+                    return self.dry_pair(st[i], st[j], res)
+
+                i, j, res = plan.plan_pair([s for _, s in stack], tgt, size_of, reused)
                 A, B = stack[i], stack[j]
                 del stack[j], stack[i]
                 code = self.pair(A, B, res)

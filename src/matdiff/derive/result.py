@@ -48,7 +48,7 @@ so the shared node set stays closed: an expression built from a derivative (``g 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..expr.builders import RESULT_TYPES
 from ..expr.core import Expr, Shape, Var
@@ -65,7 +65,11 @@ class Derivative(Expr):
     a subclass per node class (``Derivative`` first, then the body's class), made by
     :func:`derivative`; ``isinstance(g, md.Derivative)`` tells one."""
 
-    __slots__ = ()
+    if not TYPE_CHECKING:
+        # empty, so that Derivative can be a base beside any node class; the fields
+        # below are the slots (_OWN) of each concrete subclass (_class_for), which a
+        # type checker cannot see: to it they are the attributes declared here
+        __slots__ = ()
 
     body: Expr
     f: Expr
@@ -130,10 +134,10 @@ def _flat(wrt: Any) -> list[Var]:
     return out
 
 
-_CLASSES: dict[type, type] = {}
+_CLASSES: dict[type, type[Derivative]] = {}
 
 
-def _class_for(cls: type) -> type:
+def _class_for(cls: type) -> type[Derivative]:
     sub = _CLASSES.get(cls)
     if sub is None:
         sub = type(cls.__name__, (Derivative, cls), {

@@ -12,11 +12,17 @@ can be differentiated again: the Hessian is the derivative of the derivative.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MatdiffError, ShapeError, UnknownVariableError
 from ..expr.core import Const, Delta, Expr, Shape, Var, shape_str, topo_order, var_nodes
 from ..expr.simplify import add, einsum
 from .result import Derivative, derivative, node_of
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing.TypeIs from Python 3.13
+
+    from ..expr.selection import Concat
 
 __all__ = ["derive", "hessian", "resolve_wrt", "resolve_several", "is_several",
            "to_expr", "function_of", "Derivative"]
@@ -47,9 +53,13 @@ def function_of(f: Expr | str, shapes: Mapping[str, Sequence] | None = None,
     raise TypeError(f"expected an expression or its text, not {type(f).__name__}")
 
 
-def resolve_wrt(f: Expr, wrt: Expr | str, shapes: Mapping[str, Sequence] | None = None,
+def resolve_wrt(f: Expr, wrt: Expr | str | Sequence[Expr | str] | None,
+                shapes: Mapping[str, Sequence] | None = None,
                 known: Mapping[str, Shape] | None = None) -> Var:
     """The variable named (or given) by ``wrt``.
+
+    ``wrt`` is what the user passed: a list of variables, an expression that is not a
+    variable, or anything else is refused with an error that says so.
 
     A name is looked up in ``f``'s variables, then in ``known`` (the variables of the
     text ``f`` was parsed from, or those a derivative result was taken from), then in
@@ -111,7 +121,7 @@ def _seed(shape: tuple) -> Expr:
                   tuple(range(2 * r)))
 
 
-def is_several(wrt: object) -> bool:
+def is_several(wrt: object) -> TypeIs[list[Any] | tuple[Any, ...]]:
     """Whether ``wrt`` asks for the derivative by several variables at once: a list
     or tuple of variables or names (a name or a variable alone is one)."""
     return isinstance(wrt, (list, tuple))
@@ -190,7 +200,7 @@ def derive(f: Expr | str, wrt: Expr | str | Sequence[Expr | str],
     f, known = function_of(f, shapes, syntax)
     target = given if isinstance(given, Derivative) else f
     several = is_several(wrt)
-    xs = (resolve_several(target, wrt, shapes, known) if several
+    xs = (resolve_several(target, wrt, shapes, known) if is_several(wrt)
           else (resolve_wrt(target, wrt, shapes, known),))
     if isinstance(given, Derivative):
         known = given.context()
@@ -247,7 +257,7 @@ def _join(parts: Sequence[Expr], nf: int, xs: Sequence[Var]) -> Expr:
     return concat(list(parts), nf, [len(x.shape) == 0 for x in xs])
 
 
-def _same_layout(p: Expr, first: Expr) -> bool:
+def _same_layout(p: Expr, first: Concat) -> bool:
     """Whether ``p`` is joined along the axis of ``first``, from pieces of its sizes."""
     from ..expr.selection import Concat
 

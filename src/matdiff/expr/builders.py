@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,14 +22,14 @@ from .core import (
     Const,
     Delta,
     Dim,
-    Einsum,
     Expr,
-    Map,
     Size,
     Var,
     check_dim,
     shape_str,
 )
+from .core import Einsum as Einsum  # re-exported for users of this module
+from .core import Map as Map  # re-exported for users of this module
 from .simplify import add as _add
 from .simplify import apply, einsum, scale
 
@@ -262,9 +262,12 @@ def _builder(fn: str, arity: int, doc: str = "",
     """The builder of an element-wise function: its arguments broadcast to one shape
     (NumPy's rule), then the node, simplified; trailing arguments left out take the
     definition's ``defaults`` (``leaky_relu(x)`` is ``leaky_relu(x, 0.01)``)."""
+    f: Callable[..., Expr]
     if arity == 1:
-        def f(a: Any) -> Expr:
+        def unary(a: Any) -> Expr:
             return apply(fn, (as_expr(a),))
+
+        f = unary
     else:
         least = arity - len(defaults)
 
@@ -355,8 +358,8 @@ def matmul(a: Any, b: Any) -> Expr:
             f"dim {b.shape[0]}"
         )
     # letters: 0 = the contracted one
-    sa = (1, 0) if ra == 2 else (0,)
-    sb = (0, 2) if rb == 2 else (0,)
+    sa: tuple[int, ...] = (1, 0) if ra == 2 else (0,)
+    sb: tuple[int, ...] = (0, 2) if rb == 2 else (0,)
     outl = tuple(c for c in (sa[0] if ra == 2 else None, sb[1] if rb == 2 else None)
                  if c is not None)
     return einsum([a, b], [sa, sb], outl)
@@ -462,8 +465,6 @@ def norm2(a: Any) -> Expr:
     return apply("sqrt", (sum(mul(a, a)),))
 
 
-_ = Map  # re-exported for users of this module
-_ = Einsum
 
 
 def matrix_function(fn: str) -> Callable[[Any], Expr]:
@@ -622,3 +623,9 @@ def _define_builders() -> None:
 
 
 _define_builders()
+
+if TYPE_CHECKING:
+    # a type checker reads no function made at run time: the builders made above from
+    # the tables (exp, relu, inv, …) are declared, generated from the same tables, in
+    # builders_typed (tests/test_typing.py checks that it is current)
+    from .builders_typed import *  # noqa: F403

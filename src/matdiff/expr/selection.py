@@ -119,12 +119,12 @@ def slice_key(s: slice, n: Dim, where: str = "") -> Key:
     if step == 0:
         raise ShapeError(f"a slice's step must not be zero{where}")
     if isinstance(n, int):
-        start, stop, step = s.indices(n)
-        count = len(range(start, stop, step))
-        if count == 0:
+        first, end, step = s.indices(n)
+        size = len(range(first, end, step))
+        if size == 0:
             raise ShapeError(f"the slice {_slice_text(s)} of an axis of size {n} is "
                              f"empty{where}")
-        return (start, count, step)
+        return (first, size, step)
 
     def pos(v: int | None, default: Dim) -> Dim:
         if v is None:
@@ -132,6 +132,9 @@ def slice_key(s: slice, n: Dim, where: str = "") -> Key:
         v = int(v)
         return v if v >= 0 else dim_add(n, v)
 
+    start: Dim
+    stop: Dim
+    count: Dim
     if step > 0:
         start, stop = pos(s.start, 0), pos(s.stop, n)
     else:
@@ -145,7 +148,8 @@ def slice_key(s: slice, n: Dim, where: str = "") -> Key:
         raise ShapeError(f"the slice {_slice_text(s)} of an axis of dim {n} has no "
                          f"length in dims (step {step} over {span}); give the axis a "
                          f"size, or bounds a constant apart{where}")
-    if sign_of(count) is not None and sign_of(count) <= 0:
+    sign = sign_of(count)
+    if sign is not None and sign <= 0:
         raise ShapeError(f"the slice {_slice_text(s)} of an axis of dim {n} is "
                          f"empty{where}")
     return (start, count, step)

@@ -18,7 +18,7 @@ so only parentheses, calls, unary signs and powers nest; they are limited to
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from ..errors import LimitError, ParseError, UnknownFunctionError
@@ -157,10 +157,10 @@ class TokenParser:
 
 class _Parser(TokenParser):
     def __init__(self, text: str, tokens: Iterator[Token], variables: Collection[str],
-                 binding: dict[str, int] | None = None,
-                 table: dict[str, FunctionSpec] | None = None):
-        self.binding = _BINDING if binding is None else binding
-        self.table = FUNCTION_TABLE if table is None else table
+                 binding: Mapping[str, int] | None = None,
+                 table: Mapping[str, FunctionSpec] | None = None):
+        self.binding: Mapping[str, int] = _BINDING if binding is None else binding
+        self.table: Mapping[str, FunctionSpec] = FUNCTION_TABLE if table is None else table
         self.text = text
         self.tokens = tokens
         self.current = next(tokens)

@@ -38,7 +38,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -385,7 +385,7 @@ class _Checker:
     """Abstract evaluation of a tree with one rank per variable."""
 
     def __init__(self, text: str, syntax: str, declared: Mapping[str, tuple],
-                 ranks: Mapping[str, int], inputs: Any, occurrences: list[Node] = ()):
+                 ranks: Mapping[str, int], inputs: Any, occurrences: Sequence[Node] = ()):
         self.text = text
         self.occurrences = occurrences
         self.mc = syntax == "matrixcalculus"
@@ -539,11 +539,11 @@ class _Checker:
                     if n is not None:
                         changed |= self.set_value(res, self.slice_count(data, n, span),
                                                   span, "the slice")
-                    elif self.value_of(res) is not None:
+                    elif (count := self.value_of(res)) is not None:
                         back = self.slice_back(data)
                         if back is not None:
                             changed |= self.set_value(
-                                ins[0], dim_sub(self.value_of(res), back), span, "the slice")
+                                ins[0], dim_sub(count, back), span, "the slice")
 
     def slice_count(self, key: slice, n: Dim, span: Span) -> Dim:
         from ..expr.selection import slice_key
@@ -624,7 +624,8 @@ class _Checker:
         rows = [r.children for r in node.children[0].children]
         cells = iter(zip(args, [c.span for r in rows for c in r]))
         grid = [[next(cells) for _ in r] for r in rows]
-        heights, widths = [], []
+        heights: list[int] = []
+        widths: list[int | None] = []  # a column's dim class, once a block gives it
         for row in grid:
             h = None
             for j, (s, span) in enumerate(row):
@@ -641,16 +642,17 @@ class _Checker:
                         f"{self.show(s)}"), [row[0][1], span])
                 while len(widths) <= j:
                     widths.append(None)
-                if widths[j] is None:
+                w = widths[j]
+                if w is None:
                     widths[j] = s.dims[1]
                 else:
-                    self.unify(widths[j], s.dims[1], lambda s=s: (
+                    self.unify(w, s.dims[1], lambda s=s: (
                         f"block: the blocks of a column have one number of columns, not "
                         f"{self.show(s)}"), [span])
             heights.append(h if h is not None else self.dims.new(anchored=True))
-        widths = [w if w is not None else self.dims.new(anchored=True) for w in widths]
+        columns = [w if w is not None else self.dims.new(anchored=True) for w in widths]
         out = []
-        for parts in (heights, widths):
+        for parts in (heights, columns):
             res = self.dims.new(anchored=True)
             self.pending.append(("sum", res, tuple(parts), (0, "block"), node.span))
             out.append(res)
@@ -689,7 +691,9 @@ class _Checker:
             out.append(res)
         return _Shape(tuple(out))
 
-    def fixed(self, value: Dim, span: Span) -> int:
+    def fixed(self, value: Dim | None, span: Span) -> int:
+        """A new dim class with the dim written at ``span`` (``None``: a dim not
+        written as a name or a number, left to be inferred)."""
         return self.dims.new(value, span)
 
     # ------------------------------------------------------------ leaves
@@ -790,7 +794,7 @@ class _Checker:
         if name in ("vector", "matrix"):
             rank = 1 if name == "vector" else 2
             if len(children) > 1:
-                dims = tuple(self.fixed(dim_value(c, self.text), c.span)  # type: ignore
+                dims = tuple(self.fixed(dim_value(c, self.text), c.span)
                              for c in children[1:])
             else:
                 dims = tuple(self.dims.new() for _ in range(rank))
@@ -798,7 +802,7 @@ class _Checker:
             self.fill_nodes[id(node)] = s
             return s
         if name == "eye":
-            d = self.fixed(dim_value(children[0], self.text), spans[0])  # type: ignore
+            d = self.fixed(dim_value(children[0], self.text), spans[0])
             return _Shape((d, d))
         a = args[0]
         if name in FUNCTIONS:

@@ -189,8 +189,8 @@ def _scan(text: str) -> Iterator[Token]:
                 i = j
                 continue
             raise _bad_dot(text, prev, i, j, attr)
-        hint = _HINTS.get(c)
-        msg = f"unexpected character {c!r}" + (f": {hint}" if hint else "")
+        advice = _HINTS.get(c)
+        msg = f"unexpected character {c!r}" + (f": {advice}" if advice else "")
         raise ParseError(msg, text, [(i, i + 1)])
     yield Token("end", "", n, n)
 

@@ -344,10 +344,10 @@ class _MCBuilder:
                 return self.apply(spec.build, (value.value, *dims), [node.span])
             if shape is None:
                 src = self.text[node.span[0]:node.span[1]]
-                dims = "n" if name == "vector" else "m, n"
+                like = "n" if name == "vector" else "m, n"
                 raise ParseError(
                     f"cannot tell the shape of {src} here: write its dims, like "
-                    f"{src[:-1]}, {dims})", self.text, [node.span])
+                    f"{src[:-1]}, {like})", self.text, [node.span])
             return b.const(value.value, shape)
         e, row = _un(args[0])
         span = node.children[0].span

@@ -28,6 +28,7 @@ mixed layout (a Jacobian of a vector by a vector is already ``∂x/∂xᵀ``).
 from __future__ import annotations
 
 from ..errors import MatdiffError
+from ..expr.core import Expr
 from .mform import Forms, MForm
 
 __all__ = ["LAYOUTS", "STYLES", "FORMATS", "ChoiceError", "check_choice", "apply_layout",
@@ -83,7 +84,7 @@ def transposes(layout: str, rank: int, f_ndim: int | None) -> bool:
     return f_ndim == 1 and x_ndim <= 1  # denominator: Jacobians transposed
 
 
-def layout_shape(e: object, layout: str, f_ndim: int | None = None) -> tuple:
+def layout_shape(e: Expr, layout: str, f_ndim: int | None = None) -> tuple:
     """The shape of ``e`` as ``layout`` prints it: the stored shape, reversed where the
     layout prints the derivative transposed (a numerator-layout gradient of a scalar
     by an m × n matrix is n × m); in the vec layout ``(m·n, p·q)`` (products of
@@ -104,7 +105,7 @@ def layout_shape(e: object, layout: str, f_ndim: int | None = None) -> tuple:
     if layout == "vec" and vec_split(len(shape), f_ndim):
         from .mform import matrix_form
 
-        tree = vec_layout(matrix_form(e), f_ndim)  # type: ignore[arg-type]
+        tree = vec_layout(matrix_form(e), f_ndim)
         if tree is not None:
             return tuple(tree.shape)
     return shape

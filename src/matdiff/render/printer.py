@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from ..expr.core import Expr
 from ..expr.functions import FUNCTIONS
@@ -76,6 +76,8 @@ LEAVES = ("sym", "num", "fill", "size", "eye")
 MATRIX_KINDS = LEAVES + ("stack",)
 
 Result = tuple[str, int]  # (text, precedence)
+#: how a task is printed: the tasks it needs first, and how their texts make its own
+Plan = tuple[list[tuple], Callable[[list[Result]], Result]]
 
 class _PaperCalls(Mapping):
     """The paper's spellings of element-wise functions, from their definitions'
@@ -89,7 +91,7 @@ class _PaperCalls(Mapping):
         return self._table()[name]
 
     def get(self, name: str, default: Any = None) -> Any:
-        row = FUNCTIONS.get(name)  # type: ignore[call-overload]
+        row = FUNCTIONS.get(name)
         return row.paper if row is not None and row.paper is not None else default
 
     def __iter__(self) -> Iterator[str]:
@@ -271,7 +273,7 @@ class Printer:
         return self.fmt.func(self, name, args)
 
     # ------------------------------------------------------------- matrix mode
-    def _plan_m(self, node: MForm) -> tuple[list, Callable[[list], Result]]:
+    def _plan_m(self, node: MForm) -> Plan:
         k = node.kind
         rank = len(node.shape)
         fmt = self.fmt
@@ -284,7 +286,7 @@ class Printer:
         if k == "index" or (rank >= 3 and k not in LEAVES):
             letters = tuple(letter_names(rank))
 
-            def bracket(r: list) -> Result:
+            def bracket(r: list[Result]) -> Result:
                 body, prec = r[0]
                 if not letters:
                     return (f"({body})" if prec < ATOM else body), ATOM
@@ -317,7 +319,7 @@ class Printer:
                 lambda r: fmt.power_by(r[0], r[1], matrix)
         return [("m", a) for a in node.args], lambda r: self._finish_m(node, r)
 
-    def _finish_m(self, node: MForm, r: list) -> Result:
+    def _finish_m(self, node: MForm, r: list[Result]) -> Result:
         k, p = node.kind, node.params
         fmt = self.fmt
         if k == "sym":
@@ -351,9 +353,10 @@ class Printer:
             return left + r[0][0] + right.replace("⟨axis⟩", str(p[0]) if p else ""), prec
         return fmt.unknown(k), ATOM  # pragma: no cover
 
-    def _plan_add(self, node: MForm, task: Callable[[MForm], tuple]):
+    def _plan_add(self, node: MForm, task: Callable[[MForm], tuple]) -> Plan:
         # a − b: a negative term prints its magnitude after " − "
-        mags, deps = [], []
+        mags: list[float | None] = []  # a negative term's magnitude, else None
+        deps = []
         for t in node.args:
             if t.kind == "scale" and t.params[0] < 0 and not self._lead_quotient(t):
                 mags.append(-t.params[0])
@@ -364,7 +367,7 @@ class Printer:
         n = len(deps)
         minus = self.fmt.MINUS
 
-        def finish(r: list) -> Result:
+        def finish(r: list[Result]) -> Result:
             out: list[str] = []
             for k, (c, res) in enumerate(zip(mags, r, strict=True)):
                 if c is not None:
@@ -386,11 +389,12 @@ class Printer:
 
         return deps, finish
 
-    def _plan_had(self, node: MForm):
+    def _plan_had(self, node: MForm) -> Plan:
         # x ⊙ y ⊘ z²: factors b⁻ᵖ go after ⊘ when some factor is not a quotient
         dens = [_denominator(a) for a in node.args]
         use_div = any(d is None for d in dens)
-        deps, kinds = [], []
+        deps = []
+        kinds: list[float | None] = []  # the power p of a factor b⁻ᵖ after ⊘, else None
         for a, d in zip(node.args, dens, strict=True):
             if use_div and d is not None:
                 deps.append(("m", d[0]))
@@ -405,7 +409,7 @@ class Printer:
             # ⊙ is associative: a product inside a product needs no parentheses
             return res[0] if arg.kind == "had" else paren(*res, POSTFIX)
 
-        def finish(r: list) -> Result:
+        def finish(r: list[Result]) -> Result:
             out: list[str] = []
             for res, p, a in zip(r, kinds, node.args, strict=True):
                 if p is None:
@@ -414,13 +418,13 @@ class Printer:
                     out.append(slot(res, a))
             for res, p in zip(r, kinds, strict=True):
                 if p is not None:
-                    den = res if p == 1 else self.fmt.power(res, p, matrix)
+                    den: Result = res if p == 1 else self.fmt.power(res, p, matrix)
                     out += [div, paren(*den, POSTFIX)]
             return self.join(out), HADAMARD
 
         return deps, finish
 
-    def _plan_smul(self, node: MForm):
+    def _plan_smul(self, node: MForm) -> Plan:
         # s₁ s₂ … x, with scalar factors b⁻ᵖ as a quotient: x/z, I/z, x/z²
         if self._lead_quotient(node):
             return self._plan_lead_quotient(1.0, node)
@@ -430,7 +434,7 @@ class Printer:
                 for s, d in zip(scalars, dens, strict=True)]
         deps.append(("m", x))
 
-        def finish(r: list) -> Result:
+        def finish(r: list[Result]) -> Result:
             num: list[tuple[str, MForm]] = []
             den: list[Result] = []
             for s, res, d in zip(scalars, r[:-1], dens, strict=True):
@@ -443,12 +447,12 @@ class Printer:
 
         return deps, finish
 
-    def _plan_number_over(self, node: MForm):
+    def _plan_number_over(self, node: MForm) -> Plan:
         # a whole number over a scalar, as the paper writes it: 2/x, −3/x², not 2x⁻¹
         c = node.params[0]
         base, p = _denominator(node.args[0])  # type: ignore[misc]
 
-        def finish(r: list) -> Result:
+        def finish(r: list[Result]) -> Result:
             den = r[0] if p == 1 else self.fmt.power(r[0], p, False)
             text = self.fmt.quotient(self, [(self.fmt.number(abs(c)), node)], [den])
             return (self.fmt.MINUS + text, NEG) if c < 0 else (text, PRODUCT)
@@ -465,14 +469,15 @@ class Printer:
         return node.kind == "smul" and all(_denominator(s) is not None
                                            for s in node.args[:-1])
 
-    def _plan_lead_quotient(self, c: float, node: MForm):
+    def _plan_lead_quotient(self, c: float, node: MForm) -> Plan:
         # (2/N)vᵀ: the number over the scalars, then the rest
         if node.kind == "scale":
             c, node = c * node.params[0], node.args[0]
-        dens = [_denominator(s) for s in node.args[:-1]]
+        # every scalar factor is a power b⁻ᵖ (what _lead_quotient checked)
+        dens = cast("list[tuple[MForm, float]]", [_denominator(s) for s in node.args[:-1]])
         deps = [("m", d[0]) for d in dens] + [("m", node.args[-1])]
 
-        def finish(r: list) -> Result:
+        def finish(r: list[Result]) -> Result:
             den = [res if d[1] == 1 else self.fmt.power(res, d[1], False)
                    for res, d in zip(r[:-1], dens, strict=True)]
             return self.fmt.lead_quotient(self, c, den, paren(*r[-1], PRODUCT)), PRODUCT
@@ -480,7 +485,7 @@ class Printer:
         return deps, finish
 
     # ------------------------------------------------------------- index mode
-    def _plan_i(self, node: MForm, letters: tuple, used: frozenset):
+    def _plan_i(self, node: MForm, letters: tuple, used: frozenset) -> Plan:
         k = node.kind
         fmt = self.fmt
 
@@ -512,7 +517,7 @@ class Printer:
         if k == "smul":
             deps = [("m", s) for s in node.args[:-1]] + [same(node.args[-1])]
 
-            def finish_smul(r: list) -> Result:
+            def finish_smul(r: list[Result]) -> Result:
                 factors = [res[0] if inline(s) else paren(*res, POSTFIX)
                            for s, res in zip(node.args, r[:-1], strict=False)]
                 parts = fmt.juxtaposed(factors) + [" ", paren(*r[-1], PRODUCT)]
@@ -534,13 +539,13 @@ class Printer:
         deps, finish = self._plan_m_args(node)
         return deps, lambda r: (fmt.index_wrap(finish(r), letters), ATOM)
 
-    def _plan_m_args(self, node: MForm):
+    def _plan_m_args(self, node: MForm) -> Plan:
         if node.kind in ("add", "had", "smul", "pow", "stack", "block", "take") \
                 or transposed_call(node):
             return self._plan_m(node)
         return [("m", a) for a in node.args], lambda r: self._finish_m(node, r)
 
-    def _plan_product(self, node: MForm, letters: tuple, used: frozenset):
+    def _plan_product(self, node: MForm, letters: tuple, used: frozenset) -> Plan:
         # value[out] = Σ over the other letters of Π operands: Σⱼ Aᵢⱼ xⱼ
         specs, out = node.params
         names = dict(zip(out, letters, strict=True))
@@ -569,7 +574,7 @@ class Printer:
         fmt = self.fmt
         head = fmt.sum_head(tuple(fresh)) if fresh else ""
 
-        def finish(r: list) -> Result:
+        def finish(r: list[Result]) -> Result:
             if not r:
                 return fmt.number(coef), (NEG if coef < 0 else ATOM)
             if len(r) == 1 and coef == 1.0 and not fresh:

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-_V, _M, _S = ["n"], ["n", "n"], []
+#: the shapes of a vector, a matrix and a scalar, as the page sends them
+_V: list[str] = ["n"]
+_M: list[str] = ["n", "n"]
+_S: list[str] = []
 
 #: the menu, in order; ``needs`` says what part of the language an example uses
 #: beyond the basics (it is shown only where matdiff parses it)

@@ -112,7 +112,7 @@ def create_app(workers: int | None = None, timeout: float = 10.0,
     from starlette.middleware import Middleware
     from starlette.requests import Request
     from starlette.responses import FileResponse, JSONResponse, Response
-    from starlette.routing import Mount, Route
+    from starlette.routing import BaseRoute, Mount, Route
     from starlette.staticfiles import StaticFiles
 
     from .pool import TARGET, WorkerPool
@@ -197,7 +197,7 @@ def create_app(workers: int | None = None, timeout: float = 10.0,
         finally:
             await pool.close()
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/", index, methods=["GET"]),
         Route("/api/derive", derive, methods=["POST"]),
         Route("/api/examples", examples, methods=["GET"]),

@@ -19,15 +19,16 @@ def apply(fn: str, args: Sequence[Expr]) -> Expr:
 
     spec = FUNCTIONS[fn]
     args = tuple(args)
-    if all(isinstance(a, Const) for a in args):
+    consts = [a for a in args if isinstance(a, Const)]
+    if len(consts) == len(args):  # every argument a constant: fold
         with np.errstate(all="ignore"):
-            v = float(spec.numpy(*[np.float64(a.value) for a in args]))
+            v = float(spec.numpy(*[np.float64(a.value) for a in consts]))
         # fold only what a float holds: exp(1000) is a finite number that overflows,
         # and folded to ∞ it would poison every derivative it meets (0·∞ = nan where
         # step' = 0 says 0).  Unfolded it stays exact, and evaluates as float does.
-        if math.isfinite(v) and _inexact(v, args):
+        if math.isfinite(v) and _inexact(v, consts):
             return Map(fn, args)  # log(2) stays log(2), not 0.693147
-        if math.isfinite(v) or not all(math.isfinite(a.value) for a in args):
+        if math.isfinite(v) or not all(math.isfinite(a.value) for a in consts):
             return Const(v, args[0].shape)
         return Map(fn, args)
     a = args[0]

@@ -206,8 +206,8 @@ def _hoist(e: Einsum) -> tuple[list, list, tuple | None]:
         return [], [], None
     need = set(e.out) | {c for s in struct_sps for c in s}
     seen: list[int] = []
-    for s in rest_sps:
-        for c in s:
+    for sp in rest_sps:
+        for c in sp:
             if c in need and c not in seen:
                 seen.append(c)
     if not rest_ops:

@@ -111,8 +111,9 @@ def concat(parts: Sequence[Expr], axis: int, rows: Sequence[bool]) -> Expr:
     if len(flat) == 1 and not kinds[0]:
         return flat[0]
     node = Concat(flat, axis, kinds)
-    if all(isinstance(p, Const) for p in flat) and len({p.value for p in flat}) == 1:
-        return Const(flat[0].value, node.shape)
+    consts = [p for p in flat if isinstance(p, Const)]
+    if len(consts) == len(flat) and len({p.value for p in consts}) == 1:
+        return Const(consts[0].value, node.shape)  # [c, c, …] is the constant c
     return node
 
 
@@ -190,10 +191,11 @@ def _take_of_concat(x: Concat, axis: int, key: Key) -> Expr | None:
     if len(key) == 1:
         p = key[0]
         for k, (part, row) in enumerate(zip(x.children, x.rows)):
-            lo, hi = _le(offs[k], p), _le(dim_add(p, 1), offs[k + 1])
-            if lo is None or hi is None:
+            # whether position p lies in part k: offs[k] ≤ p and p + 1 ≤ offs[k + 1]
+            after_start, before_end = _le(offs[k], p), _le(dim_add(p, 1), offs[k + 1])
+            if after_start is None or before_end is None:
                 return None
-            if lo and hi:
+            if after_start and before_end:
                 return part if row else take(part, axis, (dim_sub(p, offs[k]),))
         return None
     s, count, step = key

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from typing import Any
 
-from .tree import MForm, _is_neg
+from .tree import FormsMixin, MForm, _is_neg
 
 
 class _Term:
@@ -46,16 +45,8 @@ class _Term:
         return out
 
 
-class SumFactoring:
+class SumFactoring(FormsMixin):
     """The factoring of sums (see the module docstring); ``self`` is a ``Forms``."""
-
-    make: Any
-    matmul: Any
-    smul: Any
-    scale: Any
-    add: Any
-    num: Any
-    col: Any
 
     def _settle(self, terms: list[MForm], orient: str) -> MForm:
         """The sum of terms already factored: positive terms first, shorter first."""
@@ -193,17 +184,16 @@ class SumFactoring:
         run: list[MForm] = []
         while True:
             done = self._common_core(items)
-            s = None
             if done is None:
                 while heap and -heap[0][0] != count[heap[0][2]]:
                     heapq.heappop(heap)
-                if heap and -heap[0][0] >= 2:
-                    s = factor[heap[0][2]]
-                else:
+                if not (heap and -heap[0][0] >= 2):
                     done = [self._form(t) for t in items]
             if done is not None:
                 frames.append((run, None, done))
                 break
+            # the factor most terms share (at least two of them): it comes out
+            s = factor[heap[0][2]]
             key = id(s)
             members = [t for t in items if t.mult.get(key)]
             if len(members) < len(items):
@@ -222,9 +212,9 @@ class SumFactoring:
         # the levels' results, from the innermost out: s·(Σ inner) + the others, and
         # a level's shared factors s₁ s₂ … (Σ …) around it
         out: list[MForm] = []
-        for shared, s, rest in reversed(frames):
-            res = rest if s is None else \
-                [self.smul([s], self._settle(self._factor_chains(out), orient))] + rest
+        for shared, level_s, rest in reversed(frames):
+            res = rest if level_s is None else \
+                [self.smul([level_s], self._settle(self._factor_chains(out), orient))] + rest
             out = [self.smul(shared, self._settle(self._factor_chains(res), orient))] \
                 if shared else res
         return out

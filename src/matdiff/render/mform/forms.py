@@ -166,6 +166,7 @@ class Forms(SumFactoring, ProductReading, KronForms):
                 return self.sum(b)
             if _is_ones(b):
                 return self.sum(self.T(a))
+        shape: tuple  # the product's dims: (rows, cols), (n,) or ()
         if (oa, ob) == ("m", "m"):
             shape, o = (a.shape[0], b.shape[1]), "m"
         elif (oa, ob) == ("m", "col"):
@@ -184,7 +185,9 @@ class Forms(SumFactoring, ProductReading, KronForms):
         """The element-wise product ``a ⊙ b ⊙ …`` of forms of one shape."""
         # (nested products are not flattened: ⊙ is associative, and a long chain
         # stays a chain of small nodes)
-        coef, scalars, flat = 1.0, [], []
+        coef = 1.0
+        scalars: list[MForm] = []
+        flat: list[MForm] = []
         ref = items[0]
         stack = list(reversed(items))
         while stack:
@@ -220,7 +223,8 @@ class Forms(SumFactoring, ProductReading, KronForms):
 
     def smul(self, scalars: Sequence[MForm], x: MForm) -> MForm:
         """``s₁ s₂ … x``: scalars times a form (``zI``, ``z1``, ``(xᵀy)z``)."""
-        coef, sc = 1.0, []
+        coef = 1.0
+        sc: list[MForm] = []
         stack = list(reversed(scalars))
         while stack:
             s = stack.pop()

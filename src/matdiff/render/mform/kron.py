@@ -46,7 +46,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...expr.dims import dim_mul
-from .tree import MForm
+from .tree import FormsMixin, MForm
 
 __all__ = ["KronForms", "commutation"]
 
@@ -79,29 +79,17 @@ def _rows_cols(f: MForm) -> tuple:
     return 1, 1
 
 
-class KronForms:
+class KronForms(FormsMixin):
     """The constructors of the vec layout's forms (``kron``, ``comm``, ``vec``) and
     the reading of a derivative in the vec layout (:meth:`vec_reading`); a mixin of
     :class:`~matdiff.render.mform.forms.Forms` (``self`` is one)."""
-
-    make: Any
-    eye: Any
-    num: Any
-    scale: Any
-    smul: Any
-    add: Any
-    fill: Any
-    T: Any
-    matmul: Any
-    diag: Any
-    _solve: Any
-    _solve_tied: Any
 
     # ------------------------------------------------------------- constructors
     def kron(self, P: MForm, Q: MForm) -> MForm:
         """``P ⊗ Q``; numbers and scalars come out in front (``(cP) ⊗ Q = c(P ⊗ Q)``)
         and ``I ⊗ I = I``."""
-        coef, scalars = 1.0, []
+        coef = 1.0
+        scalars: list[MForm] = []
         parts = []
         for f in (P, Q):
             while f.kind in ("scale", "smul"):
@@ -160,10 +148,14 @@ class KronForms:
             return None
         k = tree.kind
         if k == "add":
-            terms = [self.vec_reading(t, f_ndim) for t in tree.args]
-            if any(t is None for t in terms):
-                return None
-            return self.add(terms, terms[0].shape)  # type: ignore[union-attr]
+            # vec is linear: vec(F + G) = vec(F) + vec(G), each term read alone
+            terms = []
+            for t in tree.args:
+                term = self.vec_reading(t, f_ndim)
+                if term is None:
+                    return None
+                terms.append(term)
+            return self.add(terms, terms[0].shape)
         if k == "scale":
             inner = self.vec_reading(tree.args[0], f_ndim)
             return None if inner is None else self.scale(tree.params[0], inner)
@@ -338,7 +330,8 @@ def _expand(node: MForm, number: Callable[[float], MForm]) -> list | None:
     (``number`` makes a number's form)."""
     specs, out = node.params
     fresh = 1 + max([c for sp in specs for c in sp] + list(out) + [-1])
-    todo = [([], list(zip(node.args, (tuple(sp) for sp in specs), strict=True)))]
+    todo: list[tuple[list[MForm], list[tuple[MForm, tuple]]]] = [
+        ([], list(zip(node.args, (tuple(sp) for sp in specs), strict=True)))]
     done: list = []
     while todo:
         scalars, items = todo.pop()

@@ -14,16 +14,16 @@ characters, then fewest transposes).  A delta over the two free letters ties the
 from __future__ import annotations
 
 import heapq
-from typing import Any
 
 from ...expr.core import Const, Einsum
-from .tree import MAX_SEARCH, MForm
+from .tree import MAX_SEARCH, FormsMixin, MForm
+
+#: an operand of a product: its form and the index letters it is read over
+Item = tuple[MForm, tuple]
 
 
-class ProductReading:
+class ProductReading(FormsMixin):
     """The reading of products (see the module docstring); ``self`` is a ``Forms``."""
-
-    make: Any
 
     # ============================================================= products
     def einsum(self, node: Einsum, kids: list[MForm]) -> MForm | None:
@@ -49,9 +49,9 @@ class ProductReading:
             return self.num(coef)
         return self.scale(coef, self.smul(scalars, core))
 
-    def _diagonals(self, items: list) -> list | None:
+    def _diagonals(self, items: list[Item]) -> list[Item] | None:
         # Aᵢᵢ is the vector diag(A); a letter three times in one operand has no form
-        fixed = []
+        fixed: list[Item] = []
         for form, s in items:
             if len(set(s)) == len(s):
                 fixed.append((form, s))
@@ -61,19 +61,19 @@ class ProductReading:
                 return None
         return fixed
 
-    def _solve_tied(self, items: list, out: tuple) -> MForm | None:
-        items = self._diagonals(items)
-        if items is None or len(out) > 2 or any(len(s) > 2 for _, s in items):
+    def _solve_tied(self, items: list[Item], out: tuple) -> MForm | None:
+        fixed = self._diagonals(items)
+        if fixed is None or len(out) > 2 or any(len(s) > 2 for _, s in fixed):
             return None
         if len(out) == 2:
             a, b = out
-            for k, (form, s) in enumerate(items):
+            for k, (form, s) in enumerate(fixed):
                 if form.kind == "eye" and set(s) == {a, b}:
                     # Π(…) δₐᵦ: the delta makes b equal to a in every other factor,
                     # so the product is diag(v) with v the rest over a (or s·I)
-                    rest = [(f, tuple(a if c == b else c for c in t))
-                            for j, (f, t) in enumerate(items) if j != k]
-                    rest = self._diagonals(rest)
+                    tied = [(f, tuple(a if c == b else c for c in t))
+                            for j, (f, t) in enumerate(fixed) if j != k]
+                    rest = self._diagonals(tied)
                     if rest is None:
                         return None
                     if not rest:
@@ -83,7 +83,7 @@ class ProductReading:
                     if v is None:
                         return None
                     return self.diag(v) if has_a else self.smul([v], form)
-        return self._solve(items, out)
+        return self._solve(fixed, out)
 
     def _reduce_single(self, form: MForm, s: tuple, keep: set) -> dict:
         summed = [c for c in s if c not in keep]
@@ -115,7 +115,7 @@ class ProductReading:
         if len(p) == 2 and len(q) == 1:
             a, b = p
             c = q[0]
-            res = []
+            res: list[Item] = []
             if c == b:
                 if b in keep:
                     res.append((self.matmul(P, self.diag(Q)), p))  # Aᵢⱼvⱼ = (A diag(v))ᵢⱼ
