@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..expr.core import Expr
-from ..expr.dims import dim_size
+from ..expr.dims import Dim, dim_size
 from .lines import Code, Line, fmt, join, name
 from .views import expand
 
@@ -36,7 +36,7 @@ class Emitter:
         #: the names of the function's arguments (arrays the caller owns)
         self.inputs = set(inputs)
 
-    def size(self, d: int | str) -> int:
+    def size(self, d: Dim) -> int:
         """A dim's size (an int is its own)."""
         return dim_size(d, self.sizes)
 

@@ -300,7 +300,7 @@ class Expr:
         raise NotImplementedError(f"no derivative rule for {self.kind}")
 
 
-def _reintern(cls: type, params: tuple, children: tuple, shape: Shape) -> Expr:
+def _reintern(cls: type[Expr], params: tuple, children: tuple, shape: Shape) -> Expr:
     """Rebuild a pickled node (see :meth:`Expr.__reduce__`)."""
     return cls._intern(params, children, shape)
 
@@ -491,7 +491,7 @@ class Const(Expr):
         v = float(value)
         if v == 0.0:
             v = 0.0  # one zero, not two (-0.0)
-        return cls._intern((v,), (), tuple(check_dim(d) for d in shape))  # type: ignore
+        return cls._intern((v,), (), tuple(check_dim(d) for d in shape))  # type: ignore[return-value]
 
     @property
     def value(self) -> float:
@@ -516,11 +516,11 @@ class Size(Expr):
     kind = "size"
     order = 1
 
-    def __new__(cls, dim: str) -> Size:
+    def __new__(cls, dim: Dim) -> Size:
         return cls._intern((check_dim(dim),), (), ())  # type: ignore[return-value]
 
     @property
-    def dim(self) -> str:
+    def dim(self) -> Dim:
         return self._params[0]
 
     def _label(self) -> str:
@@ -744,7 +744,7 @@ class Call(Expr):
         args = tuple(args)
         if len(args) != 1:
             raise ShapeError(f"{fn} takes 1 argument, got {len(args)}")
-        return cls._intern((fn,), args, spec.shape_of(args[0].shape))  # type: ignore
+        return cls._intern((fn,), args, spec.shape_of(args[0].shape))  # type: ignore[return-value]
 
     @classmethod
     def _digest_kind(cls, params: tuple) -> tuple:

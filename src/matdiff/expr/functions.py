@@ -120,8 +120,10 @@ class Elementwise:
         return implementation(self, backend)
 
 
-def implementation(row: Elementwise, backend: str) -> Callable[..., Any] | None:
-    """``row``'s implementation for ``backend``, a dotted path imported."""
+def implementation(row: Any, backend: str) -> Callable[..., Any] | None:
+    """``row``'s implementation for ``backend``, a dotted path imported; ``row`` is a
+    definition with ``numpy``, ``jax`` and ``torch`` fields (an :class:`Elementwise`
+    or a matrix function's)."""
     impl = row.numpy if backend == "numpy" else getattr(row, backend, None)
     if isinstance(impl, str):
         module, _, attr = impl.rpartition(".")

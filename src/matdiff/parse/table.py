@@ -226,7 +226,7 @@ class _ElementwiseNames:
     ELEMENTWISE``), as defined now."""
 
     def __contains__(self, name: object) -> bool:
-        row = FUNCTIONS.get(name) if isinstance(name, str) else None  # type: ignore[call-overload]
+        row = FUNCTIONS.get(name) if isinstance(name, str) else None
         return row is not None and row.arity == 1
 
     def __iter__(self) -> Iterator[str]:

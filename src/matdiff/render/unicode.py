@@ -176,11 +176,11 @@ class UnicodeFormat:
         texts = [t for t, _ in parts]
         if node.kind == "block":  # NumPy's block([[X, E], [0, X]]); of numbers [[1, 2], …]
             nr, nc = node.params
-            body = ", ".join("[" + ", ".join(texts[i * nc:(i + 1) * nc]) + "]"
-                             for i in range(nr))
+            rows_text = ", ".join("[" + ", ".join(texts[i * nc:(i + 1) * nc]) + "]"
+                                  for i in range(nr))
             if all(not a.shape for a in node.args):
-                return pr.join(["[", body, "]"]), ATOM
-            return pr.join(["block([", body, "])"]), ATOM
+                return pr.join(["[", rows_text, "]"]), ATOM
+            return pr.join(["block([", rows_text, "])"]), ATOM
         axis, rows = node.params
         if axis == 1 and not any(rows):  # matrices side by side: block([[X, E]])
             return pr.join(["block([[", *_parts(texts, ", "), "]])"]), ATOM
