@@ -17,7 +17,7 @@ from ..errors import MatdiffError, ParseError, ShapeError
 from ..expr import builders as b
 from ..expr.builders import _broadcast_shape  # the rule b.add and b.sub apply
 from ..expr.core import Const, Dim, Expr, check_dim, shape_str
-from .grammar import dim_value, literal_int
+from .grammar import dim_value, literal_int, power_literal
 from .table import FUNCTION_TABLE, Filled
 from .tree import Node, fold_chain
 
@@ -288,6 +288,8 @@ class _Builder:
                 values.append(self.number(spec.name, next(built), arg))
             elif kind == "axis":
                 values.append(literal_int(arg, self.text))
+            elif kind == "power":
+                values.append(power_literal(spec.name, arg, self.text))
             else:  # dim
                 values.append(dim_value(arg, self.text))
         spans = [a.span for a in node.children]

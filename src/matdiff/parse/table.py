@@ -12,7 +12,8 @@ Argument kinds:
 * ``"axis"``: an integer literal, possibly negative (``sum(X, -1)``);
 * ``"dim"``: a dim, a whole number or a name (``eye(n)``: ``n`` is a dim, not a
   variable);
-* ``"number"``: a constant made of numbers only (``vector(1)``, ``vector(-1/2)``).
+* ``"number"``: a constant made of numbers only (``vector(1)``, ``vector(-1/2)``);
+* ``"power"``: a whole number ``≥ 0`` written as a literal (``matrix_power(X, 3)``).
 """
 
 from __future__ import annotations
@@ -144,10 +145,10 @@ class FunctionTable(Mapping):
                     if row.name in made:
                         made[alias] = made[row.name]
             for fn in MATRIX_FUNCTIONS.values():
-                name = self._spelling(fn)
+                name = self._spelling(fn) if fn.public else ""
                 if name:
-                    made[name] = FunctionSpec(name, b.matrix_function(fn.name), ("expr",),
-                                              (1,), fn.doc)
+                    made[name] = FunctionSpec(name, b.matrix_function(fn.name),
+                                              ("expr",) * fn.arity, (fn.arity,), fn.doc)
             self._all = {**made, **self._rows}
             self._version = version()
         return self._all
@@ -194,6 +195,8 @@ _ROWS: list[FunctionSpec] = [
                  "diagonal matrix of a vector, or the diagonal of a matrix"),
     FunctionSpec("transpose", b.transpose, _E1, (1,), "transpose, like x.T"),
     FunctionSpec("eye", b.eye, ("dim",), (1,), "identity matrix: eye(n)"),
+    FunctionSpec("matrix_power", b.matrix_power, ("expr", "power"), (2,),
+                 "matrix_power(X, k) = X·X·…·X (k ≥ 0 a whole number; X⁰ = I)"),
     FunctionSpec("vector", _vector, ("number", "dim"), (1, 2),
                  "constant vector: vector(1) takes its shape from where it is used; "
                  "vector(1, n) has dim n"),

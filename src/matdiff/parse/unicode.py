@@ -38,9 +38,7 @@ Vectors are columns and a transposed vector is a row, as the printer writes them
 
 Not read (a :class:`~matdiff.errors.ParseError` with a caret that says so): index
 notation (``(i, j) ↦ …``, ``Σⱼ``, subscripts; matdiff prints it for results of three
-or more axes), a printout cut with ``…``, ``⊗`` (the Kronecker product, which
-matdiff does not have yet; matdiff's ``style="paper"`` prints the element-wise
-product as ``⊗``: print with the default style, whose ``⊙`` this syntax reads), and
+or more axes), a printout cut with ``…``, and
 the operators of the other syntaxes (``*``, ``@``, ``'``).  Names are read with the
 help of ``shapes=``, which every variable needs.
 
@@ -99,6 +97,12 @@ def unicode_functions() -> dict[str, str]:
     ('sigmoid', 'sigmoid', 'tr')
     """
     out = {name: name for name in _matrix_functions()}
+    from ..expr.matrix_functions import MATRIX_FUNCTIONS
+
+    for fn in MATRIX_FUNCTIONS.values():  # a printed name of its own: L_exp(Xᵀ, G)
+        head = fn.spell("unicode", "\0").split("\0")[0][:-1]
+        if fn.public and fn.name in out and head.replace("_", "").isalnum():
+            out.setdefault(head, fn.name)
     for row in FUNCTIONS.values():
         if not row.call:
             continue
@@ -256,11 +260,6 @@ class _Parser(TokenParser):
         terms, names, spans = [first], [], []
         while self.peek().kind in ops:
             op = self.advance()
-            if op.kind == "⊗":
-                raise self.error(
-                    "'⊗' is the Kronecker product, which matdiff does not have yet; a "
-                    "printout in the paper's style (style='paper') writes the "
-                    "element-wise product as ⊗: write ⊙ for it", op.span)
             terms.append(operand(depth))
             names.append(op.kind)
             spans.append(op.span)
@@ -413,6 +412,14 @@ class _Parser(TokenParser):
             raise self.error(f"{fn}: the axis must be a whole number, like axis=0",
                              tok.span)
         return (start, tok.end)
+
+
+def _operator(op: str) -> Any:
+    """The matrix function whose definition spells the infix operator ``op`` (``⊗``
+    is the Kronecker product), or None."""
+    from ..expr.matrix_functions import MATRIX_FUNCTIONS
+
+    return next((fn for fn in MATRIX_FUNCTIONS.values() if op and fn.operator == op), None)
 
 
 def unicode_tree(text: str, declared: Mapping[str, tuple]) -> Node:
@@ -571,6 +578,16 @@ class _Builder:
                 return self.elementwise("/", a, c, sa, sc, b.div)
             ea, ra = _un(a)
             return _wrap(self.apply(b.div, (ea, ec), (sa, sc)), ra)
+        spec = _operator(op)
+        if spec is not None:  # A ⊗ B: the definition that this operator spells
+            ea, ec = _un(a)[0], _un(c)[0]
+            if len(ea.shape) < 2 or len(ec.shape) < 2:
+                raise ParseError(
+                    f"'{op}' is the Kronecker product, of two matrices, here of a "
+                    f"{_what(*_un(a))} and a {_what(*_un(c))}; a printout in the paper's "
+                    f"style (style='paper') writes the element-wise product as {op}: "
+                    "write ⊙ for it", self.text, [sa, sc])
+            return self.apply(b.matrix_function(spec.name), (ea, ec), (sa, sc))
         fn = {"+": b.add, "-": b.sub, "⊙": b.mul, "⊘": b.div}[op]
         return self.elementwise("−" if op == "-" else op, a, c, sa, sc, fn)
 

@@ -328,7 +328,7 @@ class Printer:
         if k == "func":
             return self.call(p[0], r)
         if k == "call":  # a matrix function, spelled by its definition
-            return fmt.call(node, r[0])
+            return fmt.call(node, r[0] if len(r) == 1 else r)
         if k in fmt.CALLS:  # diag(x), tr(A), det(X), …: one entry each in the table
             left, right, prec = fmt.CALLS[k]
             return left + r[0][0] + right.replace("⟨axis⟩", str(p[0]) if p else ""), prec
