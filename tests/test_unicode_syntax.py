@@ -202,7 +202,7 @@ def test_the_syntax_is_listed():
     ("xzᵀA", {"x": ("n",), "A": ("n", "n")}, 0,
      ["'xz' is not a variable", "the variables are A, x"]),
     ("xᵀAx", None, 0, ["pass shapes="]),
-    ("x ⊗ y", SHAPES, 2, ["Kronecker", "does not have yet", "⊙"]),
+    ("x ⊗ y", SHAPES, 0, ["Kronecker product, of two matrices", "paper's style", "⊙"]),
     ("(i, j) ↦ −(X⁻¹)ᵢₖ (X⁻¹)ₗⱼ", SHAPES, 7, ["index notation"]),
     ("Σⱼ Aᵢⱼ xⱼ", SHAPES, 0, ["index notation"]),
     ("xᵀA … x", SHAPES, 4, ["cut"]),

@@ -126,7 +126,9 @@ class MatrixFunction:
     unicode: str = "{name}({0})"
     latex: str = r"\operatorname{{{name}}}({0})"
     prec: str = "atom"
-    #: the spellings of the transposed result, where they are shorter (``X⁻ᵀ``)
+    #: the spellings of the transposed result, where they are shorter (``X⁻ᵀ``); of a
+    #: function of several arguments, its spelling with the first one transposed
+    #: (``A⁻ᵀb``)
     unicode_T: str = ""
     latex_T: str = ""
     #: the extra characters the spelling adds (the matrix-form search's cost)
@@ -706,6 +708,7 @@ def _product_definitions() -> list[MatrixFunction]:
     return [
         M("solve", _solve_shape, (_solve_vjp_a, _solve_vjp_b), _np_solve, jax=_jax_solve,
           torch=_torch_solve, unicode="{0}⁻¹{1}", latex="{0}^{{-1}} {1}", prec="solve",
+          unicode_T="{0}⁻ᵀ{1}", latex_T=r"{0}^{{-\top}} {1}",
           width=3, arity=2, domain=("invertible", "any"), sort=6,
           examples=((("n", "n"), ("n",)), (("n", "n"), ("n", "m"))),
           doc="solve(A, b) = A⁻¹b, by a solve (never an inverse)",

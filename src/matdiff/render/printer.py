@@ -40,6 +40,7 @@ from .mform import (
     MForm,
     _const_exponent,
     _denominator,
+    call_spec,
     index_form,
     inline,
     matrix_form,
@@ -287,6 +288,11 @@ class Printer:
             # a matrix function whose transpose has a spelling of its own: X⁻ᵀ
             return [("m", node.args[0].args[0])], \
                 lambda r: fmt.call(node.args[0], r[0], transposed=True)
+        if k == "call" and node.args[0].kind == "T" and call_spec(node).unicode_T \
+                and len(node.args) > 1:
+            # a function of a transposed first argument spelled with it: A⁻ᵀb
+            return [("m", node.args[0].args[0])] + [("m", a) for a in node.args[1:]], \
+                lambda r: fmt.call(node, r, transposed=True)
         if k == "add":
             return self._plan_add(node, lambda t: ("m", t))
         if k == "had":

@@ -187,4 +187,4 @@ def transposed_call(node: MForm) -> bool:
     """A transposed matrix function whose transpose has a spelling of its own
     (``(X⁻¹)ᵀ = X⁻ᵀ``)."""
     return node.kind == "T" and node.args[0].kind == "call" \
-        and bool(call_spec(node.args[0]).unicode_T)
+        and bool(call_spec(node.args[0]).unicode_T) and call_spec(node.args[0]).arity == 1
