@@ -18,7 +18,9 @@ built here.  Every table has the same entries with NumPy's meaning:
   ``embed(core, shape, pattern)`` (a structured tensor made dense: ``pattern``
   gives each axis its index class, ``core`` is indexed by the classes; axes of one
   class are a diagonal), ``add_embed(acc, core, pattern)`` (the same, added into
-  the dense ``acc``, which the generated code owns).
+  the dense ``acc``, which the generated code owns);
+* stacking and selection: ``concat(parts, axis)``, ``flip(a, axis)`` (basic
+  indexing ``a[1:]`` is the arrays' own).
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ def _numpy() -> SimpleNamespace:
         return acc
 
     t.embed, t.add_embed = embed, add_embed
+    t.concat = lambda parts, axis: np.concatenate(parts, axis=axis)
+    t.flip = np.flip
     return t
 
 
@@ -138,6 +142,8 @@ def _jax() -> SimpleNamespace:
     t.embed = lambda core, shape, pattern: jnp.zeros(shape).at[_index(shape, pattern)].set(
         core)
     t.add_embed = lambda acc, core, pattern: acc.at[_index(acc.shape, pattern)].add(core)
+    t.concat = lambda parts, axis: jnp.concatenate(parts, axis=axis)
+    t.flip = jnp.flip
     return t
 
 
@@ -182,6 +188,8 @@ def _torch() -> SimpleNamespace:
         return acc
 
     t.embed, t.add_embed = embed, add_embed
+    t.concat = lambda parts, axis: torch.cat([_t(p) for p in parts], dim=axis)
+    t.flip = lambda a, axis: torch.flip(a, dims=(axis,))
     return t
 
 

@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..expr.core import Add, Const, Delta, Einsum, Expr, Map, Size, Var, topo_order
+from ..expr.selection import Concat, Take
 from .lines import Code, difference, fmt, join, name, number
 from .matfn import matrix_function
 from .products import Products, shape_comment
+from .selection import concat_code, take_code
 from .views import View, expand
 
 __all__ = ["Generator", "ACC"]
@@ -67,6 +69,10 @@ class Generator(Products):
             return self.add(e, kids)
         if isinstance(e, Map):
             return self.map(e, kids)
+        if isinstance(e, Concat):
+            return concat_code(self, e, kids)
+        if isinstance(e, Take):
+            return take_code(self, e, kids)
         return matrix_function(self, e, [self.dense(c, v) for c, v in zip(e.children, kids)])
 
     # ------------------------------------------------------------ dense arrays

@@ -39,6 +39,7 @@ __all__ = [
     "sum", "mean", "dot", "outer", "tr", "diag", "eye",
     "norm1", "norm2", "maximum", "minimum",
     "broadcast_to", "size_of", "elementwise", "matrix_function", "matrix_power",
+    "stack", "concat", "getitem",
 ]  # and a builder per element-wise function of one argument (md.exp, ...) and per
 #    matrix function (md.inv, ...), made below
 
@@ -493,6 +494,121 @@ def matrix_function(fn: str) -> Callable[[Any], Expr]:
     f.__doc__ = (f"``{fn}``: {spec.doc}; see :mod:`matdiff.expr.matrix_functions` for "
                  "its rules.")
     return f
+
+
+# ====================================================================== stacking
+# The mathematics and the node kinds are in matdiff.expr.selection; the normal
+# form in matdiff.expr.simplify.selection.
+def _part(p: Any) -> Expr:
+    """A part of a stack or a concatenation: a list or tuple is a stack itself."""
+    if isinstance(p, (list, tuple)):
+        return stack(p)
+    return as_expr(p)
+
+
+def _parts(parts: Any, fn: str) -> list[Expr]:
+    if isinstance(parts, Expr) or not isinstance(parts, (list, tuple)):
+        raise TypeError(f"{fn} takes a list of parts, like md.{fn}([a, b])")
+    if not parts:
+        raise ShapeError(f"{fn} needs at least one part")
+    return [_part(p) for p in parts]
+
+
+def _new_axis(axis: Any, rank: int, fn: str) -> int:
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise ShapeError(f"{fn}: the axis must be an integer, not {axis!r}")
+    if not -rank <= axis < rank:
+        raise ShapeError(f"{fn}: axis {axis} is out of range for a result of rank {rank}")
+    return int(axis) % rank
+
+
+def stack(parts: Sequence[Any], axis: int = 0) -> Expr:
+    """``k`` parts of one shape along a new axis: ``stack([a, b])`` is the paper's
+    vector ``[a, b]`` (text ``[a, b]``), of shape ``(k,) + a.shape``.
+
+    >>> import matdiff as md
+    >>> x, y = md.scalar("x"), md.scalar("y")
+    >>> md.stack([3 * x**2 * y, 2 * x + y**8]).shape
+    (2,)
+    >>> md.stack([md.vector("u", "n"), md.vector("v", "n")], axis=1).shape
+    ('n', 2)
+    """
+    from .simplify.selection import concat as _concat
+
+    ps = _parts(parts, "stack")
+    for k, p in enumerate(ps[1:], 2):
+        if p.shape != ps[0].shape:
+            raise ShapeError(f"stack: parts of shapes {shape_str(ps[0].shape)} (part 1) "
+                             f"and {shape_str(p.shape)} (part {k}); stacked parts must "
+                             f"have one shape")
+    ax = _new_axis(axis, len(ps[0].shape) + 1, "stack")
+    return _concat(ps, ax, [True] * len(ps))
+
+
+def concat(parts: Sequence[Any], axis: int = 0) -> Expr:
+    """Parts joined along an existing ``axis``; their dims there add (``concat([w,
+    [b]])`` of ``w: (n,)`` is ``(n + 1,)``, the paper's ``ŵ = [wᵀ, b]``).  A list
+    among the parts is a stack: ``[b]`` is the vector of the one entry ``b``.
+
+    >>> import matdiff as md
+    >>> w, b = md.vector("w", "n"), md.scalar("b")
+    >>> print(md.concat([w, [b]]).shape[0])
+    n + 1
+    >>> X, E = md.matrix("X", "n", "n"), md.matrix("E", "n", "n")
+    >>> md.concat([md.concat([X, E], axis=1), md.concat([0 * X, X], axis=1)]).shape
+    (DimPoly('2·n'), DimPoly('2·n'))
+    """
+    from .simplify.selection import concat as _concat
+
+    ps = _parts(parts, "concat")
+    for k, p in enumerate(ps, 1):
+        if not p.shape:
+            raise ShapeError(f"concat: part {k} is a scalar, which has no axis to join "
+                             f"along; write it as [b] (a vector of one entry) or use stack")
+    ax = _new_axis(axis, len(ps[0].shape), "concat")
+    first = ps[0]
+    for k, p in enumerate(ps[1:], 2):
+        if len(p.shape) != len(first.shape) or \
+                p.shape[:ax] + p.shape[ax + 1:] != first.shape[:ax] + first.shape[ax + 1:]:
+            raise ShapeError(f"concat: parts of shapes {shape_str(first.shape)} (part 1) "
+                             f"and {shape_str(p.shape)} (part {k}) cannot be joined along "
+                             f"axis {ax}: their other dims differ")
+    return _concat(ps, ax, [False] * len(ps))
+
+
+def getitem(x: Any, key: Any) -> Expr:
+    """NumPy's basic indexing: ``x[i]``, ``x[-1]``, ``x[i:j:k]``, ``X[i, :]``,
+    ``X[:, j]``, ``X[1, 2]``.  An index removes its axis, a slice keeps it with the
+    slice's length in dims (``x[1:]`` of ``(n,)`` is ``(n - 1,)``).  An index beyond an
+    int dim is a ShapeError at once; beyond a named dim, an EvaluationError when
+    evaluating (with the index and the size).
+
+    >>> import matdiff as md
+    >>> x, A = md.vector("x", "n"), md.matrix("A", 3, 4)
+    >>> x[0].shape, str(x[1:].shape[0]), A[:, 2].shape, A[1, 2].shape
+    ((), 'n - 1', (3,), ())
+    """
+    from .selection import index_key, slice_key
+    from .simplify.selection import take
+
+    x = as_expr(x)
+    keys = key if isinstance(key, tuple) else (key,)
+    if any(k is Ellipsis or k is None for k in keys):
+        raise ShapeError("indexing takes ints and slices, one per axis (no ... or None)")
+    if len(keys) > len(x.shape):
+        raise ShapeError(f"too many indices: {len(keys)} for an expression of shape "
+                         f"{shape_str(x.shape)}")
+    resolved = []
+    for ax, k in enumerate(keys):
+        where = f" (axis {ax} of shape {shape_str(x.shape)})"
+        if isinstance(k, slice):
+            resolved.append(slice_key(k, x.shape[ax], where))
+        else:
+            resolved.append(index_key(k, x.shape[ax], where))
+    out = x
+    for ax in reversed(range(len(resolved))):
+        out = take(out, ax, resolved[ax])
+    return out
 
 
 def _define_builders() -> None:

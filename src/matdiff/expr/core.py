@@ -224,6 +224,17 @@ class Expr:
     def __pos__(self) -> Expr:
         return self
 
+    def __getitem__(self, key: Any) -> Expr:
+        """NumPy's basic indexing (``x[0]``, ``x[1:]``, ``X[:, j]``): see
+        :func:`matdiff.expr.builders.getitem`."""
+        return _b().getitem(self, key)
+
+    def __iter__(self) -> Any:
+        # with __getitem__, Python would iterate by indexing 0, 1, … (forever over a
+        # named dim): an expression is not a sequence
+        raise TypeError("a matdiff expression is symbolic and cannot be iterated; "
+                        "select its entries with x[i]")
+
     @property
     def T(self) -> Expr:  # noqa: N802 - NumPy's name
         """Transpose (reverses the axes; a vector's transpose is itself, as in NumPy)."""

@@ -463,6 +463,13 @@ def _np_kron(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.kron(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
 
 
+def _torch_kron(a: Any, b: Any) -> Any:
+    import torch
+
+    # torch.kron views its inputs: a transposed (non-contiguous) one is copied first
+    return torch.kron(a.contiguous(), b.contiguous())
+
+
 def _solve_adjoint_rhs(node: Expr, adj: Expr, nf: int) -> Expr:
     # Z = A⁻ᵀ G, as a solve with Aᵀ: the right-hand side's first axis leads, the
     # function's axes φ go last, then back in front (adj(b) = Z).
@@ -544,6 +551,21 @@ def _scaled(x: Expr) -> tuple[float, Expr] | None:
     return None
 
 
+def _kron_simplify(a: Expr, b: Expr) -> Expr | None:
+    # a zero factor makes the product zero; c·1 ⊗ d·1 = cd·1
+    if (isinstance(a, Const) and a.value == 0.0) or (isinstance(b, Const) and b.value == 0.0) \
+            or (isinstance(a, Const) and isinstance(b, Const)):
+        value = a.value * b.value if isinstance(a, Const) and isinstance(b, Const) else 0.0
+        return Const(value, _kron_shape(ConcreteCheck("kron"), a.shape, b.shape))
+    return None
+
+
+def _vec_simplify(x: Expr) -> Expr | None:
+    if isinstance(x, Const):  # a filled matrix's columns stacked are filled
+        return Const(x.value, _vec_shape(ConcreteCheck("vec"), x.shape))
+    return None
+
+
 def _split_simplify(x: Expr, axis: int, a: Any, b: Any) -> Expr | None:
     scaled = _scaled(x)
     if scaled is not None:  # split(c·y) = c·split(y)
@@ -614,34 +636,32 @@ def _frechet_vjp_x(node: Expr, adj: Expr, nf: int) -> Expr:
     # is the top-right block of L(B, C), B = [[Y, P], [0, Y]], C = [[Q, 0], [0, Q]]
     # (F of the 4n × 4n block matrix): the same definition, on blocks, so that every
     # order comes from this rule.  Summed over E's batch axes that X has not.
+    from .simplify.selection import take
+
     X, E = node.children
     n = X.shape[-1]
-    batch = E.shape[:-2]
     extra = len(E.shape) - len(X.shape)
     Y = _b().broadcast_to(_swap_last(X), E.shape) if extra else _swap_last(X)
-    P = _swap_last(E)
     zero = Const(0.0, E.shape)
-    B = _blocks([[Y, P], [zero, Y]])
+    B = _blocks([[Y, _swap_last(E)], [zero, Y]])
     zq = Const(0.0, adj.shape)
     C = _blocks([[adj, zq], [zq, adj]])
     L = call(node.fn, (B, C))
-    top_right = L[(Ellipsis, slice(0, n), slice(n, None))]  # type: ignore[index]
-    # sum over the leading ``extra`` axes of E's batch (X's own batch stays)
-    r = len(top_right.shape)
+    r = len(L.shape)
+    top_right = take(take(L, r - 2, (0, n, 1)), r - 1, (n, n, 1))
+    if not extra:
+        return top_right
+    # the leading ``extra`` axes of E's batch are summed (X's own batch stays)
     keep = tuple(range(nf)) + tuple(range(nf + extra, r))
-    del batch
-    return _s().einsum([top_right], [tuple(range(r))], keep) if extra else top_right
+    return _s().einsum([top_right], [tuple(range(r))], keep)
 
 
 def _blocks(rows: list[list[Expr]]) -> Expr:
-    """The block matrix of ``rows`` (each block a batch of matrices, joined along the
-    last two axes), through the stacking builders."""
+    """The block matrix of ``rows``, each block a batch of matrices, joined along the
+    last two axes (a Concat of Concats: its adjoints are selections)."""
     b = _b()
-    if not hasattr(b, "concat"):
-        raise NotImplementedError(
-            "second derivatives of expm, logm and sqrtm need block matrices "
-            "(md.concat), which this version of matdiff lacks")
-    return b.concat([b.concat(row, axis=-1) for row in rows], axis=-2)
+    r = len(rows[0][0].shape)
+    return b.concat([b.concat(row, axis=r - 1) for row in rows], axis=r - 2)
 
 
 def _analytic_np(fn: str) -> Callable[..., Any]:
@@ -714,13 +734,14 @@ def _product_definitions() -> list[MatrixFunction]:
           doc="solve(A, b) = A⁻¹b, by a solve (never an inverse)",
           rule={"en": "d(A⁻¹b) = A⁻¹(db − dA A⁻¹b)", "zh": "d(A⁻¹b) = A⁻¹(db − dA A⁻¹b)"}),
         M("kron", _kron_shape, (_kron_vjp_a, _kron_vjp_b), _np_kron, jax="jax.numpy.kron",
-          torch="torch.kron", unicode="{0} ⊗ {1}", latex=r"{0} \otimes {1}", prec="infix",
+          torch=_torch_kron, simplify=_kron_simplify, unicode="{0} ⊗ {1}", latex=r"{0} \otimes {1}", prec="infix",
           operator="⊗",
           width=3, arity=2, domain=("any", "any"), sort=6,
           examples=((("m", "n"), ("p", "q")),),
           doc="the Kronecker product A ⊗ B, of shape (m·p, n·q)",
           rule={"en": "d(A ⊗ B) = dA ⊗ B + A ⊗ dB", "zh": "d(A ⊗ B) = dA ⊗ B + A ⊗ dB"}),
         M("vec", _vec_shape, _vec_vjp, _vec_of, jax=_vec_of, torch=_vec_of, width=5,
+          simplify=_vec_simplify,
           domain="any", sort=6, examples=((("m", "n"),),),
           doc="vec(X): the columns of X stacked (column-major), of shape (m·n,)",
           rule={"en": "d vec(X) = vec(dX)", "zh": "d vec(X) = vec(dX)"}),

@@ -195,7 +195,24 @@ class _Builder:
             return self.chain(node, args)
         if kind == "call":
             return self.call(node, args)
+        if kind == "stack":
+            return self.stack(node, args)
+        if kind == "index":
+            if isinstance(args[0], Filled):
+                raise self.unknown_fill(args[0])
+            return self.apply(b.getitem, (args[0], node.value),
+                              [node.children[0].span, *node.op_spans])
         raise AssertionError(f"unknown node kind {kind}")  # pragma: no cover
+
+    def stack(self, node: Node, args: list[Value]) -> Expr:
+        """``[a, b, …]``; parts of different shapes get carets under the first part
+        and the first that differs."""
+        spans = [c.span for c in node.children]
+        for a in args:
+            if isinstance(a, Filled):
+                raise self.unknown_fill(a)
+        k = next((k for k, a in enumerate(args) if a.shape != args[0].shape), 0)
+        return self.apply(b.stack, (list(args),), [spans[0], spans[k]] if k else spans)
 
     def binary(self, op: str, a: Value, c: Value, sa: Span, sc: Span,
                fn: Any = None, mode: str = "elementwise") -> Expr:

@@ -7,8 +7,8 @@ Precedence, low to high (as in Python)::
     * / @          binary, left to right
     - +            unary (so -x**2 is -(x**2), and 2**-1 is allowed)
     ** ^           right to left; the exponent may itself be signed
-    .T '           postfix transpose
-    f(...) (...)   calls and parentheses
+    .T ' [...]     postfix transpose, indexing and slicing (x[0], X[:, 1], x[1:-1:2])
+    f(...) (...)   calls, parentheses and stacks ([a, b], [[a, b], [c, d]])
 
 Left-associative runs are parsed with loops (one ``chain`` node for ``a+b+c+...``),
 so only parentheses, calls, unary signs and powers nest; they are limited to
@@ -224,6 +224,8 @@ class _Parser(TokenParser):
             end = self.close(tok, "expected an operator or ')'")
             self.open.pop()
             left = inner.with_span((tok.start, end.end))
+        elif kind == "[":
+            left = self.stack(tok, depth)
         elif kind == "end":
             raise self.error(f"unexpected end of input: {_OPERAND}", tok.span)
         else:
@@ -235,6 +237,9 @@ class _Parser(TokenParser):
             if kind in (".T", "'"):  # postfix binds tightest
                 self.advance()
                 left = Node("transpose", (left.span[0], tok.end), (left,), tok.text, (tok.span,))
+                continue
+            if kind == "[":
+                left = self.index(left, depth)
                 continue
             bp = self.binding.get(kind)
             if bp is None or bp < min_bp:
@@ -254,6 +259,84 @@ class _Parser(TokenParser):
                 spans.append(op.span)
             left = Node("chain", (terms[0].span[0], terms[-1].span[1]), tuple(terms),
                         tuple(ops), tuple(spans))
+
+    def close_bracket(self, opening: Token, expected: str) -> Token:
+        tok = self.peek()
+        if tok.kind == "]":
+            return self.advance()
+        if tok.kind == "end":
+            raise self.error("'[' is never closed: expected ']' before the end of input",
+                             opening.span)
+        raise self.unexpected(tok, expected)
+
+    def stack(self, opening: Token, depth: int) -> Node:
+        """``[a, b, …]``: the parts stacked along a new first axis (``stack``)."""
+        inner = self.deeper(depth, opening)
+        if self.peek().kind == "]":
+            raise self.error("an empty '[ ]': a stack needs at least one part, like [a, b]",
+                             (opening.start, self.advance().end))
+        parts = []
+        while True:
+            parts.append(self.expr(0, inner))
+            if self.peek().kind == ",":
+                self.advance()
+                continue
+            end = self.close_bracket(opening, "expected an operator, ',' or ']'")
+            break
+        return Node("stack", (opening.start, end.end), tuple(parts), None, (opening.span,))
+
+    def index(self, base: Node, depth: int) -> Node:
+        """``x[key, …]``: each key a whole number or a slice ``start:stop:step`` (each
+        part optional, each a whole number); ``value`` holds the keys as Python ints
+        and slices, ``op_spans`` the span of each key."""
+        opening = self.advance()
+        inner = self.deeper(depth, opening)
+        keys: list[Any] = []
+        spans: list[tuple[int, int]] = []
+        if self.peek().kind == "]":
+            raise self.error("an empty index: write x[0], x[1:] or X[:, 0]",
+                             (opening.start, self.advance().end))
+        while True:
+            start = self.peek().start
+            parts: list[Any] = [None, None, None]
+            colons = 0
+            while True:
+                if self.peek().kind not in (":", ",", "]"):
+                    if colons > 2:
+                        break
+                    parts[colons] = self.key_number(self.expr(0, inner))
+                if self.peek().kind != ":" or colons == 2:
+                    break
+                self.advance()
+                colons += 1
+            end = self.peek().start if self.peek().kind in (",", "]") else self.peek().end
+            span = (start, max(start, self._last_end(end)))
+            keys.append(parts[0] if colons == 0 else slice(*parts))
+            spans.append(span)
+            if self.peek().kind == ",":
+                self.advance()
+                continue
+            close = self.close_bracket(opening, "expected an index, ':', ',' or ']'")
+            break
+        return Node("index", (base.span[0], close.end), (base,), tuple(keys), tuple(spans))
+
+    def _last_end(self, end: int) -> int:
+        # the end of the key's text: the next token's start, less the spaces before it
+        while end > 0 and self.text[end - 1].isspace():
+            end -= 1
+        return end
+
+    def key_number(self, node: Node) -> int:
+        """An index or a slice bound: a whole number, possibly signed."""
+        value = literal_int(node, self.text)
+        if value is not None:
+            return value
+        if node.kind == "num" or (node.kind == "unary" and node.children[0].kind == "num"):
+            s, e = node.span
+            raise self.error(f"an index must be a whole number, not {self.text[s:e]}",
+                             node.span)
+        raise self.error("an index must be a whole number, like 0 or -1 (indices that are "
+                         "expressions are not part of the language)", node.span)
 
     def number(self, tok: Token) -> float:
         value = float(tok.text)

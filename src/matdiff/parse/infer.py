@@ -415,6 +415,9 @@ class _Checker:
         self.dims = _Dims()
         self.vars: dict[str, _Shape] = {}
         self.fill_nodes: dict[int, _Shape] = {}
+        #: dims that are sums or slices of others (concat, x[1:]), solved as their
+        #: inputs become known: (kind, result class, input classes, data, span)
+        self.pending: list[tuple] = []
 
     # ------------------------------------------------------------ driving
     def run(self, root: Node, plan: list | None = None) -> _Shape:
@@ -425,6 +428,7 @@ class _Checker:
         return values[-1]
 
     def result(self, names: list[str]) -> Inferred:
+        self.settle(names)
         naming = self.name_dims(names)
         variables = {n: tuple(naming[self.dims.find(d)] for d in self.vars[n].dims)
                      for n in names}
@@ -528,6 +532,166 @@ class _Checker:
     def unify(self, a: int, c: int, msg: Any, spans: list[Span]) -> None:
         if not self.dims.union(a, c):
             raise self.fail(msg(), spans, a, c)
+        if self.pending:
+            self.solve()
+
+    # ------------------------------------------------------------ dims arithmetic
+    def value_of(self, d: int) -> Dim | None:
+        return self.dims.value[self.dims.find(d)]
+
+    def set_value(self, d: int, value: Dim, span: Span, what: str) -> bool:
+        """Give class ``d`` the dim ``value``; a class already fixed to another dim is
+        a conflict (``what`` says where the dim comes from).  Whether it changed."""
+        r = self.dims.find(d)
+        old = self.dims.value[r]
+        if old is not None:
+            if old != value:
+                raise self.fail(f"{what}: the dim is {value} here but {old} elsewhere",
+                                [span], d)
+            return False
+        if isinstance(value, int) and value < 0:
+            raise self.fail(f"{what}: the dim would be {value}, which is negative", [span])
+        self.dims.value[r] = value
+        self.dims.bound[r] = span
+        self.dims.anchored[r] = True
+        return True
+
+    def solve(self) -> None:
+        """The sums (``concat``) and slices (``x[1:]``) whose inputs are known, to a
+        fixpoint: a sum's one unknown part is the total less the others (dims are
+        polynomials: ``n + 1 − 1 = n``), a slice's axis the slice's length less its
+        constant (``x[1:]`` of length ``m`` has ``m + 1``)."""
+        from ..expr.dims import dim_add, dim_sub
+
+        changed = True
+        while changed:
+            changed = False
+            for kind, res, ins, data, span in self.pending:
+                if kind == "sum":
+                    vals = [self.value_of(d) for d in ins]
+                    known = [v for v in vals if v is not None]
+                    total = self.value_of(res)
+                    if len(known) == len(vals):
+                        changed |= self.set_value(res, dim_add(data, *known), span,
+                                                  "concat")
+                    elif total is not None and len(known) == len(vals) - 1:
+                        k = vals.index(None)
+                        changed |= self.set_value(ins[k], dim_sub(total, dim_add(
+                            data, *known)), span, "concat")
+                else:  # a slice: res = its count on the axis ins[0]
+                    n = self.value_of(ins[0])
+                    if n is not None:
+                        changed |= self.set_value(res, self.slice_count(data, n, span),
+                                                  span, "the slice")
+                    elif self.value_of(res) is not None:
+                        back = self.slice_back(data)
+                        if back is not None:
+                            changed |= self.set_value(
+                                ins[0], dim_sub(self.value_of(res), back), span, "the slice")
+
+    def slice_count(self, key: slice, n: Dim, span: Span) -> Dim:
+        from ..expr.selection import slice_key
+
+        try:
+            return slice_key(key, n)[1]
+        except ShapeError as err:
+            raise ShapeError(err.message, self.text, [span]) from None
+
+    @staticmethod
+    def slice_back(key: slice) -> Dim | None:
+        """``c`` where the slice's length is the axis's dim plus ``c`` (``x[1:]``:
+        −1), ``None`` where it is not of that form."""
+        from ..expr.dims import dim_sub
+
+        probe = "_axis"
+        try:
+            from ..expr.selection import slice_key
+
+            c = dim_sub(slice_key(key, probe)[1], probe)
+        except ShapeError:
+            return None
+        return c if isinstance(c, int) else None
+
+    def settle(self, names: list[str]) -> None:
+        """Give the unknown inputs of sums and slices left pending fresh names, so
+        that the dims built from them (``n + 1``) are known."""
+        used = {str(v) for v in self.dims.value if v is not None} | set(names)
+        pool = (c for c in itertools.chain(DIM_NAMES, (f"n{i}" for i in itertools.count(1)))
+                if c not in used)
+        for kind, _res, ins, _data, span in self.pending:
+            for d in ins:
+                if self.value_of(d) is None:
+                    self.set_value(d, next(pool), span, kind)
+                    self.solve()
+
+    def stack_shape(self, node: Node, args: list[_Shape]) -> _Shape:
+        """``[a, b, …]``: parts of one shape, a new first axis of their number."""
+        first = args[0]
+        spans = [c.span for c in node.children]
+        for k, a in enumerate(args[1:], 1):
+            if a.rank != first.rank:
+                raise self.fail(f"[…] stacks parts of one shape, but part 1 has shape "
+                                f"{self.show(first)} and part {k + 1} {self.show(a)}",
+                                [spans[0], spans[k]])
+            for da, db in zip(first.dims, a.dims):
+                self.unify(da, db, lambda a=a, k=k: (
+                    f"[…] stacks parts of one shape, but part 1 has shape "
+                    f"{self.show(first)} and part {k + 1} {self.show(a)}"),
+                    [spans[0], spans[k]])
+        return _Shape((self.fixed(len(args), node.span),) + first.dims)
+
+    def concat_shape(self, node: Node, args: list[_Shape]) -> _Shape:
+        """``concat(a, b, …)``: joined along the first axis, whose dims add."""
+        spans = [c.span for c in node.children]
+        first = args[0]
+        for k, a in enumerate(args):
+            if a.rank == 0:
+                raise self.fail(f"concat: part {k + 1} is a scalar, which has no axis to "
+                                f"join along; write it as [b]", [spans[k]])
+            if a.rank != first.rank:
+                raise self.fail(f"concat: parts of shapes {self.show(first)} and "
+                                f"{self.show(a)} cannot be joined", [spans[0], spans[k]])
+            for da, db in zip(first.dims[1:], a.dims[1:]):
+                self.unify(da, db, lambda a=a: (
+                    f"concat: parts of shapes {self.show(first)} and {self.show(a)} "
+                    f"cannot be joined along axis 0: their other dims differ"),
+                    [spans[0], spans[k]])
+        res = self.dims.new(anchored=True)
+        self.pending.append(("sum", res, tuple(a.dims[0] for a in args), 0, node.span))
+        self.solve()
+        return _Shape((res,) + first.dims[1:])
+
+    def index_shape(self, node: Node, args: list[_Shape]) -> _Shape:
+        """``x[key, …]``: an index removes its axis (checked against an int dim), a
+        slice keeps it with the slice's length."""
+        from ..expr.selection import index_key
+
+        s = args[0]
+        keys, spans = node.value, node.op_spans
+        if len(keys) > s.rank:
+            raise self.fail(f"too many indices: {len(keys)} for a value of shape "
+                            f"{self.show(s)}", [node.children[0].span, spans[s.rank]])
+        out: list[int] = []
+        for ax, d in enumerate(s.dims):
+            if ax >= len(keys):
+                out.append(d)
+                continue
+            key, span = keys[ax], spans[ax]
+            n = self.value_of(d)
+            if not isinstance(key, slice):
+                if n is not None:
+                    try:
+                        index_key(key, n)
+                    except ShapeError as err:
+                        raise ShapeError(err.message, self.text, [span]) from None
+                continue
+            if n is not None:
+                out.append(self.fixed(self.slice_count(key, n, span), span))
+                continue
+            res = self.dims.new(anchored=True)
+            self.pending.append(("slice", res, (d,), key, span))
+            out.append(res)
+        return _Shape(tuple(out))
 
     def fixed(self, value: Dim, span: Span) -> int:
         return self.dims.new(value, span)
@@ -573,6 +737,10 @@ class _Checker:
             return fold_chain(node, args, self.binary)
         if kind == "call":
             return self.call(node, args)
+        if kind == "stack":
+            return self.stack_shape(node, args)
+        if kind == "index":
+            return self.index_shape(node, args)
         raise AssertionError(f"unknown node kind {kind}")  # pragma: no cover
 
     def binary(self, op: str, a: _Shape, c: _Shape, sa: Span, sc: Span) -> _Shape:
@@ -685,6 +853,8 @@ class _Checker:
                             f"{self.show(a)}", [spans[0]])
         if name == "transpose":
             return _Shape(tuple(reversed(a.dims)))
+        if name == "concat":
+            return self.concat_shape(node, args)
         raise AssertionError(f"no shape rule for {name}")  # pragma: no cover
 
     # ------------------------------------------------------------ matrixcalculus syntax

@@ -4,7 +4,8 @@ The lexer turns text into a flat list of :class:`Token` with character offsets,
 so that every later error can point at the exact place in the text.  It reads
 numbers (``2``, ``0.5``, ``.5``, ``1e-3``, ``2E+5``), names (a letter or ``_``,
 then letters, digits and ``_``; Greek letters are letters), the operators
-``+ - * / @ ** ^ ( ) , '`` and the postfix transpose ``.T``.  Anything else is a
+``+ - * / @ ** ^ ( ) , '``, the brackets and colons of stacking and indexing
+``[ ] :`` and the postfix transpose ``.T``.  Anything else is a
 :class:`~matdiff.errors.ParseError` with a caret under the offending character.
 """
 
@@ -23,16 +24,14 @@ __all__ = ["Token", "tokenize", "iter_tokens", "check_text", "MAX_LENGTH", "OPER
 MAX_LENGTH = 100_000
 
 #: the operator tokens; ``**`` and ``^`` mean the same, ``.T`` and ``'`` too
-OPERATORS = ("**", "+", "-", "*", "/", "@", "^", "(", ")", ",", "'", ".T")
+OPERATORS = ("**", "+", "-", "*", "/", "@", "^", "(", ")", ",", "'", ".T", "[", "]", ":")
 
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DIGITS = frozenset("0123456789")
-_SINGLE = frozenset("+-*/@^(),'")
+_SINGLE = frozenset("+-*/@^(),'[]:")
 
 #: a hint for characters people type from other languages
 _HINTS = {
-    "[": "brackets are not part of the language; use ( ) to group",
-    "]": "brackets are not part of the language; use ( ) to group",
     "{": "braces are not part of the language; use ( ) to group",
     "}": "braces are not part of the language; use ( ) to group",
     "=": "write one expression, without '=' (arguments are positional: sum(X, 0))",

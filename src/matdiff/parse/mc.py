@@ -56,6 +56,13 @@ _MC_HINTS = {
     **_HINTS,
     "@": "in matrixcalculus syntax '*' is the matrix product; '@' is numpy syntax",
     ".": "'.' starts an element-wise operator: .* ./ .^",
+    # matrixcalculus.org's language has no stacking, indexing or slicing
+    "[": "matrixcalculus.org's language has no stacking or indexing ([a, b], x[0]); "
+         "use the numpy syntax (syntax='numpy') for them",
+    "]": "matrixcalculus.org's language has no stacking or indexing ([a, b], x[0]); "
+         "use the numpy syntax (syntax='numpy') for them",
+    ":": "matrixcalculus.org's language has no slicing (x[1:]); use the numpy syntax "
+         "(syntax='numpy') for it",
 }
 
 _E1 = ("expr",)

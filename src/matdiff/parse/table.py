@@ -117,6 +117,26 @@ def _matrix(c: float, m: Dim | None = None, n: Dim | None = None) -> Expr | Fill
 _E1 = ("expr",)
 _E2 = ("expr", "expr")
 
+#: the most parts ``concat(a, b, …)`` takes in text
+MAX_PARTS = 256
+
+
+@dataclass(frozen=True)
+class VariadicSpec(FunctionSpec):
+    """A function of one or more expressions (``concat``)."""
+
+    def arity_text(self) -> str:
+        """``"1 to 256 arguments"``.
+
+        >>> FUNCTION_TABLE["concat"].arity_text()
+        '1 to 256 arguments'
+        """
+        return f"{min(self.arities)} to {max(self.arities)} arguments"
+
+
+def _concat(*parts: Expr) -> Expr:
+    return b.concat(list(parts))
+
 class FunctionTable(Mapping):
     """The functions of a syntax: its own ``rows``, one row for each element-wise
     definition that ``keep`` selects and one for each matrix function that
@@ -197,6 +217,8 @@ _ROWS: list[FunctionSpec] = [
     FunctionSpec("eye", b.eye, ("dim",), (1,), "identity matrix: eye(n)"),
     FunctionSpec("matrix_power", b.matrix_power, ("expr", "power"), (2,),
                  "matrix_power(X, k) = X·X·…·X (k ≥ 0 a whole number; X⁰ = I)"),
+    VariadicSpec("concat", _concat, ("expr",) * MAX_PARTS, tuple(range(1, MAX_PARTS + 1)),
+                 "parts joined along their first axis: concat(w, [b]) (dims add: n + 1)"),
     FunctionSpec("vector", _vector, ("number", "dim"), (1, 2),
                  "constant vector: vector(1) takes its shape from where it is used; "
                  "vector(1, n) has dim n"),

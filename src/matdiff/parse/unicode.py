@@ -285,7 +285,7 @@ class _Parser(TokenParser):
         return self.product(depth)
 
     _STARTS = ("num", "(", "𝟏", "√", "worded", "piece:var", "piece:dim", "piece:eye",
-               "piece:fn")
+               "piece:fn", "[")
 
     def product(self, depth: int) -> Node:
         terms = [self.factor(depth)]
@@ -328,6 +328,9 @@ class _Parser(TokenParser):
     def postfix(self, node: Node, depth: int) -> Node:
         while True:
             tok = self.peek()
+            if tok.kind == "[":  # x[0], x[1:], X[:, 0], as matdiff prints a selection
+                node = self.index(node, depth)
+                continue
             if tok.kind in ("T", "-T", "sup"):
                 self.advance()
                 value = tok.value if tok.kind == "sup" else tok.kind
@@ -373,9 +376,66 @@ class _Parser(TokenParser):
             end = self.close(tok, "expected an operator or ')'")
             self.open.pop()
             return inner.with_span((tok.start, end.end))
+        if kind == "[":  # [a, b]: a stack, as matdiff prints one
+            return self.stack(tok, depth)
         if kind == "run":  # pragma: no cover - runs are split when read
             raise AssertionError("unsplit run")
         raise self.unexpected(tok, "expected a number, a name or '('")
+
+    def close_bracket(self, opening: UToken, expected: str) -> UToken:
+        tok = self.peek()
+        if tok.kind == "]":
+            return self.advance()
+        if tok.kind == "end":
+            raise self.error("'[' is never closed: expected ']' before the end of input",
+                             opening.span)
+        raise self.unexpected(tok, expected)
+
+    def stack(self, opening: UToken, depth: int) -> Node:
+        inner = self.deeper(depth, opening)
+        parts: list[Node] = []
+        while True:
+            parts.append(self.sum(inner))
+            if self.peek().kind == ",":
+                self.advance()
+                continue
+            end = self.close_bracket(opening, "expected an operator, ',' or ']'")
+            break
+        return Node("stack", (opening.start, end.end), tuple(parts), None, (opening.span,))
+
+    def index(self, base: Node, depth: int) -> Node:
+        """``x[key, …]``: whole numbers (``−1``) and slices (``1:``, ``::−1``)."""
+        opening = self.advance()
+        keys: list[Any] = []
+        spans: list[Span] = []
+        while True:
+            start = self.peek().start
+            parts: list[Any] = [None, None, None]
+            colons = 0
+            while True:
+                if self.peek().kind not in (":", ",", "]"):
+                    parts[colons] = self._key_number()
+                if self.peek().kind != ":" or colons == 2:
+                    break
+                self.advance()
+                colons += 1
+            keys.append(parts[0] if colons == 0 else slice(*parts))
+            spans.append((start, self.peek().start))
+            if self.peek().kind == ",":
+                self.advance()
+                continue
+            end = self.close_bracket(opening, "expected an index, ':', ',' or ']'")
+            break
+        return Node("index", (base.span[0], end.end), (base,), tuple(keys), tuple(spans))
+
+    def _key_number(self) -> int:
+        sign = self.peek()
+        if sign.kind == "-":
+            self.advance()
+        tok = self.advance()
+        if tok.kind != "num" or not tok.text.isdigit() or len(tok.text) > 18:
+            raise self.error("an index must be a whole number, like 0 or −1", tok.span)
+        return -int(tok.text) if sign.kind == "-" else int(tok.text)
 
     def call(self, name: UToken, fn: str, depth: int) -> Node:
         opening = self.peek()
@@ -544,6 +604,22 @@ class _Builder:
             return self.power(node, base, exp)
         if kind == "call":
             return self.call(node, [self.build(c, depth + 1) for c in node.children])
+        if kind == "stack":
+            parts = [_un(self.build(c, depth + 1))[0] for c in node.children]
+            shaped = next((p for p in parts if p.shape), None)
+            if shaped is not None:  # a number among matrices is a block of it: [I, 0]
+                parts = [b.const(p.value, shaped.shape) if isinstance(p, Const)
+                         and not p.shape else p for p in parts]
+            for p in parts[1:]:
+                if p.shape and parts[0].shape and len(p.shape) == len(parts[0].shape):
+                    self.unify_shapes(parts[0].shape, p.shape)
+            spans = [c.span for c in node.children]
+            k = next((k for k, p in enumerate(parts) if p.shape != parts[0].shape), 0)
+            return self.apply(b.stack, (parts,), [spans[0], spans[k]] if k else spans)
+        if kind == "index":
+            e, _ = _un(self.build(node.children[0], depth + 1))
+            return self.apply(b.getitem, (e, node.value),
+                              [node.children[0].span, *node.op_spans])
         raise AssertionError(f"unknown node kind {kind}")  # pragma: no cover
 
     def elementwise(self, op: str, a: Any, c: Any, sa: Span, sc: Span,
@@ -581,13 +657,21 @@ class _Builder:
         spec = _operator(op)
         if spec is not None:  # A ⊗ B: the definition that this operator spells
             ea, ec = _un(a)[0], _un(c)[0]
+            if (isinstance(ea, Const) and not ea.shape) or (isinstance(ec, Const)
+                                                            and not ec.shape):
+                raise ParseError(
+                    f"cannot tell the dims of a constant here ('{op}' of a constant "
+                    "printed as its number): write it in numpy syntax (matrix(0, m, n))",
+                    self.text, [sa, sc])
             if len(ea.shape) < 2 or len(ec.shape) < 2:
                 raise ParseError(
                     f"'{op}' is the Kronecker product, of two matrices, here of a "
                     f"{_what(*_un(a))} and a {_what(*_un(c))}; a printout in the paper's "
                     f"style (style='paper') writes the element-wise product as {op}: "
                     "write ⊙ for it", self.text, [sa, sc])
-            return self.apply(b.matrix_function(spec.name), (ea, ec), (sa, sc))
+            out = self.apply(b.matrix_function(spec.name), (ea, ec), (sa, sc))
+            self.no_hidden_products(out, (sa, sc))
+            return out
         fn = {"+": b.add, "-": b.sub, "⊙": b.mul, "⊘": b.div}[op]
         return self.elementwise("−" if op == "-" else op, a, c, sa, sc, fn)
 
@@ -695,9 +779,23 @@ class _Builder:
                 # known yet: a square matrix
                 self.unify(*es[0].shape)
         out = self.apply(spec.build, tuple(es), spans)
+        self.no_hidden_products(out, spans)
         if len(es) == 1 and out.shape == es[0].shape:  # softmax keeps a row a row
             return _wrap(out, _un(args[0])[1])
         return out
+
+    def no_hidden_products(self, out: Expr, spans: Sequence[Span]) -> None:
+        """A dim made of a constant's unknown dims (``vec(I)`` has ``n·n``, the ``n``
+        not printed) cannot be unified by this reader: a ParseError that says so."""
+        from ..expr.dims import DimPoly, dim_names
+
+        for d in out.shape:
+            if isinstance(d, DimPoly) and any(self.is_fresh(n) for n in dim_names(d)):
+                raise ParseError(
+                    "cannot tell the dims of a constant here (a Kronecker product or vec "
+                    "of it): matdiff prints a constant array as its number or as I, "
+                    "without its dims; write it in numpy syntax (eye(n), matrix(0, m, n))",
+                    self.text, list(spans))
 
     def call(self, node: Node, args: list[Any]) -> Any:
         fn = node.value

@@ -52,7 +52,8 @@ _WORDED = _worded()
 _AXIS = re.compile(r"axis[ \t]*=")
 
 _OPS = {"+": "+", "−": "-", "-": "-", "⊙": "⊙", "⊘": "⊘", "⊗": "⊗", "·": "·",
-        "/": "/", "√": "√", "(": "(", ")": ")", ",": ",", "𝟏": "𝟏"}
+        "/": "/", "√": "√", "(": "(", ")": ")", ",": ",", "𝟏": "𝟏",
+        "[": "[", "]": "]", ":": ":"}
 
 _INDEX = ("index notation ((i, j) ↦ …, Σⱼ, subscripts) is not read by the unicode "
           "syntax: matdiff prints it where a result has no matrix form (three or more "
@@ -66,7 +67,7 @@ _HINTS = {
     "'": "\"'\" is not the transpose in the unicode syntax: write ᵀ (xᵀ)",
     "…": "this printout was cut ('…'): print the expression whole "
          "(md.to_text(e, max_chars=...)) and parse that",
-    "↦": _INDEX, "Σ": _INDEX, "[": _INDEX, "]": _INDEX,
+    "↦": _INDEX, "Σ": _INDEX,
     "×": "'×' is not an operator of the unicode syntax: write '·' or factors side by side",
     ".": "'.' is not an operator of the unicode syntax (transpose is ᵀ)",
 }

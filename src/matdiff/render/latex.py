@@ -206,6 +206,41 @@ class LatexFormat(UnicodeFormat):
     def fallback(self, e: Expr) -> str:
         return r"\text{" + _escape_text(f"<{e.kind} of shape {e.shape}>") + "}"
 
+    # ------------------------------------------------------------- stacking
+    def stack(self, pr: Any, node: MForm, parts: list[Result]) -> Result:
+        r"""A concatenation as a matrix of its parts: a vector's parts one under the
+        other (``\begin{bmatrix} a \\ b \end{bmatrix}``, the paper's column), a
+        matrix's rows as rows (a vector part transposed, ``u^\top``), blocks side by
+        side with ``&``."""
+        texts = [t for t, _ in parts]
+        if node.kind == "block":
+            nr, nc = node.params
+            body = r" \\ ".join(" & ".join(texts[i * nc:(i + 1) * nc]) for i in range(nr))
+        else:
+            axis, rows = node.params
+            if axis == 1 and not any(rows):
+                body = " & ".join(texts)
+            elif axis == 0:
+                cells = []
+                for (t, prec), row, a in zip(parts, rows, node.args):
+                    if len(node.shape) == 2 and (row or len(a.shape) == 1):
+                        t = paren(t, prec, ATOM) + r"^\top"
+                    cells.append(t)
+                body = r" \\ ".join(cells)
+            else:
+                return (r"\operatorname{stack}(" + ", ".join(texts) + r", \mathrm{axis}="
+                        + str(axis) + ")"), ATOM
+        return r"\begin{bmatrix} " + body + r" \end{bmatrix}", ATOM
+
+    def take(self, pr: Any, node: MForm, base: Result) -> Result:
+        """A selection: ``x_{0}``, ``A_{1, 2}`` (a name's entries), else NumPy's
+        indexes, ``x[1{:}]``, ``X[{:}, 0]``."""
+        keys = node.params[0]
+        if node.args[0].kind == "sym" and all(t is not None and ":" not in t for t in keys):
+            return base[0] + "_{" + ",".join(keys) + "}", ATOM
+        text = ", ".join("{:}" if t is None else t.replace(":", "{:}") for t in keys)
+        return paren(*base, ATOM) + "[" + text + "]", POSTFIX
+
     # ------------------------------------------------------------- operators
     def power(self, base: Result, p: float, matrix: bool) -> Result:
         return _sup(base, (r"\odot " if matrix else "") + fmt_number(p))

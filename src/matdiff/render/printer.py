@@ -71,6 +71,9 @@ _BUDGET = 400_000
 
 #: the leaves: a tensor leaf of order 3 prints as itself, not in index notation
 LEAVES = ("sym", "num", "fill", "size", "eye")
+#: the forms a printout of order 3 writes in matrix notation: the leaves, and a
+#: stack of matrices (the Jacobian of [u, v] by u is [I, 0])
+MATRIX_KINDS = LEAVES + ("stack",)
 
 Result = tuple[str, int]  # (text, precedence)
 
@@ -191,7 +194,7 @@ class Printer:
     def top(self, root: MForm, index: bool) -> str:
         """The whole printout: matrix notation, or ``(i, j) ↦ …`` in index notation."""
         rank = len(root.shape)
-        if index or root.kind == "index" or (rank >= 3 and root.kind not in LEAVES):
+        if index or root.kind == "index" or (rank >= 3 and root.kind not in MATRIX_KINDS):
             letters = tuple(letter_names(rank))
             body, _ = self.run(("i", root, letters, frozenset(letters)))
             text = "(" + ", ".join(letters) + ")" + self.fmt.MAPSTO + body if rank else body
@@ -272,6 +275,10 @@ class Printer:
         fmt = self.fmt
         if fmt.WHOLE:  # a syntax that writes each form whole (matrixcalculus.org's)
             return [("m", a) for a in node.args], lambda r: fmt.whole(node, r)
+        if k in ("stack", "block"):  # [a, b], concat(w, [b]): the parts, in matrix mode
+            return [("m", a) for a in node.args], lambda r: fmt.stack(self, node, r)
+        if k == "take":  # x[0], x[1:], X[:, 0]
+            return [("m", node.args[0])], lambda r: fmt.take(self, node, r[0])
         if k == "index" or (rank >= 3 and k not in LEAVES):
             letters = tuple(letter_names(rank))
 
@@ -512,7 +519,8 @@ class Printer:
         return deps, lambda r: (fmt.index_wrap(finish(r), letters), ATOM)
 
     def _plan_m_args(self, node: MForm):
-        if node.kind in ("add", "had", "smul", "pow") or transposed_call(node):
+        if node.kind in ("add", "had", "smul", "pow", "stack", "block", "take") \
+                or transposed_call(node):
             return self._plan_m(node)
         return [("m", a) for a in node.args], lambda r: self._finish_m(node, r)
 

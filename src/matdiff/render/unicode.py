@@ -169,6 +169,48 @@ class UnicodeFormat:
         """What a printout is when nothing can print the expression."""
         return f"<{e.kind} of shape {e.shape}>"
 
+    # ------------------------------------------------------------- stacking
+    def stack(self, pr: Printer, node: MForm, parts: list[Result]) -> Result:
+        """A concatenation as the numpy syntax writes it (and the unicode syntax reads
+        it): ``[a, b]`` (a stack: the paper's vector of the parts), ``concat(w, [b])``
+        (blocks, the rows among them grouped in brackets); along a later axis,
+        ``stack([a, b], axis=1)``."""
+        texts = [t for t, _ in parts]
+        if node.kind == "block":  # NumPy's block([[X, E], [0, X]])
+            nr, nc = node.params
+            body = ", ".join("[" + ", ".join(texts[i * nc:(i + 1) * nc]) + "]"
+                             for i in range(nr))
+            return pr.join(["block([", body, "])"]), ATOM
+        axis, rows = node.params
+        if axis == 1 and not any(rows):  # matrices side by side: block([[X, E]])
+            return pr.join(["block([[", *_parts(texts, ", "), "]])"]), ATOM
+        if all(rows):
+            body = ["[", *_parts(texts, ", "), "]"]
+            if axis:
+                body = ["stack(", *body, f", axis={axis})"]
+            return pr.join(body), ATOM
+        items: list[str] = []
+        run: list[str] = []
+        for t, row in zip(texts, rows):
+            if row:
+                run.append(t)
+                continue
+            if run:
+                items.append("[" + ", ".join(run) + "]")
+                run = []
+            items.append(t)
+        if run:
+            items.append("[" + ", ".join(run) + "]")
+        tail = f", axis={axis})" if axis else ")"
+        return pr.join(["concat(", *_parts(items, ", "), tail]), ATOM
+
+    def take(self, pr: Printer, node: MForm, base: Result) -> Result:
+        """A selection as NumPy indexes it: ``x[0]``, ``x[1:]``, ``X[:, 0]``,
+        ``(Ax)[−1]``."""
+        keys = ", ".join(self.MINUS.join(("" if t is None else t).split("-")) or ":"
+                         if t is not None else ":" for t in node.params[0])
+        return paren(*base, ATOM) + "[" + keys + "]", POSTFIX
+
     # ------------------------------------------------------------- operators
     def power(self, base: Result, p: float, matrix: bool) -> Result:
         """``x²``, ``x⁻¹``, ``x^0.5``; element-wise powers of matrices ``A^⊙2``."""

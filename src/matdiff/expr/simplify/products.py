@@ -8,6 +8,7 @@ import weakref
 from collections.abc import Sequence
 
 from ..core import Const, Einsum, Expr
+from ..selection import Concat
 from . import rules
 from .rules import Pass, Product
 
@@ -19,7 +20,15 @@ def einsum(operands: Sequence[Expr], specs: Sequence[Sequence[int]],
     An output letter that no operand carries is a broadcast (a factor of ones);
     its dim must then be given in ``dims``.
     """
-    return normalise(Product.of(operands, specs, out, dims))
+    result = normalise(Product.of(operands, specs, out, dims))
+    if isinstance(result, Einsum) and _any_of(list(result.children), Concat):
+        # product_of_concat (simplify/selection.py): [a, b]·y = [a·y, b·y]
+        from .selection import product_of_concat
+
+        split = product_of_concat(result)
+        if split is not None:
+            return split
+    return result
 
 
 def normalise(p: Product, passes: Sequence[Pass] | None = None) -> Expr:

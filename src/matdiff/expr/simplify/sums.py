@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from ...errors import ShapeError
 from ..core import Add, Const, Einsum, Expr, shape_str
+from ..selection import Concat
 from .constants import zeros
 from .products import einsum, scale, split_coef
 
@@ -64,6 +65,13 @@ def add(terms: Sequence[Expr]) -> Expr:
             out.append(Const(c * core.value, shape))
         else:
             out.append(scale(core, c))
+    if sum(isinstance(t, Concat) for t in out) > 1:
+        # sum_of_concats (simplify/selection.py): [a, b] + [c, d] = [a + c, b + d]
+        from .selection import sum_of_concats
+
+        merged = sum_of_concats(out)
+        if merged is not None:
+            return add(merged)
     if not out:
         return zeros(shape)
     if len(out) > 1:

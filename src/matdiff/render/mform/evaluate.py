@@ -22,6 +22,28 @@ def _letters(specs: tuple, out: tuple) -> str:
         "".join(chars[c] for c in out)
 
 
+def _key(text: str | None, sizes: Mapping[Any, int]) -> Any:
+    """A printed key (``0``, ``-1``, ``1:``, ``::2``, ``n - 1``) as NumPy's index on an
+    axis of size ``n``; a position written in dims (``n - 1``) is evaluated."""
+    if text is None:
+        return slice(None)
+
+    def num(t: str) -> int | None:
+        t = t.strip()
+        if not t:
+            return None
+        try:
+            return int(t)
+        except ValueError:
+            from ...expr.dims import parse_dim
+
+            return dim_size(parse_dim(t.replace("−", "-")), sizes)
+
+    if ":" not in text:
+        return num(text)
+    return slice(*[num(t) for t in text.split(":")])
+
+
 def to_numpy(tree: MForm, values: Mapping[str, Any],
              dims: Mapping[str, int] | None = None) -> np.ndarray:
     """Evaluate a matrix-form tree by the rules of matrix algebra: a product of a
@@ -117,6 +139,17 @@ def to_numpy(tree: MForm, values: Mapping[str, Any],
             v = MATRIX_FUNCTIONS[fn].numpy(
                 *[np.asarray(x, dtype=np.float64) for x in a],
                 *[p if isinstance(p, int) else size(p) for p in params])
+        elif k == "stack":
+            axis, rows = node.params
+            v = np.concatenate([np.expand_dims(x, axis) if row else x
+                                for x, row in zip(a, rows, strict=True)], axis=axis)
+        elif k == "block":
+            nr, nc = node.params
+            v = np.block([[a[i * nc + j] for j in range(nc)] for i in range(nr)])
+        elif k == "take":
+            # NumPy reads the key as it is printed: that is the proof of the printout
+            sel = tuple(_key(t, sizes) for t in node.params[0])
+            v = a[0][sel]
         elif k == "index":
             specs, out = node.params
             v = np.einsum(_letters(specs, out), *[np.asarray(x) for x in a])

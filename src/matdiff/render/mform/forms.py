@@ -9,6 +9,7 @@ from typing import Any
 
 from ...expr.core import Add, Call, Const, Delta, Einsum, Expr, Map, Size, Var
 from ...expr.matrix_functions import MATRIX_FUNCTIONS
+from ...expr.selection import Concat, Take
 from .factoring import SumFactoring
 from .reading import ProductReading
 from .tree import (
@@ -394,6 +395,41 @@ class Forms(SumFactoring, ProductReading):
         """A product in index notation: ``value[out] = Σ Π ops[k][specs[k]]``."""
         return self.make("index", ops, (specs, out), shape, _canon(shape))
 
+    # ------------------------------------------------------------- stacking
+    def stack(self, parts: Sequence[MForm], axis: int, rows: tuple, shape: tuple) -> MForm:
+        """A concatenation (:class:`~matdiff.expr.selection.Concat`): ``[a, b]``, a
+        stack of scalars, is a column; a matrix's columns stacked are the transpose of
+        its rows stacked (``[u, v]ᵀ``); matrices side by side (``axis=1``) are a block
+        row, and block rows of one partition stacked are a ``block`` matrix
+        (``[[X, E], [0, X]]``, params: the number of block rows and columns)."""
+        if axis == 1 and len(shape) == 2:
+            if not any(rows):
+                return self.make("stack", parts, (1, rows), shape, "m")
+            flipped = [p if row else self.T(p) for p, row in zip(parts, rows)]
+            inner = self.make("stack", flipped, (0, rows), (shape[1], shape[0]), "m")
+            return self.T(inner)
+        if axis == 0 and len(shape) == 2 and not any(rows) and len(parts) > 1 and all(
+                p.kind == "stack" and p.params[0] == 1 for p in parts):
+            widths = [tuple(c.shape[1] for c in p.args) for p in parts]
+            if len(set(widths)) == 1:
+                cells = [c for p in parts for c in p.args]
+                return self.make("block", cells, (len(parts), len(widths[0])), shape, "m")
+        return self.make("stack", parts, (axis, rows), shape, _canon(shape))
+
+    def take(self, x: MForm, axis: int, key: tuple, text: str, shape: tuple) -> MForm:
+        """A selection (:class:`~matdiff.expr.selection.Take`), printed as NumPy indexes:
+        ``x[0]``, ``x[1:]``, ``X[:, 0]``; ``params`` holds the key's text on each axis of
+        the selected form (``None``: all of it), so ``X[1][2]`` is ``X[1, 2]``."""
+        if x.kind == "take":
+            keys = list(x.params[0])
+            free = [k for k, t in enumerate(keys) if t is None or ":" in t]
+            if axis < len(free) and keys[free[axis]] is None:
+                keys[free[axis]] = text
+                return self.make("take", x.args, (tuple(keys),), shape, _canon(shape))
+        keys = [None] * len(x.shape)
+        keys[axis] = text
+        return self.make("take", (x,), (tuple(keys),), shape, _canon(shape))
+
     # ============================================================= expressions
     def from_expr(self, node: Expr, kids: list[MForm], index: bool = False) -> MForm:
         """The form of one node over its children's forms (``index``: a product stays
@@ -414,6 +450,10 @@ class Forms(SumFactoring, ProductReading):
             return self.func(node.fn, kids)
         if isinstance(node, Call):
             return self.call(node.fn, kids, node.params)
+        if isinstance(node, Concat):
+            return self.stack(kids, node.axis, node.rows, node.shape)
+        if isinstance(node, Take):
+            return self.take(kids[0], node.axis, node.key, node.text(), node.shape)
         if isinstance(node, Einsum):
             if not index:
                 form = self.einsum(node, kids)

@@ -111,6 +111,8 @@ def _prec(kind: str, params: tuple, shape: tuple, args: tuple) -> int:
         if kind == "fill" and v != 0.0 and (len(shape) == 2 or (len(shape) == 1 and v != 1.0)):
             return PRODUCT  # 1·1ᵀ, 2·1
         return ATOM
+    if kind == "take":
+        return POSTFIX  # x[1:], like a transpose
     if len(shape) >= 3:
         return ATOM  # printed as a bracket in index notation
     if kind == "call":
@@ -173,6 +175,10 @@ def _width(node: MForm) -> int:
         w = ws + MATRIX_FUNCTIONS[node.params[0]].width
     elif k == "index":
         w = ws + 3 * len(args) + 10
+    elif k in ("stack", "block"):
+        w = ws + 2 * len(args)
+    elif k == "take":
+        w = ws + 2 + sum(len(t or ":") + 2 for t in node.params[0])
     else:
         w = ws + _EXTRA.get(k, 2)
     return min(w, _WMAX)
