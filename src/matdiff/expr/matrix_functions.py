@@ -545,7 +545,7 @@ def _scaled(x: Expr) -> tuple[float, Expr] | None:
     """``(c, y)`` where ``x`` is ``c·y`` for a number ``c`` (a reshape is linear)."""
     if getattr(x, "kind", "") != "einsum" or len(x.children) != 2:
         return None
-    (c, y), (sc, sy) = x.children, x.specs  # type: ignore[attr-defined]
+    (c, y), (_, sy) = x.children, x.specs  # type: ignore[attr-defined]
     if isinstance(c, Const) and not c.shape and sy == x.out:  # type: ignore[attr-defined]
         return c.value, y
     return None
@@ -734,8 +734,8 @@ def _product_definitions() -> list[MatrixFunction]:
           doc="solve(A, b) = A⁻¹b, by a solve (never an inverse)",
           rule={"en": "d(A⁻¹b) = A⁻¹(db − dA A⁻¹b)", "zh": "d(A⁻¹b) = A⁻¹(db − dA A⁻¹b)"}),
         M("kron", _kron_shape, (_kron_vjp_a, _kron_vjp_b), _np_kron, jax="jax.numpy.kron",
-          torch=_torch_kron, simplify=_kron_simplify, unicode="{0} ⊗ {1}", latex=r"{0} \otimes {1}", prec="infix",
-          operator="⊗",
+          torch=_torch_kron, simplify=_kron_simplify, unicode="{0} ⊗ {1}",
+          latex=r"{0} \otimes {1}", prec="infix", operator="⊗",
           width=3, arity=2, domain=("any", "any"), sort=6,
           examples=((("m", "n"), ("p", "q")),),
           doc="the Kronecker product A ⊗ B, of shape (m·p, n·q)",
