@@ -122,7 +122,8 @@ class MatrixFunction:
     #: the Unicode and LaTeX spellings, ``{0}`` the argument (``{1}`` the second);
     #: ``postfix`` prints the argument as the base of a superscript (``X⁻¹``),
     #: ``product`` as a product (``log det X`` binds like a product), ``infix`` as an
-    #: operator between its arguments (``A ⊗ B``, binding as ``⊙`` does)
+    #: operator between its arguments (``A ⊗ B``, binding as ``⊙`` does), ``apply``
+    #: as an operator applied to the second argument (``A⁻¹b``, binding as a product)
     unicode: str = "{name}({0})"
     latex: str = r"\operatorname{{{name}}}({0})"
     prec: str = "atom"
@@ -727,7 +728,7 @@ def _product_definitions() -> list[MatrixFunction]:
     M = MatrixFunction
     return [
         M("solve", _solve_shape, (_solve_vjp_a, _solve_vjp_b), _np_solve, jax=_jax_solve,
-          torch=_torch_solve, unicode="{0}⁻¹{1}", latex="{0}^{{-1}} {1}", prec="solve",
+          torch=_torch_solve, unicode="{0}⁻¹{1}", latex="{0}^{{-1}} {1}", prec="apply",
           unicode_T="{0}⁻ᵀ{1}", latex_T=r"{0}^{{-\top}} {1}",
           width=3, arity=2, domain=("invertible", "any"), sort=6,
           examples=((("n", "n"), ("n",)), (("n", "n"), ("n", "m"))),

@@ -778,6 +778,17 @@ class _Builder:
                 # tr, det, diag, inv of a matrix of ones (1·1ᵀ) whose dims are not
                 # known yet: a square matrix
                 self.unify(*es[0].shape)
+        if len(es) > 1 and any(self.is_fresh(d) for e in es for d in e.shape):
+            try:
+                spec.build(*es)
+            except MatdiffError:
+                # L_exp(X, I): the identity's dims are not printed, and this reader
+                # does not take them from another argument of a matrix function
+                raise ParseError(
+                    f"cannot tell the dims of a constant here (an argument of {fn}): "
+                    "matdiff prints a constant array as its number or as I, without its "
+                    "dims; write it in numpy syntax (eye(n), matrix(0, m, n))",
+                    self.text, list(spans)) from None
         out = self.apply(spec.build, tuple(es), spans)
         self.no_hidden_products(out, spans)
         if len(es) == 1 and out.shape == es[0].shape:  # softmax keeps a row a row

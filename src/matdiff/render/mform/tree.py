@@ -138,11 +138,11 @@ def _prec(kind: str, params: tuple, shape: tuple, args: tuple) -> int:
 _EXTRA = {"eye": 1, "diag": 8, "diagof": 6, "trace": 4, "sum": 5, "sumaxis": 13}
 
 #: a matrix function's precedence, from the ``prec`` of its definition
-_CALL_PREC = {"atom": ATOM, "postfix": POSTFIX, "product": PRODUCT, "solve": PRODUCT,
+_CALL_PREC = {"atom": ATOM, "postfix": POSTFIX, "product": PRODUCT, "apply": PRODUCT,
               "infix": HADAMARD}
 #: the precedence each argument needs (none: the spelling has its parentheses): the
 #: base of ``X⁻¹``; ``A⁻¹b``'s matrix and right-hand side; ``A ⊗ B``'s operands
-ARG_PREC = {"postfix": (ATOM,), "solve": (ATOM, PRODUCT), "infix": (POSTFIX, POSTFIX)}
+ARG_PREC = {"postfix": (ATOM,), "apply": (ATOM, PRODUCT), "infix": (POSTFIX, POSTFIX)}
 
 
 def _width(node: MForm) -> int:
