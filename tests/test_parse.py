@@ -226,7 +226,27 @@ FUNCTION_CASES = {
     "eye": ("eye(n) @ q + (eye(n) * 2) @ p", lambda: _mix + 2 * _pos),
     "vector": ("q + vector(2) + vector(0.5, n) - vector(-1/2, n)", lambda: _mix + 3),
     "matrix": ("S * matrix(2) + matrix(1, n, n) + matrix(-2 ** 2)", lambda: 2 * _sq - 3),
+    # issue 12: matrix functions and products (SciPy and NumPy as the references)
+    "expm": ("expm(S / 10)", lambda: _scipy().expm(_sq / 10)),
+    "logm": ("logm(S)", lambda: _scipy().logm(_sq)),
+    "sqrtm": ("sqrtm(S)", lambda: _scipy().sqrtm(_sq)),
+    # L_F(X, E) = F'(X) E where E commutes with X: L_exp(S, I) = e^S, L_log(S, S) = I,
+    # L_sqrt(S, S) = S^{1/2}/2
+    "frechet_exp": ("frechet_exp(S / 10, eye(n))", lambda: _scipy().expm(_sq / 10)),
+    "frechet_log": ("frechet_log(S, S)", lambda: np.eye(n)),
+    "frechet_sqrt": ("frechet_sqrt(S, S)", lambda: _scipy().sqrtm(_sq) / 2),
+    "solve": ("solve(S, p)", lambda: np.linalg.solve(_sq, _pos)),
+    "kron": ("kron(S, X)", lambda: np.kron(_sq, X0)),
+    "vec": ("vec(X)", lambda: X0.reshape(-1, order="F")),
+    "matrix_power": ("matrix_power(S, 3) + matrix_power(S, 0)",
+                     lambda: np.linalg.matrix_power(_sq, 3) + np.eye(n)),
 }
+
+
+def _scipy():
+    import scipy.linalg
+
+    return scipy.linalg
 
 FUNCTION_SHAPES = {"p": ("n",), "q": ("n",), "S": ("n", "n"), "X": ("N", "n"), "y": ("N",)}
 FUNCTION_VALUES = {"p": _pos, "q": _mix, "S": _sq, "X": X0, "y": y0}

@@ -259,8 +259,19 @@ class Gen:
     # ---------------------------------------------------------------- by kind
     def to_scalar(self, d: int) -> G:
         c = self.choose(["sum", "mean", "dot", "quad", "tr", "det", "logdet", "lse",
-                         "norm2", "sum-axis", "inv-quad"])
+                         "norm2", "sum-axis", "inv-quad", "kron", "vec"])
         self.used.add(f"s:{c}")
+        if c == "kron":  # ⟨A ⊗ B, C ⊗ D⟩ = ⟨A, C⟩⟨B, D⟩ is not used: the reference is kron
+            P, Q = self.gen(self.choose(["nn", "mn"]), d), self.gen("nm", d)
+            return G(md.sum(md.kron(P.expr, Q.expr) * md.kron(P.expr, Q.expr)),
+                     lambda o, e: o.sum(o.kron(P.ref(o, e), Q.ref(o, e)) ** 2),
+                     f"sum(kron({P}, {Q})**2)")
+        if c == "vec":
+            k = self.choose(["nn", "mn"])
+            P, Q = self.gen(k, d), self.gen(k, d)
+            return G(md.dot(md.vec(P.expr), md.vec(Q.expr)),
+                     lambda o, e: o.dot(o.vec(P.ref(o, e)), o.vec(Q.ref(o, e))),
+                     f"vec({P}) @ vec({Q})")
         if c in ("sum", "mean"):
             g = self.gen(self.choose(list(KINDS)), d)
             f = md.sum if c == "sum" else md.mean
@@ -308,10 +319,14 @@ class Gen:
         other = "m" if kind == "n" else "n"
         mat_in = "nn" if kind == "n" else "mn"   # (kind, n) matrices
         c = self.choose(["matvec", "vecmat", "sum-axis", "mean-axis", "softmax", "lse-rows",
-                         "diag", "inv-solve"])
-        if kind == "m" and c in ("diag", "inv-solve"):
+                         "diag", "inv-solve", "solve"])
+        if kind == "m" and c in ("diag", "inv-solve", "solve"):
             c = "softmax"
         self.used.add(f"{kind}:{c}")
+        if c == "solve":
+            S, v = self.spd(d), self.gen("n", d)
+            return G(md.solve(S.expr, v.expr), lambda o, e: o.solve(S.ref(o, e), v.ref(o, e)),
+                     f"solve({S}, {v})")
         if c == "matvec":
             M, v = self.gen(mat_in, d), self.gen("n", d)
             return G(M.expr @ v.expr, lambda o, e: M.ref(o, e) @ v.ref(o, e), f"{M}@{v}")
@@ -345,10 +360,30 @@ class Gen:
 
     def to_matrix(self, kind: str, d: int) -> G:
         rk, ck = SHAPE[kind]
-        c = self.choose(["matmul", "outer", "softmax", "diag", "inv", "scaled-eye"])
-        if kind != "nn" and c in ("diag", "inv", "scaled-eye"):
+        c = self.choose(["matmul", "outer", "softmax", "diag", "inv", "scaled-eye", "analytic",
+                         "frechet"])
+        if kind != "nn" and c in ("diag", "inv", "scaled-eye", "analytic", "frechet"):
             c = "matmul"
         self.used.add(f"{kind}:{c}")
+        if c in ("analytic", "frechet"):
+            # expm of a bounded argument (tanh), logm and sqrtm of an SPD matrix; their
+            # Fréchet derivatives in the direction of a bounded matrix
+            fn = self.choose(["expm", "logm", "sqrtm"])
+            self.used.add(f"{kind}:{c}:{fn}")
+            if fn == "expm":
+                M = self.gen("nn", d)
+                S = G(md.tanh(M.expr), lambda o, e: o.tanh(M.ref(o, e)), f"tanh({M})")
+            else:
+                S = self.spd(d)
+            if c == "analytic":
+                return G(md.matrix_function(fn)(S.expr),
+                         lambda o, e: getattr(o, fn)(S.ref(o, e)), f"{fn}({S})")
+            E = self.gen("nn", d)
+            T = G(md.tanh(E.expr), lambda o, e: o.tanh(E.ref(o, e)), f"tanh({E})")
+            name = {"expm": "frechet_exp", "logm": "frechet_log", "sqrtm": "frechet_sqrt"}[fn]
+            return G(md.matrix_function(name)(S.expr, T.expr),
+                     lambda o, e: getattr(o, name)(S.ref(o, e), T.ref(o, e)),
+                     f"{name}({S}, {T})")
         if c == "matmul":
             inner = self.choose([i for i in ("n", "m") if rk + i in SHAPE and i + ck in SHAPE])
             L, R = self.gen(rk + inner, d), self.gen(inner + ck, d)
@@ -809,7 +844,7 @@ def test_generator_covers_every_node_kind_and_production():
     from matdiff.expr.functions import FUNCTIONS
     from matdiff.expr.matrix_functions import MATRIX_FUNCTIONS
 
-    every = set(FUNCTIONS) | set(MATRIX_FUNCTIONS)
+    every = set(FUNCTIONS) | {n for n, d in MATRIX_FUNCTIONS.items() if d.public}
     assert every <= seen_fns, every - seen_fns
     for op in ("+", "-", "*", "/", "**"):
         assert f"op:{op}" in used

@@ -202,7 +202,7 @@ def test_the_syntax_is_listed():
     ("xzᵀA", {"x": ("n",), "A": ("n", "n")}, 0,
      ["'xz' is not a variable", "the variables are A, x"]),
     ("xᵀAx", None, 0, ["pass shapes="]),
-    ("x ⊗ y", SHAPES, 2, ["Kronecker", "does not have yet", "⊙"]),
+    ("x ⊗ y", SHAPES, 0, ["Kronecker product, of two matrices", "paper's style", "⊙"]),
     ("(i, j) ↦ −(X⁻¹)ᵢₖ (X⁻¹)ₗⱼ", SHAPES, 7, ["index notation"]),
     ("Σⱼ Aᵢⱼ xⱼ", SHAPES, 0, ["index notation"]),
     ("xᵀA … x", SHAPES, 4, ["cut"]),
@@ -255,6 +255,11 @@ def _printout_round_trip(e: md.Expr, shapes: dict, vals: dict, stats: Counter) -
     with the reason noted) where the printout is one the syntax does not read."""
     text = str(e)
     stats["printed"] += 1
+    if "block([[" in text:
+        # a block matrix (the Hessian of expm, logm or sqrtm) is not read by this syntax
+        note(f"skipped (a block matrix): {text}")
+        stats["skipped: block matrix"] += 1
+        return False
     if "↦" in text or "…" in text:
         note(f"skipped (index notation or a cut printout): {text}")
         stats["skipped: index notation or cut"] += 1

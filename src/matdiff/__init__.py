@@ -58,11 +58,13 @@ if TYPE_CHECKING:
         "mul", "div", "power", "neg", "matmul", "transpose", "sum", "mean", "dot",  # noqa: F405
         "outer", "tr", "diag", "eye", "norm1", "norm2", "maximum", "minimum",  # noqa: F405
         "broadcast_to", "size_of", "elementwise", "matrix_function",  # noqa: F405
-        "with_structures", "stack", "concat", "getitem", "exp", "log", "sin", "cos",  # noqa: F405
-        "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "sqrt", "abs",  # noqa: F405
-        "sign", "relu", "step", "sigmoid", "softplus", "normal_cdf", "gelu", "silu",  # noqa: F405
-        "log_sigmoid", "softsign", "leaky_relu", "elu", "inv", "det", "logdet",  # noqa: F405
-        "logsumexp", "softmax", "log_softmax",  # noqa: F405
+        "with_structures", "matrix_power", "stack", "concat", "getitem", "exp",  # noqa: F405
+        "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh",  # noqa: F405
+        "tanh", "sqrt", "abs", "sign", "relu", "step", "sigmoid", "softplus",  # noqa: F405
+        "normal_cdf", "gelu", "silu", "log_sigmoid", "softsign", "leaky_relu",  # noqa: F405
+        "elu", "inv", "det", "logdet", "logsumexp", "softmax", "log_softmax",  # noqa: F405
+        "solve", "kron", "vec", "expm", "frechet_exp", "logm", "frechet_log",  # noqa: F405
+        "sqrtm", "frechet_sqrt",  # noqa: F405
     ]
     # <<< generated
 

@@ -73,7 +73,7 @@ class Generator(Products):
             return concat_code(self, e, kids)
         if isinstance(e, Take):
             return take_code(self, e, kids)
-        return matrix_function(self, e, self.dense(e.children[0], kids[0]))
+        return matrix_function(self, e, [self.dense(c, v) for c, v in zip(e.children, kids)])
 
     # ------------------------------------------------------------ dense arrays
     def class_sizes(self, e: Expr, v: View) -> list[int]:

@@ -42,9 +42,15 @@ def solvable_inverses(outputs: Sequence[Expr]) -> set[int]:
     return {i for i, ok in only_mult.items() if ok and i not in outs}
 
 
-def matrix_function(gen: Generator, e: Expr, arg: Code) -> View:
-    """The node ``e`` of a matrix function of the dense array ``arg``."""
+def _params(gen: Generator, e: Call) -> list[str]:
+    """A call's parameters as code: ints as they are, a dim as its size."""
+    return [repr(p if isinstance(p, int) else gen.size(p)) for p in e.params]
+
+
+def matrix_function(gen: Generator, e: Expr, args: Sequence[Code]) -> View:
+    """The node ``e`` of a matrix function of the dense arrays ``args``."""
     full = tuple(range(len(e.shape)))
+    arg = args[0]
     if _is_call(e, "inv") and id(e) in gen.solvable:
         # only multiplied: products use ``solve`` with the matrix; the inverse's own
         # line is written here, and dropped as dead if every product solved
@@ -59,7 +65,9 @@ def matrix_function(gen: Generator, e: Expr, arg: Code) -> View:
         return View(gen.emit(fmt("xp.exp({} - {}[..., None])", arg, lse), shape_comment(e)),
                     full, full)
     assert isinstance(e, Call)
-    code = gen.emit(fmt("xp.{}({})", e.fn, arg), shape_comment(e))
+    parts = list(args) + _params(gen, e)
+    code = gen.emit(fmt("xp.{}(" + ", ".join(["{}"] * len(parts)) + ")", e.fn, *parts),
+                    shape_comment(e))
     if _is_call(e, "logsumexp"):
         gen.lse[id(e.children[0])] = code
     return View(code, full, full)

@@ -39,6 +39,7 @@ __all__ = [
     "sum", "mean", "dot", "outer", "tr", "diag", "eye",
     "norm1", "norm2", "maximum", "minimum",
     "broadcast_to", "size_of", "elementwise", "matrix_function", "with_structures",
+    "matrix_power",
     "stack", "concat", "getitem",
 ]  # and a builder per element-wise function of one argument (md.exp, ...) and per
 #    matrix function (md.inv, ...), made below
@@ -467,6 +468,45 @@ def norm2(a: Any) -> Expr:
 
 
 
+def matrix_power(a: Any, k: Any) -> Expr:
+    """``Xᵏ`` for a square matrix ``X`` and a whole number ``k ≥ 0``: no node of its
+    own, the product ``X·X·…·X`` built by repeated squaring (``X⁴ = (X²)²``; ``X⁰ = I``),
+    so that ``d(Xᵏ) = Σ_{i<k} Xⁱ dX X^{k−1−i}`` comes from the product rule.
+
+    >>> import matdiff as md
+    >>> X = md.matrix("X", "n", "n")
+    >>> print(md.matrix_power(X, 3))
+    XXX
+    """
+    a = as_expr(a)
+    _square("matrix_power", a)
+    if isinstance(k, Expr):
+        if not (isinstance(k, Const) and not k.shape):
+            raise ShapeError("matrix_power: the power must be a whole number ≥ 0 (a "
+                             "number, not an expression), like matrix_power(X, 3)")
+        k = k.value
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, float, np.integer,
+                                                             np.floating)) \
+            or not float(k).is_integer() or k < 0:
+        raise ShapeError(f"matrix_power: the power must be a whole number ≥ 0, like "
+                         f"matrix_power(X, 3), not {k!r}" + (
+                             " (a negative power is a power of the inverse: "
+                             "matrix_power(inv(X), k))" if isinstance(k, (int, float))
+                             and float(k).is_integer() and k < 0 else ""))
+    k = int(k)
+    if k > 4096:
+        raise ShapeError(f"matrix_power: the power {k} is too large (at most 4096)")
+    result: Expr | None = None
+    square = a
+    while k:  # binary powering: X^k = Π over the bits of k of X^(2^bit)
+        if k & 1:
+            result = square if result is None else matmul(result, square)
+        k >>= 1
+        if k:
+            square = matmul(square, square)
+    return result if result is not None else Delta(a.shape[0])
+
+
 def matrix_function(fn: str) -> Callable[[Any], Expr]:
     """The builder of the matrix function ``fn`` (``md.inv``, ``md.logdet``), from its
     definition: the shape rule checks the argument, the definition's identities
@@ -481,8 +521,8 @@ def matrix_function(fn: str) -> Callable[[Any], Expr]:
 
     spec = MATRIX_FUNCTIONS[fn]
 
-    def f(a: Any) -> Expr:
-        return call(fn, (as_expr(a),))
+    def f(*args: Any) -> Expr:
+        return call(fn, tuple(as_expr(a) for a in args))
 
     f.__name__ = f.__qualname__ = fn
     f.__doc__ = (f"``{fn}``: {spec.doc}; see :mod:`matdiff.expr.matrix_functions` for "
@@ -617,9 +657,10 @@ def _define_builders() -> None:
         if row.builtin and not row.build:
             globals()[name] = _builder(name, row.arity, row.doc, row.defaults)
             __all__.append(name)
-    for name in MATRIX_FUNCTIONS:
-        globals()[name] = matrix_function(name)
-        __all__.append(name)
+    for name, spec in MATRIX_FUNCTIONS.items():
+        if spec.public:
+            globals()[name] = matrix_function(name)
+            __all__.append(name)
 
 
 _define_builders()

@@ -56,6 +56,15 @@ __all__ = [
     "logsumexp",
     "softmax",
     "log_softmax",
+    "solve",
+    "kron",
+    "vec",
+    "expm",
+    "frechet_exp",
+    "logm",
+    "frechet_log",
+    "sqrtm",
+    "frechet_sqrt",
 ]
 
 #: what a builder takes: an expression, or a number (a scalar constant; a 0-d array
@@ -212,6 +221,51 @@ if TYPE_CHECKING:
         (stable); see :mod:`matdiff.expr.matrix_functions` for its rules.
         """
 
+    def solve(a: ExprLike, b: ExprLike, /) -> Expr:
+        """``solve``: solve(A, b) = A⁻¹b, by a solve (never an inverse); see
+        :mod:`matdiff.expr.matrix_functions` for its rules.
+        """
+
+    def kron(a: ExprLike, b: ExprLike, /) -> Expr:
+        """``kron``: the Kronecker product A ⊗ B, of shape (m·p, n·q); see
+        :mod:`matdiff.expr.matrix_functions` for its rules.
+        """
+
+    def vec(a: ExprLike, /) -> Expr:
+        """``vec``: vec(X): the columns of X stacked (column-major), of shape (m·n,); see
+        :mod:`matdiff.expr.matrix_functions` for its rules.
+        """
+
+    def expm(a: ExprLike, /) -> Expr:
+        """``expm``: the matrix exponential e^X; see :mod:`matdiff.expr.matrix_functions`
+        for its rules.
+        """
+
+    def frechet_exp(a: ExprLike, b: ExprLike, /) -> Expr:
+        """``frechet_exp``: the Fréchet derivative L_exp(X, E) of expm at X in the
+        direction E; see :mod:`matdiff.expr.matrix_functions` for its rules.
+        """
+
+    def logm(a: ExprLike, /) -> Expr:
+        """``logm``: the principal matrix logarithm (no eigenvalue ≤ 0); see
+        :mod:`matdiff.expr.matrix_functions` for its rules.
+        """
+
+    def frechet_log(a: ExprLike, b: ExprLike, /) -> Expr:
+        """``frechet_log``: the Fréchet derivative L_log(X, E) of logm at X in the
+        direction E; see :mod:`matdiff.expr.matrix_functions` for its rules.
+        """
+
+    def sqrtm(a: ExprLike, /) -> Expr:
+        """``sqrtm``: the principal matrix square root (no eigenvalue < 0); see
+        :mod:`matdiff.expr.matrix_functions` for its rules.
+        """
+
+    def frechet_sqrt(a: ExprLike, b: ExprLike, /) -> Expr:
+        """``frechet_sqrt``: the Fréchet derivative L_sqrt(X, E) of sqrtm at X in the
+        direction E; see :mod:`matdiff.expr.matrix_functions` for its rules.
+        """
+
 else:
     from .builders import (  # noqa: F401
         abs,
@@ -223,13 +277,19 @@ else:
         det,
         elu,
         exp,
+        expm,
+        frechet_exp,
+        frechet_log,
+        frechet_sqrt,
         gelu,
         inv,
+        kron,
         leaky_relu,
         log,
         log_sigmoid,
         log_softmax,
         logdet,
+        logm,
         logsumexp,
         normal_cdf,
         relu,
@@ -241,8 +301,11 @@ else:
         softmax,
         softplus,
         softsign,
+        solve,
         sqrt,
+        sqrtm,
         step,
         tan,
         tanh,
+        vec,
     )

@@ -731,29 +731,39 @@ class Map(Expr):
 class Call(Expr):
     """A matrix function (a definition of
     :data:`matdiff.expr.matrix_functions.MATRIX_FUNCTIONS`: ``inv``, ``det``,
-    ``logdet``, ``logsumexp``, ``softmax``, ...) applied to its argument.  The
-    definition holds the shape rule, the adjoint rule and the values."""
+    ``logdet``, ``logsumexp``, ``softmax``, ``solve``, ``kron``, ``expm``, ...) applied
+    to its arguments, with the call's parameters (``params``: ints and dims, such as
+    the axis and sizes of a reshape).  The definition holds the shape rule, the
+    adjoint rule of each argument and the values."""
 
     __slots__ = ()
     kind = "call"
 
-    def __new__(cls, fn: str, args: Sequence[Expr]) -> Call:
+    def __new__(cls, fn: str, args: Sequence[Expr], params: Sequence[Any] = ()) -> Call:
         from .matrix_functions import MATRIX_FUNCTIONS
 
         spec = MATRIX_FUNCTIONS[fn]
         args = tuple(args)
-        if len(args) != 1:
-            raise ShapeError(f"{fn} takes 1 argument, got {len(args)}")
-        return cls._intern((fn,), args, spec.shape_of(args[0].shape))  # type: ignore[return-value]
+        params = tuple(params)
+        if len(args) != spec.arity:
+            raise ShapeError(f"{fn} takes {spec.arity} argument"
+                             f"{'s' * (spec.arity != 1)}, got {len(args)}")
+        shape = spec.shape_of(*(a.shape for a in args), params=params)
+        return cls._intern((fn, params), args, shape)  # type: ignore[return-value]
 
     @classmethod
     def _digest_kind(cls, params: tuple) -> tuple:
-        # a call's identity is its function and its argument
-        return params[0], ()
+        # a call's identity is its function, its parameters and its arguments
+        return params[0], params[1]
 
     @property
     def fn(self) -> str:
         return self._params[0]
+
+    @property
+    def params(self) -> tuple:
+        """The call's parameters (ints and dims), as the definition names them."""
+        return self._params[1]
 
     @property
     def spec(self) -> Any:
@@ -769,10 +779,12 @@ class Call(Expr):
     def rebuild(self, children: Sequence[Expr]) -> Expr:
         from .matrix_functions import call
 
-        return call(self.fn, children)
+        return call(self.fn, children, self.params)
 
     def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
-        return self.spec.numpy(args[0])
+        # a dim parameter is passed as its size
+        params = [p if isinstance(p, int) else dim_size(p, sizes) for p in self.params]
+        return self.spec.numpy(*args, *params)
 
     def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
-        return self.spec.vjp(self, adj, nf)
+        return self.spec.rules()[k](self, adj, nf)

@@ -17,7 +17,7 @@ from ..errors import MatdiffError, ParseError, ShapeError
 from ..expr import builders as b
 from ..expr.builders import _broadcast_shape  # the rule b.add and b.sub apply
 from ..expr.core import Const, Dim, Expr, shape_str, split_shape
-from .grammar import dim_value, literal_int
+from .grammar import dim_value, literal_int, power_literal
 from .table import FUNCTION_TABLE, Filled
 from .tree import Node, fold_chain
 
@@ -338,6 +338,8 @@ class _Builder:
                     if isinstance(cell, Filled):
                         raise self.unknown_fill(cell)
                 values.append(rows)
+            elif kind == "power":
+                values.append(power_literal(spec.name, arg, self.text))
             else:  # dim
                 values.append(dim_value(arg, self.text))
         spans = [a.span for a in node.children]

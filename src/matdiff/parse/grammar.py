@@ -92,6 +92,25 @@ def literal_int(node: Node, text: str) -> int | None:
     return sign * int(raw)
 
 
+def power_literal(fn: str, node: Node, text: str) -> int:
+    """The power of ``matrix_power(X, k)``: a whole number ``≥ 0`` written as a
+    literal, else a :class:`ParseError` with a caret under it.
+
+    >>> text = "matrix_power(X, 3)"
+    >>> power_literal("matrix_power", parse_tree(text).children[1], text)
+    3
+    """
+    k = literal_int(node, text)
+    if k is None or k < 0:
+        s, e = node.span
+        hint = (" (a negative power is a power of the inverse: matrix_power(inv(X), k))"
+                if k is not None else "")
+        raise ParseError(f"{fn}: the power must be a whole number ≥ 0 written as a "
+                         f"number, like {fn}(X, 3), not {text[s:e]!r}{hint}", text,
+                         [node.span])
+    return k
+
+
 def dim_value(node: Node, text: str) -> str | int | None:
     """A dim written in the text: a name or a whole number; ``None`` otherwise.
 

@@ -69,7 +69,7 @@ def _prefers_matrix(name: str) -> bool:
     """Whether a variable passed straight to function ``name`` prefers to be a matrix
     (the trace, and the matrix functions whose definitions say so)."""
     fn = _matrix_function(name)
-    return name == "tr" or (fn is not None and fn.arg_rank == 2)
+    return name in ("tr", "matrix_power") or (fn is not None and fn.arg_rank == 2)
 
 _MAX_TRIES = 2000
 _MAX_WORK = 400_000  # tries x nodes
@@ -96,8 +96,12 @@ class _Check:
     """A definition's :class:`~matdiff.expr.matrix_functions.ShapeCheck` on the
     unification classes of one call, its errors under the argument's span."""
 
-    def __init__(self, checker: Any, fn: str, span: Span) -> None:
-        self.checker, self.fn, self.span = checker, fn, span
+    def __init__(self, checker: Any, fn: str, spans: list[Span]) -> None:
+        self.checker, self.fn, self.spans = checker, fn, spans
+        self.span = spans[0]
+
+    def _at(self, args: tuple) -> list[Span]:
+        return [self.spans[k] for k in dict.fromkeys(args) if k < len(self.spans)]
 
     def square(self, dims: tuple) -> None:
         self.checker.square(self.fn, _Shape(dims), self.span)
@@ -107,6 +111,22 @@ class _Check:
             raise self.checker.fail(f"{self.fn} needs a vector or a matrix, got a scalar",
                                     [self.span])
 
+    def rank(self, dims: tuple, rank: int, arg: int = 0) -> None:
+        if len(dims) != rank:
+            what = {0: "a scalar", 1: "a vector", 2: "a matrix"}[rank]
+            raise self.checker.fail(f"{self.fn} needs {what}, got shape "
+                                    f"{self.checker.show(_Shape(dims))}", self._at((arg,)))
+
+    def equal(self, a: int, b: int, what: str, args: tuple = (0, 1)) -> None:
+        c = self.checker
+        c.unify(a, b, lambda: (
+            f"{self.fn}: {what} differ ({c.dims.value[c.dims.find(a)]} and "
+            f"{c.dims.value[c.dims.find(b)]})"), self._at(args))
+
+    def product(self, a: int, b: int) -> int:
+        # the dim a·b: known now if both are, else named once a and b are
+        return self.checker.dims.product(a, b)
+
 
 # ====================================================================== union-find of dims
 class _Dims:
@@ -115,6 +135,19 @@ class _Dims:
         self.value: list[Dim | None] = []
         self.bound: list[Span | None] = []  # where a fixed value came from
         self.anchored: list[bool] = []  # tied to a variable's dim or a fixed value
+        #: classes that are the product of two others (kron's m·p), named from theirs
+        self.derived: dict[int, tuple[int, int]] = {}
+
+    def product(self, a: int, c: int) -> int:
+        """The class of the dim ``a·c`` (fixed now where both are)."""
+        from ..expr.dims import dim_mul
+
+        va, vc = self.value[self.find(a)], self.value[self.find(c)]
+        if va is not None and vc is not None:
+            return self.new(dim_mul(va, vc))
+        d = self.new(anchored=True)
+        self.derived[d] = (a, c)
+        return d
 
     def new(self, value: Dim | None = None, bound: Span | None = None,
             anchored: bool = False) -> int:
@@ -436,17 +469,44 @@ class _Checker:
             r = dims.find(i)
             if dims.value[r] is not None:
                 naming[r] = dims.value[r]  # type: ignore[assignment]
+        products = {dims.find(d) for d in dims.derived}
         ordered = sorted(names, key=lambda n: (self.vars[n].rank != 1, self.vars[n].rank))
         for n in ordered:
             for d in self.vars[n].dims:
                 r = dims.find(d)
-                if r not in naming:
+                if r not in naming and r not in products:
                     naming[r] = fresh()
+        self.name_products(naming, fresh)
         for i in range(len(dims.parent)):  # dims of constants tied to nothing
             r = dims.find(i)
             if r not in naming:
                 naming[r] = fresh()
         return naming
+
+    def name_products(self, naming: dict[int, Dim], fresh: Any) -> None:
+        """Name each product class ``a·c`` from its factors' names (a class tied to a
+        fixed dim must have that value)."""
+        from ..expr.dims import dim_mul
+
+        dims = self.dims
+
+        def name(i: int) -> Dim:
+            r = dims.find(i)
+            if r not in naming:
+                own = [k for k, ac in dims.derived.items() if dims.find(k) == r]
+                if own:
+                    a, c = dims.derived[own[0]]
+                    naming[r] = dim_mul(name(a), name(c))
+                else:
+                    naming[r] = fresh()
+            return naming[r]
+
+        for k, (a, c) in dims.derived.items():
+            value = dim_mul(name(a), name(c))
+            if name(k) != value:
+                raise ShapeError(f"cannot tell the dims: a Kronecker product or vec makes "
+                                 f"{value} equal to {name(k)}; declare the variables' "
+                                 "shapes (shapes={...})", self.text, [])
 
     # ------------------------------------------------------------ helpers
     def show(self, s: _Shape) -> str:
@@ -825,7 +885,11 @@ class _Checker:
         fn = _matrix_function(name)
         if fn is not None:
             # the definition's shape rule, checked on unification classes
-            return _Shape(tuple(fn.shape(_Check(self, fn.name, spans[0]), a.dims)))
+            return _Shape(tuple(fn.shape(_Check(self, fn.name, spans),
+                                         *(x.dims for x in args))))
+        if name == "matrix_power":
+            self.square(name, a, spans[0])
+            return a
         if name == "dot":
             if a.rank == 0 or args[1].rank == 0:
                 return self.broadcast("*", a, args[1], spans[0], spans[1])

@@ -15,6 +15,7 @@ Argument kinds:
 * ``"number"``: a constant made of numbers only (``vector(1)``, ``vector(-1/2)``);
 * ``"blocks"``: a literal list of block rows, ``[[A, B], [C, D]]`` (``block``): its
   cells are the expressions.
+* ``"power"``: a whole number ``≥ 0`` written as a literal (``matrix_power(X, 3)``).
 """
 
 from __future__ import annotations
@@ -200,10 +201,10 @@ class FunctionTable(Mapping):
                     if row.name in made:
                         made[alias] = made[row.name]
             for fn in MATRIX_FUNCTIONS.values():
-                name = self._spelling(fn)
+                name = self._spelling(fn) if fn.public else ""
                 if name:
-                    made[name] = FunctionSpec(name, b.matrix_function(fn.name), ("expr",),
-                                              (1,), fn.doc)
+                    made[name] = FunctionSpec(name, b.matrix_function(fn.name),
+                                              ("expr",) * fn.arity, (fn.arity,), fn.doc)
             self._all = {**made, **self._rows}
             self._version = version()
         return self._all
@@ -252,6 +253,8 @@ _ROWS: list[FunctionSpec] = [
     FunctionSpec("eye", b.eye, ("dim",), (1,), "identity matrix: eye(n)"),
     FunctionSpec("block", block, ("blocks",), (1,),
                  "a block matrix from block rows: block([[X, E], [0, X]])"),
+    FunctionSpec("matrix_power", b.matrix_power, ("expr", "power"), (2,),
+                 "matrix_power(X, k) = X·X·…·X (k ≥ 0 a whole number; X⁰ = I)"),
     VariadicSpec("concat", _concat, ("expr",) * MAX_PARTS, tuple(range(1, MAX_PARTS + 1)),
                  "parts joined along their first axis: concat(w, [b]) (dims add: n + 1)"),
     FunctionSpec("vector", _vector, ("number", "dim"), (1, 2),

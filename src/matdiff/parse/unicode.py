@@ -38,9 +38,7 @@ Vectors are columns and a transposed vector is a row, as the printer writes them
 
 Not read (a :class:`~matdiff.errors.ParseError` with a caret that says so): index
 notation (``(i, j) ↦ …``, ``Σⱼ``, subscripts; matdiff prints it for results of three
-or more axes), a printout cut with ``…``, ``⊗`` (the Kronecker product, which
-matdiff does not have yet; matdiff's ``style="paper"`` prints the element-wise
-product as ``⊗``: print with the default style, whose ``⊙`` this syntax reads), and
+or more axes), a printout cut with ``…``, and
 the operators of the other syntaxes (``*``, ``@``, ``'``).  Names are read with the
 help of ``shapes=``, which every variable needs.
 
@@ -100,6 +98,12 @@ def unicode_functions() -> dict[str, str]:
     """
     out = {name: name for name in _matrix_functions()}
     out["block"] = "block"  # block([[X, E], [0, X]]), as matdiff prints a block matrix
+    from ..expr.matrix_functions import MATRIX_FUNCTIONS
+
+    for fn in MATRIX_FUNCTIONS.values():  # a printed name of its own: L_exp(Xᵀ, G)
+        head = fn.spell("unicode", "\0").split("\0")[0][:-1]
+        if fn.public and fn.name in out and head.replace("_", "").isalnum():
+            out.setdefault(head, fn.name)
     for row in FUNCTIONS.values():
         if not row.call:
             continue
@@ -257,11 +261,6 @@ class _Parser(TokenParser):
         terms, names, spans = [first], [], []
         while self.peek().kind in ops:
             op = self.advance()
-            if op.kind == "⊗":
-                raise self.error(
-                    "'⊗' is the Kronecker product, which matdiff does not have yet; a "
-                    "printout in the paper's style (style='paper') writes the "
-                    "element-wise product as ⊗: write ⊙ for it", op.span)
             terms.append(operand(depth))
             names.append(op.kind)
             spans.append(op.span)
@@ -467,6 +466,14 @@ class _Parser(TokenParser):
         return (start, tok.end)
 
 
+def _operator(op: str) -> Any:
+    """The matrix function whose definition spells the infix operator ``op`` (``⊗``
+    is the Kronecker product), or None."""
+    from ..expr.matrix_functions import MATRIX_FUNCTIONS
+
+    return next((fn for fn in MATRIX_FUNCTIONS.values() if op and fn.operator == op), None)
+
+
 def unicode_tree(text: str, declared: Mapping[str, tuple]) -> Node:
     """The syntax tree of ``text`` in unicode syntax (names split by ``declared``).
 
@@ -654,6 +661,24 @@ class _Builder:
                 return self.elementwise("/", a, c, sa, sc, b.div)
             ea, ra = _un(a)
             return _wrap(self.apply(b.div, (ea, ec), (sa, sc)), ra)
+        spec = _operator(op)
+        if spec is not None:  # A ⊗ B: the definition that this operator spells
+            ea, ec = _un(a)[0], _un(c)[0]
+            if (isinstance(ea, Const) and not ea.shape) or (isinstance(ec, Const)
+                                                            and not ec.shape):
+                raise ParseError(
+                    f"cannot tell the dims of a constant here ('{op}' of a constant "
+                    "printed as its number): write it in numpy syntax (matrix(0, m, n))",
+                    self.text, [sa, sc])
+            if len(ea.shape) < 2 or len(ec.shape) < 2:
+                raise ParseError(
+                    f"'{op}' is the Kronecker product, of two matrices, here of a "
+                    f"{_what(*_un(a))} and a {_what(*_un(c))}; a printout in the paper's "
+                    f"style (style='paper') writes the element-wise product as {op}: "
+                    "write ⊙ for it", self.text, [sa, sc])
+            out = self.apply(b.matrix_function(spec.name), (ea, ec), (sa, sc))
+            self.no_hidden_products(out, (sa, sc))
+            return out
         fn = {"+": b.add, "-": b.sub, "⊙": b.mul, "⊘": b.div}[op]
         return self.elementwise("−" if op == "-" else op, a, c, sa, sc, fn)
 
@@ -760,10 +785,35 @@ class _Builder:
                 # tr, det, diag, inv of a matrix of ones (1·1ᵀ) whose dims are not
                 # known yet: a square matrix
                 self.unify(*es[0].shape)
+        if len(es) > 1 and any(self.is_fresh(d) for e in es for d in e.shape):
+            try:
+                spec.build(*es)
+            except MatdiffError:
+                # L_exp(X, I): the identity's dims are not printed, and this reader
+                # does not take them from another argument of a matrix function
+                raise ParseError(
+                    f"cannot tell the dims of a constant here (an argument of {fn}): "
+                    "matdiff prints a constant array as its number or as I, without its "
+                    "dims; write it in numpy syntax (eye(n), matrix(0, m, n))",
+                    self.text, list(spans)) from None
         out = self.apply(spec.build, tuple(es), spans)
+        self.no_hidden_products(out, spans)
         if len(es) == 1 and out.shape == es[0].shape:  # softmax keeps a row a row
             return _wrap(out, _un(args[0])[1])
         return out
+
+    def no_hidden_products(self, out: Expr, spans: Sequence[Span]) -> None:
+        """A dim made of a constant's unknown dims (``vec(I)`` has ``n·n``, the ``n``
+        not printed) cannot be unified by this reader: a ParseError that says so."""
+        from ..expr.dims import DimPoly, dim_names
+
+        for d in out.shape:
+            if isinstance(d, DimPoly) and any(self.is_fresh(n) for n in dim_names(d)):
+                raise ParseError(
+                    "cannot tell the dims of a constant here (a Kronecker product or vec "
+                    "of it): matdiff prints a constant array as its number or as I, "
+                    "without its dims; write it in numpy syntax (eye(n), matrix(0, m, n))",
+                    self.text, list(spans))
 
     def call(self, node: Node, args: list[Any]) -> Any:
         fn = node.value

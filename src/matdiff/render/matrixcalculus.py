@@ -114,7 +114,7 @@ class MatrixCalculusFormat:
             name = MATRIX_FUNCTIONS[p[0]].mc
             if not name:
                 raise ValueError(f"matrixcalculus syntax has no function {p[0]!r}")
-            return f"{name}({r[0][0]})"
+            return f"{name}({', '.join(a[0] for a in r)})"
         if k == "sym":
             return p[0]
         if k == "num":

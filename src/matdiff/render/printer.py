@@ -40,6 +40,7 @@ from .mform import (
     MForm,
     _const_exponent,
     _denominator,
+    call_spec,
     index_form,
     inline,
     matrix_form,
@@ -299,6 +300,11 @@ class Printer:
             # a matrix function whose transpose has a spelling of its own: X⁻ᵀ
             return [("m", node.args[0].args[0])], \
                 lambda r: fmt.call(node.args[0], r[0], transposed=True)
+        if k == "call" and node.args[0].kind == "T" and call_spec(node).unicode_T \
+                and len(node.args) > 1:
+            # a function of a transposed first argument spelled with it: A⁻ᵀb
+            return [("m", node.args[0].args[0])] + [("m", a) for a in node.args[1:]], \
+                lambda r: fmt.call(node, r, transposed=True)
         if k == "add":
             return self._plan_add(node, lambda t: ("m", t))
         if k == "had":
@@ -347,7 +353,7 @@ class Printer:
         if k == "func":
             return self.call(p[0], r)
         if k == "call":  # a matrix function, spelled by its definition
-            return fmt.call(node, r[0])
+            return fmt.call(node, r[0] if len(r) == 1 else r)
         if k in fmt.CALLS:  # diag(x), tr(A), det(X), …: one entry each in the table
             left, right, prec = fmt.CALLS[k]
             return left + r[0][0] + right.replace("⟨axis⟩", str(p[0]) if p else ""), prec

@@ -23,6 +23,7 @@ from ..expr.dims import dim_text
 from ..expr.numbers import simple_fraction
 from .mform import (
     _CALL_PREC,
+    ARG_PREC,
     MForm,
     _const_exponent,
     _denominator,
@@ -109,13 +110,17 @@ class UnicodeFormat:
     WHOLE = False
 
     # ------------------------------------------------------------- matrix functions
-    def call(self, node: MForm, arg: Result, transposed: bool = False) -> Result:
-        """A matrix function's call (a ``call`` form) around its printed argument, by
-        its definition's spelling in this format: a postfix one (``X⁻¹``) sets its
-        argument as a superscript's base; ``transposed``: the spelling of the
+    def call(self, node: MForm, arg: Result | list[Result],
+             transposed: bool = False) -> Result:
+        """A matrix function's call (a ``call`` form) around its printed argument (or
+        arguments, a list), by its definition's spelling in this format: a postfix one
+        (``X⁻¹``) sets its argument as a superscript's base, an infix one (``A ⊗ B``)
+        parenthesises looser operands; ``transposed``: the spelling of the
         transposed result (``X⁻ᵀ``)."""
         spec = call_spec(node)
-        inner = paren(*arg, ATOM) if spec.prec == "postfix" else arg[0]
+        args = [arg] if isinstance(arg, tuple) else list(arg)
+        need = ARG_PREC.get(spec.prec, ())
+        inner = [paren(*a, need[k]) if k < len(need) else a[0] for k, a in enumerate(args)]
         return spec.spell(self.SPELLING, inner, transposed), _CALL_PREC[spec.prec]
 
     # ------------------------------------------------------------- leaves

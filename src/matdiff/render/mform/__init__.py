@@ -41,6 +41,7 @@ from .evaluate import to_numpy
 from .forms import Forms
 from .tree import (
     _CALL_PREC,
+    ARG_PREC,
     MAX_SEARCH,
     MAX_SMUL,
     MForm,
@@ -55,7 +56,7 @@ from .tree import (
     transposed_call,
 )
 
-__all__ = ["MForm", "Forms", "matrix_form", "index_form", "to_numpy", "MAX_SEARCH",
+__all__ = ["ARG_PREC", "MForm", "Forms", "matrix_form", "index_form", "to_numpy", "MAX_SEARCH",
            "MAX_SMUL", "inline", "call_spec", "transposed_call"]
 
 _ = (_CALL_PREC, _const_exponent, _denominator, _int, _is_neg, _is_ones, _is_zero)

@@ -140,8 +140,11 @@ def to_numpy(tree: MForm, values: Mapping[str, Any],
         elif k == "pow":
             with np.errstate(all="ignore"):
                 v = np.power(np.asarray(a[0], dtype=np.float64), a[1])
-        elif k == "call":
-            v = MATRIX_FUNCTIONS[node.params[0]].numpy(np.asarray(a[0], dtype=np.float64))
+        elif k == "call":  # the arguments, then the parameters (a dim as its size)
+            fn, *params = node.params
+            v = MATRIX_FUNCTIONS[fn].numpy(
+                *[np.asarray(x, dtype=np.float64) for x in a],
+                *[p if isinstance(p, int) else size(p) for p in params])
         elif k == "kron":  # Kronecker: (P ⊗ Q)[(i, j), (k, l)] = Pⱼₗ Qᵢₖ
             v = np.kron(matrix(node.args[0], a[0]), matrix(node.args[1], a[1]))
         elif k == "comm":  # vec(Xᵀ) = K vec(X)

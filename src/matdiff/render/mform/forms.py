@@ -388,12 +388,16 @@ class Forms(SumFactoring, ProductReading, KronForms):
                              exponent.shape, exponent.orient)
         return self.make("pow", (base, exponent), (), base.shape, base.orient)
 
-    def call(self, fn: str, x: MForm) -> MForm:
-        """Matrix function ``fn`` of ``x``: a result of ``x``'s shape stands as ``x``
-        does (``softmax`` of a column is a column), another as its shape says."""
-        shape = MATRIX_FUNCTIONS[fn].shape_of(x.shape)
-        orient = x.orient if shape == x.shape else _canon(shape)
-        return self.make("call", (x,), (fn,), shape, orient)
+    def call(self, fn: str, x: MForm | Sequence[MForm], params: tuple = ()) -> MForm:
+        """Matrix function ``fn`` of ``x`` (or of the arguments ``x``, with the call's
+        ``params``): a result of the first argument's shape stands as it does
+        (``softmax`` of a column is a column, ``A⁻¹b`` as ``b``), another as its shape
+        says."""
+        args = (x,) if isinstance(x, MForm) else tuple(x)
+        shape = MATRIX_FUNCTIONS[fn].shape_of(*(a.shape for a in args), params=params)
+        last = args[-1]
+        orient = last.orient if shape == last.shape else _canon(shape)
+        return self.make("call", args, (fn, *params), shape, orient)
 
     def index(self, ops: Sequence[MForm], specs: tuple, out: tuple, shape: tuple) -> MForm:
         """A product in index notation: ``value[out] = Σ Π ops[k][specs[k]]``."""
@@ -466,7 +470,7 @@ class Forms(SumFactoring, ProductReading, KronForms):
                 return self.pow(kids[0], kids[1])
             return self.func(node.fn, kids)
         if isinstance(node, Call):
-            return self.call(node.fn, kids[0])
+            return self.call(node.fn, kids, node.params)
         if isinstance(node, Concat):
             return self.stack(kids, node.axis, node.rows, node.shape)
         if isinstance(node, Take):

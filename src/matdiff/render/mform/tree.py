@@ -143,7 +143,11 @@ _EXTRA = {"eye": 1, "comm": 1, "vec": 5, "diag": 8, "diagof": 6, "trace": 4, "su
           "sumaxis": 13}
 
 #: a matrix function's precedence, from the ``prec`` of its definition
-_CALL_PREC = {"atom": ATOM, "postfix": POSTFIX, "product": PRODUCT}
+_CALL_PREC = {"atom": ATOM, "postfix": POSTFIX, "product": PRODUCT, "apply": PRODUCT,
+              "infix": HADAMARD}
+#: the precedence each argument needs (none: the spelling has its parentheses): the
+#: base of ``X⁻¹``; ``A⁻¹b``'s matrix and right-hand side; ``A ⊗ B``'s operands
+ARG_PREC = {"postfix": (ATOM,), "apply": (ATOM, PRODUCT), "infix": (POSTFIX, POSTFIX)}
 
 
 def _width(node: MForm) -> int:
@@ -196,7 +200,7 @@ def transposed_call(node: MForm) -> bool:
     """A transposed matrix function whose transpose has a spelling of its own
     (``(X⁻¹)ᵀ = X⁻ᵀ``)."""
     return node.kind == "T" and node.args[0].kind == "call" \
-        and bool(call_spec(node.args[0]).unicode_T)
+        and bool(call_spec(node.args[0]).unicode_T) and call_spec(node.args[0]).arity == 1
 
 
 class FormsAPI(Protocol):
