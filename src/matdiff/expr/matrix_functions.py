@@ -489,7 +489,7 @@ def _merge_shape(check: ShapeCheck, x: tuple, axis: int) -> tuple:
 
 def _np_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # a solve (LU), never an inverse; b of any rank ≥ 1 is solved column by column
-    b = np.asarray(b, dtype=np.float64)
+    b = as_float(b)
     return np.linalg.solve(a, b.reshape(b.shape[0], -1)).reshape(b.shape)
 
 

@@ -168,7 +168,7 @@ class LatexFormat(UnicodeFormat):
         "diagof": (r"\operatorname{diag}(", ")", ATOM),
         "trace": (r"\operatorname{tr}(", ")", ATOM), "sum": (r"\sum(", ")", ATOM),
         "sumaxis": (r"\operatorname{sum}(", r", \mathrm{axis}=⟨axis⟩)", ATOM),
-        "vec": (r"\operatorname{vec}(", ")", ATOM),
+        "vecof": (r"\operatorname{vec}(", ")", ATOM),
     }
     KRON = r" \otimes "
     DELTA = r"\delta"

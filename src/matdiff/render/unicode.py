@@ -90,7 +90,7 @@ class UnicodeFormat:
     CALLS = {
         "diag": ("diag(", ")", ATOM), "diagof": ("diag(", ")", ATOM),
         "trace": ("tr(", ")", ATOM), "sum": ("sum(", ")", ATOM),
-        "sumaxis": ("sum(", ", axis=⟨axis⟩)", ATOM), "vec": ("vec(", ")", ATOM),
+        "sumaxis": ("sum(", ", axis=⟨axis⟩)", ATOM), "vecof": ("vec(", ")", ATOM),
     }
     EYE = "I"
     #: the vec layout's Kronecker product and commutation matrix (vec(Xᵀ) = K vec(X))

@@ -149,7 +149,7 @@ def to_numpy(tree: MForm, values: Mapping[str, Any],
             v = np.kron(matrix(node.args[0], a[0]), matrix(node.args[1], a[1]))
         elif k == "comm":  # vec(Xᵀ) = K vec(X)
             v = commutation(size(node.params[0]), size(node.params[1]))
-        elif k == "vec":  # the columns stacked: vec(F)[i + m·j] = F[i, j]
+        elif k == "vecof":  # the columns stacked: vec(F)[i + m·j] = F[i, j]
             v = np.reshape(a[0], -1, order="F")
         elif k == "stack":
             axis, rows = node.params

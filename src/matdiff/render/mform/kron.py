@@ -128,7 +128,7 @@ class KronForms(FormsMixin):
             # vec(c·1·1ᵀ) = c·1 (the outer product of two constant vectors)
             u, v = (a if a.kind == "fill" else a.args[0] for a in M.args)
             return self.fill(u.params[0] * v.params[0], (dim_mul(*M.shape),))
-        return self.make("vec", (M,), (), (dim_mul(*M.shape),), "col")
+        return self.make("vecof", (M,), (), (dim_mul(*M.shape),), "col")
 
     # ------------------------------------------------------------- the reading
     def vec_reading(self, tree: MForm, f_ndim: int) -> MForm | None:

@@ -139,7 +139,7 @@ def _prec(kind: str, params: tuple, shape: tuple, args: tuple) -> int:
 
 
 # diag(v) counts 8, not 6: Aᵀ(u ⊙ v) reads better than Aᵀdiag(u)v
-_EXTRA = {"eye": 1, "comm": 1, "vec": 5, "diag": 8, "diagof": 6, "trace": 4, "sum": 5,
+_EXTRA = {"eye": 1, "comm": 1, "vecof": 5, "diag": 8, "diagof": 6, "trace": 4, "sum": 5,
           "sumaxis": 13}
 
 #: a matrix function's precedence, from the ``prec`` of its definition
