@@ -90,7 +90,11 @@ def max_rel_error(actual: np.ndarray, expected: np.ndarray, floor: float = 1.0) 
 
 # ============================================================== random values
 def dims_of(shape: tuple, sizes: Mapping[str, int]) -> tuple[int, ...]:
-    return tuple(d if isinstance(d, int) else sizes[d] for d in shape)
+    # a composite dim (m·n of kron or vec) by its polynomial (tests/test_dims.py checks
+    # that arithmetic against plain integers)
+    from matdiff.expr.dims import dim_size
+
+    return tuple(dim_size(d, sizes) for d in shape)
 
 
 def random_values(expr: Expr, rng: np.random.Generator, sizes: Mapping[str, int] | None = None,
@@ -333,8 +337,10 @@ class Backend:
         n = a.shape[-1]
         xp = self.xp
         cat = getattr(xp, "concatenate", None) or xp.cat
-        block = cat([cat([a, e], 1), cat([0 * a, a], 1)], 0)
-        return f(block)[:n, n:]
+        if len(e.shape) > len(a.shape):   # a batch of directions: X for each
+            a = xp.broadcast_to(a, tuple(e.shape))
+        block = cat([cat([a, e], -1), cat([0 * a, a], -1)], -2)
+        return f(block)[..., :n, n:]
 
     def split_axis(self, a, axis, p, q):
         return a.reshape(tuple(a.shape[:axis]) + (p, q) + tuple(a.shape[axis + 1:]))
