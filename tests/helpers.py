@@ -306,7 +306,10 @@ class Backend:
     # (no square roots, unlike matdiff's), for the SPD matrices of the tests
     # (eigenvalues in [3, 12]), sqrtm as expm(logm(S)/2); expm is the library's
     def solve(self, a, b):
-        return self.xp.linalg.solve(a, b)
+        # A⁻¹b along b's first axis, whatever b's rank (a derivative's b has more axes):
+        # its columns, each solved (NumPy's own solve reads a 3-axis b as a batch)
+        flat = b.reshape(b.shape[0], -1)
+        return self.xp.linalg.solve(a, flat).reshape(b.shape)
 
     def kron(self, a, b):
         return self.xp.kron(a, b)
