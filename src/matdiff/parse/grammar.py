@@ -162,6 +162,18 @@ class TokenParser:
             )
         return depth + 1
 
+    def comma_list(self, opening: Any, part: Any, bracket: str = ")") -> tuple[list, Any]:
+        """The parts ``part()`` reads, separated by commas, up to the closing
+        ``bracket`` of ``opening``: the parts and the closing token."""
+        parts = []
+        while True:
+            parts.append(part())
+            if self.peek().kind == ",":
+                self.advance()
+                continue
+            return parts, self.close(opening, f"expected an operator, ',' or '{bracket}'",
+                                     bracket)
+
     def close(self, opening: Any, expected: str, bracket: str = ")") -> Any:
         """The closing ``)`` (or ``]``) of ``opening``, else an error with a caret."""
         tok = self.peek()
@@ -268,14 +280,7 @@ class _Parser(TokenParser):
         if self.peek().kind == "]":
             raise self.error("an empty '[ ]': a stack needs at least one part, like [a, b]",
                              (opening.start, self.advance().end))
-        parts = []
-        while True:
-            parts.append(self.expr(0, inner))
-            if self.peek().kind == ",":
-                self.advance()
-                continue
-            end = self.close(opening, "expected an operator, ',' or ']'", "]")
-            break
+        parts, end = self.comma_list(opening, lambda: self.expr(0, inner), "]")
         return Node("stack", (opening.start, end.end), tuple(parts), None, (opening.span,))
 
     def index(self, base: Node, depth: int) -> Node:
@@ -348,13 +353,7 @@ class _Parser(TokenParser):
         if self.peek().kind == ")":
             end = self.advance()
         else:
-            while True:
-                args.append(self.expr(0, inner))
-                if self.peek().kind == ",":
-                    self.advance()
-                    continue
-                end = self.close(opening, "expected an operator, ',' or ')'")
-                break
+            args, end = self.comma_list(opening, lambda: self.expr(0, inner))
         self.open.pop()
         node = Node("call", (name.start, end.end), tuple(args), name.text, (name.span,))
         self.check_arguments(spec, node)

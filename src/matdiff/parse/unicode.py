@@ -385,14 +385,7 @@ class _Parser(TokenParser):
 
     def stack(self, opening: UToken, depth: int) -> Node:
         inner = self.deeper(depth, opening)
-        parts: list[Node] = []
-        while True:
-            parts.append(self.sum(inner))
-            if self.peek().kind == ",":
-                self.advance()
-                continue
-            end = self.close(opening, "expected an operator, ',' or ']'", "]")
-            break
+        parts, end = self.comma_list(opening, lambda: self.sum(inner), "]")
         return Node("stack", (opening.start, end.end), tuple(parts), None, (opening.span,))
 
     def index(self, base: Node, depth: int) -> Node:
