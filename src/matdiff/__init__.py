@@ -61,10 +61,10 @@ if TYPE_CHECKING:
         "with_structures", "matrix_power", "stack", "concat", "getitem", "exp",  # noqa: F405
         "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh",  # noqa: F405
         "tanh", "sqrt", "abs", "sign", "relu", "step", "sigmoid", "softplus",  # noqa: F405
-        "normal_cdf", "gelu", "silu", "log_sigmoid", "softsign", "leaky_relu",  # noqa: F405
-        "elu", "inv", "det", "logdet", "logsumexp", "softmax", "log_softmax",  # noqa: F405
-        "solve", "kron", "vec", "expm", "frechet_exp", "logm", "frechet_log",  # noqa: F405
-        "sqrtm", "frechet_sqrt",  # noqa: F405
+        "normal_cdf", "erf", "gelu", "silu", "log_sigmoid", "softsign",  # noqa: F405
+        "leaky_relu", "elu", "inv", "det", "logdet", "logsumexp", "softmax",  # noqa: F405
+        "log_softmax", "solve", "kron", "vec", "expm", "frechet_exp", "logm",  # noqa: F405
+        "frechet_log", "sqrtm", "frechet_sqrt",  # noqa: F405
     ]
     # <<< generated
 
