@@ -98,15 +98,15 @@ def test_paper_loss_blocked_equals_whole_array_and_hand(blocks, dtype, N, rows):
 
 
 def test_paper_loss_at_a_large_N_is_blocked_with_the_default_sizes():
-    """No test knob: 10⁴ x 100 float64 (8 MB of X) takes the blocked path with
+    """No test knob: 3·10⁴ x 100 float64 (24 MB of X) takes the blocked path with
     blocks of about BLOCK_BYTES, and agrees with the code written by hand."""
     rng = np.random.default_rng(1)
-    vals = {"X": rng.standard_normal((10_000, 100)), "y": rng.standard_normal(10_000),
+    vals = {"X": rng.standard_normal((30_000, 100)), "y": rng.standard_normal(30_000),
             "w": rng.standard_normal(100), "b": np.float64(-0.2)}
     outs = [PAPER, md.derive(PAPER, w), md.derive(PAPER, b)]
     fn, got, plain = _run(outs, vals)
     assert isinstance(fn, RowBlocked)
-    assert 64 <= fn.rows < 10_000 and fn.rows * 100 * 8 <= 2 * rowblock.BLOCK_BYTES
+    assert 64 <= fn.rows < 30_000 and fn.rows * 100 * 8 <= 2 * rowblock.BLOCK_BYTES
     _same(got, plain)
     for g, e in zip(got, _paper_by_hand(vals)):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-14)
@@ -264,11 +264,42 @@ def test_row_axis_not_first_is_not_blocked_over_it(blocks):
 
 
 def test_small_data_keeps_the_whole_array_code():
-    """Below MIN_BYTES of row data blocking does not pay: no loop."""
+    """Below MIN_BYTES of row data blocking does not pay: no loop (logistic
+    regression at 10⁴ x 100, 8 MB of X)."""
+    rng = np.random.default_rng(4)
+    vals = {"X": rng.standard_normal((10_000, 100)), "y": rng.standard_normal(10_000),
+            "w": rng.standard_normal(100)}
+    fn, got, plain = _run([LOGREG, md.derive(LOGREG, w)], vals)
+    assert not isinstance(fn, RowBlocked)
+    _same(got, plain)
     vals = _values(200)
     fn, got, plain = _run([PAPER, md.derive(PAPER, w)], vals)
     assert not isinstance(fn, RowBlocked)
     _same(got, plain)
+
+
+def test_blocking_only_where_memory_bound():
+    """The choice at the default thresholds, from the sizes alone (no data): the
+    paper's loss at 10⁵ x 100 and an MLP 100-32-10 at a batch of 16384 are blocked;
+    the same MLP at 200 rows (too little data), an MLP 784-128-10 at 4096 (GEMMs
+    bound by arithmetic) and the logistic Hessian Xᵀdiag(s)X are not."""
+    from matdiff.compile.backends import get_backend
+
+    table = get_backend("numpy")
+
+    def choice(outs, sizes):
+        return rowblock.row_blocked(outs, md.compile(outs).inputs, sizes, table)
+
+    paper = [PAPER, md.derive(PAPER, w), md.derive(PAPER, b)]
+    assert isinstance(choice(paper, {"N": 100_000, "d": 100}), RowBlocked)
+    loss, params = _mlp()
+    mlp = [loss] + [md.derive(loss, p) for p in params[:4]]
+    assert isinstance(choice(mlp, {"B": 16384, "I": 100, "H": 32, "K": 10}), RowBlocked)
+    assert choice(mlp, {"B": 200, "I": 100, "H": 32, "K": 10}) is None
+    assert choice(mlp, {"B": 4096, "I": 784, "H": 128, "K": 10}) is None
+    assert choice([md.hessian(LOGREG, w)], {"N": 100_000, "d": 100}) is None
+    assert isinstance(choice([md.derive(LOGREG, w)], {"N": 100_000, "d": 100}),
+                      RowBlocked)
 
 
 def test_other_backends_keep_their_code(blocks):

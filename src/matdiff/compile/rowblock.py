@@ -35,22 +35,24 @@ outputs that are rows are written block by block into the full array, sums are a
 up block by block in the outputs' precision.
 
 Blocking pays where the data leave the cache between their two reads: the row
-inputs of a block take about :data:`BLOCK_BYTES`, and the whole-array code runs when
-the row data take less than :data:`MIN_BYTES` (measured in ``benchmarks/compare.py``,
-rows ``*_rowblock``).  With two cores free for the process and for BLAS
-(:func:`threads`) the blocks are split between two threads, each with its own
-accumulators and BLAS on one thread, so no BLAS pool spins against the loop's.
+data of a block (its inputs and intermediates) take about :data:`BLOCK_BYTES`, and
+the whole-array code runs when all the row data take less than :data:`MIN_BYTES`
+(measured in ``benchmarks/compare.py``, rows ``*_rowblock``), and where the products
+are bound by arithmetic rather than memory (:data:`MAX_INTENSITY`: a wide MLP's
+GEMMs).  With two cores free for the process and for BLAS (:func:`threads`) the
+blocks are split between two threads, each with its own accumulators and BLAS on
+one thread, so no BLAS pool spins against the loop's.
 
 >>> import numpy as np, matdiff as md
 >>> X, w = md.matrix("X", "N", "d"), md.vector("w", "d")
 >>> f = md.mean((X @ w) ** 2)
 >>> fn = md.compile([f, md.derive(f, w)])
 >>> rng = np.random.default_rng(0)
->>> X0, w0 = rng.standard_normal((20_000, 100)), rng.standard_normal(100)
+>>> X0, w0 = rng.standard_normal((30_000, 100)), rng.standard_normal(100)
 >>> v, g = fn(X=X0, w=w0)
 >>> type(fn.specialised({"X": X0, "w": w0})).__name__
 'RowBlocked'
->>> bool(np.allclose(g, 2 / 20_000 * X0.T @ (X0 @ w0)))
+>>> bool(np.allclose(g, 2 / 30_000 * X0.T @ (X0 @ w0)))
 True
 """
 
@@ -76,11 +78,20 @@ __all__ = ["RowBlocked", "Refused", "analyse", "row_blocked", "block_rows", "dis
 #: the bytes of row data (inputs and intermediates with the row axis) one block
 #: should hold: well inside a core's L2 (2 MiB here), so its second read is a cache hit
 BLOCK_BYTES = 1 << 20
-#: below this many bytes of row inputs the whole-array code runs: the data stay in
-#: cache between the two reads anyway, and the loop's per-block calls would cost more
-MIN_BYTES = 4 << 20
+#: below this many bytes of row data (the inputs and the intermediates with the row
+#: axis: the whole-array code's working set) the whole-array code runs.  Measured
+#: (benchmarks/README.md, "One pass over the data"): at ~9 MB (logistic regression,
+#: 10⁴ x 100 float64) blocking was 12% slower to 21% faster from run to run, the
+#: data staying in the last-level cache between their two reads; from ~38 MB on
+#: (the paper's loss at 10⁵ x 100, an MLP at a batch of 16384) it won in every run
+MIN_BYTES = 16 << 20
 #: no block has fewer rows than this (each block costs a few µs of Python calls)
 MIN_ROWS = 64
+#: above this many multiply-adds per byte of row data the products are bound by
+#: arithmetic, not by memory, and smaller blocks only make the GEMMs less efficient:
+#: measured (benchmarks/README.md) an MLP 784-128-10 (21 per byte) 7–15% slower
+#: blocked, one 100-32-10 (3.6 per byte) 14–20% faster, the paper's loss (0.3) faster
+MAX_INTENSITY = 8.0
 
 #: the shape rules of the functions of the last axis, batched over the leading ones
 #: (logsumexp, softmax, log_softmax): row-local when the row axis is a leading one
@@ -435,10 +446,39 @@ class RowBlocked:
                 acc[k] += other[k]
 
 
-def _row_dims(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, int],
-              itemsize: int) -> list[tuple[str, int]]:
-    """Candidate row dims: named dims on the first axis of some input, with the bytes
-    of the inputs that carry them, the largest first."""
+def _row_macs(node: Einsum, dim: str, sizes: Mapping[str, int]) -> float:
+    """The multiply-adds of the product ``node`` per row (the row dim as size 1),
+    contracted pairwise in opt_einsum's greedy order (as the planner would, roughly:
+    a product of several operands is never the product of all its letters' sizes)."""
+    import opt_einsum as oe
+
+    letters = {c: oe.get_symbol(i) for i, c in enumerate(sorted(node.letter_dims()))}
+    size = {c: 1 if d == dim else dim_size(d, sizes) for c, d in node.letter_dims().items()}
+    spec = ",".join("".join(letters[c] for c in s) for s in node.specs) + "->" + "".join(
+        letters[c] for c in node.out)
+    if len(node.children) == 1:
+        return float(math.prod(size.values()))
+    shapes = [tuple(size[c] for c in s) for s in node.specs]
+    info = oe.contract_path(spec, *shapes, shapes=True, optimize="greedy")[1]
+    return float(info.opt_cost) / 2  # opt_einsum counts a multiply-add as two
+
+
+def _all_nodes(outputs: Sequence[Expr]) -> list[Expr]:
+    """Every node of ``outputs`` once, children first."""
+    seen: set[int] = set()
+    out: list[Expr] = []
+    for o in outputs:
+        for node in topo_order(o):
+            if id(node) not in seen:
+                seen.add(id(node))
+                out.append(node)
+    return out
+
+
+def _row_dims(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, int]
+              ) -> list[str]:
+    """Candidate row dims: the named dims on the first axis of some input, those
+    whose inputs hold the most entries first."""
     shapes: dict[str, tuple] = {}
     for out in outputs:
         for node in topo_order(out):
@@ -448,9 +488,9 @@ def _row_dims(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str
     for name in inputs:
         shape = shapes.get(name, ())
         if shape and is_name(shape[0]):
-            found[shape[0]] = found.get(shape[0], 0) + itemsize * math.prod(
+            found[shape[0]] = found.get(shape[0], 0) + math.prod(
                 dim_size(d, sizes) for d in shape)
-    return sorted(found.items(), key=lambda kv: -kv[1])
+    return sorted(found, key=lambda d: -found[d])
 
 
 def row_blocked(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, int],
@@ -465,19 +505,18 @@ def row_blocked(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[s
         return None
     min_bytes = MIN_BYTES if min_bytes is None else min_bytes
     itemsize = np.dtype(getattr(table, "precision", "float64")).itemsize
-    for dim, data in _row_dims(outputs, inputs, sizes, itemsize):
-        if data < min_bytes:
-            return None  # the largest candidate is small: nothing pays
+    for dim in _row_dims(outputs, inputs, sizes):
         try:
-            return _build(outputs, inputs, sizes, table, dim, itemsize, block_bytes)
+            return _build(outputs, inputs, sizes, table, dim, itemsize, min_bytes,
+                          block_bytes)
         except Refused:
             continue
     return None
 
 
 def _build(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, int],
-           table: Any, dim: str, itemsize: int, block_bytes: int | None
-           ) -> RowBlocked:
+           table: Any, dim: str, itemsize: int, min_bytes: int,
+           block_bytes: int | None) -> RowBlocked:
     kinds = analyse(outputs, dim)
     new_outs, hoisted = _rewrite(outputs, kinds, dim, sizes, set(inputs))
     # the rewritten graph (rebuilt through the simplifying constructors) is analysed
@@ -489,13 +528,17 @@ def _build(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, i
     n = sizes[dim]
     # a block's working set: every distinct node with the row axis, per row
     row_bytes = 0
-    seen: set[int] = set()
-    for out in new_outs:
-        for node in topo_order(out):
-            if id(node) not in seen and new_kinds[id(node)][0] == "R":
-                seen.add(id(node))
-                row_bytes += itemsize * math.prod(
-                    dim_size(d, sizes) for d in node.shape if d != dim)
+    for node in _all_nodes(new_outs):
+        if new_kinds[id(node)][0] == "R":
+            row_bytes += itemsize * math.prod(
+                dim_size(d, sizes) for d in node.shape if d != dim)
+    if row_bytes * n < min_bytes:
+        raise Refused(f"{row_bytes * n} bytes of row data: blocking does not pay")
+    macs = sum(_row_macs(node, dim, sizes) for node in _all_nodes(new_outs)
+               if isinstance(node, Einsum)
+               and any(new_kinds[id(c)][0] == "R" for c in node.children))
+    if macs > MAX_INTENSITY * row_bytes:
+        raise Refused(f"{macs / row_bytes:.1f} multiply-adds a byte: bound by arithmetic")
     rows = block_rows(n, row_bytes, block_bytes)
     if rows >= n:
         raise Refused("one block holds every row")
