@@ -36,6 +36,7 @@ def blocks(monkeypatch):
         monkeypatch.setattr(rowblock, "MIN_BYTES", 0)
         monkeypatch.setattr(rowblock, "block_rows", lambda n, row_bytes, target: rows)
         monkeypatch.setattr(rowblock, "_THREADS", [threads])
+        monkeypatch.setattr(rowblock, "MIN_SPLIT", 4)
     return set_rows
 
 
@@ -159,14 +160,27 @@ def test_mlp_gradients_within_a_batch(blocks, threads):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_two_threads_split_the_blocks(blocks, dtype):
+def test_two_threads_split_the_blocks(blocks, dtype, monkeypatch):
     blocks(7, threads=2)
+    split = []
+    real = RowBlocked._two_threads
+
+    def counted(self, arrs, pre, starts, acc):
+        split.append(len(starts))
+        return real(self, arrs, pre, starts, acc)
+
+    monkeypatch.setattr(RowBlocked, "_two_threads", counted)
     vals = _values(100, dtype)
     outs = [PAPER, md.derive(PAPER, w), md.derive(PAPER, b), md.derive(PAPER, X),
             md.derive(PAPER, y)]
     fn, got, plain = _run(outs, vals)
     assert isinstance(fn, RowBlocked) and fn.nthreads == 2
+    assert split == [14]  # 15 blocks of 7 rows: the first, then 7 + 7 on two threads
     _same(got, plain, dtype)
+    monkeypatch.setattr(rowblock, "MIN_SPLIT", 32)  # too few blocks to split
+    split.clear()
+    _same(fn(*[vals[n] for n in md.compile(outs).inputs]), plain, dtype)
+    assert split == []
 
 
 def test_free_outputs_and_shared_outputs(blocks):
@@ -385,6 +399,7 @@ def test_random_row_local_expressions(fl, nr, dtype, threads):
         mp.setattr(rowblock, "MIN_BYTES", 0)
         mp.setattr(rowblock, "block_rows", lambda n, row_bytes, target: rows)
         mp.setattr(rowblock, "_THREADS", [threads])
+        mp.setattr(rowblock, "MIN_SPLIT", 4)
         wrt = [var for var in (X, y, w, b, a, W, v) if var.name in f.variables()]
         outs = [f] + [md.derive(f, var) for var in wrt]
         vals = _values(N, dtype, seed=N)

@@ -92,6 +92,11 @@ MIN_ROWS = 64
 #: measured (benchmarks/README.md) an MLP 784-128-10 (21 per byte) 7–15% slower
 #: blocked, one 100-32-10 (3.6 per byte) 14–20% faster, the paper's loss (0.3) faster
 MAX_INTENSITY = 8.0
+#: the blocks are split between two threads only from this many blocks on: measured
+#: with two threads (busy machine), 9 blocks (logistic regression 10⁴ x 100) took
+#: 8.1 ms split against 1.2 ms on one thread, 85 (the paper's loss at 10⁵ x 100)
+#: 36.8 against 40.5 ms (float64; float32 20.4 against 19.9)
+MIN_SPLIT = 32
 
 #: the shape rules of the functions of the last axis, batched over the leading ones
 #: (logsumexp, softmax, log_softmax): row-local when the row axis is a leading one
@@ -417,7 +422,7 @@ class RowBlocked:
         starts = self.starts
         acc = self._run(arrs, hoisted, starts[:1], [None] * len(self.body_kinds),
                         self.first)
-        if self.nthreads > 1 and len(starts) >= 4:
+        if self.nthreads > 1 and len(starts) >= max(MIN_SPLIT, 4):
             self._two_threads(arrs, hoisted, starts[1:], acc)
         else:
             self._run(arrs, hoisted, starts[1:], acc)
