@@ -407,3 +407,16 @@ def test_random_row_local_expressions(fl, nr, dtype, threads):
         fn, got, plain = _run(outs, vals)
     assert isinstance(fn, RowBlocked) == local
     _same(got, plain, dtype)
+
+
+def test_thread_count_from_the_environment(monkeypatch):
+    """Two threads only where BLAS was given two and two cores are there (read
+    once); MATDIFF_ROWBLOCK_THREADS overrides, clamped to 1..2."""
+    for env, want in (("1", 1), ("2", 2), ("7", 2), ("0", 1)):
+        monkeypatch.setattr(rowblock, "_THREADS", [])
+        monkeypatch.setenv("MATDIFF_ROWBLOCK_THREADS", env)
+        assert rowblock.threads() == want
+    monkeypatch.delenv("MATDIFF_ROWBLOCK_THREADS")
+    monkeypatch.setattr(rowblock, "_THREADS", [])
+    monkeypatch.setattr(rowblock, "_blas_threads", lambda: 1)
+    assert rowblock.threads() == 1

@@ -21,12 +21,18 @@ carried as the first axis by the inputs, and classifies every node of the output
   row-free factors (``Σₙ Xₙᵢ vₙ``, ``Σₙ Xₙᵢ Xₙⱼ``), a product of one sum with
   row-free factors (``(1/N)·s``), a sum of sums.  Over blocks it is therefore the sum
   of its values on the blocks:  ``S(X) = Σ_b S(X_b)``.
+* **affine** (``A``): a sum over the rows plus row-free terms, and linear functions
+  of it (``Σₙ zₙ + c``, ``L(Σₙ zₙ + c)``): the first block computes it whole, the
+  others leave the free terms out (:func:`_linear_parts`), so ``c`` is added once.
 * **free** (``C``): the node does not depend on the rows (``w``, ``W₁ᵀ``, ``1/N``).
+  ``N·c`` with ``c`` free (kind ``P``) is free too, except as a term of a sum over
+  the rows, where it is ``Σₙ c`` and counted block by block (``∂/∂v`` of a mean of
+  ``(z + v)·v`` has ``Σₙ zₙ + N v``).
 
-Anything else — a non-linear function of a sum (``(Σₙ zₙ)²``), a sum plus a
-row-free term (affine, not linear), two row letters (``XXᵀ``), a function along the
-row axis (``softmax(Xw)``), a diagonal over ``N`` — refuses, and the whole-array code
-runs: blocking is only ever a faster way to compute the same outputs.
+Anything else — a non-linear function of a sum (``(Σₙ zₙ)²``), a product of two sums,
+two row letters (``XXᵀ``), a function along the row axis (``softmax(Xw)``), a
+diagonal over ``N``, the row axis not first — refuses, and the whole-array code runs:
+blocking is only ever a faster way to compute the same outputs.
 
 The size of ``N`` inside the body is the block's, but ``Size(N)`` (mean's ``1/N``)
 is the full ``N``: it is replaced by that number before the body is generated.  Free
@@ -73,7 +79,7 @@ from ..expr.matrix_functions import _last_axis_kept, _last_axis_reduced
 from .codegen import generate
 
 __all__ = ["RowBlocked", "Refused", "analyse", "row_blocked", "block_rows", "disabled",
-           "threads", "BLOCK_BYTES", "MIN_BYTES"]
+           "threads", "BLOCK_BYTES", "MIN_BYTES", "MAX_INTENSITY", "MIN_SPLIT"]
 
 #: the bytes of row data (inputs and intermediates with the row axis) one block
 #: should hold: well inside a core's L2 (2 MiB here), so its second read is a cache hit
@@ -89,8 +95,8 @@ MIN_BYTES = 16 << 20
 MIN_ROWS = 64
 #: above this many multiply-adds per byte of row data the products are bound by
 #: arithmetic, not by memory, and smaller blocks only make the GEMMs less efficient:
-#: measured (benchmarks/README.md) an MLP 784-128-10 (21 per byte) 7–15% slower
-#: blocked, one 100-32-10 (3.6 per byte) 14–20% faster, the paper's loss (0.3) faster
+#: measured (benchmarks/README.md) an MLP 784-128-10 (21 per byte) 13–16% slower
+#: blocked, one 100-32-10 (3.6 per byte) 11–18% faster, the paper's loss (0.3) 7–14%
 MAX_INTENSITY = 8.0
 #: the blocks are split between two threads only from this many blocks on: measured
 #: with two threads (busy machine), 9 blocks (logistic regression 10⁴ x 100) took
@@ -106,7 +112,8 @@ _STATE = threading.local()
 
 
 class Refused(Exception):
-    """The outputs are not row-local in a dim (the reason is the message)."""
+    """The outputs are not row-local in a dim, or blocking would not pay (the reason
+    is the message); internal: :func:`row_blocked` answers ``None`` instead."""
 
 
 @contextmanager
