@@ -526,6 +526,10 @@ class Compiled:
         g = self._generate(sizes, table)
         self._check_memory(g, np.dtype(table.precision).itemsize)
         fn = g.fn
+        if self._numpy and g.post is None:  # one pass over the data (rowblock.py)
+            from .rowblock import row_blocked
+
+            fn = row_blocked(self._exprs(), self._inputs, sizes, table) or fn
         if self.backend == "jax":
             fn = table.jit(fn)
         if g.post is not None:
