@@ -405,6 +405,11 @@ class Neuron(Model):
     [2.0, 0.0]
     """
 
+    n_in: int
+    n_out: None
+    activation: str
+    params: ParamDict
+
     def __init__(self, n_in: int, activation: str = "relu", seed: int | None = 0) -> None:
         super().__init__()
         self.n_in = _check_size(n_in, "n_in")
@@ -440,6 +445,11 @@ class Dense(Model):
     >>> str(d.output())
     'tanh(XW + 1bᵀ)'
     """
+
+    n_in: int
+    n_out: int
+    activation: str
+    params: ParamDict
 
     def __init__(self, n_in: int, n_out: int, activation: str = "identity",
                  seed: int | None = 0, index: int | None = None) -> None:
@@ -484,6 +494,12 @@ class MLP(Model):
     >>> m.predict(np.zeros((5, 4))).shape
     (5, 3)
     """
+
+    n_in: int
+    n_out: int
+    activation: str
+    output_activation: str
+    params: ParamDict
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu",
                  seed: int | None = 0, output_activation: str = "identity") -> None:

@@ -223,8 +223,8 @@ class TrainStep:
         if tune_malloc:
             _tune_malloc()
         self.model = model
-        self.loss = loss_name(loss)
-        self.optimizer = _bind_optimizer(model, optimizer, lr, weight_decay, clip_norm)
+        self.loss: str = loss_name(loss)
+        self.optimizer: Optimizer = _bind_optimizer(model, optimizer, lr, weight_decay, clip_norm)
         self._compiled = model._compiled(self.loss)
         self._target = model.target_var().name
         self._fns: dict[_Shapes, Callable[..., Any]] = {}
