@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import expr as E
 from ..compile import compile as md_compile
@@ -306,11 +307,11 @@ class Model:
         out = self._compiled(loss)(self._values(X, y))
         return float(out["loss"]), out["grads"]
 
-    def loss(self, X: Any, y: Any, loss: str = "mse") -> float:
+    def loss(self, X: ArrayLike, y: ArrayLike, loss: str = "mse") -> float:
         """The loss on a batch."""
         return self.value_and_grad(X, y, loss)[0]
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The model's output (logits for classifiers) on ``X``."""
         X = check_inputs(X, self.n_in)
         if self._predict_fn is None:
