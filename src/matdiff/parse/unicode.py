@@ -28,7 +28,11 @@ Vectors are columns and a transposed vector is a row, as the printer writes them
   ``1·1ᵀ``) or transposed (``1ᵀ``), and the number 1 elsewhere.  A declared
   variable named ``I`` is that variable.  Where nothing around a ``𝟏`` or an ``I``
   tells its dim (``2·1`` alone: matdiff prints constants without their dims), it is
-  an error that says so; a number alone (``1``, ``0``) is that scalar;
+  the one dim of the shapes in play where they have one (``I/9`` with ``x`` of
+  shape ``(n,)``, as matdiff prints the derivative of ``x/9``), else an error that
+  says so; a number alone (``1``, ``0``) is that scalar;
+* exact fractions as matdiff prints them: ``x/9``, ``x^(1/2)``, ``x^(−3/2)/2``, and
+  ``·`` before a number after a call (``log(2)·2^x``);
 * functions: ``diag tr sum`` (``sum(X, axis=0)``), ``det``, ``log det``,
   ``logsumexp``, ``softmax``, ``√x`` / ``√(…)``, and every element-wise function
   by the name matdiff prints for it (``σ``, ``exp``, ``relu``, ``max(a, b)``, ...,
@@ -866,6 +870,9 @@ def parse_unicode(text: str, declared: Mapping[str, tuple]) -> tuple[Expr, dict[
     names = _Names(declared)
     tree = unicode_tree(text, declared)
     bound: dict[str, Dim] = {}
+    #: the dims of the shapes in play: where there is one, a 𝟏 or an I whose dim
+    #: nothing shows has it
+    only = {d for shape in declared.values() for d in shape}
     for _ in range(1000):
         builder = _Builder(text, declared, names, bound)
         try:
@@ -880,6 +887,11 @@ def parse_unicode(text: str, declared: Mapping[str, tuple]) -> tuple[Expr, dict[
         left = [name for name in builder.made if builder.resolve(name) == name]
         if not left:
             break
+        if len(only) == 1:
+            # nothing around it shows the dim, but the shapes in play have one dim
+            # only: it is that one (I/9, the derivative of x/9 by an x of shape (n,))
+            bound[left[0]] = next(iter(only))
+            continue
         span = builder.made[left[0]]
         word = text[span[0]:span[1]]
         what = "the identity" if word == "I" else "the ones vector"

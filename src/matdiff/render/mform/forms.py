@@ -36,9 +36,16 @@ class Forms(SumFactoring, ProductReading, KronForms):
     ``sum(diag(A)) = tr(A)``, ``1 ⊙ x = x``, ``Ax + Bx = (A + B)x``; the vec layout's
     ``P ⊗ Q``, ``K`` and ``vec(M)`` (:mod:`~matdiff.render.mform.kron`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, written: bool = False, kept: frozenset[int] = frozenset()) -> None:
         self._table: dict = {}
         self._tcache: dict = {}
+        #: whether the sums keep the order their terms were written in (a function,
+        #: as the person wrote it), or take the natural order (a derivative; see
+        #: :meth:`~matdiff.render.mform.factoring.SumFactoring._settle`); ``kept``:
+        #: the ids of the sums that keep it anyway (in a derivative, the sums of its
+        #: function: ``step(wᵀx + b)x`` as ``f = max(0, wᵀx + b)`` was written)
+        self.written = written
+        self.kept = kept
 
     def make(self, kind: str, args: Sequence[MForm], params: tuple, shape: tuple,
              orient: str) -> MForm:
@@ -464,6 +471,15 @@ class Forms(SumFactoring, ProductReading, KronForms):
         if isinstance(node, Delta):
             return self.eye(node.dim)
         if isinstance(node, Add):
+            if self.written or id(node) in self.kept:
+                # the terms as written (Add.written_terms), not in canonical order
+                pos = {id(c): k for k, c in enumerate(node.children)}
+                kids = [kids[pos[id(t)]] for t in node.written_terms()]
+                before, self.written = self.written, True
+                try:
+                    return self.add(kids, node.shape)
+                finally:
+                    self.written = before
             return self.add(kids, node.shape)
         if isinstance(node, Map):
             if node.fn == "pow":
