@@ -223,3 +223,57 @@ def test_exact_values_in_matrixcalculus_syntax() -> None:
     one = {"x": np.ones(3)}
     np.testing.assert_allclose(evaluate(back, one, dims={"n": 3}),
                                evaluate(e, one, dims={"n": 3}))
+
+
+# ==================================== selections' derivatives: unit vectors (issue 12)
+_SEL = {"x": ("n",), "y": ("m",), "A": ("m", "k"), "X": ("n", "m")}
+_SEL_SIZES = {"n": 5, "m": 3, "k": 4}
+
+
+def _sel_values() -> dict:
+    rng = np.random.default_rng(7)
+    return {k: rng.uniform(-1, 1, tuple(_SEL_SIZES[d] for d in s)) for k, s in _SEL.items()}
+
+
+@pytest.mark.parametrize("text, wrt, want, tex, reads_back", [
+    # a scatter into zeros (a selection's adjoint) is a unit vector eₚ, 1 at index p
+    ("x[0]", "x", "e₀", "e_{0}", True),
+    ("x[-1]", "x", "eₙ₋₁", "e_{n - 1}", True),
+    ("3 * x[1]", "x", "3e₁", "3 e_{1}", True),
+    ("x[2] * x[0]", "x", "x[0]e₂ + x[2]e₀", "x_{0} e_{2} + x_{2} e_{0}", True),
+    ("x[0] * x", "x", "xe₀ᵀ + x[0]I", r"x e_{0}^\top + x_{0} I", True),
+    # a matrix's entry: eₚe_qᵀ, and a row or column selected: e₁yᵀ, xe₁ᵀ
+    ("A[1, 2]", "A", "e₁e₂ᵀ", r"e_{1} e_{2}^\top", False),
+    ("A[-1, 0]", "A", "eₘ₋₁e₀ᵀ", r"e_{m - 1} e_{0}^\top", False),
+    ("X[1, :] @ y", "X", "e₁yᵀ", r"e_{1} y^\top", False),
+    ("X[:, 1] @ x", "X", "xe₁ᵀ", r"x e_{1}^\top", False),
+])
+def test_a_selections_derivative_prints_unit_vectors(text, wrt, want, tex, reads_back) -> None:
+    from matdiff.render import to_numpy
+
+    f = md.parse(text, shapes=_SEL)
+    g = md.derive(f, wrt)
+    assert md.to_text(g) == want and md.latex(g) == tex
+    assert katex_errors([tex]) == []
+    vals = _sel_values()
+    truth = evaluate(g, vals, dims=_SEL_SIZES)
+    # the printed form evaluated by the rules of matrix algebra (eₚ = row p of I)
+    np.testing.assert_allclose(to_numpy(matrix_form(g), vals, dims=_SEL_SIZES), truth)
+    used = {k: v for k, v in _SEL.items() if k in f.variables()}
+    if reads_back:  # the dims show (one dim in play, or a variable beside eₚ)
+        back = md.parse(want, shapes=used, syntax="unicode")
+        np.testing.assert_allclose(evaluate(back, vals, dims=_SEL_SIZES), truth)
+    else:  # eₚ's dims show nowhere: refused with a caret, as a bare I is
+        with pytest.raises(md.ParseError, match="unit vector"):
+            md.parse(want, shapes=used, syntax="unicode")
+
+
+def test_a_unit_vector_reads_back_where_its_dim_shows() -> None:
+    sh = {"x": ("n",), "A": ("n", "n")}
+    vals = {"x": np.arange(1.0, 4.0), "A": np.arange(9.0).reshape(3, 3)}
+    e = md.parse("Ae₁ + x", shapes=sh, syntax="unicode")
+    np.testing.assert_allclose(evaluate(e, vals), vals["A"][:, 1] + vals["x"])
+    last = md.parse("eₙ₋₁ᵀx", shapes=sh, syntax="unicode")
+    np.testing.assert_allclose(evaluate(last, vals), vals["x"][-1])
+    with pytest.raises(md.ParseError, match="index"):
+        md.parse("Aᵢⱼ", shapes=sh, syntax="unicode")  # other subscripts: index notation

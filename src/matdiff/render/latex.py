@@ -181,6 +181,10 @@ class LatexFormat(UnicodeFormat):
     BRACKET = (r"\left[", r"\right]")
     CHAIN_DOT = r" \cdot "
     ONES, ONES_ROW = r"\mathbf{1}", r"\mathbf{1}^\top"
+
+    def unit(self, offset: Any) -> str:
+        """The unit vector ``e_{p}`` (1 at index ``p``, from 0)."""
+        return "e_{" + self.size(offset) + "}"
     MIN_CAP = 64
 
     # ------------------------------------------------------------- leaves

@@ -342,6 +342,8 @@ class Printer:
             return fmt.size(p[0]), dim_prec(p[0])
         if k == "eye":
             return fmt.EYE, ATOM
+        if k == "unit":  # eₚ, the unit vector (a scatter into zeros)
+            return fmt.unit(p[0]), ATOM
         if k == "comm":  # the commutation matrix of the vec layout
             return fmt.COMM, ATOM
         if k == "kron":  # AB ⊗ C is (AB) ⊗ C: a product binds tighter than ⊗

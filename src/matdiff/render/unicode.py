@@ -165,6 +165,16 @@ class UnicodeFormat:
 
     ONES, ONES_ROW = "1", "1ᵀ"
 
+    def unit(self, offset: Any) -> str:
+        """The unit vector ``eₚ`` (1 at index ``p``, from 0): ``e₀``, ``eₙ₋₁``; an
+        index without subscript letters is written ``e_(N − 1)``."""
+        text = dim_text(offset, minus="-").replace(" ", "")
+        sub = str.maketrans("0123456789-+", "₀₁₂₃₄₅₆₇₈₉₋₊")
+        if all(c.isdigit() or c in "-+" or subscript((c,)) != f"[{c}]" for c in text):
+            return "e" + "".join(c.translate(sub) if not c.isalpha() else subscript((c,))
+                                 for c in text)
+        return "e_(" + dim_text(offset, minus=f" {self.MINUS} ") + ")"
+
     def unknown(self, kind: str) -> str:  # pragma: no cover
         return f"<{kind}>"
 
