@@ -45,6 +45,12 @@ class _Term:
         return out
 
 
+def _rank(t: MForm) -> tuple:
+    """A derivative's term's place in its sum: positive first, shorter first, numbers
+    last."""
+    return (_is_neg(t), t.width, t.kind in ("eye", "fill", "num"))
+
+
 def _content(t: MForm, limit: int = 24) -> tuple:
     """What a form is made of, in reading order: its kinds, names and numbers (the
     first ``limit`` of them), a key that orders sums the same way however their
@@ -71,9 +77,10 @@ class SumFactoring(FormsMixin):
         if len(terms) == 1:
             return terms[0]
         if not getattr(self, "written", False):
-            terms = sorted(terms, key=lambda t: (_is_neg(t), t.width,
-                                                 t.kind in ("eye", "fill", "num"),
-                                                 _content(t)))
+            terms = sorted(terms, key=_rank)
+            ranks = [_rank(t) for t in terms]
+            if len(set(ranks)) < len(ranks):  # ties: by content (only then: it walks)
+                terms = sorted(terms, key=lambda t: (_rank(t), _content(t)))
         return self.make("add", terms, (), terms[0].shape, orient)
 
     def _chain(self, t: MForm) -> tuple[float, list[MForm]]:
