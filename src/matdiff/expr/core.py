@@ -650,11 +650,12 @@ class Add(Expr):
     Its ``children`` are in the canonical order (the simplifier sorts them), so that
     ``a + b`` and ``b + a`` are one node, with one digest.  The order in which the
     terms were written is printing information only, kept beside them:
-    :meth:`written_terms`.  It is the order of the sum's first construction (the
-    node is shared, so a later ``b + a`` is the node ``a + b`` and prints as first
-    written, while it lives); a sum loaded from a pickle has the canonical order.
-    Derivatives do not print in it (reverse mode builds their sums in an order of its
-    own): the printer gives their terms a natural order (see
+    :meth:`written_terms`.  It is the order of the sum's latest construction (the
+    node is shared, so after ``a + b``, writing ``b + a`` gives the same node, which
+    prints ``b + a`` from then on: what was written last); rebuilding a sum over new
+    children (:meth:`rebuild`) and pickling keep it.  Derivatives do not print in it
+    (reverse mode builds their sums in an order of its own): the printer gives their
+    terms a natural order, and the sums of their function its written one (see
     :meth:`matdiff.render.mform.factoring.SumFactoring._settle`).
     """
 
@@ -675,11 +676,13 @@ class Add(Expr):
                     f"cannot add shapes {shape_str(shape)} and {shape_str(t.shape)}"
                 )
         node: Add = cls._intern((), terms, shape)  # type: ignore[assignment]
-        if getattr(node, "_written", None) is None:  # first construction: its order
+        if written is not None:  # this construction's order (the latest one wins)
             pos = {id(t): k for k, t in enumerate(terms)}
-            perm = tuple(pos[id(t)] for t in written) if written is not None else ()
-            node._written = perm if sorted(perm) == list(range(len(terms))) \
-                else tuple(range(len(terms)))
+            perm = tuple(pos.get(id(t), -1) for t in written)
+            if sorted(perm) == list(range(len(terms))):
+                node._written = perm
+        if getattr(node, "_written", None) is None:
+            node._written = tuple(range(len(terms)))
         return node
 
     def __reduce__(self) -> tuple:
@@ -701,7 +704,9 @@ class Add(Expr):
         return tuple(self.children[k] for k in perm)
 
     def rebuild(self, children: Sequence[Expr]) -> Expr:
-        return _s().add(children)
+        # the new children stand where the old ones did: add them in written order
+        perm = getattr(self, "_written", None) or range(len(children))
+        return _s().add([children[k] for k in perm])
 
     def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
         total = args[0]
