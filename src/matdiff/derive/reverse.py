@@ -309,7 +309,7 @@ def project(adj: Expr, x: Var, nf: int) -> Expr:
     >>> import matdiff as md
     >>> print(md.derive("tr(A @ S)", "S", shapes={"A": ("n", "n"),
     ...                                           "S": ("n", "n", "symmetric")}))
-    0.5(A + Aᵀ)
+    (A + Aᵀ)/2
     """
     if not x.structure:
         return adj

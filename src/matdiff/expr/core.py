@@ -650,13 +650,29 @@ def letter_dims(operands: Sequence[Expr], specs: Sequence[Sequence[int]]) -> dic
 
 # ============================================================== sums
 class Add(Expr):
-    """The sum of two or more terms of one shape."""
+    """The sum of two or more terms of one shape.
 
-    __slots__ = ()
+    Its ``children`` are in the canonical order (the simplifier sorts them), so that
+    ``a + b`` and ``b + a`` are one node, with one digest.  The order in which the
+    terms were written is printing information only, kept beside them:
+    :meth:`written_terms`.  It is the order of the sum's latest construction (the
+    node is shared, so after ``a + b``, writing ``b + a`` gives the same node, which
+    prints ``b + a`` from then on: what was written last); rebuilding a sum over new
+    children (:meth:`rebuild`) and pickling keep it.  Derivatives do not print in it
+    (reverse mode builds their sums in an order of its own): the printer gives their
+    terms a natural order, and the sums of their function its written one (see
+    :meth:`matdiff.render.mform.factoring.SumFactoring._settle`).
+    """
+
+    __slots__ = ("_written",)
     kind = "add"
     order = 11
 
-    def __new__(cls, terms: Sequence[Expr]) -> Add:
+    _written: tuple[int, ...] | None
+
+    def __new__(cls, terms: Sequence[Expr], written: Sequence[Expr] | None = None) -> Add:
+        """``terms`` in canonical order; ``written``: the same terms in the order
+        they were written (left out: the canonical order)."""
         terms = tuple(terms)
         shape = terms[0].shape
         for t in terms[1:]:
@@ -664,10 +680,38 @@ class Add(Expr):
                 raise ShapeError(
                     f"cannot add shapes {shape_str(shape)} and {shape_str(t.shape)}"
                 )
-        return cls._intern((), terms, shape)  # type: ignore[return-value]
+        node: Add = cls._intern((), terms, shape)  # type: ignore[assignment]
+        if written is not None:  # this construction's order (the latest one wins)
+            pos = {id(t): k for k, t in enumerate(terms)}
+            perm = tuple(pos.get(id(t), -1) for t in written)
+            if sorted(perm) == list(range(len(terms))):
+                node._written = perm
+        if getattr(node, "_written", None) is None:
+            node._written = tuple(range(len(terms)))
+        return node
+
+    def __reduce__(self) -> tuple:
+        # through the constructor, so the written order travels too
+        return (Add, (self.children, self.written_terms()))
+
+    def written_terms(self) -> tuple[Expr, ...]:
+        """The terms in the order they were written (see the class docstring).
+
+        >>> import matdiff as md
+        >>> w, x, b = md.vector("w", "n"), md.vector("x", "n"), md.scalar("b")
+        >>> f = w @ x + b
+        >>> [str(t) for t in f.written_terms()], f is b + w @ x
+        (['wᵀx', 'b'], True)
+        """
+        perm = getattr(self, "_written", None)
+        if not perm:
+            return self.children
+        return tuple(self.children[k] for k in perm)
 
     def rebuild(self, children: Sequence[Expr]) -> Expr:
-        return _s().add(children)
+        # the new children stand where the old ones did: add them in written order
+        perm = getattr(self, "_written", None) or range(len(children))
+        return _s().add([children[k] for k in perm])
 
     def _eval(self, args: list[Any], sizes: Mapping[str, int]) -> Any:
         total = args[0]

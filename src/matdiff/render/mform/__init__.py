@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...expr.core import Call, Expr, topo_order
+from ...expr.core import Add, Call, Expr, topo_order
 from .evaluate import to_numpy
 from .forms import Forms
 from .tree import (
@@ -65,7 +65,15 @@ _: tuple[Any, ...] = (_CALL_PREC, _const_exponent, _denominator, _int, _is_neg, 
 
 
 def _build(e: Expr, index: bool) -> MForm:
-    forms = Forms()
+    from ...derive.result import Derivative
+
+    # a function prints its sums as written; a derivative its function's sums as
+    # written too, the others (reverse mode's) in the natural order
+    if isinstance(e, Derivative):
+        forms = Forms(written=False, kept=frozenset(
+            id(n) for n in topo_order(e.f) if isinstance(n, Add)))
+    else:
+        forms = Forms(written=True)
     text: dict[int, MForm] = {}
     idx: dict[int, MForm] = {}
     opaque = (Call,)  # a matrix function's argument prints in matrix form
