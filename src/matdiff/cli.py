@@ -415,7 +415,7 @@ def check_text(r: CheckResult, lang: str = "en") -> str:
     if "check_ok" not in p:
         return str(r)
     what = p["check_what_claim" if r.claim else "check_what"]
-    hint = sentence(r.hint, lang)
+    hint = r.hint_in(lang)  # written from its code in the language
     if r.status == "unchecked":
         return p["check_unchecked"].format(what=what, reason=sentence(r.reason, lang))
     if not r.points:
