@@ -355,11 +355,13 @@ class Forms(SumFactoring, ProductReading, KronForms):
             return terms
         merged = self.diag(self.add([t.args[0] for t in diags], diags[0].args[0].shape))
         out: list[MForm] = []
+        placed = False  # equal diagonals are one interned form: place the merge once
         for t in terms:
             if t.kind != "diag":
                 out.append(t)
-            elif t is diags[0]:
+            elif not placed:
                 out.append(merged)
+                placed = True
         return [t for t in out if not _is_zero(t)] or [merged]
 
     def _merge_equal(self, terms: list[MForm]) -> list[MForm]:
