@@ -710,7 +710,11 @@ class Add(Expr):
 
     def rebuild(self, children: Sequence[Expr]) -> Expr:
         # the new children stand where the old ones did: add them in written order
-        perm = getattr(self, "_written", None) or range(len(children))
+        # (a rebuild with other terms than this sum's, as a pass that drops some of
+        # them makes, adds them in the order given)
+        perm = getattr(self, "_written", None)
+        if not perm or len(children) != len(self.children):
+            perm = range(len(children))
         return _s().add([children[k] for k in perm])
 
     def _eval(self, args: list[Any], sizes: Mapping[str, int]) -> Any:
