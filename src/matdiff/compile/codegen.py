@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..expr.core import Expr
+from .fuse import element_counts, fuse
 from .generator import Generator
 from .lines import Code, check_name, function_source, num
 from .matfn import solvable_inverses
@@ -69,8 +70,9 @@ def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
     gen.solvable = solvable_inverses(outputs)
     count = gen.visit_all(outputs, var_code)
     rets, post = _returns(gen, outputs, structured)
-    src = function_source(fname, var_code, sizes, finish(gen.lines, rets), rets)
-    glb: dict[str, Any] = {"xp": table, "__builtins__": {}}  # exec fills in fname
+    body, fx = fuse(finish(gen.lines, rets), rets, table, element_counts(gen, outputs))
+    src = function_source(fname, var_code, sizes, body, rets)
+    glb: dict[str, Any] = {"xp": table, "fx": fx, "__builtins__": {}}  # exec fills in fname
     exec(compile(src, f"<matdiff {fname}>", "exec"), glb)  # noqa: S102 - our own code
     return Generated(src, glb[fname], dict(sizes), count,
                      post if any(p is not None for p in post) else None)
