@@ -17,7 +17,9 @@ import matdiff as md
 from matdiff.compile import fuse
 from matdiff.compile.fuse import MIN_SIZE, Kernel
 
-numba = pytest.importorskip("numba")  # the [fast] extra; the fallback is tested too
+#: the tests that need the kernels compiled (the [fast] extra); without Numba the
+#: others still run, on the NumPy form that fused lines fall back to
+needs_numba = pytest.mark.skipif(not fuse.numba_available(), reason="needs numba ([fast])")
 
 N = 2 * MIN_SIZE  # a size where chains fuse
 
@@ -85,6 +87,7 @@ y0 = rng.standard_normal(N)
 
 
 # ------------------------------------------------------------ the chains of issue 16
+@needs_numba
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_tanh_jacobian_one_minus_tanh_squared(dtype):
     # d tanh(x)/dx = diag(1 − tanh²(x)): 1 − t·t is one kernel, tanh stays NumPy's
@@ -218,6 +221,7 @@ def test_fallback_without_numba(monkeypatch):
     np.testing.assert_array_equal(got, _unfused(lambda: plain(x=x0)))
 
 
+@needs_numba
 def test_kernel_waits_until_hot(monkeypatch):
     monkeypatch.setitem(fuse.settings, "hot_calls", 3)
     x = md.vector("x", "n")
@@ -229,6 +233,7 @@ def test_kernel_waits_until_hot(monkeypatch):
     assert not isinstance(_kernels(f)["k0"], Kernel)
 
 
+@needs_numba
 def test_a_wrong_kernel_is_caught(monkeypatch):
     # plant a wrong fused expression (− becomes +): the comparison must fail
     real = fuse._kernel_source
@@ -254,3 +259,24 @@ def test_kernel_source():
     body, leaves, funcs = fuse._kernel_source(tree)
     assert leaves == ["t2", "t5", "t1[:, None]"] and funcs == ["step"]
     assert body == "((((-0.5) * _s_step(p0)) * p1) + (np.maximum(p1, p2) ** (2.0)))"
+
+
+def test_joined_lines_read_what_they_compute():
+    # a chain joined into a line that does not become a kernel (fusion of small
+    # arrays is off) still lists the names it reads, for any later pass
+    from matdiff.compile.fuse import fuse as fuse_pass
+    from matdiff.compile.lines import Code, Line
+
+    lines = [Line("t0", Code("xp.tanh(a0)", ("a0",))),
+             Line("t1", Code("t0 * t0", ("t0", "t0"), True)),
+             Line("t2", Code("1.0 - t1", ("t1",), True))]
+    rets = [Code("t2", ("t2",))]
+    from matdiff.compile.backends import get_backend
+
+    table = get_backend("numpy")
+    small, _ = fuse_pass(lines, rets, table, {"t0": 10, "t1": 10, "t2": 10})
+    assert [ln.target for ln in small] == ["t0", "t2"]
+    assert small[1].value.text == "1.0 - t0 * t0" and small[1].value.reads == ("t0", "t0")
+    big, fx = fuse_pass(lines, rets, table, {"t0": N, "t1": N, "t2": N})
+    assert big[1].value.text == "fx.k0(t0)" and big[1].value.reads == ("t0",)
+    np.testing.assert_array_equal(fx.k0(x0), 1.0 - x0 * x0)

@@ -88,7 +88,10 @@ _CMPOPS = (ast.Gt, ast.Lt, ast.GtE, ast.LtE)
 
 def numba_available() -> bool:
     """Whether Numba can be imported here (the ``matdiff[fast]`` extra)."""
-    return importlib.util.find_spec("numba") is not None
+    try:
+        return importlib.util.find_spec("numba") is not None
+    except (ImportError, ValueError):  # a module entry of None: blocked
+        return False
 
 
 # ------------------------------------------------------------ which code is element-wise
@@ -233,8 +236,13 @@ class Kernel:
             if self.calls >= settings["hot_calls"]:
                 fn = _compiled(self.body, self.nparams, self.funcs)
                 if fn is not None:
-                    setattr(self.ns, self.slot, fn)
-                    return fn(*args)
+                    try:
+                        out = fn(*args)
+                    except TypeError:  # inputs the kernel's loops do not take
+                        fn = None
+                    else:
+                        setattr(self.ns, self.slot, fn)
+                        return out
                 setattr(self.ns, self.slot, self.numpy_form)
         return self.numpy_form(*args)
 
@@ -389,7 +397,7 @@ def fuse(lines: Sequence[Line], rets: Sequence[Code], table: Any,
         # (a comparison at the root is NumPy's bool array: not the kernel's float)
         if not (_elementwise(tree) and not isinstance(tree, ast.Compare)
                 and _count_ops(tree) >= MIN_OPS and big):
-            out.append(Line(ln.target, Code(ast.unparse(tree), ln.value.reads, ln.value.fresh),
+            out.append(Line(ln.target, Code(ast.unparse(tree), _names(tree), ln.value.fresh),
                             ln.comment, ln.copy_of) if subs else ln)
             continue
         out.append(_kernel_line(fx, ln, tree, table))
@@ -407,13 +415,22 @@ def _kernel_line(fx: SimpleNamespace, ln: Line, tree: ast.expr, table: Any) -> L
                  f"<matdiff fused {slot}>", "exec"), glb)
     setattr(fx, slot, Kernel(fx, slot, body, len(leaves), funcs, glb["numpy_form"]))
     call = f"fx.{slot}({', '.join(leaves)})"
-    names = tuple(n.id for leaf in leaves for n in ast.walk(ast.parse(leaf, mode="eval"))
-                  if isinstance(n, ast.Name) and n.id != "xp")
+    names = tuple(n for leaf in leaves for n in _names(ast.parse(leaf, mode="eval").body))
     head = (ln.comment + "  " if ln.comment else "") + "fused"
     comment = f"{head}: {ast.unparse(tree)}"
     if len(f"    {ln.target} = {call}  # {comment}") > 88:  # the source stays lint-clean
         comment = f"{head} element-wise chain"
     return Line(ln.target, Code(call, names, fresh=True), comment)
+
+
+def _names(tree: ast.expr) -> tuple[str, ...]:
+    """The local names ``tree`` reads, in order of appearance, with repeats (the
+    ``reads`` of a :class:`~.lines.Code`; ``xp``, the table, is not one)."""
+    found: list[tuple[int, int, str]] = [
+        (n.lineno, n.col_offset, n.id) for n in ast.walk(ast.parse(ast.unparse(tree),
+                                                                   mode="eval"))
+        if isinstance(n, ast.Name) and n.id not in ("xp", "fx")]
+    return tuple(name for *_, name in sorted(found))
 
 
 def _with_params(tree: ast.expr, leaves: Sequence[str]) -> ast.expr:
