@@ -48,7 +48,7 @@ from .compile.evaluate import bind_sizes, evaluate
 from .derive.reverse import derive, function_of, is_several, resolve_several, resolve_wrt
 from .errors import EvaluationError, LimitError
 from .expr.core import STRUCTURES, Expr, Map, Shape, Size, Var, shape_str, topo_order, var_nodes
-from .expr.dims import dim_add, dim_mul, dim_names, dim_size
+from .expr.dims import Dim, dim_add, dim_mul, dim_names, dim_size
 from .expr.selection import fit_sizes
 
 __all__ = ["check", "CheckResult", "random_values", "structured"]
@@ -505,7 +505,7 @@ def _finite_point(f: Expr, D: Expr, x: Wrt, vals: dict[str, np.ndarray],
 
 def check(f: Expr | str, wrt: Expr | str | Sequence[Expr | str],
           values: Mapping[str, Any] | None = None,
-          shapes: Mapping[str, Sequence] | None = None, *,
+          shapes: Mapping[str, Sequence[Dim]] | None = None, *,
           derivative: Expr | str | None = None, points: int = 3, directions: int = 3,
           eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7,
           seed: int | None = 0) -> CheckResult:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..derive.result import binding_variables
 from ..errors import EvaluationError, LimitError, MatdiffError
-from ..expr.core import Expr, Map, Size, Var, shape_str, topo_order
+from ..expr.core import Dim, Expr, Map, Size, Var, shape_str, topo_order
 from ..expr.dims import DimPoly, dim_names, dim_size, solve_dim
 from .backends import get_backend, missing_functions, working_dtype
 from .codegen import Generated, check_name, generate
@@ -348,7 +348,7 @@ class Compiled:
         self.backend = backend
         if not isinstance(structured, (bool, np.bool_)):
             raise TypeError(f"structured must be True or False, not {structured!r}")
-        self.structured = bool(structured)
+        self.structured: bool = bool(structured)
         self._weak = _weak
         self._leaves: list = [weakref.ref(e) for e in leaves] if _weak else leaves
         self._dims = check_dims(dims)
@@ -385,7 +385,7 @@ class Compiled:
         self._dims_used = used
         self._cache: dict[tuple, Any] = {}
         self._last: Generated | None = None
-        self.generated = 0
+        self.generated: int = 0
         self._numpy = backend == "numpy"
         #: (dtype, device) -> the backend's table that makes arrays of that kind
         self._tables: dict[tuple, SimpleNamespace] = {("float64", None): self._table}
@@ -408,7 +408,7 @@ class Compiled:
         return _pack(self._recipe, self.call_flat(values, dims))
 
     def call_flat(self, values: Mapping[str, Any], dims: Mapping[str, int] | None = None
-                  ) -> tuple:
+                  ) -> tuple[Any, ...]:
         fn, arrs = self._lookup(values, dims)
         try:
             return fn(*arrs)
@@ -526,6 +526,10 @@ class Compiled:
         g = self._generate(sizes, table)
         self._check_memory(g, np.dtype(table.precision).itemsize)
         fn = g.fn
+        if self._numpy and g.post is None:  # one pass over the data (rowblock.py)
+            from .rowblock import row_blocked
+
+            fn = row_blocked(self._exprs(), self._inputs, sizes, table) or fn
         if self.backend == "jax":
             fn = table.jit(fn)
         if g.post is not None:
@@ -557,7 +561,7 @@ class Compiled:
         """The variables the function takes, in the order of its generated arguments."""
         return list(self._inputs)
 
-    def cache_info(self) -> dict:
+    def cache_info(self) -> dict[str, int]:
         """``{"specialisations": ..., "generated": ...}``: shape signatures seen and code
         generations done (a call on known shapes generates nothing)."""
         return {"specialisations": len(self._cache), "generated": self.generated}
@@ -565,7 +569,7 @@ class Compiled:
     def __repr__(self) -> str:
         return f"<matdiff.Compiled backend={self.backend} inputs={self._inputs}>"
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         # the expressions and options, not the generated code: loading compiles again
         # (in the loading process, for its own backend versions)
         if self._args[0] is None:
@@ -600,8 +604,9 @@ def compile(outputs: Any, backend: str = "numpy", structured: bool = False,  # n
     return Compiled(outputs, backend=backend, structured=structured, dims=dims)
 
 
-def value_and_grad(f: Expr, wrt: Any = None, backend: str = "numpy",
-                   structured: bool = False, shapes: Mapping | None = None) -> Compiled:
+def value_and_grad(f: Expr | str, wrt: Expr | str | Sequence[Expr | str] | None = None,
+                   backend: str = "numpy", structured: bool = False,
+                   shapes: Mapping[str, Sequence[Dim]] | None = None) -> Compiled:
     """A compiled function returning ``(value, derivatives)``.
 
     ``wrt`` is a variable (or its name): the function returns ``(f, df/dwrt)``; a list

@@ -63,7 +63,7 @@ from typing import Any
 
 from ..errors import LimitError, MatdiffError, ParseError, ShapeError, UnknownFunctionError
 from ..expr import builders as b
-from ..expr.core import Const, Dim, Expr, shape_str
+from ..expr.core import Const, Dim, Expr, Shape, shape_str
 from ..expr.functions import FUNCTIONS
 from .grammar import TokenParser
 from .mc import Row, _un, _what, _wrap
@@ -123,7 +123,7 @@ def _prefix_functions() -> dict[str, str]:
 class _Names:
     """What a run of letters may be made of, given the declared shapes."""
 
-    def __init__(self, declared: Mapping[str, tuple]) -> None:
+    def __init__(self, declared: Mapping[str, Shape]) -> None:
         self.variables = dict(declared)
         dims: list[Dim] = []
         for shape in declared.values():
@@ -467,7 +467,7 @@ def _operator(op: str) -> Any:
     return next((fn for fn in MATRIX_FUNCTIONS.values() if op and fn.operator == op), None)
 
 
-def unicode_tree(text: str, declared: Mapping[str, tuple]) -> Node:
+def unicode_tree(text: str, declared: Mapping[str, Shape]) -> Node:
     """The syntax tree of ``text`` in unicode syntax (names split by ``declared``).
 
     >>> t = unicode_tree("xᵀAx", {"x": ("n",), "A": ("n", "n")})
@@ -506,7 +506,7 @@ _FRESH = "_ones_dim_"
 
 
 class _Builder:
-    def __init__(self, text: str, declared: Mapping[str, tuple], names: _Names,
+    def __init__(self, text: str, declared: Mapping[str, Shape], names: _Names,
                  bound: dict[str, Dim]) -> None:
         self.text = text
         self.declared = declared
@@ -854,7 +854,7 @@ def _dims_of(e: Expr) -> set:
     return out
 
 
-def parse_unicode(text: str, declared: Mapping[str, tuple]) -> tuple[Expr, dict[str, tuple]]:
+def parse_unicode(text: str, declared: Mapping[str, Shape]) -> tuple[Expr, dict[str, Shape]]:
     """``text`` in unicode syntax as an expression, and the shapes of the variables
     it names (``declared`` is the checked ``shapes=``).
 

@@ -281,10 +281,10 @@ class LatexFormat(UnicodeFormat):
         return "".join([sign, r"\frac{", fmt_number(abs(c)), "}{", *d, "} ", rest])
 
     # ------------------------------------------------------------- index notation
-    def sub(self, letters: tuple) -> str:
+    def sub(self, letters: tuple[str, ...]) -> str:
         return _sub(letters)
 
-    def indexed(self, text: str, letters: tuple) -> str:
+    def indexed(self, text: str, letters: tuple[str, ...]) -> str:
         """``x_{i}``; a name that has a subscript already is braced: ``{W_{1}}_{ij}``."""
         if not letters:
             return text
@@ -292,10 +292,10 @@ class LatexFormat(UnicodeFormat):
             text = "{" + text + "}"
         return text + _sub(letters)
 
-    def index_wrap(self, res: Result, letters: tuple) -> str:
+    def index_wrap(self, res: Result, letters: tuple[str, ...]) -> str:
         return self.indexed("(" + res[0] + ")", letters)
 
-    def sum_head(self, letters: tuple) -> str:
+    def sum_head(self, letters: tuple[str, ...]) -> str:
         return r"\sum" + _sub(letters) + " "
 
     # ------------------------------------------------------------- side by side

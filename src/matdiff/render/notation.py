@@ -81,7 +81,7 @@ def superscript_int(p: int) -> str:
     return str(int(p)).translate(_SUPER)
 
 
-def letter_names(count: int, avoid: frozenset | set = frozenset()) -> list[str]:
+def letter_names(count: int, avoid: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """``count`` index letters not in ``avoid``: ``i j k l m p r s t …``, then
     ``i1 i2 …`` when the subscriptable letters run out."""
     out: list[str] = []
@@ -99,7 +99,7 @@ def letter_names(count: int, avoid: frozenset | set = frozenset()) -> list[str]:
     return out
 
 
-def subscript(letters: tuple | list) -> str:
+def subscript(letters: tuple[str, ...] | list[str]) -> str:
     """Index letters as Unicode subscripts (``ᵢⱼ``), or ``[i1,j]`` when a letter
     has no subscript form."""
     if not letters:

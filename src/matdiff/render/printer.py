@@ -78,7 +78,7 @@ MATRIX_KINDS = LEAVES + ("stack",)
 
 Result = tuple[str, int]  # (text, precedence)
 #: how a task is printed: the tasks it needs first, and how their texts make its own
-Plan = tuple[list[tuple], Callable[[list[Result]], Result]]
+Plan = tuple[list[tuple[Any, ...]], Callable[[list[Result]], Result]]
 
 class _PaperCalls(Mapping):
     """The paper's spellings of element-wise functions, from their definitions'
@@ -153,11 +153,11 @@ class Printer:
         style = style or Style()
         self.fmt = fmt
         self.style = style
-        self.had = fmt.SIGNS.get(style.product, style.product)
-        self.div = fmt.SIGNS.get(style.quotient, style.quotient)
-        self.cap = max(int(max_chars), fmt.MIN_CAP)
-        self.memo: dict[tuple, Result] = {}
-        self.count = 0
+        self.had: str = fmt.SIGNS.get(style.product, style.product)
+        self.div: str = fmt.SIGNS.get(style.quotient, style.quotient)
+        self.cap: int = max(int(max_chars), fmt.MIN_CAP)
+        self.memo: dict[tuple[Any, ...], Result] = {}
+        self.count: int = 0
         self.chars = 0
 
     # ------------------------------------------------------------- engine
@@ -165,7 +165,7 @@ class Printer:
         """The parts as one text, cut to the cap as the format cuts."""
         return self.fmt.join(parts, self.cap)
 
-    def run(self, task: tuple) -> Result:
+    def run(self, task: tuple[Any, ...]) -> Result:
         """The text of one task, printing what it needs first (without recursion)."""
         memo = self.memo
         plans: dict[tuple, tuple] = {}

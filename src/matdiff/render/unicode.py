@@ -260,18 +260,18 @@ class UnicodeFormat:
         return pr.join(["(", self.number(c), "/", *d, ")", rest])
 
     # ------------------------------------------------------------- index notation
-    def sub(self, letters: tuple) -> str:
+    def sub(self, letters: tuple[str, ...]) -> str:
         return subscript(letters)
 
-    def indexed(self, text: str, letters: tuple) -> str:
+    def indexed(self, text: str, letters: tuple[str, ...]) -> str:
         """A name with index letters: ``Aᵢⱼ``."""
         return text + subscript(letters)
 
-    def index_wrap(self, res: Result, letters: tuple) -> str:
+    def index_wrap(self, res: Result, letters: tuple[str, ...]) -> str:
         """A matrix form with its axes named: ``(Ax)ᵢ``, ``tr(A)``."""
         return paren(*res, ATOM) + subscript(letters)
 
-    def sum_head(self, letters: tuple) -> str:
+    def sum_head(self, letters: tuple[str, ...]) -> str:
         return "Σ" + subscript(letters) + " "
 
     # ------------------------------------------------------------- side by side

@@ -36,6 +36,8 @@ The package's modules: :mod:`~.tree` (the node and its precedence and width),
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...expr.core import Call, Expr, topo_order
 from .evaluate import to_numpy
 from .forms import Forms
@@ -59,7 +61,7 @@ from .tree import (
 __all__ = ["ARG_PREC", "MForm", "Forms", "matrix_form", "index_form", "to_numpy", "MAX_SEARCH",
            "MAX_SMUL", "inline", "call_spec", "transposed_call"]
 
-_ = (_CALL_PREC, _const_exponent, _denominator, _int, _is_neg, _is_ones, _is_zero)
+_: tuple[Any, ...] = (_CALL_PREC, _const_exponent, _denominator, _int, _is_neg, _is_ones, _is_zero)
 
 
 def _build(e: Expr, index: bool) -> MForm:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ...expr.core import Add, Call, Const, Delta, Einsum, Expr, Map, Size, Var
+from ...expr.core import Add, Call, Const, Delta, Einsum, Expr, Map, Shape, Size, Var
 from ...expr.matrix_functions import MATRIX_FUNCTIONS
 from ...expr.selection import Concat, Take
 from .factoring import SumFactoring
@@ -40,7 +40,7 @@ class Forms(SumFactoring, ProductReading, KronForms):
         self._table: dict = {}
         self._tcache: dict = {}
 
-    def make(self, kind: str, args: Sequence[MForm], params: tuple, shape: tuple,
+    def make(self, kind: str, args: Sequence[MForm], params: tuple[Any, ...], shape: Shape,
              orient: str) -> MForm:
         args = tuple(args)
         key = (kind, params, tuple(id(a) for a in args), shape, orient)
@@ -60,7 +60,7 @@ class Forms(SumFactoring, ProductReading, KronForms):
         return node
 
     # ------------------------------------------------------------- leaves
-    def sym(self, name: str, shape: tuple, structure: str | None = None) -> MForm:
+    def sym(self, name: str, shape: Shape, structure: str | None = None) -> MForm:
         # a structured variable (symmetric, SPD, diagonal) keeps its structure: Sᵀ = S
         params = (name, structure) if structure else (name,)
         return self.make("sym", (), params, shape, _canon(shape))
@@ -68,12 +68,12 @@ class Forms(SumFactoring, ProductReading, KronForms):
     def num(self, v: float) -> MForm:
         return self.make("num", (), (float(v),), (), "s")
 
-    def fill(self, v: float, shape: tuple) -> MForm:
+    def fill(self, v: float, shape: Shape) -> MForm:
         if not shape:
             return self.num(v)
         return self.make("fill", (), (float(v),), shape, _canon(shape))
 
-    def zero(self, shape: tuple, orient: str | None = None) -> MForm:
+    def zero(self, shape: Shape, orient: str | None = None) -> MForm:
         z = self.fill(0.0, shape)
         return self.T(z) if orient == "row" else z
 
@@ -317,7 +317,7 @@ class Forms(SumFactoring, ProductReading, KronForms):
         return self.make("sumaxis", (M,), (axis,), (M.shape[1 - axis],), "col")
 
     # ------------------------------------------------------------- sums
-    def add(self, terms: Sequence[MForm], shape: tuple) -> MForm:
+    def add(self, terms: Sequence[MForm], shape: Shape) -> MForm:
         """The sum of forms of one shape; a common factor of products comes out
         (``Ax + Aᵀx = (A + Aᵀ)x``); positive terms first, shorter first (``A + I``)."""
         flat: list[MForm] = []
@@ -388,7 +388,7 @@ class Forms(SumFactoring, ProductReading, KronForms):
                              exponent.shape, exponent.orient)
         return self.make("pow", (base, exponent), (), base.shape, base.orient)
 
-    def call(self, fn: str, x: MForm | Sequence[MForm], params: tuple = ()) -> MForm:
+    def call(self, fn: str, x: MForm | Sequence[MForm], params: tuple[Any, ...] = ()) -> MForm:
         """Matrix function ``fn`` of ``x`` (or of the arguments ``x``, with the call's
         ``params``): a result of the first argument's shape stands as it does
         (``softmax`` of a column is a column, ``A⁻¹b`` as ``b``), another as its shape
@@ -399,12 +399,14 @@ class Forms(SumFactoring, ProductReading, KronForms):
         orient = last.orient if shape == last.shape else _canon(shape)
         return self.make("call", args, (fn, *params), shape, orient)
 
-    def index(self, ops: Sequence[MForm], specs: tuple, out: tuple, shape: tuple) -> MForm:
+    def index(self, ops: Sequence[MForm], specs: tuple[tuple[int, ...], ...],
+              out: tuple[int, ...], shape: Shape) -> MForm:
         """A product in index notation: ``value[out] = Σ Π ops[k][specs[k]]``."""
         return self.make("index", ops, (specs, out), shape, _canon(shape))
 
     # ------------------------------------------------------------- stacking
-    def stack(self, parts: Sequence[MForm], axis: int, rows: tuple, shape: tuple) -> MForm:
+    def stack(self, parts: Sequence[MForm], axis: int, rows: tuple[bool, ...],
+              shape: Shape) -> MForm:
         """A concatenation (:class:`~matdiff.expr.selection.Concat`): ``[a, b]``, a
         stack of scalars, is a column; a matrix's columns stacked are the transpose of
         its rows stacked (``[u, v]ᵀ``); matrices side by side (``axis=1``) are a block
@@ -437,7 +439,7 @@ class Forms(SumFactoring, ProductReading, KronForms):
                 return self.make("block", cells, (len(parts), len(widths[0])), shape, "m")
         return self.make("stack", parts, (axis, rows), shape, _canon(shape))
 
-    def take(self, x: MForm, axis: int, key: tuple, text: str, shape: tuple) -> MForm:
+    def take(self, x: MForm, axis: int, key: tuple[Any, ...], text: str, shape: Shape) -> MForm:
         """A selection (:class:`~matdiff.expr.selection.Take`), printed as NumPy indexes:
         ``x[0]``, ``x[1:]``, ``X[:, 0]``; ``params`` holds the key's text on each axis of
         the selected form (``None``: all of it), so ``X[1][2]`` is ``X[1, 2]``."""
