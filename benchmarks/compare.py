@@ -3,6 +3,7 @@
     python benchmarks/compare.py            # full sizes (issue 4), a few minutes+
     python benchmarks/compare.py --quick    # small sizes, under 2 minutes
     python benchmarks/compare.py --threads 2 --json out.json --only hess_xAx
+    python benchmarks/compare.py --only fused   # fused element-wise chains (issue 16)
 
 Every library runs in this one process, float64, with the same thread count (set
 through OMP/MKL/OpenBLAS env variables before numpy is imported, torch.set_num_threads
@@ -11,7 +12,10 @@ against matdiff's before timing; warm-up and compilation are excluded from the t
 calls; the median and min of many repeats are reported, with ratios
 ``matdiff / peer`` (< 1 means matdiff is faster).  matdiff's derive+compile time
 (symbolic derivation, code generation and the first call) and JAX's jit time (trace,
-compile and the first call) are reported separately.
+compile and the first call) are reported separately.  matdiff's fused element-wise
+kernels (matdiff.compile.fuse) are compiled at the first call here, not after 100
+calls, so their compile time is in derive+compile; the ``fused_*`` rows also time the
+same code unfused, and time all contenders in interleaved rounds.
 """
 
 from __future__ import annotations
@@ -54,6 +58,12 @@ def main() -> None:  # noqa: C901 - one table of problems
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
     import matdiff as md
+    from matdiff.compile import fuse
+
+    # fused element-wise kernels compiled at the first call (the default waits for a
+    # line's 100th call): every row times matdiff's steady state, and the kernels'
+    # compile time is in the derive+compile column
+    fuse.settings["hot_calls"] = 1
 
     peers_avail = {}
     try:
@@ -483,6 +493,11 @@ def main() -> None:  # noqa: C901 - one table of problems
             peers["autograd"] = (call_a, False)
         run("mlp_value_and_grads", f"B={B},{I}-{H}-{K}", build_mlp, peers)
 
+    # ------------------------------------------------------------ fused element-wise chains
+    if want("fused"):
+        _fused(md, np, jax, jnp if jax else None, torch, tf if torch else None, rows, quick,
+               rng, close)
+
     # ------------------------------------------------------------ one pass over the data
     if want("rowblock"):
         _rowblock_rows(md, np, jax, jnp if jax else None, torch, tf if torch else None,
@@ -556,6 +571,199 @@ def _neuron(md, np, jax, jnp, torch, tf, autograd, anp, run, N, d, X0, w0, y0, b
         {"numpy": (lambda: np.mean((y0 - np.maximum(0, X0 @ w0 + b0)) ** 2), False)},
         note="for the cheap-gradient bound")
 
+
+def _fused_timing(calls: dict, rounds: int, budget: float) -> dict:
+    """Per-call median and min (seconds) of each of ``calls``, timed in interleaved
+    rounds (each round times every contender once, over a batch of at least 5 calls
+    sized to ~2 ms), so that a slow spell of this shared machine hits all of them
+    alike."""
+    import gc
+
+    import numpy as np
+
+    # the cyclic collector off while timing (as timeit does): after Numba's and
+    # XLA's compilers have filled the heap, one full collection inside a batch cost
+    # a contender 10x its time in a round
+    gc.collect()
+    gc.disable()
+    try:
+        return _fused_rounds(calls, rounds, budget, np)
+    finally:
+        gc.enable()
+
+
+def _fused_rounds(calls: dict, rounds: int, budget: float, np) -> dict:
+    batch = {}
+    for k, fn in calls.items():
+        fn()
+        t = time.perf_counter()
+        fn()
+        batch[k] = max(5, min(1000, int(2e-3 / max(time.perf_counter() - t, 1e-7))))
+    times: dict = {k: [] for k in calls}
+    start = time.perf_counter()
+    for r in range(rounds):
+        for k, fn in calls.items():
+            # a pause, so that the previous contender's pool threads (XLA's, torch's
+            # spin after their work) are asleep and do not take this one's core; then
+            # one untimed call, so that this one's own pool is awake, as it is in a
+            # loop of its own calls (measured: 200-400 µs a wake-up here, and the
+            # contender after JAX 4x slower without the pause)
+            time.sleep(0.005)
+            fn()
+            t = time.perf_counter()
+            for _ in range(batch[k]):
+                fn()
+            times[k].append((time.perf_counter() - t) / batch[k])
+        if time.perf_counter() - start > budget and r >= 4:
+            break
+    return {k: (float(np.median(v)), float(np.min(v)), len(v)) for k, v in times.items()}
+
+
+def _fused(md, np, jax, jnp, torch, tf, rows, quick, rng, close):
+    """Issue 16, item 3: element-wise chains fused into one Numba pass
+    (matdiff.compile.fuse), against the same code unfused, hand-written NumPy, JAX
+    (jit) and torch.func; all timed interleaved (:func:`_fused_timing`)."""
+    from matdiff.compile import fuse
+
+    rounds = 9 if quick else 25
+
+    def plain(c, kw):
+        """``c`` specialised with fusion off (code is generated at the first call)."""
+        fuse.settings["enabled"] = False
+        try:
+            c(**kw)
+        finally:
+            fuse.settings["enabled"] = True
+        return lambda: c(**kw)
+
+    def core(x):
+        """A structured result compared by its core (a dense n = 10⁵ Jacobian is
+        75 GiB)."""
+        return x.core if isinstance(x, md.Structured) else x
+
+    def same(a, b):
+        return close(core(a), core(b))
+
+    def row(problem, size, build, peers):
+        t0 = time.perf_counter()
+        c, kw = build()
+        def fused():
+            return c(**kw)
+        ref = fused()
+        compile_s = time.perf_counter() - t0
+        calls = {"matdiff": fused, "matdiff_unfused": plain(build()[0], kw)}
+        r = {"problem": problem, "size": size, "note": "interleaved",
+             "matdiff_derive_compile_s": compile_s}
+        for name, fn in peers.items():
+            try:
+                ok = same(ref, fn())
+            except Exception as exc:  # noqa: BLE001 - report and go on
+                r[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:200]}
+                continue
+            if ok:
+                calls[name] = fn
+            else:
+                r[name] = {"ok": False, "error": "result differs from matdiff's"}
+        if not same(ref, calls["matdiff_unfused"]()):
+            r["matdiff_unfused"] = {"ok": False, "error": "unfused differs from fused"}
+            calls.pop("matdiff_unfused")
+        res = _fused_timing(calls, rounds, 3.0 if quick else 15.0)
+        med = res["matdiff"][0]
+        r["matdiff"] = dict(zip(("median_s", "min_s", "repeats"), res["matdiff"]))
+        for name, (m, mn, k) in res.items():
+            if name != "matdiff":
+                r[name] = {"ok": True, "median_s": m, "min_s": mn, "repeats": k,
+                           "ratio": med / m}
+        rows.append(r)
+        _print_row(r)
+
+    def block(out):
+        return jax.block_until_ready(out) if jax is not None else out
+
+    # 1 − tanh²(x): the structured Jacobian of tanh (issue 16's target: no slower
+    # than JAX's vmap(grad))
+    for n in ([1000, 10_000] if quick else [1000, 10_000, 100_000]):
+        x0 = rng.standard_normal(n)
+
+        def build(x0=x0):
+            x = md.vector("x", "n")
+            return md.compile(md.derive(md.tanh(x), x), structured=True), {"x": x0}
+
+        peers = {"numpy": lambda x0=x0: md.Diagonal(1 - np.tanh(x0) ** 2)}
+        if jax:
+            vg = jax.jit(jax.vmap(jax.grad(jnp.tanh)))
+            xj = jnp.asarray(x0)
+            peers["jax_vmap_grad"] = lambda vg=vg, xj=xj: md.Diagonal(np.asarray(vg(xj)))
+        if torch:
+            tv = tf.vmap(tf.grad(torch.tanh))
+            xt = torch.tensor(x0)
+            peers["torch_vmap_grad"] = lambda tv=tv, xt=xt: md.Diagonal(tv(xt).numpy())
+        row("fused_tanh_jac", f"n={n}", build, peers)
+
+    # softmax: ∂/∂x yᵀsoftmax(x) = s ⊙ y − (sᵀy) s
+    for n in ([10_000] if quick else [10_000, 100_000]):
+        x0, y0 = rng.standard_normal(n), rng.standard_normal(n)
+
+        def build_sm(x0=x0, y0=y0):
+            x, y = md.vector("x", "n"), md.vector("y", "n")
+            return md.compile(md.derive(md.sum(md.softmax(x) * y), x)), {"x": x0, "y": y0}
+
+        def np_sm(x0=x0, y0=y0):
+            s = np.exp(x0 - x0.max())
+            s /= s.sum()
+            return s * y0 - (s @ y0) * s
+        peers = {"numpy": np_sm}
+        if jax:
+            gj = jax.jit(jax.grad(lambda x, y: jax.nn.softmax(x) @ y))
+            xj, yj = jnp.asarray(x0), jnp.asarray(y0)
+            peers["jax"] = lambda gj=gj, xj=xj, yj=yj: block(gj(xj, yj))
+        if torch:
+            gt = tf.grad(lambda x, y: torch.softmax(x, 0) @ y)
+            xt, yt = torch.tensor(x0), torch.tensor(y0)
+            peers["torch"] = lambda gt=gt, xt=xt, yt=yt: gt(xt, yt)
+        row("fused_softmax_grad", f"n={n}", build_sm, peers)
+
+    # the ReLU mask: ∂/∂z mean((y − relu(z))²) = −(2/n)(y − relu(z)) ⊙ step(z)
+    for n in ([10_000] if quick else [10_000, 100_000]):
+        z0, y0 = rng.standard_normal(n), rng.standard_normal(n)
+
+        def build_relu(z0=z0, y0=y0):
+            z, y = md.vector("z", "n"), md.vector("y", "n")
+            f = md.mean((y - md.relu(z)) ** 2)
+            return md.compile(md.derive(f, z)), {"z": z0, "y": y0}
+
+        peers = {"numpy": lambda z0=z0, y0=y0, n=n: (-2 / n) * (y0 - np.maximum(z0, 0))
+                 * (z0 > 0)}
+        if jax:
+            gj = jax.jit(jax.grad(lambda z, y: jnp.mean((y - jax.nn.relu(z)) ** 2)))
+            zj, yj = jnp.asarray(z0), jnp.asarray(y0)
+            peers["jax"] = lambda gj=gj, zj=zj, yj=yj: block(gj(zj, yj))
+        if torch:
+            gt = tf.grad(lambda z, y: torch.mean((y - torch.relu(z)) ** 2))
+            zt, yt = torch.tensor(z0), torch.tensor(y0)
+            peers["torch"] = lambda gt=gt, zt=zt, yt=yt: gt(zt, yt)
+        row("fused_relu_mask_grad", f"n={n}", build_relu, peers)
+
+    # logistic regression's gradient: −Xᵀ(y ⊙ σ(−y ⊙ Xw)), its chains fused
+    N, d = (1000, 50) if quick else (10_000, 100)
+    X0, y0, w0 = rng.standard_normal((N, d)), np.sign(rng.standard_normal(N)), \
+        rng.standard_normal(d) * 0.1
+
+    def build_lr():
+        X, w, y = md.matrix("X", "N", "d"), md.vector("w", "d"), md.vector("y", "N")
+        f = md.sum(md.log(1 + md.exp(-y * (X @ w))))
+        return md.compile(md.derive(f, w)), {"X": X0, "w": w0, "y": y0}
+
+    peers = {"numpy": lambda: -X0.T @ (y0 / (1 + np.exp(y0 * (X0 @ w0))))}
+    if jax:
+        gj = jax.jit(jax.grad(lambda w, X, y: jnp.sum(jnp.logaddexp(0.0, -y * (X @ w)))))
+        Xj, yj, wj = jnp.asarray(X0), jnp.asarray(y0), jnp.asarray(w0)
+        peers["jax"] = lambda: block(gj(wj, Xj, yj))
+    if torch:
+        gt = tf.grad(lambda w, X, y: torch.sum(torch.nn.functional.softplus(-y * (X @ w))))
+        Xt, yt, wt = torch.tensor(X0), torch.tensor(y0), torch.tensor(w0)
+        peers["torch"] = lambda: gt(wt, Xt, yt)
+    row("fused_logreg_grad", f"N={N},d={d}", build_lr, peers)
 
 def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps):
     """Issue 16, item 2: the row-blocked code (``matdiff.compile.rowblock``) against

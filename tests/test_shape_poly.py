@@ -154,12 +154,17 @@ def test_code_with_sizes_as_constants_is_wrong_at_other_sizes():
 
 # ============================================================== reuse
 @pytest.mark.parametrize("problem", sorted(PROBLEMS))
-def test_a_new_batch_size_reuses_the_code(problem):
+def test_a_new_batch_size_reuses_the_code(problem, monkeypatch):
     """New batch sizes run the code generated for the first one while the planner
     orders the products the same (here: while the batch is at least the feature
     sizes), and every result equals central differences of the NumPy loss.  Below,
     at N = 1 and 2, where a scalar goes on another operand, code is generated
-    again, once per different plan, not once per size."""
+    again, once per different plan, not once per size.  (Fusing element-wise chains
+    is a choice on sizes too, a chain of 1000 elements or more: it is off here, and
+    tests/test_fuse.py shows that crossing its threshold generates again.)"""
+    from matdiff.compile import fuse
+
+    monkeypatch.setitem(fuse.settings, "enabled", False)
     c, wrt, ref = _compiled(problem)
     f = c._exprs()[0]
     before = api.STATS["generated"]
@@ -233,7 +238,11 @@ def _body(src: str) -> str:
 
 
 def test_reused_code_refuses_outputs_past_the_memory_limit(monkeypatch):
-    """The memory check runs for the sizes of each call, reused code or not."""
+    """The memory check runs for the sizes of each call, reused code or not (fusion,
+    a choice on sizes that would generate again at n = 1000, is off here)."""
+    from matdiff.compile import fuse
+
+    monkeypatch.setitem(fuse.settings, "enabled", False)
     x = md.vector("x", "n")
     c = md.compile(md.derive(md.exp(x), x))
     assert c(x=np.zeros(4)).shape == (4, 4)

@@ -238,24 +238,40 @@ def working_dtype(raws: Iterable[Any], backend: str) -> tuple[str, Any]:
     (float32 stays float32, float32 with float64 is float64, integers and booleans
     alone compute in float64); Python numbers and lists have no dtype of their own
     and follow the arrays, as in NumPy.  The device is the first tensor's."""
-    names: list[str] = []
+    dts: list[Any] = []
     device = None
     for r in raws:
         dt = getattr(r, "dtype", None)
         if dt is None:
             continue
-        names.append(str(dt).removeprefix("torch."))
+        dts.append(dt)
         if device is None and backend == "torch":
             device = getattr(r, "device", None)
+    key = tuple(dts)
+    try:  # the promotion of these dtypes, once (str(dtype) alone costs ~3 µs a call)
+        return _WORKING[key], device
+    except KeyError:
+        _WORKING[key] = kind = _promoted([str(dt).removeprefix("torch.") for dt in dts])
+        return kind, device
+    except TypeError:  # an unhashable dtype
+        return _promoted([str(dt).removeprefix("torch.") for dt in dts]), device
+
+
+#: the inputs' dtypes -> the dtype their code computes in (:func:`working_dtype`)
+_WORKING: dict[tuple, str] = {}
+
+
+def _promoted(names: list[str]) -> str:
+    """NumPy's promotion of dtypes by name, as :func:`working_dtype` states it."""
     if not names:
-        return "float64", device
+        return "float64"
     try:
         res = np.result_type(*[np.dtype(n) for n in names])
     except TypeError:   # bfloat16 and other types NumPy does not know: float32
-        return "float32", device
+        return "float32"
     if res.kind == "f" and res.itemsize <= 4:
-        return "float32", device
-    return "float64", device
+        return "float32"
+    return "float64"
 
 
 def get_backend(name: str, dtype: str = "float64", device: Any = None) -> SimpleNamespace:

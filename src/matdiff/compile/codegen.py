@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..expr.core import Expr
+from .fuse import element_counts, fuse, size_decision
 from .generator import Generator
 from .lines import Code, check_name, function_source, num
 from .matfn import solvable_inverses
@@ -110,8 +111,14 @@ def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
     count = gen.visit_all(outputs, var_code)
     rets, post = _returns(gen, outputs, structured)
     read = {d: c.text for d, c in src_of.items() if isinstance(d, str)}
-    src = function_source(fname, var_code, sizes, finish(gen.lines, rets), rets, read)
-    glb: dict[str, Any] = {"xp": table, "__builtins__": _BUILTINS}  # exec fills in fname
+    # fused element-wise chains (fuse.py); a fused line checks its arguments' real
+    # size before it compiles, so code reused at other sizes stays right
+    body, fx = fuse(finish(gen.lines, rets), rets, table, element_counts(gen, outputs))
+    fused_sizes = size_decision(gen, outputs, table)
+    if fused_sizes is not None:  # which chains are big enough to fuse is a choice on sizes
+        gen.decisions.append(fused_sizes)
+    src = function_source(fname, var_code, sizes, body, rets, read)
+    glb: dict[str, Any] = {"xp": table, "fx": fx, "__builtins__": _BUILTINS}  # exec fills in fname
     exec(compile(src, f"<matdiff {fname}>", "exec"), glb)  # noqa: S102 - our own code
     return Generated(src, glb[fname], dict(sizes), count,
                      post if any(p is not None for p in post) else None, frozenset(read),

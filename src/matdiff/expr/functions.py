@@ -102,6 +102,9 @@ class Elementwise:
     #: arguments' NumPy values (``md.check`` draws points until each sign is seen);
     #: ``None``: the argument, or ``a − b`` for two (``max(a, b)``)
     kink: Callable[..., np.ndarray] | None = None
+    #: a scalar form that Numba compiles, where the NumPy form is not a cheap ufunc
+    #: and fusing it into element-wise kernels pays (:mod:`matdiff.compile.fuse`)
+    scalar: Callable[..., float] | None = None
 
     def __post_init__(self) -> None:
         if len(self.derivs) != self.arity:
@@ -152,6 +155,14 @@ def as_float(a: Any) -> np.ndarray:
 def _step(a: np.ndarray) -> np.ndarray:
     a = as_float(a)
     return (a > 0).astype(a.dtype)
+
+
+def _step_scalar(a: float) -> float:
+    return 1.0 if a > 0.0 else 0.0
+
+
+def _relu_scalar(a: float) -> float:
+    return np.maximum(a, 0.0)  # nan stays nan, as in np.maximum
 
 
 def _jax_step(a: Any) -> Any:
@@ -353,10 +364,10 @@ def _rows() -> list[Elementwise]:
         # relu(a) = max(0, a); d relu = step(a), so relu'(0) = 0 (the paper, PyTorch)
         U("relu", _relu, lambda a, out: B.step(a), _R, jax=_jax_relu, torch="torch.relu",
           latex="\\operatorname{relu}", doc="max(0, x), the paper's ReLU",
-          notes=_STEP_NOTE, paper=("max", (0.0,))),
+          notes=_STEP_NOTE, paper=("max", (0.0,)), scalar=_relu_scalar),
         U("step", _step, _zero, _R, jax=_jax_step, torch=_torch_step,
           latex="\\operatorname{step}", doc="1 where x > 0, else 0 (relu's derivative)",
-          notes=_ZERO_NOTE),
+          notes=_ZERO_NOTE, scalar=_step_scalar),
         # d σ(a) = σ(a)(1 − σ(a))
         U("sigmoid", _fast_sigmoid, lambda a, out: out * (1 - out), (-4.0, 4.0),
           jax="jax.nn.sigmoid", torch="torch.sigmoid", unicode="σ", latex="\\sigma",

@@ -1,0 +1,487 @@
+"""Fused element-wise chains: several NumPy passes made one loop (NumPy backend).
+
+``1 − tanh²(x)`` is written by the generator as ``t0 = tanh(x)``, ``t1 = t0 * t0``,
+``t2 = 1.0 − t1``: three passes over memory, two temporaries.  Element-wise
+operations compose element by element (``(f ∘ g)(x)_i = f(g(x_i))``, and NumPy's
+broadcasting of a composition is the broadcasting of its leaves), so a chain of them
+is one function of its leaves applied once per element.  :func:`fuse` rewrites the
+generated lines so that each chain is one call ``fx.kN(leaves...)`` of such a
+function, compiled by Numba as a ufunc (same broadcasting, same dtype rules as the
+NumPy it replaces).
+
+What is fused, and why (measured, ``benchmarks/README.md``, 2-core Xeon, one thread):
+
+* arithmetic (``+ − * /``, unary ``−``, ``**`` by an integer), comparisons, and the
+  element-wise functions whose NumPy form is cheap arithmetic (``max``, ``min``,
+  ``abs``, ``sign``, and a definition that gives a ``scalar`` form: ``relu``,
+  ``step``).  A Numba ufunc, called as the NumPy ufunc inside it, costs ~0.36 µs a
+  call, as one NumPy operator does (~0.45 µs), and saves a pass and a temporary per
+  operator: ``1 − a·a`` takes 2.7 µs against 5.8 µs at n = 10⁴, a 4-operator chain
+  8 µs against 19 µs;
+* never the transcendental functions (``tanh``, ``exp``, ...): NumPy's are SIMD
+  (SVML), Numba's call libm per element, 12x slower (191 µs against 16 µs for
+  ``tanh`` at n = 10⁴).  They stay NumPy calls and become leaves of the kernels;
+* only chains of at least :data:`MIN_OPS` operators over at least :data:`MIN_SIZE`
+  elements (where the generator knows the sizes; see :func:`element_counts`): below
+  that a call saves under a microsecond, and compiling a kernel costs 0.3–1 s (the
+  first in a process more), which such a saving never pays back.
+
+Compile latency: ``md.compile`` never imports Numba.  A fused line first runs its
+NumPy form (the same operations in the same order: results are identical); after
+:data:`settings` ``["hot_calls"]`` calls with an argument of at least
+:data:`MIN_SIZE` elements the kernel is compiled (once per process and expression,
+and cached on disk across processes by Numba's ``cache=True``) and replaces the
+NumPy form.  Without Numba (it is the optional extra ``matdiff[fast]``) or with
+``MATDIFF_FUSE=0`` in the environment, the NumPy form stays.
+
+Threads: a Numba ufunc runs on the calling thread only; nothing process-wide
+(Numba's or NumPy's thread settings) is changed.
+
+>>> import numpy as np, matdiff as md
+>>> x = md.vector("x", "n")
+>>> f = md.compile(md.derive(md.tanh(x), x), structured=True)
+>>> x0 = np.linspace(-1, 1, 5000)
+>>> "fused" in (f(x=x0), f.source)[1]
+True
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from ..expr.core import topo_order
+from ..expr.functions import FUNCTIONS
+from .lines import Code, Line
+
+__all__ = ["fuse", "element_counts", "element_dims", "size_decision", "settings",
+           "MIN_OPS", "MIN_SIZE", "numba_available", "Kernel"]
+
+#: the fewest operators a fused chain has (one operator is one pass already)
+MIN_OPS = 2
+#: the fewest elements a fused chain runs over (below, NumPy's lower call cost wins)
+MIN_SIZE = 1000
+
+#: ``enabled``: fuse at all (``MATDIFF_FUSE=0`` turns it off); ``hot_calls``: calls
+#: of a fused line before its kernel is compiled (0 or 1: on the first call)
+settings: dict[str, Any] = {"enabled": os.environ.get("MATDIFF_FUSE", "1") != "0",
+                            "hot_calls": 100}
+
+#: NumPy ufuncs that are cheap arithmetic (fusing them pays); by the ufunc itself, so
+#: that any definition whose NumPy form is one of them fuses
+_CHEAP_UFUNCS = {np.maximum: "np.maximum", np.minimum: "np.minimum",
+                 np.absolute: "np.absolute", np.sign: "np.sign"}
+
+_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div)
+_CMPOPS = (ast.Gt, ast.Lt, ast.GtE, ast.LtE)
+
+
+def numba_available() -> bool:
+    """Whether Numba can be imported here (the ``matdiff[fast]`` extra)."""
+    try:
+        return importlib.util.find_spec("numba") is not None
+    except (ImportError, ValueError):  # a module entry of None: blocked
+        return False
+
+
+# ------------------------------------------------------------ which code is element-wise
+def _function(node: ast.expr) -> str | None:
+    """The kernel spelling of ``xp.NAME`` when NAME is a cheap element-wise function:
+    ``np.maximum`` (its NumPy form is a cheap ufunc) or ``_s_NAME`` (its definition
+    gives a ``scalar`` form); else ``None``."""
+    if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == "xp"):
+        return None
+    row = FUNCTIONS.get(node.attr)
+    if row is None:
+        return None
+    if getattr(row, "scalar", None) is not None:
+        return f"_s_{row.name}"
+    impl = row.numpy
+    return _CHEAP_UFUNCS.get(impl) if isinstance(impl, np.ufunc) else None
+
+
+def _is_number(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, float | int) and not isinstance(node.value, bool)
+    return (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+            and _is_number(node.operand))
+
+
+def _elementwise(node: ast.expr) -> bool:
+    """Whether ``node``'s outermost operation is one a kernel computes."""
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, _BINOPS):
+            return True
+        # a**k, k an integer: repeated products (a fractional power of a negative
+        # number is nan in NumPy and an error in Python's float)
+        return (isinstance(node.op, ast.Pow) and _is_number(node.right)
+                and float(ast.literal_eval(node.right)).is_integer())
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.op, ast.USub | ast.UAdd)
+    if isinstance(node, ast.Compare):
+        return len(node.ops) == 1 and isinstance(node.ops[0], _CMPOPS)
+    if isinstance(node, ast.Call):
+        return not node.keywords and _function(node.func) is not None
+    return False
+
+
+def _operands(node: ast.expr) -> list[ast.expr]:
+    if isinstance(node, ast.BinOp):
+        return [node.left, node.right]
+    if isinstance(node, ast.UnaryOp):
+        return [node.operand]
+    if isinstance(node, ast.Compare):
+        return [node.left, *node.comparators]
+    if isinstance(node, ast.Call):
+        return list(node.args)
+    return []
+
+
+def _count_ops(node: ast.expr) -> int:
+    if _is_number(node) or not _elementwise(node):
+        return 0
+    return 1 + sum(_count_ops(c) for c in _operands(node))
+
+
+def _ew_names(node: ast.expr) -> list[str]:
+    """The local names that are operands of the element-wise skeleton of ``node``
+    (where a chain may be substituted), not those inside a leaf (``t1[:, None]``)."""
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if _is_number(node) or not _elementwise(node):
+        return []
+    return [n for c in _operands(node) for n in _ew_names(c)]
+
+
+def _substitute(node: ast.expr, trees: Mapping[str, ast.expr]) -> ast.expr:
+    """``node`` with the skeleton's names that ``trees`` has replaced by their trees."""
+    if isinstance(node, ast.Name):
+        return trees.get(node.id, node)
+    if _is_number(node) or not _elementwise(node):
+        return node
+    if isinstance(node, ast.BinOp):
+        return ast.BinOp(_substitute(node.left, trees), node.op, _substitute(node.right, trees))
+    if isinstance(node, ast.UnaryOp):
+        return ast.UnaryOp(node.op, _substitute(node.operand, trees))
+    if isinstance(node, ast.Compare):
+        return ast.Compare(_substitute(node.left, trees), node.ops,
+                           [_substitute(c, trees) for c in node.comparators])
+    assert isinstance(node, ast.Call)
+    return ast.Call(node.func, [_substitute(a, trees) for a in node.args], [])
+
+
+# ------------------------------------------------------------ the kernel of a tree
+def _kernel_source(tree: ast.expr) -> tuple[str, list[str], list[str]]:
+    """``(body, leaves, functions)``: the scalar expression of the kernel over
+    parameters ``p0, p1, ...``, the source of the leaf each parameter is (repeated
+    leaves are one parameter), and the ``scalar`` forms it calls."""
+    leaves: dict[str, str] = {}
+    funcs: list[str] = []
+
+    def walk(node: ast.expr) -> str:
+        if _is_number(node):
+            return f"({float(ast.literal_eval(node))!r})"
+        if not _elementwise(node):
+            text = ast.unparse(node)
+            return leaves.setdefault(text, f"p{len(leaves)}")
+        if isinstance(node, ast.BinOp):
+            op = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/",
+                  ast.Pow: "**"}[type(node.op)]
+            return f"({walk(node.left)} {op} {walk(node.right)})"
+        if isinstance(node, ast.UnaryOp):
+            return f"({'-' if isinstance(node.op, ast.USub) else '+'}{walk(node.operand)})"
+        if isinstance(node, ast.Compare):
+            op = {ast.Gt: ">", ast.Lt: "<", ast.GtE: ">=", ast.LtE: "<="}[type(node.ops[0])]
+            # a comparison is 1.0 or 0.0, as NumPy's bool times a float is
+            return f"(1.0 if {walk(node.left)} {op} {walk(node.comparators[0])} else 0.0)"
+        assert isinstance(node, ast.Call)
+        fn = _function(node.func)
+        assert fn is not None
+        if fn.startswith("_s_") and fn[3:] not in funcs:
+            funcs.append(fn[3:])
+        return f"{fn}({', '.join(walk(a) for a in node.args)})"
+
+    body = walk(tree)
+    return body, list(leaves), funcs
+
+
+class Kernel:
+    """One fused chain: its NumPy form until it is hot, then its Numba ufunc.
+
+    The generated code calls ``fx.kN(...)``; this object is ``fx.kN`` until it has
+    decided, and then puts the chosen function there itself, so that the calls after
+    it cost nothing extra."""
+
+    def __init__(self, ns: SimpleNamespace, slot: str, body: str, nparams: int,
+                 funcs: Sequence[str], numpy_form: Callable[..., Any]) -> None:
+        self.ns, self.slot, self.body, self.nparams = ns, slot, body, nparams
+        self.funcs = tuple(funcs)
+        self.numpy_form = numpy_form
+        self.calls = 0
+
+    def __call__(self, *args: Any) -> Any:
+        if max((getattr(a, "size", 1) for a in args), default=1) >= MIN_SIZE:
+            self.calls += 1
+            if self.calls >= settings["hot_calls"]:
+                fn = _compiled(self.body, self.nparams, self.funcs)
+                if fn is not None:
+                    try:
+                        out = fn(*args)
+                    except TypeError:  # inputs the kernel's loops do not take
+                        fn = None
+                    else:
+                        setattr(self.ns, self.slot, fn)
+                        return out
+                setattr(self.ns, self.slot, self.numpy_form)
+        return self.numpy_form(*args)
+
+
+# ------------------------------------------------------------ compiling, cached
+_CACHE: dict[tuple, Any] = {}
+_LOCK = threading.Lock()
+
+
+def _cache_dir() -> str:
+    base = os.environ.get("MATDIFF_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "matdiff")
+    return os.path.join(base, "fused")
+
+
+def _module_source(body: str, nparams: int, funcs: Sequence[str]) -> str:
+    params = ", ".join(f"p{i}" for i in range(nparams))
+    # float32 first: a ufunc takes the first loop its inputs cast to safely, so
+    # float32 arrays keep float32 (float64 first would promote them)
+    sigs = [f"{t}({', '.join([t] * nparams)})" for t in ("float32", "float64")]
+    lines = ["# generated by matdiff.compile.fuse: one fused element-wise chain",
+             "import numba", "import numpy as np",
+             "from matdiff.expr.functions import FUNCTIONS", ""]
+    for f in funcs:
+        # the scalar form's code in the file, so that a changed form is a new file
+        # (Numba's disk cache knows a kernel by its file, not by what it calls)
+        code = FUNCTIONS[f].scalar.__code__  # type: ignore[union-attr]
+        tag = hashlib.sha256(code.co_code + repr(code.co_consts).encode()).hexdigest()[:12]
+        lines.append(f"_s_{f} = numba.njit(FUNCTIONS[{f!r}].scalar)  # {tag}")
+    lines += ["", f"@numba.vectorize({sigs!r}, cache=True)", f"def kernel({params}):",
+              f"    return {body}", ""]
+    return "\n".join(lines)
+
+
+def _compiled(body: str, nparams: int, funcs: Sequence[str]) -> Any:
+    """The Numba ufunc of a kernel, compiled once per process (and cached on disk
+    across processes); ``None`` where Numba is missing or fails."""
+    key = (body, nparams, tuple(funcs))
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        fn = None
+        if settings["enabled"] and numba_available():
+            try:
+                fn = _load(_module_source(body, nparams, funcs))
+            except Exception:  # noqa: BLE001 - any failure: the NumPy form stays
+                fn = None
+        _CACHE[key] = fn
+        return fn
+
+
+def _load(src: str) -> Any:
+    digest = hashlib.sha256(src.encode()).hexdigest()[:20]
+    modname = f"matdiff_fused_{digest}"
+    path = os.path.join(_cache_dir(), modname + ".py")
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if not os.path.exists(path):
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "w") as fh:
+                fh.write(src)
+            os.replace(tmp, path)
+    except OSError:  # no writable cache: compile in memory, without the disk cache
+        glb: dict[str, Any] = {}
+        exec(compile(src.replace(", cache=True", ""), f"<{modname}>", "exec"), glb)  # noqa: S102
+        return _ufunc(glb["kernel"])
+    spec = importlib.util.spec_from_file_location(modname, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = mod
+    spec.loader.exec_module(mod)
+    return _ufunc(mod.kernel)
+
+
+def _ufunc(kernel: Any) -> Any:
+    """The NumPy ufunc inside Numba's dynamic ufunc: called directly it costs
+    0.36 µs, against 0.97 µs through the DUFunc's Python ``__call__`` (measured)."""
+    u = getattr(kernel, "ufunc", None)
+    return u if isinstance(u, np.ufunc) else kernel
+
+
+# ------------------------------------------------------------ the pass
+def element_dims(gen: Any, outputs: Sequence[Any]) -> dict[str, list[Any]]:
+    """The dims whose sizes multiply to the number of elements of each temporary the
+    generator made for a node (its view's core array, one dim per class); lines made
+    without a node (a product's pairwise step) are not counted."""
+    out_dims: dict[str, list[Any]] = {}
+    for out in outputs:
+        for node in topo_order(out):
+            v = gen.views.get(id(node))
+            if v is None or not v.code.is_name or v.lit is not None:
+                continue
+            dims: list[Any] = [1] * v.nclass
+            for d, c in zip(node.shape, v.axes):
+                dims[c] = d
+            out_dims[v.code.text] = [dims[c] for c in v.core]
+    return out_dims
+
+
+def element_counts(gen: Any, outputs: Sequence[Any]) -> dict[str, int]:
+    """The number of elements of each temporary at the sizes the code is generated
+    for (see :func:`element_dims`)."""
+    return {t: math.prod(gen.size(d) for d in ds)
+            for t, ds in element_dims(gen, outputs).items()}
+
+
+def size_decision(gen: Any, outputs: Sequence[Any], table: Any) -> Any:
+    """The pass's one choice on sizes, for the generator's record of them (code
+    reused at other sizes must have made the same choices, see
+    :func:`~.emitter.replay`): which temporaries have at least :data:`MIN_SIZE`
+    elements.  ``None`` where the pass does not run."""
+    if not settings["enabled"] or getattr(table, "name", None) != "numpy":
+        return None
+    temps = element_dims(gen, outputs)
+    letters: dict[str, Any] = {}
+    index: dict[Any, str] = {}
+    for ds in temps.values():
+        for d in ds:
+            if d not in index:
+                index[d] = letters_key = f"f{len(index)}"
+                letters[letters_key] = d
+
+    def big(sz: Mapping[str, int]) -> frozenset[str]:
+        return frozenset(t for t, ds in temps.items()
+                         if math.prod(sz[index[d]] for d in ds) >= MIN_SIZE)
+
+    return (letters, big, big({k: gen.size(d) for k, d in letters.items()}))
+
+
+def fuse(lines: Sequence[Line], rets: Sequence[Code], table: Any,
+         counts: Mapping[str, int] | None = None) -> tuple[list[Line], SimpleNamespace]:
+    """``lines`` with each element-wise chain made one line ``t = fx.kN(leaves)``,
+    and the namespace ``fx`` of the kernels (NumPy backend only; other backends, and
+    ``settings["enabled"]`` false, get ``lines`` back).
+
+    A line joins the line that reads it when it is element-wise, its value is read
+    once, by an operand of that line's element-wise skeleton, and it is not an
+    output; the joined line becomes a kernel when it has :data:`MIN_OPS` operators
+    and none of its lines is known to have fewer than :data:`MIN_SIZE` elements.
+    Moving a line down to its reader is safe: a value read once is written in place
+    by nobody else (the aliasing rule of :mod:`.passes`)."""
+    fx = SimpleNamespace()
+    if not settings["enabled"] or getattr(table, "name", None) != "numpy":
+        return list(lines), fx
+    counts = counts or {}
+    reads: dict[str, int] = {}
+    for ln in lines:
+        for r in ln.value.reads:
+            reads[r] = reads.get(r, 0) + 1
+    returned = {r for c in rets for r in c.reads}
+    trees: dict[int, ast.expr] = {}
+    for i, ln in enumerate(lines):
+        try:
+            trees[i] = ast.parse(ln.value.text, mode="eval").body
+        except SyntaxError:  # pragma: no cover - generated code parses
+            continue
+    # a line is joined into its one reader, where that reader is element-wise
+    joinable = {ln.target: i for i, ln in enumerate(lines)
+                if i in trees and ln.copy_of is None and _elementwise(trees[i])
+                and reads.get(ln.target) == 1 and ln.target not in returned}
+    into: dict[str, int] = {}  # a joined line's target -> the line that reads it
+    for i, tree in trees.items():
+        if _elementwise(tree):
+            for n in _ew_names(tree):
+                if n in joinable:
+                    into[n] = i
+    out: list[Line] = []
+    merged: dict[str, ast.expr] = {}   # joined target -> its tree, chains substituted
+    members: dict[str, list[str]] = {}  # joined target -> the targets in its tree
+    for i, ln in enumerate(lines):
+        if i not in trees:
+            out.append(ln)
+            continue
+        tree = trees[i]
+        subs = {n: merged.pop(n) for n in _ew_names(tree) if n in into and into[n] == i}
+        mem = [ln.target] + [m for n in subs for m in members.pop(n)]
+        if subs:
+            tree = _substitute(tree, subs)
+        if ln.target in into:
+            merged[ln.target], members[ln.target] = tree, mem
+            continue
+        big = all(counts.get(m, MIN_SIZE) >= MIN_SIZE for m in mem)
+        # (a comparison at the root is NumPy's bool array: not the kernel's float)
+        if not (_elementwise(tree) and not isinstance(tree, ast.Compare)
+                and _count_ops(tree) >= MIN_OPS and big):
+            out.append(Line(ln.target, Code(ast.unparse(tree), _names(tree), ln.value.fresh),
+                            ln.comment, ln.copy_of) if subs else ln)
+            continue
+        out.append(_kernel_line(fx, ln, tree, table))
+    return out, fx
+
+
+def _kernel_line(fx: SimpleNamespace, ln: Line, tree: ast.expr, table: Any) -> Line:
+    """The line ``target = fx.kN(leaves)`` of the fused ``tree``, ``fx.kN`` made."""
+    body, leaves, funcs = _kernel_source(tree)
+    slot = f"k{len(vars(fx))}"
+    params = ", ".join(f"p{i}" for i in range(len(leaves)))
+    numpy_text = ast.unparse(_with_params(tree, leaves))
+    glb: dict[str, Any] = {"xp": table, "__builtins__": {}}
+    exec(compile(f"def numpy_form({params}):\n    return {numpy_text}\n",  # noqa: S102
+                 f"<matdiff fused {slot}>", "exec"), glb)
+    setattr(fx, slot, Kernel(fx, slot, body, len(leaves), funcs, glb["numpy_form"]))
+    call = f"fx.{slot}({', '.join(leaves)})"
+    names = tuple(n for leaf in leaves for n in _names(ast.parse(leaf, mode="eval").body))
+    head = (ln.comment + "  " if ln.comment else "") + "fused"
+    comment = f"{head}: {ast.unparse(tree)}"
+    if len(f"    {ln.target} = {call}  # {comment}") > 88:  # the source stays lint-clean
+        comment = f"{head} element-wise chain"
+    return Line(ln.target, Code(call, names, fresh=True), comment)
+
+
+def _names(tree: ast.expr) -> tuple[str, ...]:
+    """The local names ``tree`` reads, in order of appearance, with repeats (the
+    ``reads`` of a :class:`~.lines.Code`; ``xp``, the table, is not one)."""
+    found: list[tuple[int, int, str]] = [
+        (n.lineno, n.col_offset, n.id) for n in ast.walk(ast.parse(ast.unparse(tree),
+                                                                   mode="eval"))
+        if isinstance(n, ast.Name) and n.id not in ("xp", "fx")]
+    return tuple(name for *_, name in sorted(found))
+
+
+def _with_params(tree: ast.expr, leaves: Sequence[str]) -> ast.expr:
+    """``tree`` with each leaf (by its source) replaced by its parameter's name: the
+    NumPy form of the kernel, the same operations in the same order."""
+    index = {text: i for i, text in enumerate(leaves)}
+
+    def walk(node: ast.expr) -> ast.expr:
+        if _is_number(node):
+            return node
+        if not _elementwise(node):
+            return ast.Name(f"p{index[ast.unparse(node)]}", ast.Load())
+        if isinstance(node, ast.BinOp):
+            return ast.BinOp(walk(node.left), node.op, walk(node.right))
+        if isinstance(node, ast.UnaryOp):
+            return ast.UnaryOp(node.op, walk(node.operand))
+        if isinstance(node, ast.Compare):
+            return ast.Compare(walk(node.left), node.ops, [walk(c) for c in node.comparators])
+        assert isinstance(node, ast.Call)
+        return ast.Call(node.func, [walk(a) for a in node.args], [])
+
+    return walk(tree)
