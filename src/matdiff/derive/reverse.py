@@ -246,13 +246,9 @@ def _vec_part(part: Expr, nf: int, x: Var) -> Expr:
     vector's part is its derivative."""
     if len(x.shape) < 2:
         return part
-    from ..expr.matrix_functions import call
+    from ..expr.matrix_functions import vec_trailing
 
-    if nf == 0:
-        return call("vec", (part,))
-    phi = tuple(range(2, 2 + nf))
-    swapped = einsum([part], [phi + (0, 1)], phi + (1, 0))
-    return call("merge_axes", (swapped,), (nf,))
+    return vec_trailing(part, nf)
 
 
 def _join(parts: Sequence[Expr], nf: int, xs: Sequence[Var]) -> Expr:
