@@ -447,6 +447,9 @@ ZH_RUNS = [
     ["X.T @ X", "--wrt", "X", "--explain"],
     ["sum(softmax(x) * y)", "--wrt", "x", "--explain", "--format", "markdown"],
     ["mean((y - max(0, X @ w + b))**2)", "--wrt", "b", "--explain", "--format", "latex"],
+    # the vector chain rule (paper, section 3.5): x a scalar, and x inferred a vector
+    ["[ln(x**2), sin(3*x)]", "--wrt", "x", "--shape", "x=", "--explain"],
+    ["[ln(x**2), sin(3*x)]", "--wrt", "x", "--explain", "--format", "markdown"],
 ]
 
 

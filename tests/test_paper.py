@@ -160,6 +160,24 @@ def test_example_7_vector_chain_rule_ln_x2_sin_3x():
         assert_close(D, dfdg @ dgdx)
 
 
+def test_example_7_explained_as_the_paper_does():
+    """Example 7 step by step (md.explain): g = [x², 3x], ∂y/∂g = diag(1/g₁, cos g₂),
+    ∂g/∂x = [2x, 3]ᵀ (a column: matdiff's [2x, 3]) and the product [2/x, 3cos(3x)]ᵀ;
+    each local derivative in numbers against the paper's closed forms."""
+    dv = md.explain("[log(x**2), sin(3*x)]", "x", shapes={"x": ()})
+    (g_step, y_step) = dv.steps
+    assert (g_step.name, g_step.definition) == ("g", "[x², 3x]")
+    (dgdx,), (dydg,) = g_step.derivatives, y_step.derivatives
+    assert (dgdx.text, dydg.text) == ("[2x, 3]", "diag([g₁⁻¹, cos(g₂)])")
+    assert dv.numerator == "[2/x, 3cos(3x)]"
+    for x0 in (0.4, 1.3, -2.1):
+        g0 = np.array([x0 ** 2, 3 * x0])
+        assert_close(dgdx.expr.evaluate({"x": x0}), [2 * x0, 3.0])
+        assert_close(dydg.expr.evaluate({"g₁": g0[0], "g₂": g0[1]}),
+                     np.diag([1 / g0[0], np.cos(g0[1])]))
+        assert_close(dv.result.evaluate({"x": x0}), [2 / x0, 3 * np.cos(3 * x0)])
+
+
 def test_example_7_elementwise_chain_collapses_to_diag(rng):
     """Example 7: when fᵢ depends only on gᵢ and gᵢ only on xᵢ, df(g(x))/dx is
     diag(fᵢ'(gᵢ) gᵢ'(xᵢ)); here f = sin, g = x²."""

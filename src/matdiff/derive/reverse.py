@@ -174,9 +174,11 @@ def derive(f: Expr | str, wrt: Expr | str | Sequence[Expr | str],
     ``wrt`` may also be a list of variables (or names), ``[x, y, …]``: the derivative
     by their concatenation ``z = [vec(x); vec(y); …]``, the paper's ``∇f(x, y) =
     [∂f/∂x, ∂f/∂y]``, of shape ``f.shape + (size(x) + size(y) + …,)`` (a scalar counts
-    1, a vector ``(n,)`` counts ``n``: dims add, ``n + m``).  Its parts are the
-    separate derivatives, joined along the last axis; a list of one is the
-    derivative by ``[vec(x)]`` (a scalar ``x`` gives a last axis of length 1).
+    1, a vector ``(n,)`` counts ``n``, a matrix ``(m, n)`` counts ``m·n``: dims add,
+    ``m·n + k``).  Its parts are the separate derivatives, joined along the last
+    axis, a matrix's by ``vec`` (its columns stacked): the gradient of a scalar by
+    ``[X, y]`` is ``[vec(∇_X f); ∇_y f]``.  A list of one is the derivative by
+    ``[vec(x)]`` (a scalar ``x`` gives a last axis of length 1).
 
     The result is a :class:`~matdiff.derive.result.Derivative`: an expression standing
     for a shared node (its ``body``) that knows ``f``, ``wrt`` (the variables, one per
@@ -195,6 +197,10 @@ def derive(f: Expr | str, wrt: Expr | str | Sequence[Expr | str],
     >>> J = md.derive("[3*x**2*y, 2*x + y**8]", ["x", "y"], shapes={"x": (), "y": ()})
     >>> J.shape, J.order, [v.name for v in J.wrt[0]]
     ((2, 2), 1, ['x', 'y'])
+    >>> g = md.derive("tr(A @ X) + y @ y", ["X", "y"],
+    ...               shapes={"A": ("n", "n"), "X": ("n", "n"), "y": ("k",)})
+    >>> print(g, g.shape[0])
+    concat(vec(Aᵀ), 2y) n·n + k
     """
     given = f
     f, known = function_of(f, shapes, syntax)
@@ -221,14 +227,28 @@ def derive(f: Expr | str, wrt: Expr | str | Sequence[Expr | str],
 
 
 def _joinable(xs: Sequence[Var]) -> None:
-    """Refuse the variables whose part of the concatenation cannot be built yet."""
+    """Refuse the variables whose part of the concatenation has no meaning: a
+    variable's coordinates are ``vec(x)``, defined for scalars, vectors and
+    matrices."""
     for x in xs:
-        if len(x.shape) > 1:
+        if len(x.shape) > 2:  # pragma: no cover - variables have rank ≤ 2
             raise ShapeError(
-                f"the derivative by several variables at once takes scalars and vectors; "
-                f"'{x.name}' has shape {shape_str(x.shape)} (its part would be by "
-                f"vec({x.name}), which is not available yet): differentiate by "
-                f"'{x.name}' on its own")
+                f"the derivative by several variables at once takes scalars, vectors "
+                f"and matrices; '{x.name}' has shape {shape_str(x.shape)}")
+
+
+def _vec_part(part: Expr, nf: int, x: Var) -> Expr:
+    """The part ``∂f/∂vec(x)`` of a matrix ``x`` (``m × n``) from ``∂f/∂x`` (shape
+    ``F + (m, n)``): ``vec`` stacks the columns (MATH.md, "Kronecker and vec"), so
+    coordinate ``i + m·j`` of ``vec(x)`` is ``x[i, j]`` and the part is
+    ``P[φ, i + m·j] = D[φ, i, j]``: ``vec(∇ₓf)`` for a scalar ``f``; else ``D``'s last
+    two axes swapped and merged row-major, ``(j, i) ↦ j·m + i``.  A scalar's or a
+    vector's part is its derivative."""
+    if len(x.shape) < 2:
+        return part
+    from ..expr.matrix_functions import vec_trailing
+
+    return vec_trailing(part, nf)
 
 
 def _join(parts: Sequence[Expr], nf: int, xs: Sequence[Var]) -> Expr:
@@ -254,7 +274,8 @@ def _join(parts: Sequence[Expr], nf: int, xs: Sequence[Var]) -> Expr:
         pieces = [_join([p.children[i] for p in parts], nf - rows[i], xs)
                   for i in range(len(rows))]
         return concat(pieces, a, rows)
-    return concat(list(parts), nf, [len(x.shape) == 0 for x in xs])
+    return concat([_vec_part(p, nf, x) for p, x in zip(parts, xs, strict=True)], nf,
+                  [len(x.shape) == 0 for x in xs])
 
 
 def _same_layout(p: Expr, first: Concat) -> bool:

@@ -89,6 +89,9 @@ def explain(f: Expr | str, wrt: Expr | str, lang: str = "en",
         matrix_chain = matrix_chain or collapsed
     if units and units[-1].kind == "self":
         notes.append(p["identity"])
+    if units and units[0].kind == "inner":
+        notes.append(p["vector_chain"].format(f=name, expr=F.definition(f), x=x.name,
+                                              g=units[0].name, inner=steps[0].definition))
     notes += _structure_notes(x, p)
     locals_ = {(loc.of, loc.wrt): loc for s in steps for loc in s.derivatives}
     products = [F.chain([(locals_[e].expr, locals_[e].f_ndim) for e in path])

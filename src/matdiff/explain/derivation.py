@@ -90,11 +90,18 @@ class Step:
     expr: Expr = field(repr=False)   #: the definition, over variables named as earlier steps
     derivatives: list[LocalDerivative] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the components ``g₁, …`` the step reads (the vector chain rule), each as an
+    #: expression in the stack ``g`` they come from: ``g₁ = g[0]``
+    components: dict[str, Expr] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "definition": self.definition, "shape": self.shape,
-                "derivatives": [d.to_dict() for d in self.derivatives],
-                "notes": list(self.notes)}
+        out: dict[str, Any] = {"name": self.name, "definition": self.definition,
+                               "shape": self.shape,
+                               "derivatives": [d.to_dict() for d in self.derivatives],
+                               "notes": list(self.notes)}
+        if self.components:
+            out["components"] = {k: F.definition(v) for k, v in self.components.items()}
+        return out
 
 
 @dataclass(repr=False)

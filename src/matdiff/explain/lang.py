@@ -59,6 +59,13 @@ PHRASES: dict[str, dict[str, str]] = {
         "function_rule": "the differential of {call}, from its definition:",
         "read_off": "hence {d}",
         "read_off_gradient": "hence {d}, and the gradient (the variable's shape) is {g}",
+        # the vector chain rule on a stack (paper, section 3.5)
+        "vector_chain": ("{f} = {expr} stacks element-wise functions of the inner functions "
+                         "{g} = {inner} of {x}: the vector chain rule, "
+                         "∂{f}/∂{x} = ∂{f}/∂{g} ∂{g}/∂{x}."),
+        "components": "{parts} are the components of {g} = {stack}.",
+        "stacked_diagonal": ("{d} is diagonal: entry k of {y} depends only on "
+                             "component k of {g}, element-wise"),
         # the command's summary lines (matdiff EXPR), around the formulas
         "cli_header": "The paper's loss of one ReLU neuron over N examples (Parr & Howard, §5):",
         "cli_shape": "shape",
@@ -122,6 +129,11 @@ PHRASES: dict[str, dict[str, str]] = {
         "function_rule": "{call} 的微分（由其定义给出）：",
         "read_off": "因此 {d}",
         "read_off_gradient": "因此 {d}，梯度（与变量同形）为 {g}",
+        "vector_chain": ("{f} = {expr} 由 {x} 的内层函数 {g} = {inner} 的逐元素函数堆叠而成："
+                         "用向量链式法则，∂{f}/∂{x} = ∂{f}/∂{g} ∂{g}/∂{x}。"),
+        "components": "{parts} 是 {g} = {stack} 的分量。",
+        "stacked_diagonal": ("{d} 是对角矩阵：{y} 的第 k 个分量只（逐元素地）依赖于 "
+                             "{g} 的第 k 个分量"),
         "cli_header": "论文中单个 ReLU 神经元在 N 个样本上的损失（Parr & Howard，§5）：",
         "cli_shape": "形状",
         "cli_scalar": "标量 ()",

@@ -7,10 +7,19 @@ core's single product ``wᵀx`` of ``sum(w ⊗ x)`` is split into the element-wi
 product and its sum, as the paper writes it.  Each step is then its definition over
 the names of the steps before it, with its local derivative by each of them.
 
+A stack of element-wise functions of inner functions of the variable,
+``y = [f₁(h₁(x)), …, f_K(h_K(x))]``, is the paper's vector chain rule (section 3.5):
+the inner stack is one step ``g = [h₁, …, h_K]``, and ``y = [f₁(g₁), …, f_K(g_K)]``
+over its components, with ``∂y/∂g = diag(f₁'(g₁), …, f_K'(g_K))`` (yₖ depends on gₖ
+alone) and ``∂y/∂x = ∂y/∂g ∂g/∂x``.
+
 >>> import matdiff as md
 >>> w, x = md.vector("w", "n"), md.vector("x", "n")
 >>> [u.kind for u in plan_units(md.sum(w * x), w)]
 ['hadamard', 'reduce']
+>>> t = md.scalar("t")
+>>> [u.kind for u in plan_units(md.stack([md.log(t**2), md.sin(3 * t)]), t)]
+['inner', 'outer']
 """
 
 from __future__ import annotations
@@ -21,7 +30,9 @@ from dataclasses import dataclass, field
 from ..derive.reverse import derive
 from ..errors import MatdiffError
 from ..expr import simplify as S
-from ..expr.core import Add, Dim, Einsum, Expr, Map, Var, topo_order
+from ..expr.core import Add, Delta, Dim, Einsum, Expr, Map, Var, topo_order
+from ..expr.selection import Concat
+from ..expr.simplify.selection import concat, take
 from . import formulas as F
 from .derivation import LocalDerivative, Step
 from .differentials import differential_of
@@ -36,9 +47,13 @@ MAX_PATHS = 12
 @dataclass
 class Unit:
     """A step to be: the node it names, how (``node``: the node itself; ``hadamard``
-    and ``reduce``: the two halves of a reduced element-wise product; ``self``: f is
-    the variable), its name, the variable standing for it in later steps and its
-    definition over earlier names."""
+    and ``reduce``: the two halves of a reduced element-wise product; ``inner`` and
+    ``outer``: the two steps of the vector chain rule on a stack, ``g = [h₁, …]`` and
+    ``y = [f₁(g₁), …]``; ``self``: f is the variable), its name, the variable
+    standing for it in later steps and its definition over earlier names.  ``ops``:
+    the operands of a split product, or the position of each part's inner function
+    among its arguments (vector chain rule); ``components``: the variables ``g₁, …``
+    that an ``outer`` step reads."""
 
     node: Expr | None
     kind: str
@@ -46,6 +61,7 @@ class Unit:
     name: str = ""
     placeholder: Var | None = None
     expr: Expr | None = None
+    components: list[Var] = field(default_factory=list)
 
 
 def _product(u: Unit) -> Einsum:
@@ -99,6 +115,25 @@ def _split_hadamard(n: Einsum, dep: set[int]) -> list[int] | None:
     return full
 
 
+def _stacked_chain(f: Expr, x: Var, dep: set[int]) -> list[int] | None:
+    """Where ``f`` is a stack ``[f₁(h₁), …, f_K(h_K)]`` (K ≥ 2) of element-wise
+    functions each of one inner function ``hₖ`` of ``x`` (not ``x`` itself; the
+    other arguments constant in ``x``): the position of ``hₖ`` among each part's
+    arguments; else ``None``.  Then ``yₖ`` depends on ``gₖ = hₖ`` alone, so
+    ``∂y/∂g`` is diagonal, and the vector chain rule applies (paper, section 3.5)."""
+    if not isinstance(f, Concat) or f.axis != 0 or not all(f.rows) or len(f.children) < 2:
+        return None
+    where = []
+    for part in f.children:
+        if not isinstance(part, Map):
+            return None
+        held = [j for j, c in enumerate(part.children) if id(c) in dep]
+        if len(held) != 1 or part.children[held[0]] is x:
+            return None
+        where.append(held[0])
+    return where
+
+
 def plan_units(f: Expr, x: Var, inline: set[int] | None = None) -> list[Unit]:
     """The steps of ``∂f/∂x``, inside out, before naming (``inline`` collects the
     ids of the nodes written inside their parents)."""
@@ -108,6 +143,9 @@ def plan_units(f: Expr, x: Var, inline: set[int] | None = None) -> list[Unit]:
         return [Unit(f, "self")]
     if id(f) not in dep:
         return []
+    where = _stacked_chain(f, x, dep)
+    if where is not None:  # the vector chain rule: g = [h₁, …], y = [f₁(g₁), …]
+        return [Unit(f, "inner", where), Unit(f, "outer", where)]
     order = [n for n in topo_order(f) if id(n) in dep]
     uses: dict[int, int] = {}
     parent: dict[int, Expr] = {}
@@ -157,6 +195,8 @@ def name_units(units: list[Unit], names: Sequence[str] | None, name: str,
         if bad or len(set(names)) != len(names):
             raise MatdiffError(f"names: {bad or names!r} clash with the variables of f, "
                                "the function's name or each other")
+    elif units and units[0].kind == "inner" and not {"g", "g₁"} & (taken | {name}):
+        names = ["g"]  # the paper's name of the inner stack (section 3.5)
     else:
         names = _default_names(k, taken | {name})
     for u, nm in zip(units, [*names, name], strict=False):
@@ -167,6 +207,20 @@ def name_units(units: list[Unit], names: Sequence[str] | None, name: str,
                 prod = _product(u)
                 shape = tuple(prod.letter_dims()[c] for c in prod.specs[u.ops[0]])
             u.placeholder = Var(nm, shape)
+        if u.kind == "outer":
+            used = taken | {v.name for v in units} | {name}
+            u.components = [Var(_component_name(units[0].name, k, used),
+                                _node(units[0]).shape[1:]) for k in range(len(u.ops))]
+
+
+def _component_name(g: str, k: int, taken: set[str]) -> str:
+    """The name of the ``k``-th component of the stack named ``g``, counted from 1 as
+    the paper does: ``g₁``; ``g_1`` where ``g`` already ends in a subscript or that
+    name is taken."""
+    sub = "".join(chr(0x2080 + int(d)) for d in str(k + 1))
+    if g[-1:] not in "₀₁₂₃₄₅₆₇₈₉" and g + sub not in taken:
+        return g + sub
+    return f"{g}_{k + 1}"
 
 
 def define_units(units: list[Unit], x: Var, inline: set[int]) -> None:
@@ -186,6 +240,16 @@ def define_units(units: list[Unit], x: Var, inline: set[int]) -> None:
     for i, u in enumerate(units):
         if u.kind == "self":
             u.expr = x
+        elif u.kind == "inner":  # g = [h₁, …, h_K]
+            parts = _node(u).children
+            u.expr = concat([sub(p.children[j]) for p, j in zip(parts, u.ops)], 0,
+                            [True] * len(u.ops))
+        elif u.kind == "outer":  # y = [f₁(g₁), …, f_K(g_K)]
+            parts = _node(u).children
+            u.expr = concat([p.rebuild([gk if k == j else sub(c)
+                                        for k, c in enumerate(p.children)])
+                             for p, j, gk in zip(parts, u.ops, u.components)], 0,
+                            [True] * len(u.ops))
         elif u.kind == "node":
             n = _node(u)
             u.expr = n.rebuild([sub(c) for c in n.children])
@@ -246,8 +310,19 @@ def local_steps(units: list[Unit], x: Var, p: dict[str, str], lang: str,
         used = [x] if u.kind == "self" else _used(e, x, by_placeholder)
         step = Step(u.name, F.definition(e), shape_text(e.shape, p), e)
         edges[u.name] = []
+        if u.kind == "outer":  # a function of the stack g through its components
+            g = units[0].placeholder
+            assert g is not None
+            used = [g]
+            step.components = {c.name: take(g, 0, (k,)) for k, c in enumerate(u.components)}
+            step.notes.append(p["components"].format(
+                parts=", ".join(c.name for c in u.components), g=g.name,
+                stack=F.definition(concat(list(u.components), 0, [True] * len(u.components)))))
         for v in used:
-            loc = local_derivative(u.name, e, v, p, lang, taken, powers=v is x)
+            if u.kind == "outer":
+                loc = stacked_derivative(u, v, p, lang)
+            else:
+                loc = local_derivative(u.name, e, v, p, lang, taken, powers=v is x)
             if _is_tensor(e.shape, v.shape):
                 matrix_chain = matrix_chain or len(units) > 1
             step.derivatives.append(loc)
@@ -274,6 +349,39 @@ def local_derivative(of: str, e: Expr, v: Var, p: dict[str, str], lang: str,
     # a product holding v in several factors, a matrix function: its differential
     # (powers of the derivation's own variable count as repeated factors: xᵀx)
     loc.differential = differential_of(of, e, v, taken, powers, J)
+    return loc
+
+
+def stacked_derivative(u: Unit, g: Var, p: dict[str, str], lang: str) -> LocalDerivative:
+    """``∂y/∂g`` of the step ``y = [f₁(g₁), …, f_K(g_K)]`` (the vector chain rule):
+    ``yₖ`` depends on the component ``gₖ`` alone, element-wise, so the Jacobian is
+    ``∂yₖ[σ]/∂gₗ[τ] = δₖₗ δ_στ fₖ'(gₖ)[σ]``: ``diag(f₁'(g₁), …, f_K'(g_K))``, written
+    over the components (each ``fₖ'`` is the diagonal of ``∂yₖ/∂gₖ``)."""
+    e = u.expr
+    assert e is not None
+    rank = len(g.shape) - 1          # the components' rank
+    sig = tuple(range(rank))
+    slopes = []
+    for part, gk in zip(e.children, u.components, strict=True):
+        Jk = derive(part, gk)        # δ_στ fₖ'(gₖ)[σ]: its diagonal is fₖ'(gₖ)
+        slopes.append(S.einsum([Jk], [sig + sig], sig))
+    D = concat(slopes, 0, [True] * len(slopes))
+    # J[k, σ, l, τ] = D[k, σ] δₖₗ Π δ_στ
+    dims = (g.shape[0], *g.shape[1:])
+    out = tuple(range(2 * len(dims)))
+    half = len(dims)
+    J = S.einsum([D] + [Delta(d) for d in dims], [out[:half]] + [(a, a + half)
+                                                                  for a in range(half)], out)
+    shape = jac_shape(e.shape, g.shape)
+    loc = LocalDerivative(u.name, g.name, F.jacobian(J, len(e.shape)), F.dims(shape), J)
+    loc.f_ndim, loc.dims = len(e.shape), shape
+    if _is_tensor(e.shape, g.shape):
+        loc.add_note(p["index"], {"shape": loc.shape, "order": len(e.shape) + len(g.shape)},
+                     with_value=False)
+    loc.add_note(p["stacked_diagonal"], {"y": u.name, "g": g.name}, with_value=False)
+    for gk in u.components:
+        for template, args in piecewise_notes(e, gk, lang):
+            loc.add_note(template, args, with_value=True)
     return loc
 
 

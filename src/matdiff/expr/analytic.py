@@ -187,9 +187,11 @@ def _denman_beavers(X: Any, ops: Ops, steps: int = 14) -> Any:
 
     YZ = (X, ops.eye_like(X) + 0 * X)
     if not ops.eager:
-        for _ in range(steps):  # unrolled: XLA's while loop around LAPACK calls hung here
-            YZ = step(0, YZ)
-        return YZ[0]
+        # one XLA loop, not the steps unrolled: unrolled (2 inverses × 14 steps per
+        # root, 224 inverses for logm's 8 roots) XLA took 20-100 s to compile a program
+        import jax
+
+        return jax.lax.fori_loop(0, steps, step, YZ)[0]
     for _ in range(100):
         Y = YZ[0]
         YZ = step(0, YZ)

@@ -45,7 +45,7 @@ from .dims import dim_mul
 from .functions import as_float, implementation
 
 __all__ = ["MatrixFunction", "MATRIX_FUNCTIONS", "ShapeCheck", "ConcreteCheck", "call",
-           "stable_logsumexp"]
+           "stable_logsumexp", "vec_trailing"]
 
 #: an implementation: a callable, or the dotted path of one ("torch.linalg.inv"),
 #: imported on first use so that the definition costs nothing where it is missing
@@ -898,3 +898,20 @@ def call(name: str, args: Sequence[Expr], params: tuple[Any, ...] = ()) -> Expr:
         if out is not None:
             return out
     return Call(name, args, params)
+
+
+def vec_trailing(e: Expr, nf: int) -> Expr:
+    """``vec`` of the last two axes of ``e`` (shape ``F + (m, n)``, ``F`` of rank
+    ``nf``), the columns stacked: ``P[φ, i + m·j] = e[φ, i, j]``, shape
+    ``F + (m·n,)``; ``vec(e)`` itself where ``nf`` is 0, else the two axes swapped
+    and merged row-major (``(j, i) ↦ j·m + i``).  The derivative by a matrix within
+    several variables is by ``vec`` of it (``md.derive(f, [X, y])``).
+
+    >>> from matdiff.expr.core import Var
+    >>> vec_trailing(Var("G", ("m", "n")), 0).shape, vec_trailing(Var("J", (2, 3, 4)), 1).shape
+    ((DimPoly('m·n'),), (2, 12))
+    """
+    if nf == 0:
+        return call("vec", (e,))
+    phi = tuple(range(2, 2 + nf))
+    return call("merge_axes", (_s().einsum([e], [phi + (0, 1)], phi + (1, 0)),), (nf,))
