@@ -482,6 +482,10 @@ def torch_backend() -> Backend:
         def vec(self, a):
             return a.T.reshape(-1)
 
+        def kron(self, a, b):
+            # torch.kron views its inputs, which fails on a transposed one (C.T)
+            return torch.kron(a.contiguous(), b.contiguous())
+
         def concatenate(self, parts, axis: int):
             return torch.cat(list(parts), dim=axis)
 

@@ -154,3 +154,43 @@ def test_the_reference_evaluates_every_matrix_function_and_node_kind():
     H = md.derive(md.derive(F, A), A)
     assert {"concat", "take"} <= kinds(H)
     _agree(H, {"A": vals["A"]}, _SIZES)
+
+
+def test_the_torch_reference_takes_the_kronecker_product_of_a_transpose():
+    """sum(kron(A, C.T)**2) (the hunt profile's test_derivative_matches_torch): the
+    reference's torch.kron refused the transposed view C.T ("view size is not
+    compatible"); its derivative by C, by torch.func.jacrev of the reference, is
+    matdiff's, and the identity Σ (A ⊗ B)² = ‖A‖²_F ‖B‖²_F gives it in closed form:
+    ∂/∂C of ‖A‖²_F ‖Cᵀ‖²_F = 2‖A‖²_F C."""
+    torch = pytest.importorskip("torch")
+    from torch.func import jacrev
+
+    from helpers import to_backend, torch_backend
+
+    A, C = md.matrix("A", "n", "n"), md.matrix("C", "m", "n")
+    K = md.kron(A, C.T)
+    f = md.sum(K * K)
+    rng = np.random.default_rng(3)
+    vals = {"A": rng.uniform(-1, 1, (3, 3)), "C": rng.uniform(-1, 1, (2, 3))}
+    ops = torch_backend()
+    run = to_backend(f, ops, {"n": 3, "m": 2})
+    env = {k: torch.as_tensor(v) for k, v in vals.items()}
+    want = jacrev(lambda C_: run({**env, "C": C_}))(env["C"]).numpy()
+    np.testing.assert_allclose(want, 2 * np.sum(vals["A"] ** 2) * vals["C"], rtol=1e-12)
+    np.testing.assert_allclose(md.derive(f, C).evaluate(vals), want, rtol=1e-10)
+
+
+# ====================================================================== printouts read back
+@pytest.mark.xfail(strict=True, reason="render: a product with a stacked vector on its "
+                   "right prints as juxtaposition, Aᵀ[0, 1], which reads (in the unicode "
+                   "syntax, and to a person used to NumPy) as the entry (0, 1) of Aᵀ")
+def test_a_matrix_times_a_stacked_vector_does_not_print_as_an_index():
+    """Aᵀ @ [0, 1] is the second row of A as a vector ([3, 4] for A = [[1, 2], [3,
+    4]]); its printout read back by the unicode syntax gave the scalar Aᵀ[0, 1] = 3."""
+    A = md.matrix("A", 2, 2)
+    e = A.T @ md.stack([md.const(0.0), md.const(1.0)])
+    vals = {"A": np.array([[1.0, 2.0], [3.0, 4.0]])}
+    np.testing.assert_allclose(e.evaluate(vals), [3.0, 4.0])
+    back = md.parse(str(e), shapes={"A": (2, 2)}, syntax="unicode")
+    assert back.shape == (2,), (str(e), back.shape)
+    np.testing.assert_allclose(back.evaluate(vals), [3.0, 4.0])
