@@ -194,3 +194,54 @@ def test_a_matrix_times_a_stacked_vector_does_not_print_as_an_index():
     back = md.parse(str(e), shapes={"A": (2, 2)}, syntax="unicode")
     assert back.shape == (2,), (str(e), back.shape)
     np.testing.assert_allclose(back.evaluate(vals), [3.0, 4.0])
+
+
+# ====================================================================== slices as printed
+def _numpy_slices():
+    """Every slice with bounds in [-8, 8) (or left out) and steps ±1, ±2, ±3."""
+    bounds = [None, *range(-8, 8)]
+    for start in bounds:
+        for stop in bounds:
+            for step in (None, 1, 2, 3, -1, -2, -3):
+                yield slice(start, stop, step)
+
+
+def test_a_printed_slice_selects_what_the_slice_selects():
+    """x[::-2] of x: (3,) is (x₂, x₀); it printed as x[:−2:−2], which is x₂ alone in
+    NumPy (a stop of −2 counts back from the end), so the printout of a derivative
+    read back with the wrong shape (found by a fuzz of selections).  The text of every
+    key, on int and on named dims, selects in NumPy what the slice selects."""
+    from matdiff.expr.selection import key_text, resolve, slice_key
+
+    checked = 0
+    for s in _numpy_slices():
+        for n in range(1, 7):
+            a = np.arange(n)
+            try:
+                key = slice_key(s, n)
+            except md.ShapeError:
+                assert a[s].size == 0  # refused only when it is empty
+                continue
+            text = key_text(key, n)
+            assert np.array_equal(eval(f"a[{text}]", {"a": a}), a[s]), (n, s, text)
+            checked += 1
+        try:
+            key = slice_key(s, "n")
+        except md.ShapeError:
+            continue
+        text = key_text(key, "n")
+        for n in range(1, 9):
+            a = np.arange(n)
+            try:
+                resolve(key, "n", {"n": n})
+            except md.MatdiffError:
+                continue  # positions outside an axis of that size
+            # the text, with n bound to the size, as NumPy reads it
+            assert np.array_equal(eval(f"a[{text}]", {"a": a, "n": n}), a[s]), (n, s, text)
+            checked += 1
+    assert checked > 3000
+    x = md.vector("x", 3)
+    assert str(x[::-2]) == "x[::−2]" and str(x[0:3:2]) == "x[::2]"
+    back = md.parse(str(md.softmax(x[::-2])), shapes={"x": (3,)}, syntax="unicode")
+    v = np.array([0.1, 0.5, -0.3])
+    np.testing.assert_allclose(back.evaluate(x=v), md.softmax(x[::-2]).evaluate(x=v))
