@@ -245,3 +245,34 @@ def test_a_printed_slice_selects_what_the_slice_selects():
     back = md.parse(str(md.softmax(x[::-2])), shapes={"x": (3,)}, syntax="unicode")
     v = np.array([0.1, 0.5, -0.3])
     np.testing.assert_allclose(back.evaluate(x=v), md.softmax(x[::-2]).evaluate(x=v))
+
+
+# ====================================================================== printed coefficients
+@pytest.mark.xfail(strict=True, reason="render/mform/forms.py _merge_diags: two diag terms "
+                   "that are one interned form are both 'diags[0]', so the merged "
+                   "diag(u + v) is put in twice (diag(y) + diag(y) prints diag(4y))")
+def test_the_gradient_by_a_symmetric_matrix_of_a_diagonal_prints_its_value():
+    """∂ yᵀdiag(S)/∂S for a symmetric S is sym(diag(y)) = diag(y) (MATH.md: the
+    gradient is sym(G)); the value is diag(y), the printout said diag(2y) (found by a
+    fuzz of structured variables, the printout read back).  The sum inside is
+    ½(δᵢⱼyⱼ + δᵢⱼyᵢ), two nodes that both print diag(y)."""
+    shapes = {"y": ("n",), "S": ("n", "n", "symmetric")}
+    D = md.derive("dot(y, diag(S))", "S", shapes=shapes)
+    y = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(D.evaluate(y=y, S=np.eye(3)), np.diag(y))
+    assert str(D) == "diag(y)", str(D)
+    back = md.parse(str(D), shapes=shapes, syntax="unicode")
+    np.testing.assert_allclose(back.evaluate(y=y), np.diag(y))
+
+
+@pytest.mark.xfail(strict=True, reason="render/mform/forms.py _merge_diags (as above)")
+def test_a_sum_of_two_equal_diagonals_prints_twice_not_four_times():
+    from matdiff.expr.core import Add, Delta, Einsum
+
+    y = md.vector("y", 3)
+    d = Delta(3)
+    # δᵢⱼ yⱼ and δᵢⱼ yᵢ: equal tensors, two nodes, each printed diag(y)
+    s = Add([Einsum([d, y], [(0, 1), (0,)], (0, 1)), Einsum([d, y], [(0, 1), (1,)], (0, 1))])
+    v = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(s.evaluate(y=v), 2 * np.diag(v))
+    assert str(s) == "diag(2y)", str(s)
