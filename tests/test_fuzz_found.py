@@ -276,3 +276,21 @@ def test_a_sum_of_two_equal_diagonals_prints_twice_not_four_times():
     v = np.array([1.0, 2.0, 3.0])
     np.testing.assert_allclose(s.evaluate(y=v), 2 * np.diag(v))
     assert str(s) == "diag(2y)", str(s)
+
+
+# ====================================================================== error messages
+@pytest.mark.parametrize("text", [
+    "L_exp(block([[S, S], [0, S]]), block([[I, 0], [0, I]]))",
+    "S + block([[I, 0], [0, I]])[:3, 3:]",
+])
+def test_unprinted_dims_of_a_block_of_identities_are_named_as_such(text):
+    """A printed second derivative of a Fréchet derivative holds block([[I, 0], [0,
+    I]]) (its I's dims add, 3 + 3 or 2 + 4: the reader cannot split them); the error
+    named the reader's own dims: 'dims differ (6 and _ones_dim_39_0 +
+    _ones_dim_50_0)'."""
+    shapes = {"S": (3, 3, "symmetric")}
+    with pytest.raises(md.ParseError) as err:
+        md.parse(text, shapes=shapes, syntax="unicode")
+    assert "_ones_dim" not in str(err.value)
+    assert "cannot tell the dims of a constant" in str(err.value)
+    assert err.value.spans  # it points into the text

@@ -873,6 +873,16 @@ def parse_unicode(text: str, declared: Mapping[str, tuple]) -> tuple[Expr, dict[
         except _Bind as found:
             bound[found.fresh] = found.dim
             continue
+        except MatdiffError as err:
+            if _FRESH not in err.message:
+                raise
+            # a constant's unprinted dims met a rule that cannot bind them (a block
+            # of I's dims add: 3 + 3 or 2 + 4): the message names no internal dim
+            raise ParseError(
+                "cannot tell the dims of a constant here: matdiff prints a constant "
+                "array as its number or as I, without its dims; write it in numpy "
+                "syntax (eye(n), matrix(0, m, n))", text, err.spans or [tree.span]
+            ) from None
         except RecursionError:
             raise LimitError(
                 f"the expression is nested too deeply (the limit is {MAX_DEPTH} levels)",
