@@ -154,6 +154,20 @@ def test_the_reference_evaluates_every_matrix_function_and_node_kind():
     H = md.derive(md.derive(F, A), A)
     assert {"concat", "take"} <= kinds(H)
     _agree(H, {"A": vals["A"]}, _SIZES)
+    m = md.mean(x * x) + md.sum(md.eye("n") @ x)   # Size (the 1/n of a mean), Delta
+    _agree(m, vals, _SIZES)
+    # every node kind of the core has met the reference above: a new kind fails here
+    # until the reference evaluates it
+    from matdiff.expr.core import Expr
+
+    def subclasses(c):
+        for k in c.__subclasses__():
+            yield k
+            yield from subclasses(k)
+
+    every = {k.kind for k in subclasses(Expr)} - {Expr.kind}  # less abstract helpers
+    met = kinds(H) | kinds(m) | kinds(stacked) | {"call", "map"}
+    assert every <= met, every - met
 
 
 def test_the_torch_reference_takes_the_kronecker_product_of_a_transpose():
