@@ -308,3 +308,21 @@ def test_unprinted_dims_of_a_block_of_identities_are_named_as_such(text):
     assert "_ones_dim" not in str(err.value)
     assert "cannot tell the dims of a constant" in str(err.value)
     assert err.value.spans  # it points into the text
+
+
+# ====================================================================== sizes too small
+@pytest.mark.xfail(strict=True, reason="compile: a zero block of dim n − 3 is allocated "
+                   "with np.full at n = 2 (ValueError 'negative dimensions are not "
+                   "allowed'); the sizes' check should name the dim, as a selection's does")
+def test_a_derivative_at_sizes_too_small_for_its_selections_is_an_evaluation_error():
+    """d x[2]/dx is the unit vector e₂ = [0, 0, 1, 0, …]: concat(0, [1], 0), its last
+    block of dim n − 3.  At n = 2 the function itself is an EvaluationError (index 2
+    is out of range); its derivative raised ValueError from NumPy (found by the text
+    fuzz: 'x[0] * sum(x[1:]) + A[1, 2] * x[2] + A[:, 0] @ x' at n = 2)."""
+    f = md.parse("b * x[2] + sum(x)", shapes={"x": ("n",), "b": ()})
+    with pytest.raises(md.EvaluationError, match="out of range"):
+        f.evaluate(x=np.ones(2), b=2.0)
+    D = md.derive(f, "x")   # b e₂ + 1: no selection of x left in it
+    np.testing.assert_allclose(D.evaluate(x=np.array([1.0, 2.0, 3.0]), b=2.0), [1, 1, 3])
+    with pytest.raises(md.EvaluationError, match="n"):
+        D.evaluate(x=np.ones(2), b=2.0)
