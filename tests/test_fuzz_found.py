@@ -326,3 +326,20 @@ def test_a_derivative_at_sizes_too_small_for_its_selections_is_an_evaluation_err
     np.testing.assert_allclose(D.evaluate(x=np.array([1.0, 2.0, 3.0]), b=2.0), [1, 1, 3])
     with pytest.raises(md.EvaluationError, match="n"):
         D.evaluate(x=np.ones(2), b=2.0)
+
+
+def test_a_constant_read_with_a_guessed_rank_is_named_when_shapes_then_disagree():
+    """The printout of d/dA of sin(sin(A))@sin(sin(x))@A@sin(logsumexp(C.T - C.T))
+    holds logsumexp(0): of a zero (n, m) matrix, a vector.  The reader takes a bare 0
+    in a call for a vector (softmax(0) + x), which makes logsumexp(0) a scalar, and
+    the product after it failed as a ShapeError about A and a row vector (the hunt
+    profile's printout round trip); it is the reader's guess, and the error says so."""
+    shapes = {"A": ("n", "n"), "x": ("n",)}
+    with pytest.raises(md.ParseError, match="cannot tell the dims of a constant") as err:
+        md.parse("A sin(logsumexp(0))sin(sin(x))ᵀ", shapes=shapes, syntax="unicode")
+    assert err.value.spans[0] == (16, 17)   # the 0
+    # where the guess fits, it still reads: softmax(0) of a vector is 1/n
+    e = md.parse("softmax(0) + x", shapes=shapes, syntax="unicode")
+    np.testing.assert_allclose(e.evaluate(x=np.zeros(4)), np.full(4, 0.25))
+    with pytest.raises(md.ParseError, match=r"'0' \(a constant array\)"):
+        md.parse("logsumexp(0)", shapes=shapes, syntax="unicode")

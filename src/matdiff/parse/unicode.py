@@ -513,6 +513,8 @@ class _Builder:
         self.names = names
         self.bound = bound
         self.made: dict[str, Span] = {}
+        #: the constants whose rank was guessed (softmax(0): a vector of zeros)
+        self.guessed: list[Span] = []
 
     # ------------------------------------------------------------ dims of 𝟏 and I
     def fresh(self, node: Node, k: int = 0) -> Dim:
@@ -770,6 +772,7 @@ class _Builder:
             except MatdiffError:
                 # a constant vector prints as its number (softmax(0)): read it as one,
                 # its dim taken from where it is used
+                self.guessed.append(node.children[0].span)
                 es[0] = b.const(es[0].value, (self.fresh(node.children[0]),))
         if len(es) == 1 and len(es[0].shape) == 2:
             try:
@@ -874,6 +877,15 @@ def parse_unicode(text: str, declared: Mapping[str, tuple]) -> tuple[Expr, dict[
             bound[found.fresh] = found.dim
             continue
         except MatdiffError as err:
+            if builder.guessed and isinstance(err, ShapeError):
+                # logsumexp(0) of a matrix of zeros is a vector, read as of a vector
+                # (a scalar): the shapes that then disagree are the guess's
+                raise ParseError(
+                    "cannot tell the dims of a constant here: matdiff prints a constant "
+                    "array as its number, without its dims, and this one was read as a "
+                    f"vector, which makes the shapes disagree ({err.message}); write it "
+                    "in numpy syntax (matrix(0, m, n))", text,
+                    [builder.guessed[0], *err.spans]) from None
             if _FRESH not in err.message:
                 raise
             # a constant's unprinted dims met a rule that cannot bind them (a block
@@ -892,7 +904,7 @@ def parse_unicode(text: str, declared: Mapping[str, tuple]) -> tuple[Expr, dict[
             break
         span = builder.made[left[0]]
         word = text[span[0]:span[1]]
-        what = "the identity" if word == "I" else "the ones vector"
+        what = {"I": "the identity", "1": "the ones vector"}.get(word, "a constant array")
         raise ParseError(
             f"cannot tell the dim of {word!r} ({what}) here: nothing it is added to or "
             "multiplied with shows it (matdiff prints a constant without its dims); "
