@@ -483,6 +483,11 @@ def main() -> None:  # noqa: C901 - one table of problems
             peers["autograd"] = (call_a, False)
         run("mlp_value_and_grads", f"B={B},{I}-{H}-{K}", build_mlp, peers)
 
+    # ------------------------------------------------------------ one pass over the data
+    if want("rowblock"):
+        _rowblock_rows(md, np, jax, jnp if jax else None, torch, tf if torch else None,
+                       rows, close, block, quick, args.repeats or (9 if quick else 25))
+
     info = _machine(args.threads, peers_avail)
     out = {"machine": info, "quick": quick, "rows": rows}
     path = args.json or os.path.join(os.path.dirname(__file__),
@@ -550,6 +555,168 @@ def _neuron(md, np, jax, jnp, torch, tf, autograd, anp, run, N, d, X0, w0, y0, b
     run("neuron_value_only" + suffix, f"N={N},d={d}", build_val,
         {"numpy": (lambda: np.mean((y0 - np.maximum(0, X0 @ w0 + b0)) ** 2), False)},
         note="for the cheap-gradient bound")
+
+
+def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps):
+    """Issue 16, item 2: the row-blocked code (``matdiff.compile.rowblock``) against
+    the whole-array code it replaces (``matdiff_whole``: the same expressions
+    compiled inside ``rowblock.disabled()``), jax.jit, torch.func and one GEMV over X
+    (``gemv_floor``: the one-pass floor).  Every contender is timed in turn, call by
+    call (interleaved), ``reps`` rounds: the medians share the machine's noise."""
+    from matdiff.compile import rowblock
+
+    rng = np.random.default_rng(16)
+    paper = "mean((y - max(0, X @ w + b))**2)"
+    logreg = "mean(log(1 + exp(-y * (X @ w))))"
+    shapes = {"X": ("N", "d"), "w": ("d",), "y": ("N",), "b": ()}
+    n_paper = 20_000 if quick else 100_000
+    cases = [("paper_grad_rowblock", paper, n_paper, 100, np.float64),
+             ("paper_grad_rowblock_f32", paper, n_paper, 100, np.float32),
+             ("logreg_grad_rowblock", logreg, 10_000, 100, np.float64),
+             ("logreg_grad_rowblock_f32", logreg, 10_000, 100, np.float32)]
+    for problem, text, N, d, dt in cases:
+        X0 = rng.standard_normal((N, d)).astype(dt)
+        w0 = (rng.standard_normal(d) * 0.1).astype(dt)
+        y0 = (np.sign(rng.standard_normal(N)) if "logreg" in problem
+              else rng.standard_normal(N)).astype(dt)
+        b0 = dt(0.1)
+        wrt = ["w", "b"] if "b" in text else ["w"]
+        vals = {"X": X0, "w": w0, "y": y0, "b": b0}
+        vals = {k: vals[k] for k in ("X", "w", "y") + (("b",) if "b" in text else ())}
+        t = time.perf_counter()
+        f = md.parse(text, shapes={k: shapes[k] for k in vals})
+        blocked = md.value_and_grad(f, wrt)
+        blocked(vals)
+        compile_s = time.perf_counter() - t
+        with rowblock.disabled():
+            whole = md.value_and_grad(f, wrt)
+            whole(vals)
+        spec = blocked.specialised(vals)
+        note = (f"blocked: {spec.rows} rows a block, {spec.nthreads} thread(s)"
+                if isinstance(spec, rowblock.RowBlocked) else "not blocked")
+        calls = {"matdiff": lambda c=blocked, v=vals: c(v),
+                 "matdiff_whole": lambda c=whole, v=vals: c(v),
+                 "gemv_floor": lambda X0=X0, w0=w0: X0 @ w0}
+        if jax:
+            if "logreg" in problem:
+                def fj(w, X, y):
+                    return jnp.mean(jnp.logaddexp(0.0, -y * (X @ w)))
+                vj = jax.jit(jax.value_and_grad(fj))
+                aj = [jnp.asarray(v) for v in (w0, X0, y0)]
+            else:
+                def fj(w, b, X, y):
+                    return jnp.mean((y - jnp.maximum(0.0, X @ w + b)) ** 2)
+                vj = jax.jit(jax.value_and_grad(fj, argnums=(0, 1)))
+                aj = [jnp.asarray(v) for v in (w0, b0, X0, y0)]
+            calls["jax"] = lambda vj=vj, aj=aj: vj(*aj)
+        if torch:
+            if "logreg" in problem:
+                def ft(w, X, y):
+                    return torch.mean(torch.nn.functional.softplus(-y * (X @ w)))
+                vt = tf.grad_and_value(ft)
+                at = [torch.from_numpy(np.asarray(v)) for v in (w0, X0, y0)]
+            else:
+                def ft(w, b, X, y):
+                    return torch.mean((y - torch.relu(X @ w + b)) ** 2)
+                vt = tf.grad_and_value(ft, argnums=(0, 1))
+                at = [torch.from_numpy(np.asarray(v)) for v in (w0, b0, X0, y0)]
+
+            def call_t(vt=vt, at=at):
+                g, v = vt(*at)
+                return v, g
+            calls["torch"] = call_t
+        _interleaved(np, problem, f"N={N},d={d}", calls, rows, close, block, reps,
+                     compile_s, note)
+    # an MLP's value and gradients within one large batch (softmax cross-entropy,
+    # as in the "mlp" rows): memory-bound at a small hidden layer, GEMM-bound at a wide one
+    for B, I, H, K in ([(4096, 100, 32, 10)] if quick else
+                       [(16384, 100, 32, 10), (4096, 784, 128, 10)]):
+        vals = {"X": rng.standard_normal((B, I)), "Y": np.eye(K)[rng.integers(0, K, B)],
+                "W1": rng.standard_normal((I, H)) * 0.05, "b1": np.zeros(H),
+                "W2": rng.standard_normal((H, K)) * 0.1, "b2": np.zeros(K)}
+        t = time.perf_counter()
+        Xm, Y = md.matrix("X", "B", "I"), md.matrix("Y", "B", "K")
+        W1, b1 = md.matrix("W1", "I", "H"), md.vector("b1", "H")
+        W2, b2 = md.matrix("W2", "H", "K"), md.vector("b2", "K")
+        Z = md.relu(Xm @ W1 + b1) @ W2 + b2
+        loss = md.mean(md.logsumexp(Z) - md.sum(Y * Z, 1))
+        names = ["W1", "b1", "W2", "b2"]
+        blocked = md.value_and_grad(loss, names)
+        blocked(vals)
+        compile_s = time.perf_counter() - t
+        with rowblock.disabled():
+            whole = md.value_and_grad(loss, names)
+            whole(vals)
+        spec = blocked.specialised(vals)
+        note = (f"blocked: {spec.rows} rows a block, {spec.nthreads} thread(s)"
+                if isinstance(spec, rowblock.RowBlocked) else "not blocked")
+        calls = {"matdiff": lambda c=blocked, v=vals: c(v),
+                 "matdiff_whole": lambda c=whole, v=vals: c(v),
+                 "gemv_floor": lambda v=vals: v["X"] @ v["W1"][:, 0]}
+        order = ("W1", "b1", "W2", "b2", "X", "Y")
+        if jax:
+            def fj(W1, b1, W2, b2, X, Y):
+                Z = jax.nn.relu(X @ W1 + b1) @ W2 + b2
+                return jnp.mean(jax.scipy.special.logsumexp(Z, axis=1) - jnp.sum(Y * Z, 1))
+            vj = jax.jit(jax.value_and_grad(fj, argnums=(0, 1, 2, 3)))
+            aj = [jnp.asarray(vals[k]) for k in order]
+            calls["jax"] = lambda vj=vj, aj=aj: vj(*aj)
+        if torch:
+            def ft(W1, b1, W2, b2, X, Y):
+                Z = torch.relu(X @ W1 + b1) @ W2 + b2
+                return torch.mean(torch.logsumexp(Z, 1) - torch.sum(Y * Z, 1))
+            vt = tf.grad_and_value(ft, argnums=(0, 1, 2, 3))
+            at = [torch.from_numpy(vals[k]) for k in order]
+
+            def call_t(vt=vt, at=at):
+                g, v = vt(*at)
+                return v, g
+            calls["torch"] = call_t
+        _interleaved(np, "mlp_rowblock", f"B={B},{I}-{H}-{K}", calls, rows, close, block,
+                     reps, compile_s, note)
+
+
+def _interleaved(np, problem, size, calls, rows, close, block, reps, compile_s, note):
+    """Time ``calls`` (name -> function; ``matdiff`` first) in turn, one call each per
+    round (the order rotating from round to round), after checking each against
+    matdiff's result; one row of the table."""
+    ref = calls["matdiff"]()
+    ok = {}
+    for name, call in calls.items():
+        try:
+            out = block(call())
+            ok[name] = name == "gemv_floor" or close(ref, out)
+        except Exception as exc:  # noqa: BLE001 - report and go on
+            ok[name] = f"{type(exc).__name__}: {exc}"[:200]
+    for name, call in calls.items():  # warm-up
+        if ok[name] is True:
+            block(call())
+    times = {name: [] for name in calls if ok[name] is True}
+    order = list(times)
+    for r in range(reps):
+        # each round in another order: no contender always follows the same one
+        # (and finds its arrays in cache, or evicted)
+        for name in order[r % len(order):] + order[:r % len(order)]:
+            t = time.perf_counter()
+            block(calls[name]())
+            times[name].append(time.perf_counter() - t)
+    med = float(np.median(times["matdiff"]))
+    row = {"problem": problem, "size": size, "note": note + "; interleaved",
+           "matdiff_derive_compile_s": compile_s,
+           "matdiff": {"median_s": med, "min_s": float(np.min(times["matdiff"])),
+                       "repeats": reps}}
+    for name in calls:
+        if name == "matdiff":
+            continue
+        if ok[name] is True:
+            m = float(np.median(times[name]))
+            row[name] = {"ok": True, "median_s": m, "min_s": float(np.min(times[name])),
+                         "repeats": reps, "ratio": med / m}
+        else:
+            row[name] = {"ok": False, "error": ok[name] if isinstance(ok[name], str)
+                         else "result differs from matdiff's"}
+    rows.append(row)
+    _print_row(row)
 
 
 def _fmt(s: float | None) -> str:

@@ -43,6 +43,7 @@ UNARY = {
     "log_sigmoid": (md.log_sigmoid, F.logsigmoid, jax.nn.log_sigmoid),
     "softsign": (md.softsign, F.softsign, jax.nn.soft_sign),
     "normal_cdf": (md.normal_cdf, torch.special.ndtr, jax.scipy.special.ndtr),
+    "erf": (md.erf, torch.special.erf, jax.scipy.special.erf),
     "leaky_relu": (lambda x: md.leaky_relu(x, ALPHA),
                    lambda t: F.leaky_relu(t, ALPHA), lambda t: jax.nn.leaky_relu(t, ALPHA)),
     "leaky_relu_default": (md.leaky_relu, F.leaky_relu, jax.nn.leaky_relu),
@@ -276,12 +277,32 @@ def test_parse_with_and_without_the_parameter() -> None:
         assert md.parse(f"{name}(x)", shapes=shapes) is getattr(md, name)(x)
 
 
-def test_erf_stays_a_user_s_function() -> None:
-    """The public contract defines erf with md.define_function, which refuses a name
-    of the language: so erf is not built in (GELU's Φ is normal_cdf)."""
-    assert "erf" not in FUNCTIONS
-    with pytest.raises(md.UnknownFunctionError):
-        md.parse("erf(x)", shapes={"x": ("n",)})
+def test_erf_is_built_in_and_the_contract_s_restatement_is_accepted() -> None:
+    """erf is built in (issue 12's activations), and the public contract's
+    ``md.define_function("erf", ...)`` restates it: accepted because it agrees with the
+    built-in, returning the built-in's builder; a definition that differs is refused
+    with the point where it differs."""
+    assert FUNCTIONS["erf"].builtin
+    x = md.vector("x", "n")
+    assert md.parse("erf(x)", shapes={"x": ("n",)}) is md.erf(x)
+    t = np.linspace(-3, 3, 13)
+    np.testing.assert_allclose(md.erf(x).evaluate(x=t), [math.erf(v) for v in t],
+                               rtol=1e-14, atol=1e-16)
+    g = md.derive(md.sum(md.erf(x)), x).evaluate(x=t)
+    np.testing.assert_allclose(g, 2 / math.sqrt(math.pi) * np.exp(-t * t), rtol=1e-14)
+    restated = md.define_function(
+        "erf", derivative=lambda u: 1.1283791670955126 * md.exp(-u**2),
+        numpy=np.vectorize(math.erf), latex=r"\operatorname{erf}")
+    assert restated(x) is md.erf(x) and FUNCTIONS["erf"].builtin
+    with pytest.raises(md.DefinitionError, match=r"derivative by argument 1 at .* differs|"
+                       r"differs from it: its derivative by argument 1"):
+        md.define_function("erf", derivative=lambda u: md.exp(-u**2),
+                           numpy=np.vectorize(math.erf))
+    with pytest.raises(md.DefinitionError, match="its value at"):
+        md.define_function("erf", derivative=lambda u: 1.1283791670955126 * md.exp(-u**2),
+                           numpy=np.tanh)
+    with pytest.raises(md.DefinitionError, match="already a name of the language"):
+        md.define_function("dot", derivative=lambda u: u, numpy=np.abs)
 
 
 def test_printing() -> None:

@@ -129,3 +129,52 @@ def test_text_whose_variable_simplification_cancelled() -> None:
     assert "∂y/∂p = 0" in str(md.explain("p / p", "p"))
     v, g = md.value_and_grad("sum(p / p)", "p", shapes={"p": ("n",)})(p=np.ones(3))
     assert float(v) == 3.0 and np.all(np.asarray(g) == 0)
+
+
+# ----------------------------------------------------- hints as codes (issue 13, item 2)
+def _claims() -> list[tuple[str, object, dict, str, str]]:
+    """(f, wrt, shapes, a wrong claim planted, the code its hint must have)."""
+    sq = {"X": ("n", "n"), "A": ("n", "n")}
+    return [
+        ("sum(x**2)", "x", {"x": ("n",)}, "4*x", "constant_factor"),
+        ("tr(X @ A)", "X", sq, "A", "transpose"),
+        ("A @ x", "x", {"A": ("m", "n"), "x": ("n",)}, "A.T", "wrong_shape_transposed"),
+        ("A @ x", "x", {"A": ("m", "n"), "x": ("n",)}, "x", "wrong_shape"),
+        (LOSS, "w", LOSS_SHAPES, "-2/N * X.T @ (y - max(0, X@w + b))", "piecewise_as_one"),
+        ("logdet(S)", "S", {"S": ("n", "n", "symmetric")},
+         "inv(S) + inv(S).T - inv(S) * eye(n)", "handbook_symmetric"),
+    ]
+
+
+@pytest.mark.parametrize("f, wrt, shapes, claim, code", _claims())
+def test_a_hint_is_a_code_with_its_parameters(f, wrt, shapes, claim, code) -> None:
+    from matdiff.explain.lang import HINTS, hint_text, sentence
+
+    r = md.check(f, wrt, shapes=shapes, derivative=claim)
+    assert not r.ok and r.hint_code == code
+    # the English is written from the code; the Chinese too, never by reading English
+    assert r.hint == hint_text(code, r.hint_params) == r.hint_in("en")
+    zh = r.hint_in("zh")
+    assert zh == hint_text(code, r.hint_params, "zh") and zh != r.hint
+    assert not any(c.isascii() and c.isalpha() for c in zh.split("：")[0][:4])
+    # what the command prints for --lang zh (it reads the hint's text) is the same
+    assert sentence(r.hint, "zh") == zh
+    assert set(HINTS["en"]) == set(HINTS["zh"])
+
+
+def test_every_hint_has_both_languages_with_the_same_parameters() -> None:
+    import string
+
+    from matdiff.explain.lang import HINTS
+
+    fields = {lang: {code: {f for _, f, _, _ in string.Formatter().parse(t) if f}
+                     for code, t in table.items()} for lang, table in HINTS.items()}
+    assert fields["en"] == fields["zh"]
+
+
+def test_a_right_claim_has_no_hint_and_the_english_output_is_unchanged() -> None:
+    r = md.check("sum(x**2)", "x", shapes={"x": ("n",)}, derivative="2*x")
+    assert r.ok and r.hint == "" and r.hint_code == "" and r.hint_in("zh") == ""
+    wrong = md.check("sum(x**2)", "x", shapes={"x": ("n",)}, derivative="4*x")
+    assert "  hint: the claim is the derivative times 2: a constant factor is off" \
+        in str(wrong)

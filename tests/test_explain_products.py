@@ -46,7 +46,7 @@ def _diff(d: md.Derivation, of: str | None = None) -> Differential:
     # d(xᵀx) = dxᵀx + xᵀdx = 2xᵀdx (xᵀdx is the scalar dxᵀx),  ∇ = 2x
     ("x @ x", VEC, "dy = dxᵀx + dxᵀx = 2xᵀ dx", "2x"),
     # d((Ax)ᵀ(Bx)) = (A dx)ᵀBx + (Ax)ᵀB dx = xᵀ(BᵀA + AᵀB)dx
-    ("(A @ x) @ (B @ x)", QUAD, "dy = xᵀBᵀA dx + xᵀAᵀB dx = xᵀ(BᵀA + AᵀB) dx",
+    ("(A @ x) @ (B @ x)", QUAD, "dy = xᵀBᵀA dx + xᵀAᵀB dx = xᵀ(AᵀB + BᵀA) dx",
      "(AᵀB + BᵀA)x"),
     # d log det X = tr(X⁻¹ dX) (= tr(dX X⁻¹), cyclic),  ∇ = X⁻ᵀ
     ("logdet(X)", MAT, "dy = tr(dX X⁻¹)", "X⁻ᵀ"),

@@ -180,7 +180,9 @@ def test_exact_constants_in_latex():
         md.latex(x / 9): r"\frac{1}{9} x",
         md.latex(md.derive(2 * x / 3, x)): r"\frac{2}{3} I",
         md.latex(md.const(-1 / 9)): r"-\frac{1}{9}",
-        md.latex(md.derive(two, "x")): r"\operatorname{diag}(\log(2) 2^{x})",
+        md.latex(md.derive(two, "x")): r"\operatorname{diag}(\log(2) \cdot 2^{x})",
+        md.latex(x ** 0.5): r"x^{1/2}", md.latex(0.5 * x): r"\frac{1}{2} x",
+        md.latex(md.derive(md.sum(x ** -0.5), x)): r"-\frac{1}{2} x^{-3/2}",
         md.latex(md.derive(md.sigmoid(x) * (1 - md.sigmoid(x)), x)):
             r"\operatorname{diag}((\mathbf{1} - 2 \sigma(x)) \odot \sigma(x) \odot "
             r"(\mathbf{1} - \sigma(x)))",

@@ -221,7 +221,7 @@ def test_the_adjoint_prints_as_the_frechet_derivative_at_the_transpose() -> None
     b = md.vector("b", "n")
     texts = {"A ⊗ B": md.kron(A, B), "(A + X) ⊗ B": md.kron(A + X, B),
              "A⁻¹b": md.solve(A, b), "vec(B)": md.vec(B), "expm(X)": md.expm(X),
-             "logm(X) + sqrtm(X)": md.logm(X) + md.sqrtm(X), "XXX": md.matrix_power(X, 3)}
+             "logm(X) + sqrtm(X)": md.logm(X) + md.sqrtm(X), "X³": md.matrix_power(X, 3)}
     for text, e in texts.items():
         assert str(e) == text
     latex = [md.latex(e) for e in texts.values()]

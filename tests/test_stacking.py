@@ -603,7 +603,7 @@ def test_contract_line_indexing() -> None:
     text = "x[0] * sum(x[1:]) + A[1, 2] * x[2] + A[:, 0] @ x"
     f = md.parse(text, shapes=shapes)
     assert f.shape == ()
-    assert str(f) == "xᵀA[:, 0] + A[1, 2]x[2] + x[0]sum(x[1:])"
+    assert str(f) == "x[0]sum(x[1:]) + A[1, 2]x[2] + xᵀA[:, 0]"  # as written
     rng = np.random.default_rng(7)
     x0, A0 = rng.normal(size=4), rng.normal(size=(4, 4))
     want = x0[0] * x0[1:].sum() + A0[1, 2] * x0[2] + A0[:, 0] @ x0

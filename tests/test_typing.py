@@ -11,11 +11,13 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ import numpy as np
 import pytest
 
 import matdiff as md
+from matdiff.compile.api import value_and_grad as compiled_value_and_grad
+from matdiff.derive.reverse import hessian as symbolic_hessian
 from matdiff.expr import builders, builders_typed, gen_types
 from matdiff.expr.functions import FUNCTIONS
 from matdiff.expr.matrix_functions import MATRIX_FUNCTIONS
@@ -196,6 +200,9 @@ history = nn.fit(model, np.ones((8, 3)), np.ones(8), "mse", epochs=1, progress=F
 losses: list[float] = history["loss"]
 opt = optim.Adam(model.params, lr=1e-3)
 schedule = optim.StepLR(5).then(optim.CosineLR(10), at=5)
+H: md.Expr = md.hessian(f, "x")
+vg: md.Compiled = md.value_and_grad(f, "x")
+hess_fn: md.transforms.Transformed = md.hessian(lambda w: md.sum(w * w))
 
 # mistakes: each must be reported, with this code
 n: int = md.vector("y", "n")  # E: assignment
@@ -205,6 +212,8 @@ md.exp(x, x)  # E: call-arg
 nn.fit(model)  # E: call-arg
 optim.Adam(model.params, lr="fast")  # E: arg-type
 md.nn.MLP([3, 1]).save(3)  # E: arg-type
+md.hessian(f, "x").source  # E: attr-defined
+nn.fit(model, np.ones((8, 3)), np.ones(8), optimizer=3)  # E: arg-type
 '''
 
 
@@ -244,3 +253,162 @@ def test_mypy_passes_the_right_part_alone(tmp_path: Path) -> None:
     right = USER_PROGRAM.split("# mistakes")[0]
     status, out = _mypy(textwrap.dedent(right), tmp_path)
     assert status == 0, out
+
+
+# ====================================================================== precise public signatures
+#: an annotation that tells a checker nothing: ``Any``, ``object``, or a container
+#: without its parameters (``tuple``, ``dict``, ``Sequence``, ...)
+_VAGUE = re.compile(r"\b(Any|object)\b|\b(tuple|list|dict|set|frozenset|Sequence|Mapping|"
+                    r"Iterable|Callable)\b(?!\[)")
+
+
+def _vague_annotations(fn: Any, allowed: frozenset[str] = frozenset()) -> list[str]:
+    """The parameters (and ``return``) of ``fn`` whose annotation is vague, except
+    those in ``allowed`` (arrays of any backend are ``Any`` by design)."""
+    sig = inspect.signature(fn)
+    out = [f"{name}: {p.annotation}" for name, p in sig.parameters.items()
+           if name not in allowed and _VAGUE.search(str(p.annotation))]
+    if "return" not in allowed and _VAGUE.search(str(sig.return_annotation)):
+        out.append(f"return: {sig.return_annotation}")
+    return out
+
+
+def test_the_vagueness_check_can_fail() -> None:
+    def planted(x: Any, shape: tuple, names: Sequence[str], n: int) -> dict:
+        return {}
+
+    assert _vague_annotations(planted) == ["x: Any", "shape: tuple", "return: dict"]
+    assert _vague_annotations(planted, frozenset({"x", "shape", "return"})) == []
+
+
+#: the public functions of the contract (shared/DESIGN.md) and of nn and optim, with
+#: the parameters that hold arrays or values of any backend (``Any`` on purpose)
+PRECISE = [
+    (md.parse, ()), (md.derive, ()), (md.explain, ()), (md.to_text, ()),
+    (md.var, ()), (md.vector, ()), (md.matrix, ()), (md.scalar, ()),
+    (md.check, ("values",)), (md.random_values, ()), (md.grad, ()), (md.jacobian, ()),
+    (symbolic_hessian, ()), (md.Expr.evaluate, ("values", "kw")), (md.Expr.variables, ()),
+    (md.Derivation.to_latex, ()), (md.Derivation.to_markdown, ()),
+    (md.nn.fit, ()), (md.nn.evaluate, ()), (md.nn.MLP, ()), (md.nn.Dense, ()),
+    (md.nn.Neuron, ()), (md.nn.TrainStep, ()), (md.nn.EarlyStopping, ()),
+    (md.nn.ModelCheckpoint, ()), (md.nn.LearningRateScheduler, ()),
+    (md.nn.MLP.predict, ()), (md.nn.MLP.loss, ()),
+    (md.optim.SGD, ()), (md.optim.Adam, ()), (md.optim.AdamW, ()), (md.optim.StepLR, ()),
+    (md.optim.CosineLR, ()), (md.optim.clip_grad_norm, ()),
+    (compiled_value_and_grad, ()),
+]
+
+
+@pytest.mark.parametrize("fn, allowed", PRECISE,
+                         ids=[getattr(f, "__qualname__", str(f)) for f, _ in PRECISE])
+def test_public_signatures_are_precise(fn: Any, allowed: tuple[str, ...]) -> None:
+    assert _vague_annotations(fn, frozenset(allowed)) == []
+
+
+def test_shapes_is_typed_alike_everywhere() -> None:
+    """``shapes=`` is one type in every public function that takes it."""
+    want = "Mapping[str, Sequence[Dim]] | None"
+    for fn in (md.parse, md.derive, md.check, md.explain, symbolic_hessian,
+               compiled_value_and_grad):
+        assert str(inspect.signature(fn).parameters["shapes"].annotation) == want, fn
+
+
+def test_hessian_and_value_and_grad_are_overloaded() -> None:
+    """``md.hessian`` and ``md.value_and_grad`` take an expression or a function of
+    arrays: a checker sees one precise overload for each (no ``Any``), while the
+    implementation behind them dispatches at run time."""
+    tree = ast.parse((SRC / "matdiff" / "__init__.py").read_text("utf-8"))
+    for name, results in (("hessian", {"Expr", "Transformed"}),
+                          ("value_and_grad", {"Compiled", "Transformed"})):
+        overloads = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == name
+                     and any(isinstance(d, ast.Name) and d.id == "overload"
+                             for d in f.decorator_list)]
+        assert len(overloads) == 2, name
+        assert {ast.unparse(f.returns) for f in overloads if f.returns} == results
+        for f in overloads:
+            for a in [*f.args.args, *f.args.kwonlyargs]:
+                assert a.annotation is not None and not _VAGUE.search(
+                    ast.unparse(a.annotation)), (name, a.arg)
+
+
+# ====================================================================== pyright --verifytypes
+TOOL = SRC.parent / "tools" / "verifytypes.py"
+
+
+def _tool() -> Any:
+    """tools/verifytypes.py as a module (not in the sdist, which ships no tools)."""
+    if not TOOL.exists():
+        pytest.skip("tools/verifytypes.py is not in this copy (an sdist)")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("verifytypes", TOOL)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_pyright(tmp_path: Path, score: float, root: Path | None = None) -> Path:
+    """An executable that prints a ``--verifytypes`` JSON report as pyright does (with
+    its exit status 1 for an incomplete package), with the given score."""
+    report = {"version": "0.0.0-fake", "typeCompleteness": {
+        "packageRootDirectory": str(root or SRC / "matdiff"), "completenessScore": score,
+        "exportedSymbolCounts": {"withKnownType": round(100 * score), "withAmbiguousType": 0,
+                                 "withUnknownType": 100 - round(100 * score)},
+        "symbols": [{"name": "matdiff.compile.plan.step_cost", "isExported": True,
+                     "isTypeKnown": False}] * (100 - round(100 * score))}}
+    exe = tmp_path / "pyright"
+    exe.write_text(f"#!{sys.executable}\nimport sys\n"
+                   f"sys.stdout.write({json.dumps(report)!r})\nsys.exit(1)\n", "utf-8")
+    exe.chmod(0o755)
+    return exe
+
+
+@pytest.mark.parametrize("score, status", [(0.95, 0), (0.90, 0), (0.89, 1), (0.5, 1)])
+def test_verifytypes_fails_below_the_threshold(tmp_path: Path, score: float, status: int,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    tool = _tool()
+    assert tool.main(["--pyright", str(_fake_pyright(tmp_path, score))]) == status
+    out = capsys.readouterr()
+    assert f"type completeness {100 * score:.1f}%" in out.out
+    assert ("is below 90%" in out.err) == (status == 1)
+    if score < 1:
+        assert "matdiff.compile.plan" in out.out  # where the incomplete symbols are
+
+
+def test_verifytypes_refuses_a_report_on_another_checkout(tmp_path: Path) -> None:
+    """An editable install may point pyright at another copy of matdiff: the report
+    must be on this checkout's ``src``."""
+    tool = _tool()
+    other = tmp_path / "elsewhere" / "matdiff"
+    with pytest.raises(SystemExit, match="not this checkout"):
+        tool.main(["--pyright", str(_fake_pyright(tmp_path, 0.99, other))])
+
+
+def test_verifytypes_without_pyright_says_how_to_get_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tool = _tool()
+    assert tool.main(["--pyright", str(tmp_path / "none")]) == 2
+    assert "npm install --prefix .pyright" in capsys.readouterr().err
+
+
+def _real_pyright() -> Path | None:
+    """pyright as .ci/run installs it (``.pyright``), or ``$MATDIFF_PYRIGHT``."""
+    for p in (os.environ.get("MATDIFF_PYRIGHT"),
+              SRC.parent / ".pyright" / "node_modules" / ".bin" / "pyright"):
+        if p and Path(p).exists():
+            return Path(p)
+    return None
+
+
+def test_pyright_scores_the_public_api_at_least_90_percent() -> None:
+    """The real run (``.ci/run`` runs the script itself after installing pyright;
+    here it runs where pyright is installed)."""
+    tool = _tool()
+    pyright = _real_pyright()
+    if pyright is None:
+        pytest.skip("pyright is not installed (npm install --prefix .pyright pyright@...)")
+    report = tool.run_pyright(pyright, sys.executable)
+    assert tool.checked_root(report) == (SRC / "matdiff").resolve()
+    score, lines = tool.summary(report)
+    assert score >= 0.90, "\n".join(lines)

@@ -266,7 +266,7 @@ def test_a_symmetric_shape(page) -> None:
     run_and_wait(page, lambda: page.select_option("#shapes tr[data-name=S] .kind",
                                                   "symmetric"))
     assert page.locator(".derivative[data-wrt=S] .copy-text").get_attribute(
-        "data-value") == "0.5(baᵀ + abᵀ)"
+        "data-value") == "(abᵀ + baᵀ)/2"
     assert "shapes=S%3An%2Cn%2Csymmetric" in page.url
     assert "✓" in page.locator(".derivative[data-wrt=S] .check").text_content()
 

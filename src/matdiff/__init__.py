@@ -6,7 +6,9 @@
 ('n',)
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, overload
 
 from . import nn, optim
 from .check import CheckResult, check, random_values
@@ -61,10 +63,10 @@ if TYPE_CHECKING:
         "with_structures", "matrix_power", "stack", "concat", "getitem", "exp",  # noqa: F405
         "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh",  # noqa: F405
         "tanh", "sqrt", "abs", "sign", "relu", "step", "sigmoid", "softplus",  # noqa: F405
-        "normal_cdf", "gelu", "silu", "log_sigmoid", "softsign", "leaky_relu",  # noqa: F405
-        "elu", "inv", "det", "logdet", "logsumexp", "softmax", "log_softmax",  # noqa: F405
-        "solve", "kron", "vec", "expm", "frechet_exp", "logm", "frechet_log",  # noqa: F405
-        "sqrtm", "frechet_sqrt",  # noqa: F405
+        "normal_cdf", "erf", "gelu", "silu", "log_sigmoid", "softsign",  # noqa: F405
+        "leaky_relu", "elu", "inv", "det", "logdet", "logsumexp", "softmax",  # noqa: F405
+        "log_softmax", "solve", "kron", "vec", "expm", "frechet_exp", "logm",  # noqa: F405
+        "frechet_log", "sqrtm", "frechet_sqrt",  # noqa: F405
     ]
     # <<< generated
 
@@ -77,6 +79,12 @@ _provide("explain", explain)
 from . import transforms  # noqa: E402
 from .transforms import Formula, TracingError, formula, grad, jacobian  # noqa: E402
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from .expr.core import Dim, Expr
+    from .transforms import Argnums, ArrayFunction, Transformed
+
 # ``hessian`` and ``value_and_grad`` take an expression (the symbolic layers) or a
 # Python function (a JAX-style transform, matdiff.transforms): the choice is made
 # here, above both, so that neither layer imports the other.
@@ -88,6 +96,13 @@ def _is_function(f: object) -> bool:
     return callable(f) and not isinstance(f, (Expr, str))
 
 
+@overload
+def hessian(f: Expr | str, wrt: Expr | str | Sequence[Expr | str] | None = None,
+            shapes: Mapping[str, Sequence[Dim]] | None = None,
+            syntax: str = "numpy") -> Expr: ...
+@overload
+def hessian(f: ArrayFunction, wrt: Argnums | None = None, *,
+            argnums: Argnums | None = None) -> Transformed: ...
 def hessian(f: Any, wrt: Any = None, shapes: Any = None, syntax: str = "numpy", *,
             argnums: Any = None) -> Any:
     """The Hessian of an expression (:func:`matdiff.derive.reverse.hessian`:
@@ -106,6 +121,13 @@ def hessian(f: Any, wrt: Any = None, shapes: Any = None, syntax: str = "numpy", 
     return _symbolic(f, wrt, shapes, syntax)
 
 
+@overload
+def value_and_grad(f: Expr | str, wrt: Expr | str | Sequence[Expr | str] | None = None,
+                   backend: str = "numpy", structured: bool = False,
+                   shapes: Mapping[str, Sequence[Dim]] | None = None) -> Compiled: ...
+@overload
+def value_and_grad(f: ArrayFunction, wrt: Argnums | None = None, *,
+                   argnums: Argnums | None = None) -> Transformed: ...
 def value_and_grad(f: Any, wrt: Any = None, backend: str = "numpy", structured: bool = False,
                    shapes: Any = None, *, argnums: Any = None) -> Any:
     """A compiled ``(value, derivatives)`` of an expression

@@ -48,7 +48,7 @@ from .compile.evaluate import bind_sizes, evaluate
 from .derive.reverse import derive, function_of, is_several, resolve_several, resolve_wrt
 from .errors import EvaluationError, LimitError
 from .expr.core import STRUCTURES, Expr, Map, Shape, Size, Var, shape_str, topo_order, var_nodes
-from .expr.dims import dim_add, dim_mul, dim_names, dim_size
+from .expr.dims import Dim, dim_add, dim_mul, dim_names, dim_size
 from .expr.selection import fit_sizes
 
 __all__ = ["check", "CheckResult", "random_values", "structured"]
@@ -69,7 +69,10 @@ class CheckResult:
     directions; ``pieces``: (exercised, total) sides of the piecewise functions;
     ``reason``: why nothing could be checked; for a mismatch, ``counterexample`` (the
     point), ``expected`` (central differences along ``direction``) and ``got`` (the
-    derivative along it); ``hint``: what a wrong claim seems to have done.
+    derivative along it); ``hint``: what a wrong claim seems to have done, in English;
+    ``hint_code`` and ``hint_params``: the same as a code and its parameters (the
+    entries of :data:`matdiff.explain.lang.HINTS`), which :meth:`hint_in` writes in
+    another language.
     """
 
     ok: bool
@@ -90,6 +93,27 @@ class CheckResult:
     got: np.ndarray | None = field(repr=False, default=None)
     hint: str = ""
     claim: bool = False
+    hint_code: str = ""
+    hint_params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.hint_code and not self.hint:
+            self.hint = self.hint_in("en")
+
+    def hint_in(self, lang: str = "en") -> str:
+        """The hint in ``lang`` (``"en"``, ``"zh"``), written from its code; ``""``
+        without a hint.
+
+        >>> import matdiff as md
+        >>> r = md.check("sum(x**2)", "x", shapes={"x": ("n",)}, derivative="4*x")
+        >>> r.hint_code, r.hint_params, r.hint_in("zh")
+        ('constant_factor', {'c': 2.0}, '所声称的导数是导数的 2 倍：差一个常数因子')
+        """
+        from .explain.lang import hint_text
+
+        if not self.hint_code:
+            return self.hint
+        return hint_text(self.hint_code, self.hint_params, lang)
 
     def __bool__(self) -> bool:
         return self.ok
@@ -365,57 +389,54 @@ def _substitute(e: Expr, by: Mapping[str, Expr]) -> Expr:
                     else _rebuilt(n, kids))
 
 
-def _structure_hint(x: Wrt, claim: np.ndarray, truth: np.ndarray) -> str:
+#: a hint: its code (an entry of matdiff.explain.lang.HINTS) and parameters; ("", {})
+#: is none
+Hint = tuple[str, dict[str, Any]]
+_NO_HINT: Hint = ("", {})
+
+
+def _structure_hint(x: Wrt, claim: np.ndarray, truth: np.ndarray) -> Hint:
     """What a wrong claim by a symmetric variable seems to be: the handbooks'
     ``G + Gᵀ − G ⊙ I`` (which is ``2 sym(G) − sym(G) ⊙ I``), or the unconstrained
     ``G`` (not symmetric)."""
     if not isinstance(x, Var) or x.structure not in ("symmetric", "spd") \
             or claim.shape != truth.shape:
-        return ""
+        return _NO_HINT
     sym_g = truth  # the true gradient is sym(G); its diagonal is G's
     handbook = 2 * sym_g - sym_g * np.eye(sym_g.shape[-1])
     if np.allclose(claim, handbook, rtol=1e-6, atol=1e-9):
-        return (f"the claim is G + Gᵀ − G ⊙ I (G the derivative that treats {x.name} as "
-                f"unconstrained): that is the derivative by the independent entries of "
-                f"{x.name} ({x.name}ᵢⱼ for i ≤ j, each off-diagonal pair counted once), "
-                f"not a gradient: it fails ⟨∇f, E⟩ = df[E] for symmetric E. The gradient "
-                f"by a symmetric {x.name} is sym(G) = (G + Gᵀ)/2")
+        return "handbook_symmetric", {"x": x.name}
     if _off_structure(claim, x.structure) > 1e-9 * max(1.0, float(np.max(np.abs(claim)))):
-        return (f"the claim is not symmetric, but {x.name} is: a gradient in the space of "
-                f"symmetric matrices is symmetric; if the claim is G, the derivative that "
-                f"treats {x.name} as unconstrained, the gradient is sym(G) = (G + Gᵀ)/2")
-    return ""
+        return "not_symmetric", {"x": x.name}
+    return _NO_HINT
 
 
-def _hint(claim: np.ndarray, truth: np.ndarray) -> str:
+def _hint(claim: np.ndarray, truth: np.ndarray) -> Hint:
     """What a wrong claim seems to have done at a point: a transpose, a constant
     factor."""
     if claim.shape == truth.shape[::-1] and claim.ndim == 2 and claim.shape != truth.shape:
-        return ("the claim has the transposed shape: matdiff's layout puts f's axes "
-                "first and x's last (mixed layout); a numerator-layout gradient is "
-                "its transpose")
+        return "transposed_shape", {}
     if claim.shape == truth.shape:
         if claim.ndim == 2 and np.allclose(claim, truth.T, rtol=1e-6, atol=1e-9):
-            return ("the claim is the transpose of the derivative: a layout mix-up "
-                    "(matdiff's layout puts f's axes first, x's last)")
+            return "transpose", {}
         flat_t, flat_c = truth.ravel(), claim.ravel()
         denom = float(flat_t @ flat_t)
         if denom > 0:
             c = float(flat_c @ flat_t) / denom
             if abs(c) > 1e-9 and abs(c - 1) > 1e-6 and np.allclose(
                     flat_c, c * flat_t, rtol=1e-6, atol=1e-9):
-                return f"the claim is the derivative times {c:.6g}: a constant factor is off"
-    return ""
+                return "constant_factor", {"c": float(f"{c:.6g}")}
+    return _NO_HINT
 
 
-def _piece_hint(f: Expr, x: Wrt, p: _Point) -> str:
+def _piece_hint(f: Expr, x: Wrt, p: _Point) -> Hint:
     """Whether the claim is the derivative with every piecewise factor taken as 1 (a
     ReLU's step(z) left out): each piecewise node ``g(a, …)`` becomes ``a + r``, with
     ``r`` a new variable holding ``g − a`` at the point, so the value stays and the
     derivative through ``g`` becomes the derivative of ``a``."""
     nodes = _piecewise(f)
     if not nodes:
-        return ""
+        return _NO_HINT
     rest: dict[int, Expr] = {}
     extra: dict[str, np.ndarray] = {}
     with np.errstate(all="ignore"):
@@ -432,10 +453,8 @@ def _piece_hint(f: Expr, x: Wrt, p: _Point) -> str:
         want = evaluate(flat, {**p.vals, **extra}, dims=p.sizes)
     if np.allclose(p.D, want, rtol=1e-6, atol=1e-9):
         names = sorted({n.fn for n in nodes})
-        return (f"the claim is the derivative with the derivative of {', '.join(names)} "
-                "taken as 1 everywhere: it misses the piecewise factor (for relu, "
-                "step(z): 0 where z ≤ 0)")
-    return ""
+        return "piecewise_as_one", {"names": ", ".join(names)}
+    return _NO_HINT
 
 
 # ------------------------------------------------------------------ options
@@ -505,7 +524,7 @@ def _finite_point(f: Expr, D: Expr, x: Wrt, vals: dict[str, np.ndarray],
 
 def check(f: Expr | str, wrt: Expr | str | Sequence[Expr | str],
           values: Mapping[str, Any] | None = None,
-          shapes: Mapping[str, Sequence] | None = None, *,
+          shapes: Mapping[str, Sequence[Dim]] | None = None, *,
           derivative: Expr | str | None = None, points: int = 3, directions: int = 3,
           eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7,
           seed: int | None = 0) -> CheckResult:
@@ -650,33 +669,34 @@ def _compare(f: Expr, D: Expr, x: Wrt, chosen: list[_Point], directions: int, ep
         assert unstructured is not None and isinstance(x, Var)
         p = unstructured
         truth = evaluate(derive(f, x), p.vals, dims=p.sizes)
-        hint = _structure_hint(x, np.asarray(p.D), np.asarray(truth)) or (
-            f"the derivative is not {x.structure} in {x.name}'s axes, but {x.name} is: "
-            f"a gradient by a {x.structure} {x.name} lies among such matrices")
+        code, params = _structure_hint(x, np.asarray(p.D), np.asarray(truth))
+        if not code:
+            code, params = "not_structured", {"structure": x.structure, "x": x.name}
         return result(False, worst_abs, worst_rel, status="mismatch",
-                      counterexample=p.vals, hint=hint)
+                      counterexample=p.vals, hint_code=code, hint_params=params)
     p, v, fd, jv = bad
-    hint = ""
+    code, params = _NO_HINT
     if claim:
         truth = evaluate(derive(f, x), p.vals, dims=p.sizes)
-        hint = (_structure_hint(x, np.asarray(p.D), np.asarray(truth))
-                or _hint(np.asarray(p.D), np.asarray(truth)) or _piece_hint(f, x, p))
-        if not hint and piecewise and agreed and differed:
-            hint = ("the claim agrees at some points and not at others: it may miss a "
-                    "piecewise factor, such as the ReLU's step(z) (0 where z ≤ 0)")
+        for guess in (lambda: _structure_hint(x, np.asarray(p.D), np.asarray(truth)),
+                      lambda: _hint(np.asarray(p.D), np.asarray(truth)),
+                      lambda: _piece_hint(f, x, p)):
+            code, params = guess()
+            if code:
+                break
+        if not code and piecewise and agreed and differed:
+            code, params = "piecewise_some_points", {}
     return result(False, worst_abs, worst_rel, status="mismatch",
                   counterexample=p.vals, direction=v, expected=np.asarray(fd),
-                  got=np.asarray(jv), hint=hint)
+                  got=np.asarray(jv), hint_code=code, hint_params=params)
 
 
 def _wrong_shape(claim: Expr, truth: Expr, x: Wrt, directions: int, eps: float,
                  values: Mapping[str, Any] | None) -> CheckResult:
     """A claim whose shape is not the derivative's: wrong, with the shapes."""
     transposed = len(claim.shape) == 2 and claim.shape == truth.shape[::-1]
-    hint = (f"the claim has shape {shape_str(claim.shape)} but the derivative by "
-            f"{_label(x)} has shape {shape_str(truth.shape)} (f's axes, then "
-            f"{_label(x)}'s)")
-    if transposed:
-        hint += ": the claim is in the other layout (a transpose)"
     return CheckResult(False, math.nan, math.nan, directions, eps, dict(values or {}),
-                       status="mismatch", hint=hint, claim=True)
+                       status="mismatch", claim=True,
+                       hint_code="wrong_shape_transposed" if transposed else "wrong_shape",
+                       hint_params={"claim": shape_str(claim.shape), "x": _label(x),
+                                    "shape": shape_str(truth.shape)})

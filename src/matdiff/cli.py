@@ -16,7 +16,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any, Final
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from .errors import MatdiffError, NotationWarning, ShapeError
 from .explain import LANGUAGES, explain
 from .explain.lang import layout_note as lang_layout_note
 from .explain.lang import phrases, sentence
-from .expr.core import Expr, shape_str, split_shape, var_nodes
+from .expr.core import Dim, Expr, Shape, shape_str, split_shape, var_nodes
 from .parse import SYNTAXES, parse_with_variables
 from .parse.infer import rank_preferences
 from .render import FORMATS, LAYOUTS, STYLES, latex_name, to_index, to_text
@@ -35,8 +35,8 @@ from .render import latex as md_latex
 from .render.ascii import ascii_stream
 from .render.layout import layout_shape
 
-PAPER_LOSS = "mean((y - max(0, X @ w + b))**2)"
-PAPER_SHAPES = {"X": ("N", "n"), "w": ("n",), "y": ("N",), "b": ()}
+PAPER_LOSS: Final = "mean((y - max(0, X @ w + b))**2)"
+PAPER_SHAPES: Final[dict[str, Shape]] = {"X": ("N", "n"), "w": ("n",), "y": ("N",), "b": ()}
 
 EXAMPLES = f"""\
 examples:
@@ -301,7 +301,7 @@ def _expression_first(parser: argparse.ArgumentParser, argv: list[str]) -> list[
     return out
 
 
-def run(argv: Sequence[str] | None = None, out=None) -> int:
+def run(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "train":
         return _train(argv[1:])
@@ -389,7 +389,7 @@ def inferred_note(f: Expr, inferred: Sequence[str], lang: str = "en") -> str:
         against=p["cli_against"].format(names=", ".join(against)) if against else "")
 
 
-def shape_text(shape: Sequence, lang: str = "en", structure: str | None = None) -> str:
+def shape_text(shape: Sequence[Dim], lang: str = "en", structure: str | None = None) -> str:
     """A shape as the summary lines print it: ``(n,)``, ``scalar ()``, ``(n, n)
     symmetric`` (in ``lang``)."""
     p = phrases(lang)
@@ -415,7 +415,7 @@ def check_text(r: CheckResult, lang: str = "en") -> str:
     if "check_ok" not in p:
         return str(r)
     what = p["check_what_claim" if r.claim else "check_what"]
-    hint = sentence(r.hint, lang)
+    hint = r.hint_in(lang)  # written from its code in the language
     if r.status == "unchecked":
         return p["check_unchecked"].format(what=what, reason=sentence(r.reason, lang))
     if not r.points:

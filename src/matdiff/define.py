@@ -72,13 +72,17 @@ def define_function(name: str, derivative: Callable[..., Any] | Sequence[Callabl
     language, for a piecewise function (``{d}`` the derivative, ``{z}`` the argument).
 
     The name must be an identifier that is not already a function of the language (or
-    a Python keyword): a definition is never replaced.
+    a Python keyword): a definition is never replaced.  The one exception restates a
+    built-in element-wise function (the public contract's ``erf``): that is accepted
+    when it agrees with the built-in in values and derivatives, and returns the
+    built-in's builder.
     """
     if not isinstance(name, str) or not name.isidentifier() or not name.isascii() \
             or name.startswith("_"):
         raise DefinitionError(f"a function name must be an identifier of ASCII letters, "
                               f"digits and '_' (not starting with '_'), not {name!r}")
-    if name in _reserved():
+    restated = FUNCTIONS.get(name)
+    if name in _reserved() and not (restated is not None and restated.builtin):
         raise DefinitionError(f"{name!r} is already a name of the language: a definition "
                               "is never replaced; choose another name")
     rules = [derivative] if callable(derivative) else \
@@ -115,8 +119,49 @@ def define_function(name: str, derivative: Callable[..., Any] | Sequence[Callabl
                       unicode=unicode, latex=latex, jax=jax, torch=torch, doc=doc,
                       notes=dict(notes or {}), builtin=False)
     _try(row)
+    if restated is not None:  # a built-in's name: accepted only as the same function
+        _same_as_builtin(row, restated)
+        return builders.elementwise(name)
     register(row)
     return builders.elementwise(name)
+
+
+def _same_as_builtin(row: Elementwise, builtin: Elementwise) -> None:
+    """Accept a restatement of a built-in function (the public contract defines the
+    built-in ``erf``) when it is the same function: the same number of arguments, and
+    at points inside the built-in's domain the same values and the same derivatives
+    (to 1e-9, relative).  Anything else is an error naming the point; the built-in
+    stays, so no derivative, printout or compiled code changes meaning."""
+    name = builtin.name
+    if row.arity != builtin.arity:
+        raise DefinitionError(f"{name!r} is a built-in function of {builtin.arity} "
+                              f"argument(s), and this definition takes {row.arity}")
+    from .compile.evaluate import evaluate
+
+    lo, hi = builtin.domain or (-1.0, 1.0)
+    probe = np.linspace(lo, hi, 7)[1:-1]
+    args = [Var(f"_u{k}", ()) for k in range(row.arity)]
+    with np.errstate(all="ignore"):
+        mine = np.asarray(row.numpy(*([probe] * row.arity)), dtype=np.float64)
+        theirs = np.asarray(builtin.numpy(*([probe] * row.arity)), dtype=np.float64)
+    checks = [("value", mine, theirs)]
+    out_user = builders.elementwise(name)(*args)
+    for k, (rule, ref) in enumerate(zip(row.derivs, builtin.derivs)):
+        d_user = rule(*args, out=out_user)
+        d_ref = ref(*args, out=out_user)
+        vals = [[float(evaluate(d, {a.name: t for a in args})) for t in probe]
+                for d in (d_user, d_ref)]
+        checks.append((f"derivative by argument {k + 1}", np.array(vals[0]),
+                       np.array(vals[1])))
+    for what, a, b in checks:
+        bad = ~np.isclose(a, b, rtol=1e-9, atol=1e-12)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DefinitionError(
+                f"{name!r} is a built-in function, and this definition differs from it: "
+                f"its {what} at {probe[i]:g} is {a[i]:.12g}, the built-in's "
+                f"{b[i]:.12g}; a definition never replaces a built-in, so choose "
+                "another name")
 
 
 def _try(row: Elementwise) -> None:

@@ -65,7 +65,7 @@ class MatdiffError(Exception):
         super().__init__(message)
         self.message = message
         self.text = text
-        self.spans = list(spans)
+        self.spans: list[tuple[int, int]] = list(spans)
 
     @property
     def position(self) -> int | None:
@@ -126,6 +126,10 @@ class NNError(MatdiffError, ValueError):
 class UnknownNameError(NNError, KeyError):
     """An activation, loss or optimizer name that does not exist (lists the valid ones)."""
 
+    kind: str
+    name: object
+    valid: list[str]
+
     def __init__(self, kind: str, name: object, valid: Iterable[str]) -> None:
         valid = sorted(valid)
         super().__init__(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(valid)}")
@@ -141,6 +145,10 @@ class DataError(NNError):
 
 class NonFiniteLossError(NNError, FloatingPointError):
     """The loss became NaN or infinite during training (names the epoch and step)."""
+
+    epoch: int | None
+    step: int | None
+
 
     def __init__(self, message: str, epoch: int | None = None, step: int | None = None):
         super().__init__(message)

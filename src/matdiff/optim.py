@@ -214,14 +214,14 @@ class Optimizer:
 
     def __init__(self, params: Mapping[str, np.ndarray] | None, lr: float, *,
                  clip_norm: float | None = None) -> None:
-        self.lr = _nonneg(lr, "lr")
-        self.initial_lr = self.lr
+        self.lr: float = _nonneg(lr, "lr")
+        self.initial_lr: float = self.lr
         self._clip: float | None = None
         self.clip_norm = clip_norm
         self.grad_norm: float | None = None
         self.params: Mapping[str, np.ndarray] | None = None
         self._state: dict[str, dict[str, Any]] = {}
-        self.steps = 0
+        self.steps: int = 0
         self._groups: list[_Group] = []
         self._views: tuple[np.ndarray, ...] = ()
         self.flat: np.ndarray | None = None
@@ -484,15 +484,15 @@ class SGD(Optimizer):
     """
 
     slots: tuple[str, ...] = ("momentum_buffer",)
-    hyperparameters = ("momentum", "dampening", "weight_decay", "nesterov")
+    hyperparameters: tuple[str, ...] = ("momentum", "dampening", "weight_decay", "nesterov")
 
     def __init__(self, params: Mapping[str, np.ndarray] | None = None, lr: float = 0.01,
                  momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False, *, clip_norm: float | None = None) -> None:
-        self.momentum = _nonneg(momentum, "momentum")
-        self.dampening = _nonneg(dampening, "dampening")
-        self.weight_decay = _nonneg(weight_decay, "weight_decay")
-        self.nesterov = bool(nesterov)
+        self.momentum: float = _nonneg(momentum, "momentum")
+        self.dampening: float = _nonneg(dampening, "dampening")
+        self.weight_decay: float = _nonneg(weight_decay, "weight_decay")
+        self.nesterov: bool = bool(nesterov)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise NNError("Nesterov momentum needs momentum > 0 and dampening = 0")
         if not self.momentum:
@@ -533,8 +533,8 @@ class Adam(Optimizer):
 
     decoupled = False
     #: the moments, kept scaled: M = m / (1 − β₁), V = v / (1 − β₂) (see _update)
-    slots = ("M", "V")
-    hyperparameters = ("betas", "eps", "weight_decay")
+    slots: tuple[str, ...] = ("M", "V")
+    hyperparameters: tuple[str, ...] = ("betas", "eps", "weight_decay")
 
     def __init__(self, params: Mapping[str, np.ndarray] | None = None, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -545,9 +545,9 @@ class Adam(Optimizer):
             raise NNError(f"betas must be two numbers, got {betas!r}") from None
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise NNError(f"betas must be in [0, 1), got {betas!r}")
-        self.betas = (b1, b2)
-        self.eps = _nonneg(eps, "eps")
-        self.weight_decay = _nonneg(weight_decay, "weight_decay")
+        self.betas: tuple[float, float] = (b1, b2)
+        self.eps: float = _nonneg(eps, "eps")
+        self.weight_decay: float = _nonneg(weight_decay, "weight_decay")
         super().__init__(params, lr, clip_norm=clip_norm)
 
     @property
@@ -707,8 +707,8 @@ class StepLR(LRSchedule):
     """
 
     def __init__(self, step_size: int, gamma: float = 0.1) -> None:
-        self.step_size = _count(step_size, "step_size")
-        self.gamma = _nonneg(gamma, "gamma")
+        self.step_size: int = _count(step_size, "step_size")
+        self.gamma: float = _nonneg(gamma, "gamma")
 
     def lr(self, base_lr: float, t: int) -> float:
         return base_lr * self.gamma ** (t // self.step_size)
@@ -725,8 +725,8 @@ class CosineLR(LRSchedule):
     """
 
     def __init__(self, T_max: int, eta_min: float = 0.0) -> None:
-        self.T_max = _count(T_max, "T_max")
-        self.eta_min = _nonneg(eta_min, "eta_min")
+        self.T_max: int = _count(T_max, "T_max")
+        self.eta_min: float = _nonneg(eta_min, "eta_min")
 
     def lr(self, base_lr: float, t: int) -> float:
         return self.eta_min + (base_lr - self.eta_min) * (
@@ -745,9 +745,9 @@ class WarmupLR(LRSchedule):
 
     def __init__(self, total_iters: int = 5, start_factor: float = 1.0 / 3,
                  end_factor: float = 1.0) -> None:
-        self.total_iters = _count(total_iters, "total_iters")
-        self.start_factor = _nonneg(start_factor, "start_factor")
-        self.end_factor = _nonneg(end_factor, "end_factor")
+        self.total_iters: int = _count(total_iters, "total_iters")
+        self.start_factor: float = _nonneg(start_factor, "start_factor")
+        self.end_factor: float = _nonneg(end_factor, "end_factor")
 
     def lr(self, base_lr: float, t: int) -> float:
         s, e, T = self.start_factor, self.end_factor, self.total_iters

@@ -200,9 +200,9 @@ class Transformed:
         self.argnums = argnums
         self.kind = kind
         _norm_argnums(argnums, None)
-        self.trace_count = 0
+        self.trace_count: int = 0
         self._cache: dict[_Key, _Entry] = {}
-        self.__name__ = f"{kind}({_fn_name(fn)})"
+        self.__name__: str = f"{kind}({_fn_name(fn)})"
         self.__doc__ = getattr(fn, "__doc__", None)
 
     def __repr__(self) -> str:

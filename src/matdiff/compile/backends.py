@@ -15,7 +15,10 @@ built here.  Every table has the same entries with NumPy's meaning:
   (:func:`_add_matrix_functions`), and ``solve`` (``A⁻¹b`` compiles as one);
 * building results, in the table's dtype (and, for torch, device; a table is made
   per backend, dtype and device, see :func:`get_backend`): ``asarray``,
-  ``scalar(v)``, ``full(shape, v)``,
+  ``scalar(v)``, ``dim(n)`` (a size read from an input's shape as a number to
+  compute with: mean's 1/N; a plain or 0-d value of the table's precision that
+  scales an array without changing its dtype, symbolic under ``jax.export`` and
+  ``torch.export``), ``full(shape, v)``,
   ``dense(a, shape)`` (a broadcastable ``a`` copied out at ``shape``),
   ``embed(core, shape, pattern)`` (a structured tensor made dense: ``pattern``
   gives each axis its index class, ``core`` is indexed by the classes; axes of one
@@ -93,6 +96,11 @@ def _numpy(dtype: str = "float64", device: Any = None) -> SimpleNamespace:
     t.dtype, t.precision = f, dtype
     t.asarray = lambda a: np.asarray(a, dtype=f)
     t.scalar = f
+    # a Python float: NumPy's weak scalar (float32 arrays stay float32), as the
+    # folded constants were, and five times faster to compute with than a NumPy
+    # scalar; 0 is the table's scalar, so that 1/N at N = 0 is inf as NumPy divides
+    # (Python's 1.0 / 0.0 raises)
+    t.dim = lambda n: float(n) if n else f(0)
     t.full = lambda shape, v: np.full(shape, v, dtype=f)
     t.copy = np.array
     t.dense = lambda a, shape: np.array(np.broadcast_to(a, shape), dtype=f)
@@ -149,6 +157,7 @@ def _jax(dtype: str = "float64", device: Any = None) -> SimpleNamespace:
     t.dtype, t.precision = f, dtype
     t.asarray = scoped(lambda a: jnp.asarray(a, dtype=f))
     t.scalar = lambda v: jnp.asarray(v, dtype=f)
+    t.dim = t.scalar  # a symbolic size (jax.export) becomes a value this way too
     t.full = lambda shape, v: jnp.full(shape, v, dtype=f)
     t.copy = jnp.array
     t.dense = lambda a, shape: jnp.broadcast_to(jnp.asarray(a, dtype=f), shape)
@@ -193,6 +202,9 @@ def _torch(dtype: str = "float64", device: Any = None) -> SimpleNamespace:
     t.dtype, t.device, t.precision = f64, dev, dtype
     t.asarray = lambda a: torch.as_tensor(a, dtype=f64, device=dev)
     t.scalar = lambda v: torch.tensor(v, dtype=f64, device=dev)
+    # a Python number scales a tensor without changing its dtype; under torch.export
+    # the size is a SymInt and this a SymFloat (no specialisation)
+    t.dim = lambda n: n * 1.0
     t.full = lambda shape, v: torch.full(tuple(shape), v, dtype=f64, device=dev)
     t.copy = torch.clone
     t.dense = lambda a, shape: torch.broadcast_to(_t(a), tuple(shape)).clone()

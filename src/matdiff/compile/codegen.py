@@ -6,9 +6,17 @@ computed once: one line of source per node.  The pieces, in the order they run:
 
 * :mod:`.generator` visits the nodes (element-wise functions, sums) and holds each
   value as a :mod:`.views` view, so that deltas and constants never become arrays;
-  :mod:`.products` writes the products, in the order :mod:`.plan` chooses (sizes are
-  known: the code is specialised per input-shape signature); :mod:`.matfn` is the one
-  place that names the matrix functions;
+  :mod:`.products` writes the products, in the order :mod:`.plan` chooses for the
+  sizes it is generated at; :mod:`.matfn` is the one place that names the matrix
+  functions;
+* sizes are not constants of the code: a dim that an input carries is read from
+  that input's shape at run time (``a2.shape[0]``, see
+  :meth:`.emitter.Emitter.size_code`), so one function is correct at every size
+  (and ``jax.export`` / ``torch.export`` trace it with symbolic sizes); only a dim
+  that no input carries (given by ``dims=``, or by a variable the function does not
+  take) is a number.  The few choices made on sizes (contraction orders, where a
+  scalar goes) are recorded (:meth:`.emitter.Emitter.decide`), so that the caller
+  can tell whether other sizes would generate the same code;
 * every line is a record (:mod:`.lines`), never text to be parsed again;
 * :mod:`.passes` removes dead lines and copies that the aliasing rule allows;
 * :func:`.lines.function_source` writes the source once, and :func:`generate`
@@ -17,8 +25,9 @@ computed once: one line of source per node.  The pieces, in the order they run:
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..expr.core import Expr
@@ -30,6 +39,12 @@ from .views import View
 
 __all__ = ["View", "Generated", "generate", "num", "check_name"]
 
+#: the builtins generated code sees: none that it names (it names only ``xp`` and its
+#: own locals), but ``__import__``: torch.export, tracing arithmetic on a symbolic
+#: size (``t1 * t6`` with ``t1 = 1.0 / N``), imports through the globals of the
+#: generated code's frame (a ``KeyError: '__import__'`` without it)
+_BUILTINS = {"__import__": builtins.__import__}
+
 
 @dataclass
 class Generated:
@@ -37,40 +52,67 @@ class Generated:
 
     source: str
     fn: Callable[..., Any]
+    #: the sizes it was generated at (the planner's; see :func:`generate`)
     sizes: dict
     nodes: int
-    #: per output, ``(pattern, shape)`` of a structured result (wrapped after the call)
+    #: per output, the index pattern of a structured result (wrapped after the call,
+    #: its shape read from its core), else ``None``
     post: list | None = None
+    #: the dims whose sizes the code reads from its inputs at run time
+    read: frozenset = frozenset()
+    #: the choices made on sizes (:func:`.emitter.replay` tells whether other sizes
+    #: make the same, and so would generate this very code)
+    decisions: list = field(default_factory=list)
 
 
 def _returns(gen: Generator, outputs: Sequence[Expr], structured: bool
              ) -> tuple[list[Code], list]:
     """The code of each output (dense, or a structured output's core) and, per
-    output, ``(pattern, shape)`` of a structured one, else ``None``."""
+    output, the index pattern of a structured one, else ``None``."""
     rets: list[Code] = []
     post: list = []
     for out in outputs:
         v = gen.views[id(out)]
         if structured and v.repeats:
             rets.append(gen.structured(out, v))
-            post.append((v.axes, gen.shape(out)))
+            post.append(v.axes)
         else:
             rets.append(gen.dense(out, v, fresh=True))
             post.append(None)
     return rets, post
 
 
+def size_sources(var_code: Mapping[str, str], shapes: Mapping[str, tuple]
+                 ) -> dict[Any, Code]:
+    """Each dim that an input carries -> the code reading its size from the first
+    input that does (``{"N": a2.shape[0], "d": a2.shape[1]}``)."""
+    out: dict[Any, Code] = {}
+    for var, code in var_code.items():
+        for k, d in enumerate(shapes.get(var, ())):
+            if not isinstance(d, int) and d not in out:
+                out[d] = Code(f"{code}.shape[{k}]", (code,))
+    return out
+
+
 def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
-             table: object, structured: bool = False, fname: str = "compiled") -> Generated:
+             table: object, structured: bool = False, fname: str = "compiled",
+             shapes: Mapping[str, tuple] | None = None) -> Generated:
     """Generate, compile and return the function ``f(a0, a1, ...) -> tuple`` computing
-    ``outputs`` from the variables ``inputs`` (in that order) at dims ``sizes``."""
+    ``outputs`` from the variables ``inputs`` (in that order), planned for dims
+    ``sizes``.  ``shapes`` (variable -> its declared shape) lets the code read every
+    dim an input carries from that input at run time: the function is then correct
+    for any sizes of those dims (and fastest near ``sizes``); without it, every size
+    is a constant of the code."""
     var_code = {var: f"a{i}" for i, var in enumerate(inputs)}
-    gen = Generator(sizes, list(var_code.values()))
+    src_of = size_sources(var_code, shapes or {})
+    gen = Generator(sizes, list(var_code.values()), dim_src=src_of)
     gen.solvable = solvable_inverses(outputs)
     count = gen.visit_all(outputs, var_code)
     rets, post = _returns(gen, outputs, structured)
-    src = function_source(fname, var_code, sizes, finish(gen.lines, rets), rets)
-    glb: dict[str, Any] = {"xp": table, "__builtins__": {}}  # exec fills in fname
+    read = {d: c.text for d, c in src_of.items() if isinstance(d, str)}
+    src = function_source(fname, var_code, sizes, finish(gen.lines, rets), rets, read)
+    glb: dict[str, Any] = {"xp": table, "__builtins__": _BUILTINS}  # exec fills in fname
     exec(compile(src, f"<matdiff {fname}>", "exec"), glb)  # noqa: S102 - our own code
     return Generated(src, glb[fname], dict(sizes), count,
-                     post if any(p is not None for p in post) else None)
+                     post if any(p is not None for p in post) else None, frozenset(read),
+                     gen.decisions)

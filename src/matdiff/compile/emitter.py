@@ -8,14 +8,31 @@ the temporary holding it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from ..expr.core import Expr
-from ..expr.dims import Dim, dim_size
+from ..expr.dims import Dim, DimPoly, dim_size
 from .lines import Code, Line, fmt, join, name
 from .views import expand
 
-__all__ = ["Emitter", "WouldEmit"]
+__all__ = ["Emitter", "WouldEmit", "Decision", "replay"]
+
+T = TypeVar("T")
+
+#: a choice made on sizes: the index letters' dims, how to make it from their sizes,
+#: and what it was
+Decision = tuple[dict, Callable[[Mapping[str, int]], Any], Any]
+
+
+def replay(decisions: Sequence[Decision], sizes: Mapping[str, int]) -> bool:
+    """Whether every choice made on sizes comes out the same at ``sizes``: then the
+    generator would write the very same code for them (its other steps do not look
+    at sizes), and that code may be reused."""
+    for dims, decide, made in decisions:
+        if decide({c: dim_size(d, sizes) for c, d in dims.items()}) != made:
+            return False
+    return True
 
 
 class WouldEmit(Exception):
@@ -25,14 +42,27 @@ class WouldEmit(Exception):
 class Emitter:
     """The lines of one function body, and how to add to them."""
 
-    def __init__(self, sizes: Mapping, inputs: Sequence[str] = ()) -> None:
+    def __init__(self, sizes: Mapping, inputs: Sequence[str] = (),
+                 dim_src: Mapping[Dim, Code] | None = None) -> None:
         self.sizes = dict(sizes)
+        #: a dim some input carries -> the code reading its size (``a2.shape[0]``);
+        #: the code computes with those at run time (see :meth:`size_code`)
+        self.dim_src: dict[Dim, Code] = dict(dim_src or {})
+        #: temporaries holding a host number computed from sizes (``xp.dim`` of a
+        #: size, and operators on those; a backend function's value is the
+        #: backend's): an output or a function's argument of one is made a backend
+        #: scalar
+        self.host: set[str] = set()
         self.lines: list[Line] = []
         self.ntmp = 0
         #: an expression's text -> the temporary that holds it (pure code only)
         self.memo: dict[str, Code] = {}
         #: while planning: no line may be written (see ``Products.dry_pair``)
         self.dry = False
+        #: every choice made on sizes, in order (see :meth:`decide`)
+        self.decisions: list[Decision] = []
+        #: the current product's index letters -> their dims
+        self.dims_of: dict[str, Dim] = {}
         #: the names of the function's arguments (arrays the caller owns)
         self.inputs = set(inputs)
 
@@ -41,8 +71,61 @@ class Emitter:
         return dim_size(d, self.sizes)
 
     def shape(self, e: Expr) -> tuple:
-        """``e``'s shape in sizes."""
+        """``e``'s shape in sizes (what the planner weighs)."""
         return tuple(self.size(d) for d in e.shape)
+
+    def size_code(self, d: Dim) -> Code:
+        """The code of a dim's size as the generated function knows it at run time:
+        read from an input's shape where an input carries the dim (``a2.shape[0]``),
+        a polynomial of such reads for a composite dim (``m·n`` is
+        ``a0.shape[0] * a1.shape[0]``), else the number it has here (a dim that only
+        ``dims=`` or a variable the function does not take gives: the generated code
+        is specialised to it)."""
+        src = self.dim_src.get(d)
+        if src is not None:
+            return src
+        if isinstance(d, DimPoly) and all(n in self.dim_src for m, _ in d.terms for n in m):
+            terms = []
+            for m, c in d.terms:  # d = Σ c · Π names
+                parts = ([Code(str(c))] if c != 1 or not m else []) \
+                    + [self.dim_src[n] for n in m]
+                terms.append(join(parts, " * "))
+            return fmt("({})", join(terms, " + "))
+        return Code(str(self.size(d)))
+
+    def decide(self, choose: Callable[[Mapping[str, int]], T],
+               first: Callable[[Mapping[str, int]], T] | None = None) -> T:
+        """``choose`` (a choice on the sizes of the current product's letters: a
+        contraction order, which operand takes a scalar) made at these sizes, and
+        recorded so that :func:`replay` can tell whether other sizes choose the
+        same.  ``first``, where given, makes it now (it may look at the lines
+        written; ``choose`` must then give the same from what ``first`` found)."""
+        dims = dict(self.dims_of)
+        made = (first or choose)({c: self.size(d) for c, d in dims.items()})
+        self.decisions.append((dims, choose, made))
+        return made
+
+    def size_scalar(self, d: Dim) -> Code | None:
+        """The size of ``d`` as a number the code computes with (``t4 =
+        xp.dim(a2.shape[0])``: mean's 1/N divides by it), where it is read at run
+        time; ``None`` where it is a constant here (the caller folds the number)."""
+        code = self.size_code(d)
+        if not code.reads:
+            return None
+        out = self.emit(fmt("xp.dim({})", code), f"the size {d}")
+        self.host.add(out.text)
+        return out
+
+    def shape_code(self, e: Expr) -> Code:
+        """``e``'s shape as a tuple of :meth:`size_code` (``(a2.shape[0], 3)``)."""
+        return self.dims_code([self.size_code(d) for d in e.shape])
+
+    @staticmethod
+    def dims_code(dims: Sequence[int | Code]) -> Code:
+        """A tuple of sizes, each a number or a :meth:`size_code`, as code."""
+        parts = [d if isinstance(d, Code) else Code(str(d)) for d in dims]
+        return fmt("(" + ", ".join(["{}"] * len(parts)) + ("," if len(parts) == 1 else "")
+                   + ")", *parts)
 
     def fresh_name(self) -> str:
         """A temporary's name not used before."""
@@ -60,6 +143,8 @@ class Emitter:
             raise WouldEmit
         target = self.fresh_name()
         self.lines.append(Line(target, code, comment, copy_of))
+        if code.fresh and code.reads and all(r in self.host for r in code.reads):
+            self.host.add(target)  # arithmetic (an operator) of sizes only
         out = name(target)
         if pure:
             self.memo[code.text] = out

@@ -31,8 +31,8 @@ class Generator(Products):
     """Builds the body of one function; see :func:`~.codegen.generate`."""
 
     def __init__(self, sizes: Mapping, inputs: Sequence[str] = (),
-                 optimize: str = "dp") -> None:
-        super().__init__(sizes, inputs, optimize)
+                 optimize: str = "dp", dim_src: Mapping | None = None) -> None:
+        super().__init__(sizes, inputs, optimize, dim_src)
         self.views: dict[int, View] = {}
         #: ids of Inv nodes whose value is only multiplied (see :mod:`.matfn`)
         self.solvable: set[int] = set()
@@ -58,6 +58,9 @@ class Generator(Products):
         if isinstance(e, Const):
             return View(number(e.value), full, (), e.value)
         if isinstance(e, Size):
+            code = self.size_scalar(e.dim)
+            if code is not None:  # read from an input's shape at run time
+                return View(code, (), ())
             n = float(self.size(e.dim))
             return View(number(n), (), (), n)
         if isinstance(e, Delta):
@@ -76,29 +79,31 @@ class Generator(Products):
         return matrix_function(self, e, [self.dense(c, v) for c, v in zip(e.children, kids)])
 
     # ------------------------------------------------------------ dense arrays
-    def class_sizes(self, e: Expr, v: View) -> list[int]:
-        """The size of each of ``v``'s classes."""
-        sz = [0] * v.nclass
+    def class_sizes(self, e: Expr, v: View) -> Code:
+        """The size of each of ``v``'s classes, as a tuple of size codes."""
+        sz: list[Code] = [Code("0")] * v.nclass
         for d, c in zip(e.shape, v.axes):
-            sz[c] = self.size(d)
-        return sz
+            sz[c] = self.size_code(d)
+        return self.dims_code(sz)
 
     def dense(self, e: Expr, v: View, fresh: bool = False) -> Code:
         """Code of ``v`` as a true array of ``e``'s shape (outputs, matrix functions).
         With ``fresh``, the array must not be an input (the caller returns it)."""
-        shape = self.shape(e)
+        shape = self.shape_code(e)
         if v.dense:
+            if not e.shape and v.code.text in self.host:
+                return self.emit(fmt("xp.scalar({})", v.code))  # a size's number
             return fmt("xp.copy({})", v.code) if fresh and v.code.text in self.inputs \
                 else v.code
         if not v.repeats:
             if v.lit is not None:
-                if not shape:
+                if not e.shape:
                     return self.emit(fmt("xp.scalar({})", v.code))
-                return self.emit(fmt("xp.full({}, {})", repr(shape), v.code))
+                return self.emit(fmt("xp.full({}, {})", shape, v.code))
             return self.emit(fmt("xp.dense({}, {})", expand(v.code, v.core, v.axes),
-                                 repr(shape)))
+                                 shape))
         core = expand(v.code, v.core, tuple(range(v.nclass)))
-        return self.emit(fmt("xp.embed({}, {}, {})", core, repr(shape), repr(v.axes)),
+        return self.emit(fmt("xp.embed({}, {}, {})", core, shape, repr(v.axes)),
                          "a structured tensor made dense")
 
     def structured(self, e: Expr, v: View) -> Code:
@@ -108,7 +113,7 @@ class Generator(Products):
         if v.core == every and v.lit is None and v.code.text not in self.inputs:
             return v.code
         return self.emit(fmt("xp.dense({}, {})", expand(v.code, v.core, every),
-                             repr(tuple(self.class_sizes(e, v)))),
+                             self.class_sizes(e, v)),
                          "structured output: only the core is stored")
 
     # -------------------------------------------------------------- element-wise
@@ -137,6 +142,9 @@ class Generator(Products):
             return View(number(value), full, (), value)
         args = [v.code if v.lit is not None or not v.core else expand(v.code, v.core, core)
                 for v in views]
+        if e.fn != "pow" or views[1].lit is None:
+            # a size's host number as an argument of a backend function: its scalar
+            args = [fmt("xp.scalar({})", a) if a.text in self.host else a for a in args]
         code = map_code(e.fn, args, [v.lit for v in views])
         return View(self.emit(code, shape_comment(e)), full, core)
 
@@ -213,21 +221,21 @@ class Generator(Products):
         """A diagonal (or other structured) term plus a dense one: the structured
         part added into a dense accumulator, never built as an array."""
         full = tuple(range(len(e.shape)))
-        shape = self.shape(e)
+        shape = self.shape_code(e)
         base = sums.pop(full, None)
         if base is None:
-            acc = self.emit(fmt("xp.full({}, 0.0)", repr(shape)), pure=False)
+            acc = self.emit(fmt("xp.full({}, 0.0)", shape), pure=False)
         elif base.core == full and not base.repeats:
             # The aliasing rule: an array is written in place only where no other
             # line reads it.  Here that is not known yet (a later node may reuse
             # this very line through the memo of pure code, or a transpose may be a
             # view of an input), so the dense term is copied; passes.steal_copies
             # drops the copy once the whole body shows the array has no other reader.
-            acc = self.emit(fmt("xp.dense({}, {})", base.code, repr(shape)), ACC,
+            acc = self.emit(fmt("xp.dense({}, {})", base.code, shape), ACC,
                             pure=False, copy_of=base.code.text)
         else:  # a broadcast is always copied out
             acc = self.emit(fmt("xp.dense({}, {})", expand(base.code, base.core, full),
-                                repr(shape)),
+                                shape),
                             "broadcast out: a structured term is added into it", pure=False)
         for axes, v in sums.items():
             core = expand(v.code, v.core, tuple(range(v.nclass))) if v.core else v.code

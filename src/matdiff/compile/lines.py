@@ -144,13 +144,20 @@ def check_dim_name(d: object) -> str:
 
 
 def function_source(fname: str, var_code: Mapping[str, str], sizes: Mapping,
-                    lines: Sequence[Line], rets: Sequence[Code]) -> str:
+                    lines: Sequence[Line], rets: Sequence[Code],
+                    read: Mapping[str, str] | None = None) -> str:
     """The source of ``def fname(a0, a1, ...)``: a comment naming each input and the
-    dims, the lines, and ``return`` of the outputs as a tuple."""
+    dims it was planned for, those it reads from its inputs at run time (``read``:
+    dim -> the code reading it), the lines, and ``return`` of the outputs as a
+    tuple."""
+    read = read or {}
     header = [f"    # {code}: {check_name(var)}" for var, code in var_code.items()]
     if sizes:
         header.append("    # dims: " + ", ".join(f"{check_dim_name(d)}={int(n)}"
                                                  for d, n in sorted(sizes.items())))
+    if read:
+        header.append("    # read at run time: " + ", ".join(
+            f"{d} = {code}" for d, code in sorted(read.items())))
     body = [f"    {ln.text}" for ln in lines]
     ret = "    return (" + ", ".join(r.text for r in rets) + ("," if len(rets) == 1 else "") \
         + ")"

@@ -42,9 +42,10 @@ def solvable_inverses(outputs: Sequence[Expr]) -> set[int]:
     return {i for i, ok in only_mult.items() if ok and i not in outs}
 
 
-def _params(gen: Generator, e: Call) -> list[str]:
-    """A call's parameters as code: ints as they are, a dim as its size."""
-    return [repr(p if isinstance(p, int) else gen.size(p)) for p in e.params]
+def _params(gen: Generator, e: Call) -> list[str | Code]:
+    """A call's parameters as code: ints as they are, a dim as its size (read from
+    an input's shape where one carries it)."""
+    return [repr(p) if isinstance(p, int) else gen.size_code(p) for p in e.params]
 
 
 def matrix_function(gen: Generator, e: Expr, args: Sequence[Code]) -> View:
@@ -55,7 +56,7 @@ def matrix_function(gen: Generator, e: Expr, args: Sequence[Code]) -> View:
         # only multiplied: products use ``solve`` with the matrix; the inverse's own
         # line is written here, and dropped as dead if every product solved
         inv = gen.fresh_name()
-        gen.lazy_inv[inv] = (arg, gen.shape(e)[0])
+        gen.lazy_inv[inv] = (arg, gen.size_code(e.shape[0]))
         gen.define(inv, fmt("xp.inv({})", arg))
         return View(name(inv), full, full)
     lse = gen.lse.get(id(e.children[0]))

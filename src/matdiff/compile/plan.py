@@ -1,7 +1,10 @@
 """The planner: in which order the operands of one product are contracted.
 
-Sizes are known (the code is specialised per input-shape signature), so the order of
-every product is chosen here, for what :class:`~.products.Products` writes: pairwise
+The order of every product is chosen here, on the sizes the code is generated at
+(the code itself reads its sizes from its inputs, so any order is correct at any
+sizes; each choice is recorded, and code is reused at other sizes where every choice
+comes out the same: :func:`~.emitter.replay`), for what
+:class:`~.products.Products` writes: pairwise
 steps, each a direct BLAS call (``@``, ``tensordot``) where one fits.  Products of a
 few operands are planned by exhaustive search with the cost model below; longer ones
 by opt_einsum.  The planner only reads index sets; it writes no code.

@@ -39,12 +39,12 @@ class Products(Emitter):
     """The part of the generator that writes products (see the module)."""
 
     def __init__(self, sizes: Mapping, inputs: Sequence[str] = (),
-                 optimize: str = "dp") -> None:
-        super().__init__(sizes, inputs)
+                 optimize: str = "dp", dim_src: Mapping | None = None) -> None:
+        super().__init__(sizes, inputs, dim_src)
         self.optimize = optimize
         #: a deferred inverse: its name -> (the matrix's code, its size); its line
         #: ``name = xp.inv(matrix)`` is written, and dropped if every use was a solve
-        self.lazy_inv: dict[str, tuple[Code, int]] = {}
+        self.lazy_inv: dict[str, tuple[Code, Code]] = {}
         #: a line computing −x -> the code of x (a sum subtracts x instead)
         self.neg: dict[str, Code] = {}
 
@@ -55,6 +55,7 @@ class Products(Emitter):
         is a factor of its size."""
         uf = UnionFind()
         letter_size: dict = {}
+        letter_dim: dict = {}
         top = max([c for s in e.specs for c in s] + list(e.out) + [-1]) + 1
         coef = 1.0
         operands: list[tuple[Code, list]] = []
@@ -64,7 +65,9 @@ class Products(Emitter):
             top += v.nclass
             for p, (c, d) in enumerate(zip(s, child.shape)):
                 letter_size[c] = self.size(d)
+                letter_dim[c] = d
                 letter_size[base + v.axes[p]] = self.size(d)
+                letter_dim[base + v.axes[p]] = d
                 uf.union(c, base + v.axes[p])
             if v.lit is not None:
                 coef *= v.lit
@@ -76,7 +79,13 @@ class Products(Emitter):
         covered = {uf.find(c) for _, ls in operands for c in ls}
         for rep in {uf.find(c) for c in letter_size}:
             if rep not in out_reps and rep not in covered:
-                coef *= letter_size[rep]
+                # a sum over an index nothing carries: a factor of its size, a number
+                # here unless the code reads it from an input at run time
+                n = self.size_scalar(letter_dim[rep])
+                if n is None:
+                    coef *= letter_size[rep]
+                else:
+                    scalars.append(n)
         axes, cls = canon(out_reps)
         if coef == 0.0 or (not operands and not scalars):
             if coef == 0.0:
@@ -88,14 +97,15 @@ class Products(Emitter):
         core_reps = [r for r in cls if r in covered]
         core = tuple(cls[r] for r in core_reps)
         ops = [(code, [uf.find(c) for c in ls]) for code, ls in operands]
-        code = self.contract(ops, core_reps, coef, scalars, letter_size, shape_comment(e))
+        code = self.contract(ops, core_reps, coef, scalars, letter_dim, shape_comment(e))
         return View(code, axes, core)
 
     # ------------------------------------------------------ the scalar factor
     def contract(self, ops: list, target: list, coef: float, scalars: list[Code],
-                 letter_size: Mapping, comment: str) -> Code:
-        """The product of ``ops`` (code, letters) over ``target``'s letters, times
-        ``coef`` and the ``scalars``: the name holding it."""
+                 letter_dim: Mapping, comment: str) -> Code:
+        """The product of ``ops`` (code, letters; ``letter_dim``: each letter's dim)
+        over ``target``'s letters, times ``coef`` and the ``scalars``: the name
+        holding it."""
         chars: dict = {}
 
         def ch(c: object) -> str:
@@ -105,7 +115,8 @@ class Products(Emitter):
                 chars[c] = _CHARS[len(chars)]
             return chars[c]
 
-        size_of = {ch(c): letter_size[c] for _, ls in ops for c in ls}
+        # the product's index letters -> their dims (what a decision is replayed on)
+        self.dims_of = {ch(c): letter_dim[c] for _, ls in ops for c in ls}
         tgt = "".join(ch(c) for c in target)
         items: list[Item] = []
         for code, ls in ops:
@@ -118,22 +129,29 @@ class Products(Emitter):
         factor = ([number(coef)] if coef != 1.0 else []) + scalars
         # a lone −1 stays for a sum to subtract (see Generator.add)
         minus = coef == -1.0 and not scalars
-
-        def nbytes(s: str) -> int:
-            return math.prod(size_of[c] for c in s)
-
         # a scalar factor goes on the smallest array it can: an operand or the result.
         # In a product of several, a small operand takes it even where the result is
         # smaller, so that products sharing a factor and operands share their steps
         # (the gradients of W₁ and b₁ both start from δ·(cW₂)ᵀ)
         if factor and not minus:
-            k = min(range(len(items)), key=lambda i: nbytes(items[i][1]))
-            if nbytes(items[k][1]) <= nbytes(tgt) or (
-                    len(items) > 1 and nbytes(items[k][1]) <= plan.SMALL):
+            specs = [s for _, s in items]
+
+            def operand(size_of: Mapping) -> int | None:
+                def nbytes(s: str) -> int:
+                    return math.prod(size_of[c] for c in s)
+
+                k = min(range(len(specs)), key=lambda i: nbytes(specs[i]))
+                if nbytes(specs[k]) <= nbytes(tgt) or (
+                        len(specs) > 1 and nbytes(specs[k]) <= plan.SMALL):
+                    return k
+                return None
+
+            k = self.decide(operand)
+            if k is not None:
                 code, s = items[k]
                 items[k] = (fmt("({} * {})", join(factor, " * "), code, fresh=True), s)
                 factor = []
-        code = self.contract_items(items, tgt, size_of)
+        code = self.contract_items(items, tgt)
         if minus:
             pos = code if code.is_name else self.emit(code, comment)
             neg = self.emit(fmt("(-1.0) * {}", pos, fresh=True), comment)
@@ -146,18 +164,25 @@ class Products(Emitter):
             return code
         return self.emit(code, comment)
 
-    def contract_items(self, items: list[Item], tgt: str, size_of: Mapping) -> Code:
+    def contract_items(self, items: list[Item], tgt: str) -> Code:
         """The product of ``items`` over ``tgt``: one operand summed or aligned, an
         element-wise product where no index is summed, else pairwise steps."""
         if len(items) == 1:
             return self.single(items[0][0], items[0][1], tgt)
         if all(set(s) <= set(tgt) for _, s in items):
-            items = sorted(items, key=lambda it: math.prod(size_of[c] for c in it[1]))
+            items = self.smallest_first(items)
             return self.chain([self.align(c, s, tgt) for c, s in items], " * ")
-        return self.contract_steps(items, tgt, size_of)
+        return self.contract_steps(items, tgt)
+
+    def smallest_first(self, items: list[Item]) -> list[Item]:
+        """``items`` in increasing size (an element-wise product's order)."""
+        specs = [s for _, s in items]
+        perm = self.decide(lambda size_of: sorted(
+            range(len(specs)), key=lambda k: math.prod(size_of[c] for c in specs[k])))
+        return [items[k] for k in perm]
 
     # ------------------------------------------------------ the pairwise steps
-    def contract_steps(self, items: list[Item], tgt: str, size_of: Mapping) -> Code:
+    def contract_steps(self, items: list[Item], tgt: str) -> Code:
         """Contract ``items`` to ``tgt`` one pairwise step at a time.
 
         After each step, operands over the same indices are multiplied element-wise
@@ -172,13 +197,10 @@ class Products(Emitter):
             if len(stack) == 1:
                 return self.single(stack[0][0], stack[0][1], tgt)
             if all(set(s) <= set(tgt) for _, s in stack):
-                stack.sort(key=lambda it: math.prod(size_of[c] for c in it[1]))
+                stack = self.smallest_first(stack)
                 return self.chain([self.align(c, s, tgt) for c, s in stack], " * ")
             if len(stack) <= plan.SEARCH:
-                def reused(i: int, j: int, res: str, st: list[Item] = stack) -> bool:
-                    return self.dry_pair(st[i], st[j], res)
-
-                i, j, res = plan.plan_pair([s for _, s in stack], tgt, size_of, reused)
+                i, j, res = self.plan_pair(stack, tgt)
                 A, B = stack[i], stack[j]
                 del stack[j], stack[i]
                 code = self.pair(A, B, res)
@@ -186,8 +208,7 @@ class Products(Emitter):
                     return code
                 stack.append((self.emit(code), res))
                 continue
-            inds, ins, res, last = plan.first_step([s for _, s in stack], tgt, size_of,
-                                                   self.optimize)
+            inds, ins, res, last = self.first_step(stack, tgt)
             picked = [(stack[i][0], s) for i, s in zip(inds, ins)]
             for i in sorted(inds, reverse=True):
                 del stack[i]
@@ -201,6 +222,38 @@ class Products(Emitter):
             if last:
                 return code
             stack.append((self.emit(code), res))
+
+    def plan_pair(self, stack: list[Item], tgt: str) -> tuple[int, int, str]:
+        """:func:`.plan.plan_pair`'s first step for ``stack``, recorded as a decision
+        (:meth:`~.emitter.Emitter.decide`).  Which steps are lines already written
+        is found once, here; a replay on other sizes asks the same of that record."""
+        specs = [s for _, s in stack]
+        seen: dict[tuple[int, int, str], bool] = {}
+
+        def reused(i: int, j: int, res: str) -> bool:
+            if (i, j, res) not in seen:
+                seen[i, j, res] = self.dry_pair(stack[i], stack[j], res)
+            return seen[i, j, res]
+
+        def choose(size_of: Mapping[str, int]) -> tuple[int, int, str]:
+            return plan.plan_pair(specs, tgt, size_of, lambda i, j, r: seen[i, j, r])
+
+        def first(size_of: Mapping[str, int]) -> tuple[int, int, str]:
+            return plan.plan_pair(specs, tgt, size_of, reused)
+
+        return self.decide(choose, first)
+
+    def first_step(self, stack: list[Item], tgt: str
+                   ) -> tuple[tuple[int, ...], list[str], str, bool]:
+        """opt_einsum's first step for a long product (:func:`.plan.first_step`),
+        recorded as a decision."""
+        specs, optimize = [s for _, s in stack], self.optimize
+
+        def choose(size_of: Mapping[str, int]) -> tuple[tuple[int, ...], list[str], str,
+                                                       bool]:
+            return plan.first_step(specs, tgt, size_of, optimize)
+
+        return self.decide(choose)
 
     def dry_pair(self, A: Item, B: Item, res: str) -> bool:
         """Whether the step ``A``·``B`` -> ``res`` is a line already written."""
@@ -323,7 +376,7 @@ class Products(Emitter):
         """The deferred inverse ``inv`` (indices ``ls``) summed over index ``c``."""
         x, n = self.lazy_inv[inv.text]
         x = fmt("{}.T", x) if ls[0] == c else x
-        return self.emit(fmt("xp.solve({}, xp.full({}, 1.0))", x, repr((n,))),
+        return self.emit(fmt("xp.solve({}, xp.full({}, 1.0))", x, self.dims_code([n])),
                          "an inverse summed: solve with ones")
 
     def solve(self, A: Item, B: Item, k: str, res: str) -> Code:

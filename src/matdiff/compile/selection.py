@@ -3,14 +3,17 @@
 A concatenation is ``xp.concat([...], axis)``, a row part given its axis by indexing
 with ``None`` (``a[:, None]``); a selection is NumPy's basic indexing with ints
 (``a[1:]``, ``a[:, 2]``), a negative step through ``xp.flip`` (PyTorch has no negative
-steps).  Positions are resolved once the sizes are known, when the code is
-generated: an index outside its axis is an ``EvaluationError`` then.
+steps).  Positions are dims (``x[-1]`` of an axis of ``N`` is ``x[N - 1]``), written
+as code that reads the sizes from the inputs' shapes; they are checked against the
+sizes when code is generated or reused for new sizes: an index outside its axis is
+an ``EvaluationError`` then.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..expr.dims import dim_add, dim_mul, dim_sub
 from ..expr.selection import Concat, Take
 from .lines import Code, fmt, join
 from .products import shape_comment
@@ -40,15 +43,21 @@ def take_code(gen: Generator, e: Take, kids: list[View]) -> View:
     full = tuple(range(len(e.shape)))
     x = e.children[0]
     code = gen.dense(x, kids[0])
-    start, count, step = e.resolved(gen.sizes)
+    e.resolved(gen.sizes)  # the positions fit the axis here (else EvaluationError)
+    n = x.shape[e.axis]
     if e.is_index:
-        sel = str(start)
+        sel = gen.size_code(e.key[0])
     else:
+        start, count, step = e.key
         if step < 0:  # x[s::-d] = flip(x)[N - 1 - s::d]
             code = fmt("xp.flip({}, {})", code, str(e.axis))
-            start = gen.size(x.shape[e.axis]) - 1 - start
+            start = dim_sub(dim_sub(n, 1), start)
             step = -step
-        stop = start + count * step
-        sel = f"{start}:{stop}" + ("" if step == 1 else f":{step}")
-    idx = ", ".join([":"] * e.axis + [sel])
+        stop = dim_add(start, dim_mul(count, step))
+        # positions as dims: read from the inputs' shapes at run time where they
+        # depend on a size (x[-1] of x over N is x[N - 1]); the ends are left open
+        sel = fmt("{}:{}" + ("" if step == 1 else f":{step}"),
+                  "" if start == 0 else gen.size_code(start),
+                  "" if stop == n else gen.size_code(stop))
+    idx = fmt(", ".join([":"] * e.axis + ["{}"]), sel)
     return View(gen.emit(fmt("{}[{}]", code, idx), shape_comment(e)), full, full)

@@ -7,6 +7,7 @@ Jacobian of ``tanh(x)`` at ``n = 10,000`` costs 10,000 numbers, not 10⁸.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,10 @@ class Structured:
 
     __array_priority__ = 20
 
-    def __init__(self, core: Any, pattern: tuple, shape: tuple) -> None:
+    def __init__(self, core: Any, pattern: Sequence[int], shape: Sequence[int]) -> None:
         self.core = core
-        self.pattern = tuple(pattern)
-        self.shape = tuple(shape)
+        self.pattern: tuple[int, ...] = tuple(pattern)
+        self.shape: tuple[int, ...] = tuple(shape)
 
     @property
     def ndim(self) -> int:
@@ -82,7 +83,7 @@ class Diagonal(Structured):
         return f"Diagonal(n={self.shape[0]})"
 
 
-def make_structured(core: Any, pattern: tuple, shape: tuple) -> Structured:
+def make_structured(core: Any, pattern: Sequence[int], shape: Sequence[int]) -> Structured:
     if tuple(pattern) == (0, 0):
         return Diagonal(core)
     return Structured(core, pattern, shape)

@@ -73,12 +73,12 @@ class Derivative(Expr):
 
     body: Expr
     f: Expr
-    wrt: tuple
+    wrt: tuple[Var | tuple[Var, ...], ...]
     order: int  # type: ignore[misc]  # Expr.order is the kind's rank, see sort_key
     f_ndim: int
     _binding: dict[str, Shape] | None
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[Any, ...]:
         # ``order`` here is the derivative's order, not the node kind's sorting rank
         return self.body.sort_key()
 
@@ -116,14 +116,14 @@ class Derivative(Expr):
                 f"of order {self.order}")
         return service("explain")(self.f, self.wrt[0], lang, **kw)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         # the record, by value: loading makes the result again from its body
         return (derivative, (self.body, self.f, self.wrt, self.f_ndim))
 
     def __copy__(self) -> Derivative:
         return self
 
-    def __deepcopy__(self, memo: dict) -> Derivative:
+    def __deepcopy__(self, memo: dict[int, Any]) -> Derivative:
         return self
 
 
@@ -163,7 +163,8 @@ def node_of(e: Expr) -> Expr:
     return e.body if isinstance(e, Derivative) else e
 
 
-def derivative(body: Expr, f: Expr, wrt: tuple, f_ndim: int) -> Derivative:
+def derivative(body: Expr, f: Expr, wrt: tuple[Var | tuple[Var, ...], ...],
+               f_ndim: int) -> Derivative:
     """The result for ``body``, the derivative of ``f`` by the variables ``wrt`` (one
     per order), ``f_ndim`` of its leading axes from the expression differentiated
     last."""

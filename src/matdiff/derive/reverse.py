@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MatdiffError, ShapeError, UnknownVariableError
-from ..expr.core import Const, Delta, Expr, Shape, Var, shape_str, topo_order, var_nodes
+from ..expr.core import Const, Delta, Dim, Expr, Shape, Var, shape_str, topo_order, var_nodes
 from ..expr.simplify import add, einsum
 from .result import Derivative, derivative, node_of
 
@@ -28,14 +28,14 @@ __all__ = ["derive", "hessian", "resolve_wrt", "resolve_several", "is_several",
            "to_expr", "function_of", "Derivative"]
 
 
-def to_expr(f: Expr | str, shapes: Mapping[str, Sequence] | None = None,
+def to_expr(f: Expr | str, shapes: Mapping[str, Sequence[Dim]] | None = None,
             syntax: str = "numpy") -> Expr:
     """``f`` as an expression, parsing text with ``shapes`` in ``syntax``; a derivative
     result as the shared node it stands for."""
     return function_of(f, shapes, syntax)[0]
 
 
-def function_of(f: Expr | str, shapes: Mapping[str, Sequence] | None = None,
+def function_of(f: Expr | str, shapes: Mapping[str, Sequence[Dim]] | None = None,
                 syntax: str = "numpy") -> tuple[Expr, dict[str, Shape]]:
     """``f`` as an expression, and the variables known besides its own: for text,
     every variable it names (simplification may have cancelled some: ``p / p``), for
@@ -54,7 +54,7 @@ def function_of(f: Expr | str, shapes: Mapping[str, Sequence] | None = None,
 
 
 def resolve_wrt(f: Expr, wrt: Expr | str | Sequence[Expr | str] | None,
-                shapes: Mapping[str, Sequence] | None = None,
+                shapes: Mapping[str, Sequence[Dim]] | None = None,
                 known: Mapping[str, Shape] | None = None) -> Var:
     """The variable named (or given) by ``wrt``.
 
@@ -133,7 +133,7 @@ def _names(wrt: Sequence) -> str:
                            for w in wrt) + "]"
 
 
-def resolve_several(f: Expr, wrt: Sequence, shapes: Mapping[str, Sequence] | None = None,
+def resolve_several(f: Expr, wrt: Sequence[Any], shapes: Mapping[str, Sequence[Dim]] | None = None,
                     known: Mapping[str, Shape] | None = None) -> tuple[Var, ...]:
     """The variables named (or given) by the list ``wrt``, in its order, each found as
     :func:`resolve_wrt` finds one.  An empty list, a list in the list, or a variable
@@ -162,7 +162,7 @@ def resolve_several(f: Expr, wrt: Sequence, shapes: Mapping[str, Sequence] | Non
 
 
 def derive(f: Expr | str, wrt: Expr | str | Sequence[Expr | str],
-           shapes: Mapping[str, Sequence] | None = None,
+           shapes: Mapping[str, Sequence[Dim]] | None = None,
            syntax: str = "numpy") -> Expr:
     """The derivative of ``f`` by the variable ``wrt``: shape ``f.shape + wrt.shape``.
 
@@ -309,7 +309,7 @@ def project(adj: Expr, x: Var, nf: int) -> Expr:
     >>> import matdiff as md
     >>> print(md.derive("tr(A @ S)", "S", shapes={"A": ("n", "n"),
     ...                                           "S": ("n", "n", "symmetric")}))
-    0.5(A + Aᵀ)
+    (A + Aᵀ)/2
     """
     if not x.structure:
         return adj
@@ -321,7 +321,7 @@ def project(adj: Expr, x: Var, nf: int) -> Expr:
 
 
 def hessian(f: Expr | str, wrt: Expr | str | Sequence[Expr | str] | None = None,
-            shapes: Mapping[str, Sequence] | None = None,
+            shapes: Mapping[str, Sequence[Dim]] | None = None,
             syntax: str = "numpy") -> Expr:
     """``derive(derive(f, wrt), wrt)``: shape ``f.shape + wrt.shape + wrt.shape``.
 

@@ -61,11 +61,11 @@ def explain(f: Expr | str, wrt: Expr | str, lang: str = "en",
     >>> d = md.explain("max(0, w @ x + b)", "w", shapes={"w": ("n",), "x": ("n",), "b": ()},
     ...                names=["z"])
     >>> [(s.name, s.definition) for s in d.steps]
-    [('z', 'b + wᵀx'), ('y', 'max(0, z)')]
+    [('z', 'wᵀx + b'), ('y', 'max(0, z)')]
     >>> print(d.steps[1].derivatives[0].notes[0])
     ∂y/∂z = step(z): 1 where z > 0, 0 where z ≤ 0
     >>> d.numerator, d.mixed == md.to_text(md.derive(d.f, "w"))
-    ('step(b + wᵀx)xᵀ', True)
+    ('step(wᵀx + b)xᵀ', True)
     >>> print(md.explain("sum(w * x)", "w", lang="zh",
     ...                  shapes={"w": ("n",), "x": ("n",)}).to_dict()["chain"]["text"])
     ∂y/∂w = ∂y/∂u ∂u/∂w = 1ᵀ diag(x) = xᵀ

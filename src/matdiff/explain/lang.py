@@ -16,10 +16,12 @@ matdiff.explain.lang.UnknownLanguageError: unknown language 'fr'; valid choices:
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import MatdiffError
 
-__all__ = ["LANGUAGES", "PHRASES", "SENTENCES", "UnknownLanguageError", "phrases",
-           "layout_note", "sentence"]
+__all__ = ["LANGUAGES", "PHRASES", "SENTENCES", "HINTS", "UnknownLanguageError", "phrases",
+           "layout_note", "sentence", "hint_text"]
 
 
 class UnknownLanguageError(MatdiffError, ValueError):
@@ -182,29 +184,6 @@ LANGUAGES: tuple[str, ...] = tuple(PHRASES)
 #: no pattern matches stays as written
 SENTENCES: dict[str, list[tuple[str, str]]] = {
     "zh": [
-        (r"the claim has the transposed shape: matdiff's layout puts f's axes first and "
-         r"x's last \(mixed layout\); a numerator-layout gradient is its transpose",
-         "所声称的导数的形状是转置的：matdiff 的布局先排 f 的轴、后排 x 的轴（混合布局）；"
-         "分子布局的梯度是它的转置"),
-        (r"the claim is the transpose of the derivative: a layout mix-up \(matdiff's "
-         r"layout puts f's axes first, x's last\)",
-         "所声称的导数是导数的转置：布局弄混了（matdiff 的布局先排 f 的轴、后排 x 的轴）"),
-        (r"the claim is the derivative times (?P<c>\S+): a constant factor is off",
-         "所声称的导数是导数的 {c} 倍：差一个常数因子"),
-        (r"the claim is the derivative with the derivative of (?P<names>.+) taken as 1 "
-         r"everywhere: it misses the piecewise factor \(for relu, step\(z\): 0 where "
-         r"z ≤ 0\)",
-         "所声称的导数把 {names} 的导数处处当作 1：漏掉了分段因子（对 relu 而言是 "
-         "step(z)：z ≤ 0 时为 0）"),
-        (r"the claim agrees at some points and not at others: it may miss a piecewise "
-         r"factor, such as the ReLU's step\(z\) \(0 where z ≤ 0\)",
-         "所声称的导数在部分点上一致、在其他点上不一致：可能漏掉了分段因子，例如 ReLU 的 "
-         "step(z)（z ≤ 0 时为 0）"),
-        (r"the claim has shape (?P<c>.+) but the derivative by (?P<x>\S+) has shape "
-         r"(?P<d>.+) \(f's axes, then (?P=x)'s\)(?P<t>: the claim is in the other layout "
-         r"\(a transpose\))?",
-         "所声称的导数的形状为 {c}，而对 {x} 的导数的形状为 {d}（先 f 的轴，后 {x} 的轴）"
-         "{t}"),
         (r"f or its derivative is not finite \(or not defined\) at any of the points "
          r"tried \((?P<k>\d+) draws, several sizes of the dims\): give values where f "
          r"is defined",
@@ -221,8 +200,116 @@ SENTENCES: dict[str, list[tuple[str, str]]] = {
          "matrixcalculus），或写成 x @ A @ x"),
     ],
 }
-#: a pattern's optional parts, worded (the shape hint's "in the other layout")
-_SENTENCE_PARTS = {"zh": {"t": "：所声称的导数是另一种布局（一个转置）"}}
+#: a pattern's optional parts, worded (none at present: the check's hints, which had
+#: them, are :data:`HINTS`)
+_SENTENCE_PARTS: dict[str, dict[str, str]] = {"zh": {}}
+
+#: the check's hints (:attr:`matdiff.check.CheckResult.hint_code`), one entry per code
+#: and language: a template over the hint's parameters (``hint_params``).  The check
+#: names a code and its parameters; each language writes it from here
+#: (:func:`hint_text`), and ``CheckResult.hint`` is the English.
+HINTS: dict[str, dict[str, str]] = {
+    "en": {
+        "transposed_shape": (
+            "the claim has the transposed shape: matdiff's layout puts f's axes first "
+            "and x's last (mixed layout); a numerator-layout gradient is its transpose"),
+        "transpose": (
+            "the claim is the transpose of the derivative: a layout mix-up (matdiff's "
+            "layout puts f's axes first, x's last)"),
+        "constant_factor": "the claim is the derivative times {c:.6g}: a constant factor is off",
+        "piecewise_as_one": (
+            "the claim is the derivative with the derivative of {names} taken as 1 "
+            "everywhere: it misses the piecewise factor (for relu, step(z): 0 where z ≤ 0)"),
+        "piecewise_some_points": (
+            "the claim agrees at some points and not at others: it may miss a piecewise "
+            "factor, such as the ReLU's step(z) (0 where z ≤ 0)"),
+        "wrong_shape": (
+            "the claim has shape {claim} but the derivative by {x} has shape {shape} "
+            "(f's axes, then {x}'s)"),
+        "wrong_shape_transposed": (
+            "the claim has shape {claim} but the derivative by {x} has shape {shape} "
+            "(f's axes, then {x}'s): the claim is in the other layout (a transpose)"),
+        "handbook_symmetric": (
+            "the claim is G + Gᵀ − G ⊙ I (G the derivative that treats {x} as "
+            "unconstrained): that is the derivative by the independent entries of {x} "
+            "({x}ᵢⱼ for i ≤ j, each off-diagonal pair counted once), not a gradient: it "
+            "fails ⟨∇f, E⟩ = df[E] for symmetric E. The gradient by a symmetric {x} is "
+            "sym(G) = (G + Gᵀ)/2"),
+        "not_symmetric": (
+            "the claim is not symmetric, but {x} is: a gradient in the space of symmetric "
+            "matrices is symmetric; if the claim is G, the derivative that treats {x} as "
+            "unconstrained, the gradient is sym(G) = (G + Gᵀ)/2"),
+        "not_structured": (
+            "the derivative is not {structure} in {x}'s axes, but {x} is: a gradient by a "
+            "{structure} {x} lies among such matrices"),
+    },
+    "zh": {
+        "transposed_shape": (
+            "所声称的导数的形状是转置的：matdiff 的布局先排 f 的轴、后排 x 的轴（混合布局）；"
+            "分子布局的梯度是它的转置"),
+        "transpose": (
+            "所声称的导数是导数的转置：布局弄混了（matdiff 的布局先排 f 的轴、后排 x 的轴）"),
+        "constant_factor": "所声称的导数是导数的 {c:.6g} 倍：差一个常数因子",
+        "piecewise_as_one": (
+            "所声称的导数把 {names} 的导数处处当作 1：漏掉了分段因子（对 relu 而言是 "
+            "step(z)：z ≤ 0 时为 0）"),
+        "piecewise_some_points": (
+            "所声称的导数在部分点上一致、在其他点上不一致：可能漏掉了分段因子，例如 ReLU 的 "
+            "step(z)（z ≤ 0 时为 0）"),
+        "wrong_shape": (
+            "所声称的导数的形状为 {claim}，而对 {x} 的导数的形状为 {shape}（先 f 的轴，后 "
+            "{x} 的轴）"),
+        "wrong_shape_transposed": (
+            "所声称的导数的形状为 {claim}，而对 {x} 的导数的形状为 {shape}（先 f 的轴，后 "
+            "{x} 的轴）：所声称的导数是另一种布局（一个转置）"),
+        "handbook_symmetric": (
+            "所声称的导数是 G + Gᵀ − G ⊙ I（G 为把 {x} 视为无约束时的导数）：这是对 {x} 的"
+            "独立元素（i ≤ j 的 {x}ᵢⱼ，每对非对角元素只算一次）的导数，不是梯度：对对称的 "
+            "E，它不满足 ⟨∇f, E⟩ = df[E]。对对称矩阵 {x} 的梯度是 sym(G) = (G + Gᵀ)/2"),
+        "not_symmetric": (
+            "所声称的导数不是对称的，而 {x} 是对称的：对称矩阵空间中的梯度是对称的；若所声称的"
+            "导数是 G（把 {x} 视为无约束时的导数），则梯度是 sym(G) = (G + Gᵀ)/2"),
+        "not_structured": (
+            "导数在 {x} 的轴上不是{structure}，而 {x} 是：对{structure} {x} 的梯度也是这样的矩阵"),
+    },
+}
+
+
+def hint_text(code: str, params: dict[str, Any] | None = None, lang: str = "en") -> str:
+    """The check's hint ``code`` with its parameters, written in ``lang`` (see
+    :data:`HINTS`); a structure among the parameters (``symmetric``) is worded in the
+    language too.
+
+    >>> hint_text("constant_factor", {"c": 2.0})
+    'the claim is the derivative times 2: a constant factor is off'
+    >>> hint_text("constant_factor", {"c": 2.0}, "zh")
+    '所声称的导数是导数的 2 倍：差一个常数因子'
+    """
+    p = phrases(lang)
+    table = HINTS.get(lang, HINTS["en"])
+    template = table.get(code, HINTS["en"][code])
+    params = dict(params or {})
+    if lang != "en" and "structure" in params:
+        params["structure"] = p.get(params["structure"], params["structure"])
+    return template.format(**params)
+
+
+def _hint_patterns() -> list[tuple[str, str]]:
+    """Each English hint as a pattern (``{name}`` a group), with its code: how
+    :func:`sentence` reads back a hint that reaches it as text."""
+    import re
+
+    out = []
+    for code, template in HINTS["en"].items():
+        pattern, seen, pos = "", set(), 0
+        for m in re.finditer(r"\{(\w+)(?::[^}]*)?\}", template):
+            pattern += re.escape(template[pos:m.start()])
+            name = m.group(1)
+            pattern += f"(?P={name})" if name in seen else f"(?P<{name}>.+?)"
+            seen.add(name)
+            pos = m.end()
+        out.append((pattern + re.escape(template[pos:]), code))
+    return out
 
 
 def phrases(lang: str) -> dict[str, str]:
@@ -259,6 +346,14 @@ def sentence(text: str, lang: str = "en") -> str:
     import re
 
     phrases(lang)
+    if lang != "en" and lang in HINTS:  # a check's hint, written from its code's entry
+        for pattern, code in _hint_patterns():
+            m = re.fullmatch(pattern, text)
+            if m:
+                params: dict[str, Any] = dict(m.groupdict())
+                if "c" in params:  # the number as the English wrote it
+                    params["c"] = float(params["c"])
+                return hint_text(code, params, lang)
     for pattern, template in SENTENCES.get(lang, []):
         m = re.fullmatch(pattern, text)
         if m:

@@ -53,7 +53,7 @@ class Ops:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.eager = name != "jax"
+        self.eager: bool = name != "jax"
         self.xp: Any   # the array module: numpy, jax.numpy or torch
         if name == "numpy":
             self.xp = np
@@ -75,12 +75,12 @@ class Ops:
             return self.xp.eye(n, dtype=a.dtype, device=a.device)
         return self.xp.eye(n, dtype=a.dtype)
 
-    def cat(self, parts: list, axis: int) -> Any:
+    def cat(self, parts: list[Any], axis: int) -> Any:
         if self.name == "torch":
             return self.xp.cat(parts, dim=axis)
         return self.xp.concatenate(parts, axis=axis)
 
-    def broadcast(self, a: Any, shape: tuple) -> Any:
+    def broadcast(self, a: Any, shape: tuple[int, ...]) -> Any:
         return self.xp.broadcast_to(a, tuple(shape))
 
     def norm1(self, a: Any) -> Any:

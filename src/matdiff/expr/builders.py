@@ -476,7 +476,7 @@ def matrix_power(a: Any, k: Any) -> Expr:
     >>> import matdiff as md
     >>> X = md.matrix("X", "n", "n")
     >>> print(md.matrix_power(X, 3))
-    XXX
+    X³
     """
     a = as_expr(a)
     _square("matrix_power", a)

@@ -44,6 +44,7 @@ __all__ = [
     "sigmoid",
     "softplus",
     "normal_cdf",
+    "erf",
     "gelu",
     "silu",
     "log_sigmoid",
@@ -158,6 +159,11 @@ if TYPE_CHECKING:
 
     def normal_cdf(a: ExprLike, /) -> Expr:
         """Element-wise ``normal_cdf``: Φ(x), the standard normal CDF (GELU's Φ); see
+        :mod:`matdiff.expr.functions` for its rule.
+        """
+
+    def erf(a: ExprLike, /) -> Expr:
+        """Element-wise ``erf``: the error function (2/√π)∫₀ˣ exp(−t²) dt; see
         :mod:`matdiff.expr.functions` for its rule.
         """
 
@@ -276,6 +282,7 @@ else:
         cosh,
         det,
         elu,
+        erf,
         exp,
         expm,
         frechet_exp,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from .dims import Dim, DimPoly, dim_size, is_name, parse_dim
 if TYPE_CHECKING:  # pragma: no cover
     from .functions import Elementwise
 
-Shape = tuple  # tuple[Dim, ...]
+Shape: TypeAlias = tuple[Dim, ...]
 
 __all__ = [
     "Expr", "Var", "Const", "Size", "Delta", "Einsum", "Add", "Map", "Call", "Dim", "Shape",
@@ -39,7 +39,7 @@ __all__ = [
     "var_nodes",
 ]
 
-_TABLE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_TABLE: weakref.WeakValueDictionary[tuple[Any, ...], Expr] = weakref.WeakValueDictionary()
 
 
 def check_dim(d: Any) -> Dim:
@@ -121,13 +121,13 @@ class Expr:
     order: ClassVar[int] = 99          # rank of the kind when sorting operands
     __array_ufunc__ = None             # let numpy defer to our reflected operators
 
-    children: tuple
+    children: tuple[Expr, ...]
     shape: Shape
     digest: bytes
-    _params: tuple
+    _params: tuple[Any, ...]
 
     @classmethod
-    def _intern(cls, params: tuple, children: tuple, shape: Shape) -> Expr:
+    def _intern(cls, params: tuple[Any, ...], children: tuple[Expr, ...], shape: Shape) -> Expr:
         key = (cls, params, children, tuple(shape))
         node = _TABLE.get(key)
         if node is not None:
@@ -142,12 +142,12 @@ class Expr:
         return node
 
     @classmethod
-    def _digest_kind(cls, params: tuple) -> tuple:
+    def _digest_kind(cls, params: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
         """The kind and parameters a node's digest is made of."""
         return cls.kind, params
 
     # ------------------------------------------------------- pickling, copying
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         # by value: class, parameters, children and shape; loading interns the node
         # again (children first, as pickle builds them), so a loaded expression is
         # the very node an equal one built in that process would be
@@ -156,7 +156,7 @@ class Expr:
     def __copy__(self) -> Expr:
         return self  # nodes are immutable and shared
 
-    def __deepcopy__(self, memo: dict) -> Expr:
+    def __deepcopy__(self, memo: dict[int, Any]) -> Expr:
         return self
 
     # ------------------------------------------------------------------ basics
@@ -165,7 +165,7 @@ class Expr:
         """Number of axes: 0 scalar, 1 vector, 2 matrix, more for derivatives."""
         return len(self.shape)
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[Any, ...]:
         """A deterministic order on nodes (used to canonicalise products, sums)."""
         return (self.order, self._label(), self.digest)
 
@@ -263,6 +263,10 @@ class Expr:
             "use max/min/relu/step to express a case split"
         )
 
+    __lt__: ClassVar[Callable[[Expr, Any], bool]]
+    __le__: ClassVar[Callable[[Expr, Any], bool]]
+    __gt__: ClassVar[Callable[[Expr, Any], bool]]
+    __ge__: ClassVar[Callable[[Expr, Any], bool]]
     __lt__ = __le__ = __gt__ = __ge__ = _no_compare
 
     def __bool__(self) -> bool:
@@ -287,7 +291,7 @@ class Expr:
         return f"$${service('latex')(self)}$$\n\nshape `{shape_str(self.shape)}`"
 
     # ------------------------------------------------- evaluation and rules
-    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+    def _eval(self, args: list[Any], sizes: Mapping[str, int]) -> Any:
         raise NotImplementedError
 
     def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
@@ -300,7 +304,8 @@ class Expr:
         raise NotImplementedError(f"no derivative rule for {self.kind}")
 
 
-def _reintern(cls: type[Expr], params: tuple, children: tuple, shape: Shape) -> Expr:
+def _reintern(cls: type[Expr], params: tuple[Any, ...], children: tuple[Expr, ...],
+              shape: Shape) -> Expr:
     """Rebuild a pickled node (see :meth:`Expr.__reduce__`)."""
     return cls._intern(params, children, shape)
 
@@ -325,7 +330,7 @@ def _sizes(shape: Shape, sizes: Mapping[str, int]) -> tuple[int, ...]:
     return tuple(_size(d, sizes) for d in shape)
 
 
-def topo_order(root: Any, children: Callable[[Any], Sequence] | None = None) -> list:
+def topo_order(root: Any, children: Callable[[Any], Sequence[Any]] | None = None) -> list[Any]:
     """Distinct nodes of ``root``, children before parents (iterative DFS).
 
     ``children`` gives a node's children (``node.children`` by default), so other
@@ -386,7 +391,7 @@ class Var(Expr):
         return self._params[1] if len(self._params) > 1 else None
 
     @property
-    def shape_spec(self) -> tuple:
+    def shape_spec(self) -> tuple[Dim, ...]:
         """The shape as ``shapes=`` declares it: the dims, then the structure if any."""
         return self.shape + ((self.structure,) if self.structure else ())
 
@@ -396,7 +401,7 @@ class Var(Expr):
     def rebuild(self, children: Sequence[Expr]) -> Expr:
         return self
 
-    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:  # pragma: no cover
+    def _eval(self, args: list[Any], sizes: Mapping[str, int]) -> Any:  # pragma: no cover
         raise AssertionError("variables are bound by the evaluator")
 
 
@@ -453,7 +458,7 @@ def split_shape(spec: Sequence[Any], name: str = "") -> tuple[Shape, str | None]
     return tuple(check_dim(d) for d in spec), None
 
 
-def _looks_like_tag(word: str, spec: tuple) -> bool:
+def _looks_like_tag(word: str, spec: tuple[Any, ...]) -> bool:
     """A misspelt or shortened tag (``"symetric"``, ``"sym"``) rather than a dim's
     name, so that it is refused with the near name instead of read as a third dim."""
     import difflib
@@ -503,7 +508,7 @@ class Const(Expr):
     def rebuild(self, children: Sequence[Expr]) -> Expr:
         return self
 
-    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+    def _eval(self, args: list[Any], sizes: Mapping[str, int]) -> Any:
         if not self.shape:
             return np.float64(self.value)
         return np.full(_sizes(self.shape, sizes), self.value)
@@ -529,7 +534,7 @@ class Size(Expr):
     def rebuild(self, children: Sequence[Expr]) -> Expr:
         return self
 
-    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+    def _eval(self, args: list[Any], sizes: Mapping[str, int]) -> Any:
         return np.float64(dim_size(self.dim, sizes))
 
 
@@ -554,7 +559,7 @@ class Delta(Expr):
     def rebuild(self, children: Sequence[Expr]) -> Expr:
         return self
 
-    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+    def _eval(self, args: list[Any], sizes: Mapping[str, int]) -> Any:
         return np.eye(_size(self.dim, sizes))
 
 
@@ -597,7 +602,7 @@ class Einsum(Expr):
     def rebuild(self, children: Sequence[Expr]) -> Expr:
         return _s().einsum(children, self.specs, self.out)
 
-    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+    def _eval(self, args: list[Any], sizes: Mapping[str, int]) -> Any:
         return service("contract")(self, args, sizes)
 
     def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
@@ -645,13 +650,29 @@ def letter_dims(operands: Sequence[Expr], specs: Sequence[Sequence[int]]) -> dic
 
 # ============================================================== sums
 class Add(Expr):
-    """The sum of two or more terms of one shape."""
+    """The sum of two or more terms of one shape.
 
-    __slots__ = ()
+    Its ``children`` are in the canonical order (the simplifier sorts them), so that
+    ``a + b`` and ``b + a`` are one node, with one digest.  The order in which the
+    terms were written is printing information only, kept beside them:
+    :meth:`written_terms`.  It is the order of the sum's latest construction (the
+    node is shared, so after ``a + b``, writing ``b + a`` gives the same node, which
+    prints ``b + a`` from then on: what was written last); rebuilding a sum over new
+    children (:meth:`rebuild`) and pickling keep it.  Derivatives do not print in it
+    (reverse mode builds their sums in an order of its own): the printer gives their
+    terms a natural order, and the sums of their function its written one (see
+    :meth:`matdiff.render.mform.factoring.SumFactoring._settle`).
+    """
+
+    __slots__ = ("_written",)
     kind = "add"
     order = 11
 
-    def __new__(cls, terms: Sequence[Expr]) -> Add:
+    _written: tuple[int, ...] | None
+
+    def __new__(cls, terms: Sequence[Expr], written: Sequence[Expr] | None = None) -> Add:
+        """``terms`` in canonical order; ``written``: the same terms in the order
+        they were written (left out: the canonical order)."""
         terms = tuple(terms)
         shape = terms[0].shape
         for t in terms[1:]:
@@ -659,12 +680,44 @@ class Add(Expr):
                 raise ShapeError(
                     f"cannot add shapes {shape_str(shape)} and {shape_str(t.shape)}"
                 )
-        return cls._intern((), terms, shape)  # type: ignore[return-value]
+        node: Add = cls._intern((), terms, shape)  # type: ignore[assignment]
+        if written is not None:  # this construction's order (the latest one wins)
+            pos = {id(t): k for k, t in enumerate(terms)}
+            perm = tuple(pos.get(id(t), -1) for t in written)
+            if sorted(perm) == list(range(len(terms))):
+                node._written = perm
+        if getattr(node, "_written", None) is None:
+            node._written = tuple(range(len(terms)))
+        return node
+
+    def __reduce__(self) -> tuple:
+        # through the constructor, so the written order travels too
+        return (Add, (self.children, self.written_terms()))
+
+    def written_terms(self) -> tuple[Expr, ...]:
+        """The terms in the order they were written (see the class docstring).
+
+        >>> import matdiff as md
+        >>> w, x, b = md.vector("w", "n"), md.vector("x", "n"), md.scalar("b")
+        >>> f = w @ x + b
+        >>> [str(t) for t in f.written_terms()], f is b + w @ x
+        (['wᵀx', 'b'], True)
+        """
+        perm = getattr(self, "_written", None)
+        if not perm:
+            return self.children
+        return tuple(self.children[k] for k in perm)
 
     def rebuild(self, children: Sequence[Expr]) -> Expr:
-        return _s().add(children)
+        # the new children stand where the old ones did: add them in written order
+        # (a rebuild with other terms than this sum's, as a pass that drops some of
+        # them makes, adds them in the order given)
+        perm = getattr(self, "_written", None)
+        if not perm or len(children) != len(self.children):
+            perm = range(len(children))
+        return _s().add([children[k] for k in perm])
 
-    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+    def _eval(self, args: list[Any], sizes: Mapping[str, int]) -> Any:
         total = args[0]
         for a in args[1:]:
             total = total + a
@@ -714,7 +767,7 @@ class Map(Expr):
     def rebuild(self, children: Sequence[Expr]) -> Expr:
         return _s().apply(self.fn, children)
 
-    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+    def _eval(self, args: list[Any], sizes: Mapping[str, int]) -> Any:
         return self.spec.numpy(*args)
 
     def vjp(self, k: int, adj: Expr, nf: int) -> Expr:
@@ -752,7 +805,7 @@ class Call(Expr):
         return cls._intern((fn, params), args, shape)  # type: ignore[return-value]
 
     @classmethod
-    def _digest_kind(cls, params: tuple) -> tuple:
+    def _digest_kind(cls, params: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
         # a call's identity is its function, its parameters and its arguments
         return params[0], params[1]
 
@@ -761,7 +814,7 @@ class Call(Expr):
         return self._params[0]
 
     @property
-    def params(self) -> tuple:
+    def params(self) -> tuple[Any, ...]:
         """The call's parameters (ints and dims), as the definition names them."""
         return self._params[1]
 
@@ -781,7 +834,7 @@ class Call(Expr):
 
         return call(self.fn, children, self.params)
 
-    def _eval(self, args: list, sizes: Mapping[str, int]) -> Any:
+    def _eval(self, args: list[Any], sizes: Mapping[str, int]) -> Any:
         # a dim parameter is passed as its size
         params = [p if isinstance(p, int) else dim_size(p, sizes) for p in self.params]
         return self.spec.numpy(*args, *params)

@@ -61,14 +61,14 @@ class DimPoly:
     def __str__(self) -> str:
         return dim_text(self)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[type[DimPoly], tuple[tuple[tuple[Monomial, int], ...]]]:
         return (DimPoly, (self.terms,))
 
 
 Dim = int | str | DimPoly
 
 
-def _term_order(t: tuple[Monomial, int]) -> tuple:
+def _term_order(t: tuple[Monomial, int]) -> tuple[int, Monomial]:
     # highest degree first, names in order, the constant last: m·n + 2·n + 1
     return (-len(t[0]), t[0])
 

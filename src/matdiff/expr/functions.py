@@ -28,9 +28,10 @@ computed without overflow for large ``|x|`` on every backend: ``log_sigmoid(x) =
 −softplus(−x)``, σ through ``softplus``, ``elu`` evaluates ``expm1`` only at
 ``min(x, 0)``.
 
-``erf`` is not built in: the public contract's example of a user's own function is
-``md.define_function("erf", ...)``, and a definition never takes a name of the
-language.  GELU's ``Φ`` is the built-in ``normal_cdf`` (printed ``Φ``).
+``erf`` is built in, and GELU's ``Φ`` is the built-in ``normal_cdf`` (printed ``Φ``).
+The public contract's example of a user's own function restates ``erf`` with
+``md.define_function("erf", ...)``: a definition of a built-in's name is accepted when
+it agrees with the built-in (``matdiff.define``), and never replaces it.
 """
 
 from __future__ import annotations
@@ -207,6 +208,22 @@ try:  # SciPy's Φ: one pass over the array, as accurate in the tails
 except ImportError:  # pragma: no cover - scipy is optional
     _ndtr = _ndtr_erfc
 
+_erf_scalar = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _erf_math(a: np.ndarray) -> np.ndarray:
+    """erf without SciPy, vectorised over ``math.erf``."""
+    return _erf_scalar(as_float(a))
+
+
+try:  # SciPy's erf: one pass over the array
+    from scipy.special import erf as _erf
+except ImportError:  # pragma: no cover - scipy is optional
+    _erf = _erf_math
+
+#: 2/√π, erf's derivative at 0
+_TWO_OVER_SQRT_PI = 1.1283791670955126
+
 
 #: 1/√(2π), the normal density's constant
 _INV_SQRT_2PI = 0.3989422804014327
@@ -353,6 +370,10 @@ def _rows() -> list[Elementwise]:
         U("normal_cdf", _ndtr, lambda a, out: _normal_pdf(a), (-3.0, 3.0),
           jax="jax.scipy.special.ndtr", torch="torch.special.ndtr", unicode="Φ",
           latex="\\Phi", doc="Φ(x), the standard normal CDF (GELU's Φ)"),
+        # erf(a) = (2/√π) ∫₀ᵃ exp(−t²) dt; d erf(a) = (2/√π) exp(−a²)
+        U("erf", _erf, lambda a, out: _TWO_OVER_SQRT_PI * B.exp(-(a * a)), (-2.0, 2.0),
+          jax="jax.scipy.special.erf", torch="torch.special.erf",
+          latex="\\operatorname{erf}", doc="the error function (2/√π)∫₀ˣ exp(−t²) dt"),
         # gelu(a) = a Φ(a) (exact: torch's approximate="none");
         # d gelu = Φ(a) + a φ(a)
         U("gelu", _gelu, lambda a, out: B.normal_cdf(a) + a * _normal_pdf(a), (-3.0, 3.0),

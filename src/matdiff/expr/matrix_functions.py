@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from . import analytic
-from .core import Const, Delta, Expr, shape_str
+from .core import Const, Delta, Dim, Expr, Shape, shape_str
 from .dims import dim_mul
 from .functions import as_float, implementation
 
@@ -63,13 +63,13 @@ class ShapeCheck(Protocol):
     the shape).
     """
 
-    def square(self, dims: tuple) -> None: ...
+    def square(self, dims: tuple[Any, ...]) -> None: ...
 
-    def at_least(self, dims: tuple, rank: int) -> None: ...
+    def at_least(self, dims: tuple[Any, ...], rank: int) -> None: ...
 
-    def rank(self, dims: tuple, rank: int, arg: int = 0) -> None: ...
+    def rank(self, dims: tuple[Any, ...], rank: int, arg: int = 0) -> None: ...
 
-    def equal(self, a: Any, b: Any, what: str, args: tuple = (0, 1)) -> None: ...
+    def equal(self, a: Any, b: Any, what: str, args: tuple[int, int] = (0, 1)) -> None: ...
 
     def product(self, a: Any, b: Any) -> Any: ...
 
@@ -81,19 +81,19 @@ class ConcreteCheck:
     def __init__(self, fn: str) -> None:
         self.fn = fn
 
-    def square(self, dims: tuple) -> None:
+    def square(self, dims: Shape) -> None:
         if len(dims) != 2 or dims[0] != dims[1]:
             raise ShapeError(f"{self.fn} needs a square matrix, got shape {shape_str(dims)}")
 
-    def at_least(self, dims: tuple, rank: int) -> None:
+    def at_least(self, dims: Shape, rank: int) -> None:
         if len(dims) < rank:
             raise ShapeError(f"{self.fn} needs a vector or a matrix, got a scalar")
 
-    def rank(self, dims: tuple, rank: int, arg: int = 0) -> None:
+    def rank(self, dims: Shape, rank: int, arg: int = 0) -> None:
         if len(dims) != rank:
             raise ShapeError(f"{self.fn} needs {_RANKS[rank]}, got shape {shape_str(dims)}")
 
-    def equal(self, a: Any, b: Any, what: str, args: tuple = (0, 1)) -> None:
+    def equal(self, a: Any, b: Any, what: str, args: tuple[int, int] = (0, 1)) -> None:
         if a != b:
             raise ShapeError(f"{self.fn}: {what} differ ({a} and {b})")
 
@@ -112,11 +112,11 @@ class MatrixFunction:
     name: str
     #: ``shape(check, dims, ..., *params) -> dims``: the result's dims from the
     #: arguments' (one tuple of dims each), then the call's parameters
-    shape: Callable[..., tuple]
+    shape: Callable[..., Sequence[Any]]
     #: ``vjp(node, adj, nf) -> Expr``: the adjoint of the argument, from the adjoint
     #: ``adj`` of ``node`` (shape ``F + node.shape``, ``F`` of ``nf`` axes); for
     #: several arguments, one such rule per argument (a tuple)
-    vjp: Callable[[Call, Expr, int], Expr] | tuple
+    vjp: Callable[[Call, Expr, int], Expr] | tuple[Callable[[Call, Expr, int], Expr], ...]
     #: the implementations take the arrays, then the parameters (a dim as its size)
     numpy: Callable[..., Any]
     jax: Impl = None
@@ -166,18 +166,18 @@ class MatrixFunction:
     params: tuple[str, ...] = ()
     #: the argument shapes the meta-test tries, one tuple of shapes per try (empty:
     #: from ``arg_rank``, a square matrix or a vector and a matrix)
-    examples: tuple = ()
+    examples: tuple[tuple[Shape, ...], ...] = ()
     #: the infix operator the unicode syntax reads as this function (``⊗``: kron)
     operator: str = ""
     #: False for the definitions that only the rules of others build (the reshapes
     #: of ``vec`` and ``kron``'s adjoints): no builder, no name in the parser
     public: bool = True
 
-    def shape_of(self, *dims: tuple, params: tuple = ()) -> tuple:
+    def shape_of(self, *dims: Sequence[Dim], params: tuple[Any, ...] = ()) -> Shape:
         """The result's dims for arguments of ``dims`` (a ShapeError if it has none)."""
         return tuple(self.shape(ConcreteCheck(self.name), *map(tuple, dims), *params))
 
-    def rules(self) -> tuple:
+    def rules(self) -> tuple[Callable[[Call, Expr, int], Expr], ...]:
         """One adjoint rule per argument."""
         return self.vjp if isinstance(self.vjp, tuple) else (self.vjp,)
 
@@ -882,7 +882,7 @@ def _definitions() -> list[MatrixFunction]:
 MATRIX_FUNCTIONS: dict[str, MatrixFunction] = {d.name: d for d in _definitions()}
 
 
-def call(name: str, args: Sequence[Expr], params: tuple = ()) -> Expr:
+def call(name: str, args: Sequence[Expr], params: tuple[Any, ...] = ()) -> Expr:
     """The call of matrix function ``name`` on ``args`` (and its ``params``),
     simplified by its identities (what the builders make)."""
     from .core import Call

@@ -46,7 +46,7 @@ the sums) are :mod:`matdiff.expr.simplify.selection`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -58,7 +58,7 @@ __all__ = ["Concat", "Take", "Key", "index_key", "slice_key", "resolve", "key_si
            "sign_of", "part_offsets", "key_text", "fit_sizes"]
 
 #: a key along one axis: ``(p,)`` one position, ``(start, count, step)`` a slice
-Key = tuple
+Key: TypeAlias = tuple[Any, ...]  # (Dim,) or (Dim, Dim, int)
 
 
 def sign_of(d: Dim) -> int | None:
@@ -249,7 +249,8 @@ def _names(d: Dim) -> set[str]:
     return dim_names(d)
 
 
-def numpy_index(ndim: int, axis: int, key: tuple[int, int, int], is_index: bool) -> tuple:
+def numpy_index(ndim: int, axis: int, key: tuple[int, int, int],
+                is_index: bool) -> tuple[int | slice, ...]:
     """The NumPy index of a resolved key on ``axis`` of an ``ndim``-axis array."""
     start, count, step = key
     if is_index:

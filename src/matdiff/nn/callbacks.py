@@ -117,6 +117,16 @@ class EarlyStopping(Callback):
     True
     """
 
+    monitor: str
+    patience: int
+    min_delta: float
+    mode: str
+    restore_best: bool
+    best: float
+    best_epoch: int
+    stopped_epoch: int
+    wait: int
+
     def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0,
                  mode: str = "auto", restore_best: bool = True) -> None:
         if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) \
@@ -179,6 +189,9 @@ class LearningRateScheduler(Callback):
     [0.1, 0.05, 0.025]
     """
 
+    schedule: LRSchedule
+    per: str
+
     def __init__(self, schedule: LRSchedule, per: str = "epoch") -> None:
         if not isinstance(schedule, LRSchedule):
             raise NNError("a schedule must be an LRSchedule (matdiff.optim.StepLR, "
@@ -219,6 +232,12 @@ class ModelCheckpoint(Callback):
     >>> md.nn.load_checkpoint(path).epoch
     3
     """
+
+    path: str
+    monitor: str
+    save_best_only: bool
+    mode: str
+    best: float
 
     def __init__(self, path: str, monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "auto") -> None:

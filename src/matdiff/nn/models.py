@@ -4,7 +4,7 @@
 >>> m = md.nn.Neuron(3, seed=0)
 >>> L = m.loss_expr("mse")
 >>> str(L)
-'sum((relu(b1 + Xw) − y)²)/N'
+'sum((relu(Xw + b1) − y)²)/N'
 >>> loss, grads = m.value_and_grad(np.ones((4, 3)), np.ones(4), "mse")
 >>> sorted(grads)
 ['b', 'w']
@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import expr as E
 from ..compile import compile as md_compile
@@ -306,11 +307,11 @@ class Model:
         out = self._compiled(loss)(self._values(X, y))
         return float(out["loss"]), out["grads"]
 
-    def loss(self, X: Any, y: Any, loss: str = "mse") -> float:
+    def loss(self, X: ArrayLike, y: ArrayLike, loss: str = "mse") -> float:
         """The loss on a batch."""
         return self.value_and_grad(X, y, loss)[0]
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The model's output (logits for classifiers) on ``X``."""
         X = check_inputs(X, self.n_in)
         if self._predict_fn is None:
@@ -405,6 +406,11 @@ class Neuron(Model):
     [2.0, 0.0]
     """
 
+    n_in: int
+    n_out: None
+    activation: str
+    params: ParamDict
+
     def __init__(self, n_in: int, activation: str = "relu", seed: int | None = 0) -> None:
         super().__init__()
         self.n_in = _check_size(n_in, "n_in")
@@ -440,6 +446,11 @@ class Dense(Model):
     >>> str(d.output())
     'tanh(XW + 1bᵀ)'
     """
+
+    n_in: int
+    n_out: int
+    activation: str
+    params: ParamDict
 
     def __init__(self, n_in: int, n_out: int, activation: str = "identity",
                  seed: int | None = 0, index: int | None = None) -> None:
@@ -484,6 +495,12 @@ class MLP(Model):
     >>> m.predict(np.zeros((5, 4))).shape
     (5, 3)
     """
+
+    n_in: int
+    n_out: int
+    activation: str
+    output_activation: str
+    params: ParamDict
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu",
                  seed: int | None = 0, output_activation: str = "identity") -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..optim import LRSchedule, Optimizer, make_optimizer
 from .callbacks import Callback, LearningRateScheduler
@@ -110,7 +111,7 @@ def _metric_name(loss: str) -> str:
     return "r2" if loss == "mse" else "accuracy"
 
 
-def evaluate(model: Model, X: Any, y: Any, loss: str = "mse") -> dict[str, float]:
+def evaluate(model: Model, X: ArrayLike, y: ArrayLike, loss: str = "mse") -> dict[str, float]:
     """``{"loss": ..., "r2" or "accuracy": ...}`` of ``model`` on ``(X, y)``.
 
     >>> import numpy as np, matdiff as md
@@ -217,14 +218,14 @@ class TrainStep:
     True
     """
 
-    def __init__(self, model: Model, loss: str = "mse", optimizer: Any = "adam", *,
+    def __init__(self, model: Model, loss: str = "mse", optimizer: str | Optimizer = "adam", *,
                  lr: float | None = None, weight_decay: float | None = None,
                  clip_norm: float | None = None, tune_malloc: bool = False) -> None:
         if tune_malloc:
             _tune_malloc()
         self.model = model
-        self.loss = loss_name(loss)
-        self.optimizer = _bind_optimizer(model, optimizer, lr, weight_decay, clip_norm)
+        self.loss: str = loss_name(loss)
+        self.optimizer: Optimizer = _bind_optimizer(model, optimizer, lr, weight_decay, clip_norm)
         self._compiled = model._compiled(self.loss)
         self._target = model.target_var().name
         self._fns: dict[_Shapes, Callable[..., Any]] = {}
@@ -350,9 +351,10 @@ def _positive(what: str, v: Any, zero: bool = False) -> int:
     return int(v)
 
 
-def fit(model: Model, X: Any, y: Any, loss: str = "mse", optimizer: Any = "adam", *,
+def fit(model: Model, X: ArrayLike, y: ArrayLike, loss: str = "mse",
+        optimizer: str | Optimizer = "adam", *,
         lr: float | None = None, epochs: int = 10, batch_size: int = 32,
-        validation: tuple[Any, Any] | None = None, seed: int | None = 0,
+        validation: tuple[ArrayLike, ArrayLike] | None = None, seed: int | None = 0,
         shuffle: bool = True, progress: bool | str = True,
         weight_decay: float | None = None, callbacks: list[Callback] | None = None,
         schedule: LRSchedule | None = None, clip_norm: float | None = None,

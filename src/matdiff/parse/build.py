@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import MatdiffError, ParseError, ShapeError
 from ..expr import builders as b
 from ..expr.builders import _broadcast_shape  # the rule b.add and b.sub apply
-from ..expr.core import Const, Dim, Expr, shape_str, split_shape
+from ..expr.core import Const, Dim, Expr, Shape, shape_str, split_shape
 from .grammar import dim_value, literal_int, power_literal
 from .table import FUNCTION_TABLE, Filled
 from .tree import Node, fold_chain
@@ -37,7 +37,7 @@ _BINARY = {
 _MATMUL_LIKE = ("@",)
 
 
-def declared_shapes(shapes: Mapping[str, Sequence[Dim]] | None) -> dict[str, tuple]:
+def declared_shapes(shapes: Mapping[str, Sequence[Dim]] | None) -> dict[str, Shape]:
     """Check a ``shapes`` mapping (name -> tuple of dims) and return it normalised.
 
     >>> declared_shapes({"x": ["n"], "A": ("n", 3), "b": ()})
@@ -54,7 +54,7 @@ def declared_shapes(shapes: Mapping[str, Sequence[Dim]] | None) -> dict[str, tup
             "shapes must be a dict mapping each variable's name to a tuple of dims, like "
             f"{{'x': ('n',), 'A': ('n', 'n'), 'b': ()}}, not {type(shapes).__name__}"
         )
-    out: dict[str, tuple] = {}
+    out: dict[str, Shape] = {}
     for name, dims in shapes.items():
         if not isinstance(name, str):
             raise ShapeError(f"shapes: a variable's name must be a string, not {name!r}")
@@ -70,7 +70,7 @@ def declared_shapes(shapes: Mapping[str, Sequence[Dim]] | None) -> dict[str, tup
     return out
 
 
-def declared_structures(shapes: Mapping[str, Sequence] | None) -> dict[str, str]:
+def declared_structures(shapes: Mapping[str, Sequence[Dim]] | None) -> dict[str, str]:
     """The structures that ``shapes`` gives, by name: a trailing tag
     ``"symmetric"``, ``"spd"`` or ``"diagonal"`` on a square matrix (checked as
     :func:`declared_shapes` checks the dims).
@@ -103,7 +103,7 @@ def variable_nodes(tree: Node) -> Iterator[Node]:
         stack.extend(reversed(_inputs(node)))
 
 
-def variable_shapes(tree: Node, text: str, declared: Mapping[str, tuple]) -> dict[str, tuple]:
+def variable_shapes(tree: Node, text: str, declared: Mapping[str, Shape]) -> dict[str, Shape]:
     """The shape of each variable ``tree`` uses, by name.
 
     Declared shapes are used as they are; the others are inferred from how the
@@ -118,7 +118,7 @@ def variable_shapes(tree: Node, text: str, declared: Mapping[str, tuple]) -> dic
     >>> variable_shapes(parse_tree(text), text, {})
     {'x': ('n',), 'A': ('n', 'n')}
     """
-    out: dict[str, tuple] = {}
+    out: dict[str, Shape] = {}
     missing = False
     for node in variable_nodes(tree):
         name = node.value
@@ -151,7 +151,7 @@ def _inputs(node: Node) -> tuple[Node, ...]:
     return tuple(out)
 
 
-def build_expr(tree: Node, text: str, shapes: Mapping[str, tuple]) -> Expr:
+def build_expr(tree: Node, text: str, shapes: Mapping[str, Shape]) -> Expr:
     """The expression of ``tree``, with ``shapes`` giving every variable's shape.
 
     >>> from matdiff.parse import parse_tree
@@ -162,7 +162,7 @@ def build_expr(tree: Node, text: str, shapes: Mapping[str, tuple]) -> Expr:
 
 
 class _Builder:
-    def __init__(self, text: str, shapes: Mapping[str, tuple]):
+    def __init__(self, text: str, shapes: Mapping[str, Shape]):
         self.text = text
         self.shapes = shapes
 

@@ -134,7 +134,7 @@ class TokenParser:
 
     text: str
     current: Any
-    open: list
+    open: list[Any]
 
     def _next(self) -> Any:
         raise NotImplementedError
@@ -162,7 +162,7 @@ class TokenParser:
             )
         return depth + 1
 
-    def comma_list(self, opening: Any, part: Any, bracket: str = ")") -> tuple[list, Any]:
+    def comma_list(self, opening: Any, part: Any, bracket: str = ")") -> tuple[list[Any], Any]:
         """The parts ``part()`` reads, separated by commas, up to the closing
         ``bracket`` of ``opening``: the parts and the closing token."""
         parts = []

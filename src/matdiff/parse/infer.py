@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ShapeError
-from ..expr.core import Dim
+from ..expr.core import Dim, Shape
 from ..expr.functions import FUNCTIONS
 from ..expr.matrix_functions import MATRIX_FUNCTIONS, MatrixFunction
 from .grammar import dim_value, literal_int
@@ -84,8 +84,8 @@ class Inferred:
     ``id``) whose dims are tied to a variable's or a written dim.
     """
 
-    variables: dict[str, tuple]
-    fills: dict[int, tuple] = field(default_factory=dict)
+    variables: dict[str, Shape]
+    fills: dict[int, Shape] = field(default_factory=dict)
 
 
 class _Conflict(Exception):
@@ -333,7 +333,7 @@ def _assignments(prefs: list[dict[int, int]]) -> Iterator[tuple[int, ...]]:
         add_new(total, sig, moved)
 
 
-def infer_shapes(tree: Node, text: str, declared: Mapping[str, tuple],
+def infer_shapes(tree: Node, text: str, declared: Mapping[str, Shape],
                  syntax: str = "numpy") -> Inferred:
     """Every variable's shape, from ``declared`` and from how ``tree`` uses it.
 
@@ -417,7 +417,7 @@ def _divide(d: Dim, k: int) -> Dim | None:
 class _Checker:
     """Abstract evaluation of a tree with one rank per variable."""
 
-    def __init__(self, text: str, syntax: str, declared: Mapping[str, tuple],
+    def __init__(self, text: str, syntax: str, declared: Mapping[str, Shape],
                  ranks: Mapping[str, int], inputs: Any, occurrences: Sequence[Node] = ()):
         self.text = text
         self.occurrences = occurrences

@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import MatdiffError, ParseError, ShapeError
 from ..expr import builders as b
-from ..expr.core import Const, Expr, shape_str
+from ..expr.core import Const, Expr, Shape, shape_str
 from .grammar import literal_int
 from .lexer import _HINTS, Token
 from .table import ELEMENTWISE, FunctionSpec, FunctionTable, _matrix, _vector
@@ -189,8 +189,8 @@ def _what(e: Expr, row: bool) -> str:
     return f"matrix {shape_str(e.shape)}"
 
 
-def build_mc(tree: Node, text: str, shapes: Mapping[str, tuple],
-             fills: Mapping[int, tuple]) -> Expr:
+def build_mc(tree: Node, text: str, shapes: Mapping[str, Shape],
+             fills: Mapping[int, Shape]) -> Expr:
     """The expression of a matrixcalculus-syntax ``tree``.
 
     ``shapes`` gives every variable's shape and ``fills`` the shape of each
@@ -207,7 +207,7 @@ def build_mc(tree: Node, text: str, shapes: Mapping[str, tuple],
 
 
 class _MCBuilder:
-    def __init__(self, text: str, shapes: Mapping[str, tuple], fills: Mapping[int, tuple]):
+    def __init__(self, text: str, shapes: Mapping[str, Shape], fills: Mapping[int, Shape]):
         self.text = text
         self.shapes = shapes
         self.fills = fills

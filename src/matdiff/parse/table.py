@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..expr import builders as b
-from ..expr.core import Dim, Expr
+from ..expr.core import Dim, Expr, Shape
 from ..expr.functions import FUNCTIONS, Elementwise, version
 from ..expr.matrix_functions import MATRIX_FUNCTIONS, MatrixFunction
 
@@ -78,7 +78,7 @@ class Filled:
     span: Span = (0, 0)
     source: str = ""
 
-    def resolve(self, shape: tuple) -> Expr:
+    def resolve(self, shape: Shape) -> Expr:
         """The constant of this value and ``shape``.
 
         >>> Filled(1.0, 1).resolve(("n",)).shape
@@ -173,7 +173,7 @@ def block(rows: list[list[Expr]]) -> Expr:
         out.append(b.concat(cells, axis=1) if len(cells) > 1 else cells[0])
     return b.concat(out, axis=0) if len(out) > 1 else out[0]
 
-class FunctionTable(Mapping):
+class FunctionTable(Mapping[str, FunctionSpec]):
     """The functions of a syntax: its own ``rows``, one row for each element-wise
     definition that ``keep`` selects and one for each matrix function that
     ``spelling`` names in this syntax, made from the definitions (and made again when

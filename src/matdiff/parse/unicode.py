@@ -28,7 +28,15 @@ Vectors are columns and a transposed vector is a row, as the printer writes them
   ``1·1ᵀ``) or transposed (``1ᵀ``), and the number 1 elsewhere.  A declared
   variable named ``I`` is that variable.  Where nothing around a ``𝟏`` or an ``I``
   tells its dim (``2·1`` alone: matdiff prints constants without their dims), it is
-  an error that says so; a number alone (``1``, ``0``) is that scalar;
+  the one dim of the shapes in play where they have one (``I/9`` with ``x`` of
+  shape ``(n,)``, as matdiff prints the derivative of ``x/9``), else an error that
+  says so; a number alone (``1``, ``0``) is that scalar;
+* ``eₚ`` is the unit vector with 1 at index ``p`` (from 0, as ``x[p]``): ``e₀``,
+  ``eₙ₋₁`` (the last, as ``x[−1]``); its dim comes from where it is used, as the
+  identity's does (``xe₀ᵀ``, ``x[2]e₀``); matdiff prints the derivative of a selection
+  so (``d x[0]/dx = e₀``, ``d A[1, 2]/dA = e₁e₂ᵀ``);
+* exact fractions as matdiff prints them: ``x/9``, ``x^(1/2)``, ``x^(−3/2)/2``, and
+  ``·`` before a number after a call (``log(2)·2^x``);
 * functions: ``diag tr sum`` (``sum(X, axis=0)``), ``det``, ``log det``,
   ``logsumexp``, ``softmax``, ``√x`` / ``√(…)``, and every element-wise function
   by the name matdiff prints for it (``σ``, ``exp``, ``relu``, ``max(a, b)``, ...,
@@ -58,18 +66,27 @@ True
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import LimitError, MatdiffError, ParseError, ShapeError, UnknownFunctionError
 from ..expr import builders as b
-from ..expr.core import Const, Dim, Expr, shape_str
+from ..expr.core import Const, Dim, Expr, Shape, shape_str
 from ..expr.functions import FUNCTIONS
 from .grammar import TokenParser
 from .mc import Row, _un, _what, _wrap
 from .table import FUNCTION_TABLE
 from .tree import Node
-from .unicode_lexer import _HINTS, _INDEX, _SUBSCRIPTS, UToken, looks_unicode, unicode_tokens
+from .unicode_lexer import (
+    _HINTS,
+    _INDEX,
+    _SUBSCRIPTS,
+    _UNIT_SUB,
+    UToken,
+    looks_unicode,
+    unicode_tokens,
+)
 
 __all__ = ["parse_unicode", "unicode_tree", "looks_unicode", "unicode_functions", "MAX_DEPTH"]
 
@@ -123,7 +140,7 @@ def _prefix_functions() -> dict[str, str]:
 class _Names:
     """What a run of letters may be made of, given the declared shapes."""
 
-    def __init__(self, declared: Mapping[str, tuple]) -> None:
+    def __init__(self, declared: Mapping[str, Shape]) -> None:
         self.variables = dict(declared)
         dims: list[Dim] = []
         for shape in declared.values():
@@ -286,7 +303,7 @@ class _Parser(TokenParser):
         return self.product(depth)
 
     _STARTS = ("num", "(", "𝟏", "√", "worded", "piece:var", "piece:dim", "piece:eye",
-               "piece:fn", "[")
+               "piece:fn", "[", "unit")
 
     def product(self, depth: int) -> Node:
         terms = [self.factor(depth)]
@@ -366,6 +383,8 @@ class _Parser(TokenParser):
             return Node("num", tok.span, (), tok.value, (tok.span,))
         if kind == "𝟏":
             return Node("ones", tok.span)
+        if kind == "unit":  # eₚ: the unit vector, its dim from where it is used
+            return Node("unit", tok.span, (), tok.value)
         if kind in ("piece:var", "piece:dim", "piece:eye"):
             return Node(kind[6:], tok.span, (), tok.text)
         if kind in ("piece:fn", "worded"):
@@ -467,7 +486,7 @@ def _operator(op: str) -> Any:
     return next((fn for fn in MATRIX_FUNCTIONS.values() if op and fn.operator == op), None)
 
 
-def unicode_tree(text: str, declared: Mapping[str, tuple]) -> Node:
+def unicode_tree(text: str, declared: Mapping[str, Shape]) -> Node:
     """The syntax tree of ``text`` in unicode syntax (names split by ``declared``).
 
     >>> t = unicode_tree("xᵀAx", {"x": ("n",), "A": ("n", "n")})
@@ -475,8 +494,10 @@ def unicode_tree(text: str, declared: Mapping[str, tuple]) -> Node:
     ('prod', ('jux', 'jux'), ['post', 'var', 'var'])
     """
     if isinstance(text, str):
+        # the subscripts of a unit vector eₚ are read; any other is index notation
+        units = {k for m in _UNIT.finditer(text) for k in range(m.start() + 1, m.end())}
         for k, c in enumerate(text):
-            if c in _REFUSED:
+            if c in _REFUSED and k not in units:
                 raise ParseError(f"unexpected {c!r}: {_REFUSED[c]}", text, [(k, k + 1)])
     parser = _Parser(text, _Names(declared))
     try:
@@ -487,6 +508,8 @@ def unicode_tree(text: str, declared: Mapping[str, tuple]) -> Node:
             text, [parser.peek().span]) from None
 
 
+#: a unit vector as matdiff prints it: e and its index in subscripts (e₀, eₙ₋₁)
+_UNIT = re.compile("e[" + "".join(_UNIT_SUB) + "]+")
 #: what the syntax refuses wherever it is in a text (index notation, a cut printout)
 _REFUSED = {"↦": _INDEX, "Σ": _INDEX, "…": _HINTS["…"],
             **{c: _INDEX for c in _SUBSCRIPTS}}
@@ -506,7 +529,7 @@ _FRESH = "_ones_dim_"
 
 
 class _Builder:
-    def __init__(self, text: str, declared: Mapping[str, tuple], names: _Names,
+    def __init__(self, text: str, declared: Mapping[str, Shape], names: _Names,
                  bound: dict[str, Dim]) -> None:
         self.text = text
         self.declared = declared
@@ -573,6 +596,15 @@ class _Builder:
             return b.eye(self.fresh(node))
         if kind == "ones":
             return b.const(1.0, (self.fresh(node),))
+        if kind == "unit":  # eₚ = row p of I (from 0); eₙ₋ₖ is row −k of an n-vector
+            dim = self.fresh(node)
+            m = re.fullmatch(r"(\d+)|(\w+)-(\d+)", node.value)
+            if m is None or (m.group(2) and m.group(2) != dim and not self.is_fresh(dim)):
+                raise ParseError(f"cannot read the unit vector's index {node.value!r}: "
+                                 "write e₀, e₁, … or eₙ₋₁ (n the vector's dim)",
+                                 self.text, [node.span])
+            key = int(m.group(1)) if m.group(1) else -int(m.group(3))
+            return self.apply(b.getitem, (b.eye(dim), key), [node.span])
         if kind == "neg":
             e, row = _un(self.build(node.children[0], depth + 1))
             return _wrap(b.neg(e), row)
@@ -857,7 +889,7 @@ def _dims_of(e: Expr) -> set:
     return out
 
 
-def parse_unicode(text: str, declared: Mapping[str, tuple]) -> tuple[Expr, dict[str, tuple]]:
+def parse_unicode(text: str, declared: Mapping[str, Shape]) -> tuple[Expr, dict[str, Shape]]:
     """``text`` in unicode syntax as an expression, and the shapes of the variables
     it names (``declared`` is the checked ``shapes=``).
 
@@ -869,6 +901,9 @@ def parse_unicode(text: str, declared: Mapping[str, tuple]) -> tuple[Expr, dict[
     names = _Names(declared)
     tree = unicode_tree(text, declared)
     bound: dict[str, Dim] = {}
+    #: the dims of the shapes in play: where there is one, a 𝟏 or an I whose dim
+    #: nothing shows has it
+    only = {d for shape in declared.values() for d in shape}
     for _ in range(1000):
         builder = _Builder(text, declared, names, bound)
         try:
@@ -902,9 +937,15 @@ def parse_unicode(text: str, declared: Mapping[str, tuple]) -> tuple[Expr, dict[
         left = [name for name in builder.made if builder.resolve(name) == name]
         if not left:
             break
+        if len(only) == 1:
+            # nothing around it shows the dim, but the shapes in play have one dim
+            # only: it is that one (I/9, the derivative of x/9 by an x of shape (n,))
+            bound[left[0]] = next(iter(only))
+            continue
         span = builder.made[left[0]]
         word = text[span[0]:span[1]]
-        what = {"I": "the identity", "1": "the ones vector"}.get(word, "a constant array")
+        what = "the identity" if word == "I" else "a unit vector" if word[:1] == "e" \
+            else "the ones vector" if word == "1" else "a constant array"
         raise ParseError(
             f"cannot tell the dim of {word!r} ({what}) here: nothing it is added to or "
             "multiplied with shows it (matdiff prints a constant without its dims); "

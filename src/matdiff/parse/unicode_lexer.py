@@ -27,6 +27,8 @@ __all__ = ["UToken", "unicode_tokens", "SUPERSCRIPT_DIGITS", "MARKS", "looks_uni
 SUPERSCRIPT_DIGITS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 _SUP_VALUE = {c: str(k) for k, c in enumerate(SUPERSCRIPT_DIGITS)}
 _SUBSCRIPTS = set("ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₀₁₂₃₄₅₆₇₈₉")
+#: a unit vector's index as matdiff prints it, eₚ (e₀, eₙ₋₁): subscripts, plain
+_UNIT_SUB = dict(zip("₀₁₂₃₄₅₆₇₈₉₋₊ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", "0123456789-+aehijklmnoprstuvx"))
 #: characters that never belong to a name (superscripts, subscripts, 𝟏)
 _NOT_NAME = set(SUPERSCRIPT_DIGITS) | {"⁻", "ᵀ", "𝟏", "Σ"} | _SUBSCRIPTS
 
@@ -165,6 +167,17 @@ def _scan(text: str) -> Iterator[UToken]:
                 j += 1
             if text.startswith("__", i):
                 raise ParseError("names starting with '__' are not allowed", text, [(i, j)])
+            if j < n and text[j - 1] == "e" and text[j] in _UNIT_SUB:
+                # eₚ, the unit vector (xe₁ᵀ is x, then e₁ transposed)
+                k = j
+                while k < n and text[k] in _UNIT_SUB:
+                    k += 1
+                if j - 1 > i:
+                    yield UToken("run", text[i:j - 1], i, j - 1)
+                yield UToken("unit", text[j - 1:k], j - 1, k,
+                             "".join(_UNIT_SUB[c] for c in text[j:k]))
+                i = k
+                continue
             yield UToken("run", text[i:j], i, j)
             i = j
             continue

@@ -24,10 +24,9 @@ from typing import Any
 
 from ..expr.core import Expr
 from ..expr.dims import DimPoly, dim_text
-from ..expr.numbers import simple_fraction
 from .layout import LAYOUTS, check_choice, f_ndim_of
 from .mform import MForm
-from .notation import ATOM, POSTFIX, paren
+from .notation import ATOM, POSTFIX, exact_fraction, paren
 from .printer import MAX_CHARS, Printer, check_options, printout, style_of
 from .unicode import UnicodeFormat
 
@@ -124,20 +123,24 @@ def _ends_digit(s: str) -> bool:
     return bool(s) and s[-1].isdigit()
 
 
+def _dot_between(left: str, right: str) -> bool:
+    """Whether two factors side by side need ``\\cdot``: a number after a number or
+    after a bracket or a superscript (``2 \\cdot 1``, ``\\log(2) \\cdot 2^{x}``)."""
+    return (_ends_digit(left) or left.endswith((")", "}"))) and _starts_digit(right)
+
+
 def _jux(left: str, right: str) -> str:
-    """Two factors side by side: a space, or ``\\cdot`` between two numbers."""
+    """Two factors side by side: a space, or ``\\cdot`` (see :func:`_dot_between`)."""
     if not left:
         return right
-    if _ends_digit(left) and _starts_digit(right):
-        return left + r" \cdot " + right
-    return left + " " + right
+    return left + (r" \cdot " if _dot_between(left, right) else " ") + right
 
 
 def _spaced(items: list[str]) -> list[str]:
     out: list[str] = []
     for k, t in enumerate(items):
         if k:
-            out.append(r" \cdot " if _ends_digit(out[-1]) and _starts_digit(t) else " ")
+            out.append(r" \cdot " if _dot_between(out[-1], t) else " ")
         out.append(t)
     return out
 
@@ -178,14 +181,18 @@ class LatexFormat(UnicodeFormat):
     BRACKET = (r"\left[", r"\right]")
     CHAIN_DOT = r" \cdot "
     ONES, ONES_ROW = r"\mathbf{1}", r"\mathbf{1}^\top"
+
+    def unit(self, offset: Any) -> str:
+        """The unit vector ``e_{p}`` (1 at index ``p``, from 0)."""
+        return "e_{" + self.size(offset) + "}"
     MIN_CAP = 64
 
     # ------------------------------------------------------------- leaves
     FRACTION_AFTER = False
 
     def number(self, v: float) -> str:
-        """A number; an exact fraction as ``\\frac{1}{9}``."""
-        frac = simple_fraction(v)
+        """A number; an exact fraction as ``\\frac{1}{9}`` (``\\frac{1}{2}``)."""
+        frac = exact_fraction(v)
         if frac is not None:
             return ("-" if frac[0] < 0 else "") + rf"\frac{{{abs(frac[0])}}}{{{frac[1]}}}"
         return fmt_number(v)
@@ -245,7 +252,19 @@ class LatexFormat(UnicodeFormat):
 
     # ------------------------------------------------------------- operators
     def power(self, base: Result, p: float, matrix: bool) -> Result:
-        return _sup(base, (r"\odot " if matrix else "") + fmt_number(p))
+        return _sup(base, (r"\odot " if matrix else "") + self.exponent(p))
+
+    def exponent(self, p: float) -> str:
+        """A constant exponent: ``2``, ``0.1``, an exact fraction ``-1/2`` (a slash
+        reads better than ``\\frac`` in a superscript)."""
+        frac = exact_fraction(p)
+        if frac is not None:
+            return ("-" if frac[0] < 0 else "") + f"{abs(frac[0])}/{frac[1]}"
+        return fmt_number(p)
+
+    def matrix_power(self, base: Result, k: int) -> Result:
+        """``X^{3}``: a matrix times itself (the element-wise power is ``X^{\\odot 3}``)."""
+        return _sup(base, str(k))
 
     def power_by(self, base: Result, exponent: Result, matrix: bool) -> Result:
         return _sup(base, (r"\odot " if matrix else "") + exponent[0])
@@ -281,10 +300,10 @@ class LatexFormat(UnicodeFormat):
         return "".join([sign, r"\frac{", fmt_number(abs(c)), "}{", *d, "} ", rest])
 
     # ------------------------------------------------------------- index notation
-    def sub(self, letters: tuple) -> str:
+    def sub(self, letters: tuple[str, ...]) -> str:
         return _sub(letters)
 
-    def indexed(self, text: str, letters: tuple) -> str:
+    def indexed(self, text: str, letters: tuple[str, ...]) -> str:
         """``x_{i}``; a name that has a subscript already is braced: ``{W_{1}}_{ij}``."""
         if not letters:
             return text
@@ -292,10 +311,10 @@ class LatexFormat(UnicodeFormat):
             text = "{" + text + "}"
         return text + _sub(letters)
 
-    def index_wrap(self, res: Result, letters: tuple) -> str:
+    def index_wrap(self, res: Result, letters: tuple[str, ...]) -> str:
         return self.indexed("(" + res[0] + ")", letters)
 
-    def sum_head(self, letters: tuple) -> str:
+    def sum_head(self, letters: tuple[str, ...]) -> str:
         return r"\sum" + _sub(letters) + " "
 
     # ------------------------------------------------------------- side by side
@@ -312,7 +331,7 @@ class LatexFormat(UnicodeFormat):
             rnode: MForm | None) -> str:
         if not left:
             return ""
-        return r" \cdot " if _ends_digit(left) and _starts_digit(right) else " "
+        return r" \cdot " if _dot_between(left, right) else " "
 
     def starts_number(self, pr: Any, node: MForm) -> bool:
         return _starts_digit(pr.top(node, False))

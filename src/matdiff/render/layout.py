@@ -28,7 +28,7 @@ mixed layout (a Jacobian of a vector by a vector is already ``∂x/∂xᵀ``).
 from __future__ import annotations
 
 from ..errors import MatdiffError
-from ..expr.core import Expr
+from ..expr.core import Expr, Shape
 from .mform import Forms, MForm
 
 __all__ = ["LAYOUTS", "STYLES", "FORMATS", "ChoiceError", "check_choice", "apply_layout",
@@ -43,12 +43,13 @@ class ChoiceError(MatdiffError, ValueError):
     """An option (layout, style, format, language) is not one of its valid choices."""
 
 
-def check_choice(option: str, value: object, choices: tuple) -> str:
+def check_choice(option: str, value: object, choices: tuple[str, ...]) -> str:
     """``value`` if it is one of ``choices``, else a :class:`ChoiceError` listing them."""
     if value not in choices:
         raise ChoiceError(f"unknown {option} {value!r}: valid choices are "
                           + ", ".join(repr(c) for c in choices))
-    return value  # type: ignore[return-value]
+    return value
+
 
 
 def f_ndim_of(e: object, f_ndim: int | None) -> int | None:
@@ -84,7 +85,7 @@ def transposes(layout: str, rank: int, f_ndim: int | None) -> bool:
     return f_ndim == 1 and x_ndim <= 1  # denominator: Jacobians transposed
 
 
-def layout_shape(e: Expr, layout: str, f_ndim: int | None = None) -> tuple:
+def layout_shape(e: Expr, layout: str, f_ndim: int | None = None) -> Shape:
     """The shape of ``e`` as ``layout`` prints it: the stored shape, reversed where the
     layout prints the derivative transposed (a numerator-layout gradient of a scalar
     by an m × n matrix is n × m); in the vec layout ``(m·n, p·q)`` (products of

@@ -27,7 +27,7 @@ from ..expr.matrix_functions import MATRIX_FUNCTIONS
 from ..parse.mc import MC_FUNCTION_TABLE
 from .layout import LAYOUTS, ChoiceError, apply_layout, check_choice, f_ndim_of
 from .mform import MForm, matrix_form
-from .notation import ATOM
+from .notation import ATOM, exact_fraction
 from .printer import Printer
 
 __all__ = ["to_matrixcalculus", "MATRIXCALCULUS", "MatrixCalculusFormat"]
@@ -68,6 +68,9 @@ def to_matrixcalculus(expr: Expr, layout: str = "mixed") -> str:
 
 
 def _num(v: float) -> str:
+    frac = exact_fraction(v)
+    if frac is not None:  # an exact fraction stays one: (1/9), (-1/2)
+        return f"({frac[0]}/{frac[1]})"
     if float(v).is_integer() and abs(v) < 1e15:
         s = str(int(v))
     else:

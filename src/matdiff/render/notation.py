@@ -29,6 +29,7 @@ __all__ = [
     "SIGMA", "ADD", "KRON", "HADAMARD", "NEG", "PRODUCT", "POSTFIX", "ATOM", "MINUS",
     "fmt_number", "superscript_int", "subscript", "letter_names", "juxtapose", "separator",
     "first_word", "last_word", "paren", "abbreviate", "join_capped", "dim_prec",
+    "exact_fraction",
 ]
 
 SIGMA, ADD, KRON, HADAMARD, NEG, PRODUCT, POSTFIX, ATOM = range(8)
@@ -76,12 +77,33 @@ def fmt_number(v: float) -> str:
     return MINUS + s[1:] if s.startswith("-") else s
 
 
+def exact_fraction(v: float) -> tuple[int, int] | None:
+    """``(p, q)`` when ``v`` prints as the exact fraction ``p/q``: a simple fraction of
+    integers (:func:`~matdiff.expr.numbers.simple_fraction`: ``1/9``, ``−2/3``), or a
+    half-integer ``p/2`` (``0.5`` is ``1/2``: the ½ of ``d√x = dx/(2√x)`` and of
+    ``x^(−1/2)`` comes from integers and prints as they write it, never as a decimal);
+    None for integers and other decimals (``0.1``, ``1e-08``).
+
+    >>> exact_fraction(0.5), exact_fraction(-1.5), exact_fraction(1 / 9), exact_fraction(0.1)
+    ((1, 2), (-3, 2), (1, 9), None)
+    """
+    from ..expr.numbers import simple_fraction
+
+    v = float(v)
+    frac = simple_fraction(v)
+    if frac is not None:
+        return frac
+    if math.isfinite(v) and not v.is_integer() and (2 * v).is_integer() and abs(v) < 100:
+        return int(2 * v), 2
+    return None
+
+
 def superscript_int(p: int) -> str:
     """``2 -> '²'``, ``-1 -> '⁻¹'``."""
     return str(int(p)).translate(_SUPER)
 
 
-def letter_names(count: int, avoid: frozenset | set = frozenset()) -> list[str]:
+def letter_names(count: int, avoid: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """``count`` index letters not in ``avoid``: ``i j k l m p r s t …``, then
     ``i1 i2 …`` when the subscriptable letters run out."""
     out: list[str] = []
@@ -99,7 +121,7 @@ def letter_names(count: int, avoid: frozenset | set = frozenset()) -> list[str]:
     return out
 
 
-def subscript(letters: tuple | list) -> str:
+def subscript(letters: tuple[str, ...] | list[str]) -> str:
     """Index letters as Unicode subscripts (``ᵢⱼ``), or ``[i1,j]`` when a letter
     has no subscript form."""
     if not letters:
@@ -132,9 +154,13 @@ def separator(lt: str, rt: str) -> str:
     the left one and the first word of the right one (``""`` for a bracket, a
     superscript or a sign): nothing (``zI``, ``Ax``, ``2x``, ``3cos(3x)``), a space
     where two words would run together (``z cos(x)``, ``A diag(x)``, ``W1 x``) or
-    ``·`` between two numbers (``2·1``)."""
-    if not lt or not rt:
+    ``·`` between two numbers (``2·1``) and before a number that follows a bracket
+    or a superscript (``log(2)·2^x``, not ``log(2)2^x``: ``lt`` is ``""``, ``rt`` a
+    number)."""
+    if not rt:
         return ""
+    if not lt:
+        return "·" if rt[0].isdigit() else ""
     if lt[0].isdigit():
         return "·" if rt[0].isdigit() else ""
     if len(lt) == 1 and len(rt) == 1:

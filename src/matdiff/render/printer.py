@@ -34,7 +34,6 @@ from typing import Any, cast
 
 from ..expr.core import Expr
 from ..expr.functions import FUNCTIONS
-from ..expr.numbers import simple_fraction
 from .layout import LAYOUTS, STYLES, apply_layout, check_choice, transposes, vec_layout
 from .mform import (
     MForm,
@@ -57,6 +56,7 @@ from .notation import (
     PRODUCT,
     SIGMA,
     dim_prec,
+    exact_fraction,
     letter_names,
     paren,
 )
@@ -78,7 +78,7 @@ MATRIX_KINDS = LEAVES + ("stack",)
 
 Result = tuple[str, int]  # (text, precedence)
 #: how a task is printed: the tasks it needs first, and how their texts make its own
-Plan = tuple[list[tuple], Callable[[list[Result]], Result]]
+Plan = tuple[list[tuple[Any, ...]], Callable[[list[Result]], Result]]
 
 class _PaperCalls(Mapping):
     """The paper's spellings of element-wise functions, from their definitions'
@@ -153,11 +153,11 @@ class Printer:
         style = style or Style()
         self.fmt = fmt
         self.style = style
-        self.had = fmt.SIGNS.get(style.product, style.product)
-        self.div = fmt.SIGNS.get(style.quotient, style.quotient)
-        self.cap = max(int(max_chars), fmt.MIN_CAP)
-        self.memo: dict[tuple, Result] = {}
-        self.count = 0
+        self.had: str = fmt.SIGNS.get(style.product, style.product)
+        self.div: str = fmt.SIGNS.get(style.quotient, style.quotient)
+        self.cap: int = max(int(max_chars), fmt.MIN_CAP)
+        self.memo: dict[tuple[Any, ...], Result] = {}
+        self.count: int = 0
         self.chars = 0
 
     # ------------------------------------------------------------- engine
@@ -165,7 +165,7 @@ class Printer:
         """The parts as one text, cut to the cap as the format cuts."""
         return self.fmt.join(parts, self.cap)
 
-    def run(self, task: tuple) -> Result:
+    def run(self, task: tuple[Any, ...]) -> Result:
         """The text of one task, printing what it needs first (without recursion)."""
         memo = self.memo
         plans: dict[tuple, tuple] = {}
@@ -232,7 +232,7 @@ class Printer:
                                                      and t.kind not in LEAVES):
             return True
         if t.kind == "scale" and self.fmt.FRACTION_AFTER \
-                and simple_fraction(abs(t.params[0])) is not None:
+                and exact_fraction(abs(t.params[0])) is not None:
             return True  # (I/9) X, not I/9 X
         core = t.args[0] if t.kind == "scale" else t
         return core.kind == "smul" and core.quot and not self._lead_quotient(t)
@@ -245,7 +245,7 @@ class Printer:
         if c == 1.0:
             return text, prec
         minus = self.fmt.MINUS
-        frac = simple_fraction(abs(c)) if self.fmt.FRACTION_AFTER else None
+        frac = exact_fraction(abs(c)) if self.fmt.FRACTION_AFTER else None
         if frac is not None:  # x/9, 2x/3, (x ⊙ y)/9: an exact fraction stays exact
             p, q = frac
             body = paren(text, prec, PRODUCT)
@@ -305,6 +305,10 @@ class Printer:
             # a function of a transposed first argument spelled with it: A⁻ᵀb
             return [("m", node.args[0].args[0])] + [("m", a) for a in node.args[1:]], \
                 lambda r: fmt.call(node, r, transposed=True)
+        if k == "matmul" and node.orient == "m":
+            power = _matrix_power(node)
+            if power is not None:  # XXX = X³ (matrix_power(X, 3))
+                return [("m", power[0])], lambda r: fmt.matrix_power(r[0], power[1])
         if k == "add":
             return self._plan_add(node, lambda t: ("m", t))
         if k == "had":
@@ -338,6 +342,8 @@ class Printer:
             return fmt.size(p[0]), dim_prec(p[0])
         if k == "eye":
             return fmt.EYE, ATOM
+        if k == "unit":  # eₚ, the unit vector (a scatter into zeros)
+            return fmt.unit(p[0]), ATOM
         if k == "comm":  # the commutation matrix of the vec layout
             return fmt.COMM, ATOM
         if k == "kron":  # AB ⊗ C is (AB) ⊗ C: a product binds tighter than ⊗
@@ -599,6 +605,28 @@ class Printer:
 
 
 # ===================================================================== one entry
+def _matrix_power(node: MForm) -> tuple[MForm, int] | None:
+    """``(X, k)`` when a matrix product is one square matrix ``X`` times itself ``k``
+    times, ``X X … X = Xᵏ`` (how ``matrix_power(X, k)`` is built); else None."""
+    factors: list[MForm] = []
+    stack = [node]
+    while stack:
+        f = stack.pop()
+        if f.kind == "matmul":
+            stack += [f.args[1], f.args[0]]
+        else:
+            factors.append(f)
+    first = factors[0]
+    if first.orient != "m" or first.kind not in ("sym", "T"):
+        return None
+    if first.kind == "T" and first.args[0].kind != "sym":
+        return None
+    same = all(f is first or (f.kind == first.kind and f.params == first.params
+                              and f.args == first.args and f.shape == first.shape)
+               for f in factors[1:])
+    return (first, len(factors)) if same else None
+
+
 def check_options(layout: str, f_ndim: int | None, rank: int) -> None:
     """Validate a layout (and, for one that transposes, ``f_ndim``) before printing."""
     check_choice("layout", layout, LAYOUTS)

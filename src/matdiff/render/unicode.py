@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..expr.core import Expr
 from ..expr.dims import dim_text
-from ..expr.numbers import simple_fraction
 from .mform import (
     _CALL_PREC,
     ARG_PREC,
@@ -38,6 +37,7 @@ from .notation import (
     POSTFIX,
     PRODUCT,
     abbreviate,
+    exact_fraction,
     first_word,
     fmt_number,
     join_capped,
@@ -129,15 +129,15 @@ class UnicodeFormat:
     FRACTION_AFTER = True
 
     def number(self, v: float) -> str:
-        """A number: an exact fraction as one, ``1/9`` (``−2/3``)."""
-        frac = simple_fraction(v)
+        """A number: an exact fraction as one, ``1/9`` (``−2/3``, ``1/2``)."""
+        frac = exact_fraction(v)
         if frac is not None:
             return (self.MINUS if frac[0] < 0 else "") + f"{abs(frac[0])}/{frac[1]}"
         return fmt_number(v)
 
     def number_prec(self, v: float) -> int:
         """The precedence of a positive number's text: ``1/9`` is a quotient."""
-        return PRODUCT if simple_fraction(v) is not None else ATOM
+        return PRODUCT if exact_fraction(v) is not None else ATOM
 
     def name(self, name: str) -> str:
         return name
@@ -164,6 +164,16 @@ class UnicodeFormat:
         return (self.MINUS + mag, NEG) if v < 0 else (mag, PRODUCT)
 
     ONES, ONES_ROW = "1", "1ᵀ"
+
+    def unit(self, offset: Any) -> str:
+        """The unit vector ``eₚ`` (1 at index ``p``, from 0): ``e₀``, ``eₙ₋₁``; an
+        index without subscript letters is written ``e_(N − 1)``."""
+        text = dim_text(offset, minus="-").replace(" ", "")
+        sub = str.maketrans("0123456789-+", "₀₁₂₃₄₅₆₇₈₉₋₊")
+        if all(c.isdigit() or c in "-+" or subscript((c,)) != f"[{c}]" for c in text):
+            return "e" + "".join(c.translate(sub) if not c.isalpha() else subscript((c,))
+                                 for c in text)
+        return "e_(" + dim_text(offset, minus=f" {self.MINUS} ") + ")"
 
     def unknown(self, kind: str) -> str:  # pragma: no cover
         return f"<{kind}>"
@@ -218,12 +228,24 @@ class UnicodeFormat:
 
     # ------------------------------------------------------------- operators
     def power(self, base: Result, p: float, matrix: bool) -> Result:
-        """``x²``, ``x⁻¹``, ``x^0.5``; element-wise powers of matrices ``A^⊙2``."""
-        if matrix:
-            return paren(*base, ATOM) + "^⊙" + fmt_number(p), POSTFIX
-        if _int(p):
+        """``x²``, ``x⁻¹``, ``x^0.1``; an exact fraction as one, ``x^(1/2)``,
+        ``x^(−1/3)``; element-wise powers of matrices ``A^⊙2``, ``A^⊙(1/2)``."""
+        op = "^⊙" if matrix else "^"
+        if _int(p) and not matrix:
             return paren(*base, ATOM) + superscript_int(int(p)), POSTFIX
-        return paren(*base, ATOM) + "^" + fmt_number(p), POSTFIX
+        return paren(*base, ATOM) + op + self.exponent(p), POSTFIX
+
+    def exponent(self, p: float) -> str:
+        """A constant exponent after ``^``: ``2``, ``0.1``, ``(1/2)``, ``(−3/2)``."""
+        frac = exact_fraction(p)
+        if frac is not None:
+            return "(" + self.number(p) + ")"
+        return fmt_number(p)
+
+    def matrix_power(self, base: Result, k: int) -> Result:
+        """A matrix times itself ``k`` times (``matrix_power(X, 3)``): ``X³``; the
+        element-wise power of a matrix is ``X^⊙3``, so ``X³`` is never read as it."""
+        return paren(*base, ATOM) + superscript_int(k), POSTFIX
 
     def power_by(self, base: Result, exponent: Result, matrix: bool) -> Result:
         """A power whose exponent is an expression: ``x^y``, ``A^⊙y``."""
@@ -260,18 +282,18 @@ class UnicodeFormat:
         return pr.join(["(", self.number(c), "/", *d, ")", rest])
 
     # ------------------------------------------------------------- index notation
-    def sub(self, letters: tuple) -> str:
+    def sub(self, letters: tuple[str, ...]) -> str:
         return subscript(letters)
 
-    def indexed(self, text: str, letters: tuple) -> str:
+    def indexed(self, text: str, letters: tuple[str, ...]) -> str:
         """A name with index letters: ``Aᵢⱼ``."""
         return text + subscript(letters)
 
-    def index_wrap(self, res: Result, letters: tuple) -> str:
+    def index_wrap(self, res: Result, letters: tuple[str, ...]) -> str:
         """A matrix form with its axes named: ``(Ax)ᵢ``, ``tr(A)``."""
         return paren(*res, ATOM) + subscript(letters)
 
-    def sum_head(self, letters: tuple) -> str:
+    def sum_head(self, letters: tuple[str, ...]) -> str:
         return "Σ" + subscript(letters) + " "
 
     # ------------------------------------------------------------- side by side

@@ -56,6 +56,11 @@ class RequestError(Exception):
     ``{"error": message, "position": [start, end] | None}`` (and, for a mistake in the
     expression, ``spans``: every offending part, and ``caret``: the text with carets)."""
 
+    status: int
+    message: str
+    position: tuple[int, int] | None
+    extra: dict[str, Any]
+
     def __init__(self, status: int, message: str,
                  position: tuple[int, int] | None = None, **extra: Any) -> None:
         super().__init__(message)

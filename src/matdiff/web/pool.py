@@ -97,15 +97,16 @@ class WorkerPool:
     def __init__(self, size: int | None = None, timeout: float = 10.0,
                  queue_timeout: float = 30.0, target: str = TARGET,
                  start_timeout: float = 120.0) -> None:
-        self.size = size or max(1, min(4, os.cpu_count() or 1))
-        self.timeout, self.queue_timeout = float(timeout), float(queue_timeout)
-        self.start_timeout = float(start_timeout)
+        self.size: int = size or max(1, min(4, os.cpu_count() or 1))
+        self.timeout: float = float(timeout)
+        self.queue_timeout: float = float(queue_timeout)
+        self.start_timeout: float = float(start_timeout)
         self.target = target
         self._ctx = mp.get_context("spawn")
         self._idle: asyncio.Queue[_Worker] | None = None
         self._all: set[_Worker] = set()
         self._starting: set[asyncio.Task] = set()
-        self.stats = {"served": 0, "timeouts": 0, "restarts": 0, "busy": 0}
+        self.stats: dict[str, int] = {"served": 0, "timeouts": 0, "restarts": 0, "busy": 0}
 
     async def __aenter__(self) -> WorkerPool:
         await self.start()

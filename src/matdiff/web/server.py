@@ -42,7 +42,7 @@ from .examples import available
 STATIC = Path(__file__).resolve().parent / "static"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 
-log = logging.getLogger("matdiff.web")
+log: logging.Logger = logging.getLogger("matdiff.web")
 
 
 # ---------------------------------------------------------------- logging

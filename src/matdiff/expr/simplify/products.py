@@ -7,14 +7,14 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 
-from ..core import Const, Einsum, Expr
+from ..core import Const, Dim, Einsum, Expr
 from ..selection import Concat
 from . import rules
 from .rules import Pass, Product
 
 
 def einsum(operands: Sequence[Expr], specs: Sequence[Sequence[int]],
-           out: Sequence[int], dims: dict | None = None) -> Expr:
+           out: Sequence[int], dims: dict[int, Dim] | None = None) -> Expr:
     """The product ``out <- Π operands[specs]``, in normal form.
 
     An output letter that no operand carries is a broadcast (a factor of ones);

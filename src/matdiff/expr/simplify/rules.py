@@ -59,13 +59,13 @@ class Product:
     sps: list[list[int]]
     out: list[int]
     dims: dict[int, Dim]
-    extra: dict = field(default_factory=dict)
+    extra: dict[int, Dim] = field(default_factory=dict)
     coef: float = 1.0
     gone: set[int] = field(default_factory=set)
 
     @classmethod
     def of(cls, operands: Sequence[Expr], specs: Sequence[Sequence[int]],
-           out: Sequence[int], extra: dict | None = None) -> Product:
+           out: Sequence[int], extra: dict[int, Dim] | None = None) -> Product:
         ops = list(operands)
         sps = [list(s) for s in specs]
         dims = letter_dims(ops, sps)  # validates arity and dim agreement
@@ -74,7 +74,7 @@ class Product:
         return cls(ops, sps, list(out), dims, extra or {}, 1.0, set())
 
     @property
-    def shape(self) -> tuple:
+    def shape(self) -> tuple[Dim, ...]:
         return tuple(self.dims[c] for c in self.out)
 
     def constant(self, value: float) -> Const:
@@ -128,7 +128,9 @@ class Pass:
     once: bool = False
     about: type | None = None
     #: the rules' ``(when, then)`` pairs, for the driver
-    steps: tuple = field(init=False, repr=False, compare=False)
+    steps: tuple[tuple[Callable[[Product], Match],
+                       Callable[[Product, Match], Expr | None]], ...] = field(
+        init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple((r.when, r.then) for r in self.rules))

@@ -37,7 +37,7 @@ def add(terms: Sequence[Expr]) -> Expr:
                 f"cannot add shapes {shape_str(shape)} and {shape_str(t.shape)}"
             )
         if isinstance(t, Add) and len(t.children) <= MAX_FLAT_SUM:
-            stack.extend(reversed(t.children))
+            stack.extend(reversed(t.written_terms()))  # a + (b + c): in written order
         else:
             flat.append(t)
     coefs: dict = {}
@@ -84,8 +84,10 @@ def add(terms: Sequence[Expr]) -> Expr:
     if c != 1.0 and all(abs(ci) == c for ci in cs) \
             and not any(isinstance(t, Const) for t in out):
         return scale(add([scale(split_coef(t)[1], ci / c) for t, ci in zip(out, cs)]), c)
+    # canonical order for the node (a + b and b + a are one), the written order beside
+    written = list(out)
     out.sort(key=lambda t: split_coef(t)[1].sort_key())
-    return Add(out)
+    return Add(out, written)
 
 
 def _factor(terms: list[Expr], rank: int) -> list[Expr]:

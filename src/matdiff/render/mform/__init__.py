@@ -36,7 +36,9 @@ The package's modules: :mod:`~.tree` (the node and its precedence and width),
 
 from __future__ import annotations
 
-from ...expr.core import Call, Expr, topo_order
+from typing import Any
+
+from ...expr.core import Add, Call, Expr, topo_order
 from .evaluate import to_numpy
 from .forms import Forms
 from .tree import (
@@ -59,11 +61,19 @@ from .tree import (
 __all__ = ["ARG_PREC", "MForm", "Forms", "matrix_form", "index_form", "to_numpy", "MAX_SEARCH",
            "MAX_SMUL", "inline", "call_spec", "transposed_call"]
 
-_ = (_CALL_PREC, _const_exponent, _denominator, _int, _is_neg, _is_ones, _is_zero)
+_: tuple[Any, ...] = (_CALL_PREC, _const_exponent, _denominator, _int, _is_neg, _is_ones, _is_zero)
 
 
 def _build(e: Expr, index: bool) -> MForm:
-    forms = Forms()
+    from ...derive.result import Derivative
+
+    # a function prints its sums as written; a derivative its function's sums as
+    # written too, the others (reverse mode's) in the natural order
+    if isinstance(e, Derivative):
+        forms = Forms(written=False, kept=frozenset(
+            id(n) for n in topo_order(e.f) if isinstance(n, Add)))
+    else:
+        forms = Forms(written=True)
     text: dict[int, MForm] = {}
     idx: dict[int, MForm] = {}
     opaque = (Call,)  # a matrix function's argument prints in matrix form

@@ -92,6 +92,8 @@ def to_numpy(tree: MForm, values: Mapping[str, Any],
             v = np.float64(size(node.params[0]))
         elif k == "eye":
             v = np.eye(size(node.params[0]))
+        elif k == "unit":  # eₚ: row p of the identity
+            v = np.eye(size(node.params[1]))[size(node.params[0])]
         elif k == "T":
             v = a[0].T if node.orient == "m" else a[0]
         elif k == "matmul":

@@ -45,15 +45,42 @@ class _Term:
         return out
 
 
+def _rank(t: MForm) -> tuple:
+    """A derivative's term's place in its sum: positive first, shorter first, numbers
+    last."""
+    return (_is_neg(t), t.width, t.kind in ("eye", "fill", "num"))
+
+
+def _content(t: MForm, limit: int = 24) -> tuple:
+    """What a form is made of, in reading order: its kinds, names and numbers (the
+    first ``limit`` of them), a key that orders sums the same way however their
+    expressions were built."""
+    out: list = []
+    stack = [t]
+    while stack and len(out) < limit:
+        f = stack.pop()
+        out.append((f.kind, tuple(str(p) for p in f.params)))
+        stack.extend(reversed(f.args))
+    return tuple(out)
+
+
 class SumFactoring(FormsMixin):
     """The factoring of sums (see the module docstring); ``self`` is a ``Forms``."""
 
     def _settle(self, terms: list[MForm], orient: str) -> MForm:
-        """The sum of terms already factored: positive terms first, shorter first."""
+        """The sum of terms already factored.  A function's terms keep the order they
+        were written in (``self.written``, see :class:`Forms`); a derivative's take
+        a natural order, the same in every run and for every way of building it:
+        positive terms first, shorter first, numbers last, then by the names and
+        numbers they are made of (:func:`_content`), never by the expression's
+        digest (``cos(x) + 2cos(2x) + 3cos(3x)``)."""
         if len(terms) == 1:
             return terms[0]
-        terms = sorted(terms, key=lambda t: (_is_neg(t), t.width,
-                                             t.kind in ("eye", "fill", "num")))
+        if not getattr(self, "written", False):
+            terms = sorted(terms, key=_rank)
+            ranks = [_rank(t) for t in terms]
+            if len(set(ranks)) < len(ranks):  # ties: by content (only then: it walks)
+                terms = sorted(terms, key=lambda t: (_rank(t), _content(t)))
         return self.make("add", terms, (), terms[0].shape, orient)
 
     def _chain(self, t: MForm) -> tuple[float, list[MForm]]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ...expr.core import Add, Call, Const, Delta, Einsum, Expr, Map, Size, Var
+from ...expr.core import Add, Call, Const, Delta, Einsum, Expr, Map, Shape, Size, Var
+from ...expr.dims import dim_add
 from ...expr.matrix_functions import MATRIX_FUNCTIONS
 from ...expr.selection import Concat, Take
 from .factoring import SumFactoring
@@ -36,11 +37,18 @@ class Forms(SumFactoring, ProductReading, KronForms):
     ``sum(diag(A)) = tr(A)``, ``1 ⊙ x = x``, ``Ax + Bx = (A + B)x``; the vec layout's
     ``P ⊗ Q``, ``K`` and ``vec(M)`` (:mod:`~matdiff.render.mform.kron`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, written: bool = False, kept: frozenset[int] = frozenset()) -> None:
         self._table: dict = {}
         self._tcache: dict = {}
+        #: whether the sums keep the order their terms were written in (a function,
+        #: as the person wrote it), or take the natural order (a derivative; see
+        #: :meth:`~matdiff.render.mform.factoring.SumFactoring._settle`); ``kept``:
+        #: the ids of the sums that keep it anyway (in a derivative, the sums of its
+        #: function: ``step(wᵀx + b)x`` as ``f = max(0, wᵀx + b)`` was written)
+        self.written = written
+        self.kept = kept
 
-    def make(self, kind: str, args: Sequence[MForm], params: tuple, shape: tuple,
+    def make(self, kind: str, args: Sequence[MForm], params: tuple[Any, ...], shape: Shape,
              orient: str) -> MForm:
         args = tuple(args)
         key = (kind, params, tuple(id(a) for a in args), shape, orient)
@@ -60,7 +68,7 @@ class Forms(SumFactoring, ProductReading, KronForms):
         return node
 
     # ------------------------------------------------------------- leaves
-    def sym(self, name: str, shape: tuple, structure: str | None = None) -> MForm:
+    def sym(self, name: str, shape: Shape, structure: str | None = None) -> MForm:
         # a structured variable (symmetric, SPD, diagonal) keeps its structure: Sᵀ = S
         params = (name, structure) if structure else (name,)
         return self.make("sym", (), params, shape, _canon(shape))
@@ -68,12 +76,12 @@ class Forms(SumFactoring, ProductReading, KronForms):
     def num(self, v: float) -> MForm:
         return self.make("num", (), (float(v),), (), "s")
 
-    def fill(self, v: float, shape: tuple) -> MForm:
+    def fill(self, v: float, shape: Shape) -> MForm:
         if not shape:
             return self.num(v)
         return self.make("fill", (), (float(v),), shape, _canon(shape))
 
-    def zero(self, shape: tuple, orient: str | None = None) -> MForm:
+    def zero(self, shape: Shape, orient: str | None = None) -> MForm:
         z = self.fill(0.0, shape)
         return self.T(z) if orient == "row" else z
 
@@ -317,7 +325,7 @@ class Forms(SumFactoring, ProductReading, KronForms):
         return self.make("sumaxis", (M,), (axis,), (M.shape[1 - axis],), "col")
 
     # ------------------------------------------------------------- sums
-    def add(self, terms: Sequence[MForm], shape: tuple) -> MForm:
+    def add(self, terms: Sequence[MForm], shape: Shape) -> MForm:
         """The sum of forms of one shape; a common factor of products comes out
         (``Ax + Aᵀx = (A + Aᵀ)x``); positive terms first, shorter first (``A + I``)."""
         flat: list[MForm] = []
@@ -347,11 +355,13 @@ class Forms(SumFactoring, ProductReading, KronForms):
             return terms
         merged = self.diag(self.add([t.args[0] for t in diags], diags[0].args[0].shape))
         out: list[MForm] = []
+        placed = False  # equal diagonals are one interned form: place the merge once
         for t in terms:
             if t.kind != "diag":
                 out.append(t)
-            elif t is diags[0]:
+            elif not placed:
                 out.append(merged)
+                placed = True
         return [t for t in out if not _is_zero(t)] or [merged]
 
     def _merge_equal(self, terms: list[MForm]) -> list[MForm]:
@@ -388,7 +398,7 @@ class Forms(SumFactoring, ProductReading, KronForms):
                              exponent.shape, exponent.orient)
         return self.make("pow", (base, exponent), (), base.shape, base.orient)
 
-    def call(self, fn: str, x: MForm | Sequence[MForm], params: tuple = ()) -> MForm:
+    def call(self, fn: str, x: MForm | Sequence[MForm], params: tuple[Any, ...] = ()) -> MForm:
         """Matrix function ``fn`` of ``x`` (or of the arguments ``x``, with the call's
         ``params``): a result of the first argument's shape stands as it does
         (``softmax`` of a column is a column, ``A⁻¹b`` as ``b``), another as its shape
@@ -399,22 +409,28 @@ class Forms(SumFactoring, ProductReading, KronForms):
         orient = last.orient if shape == last.shape else _canon(shape)
         return self.make("call", args, (fn, *params), shape, orient)
 
-    def index(self, ops: Sequence[MForm], specs: tuple, out: tuple, shape: tuple) -> MForm:
+    def index(self, ops: Sequence[MForm], specs: tuple[tuple[int, ...], ...],
+              out: tuple[int, ...], shape: Shape) -> MForm:
         """A product in index notation: ``value[out] = Σ Π ops[k][specs[k]]``."""
         return self.make("index", ops, (specs, out), shape, _canon(shape))
 
     # ------------------------------------------------------------- stacking
-    def stack(self, parts: Sequence[MForm], axis: int, rows: tuple, shape: tuple) -> MForm:
+    def stack(self, parts: Sequence[MForm], axis: int, rows: tuple[bool, ...],
+              shape: Shape) -> MForm:
         """A concatenation (:class:`~matdiff.expr.selection.Concat`): ``[a, b]``, a
         stack of scalars, is a column; a matrix's columns stacked are the transpose of
         its rows stacked (``[u, v]ᵀ``); matrices side by side (``axis=1``) are a block
         row, and block rows of one partition stacked are a ``block`` matrix
         (``[[X, E], [0, X]]``, params: the number of block rows and columns)."""
+        unit = self._unit_scatter(parts, axis, rows, shape)
+        if unit is not None:
+            return unit
         if axis == 1 and len(shape) == 2:
             if not any(rows):
                 return self.make("stack", parts, (1, rows), shape, "m")
             flipped = [p if row else self.T(p) for p, row in zip(parts, rows)]
-            inner = self.make("stack", flipped, (0, rows), (shape[1], shape[0]), "m")
+            inner = self._unit_scatter(flipped, 0, rows, (shape[1], shape[0])) \
+                or self.make("stack", flipped, (0, rows), (shape[1], shape[0]), "m")
             return self.T(inner)
         if axis == 0 and len(shape) == 2 and all(rows) and isinstance(shape[1], int):
             # rows of numbers: the matrix [[1, 2], [3, x]] (a row of zeros is [0, 0])
@@ -437,7 +453,38 @@ class Forms(SumFactoring, ProductReading, KronForms):
                 return self.make("block", cells, (len(parts), len(widths[0])), shape, "m")
         return self.make("stack", parts, (axis, rows), shape, _canon(shape))
 
-    def take(self, x: MForm, axis: int, key: tuple, text: str, shape: tuple) -> MForm:
+    def unit(self, offset: Any, dim: Any) -> MForm:
+        """The unit vector ``eₚ`` of ``dim`` entries: 1 at index ``p`` (counted from 0,
+        as ``x[p]`` is), 0 elsewhere; ``params`` are ``(p, dim)``."""
+        return self.make("unit", (), (offset, dim), (dim,), "col")
+
+    def _unit_scatter(self, parts: Sequence[MForm], axis: int, rows: tuple,
+                      shape: tuple) -> MForm | None:
+        """A scatter into zeros (the adjoint of a selection): one row part ``r`` at
+        offset ``p`` along the first axis, zeros elsewhere, is ``r eₚ`` for a vector
+        (``d x[0]/dx = e₀``) and ``eₚ rᵀ`` for a matrix (``d A[1, 2]/dA = e₁e₂ᵀ``),
+        where some zeros are a block (as the scatter makes them); None for any other
+        concatenation."""
+        if axis != 0 or len(shape) not in (1, 2):
+            return None
+        live = [k for k, p in enumerate(parts) if not _is_zero(p)]
+        if len(live) != 1 or not rows[live[0]]:
+            return None
+        k = live[0]
+        if all(rows):  # a literal of rows ([x, 0], [[y, 1], [0, 0]]) prints as written
+            return None
+        offset = dim_add(0, *[1 if rows[j] else parts[j].shape[0] for j in range(k)])
+        e = self.unit(offset, shape[0])
+        r = parts[k]
+        if len(shape) == 1:
+            if r.kind == "num":
+                return self.scale(r.params[0], e)
+            return self.smul([r], e)
+        if r.orient not in ("col", "row"):
+            return None
+        return self.matmul(e, self.T(self.col(r)))
+
+    def take(self, x: MForm, axis: int, key: tuple[Any, ...], text: str, shape: Shape) -> MForm:
         """A selection (:class:`~matdiff.expr.selection.Take`), printed as NumPy indexes:
         ``x[0]``, ``x[1:]``, ``X[:, 0]``; ``params`` holds the key's text on each axis of
         the selected form (``None``: all of it), so ``X[1][2]`` is ``X[1, 2]``."""
@@ -464,6 +511,15 @@ class Forms(SumFactoring, ProductReading, KronForms):
         if isinstance(node, Delta):
             return self.eye(node.dim)
         if isinstance(node, Add):
+            if self.written or id(node) in self.kept:
+                # the terms as written (Add.written_terms), not in canonical order
+                pos = {id(c): k for k, c in enumerate(node.children)}
+                kids = [kids[pos[id(t)]] for t in node.written_terms()]
+                before, self.written = self.written, True
+                try:
+                    return self.add(kids, node.shape)
+                finally:
+                    self.written = before
             return self.add(kids, node.shape)
         if isinstance(node, Map):
             if node.fn == "pow":

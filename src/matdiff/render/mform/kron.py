@@ -150,6 +150,7 @@ class KronForms(FormsMixin):
         if k == "add":
             # vec is linear: vec(F + G) = vec(F) + vec(G), each term read alone
             terms = []
+            t: MForm | None  # a term here, a Kronecker term (or None) below
             for t in tree.args:
                 term = self.vec_reading(t, f_ndim)
                 if term is None:

@@ -19,7 +19,7 @@ from ...expr.core import Const, Einsum
 from .tree import MAX_SEARCH, FormsMixin, MForm
 
 #: an operand of a product: its form and the index letters it is read over
-Item = tuple[MForm, tuple]
+Item = tuple[MForm, tuple[int, ...]]
 
 
 class ProductReading(FormsMixin):

@@ -8,6 +8,7 @@ import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ...expr.core import Shape
 from ...expr.matrix_functions import MATRIX_FUNCTIONS, MatrixFunction
 from ..notation import ADD, ATOM, HADAMARD, KRON, NEG, POSTFIX, PRODUCT, fmt_number
 
@@ -38,9 +39,9 @@ class MForm:
                  "quot", "serial")
 
     kind: str
-    args: tuple
-    params: tuple
-    shape: tuple
+    args: tuple[MForm, ...]
+    params: tuple[Any, ...]
+    shape: Shape
     orient: str
     prec: int
     width: int
@@ -147,7 +148,8 @@ _CALL_PREC = {"atom": ATOM, "postfix": POSTFIX, "product": PRODUCT, "apply": PRO
               "infix": HADAMARD}
 #: the precedence each argument needs (none: the spelling has its parentheses): the
 #: base of ``X⁻¹``; ``A⁻¹b``'s matrix and right-hand side; ``A ⊗ B``'s operands
-ARG_PREC = {"postfix": (ATOM,), "apply": (ATOM, PRODUCT), "infix": (POSTFIX, POSTFIX)}
+ARG_PREC: dict[str, tuple[int, ...]] = {"postfix": (ATOM,), "apply": (ATOM, PRODUCT),
+                                        "infix": (POSTFIX, POSTFIX)}
 
 
 def _width(node: MForm) -> int:
@@ -211,10 +213,10 @@ class FormsAPI(Protocol):
     search that the vec layout reuses.  Only their signatures are here: ``Forms``
     defines each once, and the type checker verifies it against these."""
 
-    def make(self, kind: str, args: Sequence[MForm], params: tuple, shape: tuple,
+    def make(self, kind: str, args: Sequence[MForm], params: tuple[Any, ...], shape: Shape,
              orient: str) -> MForm: ...
     def num(self, v: float) -> MForm: ...
-    def fill(self, v: float, shape: tuple) -> MForm: ...
+    def fill(self, v: float, shape: Shape) -> MForm: ...
     def eye(self, dim: Any) -> MForm: ...
     def T(self, a: MForm, depth: int = 3) -> MForm: ...
     def col(self, a: MForm) -> MForm: ...
@@ -227,9 +229,9 @@ class FormsAPI(Protocol):
     def trace(self, M: MForm) -> MForm: ...
     def sum(self, x: MForm) -> MForm: ...
     def sumaxis(self, M: MForm, axis: int) -> MForm: ...
-    def add(self, terms: Sequence[MForm], shape: tuple) -> MForm: ...
-    def _solve(self, items: list, out: tuple) -> MForm | None: ...
-    def _solve_tied(self, items: list, out: tuple) -> MForm | None: ...
+    def add(self, terms: Sequence[MForm], shape: Shape) -> MForm: ...
+    def _solve(self, items: list[Any], out: tuple[int, ...]) -> MForm | None: ...
+    def _solve_tied(self, items: list[Any], out: tuple[int, ...]) -> MForm | None: ...
 
 
 # The base of the mixins: to the type checker ``FormsAPI`` (so ``self.matmul`` in a
