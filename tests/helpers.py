@@ -232,6 +232,10 @@ class Backend:
     def gelu(self, a):
         return a * self.normal_cdf(a)
 
+    def erf(self, a):
+        # erf(a) = 2Φ(a√2) − 1
+        return 2.0 * self.normal_cdf(a * float(np.sqrt(2.0))) - 1.0
+
     def silu(self, a):
         return a * self.sigmoid(a)
 
@@ -524,7 +528,7 @@ def to_backend(expr: Expr, ops: Backend, sizes: Mapping[str, int]
 
     unary = {"exp", "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh",
              "cosh", "tanh", "sqrt", "abs", "sigmoid", "softplus", "sign", "step", "relu",
-             "normal_cdf", "gelu", "silu", "log_sigmoid", "softsign"}
+             "normal_cdf", "gelu", "silu", "log_sigmoid", "softsign", "erf"}
     binary = {"pow": "power", "max": "maximum", "min": "minimum", "leaky_relu": "leaky_relu",
               "elu": "elu"}
 
