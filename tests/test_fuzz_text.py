@@ -81,7 +81,7 @@ SEEDS = {
         "matrix(2, 3, 3) @ x",
         # the language of issues 11 and 12: selection, stacking, matrix functions,
         # the activations, structured variables
-        "x[0] * sum(x[1:]) + A[1, 2] * x[2] + A[:, 0] @ x",
+        "x[0] * sum(x[1:]) + A[1, 0] * x[1] + A[:, 0] @ x",
         "[3*x**2*y, 2*x + y**8]",
         "max(0, dot(concat(w, [b]), concat(x, [1])))",
         "x[::-1] @ x[::2] + A[::-1, 1:][0]",
