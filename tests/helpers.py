@@ -232,6 +232,10 @@ class Backend:
     def gelu(self, a):
         return a * self.normal_cdf(a)
 
+    def erf(self, a):
+        # erf(a) = 2Φ(a√2) − 1
+        return 2.0 * self.normal_cdf(a * float(np.sqrt(2.0))) - 1.0
+
     def silu(self, a):
         return a * self.sigmoid(a)
 
@@ -300,6 +304,18 @@ class Backend:
 
     def asarray(self, a):
         return self.xp.asarray(a)
+
+    # stacking and selection (the kinds "concat" and "take"), by position lists, not
+    # by matdiff's keys: a strided or reversed slice is a list of positions
+    def concatenate(self, parts, axis: int):
+        return self.xp.concatenate(parts, axis)
+
+    def expand_dims(self, a, axis: int):
+        return self.xp.expand_dims(a, axis)
+
+    def take(self, a, positions, axis: int):
+        # positions: an int (the axis goes) or a list of ints (the axis stays)
+        return self.xp.take(a, self.xp.asarray(positions), axis=axis)
 
     # matrix functions and products (issue 12), written with the operations above:
     # logm by the atanh series, log S = log(c) I + 2 atanh(W), W = (S − cI)(S + cI)⁻¹
@@ -470,6 +486,21 @@ def torch_backend() -> Backend:
         def vec(self, a):
             return a.T.reshape(-1)
 
+        def kron(self, a, b):
+            # torch.kron views its inputs, which fails on a transposed one (C.T)
+            return torch.kron(a.contiguous(), b.contiguous())
+
+        def concatenate(self, parts, axis: int):
+            return torch.cat(list(parts), dim=axis)
+
+        def expand_dims(self, a, axis: int):
+            return torch.unsqueeze(a, axis)
+
+        def take(self, a, positions, axis: int):
+            if isinstance(positions, int):
+                return torch.select(a, axis, positions)
+            return torch.index_select(a, axis, torch.as_tensor(positions, dtype=torch.long))
+
     return _Torch(torch)
 
 
@@ -497,7 +528,7 @@ def to_backend(expr: Expr, ops: Backend, sizes: Mapping[str, int]
 
     unary = {"exp", "log", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh",
              "cosh", "tanh", "sqrt", "abs", "sigmoid", "softplus", "sign", "step", "relu",
-             "normal_cdf", "gelu", "silu", "log_sigmoid", "softsign"}
+             "normal_cdf", "gelu", "silu", "log_sigmoid", "softsign", "erf"}
     binary = {"pow": "power", "max": "maximum", "min": "minimum", "leaky_relu": "leaky_relu",
               "elu": "elu"}
 
@@ -526,6 +557,13 @@ def to_backend(expr: Expr, ops: Backend, sizes: Mapping[str, int]
                     v = getattr(ops, binary[node.fn])(args[0], args[1])
                 else:
                     raise NotImplementedError(node.fn)
+            elif node.kind == "concat":
+                # parts joined along the axis; a row part lacks the axis (one position)
+                parts = [ops.expand_dims(a, node.axis) if row else a
+                         for a, row in zip(args, node.rows)]
+                v = ops.concatenate(parts, node.axis)
+            elif node.kind == "take":
+                v = ops.take(args[0], _positions(node, sizes), node.axis)
             elif isinstance(node, Call):  # the test backend's own inv, det, ...
                 params = [q if isinstance(q, int) else dims_of((q,), sizes)[0]
                           for q in node.params]
@@ -536,6 +574,25 @@ def to_backend(expr: Expr, ops: Backend, sizes: Mapping[str, int]
         return cache[id(expr)]
 
     return run
+
+
+def _positions(node: Expr, sizes: Mapping[str, int]) -> int | list[int]:
+    """The positions a ``take`` node reads along its axis, in numbers: ``p`` for an
+    index ``(p,)``, ``[start + step·t for t < count]`` for a slice
+    ``(start, count, step)``; each checked to lie on the axis (the reference never
+    wraps a negative position around, as NumPy's take would)."""
+    key = node.key
+    size = dims_of((node.children[0].shape[node.axis],), sizes)[0]
+    if len(key) == 1:
+        (p,) = dims_of((key[0],), sizes)
+        out: int | list[int] = p
+        every = [p]
+    else:
+        start, count = dims_of((key[0], key[1]), sizes)
+        out = every = [start + key[2] * t for t in range(count)]
+    if not every or not all(0 <= p < size for p in every):
+        raise ValueError(f"take {key} reads {every}, outside an axis of size {size}")
+    return out
 
 
 def derive_eval(f: Expr, wrt: Expr, values: Mapping[str, Any]) -> np.ndarray:

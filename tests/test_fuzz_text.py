@@ -79,6 +79,18 @@ SEEDS = {
         "arcsin(sin(-sinh(C))) - arcsin(0.9 * sin(cosh(C) + sum(sigmoid(C), 0)))",
         "x' @ A @ x + dot(x, y) + transpose(A) @ x",
         "matrix(2, 3, 3) @ x",
+        # the language of issues 11 and 12: selection, stacking, matrix functions,
+        # the activations, structured variables
+        "x[0] * sum(x[1:]) + A[1, 0] * x[1] + A[:, 0] @ x",
+        "[3*x**2*y, 2*x + y**8]",
+        "max(0, dot(concat(w, [b]), concat(x, [1])))",
+        "x[::-1] @ x[::2] + A[::-1, 1:][0]",
+        "block([[A, B], [B, A]]) @ concat(x, y)",
+        "logdet(S) + tr(expm(A) + logm(S) + sqrtm(S))",
+        "sum(kron(A, B)) + vec(A) @ vec(B) + solve(A, x) @ x",
+        "matrix_power(A, 3) @ x + solve(S, X)",
+        "sum(gelu(x) + silu(x) + leaky_relu(x, 0.1) + elu(x) + log_sigmoid(x))",
+        "log_softmax(W @ x)[2] + softsign(b) + normal_cdf(b)",
     ],
     "matrixcalculus": [
         "x'*A*x",
@@ -92,6 +104,19 @@ SEEDS = {
         "sum(sin(x) .* cos(y))",
         "matrix(1)*x + 0.5*x",
     ],
+    # matdiff's own printouts (md.parse(str(g), syntax="unicode") reads them)
+    "unicode": [
+        "(A + Aᵀ)x",
+        "xᵀAx",
+        "2N⁻¹Xᵀ(y − Xw)",
+        "diag(σ(x) ⊙ (1 − σ(x)))W",
+        "−X⁻ᵀ ⊗ X⁻¹",
+        "A⁻¹b + x[0]y[1:] + [a, b]",
+        "tr(AXᵀ) + ‖w‖² + Σ log det(S)",
+        "L_exp(A, B)[:3, 3:] + block([[A, 0], [0, A]])",
+        "sum(A, axis=0)ᵀ[a, b] + 1ᵀx + sI + A",
+        "exp(−0.5x²) ⊙ Φ(x) + √(x ⊙ x + 1)",
+    ],
 }
 
 _NAMES = ["x", "y", "A", "B", "C", "X", "W", "w", "b", "p", "n", "lambda", "α", "x_1"]
@@ -102,6 +127,9 @@ TOKENS = {
     "matrixcalculus": [*_NAMES, *FUNCTION_NAMES, "0", "1", "2", "0.5", "2.", "1e400",
                        "+", "-", "*", "/", ".*", "./", ".^", "^", "(", ")", ",", "'",
                        " ", " ", "\t"],
+    "unicode": [*_NAMES, *FUNCTION_NAMES, "0", "1", "2", "0.5", "I", "N", "+", "−", "-",
+                "⊙", "⊗", "·", "ᵀ", "⁻¹", "⁻ᵀ", "²", "√", "σ", "Φ", "Σ", "‖", "(", ")",
+                "[", "]", ",", ":", "::−1", "axis=0", "L_exp", " ", "ᵢ", "ⱼ", "↦"],
 }
 #: characters outside the languages, and a few that are easy to type by mistake
 JUNK = ["[", "]", "{", "}", "=", ";", '"', "%", "!", "<", ">", "&", "|", "~", "`", "#",
@@ -109,7 +137,8 @@ JUNK = ["[", "]", "{", "}", "=", ";", '"', "%", "!", "<", ">", "&", "|", "~", "`
 CHARS = sorted({c for toks in TOKENS.values() for t in toks for c in t} | set(JUNK))
 
 SHAPE_CHOICES = [(), ("n",), ("n", "n"), ("m", "n"), ("n", "m"), (3,), (0,), (2, 2),
-                 ("k",), (1, "n")]
+                 ("k",), (1, "n"), ("n", "n", "symmetric"), ("n", "n", "spd"),
+                 (3, 3, "diagonal"), ("n", "m", "symmetric"), ("n", "n", "bogus")]
 
 
 @st.composite
@@ -137,11 +166,19 @@ def mutated(draw: Callable, syntax: str) -> str:
 
 
 _OPS = {"numpy": ["+", "-", "*", "/", "@", "**", "^"],
-        "matrixcalculus": ["+", "-", "*", "/", ".*", "./", ".^", "^"]}
+        "matrixcalculus": ["+", "-", "*", "/", ".*", "./", ".^", "^"],
+        "unicode": ["+", "−", "⊙", "⊗", "", " ", "/"]}
 _FUNCS1 = ["exp", "log", "sin", "tanh", "sqrt", "abs", "relu", "sigmoid", "softplus",
            "step", "sign", "sum", "mean", "norm1", "norm2", "logsumexp", "softmax", "tr",
-           "det", "logdet", "inv", "diag", "transpose", "arcsin", "cosh"]
-_FUNCS2 = ["max", "min", "dot", "outer", "sum", "mean", "vector", "matrix"]
+           "det", "logdet", "inv", "diag", "transpose", "arcsin", "cosh", "expm", "logm",
+           "sqrtm", "vec", "gelu", "silu", "elu", "leaky_relu", "log_sigmoid", "softsign",
+           "log_softmax", "normal_cdf", "concat"]
+_FUNCS2 = ["max", "min", "dot", "outer", "sum", "mean", "vector", "matrix", "kron", "solve",
+           "matrix_power", "concat", "leaky_relu", "elu"]
+#: postfix forms that select, in the syntaxes that have them
+_SELECT = {"numpy": ["[0]", "[-1]", "[1:]", "[::-1]", "[:, 0]", "[1, 2]", "[::2]", "[5]"],
+           "matrixcalculus": [],
+           "unicode": ["[0]", "[−1]", "[1:]", "[::−1]", "[:, 0]", "[1, 2]", "ᵀ", "⁻¹"]}
 
 
 def grammatical(syntax: str) -> st.SearchStrategy[str]:
@@ -149,7 +186,8 @@ def grammatical(syntax: str) -> st.SearchStrategy[str]:
     fail on shapes, so derive and evaluate get exercised, not only the parser."""
     leaves = st.one_of(st.sampled_from(_NAMES[:10]),
                        st.sampled_from(["0", "1", "2", "0.5", "3", "1e400", "1e-300"]))
-    post = ["'", ".T"] if syntax == "numpy" else ["'"]
+    post = {"numpy": ["'", ".T", *_SELECT["numpy"]], "matrixcalculus": ["'"],
+            "unicode": _SELECT["unicode"]}[syntax]
 
     def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         return st.one_of(
@@ -160,6 +198,7 @@ def grammatical(syntax: str) -> st.SearchStrategy[str]:
                 lambda t: f"{t[0]}({t[1]}, {t[2]})"),
             inner.map(lambda a: f"({a})"),
             inner.map(lambda a: f"-{a}"),
+            st.lists(inner, min_size=1, max_size=3).map(lambda t: f"[{', '.join(t)}]"),
             st.tuples(inner, st.sampled_from(post)).map(lambda t: f"({t[0]}){t[1]}"),
         )
 
@@ -308,6 +347,14 @@ def test_texts_in_the_other_syntax_raise_only_matdiff_errors(text, syntax):
     exercise(text, None, syntax)
 
 
+@examples(1)
+@given(text=texts("unicode"), shapes=shapes_st)
+def test_unicode_syntax_texts_raise_only_matdiff_errors(text, shapes):
+    # the notation matdiff prints, read back: mutated printouts and soup
+    note(f"text={text!r} shapes={shapes!r}")
+    exercise(text, shapes, "unicode")
+
+
 @settings(max_examples=4)
 @given(text=st.sampled_from(["x**(10**400)", "x**(1/0)", "softmax(vector(1, 0))",
                              "p / p"]))
@@ -318,13 +365,16 @@ def test_the_issue_cases_pass_the_harness(text):
 
 # ---------------------------------------------------------------- the command line
 _DIMS = ["n", "m", "n,n", "m,n", "3", "0", "", "()", "(n,)", "scalar", "²", "-1", "n m",
-         ",", "n,,m", "99999999999", "1e3", "x", "٣", "n,"]
-_FLAGS = ["--hessian", "--check", "--explain", "--version", "--help", "-h", "--bogus",
+         ",", "n,,m", "99999999999", "1e3", "x", "٣", "n,", "n,n,symmetric", "n,n,spd",
+         "3,3,diagonal", "n,m,symmetric", "n,symmetric", "n,n,symetric", "n+1", "n*m"]
+_FLAGS = ["--hessian", "--check", "--explain", "--version", "--help", "-h", "--bogus", "--ascii",
           "--", "-"]
 _CHOICES = {
-    "--syntax": ["numpy", "matrixcalculus", "matlab"],
+    "--syntax": ["numpy", "matrixcalculus", "matlab", "unicode"],
     "--format": ["text", "latex", "markdown", "json", "html"],
-    "--layout": ["mixed", "numerator", "denominator", "row"],
+    "--layout": ["mixed", "numerator", "denominator", "row", "vec"],
+    "--claim": ["2*x", "A + A.T", "x[0]", "2/N * X.T @ X", "", "((", "inv(A)", "w",
+                "S⁻¹", "zz"],
     "--style": ["standard", "paper", "fancy"],
     "--lang": ["en", "zh", "fr"],
 }
@@ -341,7 +391,7 @@ def argvs(draw: Callable) -> list[str]:
     argv: list[str] = []
     if draw(st.integers(0, 9)) > 0:  # mostly an expression: without one, the
         # command explains the paper's loss and ignores --shape
-        syntax = draw(st.sampled_from(["numpy", "matrixcalculus"]))
+        syntax = draw(st.sampled_from(["numpy", "matrixcalculus", "unicode"]))
         argv.append(draw(st.one_of(st.sampled_from(SEEDS[syntax]), mutated(syntax),
                                    grammatical(syntax))))
     for _ in range(draw(st.integers(0, 6))):

@@ -179,12 +179,15 @@ def key_text(key: Key, n: Dim) -> str:
         return num(key[0])
     start, count, step = key
     stop = dim_add(start, dim_mul(count, step))
+    # the stop one step past the last position: past the end (≥ n) or before the start
+    # (< 0) is the open bound, which NumPy writes empty (a written −2 would count back
+    # from the end: x[::−2] of (3,) is x[2], x[0], and x[:−2:−2] only x[2])
     if step > 0:
         a = "" if start == 0 else num(start)
-        b = "" if stop == n else num(stop)
+        b = "" if stop == n or _le(n, stop) else num(stop)
     else:
         a = "" if start == dim_sub(n, 1) else num(start)
-        b = "" if stop == -1 else num(stop)
+        b = "" if sign_of(stop) == -1 else num(stop)
     return f"{a}:{b}" + ("" if step == 1 else f":{step}")
 
 

@@ -536,6 +536,8 @@ class _Builder:
         self.names = names
         self.bound = bound
         self.made: dict[str, Span] = {}
+        #: the constants whose rank was guessed (softmax(0): a vector of zeros)
+        self.guessed: list[Span] = []
 
     # ------------------------------------------------------------ dims of 𝟏 and I
     def fresh(self, node: Node, k: int = 0) -> Dim:
@@ -802,6 +804,7 @@ class _Builder:
             except MatdiffError:
                 # a constant vector prints as its number (softmax(0)): read it as one,
                 # its dim taken from where it is used
+                self.guessed.append(node.children[0].span)
                 es[0] = b.const(es[0].value, (self.fresh(node.children[0]),))
         if len(es) == 1 and len(es[0].shape) == 2:
             try:
@@ -908,6 +911,25 @@ def parse_unicode(text: str, declared: Mapping[str, Shape]) -> tuple[Expr, dict[
         except _Bind as found:
             bound[found.fresh] = found.dim
             continue
+        except MatdiffError as err:
+            if builder.guessed and isinstance(err, ShapeError):
+                # logsumexp(0) of a matrix of zeros is a vector, read as of a vector
+                # (a scalar): the shapes that then disagree are the guess's
+                raise ParseError(
+                    "cannot tell the dims of a constant here: matdiff prints a constant "
+                    "array as its number, without its dims, and this one was read as a "
+                    f"vector, which makes the shapes disagree ({err.message}); write it "
+                    "in numpy syntax (matrix(0, m, n))", text,
+                    [builder.guessed[0], *err.spans]) from None
+            if _FRESH not in err.message:
+                raise
+            # a constant's unprinted dims met a rule that cannot bind them (a block
+            # of I's dims add: 3 + 3 or 2 + 4): the message names no internal dim
+            raise ParseError(
+                "cannot tell the dims of a constant here: matdiff prints a constant "
+                "array as its number or as I, without its dims; write it in numpy "
+                "syntax (eye(n), matrix(0, m, n))", text, err.spans or [tree.span]
+            ) from None
         except RecursionError:
             raise LimitError(
                 f"the expression is nested too deeply (the limit is {MAX_DEPTH} levels)",
@@ -923,7 +945,7 @@ def parse_unicode(text: str, declared: Mapping[str, Shape]) -> tuple[Expr, dict[
         span = builder.made[left[0]]
         word = text[span[0]:span[1]]
         what = "the identity" if word == "I" else "a unit vector" if word[:1] == "e" \
-            else "the ones vector"
+            else "the ones vector" if word == "1" else "a constant array"
         raise ParseError(
             f"cannot tell the dim of {word!r} ({what}) here: nothing it is added to or "
             "multiplied with shows it (matdiff prints a constant without its dims); "
