@@ -103,13 +103,15 @@ def _blocks_of_frechet(e: md.Expr) -> bool:
 
 
 def _jax_compiles(fn: MatrixFunction, e: md.Expr) -> bool:
-    """Whether the meta-test compiles ``e`` for JAX: everything but the derivatives of
-    the Fréchet derivatives themselves (frechet_exp/log/sqrt by X), whose programs are
-    L_F of batches of up to 3⁶ block matrices of 4n × 4n: XLA's CPU runtime deadlocks now and
-    then running those (all its threads idle, the caller waiting on the result; seen
-    with the Denman–Beavers steps in an XLA loop and unrolled alike), so they compile
-    on NumPy and PyTorch only. The Hessians of expm, logm and sqrtm compile on JAX."""
-    return fn.name not in _FRECHET.values() or not _blocks_of_frechet(e)
+    """Whether the meta-test compiles ``e`` for JAX: not where it holds a Fréchet
+    derivative of block matrices (the second derivatives of expm, logm, sqrtm, and the
+    derivatives of frechet_exp/log/sqrt), whose programs are L_F of batches of block
+    matrices of 2n × 2n and 4n × 4n.  XLA's CPU runtime deadlocks now and then running
+    those (all its threads idle, the caller blocked in BlockUntilReady; seen with the
+    Denman–Beavers steps in an XLA loop and unrolled alike, and in a full run of this
+    meta-test on the Hessian of a matrix function), so they compile on NumPy and
+    PyTorch only; JAX compiles every first derivative."""
+    return not _blocks_of_frechet(e)
 
 
 def _torch_value(out: object) -> np.ndarray:

@@ -193,6 +193,7 @@ FUNCTION_CASES = {
     "softplus": ("softplus(q)", lambda: np.log1p(np.exp(_mix))),
     "step": ("step(q)", lambda: (_mix > 0).astype(float)),
     "normal_cdf": ("normal_cdf(q)", lambda: _Phi(_mix)),
+    "erf": ("erf(q)", lambda: np.array([math.erf(t) for t in _mix])),
     "gelu": ("gelu(q)", lambda: _mix * _Phi(_mix)),
     "silu": ("silu(q)", lambda: _mix / (1 + np.exp(-_mix))),
     "log_sigmoid": ("log_sigmoid(q)", lambda: -np.log1p(np.exp(-_mix))),

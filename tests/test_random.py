@@ -192,6 +192,7 @@ class Gen:
             # the activations (leaky_relu, elu and softsign kinked at 0: kept away)
             ("gelu({})", md.gelu, lambda o, u: o.gelu(u)),
             ("normal_cdf({})", md.normal_cdf, lambda o, u: o.normal_cdf(u)),
+            ("erf({})", md.erf, lambda o, u: o.erf(u)),
             ("silu({})", md.silu, lambda o, u: o.silu(u)),
             ("log_sigmoid({})", md.log_sigmoid, lambda o, u: o.log_sigmoid(u)),
             ("softsign({0}*{0}+0.5)", lambda u: md.softsign(u * u + 0.5),

@@ -380,6 +380,7 @@ class Compiled:
         self._dims = check_dims(dims)
         wanted: dict[str, tuple] = {}
         used: list[str] = []
+        composite: list[DimPoly] = []  # dims like n − 3: at some sizes below 0
         fns: set[str] = set()
         for e in leaves:
             for node in topo_order(e):
@@ -395,6 +396,8 @@ class Compiled:
                 dims_here = list(node.shape) + ([node.dim] if isinstance(node, Size) else [])
                 for d in dims_here:
                     used.extend(k for k in sorted(dim_names(d)) if k not in used)
+                    if isinstance(d, DimPoly) and d not in composite:
+                        composite.append(d)
         missing = missing_functions(self._table, sorted(fns))
         if missing:
             raise MatdiffError(
@@ -409,6 +412,7 @@ class Compiled:
         self._context = {k: v for k, v in context.items() if k not in wanted}
         self._ctx_names = tuple(self._context)
         self._dims_used = used
+        self._composite = composite
         self._cache: dict[tuple, Any] = {}
         #: dims some input carries: the code reads their sizes at run time
         self._read = frozenset(d for shape in wanted.values() for d in shape
@@ -517,6 +521,15 @@ class Compiled:
         unbound = [d for d in self._dims_used if d not in sizes]
         if unbound:
             raise EvaluationError(unbound_message(unbound, compiled=not self._weak))
+        for d in self._composite:
+            # a block or a selection of n − 3 entries (d x[2]/dx = [0, 0, 1, 0ₙ₋₃])
+            # has no size at n = 2: the sizes are too small for the expression
+            n = dim_size(d, sizes)
+            if n < 0:
+                at = ", ".join(f"{k} = {sizes[k]}" for k in sorted(dim_names(d)))
+                raise EvaluationError(
+                    f"the sizes are too small for this expression: its dim {d} is {n} "
+                    f"at {at} (an index or a slice in it needs a longer axis)")
         return sizes
 
     def _check_memory(self, g: Generated, itemsize: int = 8,
