@@ -521,16 +521,19 @@ class Compiled:
         unbound = [d for d in self._dims_used if d not in sizes]
         if unbound:
             raise EvaluationError(unbound_message(unbound, compiled=not self._weak))
+        return sizes
+
+    def _check_composite_dims(self, sizes: Mapping[str, int]) -> None:
+        """A block or a selection of ``n − 3`` entries (``d x[2]/dx = [0, 0, 1,
+        0ₙ₋₃]``) has no size at ``n = 2``: the sizes are too small for the expression
+        (checked after generating, which names an index out of range first)."""
         for d in self._composite:
-            # a block or a selection of n − 3 entries (d x[2]/dx = [0, 0, 1, 0ₙ₋₃])
-            # has no size at n = 2: the sizes are too small for the expression
             n = dim_size(d, sizes)
             if n < 0:
                 at = ", ".join(f"{k} = {sizes[k]}" for k in sorted(dim_names(d)))
                 raise EvaluationError(
                     f"the sizes are too small for this expression: its dim {d} is {n} "
                     f"at {at} (an index or a slice in it needs a longer axis)")
-        return sizes
 
     def _check_memory(self, g: Generated, itemsize: int = 8,
                       sizes: Mapping[str, int] | None = None) -> None:
@@ -620,6 +623,7 @@ class Compiled:
                     key: tuple, table: SimpleNamespace) -> Any:
         sizes = self._sizes(values, arrs, dims)
         g, fn = self._planned(sizes, table)
+        self._check_composite_dims(sizes)
         self._check_memory(g, np.dtype(table.precision).itemsize, sizes)
         self._cache[key] = fn
         self._last = g

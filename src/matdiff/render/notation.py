@@ -185,6 +185,8 @@ def juxtapose(left: str, right: str) -> str:
     >>> [juxtapose(*p) for p in [("z", "I"), ("2", "1"), ("A", "diag(x)"), ("x", "1ᵀ")]]
     ['zI', '2·1', 'A diag(x)', 'x1ᵀ']
     """
+    if left and right.startswith("["):  # A·[0, 1]: A[0, 1] would read as an entry
+        return left + "·" + right
     return left + separator(_trail(left), _lead(right)) + right
 
 

@@ -312,7 +312,8 @@ class UnicodeFormat:
         parts: list[str] = []
         word = ""
         for t in texts:
-            sep = separator(word, first_word(t)) if parts else ""
+            sep = ("·" if t.startswith("[") else separator(word, first_word(t))) \
+                if parts else ""
             if parts:
                 parts.append(sep)
             parts.append(t)
@@ -336,6 +337,8 @@ class UnicodeFormat:
             else first_word(right)
         if lt == "^":  # x^0.5 y, not x^0.5y
             return " "
+        if right.startswith("["):  # Aᵀ·[0, 1]: side by side, Aᵀ[0, 1] reads as an entry
+            return "·"
         return separator(lt, rt)
 
     def starts_number(self, pr: Printer, node: MForm) -> bool:
