@@ -160,6 +160,7 @@ _UNARY = {
     "sigmoid": (sig, uniform(-4, 4)),
     "softplus": (lambda a: np.log1p(np.exp(a)), uniform(-4, 4)),
     "normal_cdf": (np_Phi, uniform(-3, 3)),
+    "erf": (lambda a: np.vectorize(math.erf)(np.asarray(a, dtype=float)), uniform(-2, 2)),
     "gelu": (lambda a: a * np_Phi(a), uniform(-3, 3)),
     "silu": (lambda a: a * sig(a), uniform(-4, 4)),
     "log_sigmoid": (lambda a: -np.log1p(np.exp(-a)), uniform(-4, 4)),

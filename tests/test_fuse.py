@@ -280,3 +280,29 @@ def test_joined_lines_read_what_they_compute():
     big, fx = fuse_pass(lines, rets, table, {"t0": N, "t1": N, "t2": N})
     assert big[1].value.text == "fx.k0(t0)" and big[1].value.reads == ("t0",)
     np.testing.assert_array_equal(fx.k0(x0), 1.0 - x0 * x0)
+
+
+def test_a_long_chain_is_cut_into_kernels_of_at_most_max_ops():
+    """A chain of 400 operators (x·1.001 + 0.5, two hundred times) becomes kernels of
+    at most MAX_OPS operators, each reading the one before by name: bounded kernels
+    (Numba's compile time) and bounded trees (the recursion limit; a power tower of
+    201 floors raised RecursionError before the cut), and the value is the chain's."""
+    from matdiff.compile.fuse import MAX_OPS
+
+    x = md.vector("x", "n")
+    e = x
+    for _ in range(200):
+        e = e * 1.001 + 0.5
+    f = md.compile(e)
+    v = np.linspace(-1.0, 1.0, 2000)
+    got = f(x=v)
+    want = v.copy()
+    for _ in range(200):
+        want = want * 1.001 + 0.5
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    kernels = f.source.count("fx.k")
+    assert kernels >= 400 // MAX_OPS, f.source
+    for line in f.source.splitlines():
+        if "fused: " in line:
+            text = line.split("fused: ", 1)[1]
+            assert text.count("*") + text.count("+") <= MAX_OPS, line

@@ -65,12 +65,16 @@ from ..expr.functions import FUNCTIONS
 from .lines import Code, Line
 
 __all__ = ["fuse", "element_counts", "element_dims", "size_decision", "settings",
-           "MIN_OPS", "MIN_SIZE", "numba_available", "Kernel"]
+           "MIN_OPS", "MIN_SIZE", "MAX_OPS", "numba_available", "Kernel"]
 
 #: the fewest operators a fused chain has (one operator is one pass already)
 MIN_OPS = 2
 #: the fewest elements a fused chain runs over (below, NumPy's lower call cost wins)
 MIN_SIZE = 1000
+#: the most operators one kernel takes: a longer chain (a power tower, a sum of a
+#: thousand terms) is cut into kernels of at most this many, which keeps Numba's
+#: compile time and the trees' depth (Python's recursion limit) bounded
+MAX_OPS = 32
 
 #: ``enabled``: fuse at all (``MATDIFF_FUSE=0`` turns it off); ``hot_calls``: calls
 #: of a fused line before its kernel is compiled (0 or 1: on the first call)
@@ -418,13 +422,16 @@ def fuse(lines: Sequence[Line], rets: Sequence[Code], table: Any,
             out.append(ln)
             continue
         tree = trees[i]
-        subs = {n: merged.pop(n) for n in _ew_names(tree) if n in into and into[n] == i}
+        subs = {n: merged.pop(n) for n in _ew_names(tree)
+                if n in merged and into.get(n) == i}
         mem = [ln.target] + [m for n in subs for m in members.pop(n)]
         if subs:
             tree = _substitute(tree, subs)
-        if ln.target in into:
+        if ln.target in into and _count_ops(tree) < MAX_OPS:
             merged[ln.target], members[ln.target] = tree, mem
             continue
+        # a chain at MAX_OPS operators stays a line of its own, which its reader
+        # reads by name, as it was written
         big = all(counts.get(m, MIN_SIZE) >= MIN_SIZE for m in mem)
         # (a comparison at the root is NumPy's bool array: not the kernel's float)
         if not (_elementwise(tree) and not isinstance(tree, ast.Compare)
