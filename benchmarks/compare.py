@@ -765,6 +765,22 @@ def _fused(md, np, jax, jnp, torch, tf, rows, quick, rng, close):
         peers["torch"] = lambda: gt(wt, Xt, yt)
     row("fused_logreg_grad", f"N={N},d={d}", build_lr, peers)
 
+def _blocked_and_whole(md, rowblock, f, wrt, vals, t0):
+    """The row-blocked value-and-gradient of ``f`` and the whole-array one (blocking
+    off), each called once; the first's derive + compile time from ``t0``, and a note
+    of how it blocks."""
+    blocked = md.value_and_grad(f, wrt)
+    blocked(vals)
+    compile_s = time.perf_counter() - t0
+    with rowblock.disabled():
+        whole = md.value_and_grad(f, wrt)
+        whole(vals)
+    spec = blocked.specialised(vals)
+    note = (f"blocked: {spec.rows} rows a block, {spec.nthreads} thread(s)"
+            if isinstance(spec, rowblock.RowBlocked) else "not blocked")
+    return blocked, whole, compile_s, note
+
+
 def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps):
     """Issue 16, item 2: the row-blocked code (``matdiff.compile.rowblock``) against
     the whole-array code it replaces (``matdiff_whole``: the same expressions
@@ -793,15 +809,7 @@ def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps)
         vals = {k: vals[k] for k in ("X", "w", "y") + (("b",) if "b" in text else ())}
         t = time.perf_counter()
         f = md.parse(text, shapes={k: shapes[k] for k in vals})
-        blocked = md.value_and_grad(f, wrt)
-        blocked(vals)
-        compile_s = time.perf_counter() - t
-        with rowblock.disabled():
-            whole = md.value_and_grad(f, wrt)
-            whole(vals)
-        spec = blocked.specialised(vals)
-        note = (f"blocked: {spec.rows} rows a block, {spec.nthreads} thread(s)"
-                if isinstance(spec, rowblock.RowBlocked) else "not blocked")
+        blocked, whole, compile_s, note = _blocked_and_whole(md, rowblock, f, wrt, vals, t)
         calls = {"matdiff": lambda c=blocked, v=vals: c(v),
                  "matdiff_whole": lambda c=whole, v=vals: c(v),
                  "gemv_floor": lambda X0=X0, w0=w0: X0 @ w0}
@@ -849,15 +857,8 @@ def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps)
         Z = md.relu(Xm @ W1 + b1) @ W2 + b2
         loss = md.mean(md.logsumexp(Z) - md.sum(Y * Z, 1))
         names = ["W1", "b1", "W2", "b2"]
-        blocked = md.value_and_grad(loss, names)
-        blocked(vals)
-        compile_s = time.perf_counter() - t
-        with rowblock.disabled():
-            whole = md.value_and_grad(loss, names)
-            whole(vals)
-        spec = blocked.specialised(vals)
-        note = (f"blocked: {spec.rows} rows a block, {spec.nthreads} thread(s)"
-                if isinstance(spec, rowblock.RowBlocked) else "not blocked")
+        blocked, whole, compile_s, note = _blocked_and_whole(md, rowblock, loss, names,
+                                                             vals, t)
         calls = {"matdiff": lambda c=blocked, v=vals: c(v),
                  "matdiff_whole": lambda c=whole, v=vals: c(v),
                  "gemv_floor": lambda v=vals: v["X"] @ v["W1"][:, 0]}
