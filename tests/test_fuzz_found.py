@@ -338,3 +338,18 @@ def test_a_constant_read_with_a_guessed_rank_is_named_when_shapes_then_disagree(
     with pytest.raises(md.ParseError, match=r"'0' \(a constant array\)"):
         md.parse("logsumexp(0)", shapes={"A": ("n", "n"), "C": ("m", "n")},
                  syntax="unicode")
+
+
+def test_the_gradient_through_vec_prints_without_its_internal_reshape():
+    """∂ sin(vec(A)·vec(A))/∂A = 2cos(‖A‖²)A: vec's adjoint is an internal reshape
+    (split), which a scalar factor kept in the printout as split(2cos(…)vec(A))ᵀ, a
+    text the unicode syntax cannot read (found by the ci profile's round trip).  A
+    reshape is linear, so it passes the scalars: split(s·vec(A)) = s·Aᵀ."""
+    shapes = {"a": (), "A": ("m", "n")}
+    g = md.derive("sin(sin(a)) + sin(vec(A) @ vec(A))", "A", shapes=shapes)
+    assert "split" not in str(g), str(g)
+    A = np.random.default_rng(3).standard_normal((2, 3))
+    want = 2 * np.cos(np.sum(A * A)) * A
+    np.testing.assert_allclose(g.evaluate(A=A, a=0.3), want, rtol=1e-12)
+    back = md.parse(str(g), shapes=shapes, syntax="unicode")
+    np.testing.assert_allclose(back.evaluate(A=A), want, rtol=1e-12)

@@ -612,6 +612,35 @@ def _scaled(x: Expr) -> tuple[float, Expr] | None:
     return None
 
 
+def _scalar_factors(x: Expr) -> tuple[list[Expr], Expr] | None:
+    """``(scalars, y)`` where ``x`` is a product of scalars and one tensor ``y``, read
+    as it is (``2cos(s)·vec(A)``): a reshape is linear, so it passes the scalars."""
+    if getattr(x, "kind", "") != "einsum" or len(x.children) < 2:
+        return None
+    out = x.out  # type: ignore[attr-defined]
+    scalars: list[Expr] = []
+    tensor: Expr | None = None
+    for c, sc in zip(x.children, x.specs):  # type: ignore[attr-defined]
+        if not c.shape:
+            scalars.append(c)
+        elif tensor is None and sc == out:
+            tensor = c
+        else:
+            return None
+    return (scalars, tensor) if tensor is not None and scalars else None
+
+
+def _reshape_scaled(x: Expr, fn: str, params: tuple[Any, ...]) -> Expr | None:
+    """``fn(s·y) = s·fn(y)`` for scalars ``s`` and a reshape ``fn`` (split, merge)."""
+    sc = _scalar_factors(x)
+    if sc is None:
+        return None
+    scalars, y = sc
+    inner = call(fn, (y,), params)
+    full = tuple(range(len(inner.shape)))
+    return _s().einsum([*scalars, inner], [()] * len(scalars) + [full], full)
+
+
 def _kron_simplify(a: Expr, b: Expr) -> Expr | None:
     # a zero factor makes the product zero; c·1 ⊗ d·1 = cd·1
     if (isinstance(a, Const) and a.value == 0.0) or (isinstance(b, Const) and b.value == 0.0) \
@@ -636,6 +665,9 @@ def _split_simplify(x: Expr, axis: int, a: Any, b: Any) -> Expr | None:
         return x.children[0]
     if isinstance(x, Const):  # a filled tensor reshaped is filled
         return Const(x.value, x.shape[:axis] + (a, b) + x.shape[axis + 1:])
+    pushed = _reshape_scaled(x, "split_axis", (axis, a, b))
+    if pushed is not None:  # split(s·y) = s·split(y), s a product of scalars
+        return pushed
     if axis == 0 and _is(x, "split_axis") and x.params[0] == 1 and _is(x.children[0], "kron"):
         A, B = x.children[0].children  # (A ⊗ B) split to (i, k, j, l) is Aᵢⱼ Bₖₗ
         if (A.shape[0], B.shape[0]) == (a, b) and (A.shape[1], B.shape[1]) == x.params[1:]:
@@ -653,6 +685,9 @@ def _merge_simplify(x: Expr, axis: int) -> Expr | None:
         return x.children[0]
     if isinstance(x, Const):
         return Const(x.value, _merge_shape(ConcreteCheck("merge_axes"), x.shape, axis))
+    pushed = _reshape_scaled(x, "merge_axes", (axis,))
+    if pushed is not None:  # merge(s·y) = s·merge(y), s a product of scalars
+        return pushed
     return None
 
 
