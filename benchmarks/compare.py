@@ -439,12 +439,7 @@ def main() -> None:  # noqa: C901 - one table of problems
 
         def build_mlp():
             t = time.perf_counter()
-            X, Y = md.matrix("X", "B", "I"), md.matrix("Y", "B", "K")
-            W1, b1 = md.matrix("W1", "I", "H"), md.vector("b1", "H")
-            W2, b2 = md.matrix("W2", "H", "K"), md.vector("b2", "K")
-            Z = md.relu(X @ W1 + b1) @ W2 + b2
-            loss = md.mean(md.logsumexp(Z) - md.sum(Y * Z, 1))
-            vg = md.value_and_grad(loss, ["W1", "b1", "W2", "b2"])
+            vg = md.value_and_grad(_mlp_loss(md), ["W1", "b1", "W2", "b2"])
             d_ = time.perf_counter() - t
             return (lambda: vg(vals)), d_
 
@@ -765,6 +760,16 @@ def _fused(md, np, jax, jnp, torch, tf, rows, quick, rng, close):
         peers["torch"] = lambda: gt(wt, Xt, yt)
     row("fused_logreg_grad", f"N={N},d={d}", build_lr, peers)
 
+def _mlp_loss(md):
+    """The MLP rows' loss: softmax cross-entropy of relu(XW1 + b1)W2 + b2, averaged over
+    the batch."""
+    X, Y = md.matrix("X", "B", "I"), md.matrix("Y", "B", "K")
+    W1, b1 = md.matrix("W1", "I", "H"), md.vector("b1", "H")
+    W2, b2 = md.matrix("W2", "H", "K"), md.vector("b2", "K")
+    Z = md.relu(X @ W1 + b1) @ W2 + b2
+    return md.mean(md.logsumexp(Z) - md.sum(Y * Z, 1))
+
+
 def _blocked_and_whole(md, rowblock, f, wrt, vals, t0):
     """The row-blocked value-and-gradient of ``f`` and the whole-array one (blocking
     off), each called once; the first's derive + compile time from ``t0``, and a note
@@ -851,11 +856,7 @@ def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps)
                 "W1": rng.standard_normal((I, H)) * 0.05, "b1": np.zeros(H),
                 "W2": rng.standard_normal((H, K)) * 0.1, "b2": np.zeros(K)}
         t = time.perf_counter()
-        Xm, Y = md.matrix("X", "B", "I"), md.matrix("Y", "B", "K")
-        W1, b1 = md.matrix("W1", "I", "H"), md.vector("b1", "H")
-        W2, b2 = md.matrix("W2", "H", "K"), md.vector("b2", "K")
-        Z = md.relu(Xm @ W1 + b1) @ W2 + b2
-        loss = md.mean(md.logsumexp(Z) - md.sum(Y * Z, 1))
+        loss = _mlp_loss(md)
         names = ["W1", "b1", "W2", "b2"]
         blocked, whole, compile_s, note = _blocked_and_whole(md, rowblock, loss, names,
                                                              vals, t)
