@@ -362,13 +362,11 @@ def size_decision(gen: Any, outputs: Sequence[Any], table: Any) -> Any:
     if not settings["enabled"] or getattr(table, "name", None) != "numpy":
         return None
     temps = element_dims(gen, outputs)
-    letters: dict[str, Any] = {}
-    index: dict[Any, str] = {}
+    index: dict[Any, str] = {}  # each dim the counts use -> its letter
     for ds in temps.values():
         for d in ds:
-            if d not in index:
-                index[d] = letters_key = f"f{len(index)}"
-                letters[letters_key] = d
+            index.setdefault(d, f"f{len(index)}")
+    letters = {k: d for d, k in index.items()}
 
     def big(sz: Mapping[str, int]) -> frozenset[str]:
         return frozenset(t for t, ds in temps.items()
