@@ -55,7 +55,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -300,8 +300,23 @@ def _compiled(body: str, nparams: int, funcs: Sequence[str]) -> Any:
 
 
 def _load(src: str) -> Any:
+    return _ufunc(load_module(src, "matdiff_fused").kernel)
+
+
+def load_module(src: str, prefix: str) -> Any:
+    """The module of generated source ``src``, imported from a file of the cache
+    directory named by its digest (so that Numba's ``cache=True``, which knows a
+    function by its file, finds it again in the next process); where the directory
+    cannot be written, executed in memory without ``cache=True``.
+
+    >>> mod = load_module("answer = 42\\n", "matdiff_doc")
+    >>> mod.answer
+    42
+    """
     digest = hashlib.sha256(src.encode()).hexdigest()[:20]
-    modname = f"matdiff_fused_{digest}"
+    modname = f"{prefix}_{digest}"
+    if modname in sys.modules:
+        return sys.modules[modname]
     path = os.path.join(_cache_dir(), modname + ".py")
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -311,15 +326,16 @@ def _load(src: str) -> Any:
                 fh.write(src)
             os.replace(tmp, path)
     except OSError:  # no writable cache: compile in memory, without the disk cache
-        glb: dict[str, Any] = {}
-        exec(compile(src.replace(", cache=True", ""), f"<{modname}>", "exec"), glb)  # noqa: S102
-        return _ufunc(glb["kernel"])
+        mod = ModuleType(modname)
+        exec(compile(src.replace(", cache=True", ""), f"<{modname}>", "exec"),  # noqa: S102
+             mod.__dict__)
+        return mod
     spec = importlib.util.spec_from_file_location(modname, path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules[modname] = mod
     spec.loader.exec_module(mod)
-    return _ufunc(mod.kernel)
+    return mod
 
 
 def _ufunc(kernel: Any) -> Any:
