@@ -327,6 +327,29 @@ def test_functions_of_a_size_on_every_backend(backend):
     assert c.cache_info() == {"specialisations": 4, "generated": 2}  # one per dtype
 
 
+@pytest.mark.parametrize("backend", ["numpy", "jax", "torch"])
+def test_a_size_broadcast_to_a_matrix_is_still_a_number(backend):
+    """``(n² + 1)^tanh(cos A)``: the size's number is broadcast to A's shape before
+    ``log`` and ``pow`` take it (d/dA of c^t(A) is c^t·log(c)·t'(A)); torch's log
+    takes no Python number (found by the hunt profile: a TypeError on torch)."""
+    pytest.importorskip(backend)
+    A = md.matrix("A", "n", "n")
+    c = (md.tr(md.eye("n")) * md.tr(md.eye("n")) + 1) ** md.tanh(md.cos(A))
+    fn = md.compile(md.derive(md.sum(c), A), backend=backend)
+    for size in (2, 3):
+        a = np.random.default_rng(size).standard_normal((size, size))
+        t = np.tanh(np.cos(a))
+        base = size * size + 1.0
+        want = base ** t * np.log(base) * (1 - t * t) * (-np.sin(a))
+        if backend == "torch":
+            import torch
+
+            got = fn(A=torch.from_numpy(a)).numpy()
+        else:
+            got = np.asarray(fn(A=a))
+        assert max_rel_error(got, want) < 1e-12
+
+
 # ============================================================== Compiled.function
 def test_function_takes_arrays_positionally_or_by_name():
     c, wrt, ref = _compiled("paper")

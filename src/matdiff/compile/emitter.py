@@ -143,8 +143,11 @@ class Emitter:
             raise WouldEmit
         target = self.fresh_name()
         self.lines.append(Line(target, code, comment, copy_of))
-        if code.fresh and code.reads and all(r in self.host for r in code.reads):
-            self.host.add(target)  # arithmetic (an operator) of sizes only
+        if (code.fresh or code.text in self.host) and code.reads \
+                and all(r in self.host for r in code.reads):
+            # arithmetic (an operator) of sizes only, or another name for one (a
+            # size's number broadcast to a shape: the code keeps the number)
+            self.host.add(target)
         out = name(target)
         if pure:
             self.memo[code.text] = out
