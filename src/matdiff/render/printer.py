@@ -28,6 +28,7 @@ head and tail.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -56,7 +57,7 @@ from .notation import (
     PRODUCT,
     SIGMA,
     dim_prec,
-    exact_fraction,
+    exact,
     letter_names,
     paren,
 )
@@ -232,7 +233,7 @@ class Printer:
                                                      and t.kind not in LEAVES):
             return True
         if t.kind == "scale" and self.fmt.FRACTION_AFTER \
-                and exact_fraction(abs(t.params[0])) is not None:
+                and exact(abs(t.params[0])) is not None:
             return True  # (I/9) X, not I/9 X
         core = t.args[0] if t.kind == "scale" else t
         return core.kind == "smul" and core.quot and not self._lead_quotient(t)
@@ -245,11 +246,18 @@ class Printer:
         if c == 1.0:
             return text, prec
         minus = self.fmt.MINUS
-        frac = exact_fraction(abs(c)) if self.fmt.FRACTION_AFTER else None
-        if frac is not None:  # x/9, 2x/3, (x ⊙ y)/9: an exact fraction stays exact
-            p, q = frac
-            body = paren(text, prec, PRODUCT)
-            mag = (body if p == 1 else self.fmt.jux_text(str(p), body)) + "/" + str(q)
+        ex = exact(abs(c)) if self.fmt.FRACTION_AFTER else None
+        if ex is not None:
+            # x/9, 2x/3, (x ⊙ y)/9, 2exp(−x²)/√π, x/√(2π), √2x, πx: an exact number
+            # stays exact, its factors before the operand and its divisors after it
+            top, bottom = ex.parts()
+            mag = paren(text, prec, PRODUCT)
+            for f in reversed([f for f in top if f != "1"]):
+                mag = self.fmt.jux_text(f, mag)
+            if bottom:
+                den = bottom[0] if len(bottom) == 1 else \
+                    "(" + functools.reduce(self.fmt.jux_text, bottom) + ")"
+                mag += "/" + den
             return (minus + mag, NEG) if c < 0 else (mag, PRODUCT)
         # (cA) ⊗ B = c(A ⊗ B): a number before a Kronecker product needs no parentheses
         loose = prec in (HADAMARD, KRON)
