@@ -309,3 +309,97 @@ def test_a_planted_wrong_zero_block_is_caught():
     with pytest.raises(AssertionError):
         read_back("concat(I, [x])", g, {"x": ("n",), "y": ("m",)}, vals)
 
+
+# ====================================================================== Hessian blocks
+HESS_SHAPES = {"X": ("m", "n"), "y": ("n",), "A": ("n", "m"), "w": ("n",), "b": (),
+               "x": ("n",)}
+
+
+def _hess_values() -> dict:
+    return {"X": RNG.normal(size=(4, 3)), "y": RNG.normal(size=3),
+            "A": RNG.normal(size=(3, 4)), "w": RNG.normal(size=3), "b": 0.3,
+            "x": RNG.normal(size=3)}
+
+
+def _fd_hessian(f: md.Expr, names: list[str], vals: dict) -> np.ndarray:
+    """Central differences of the gradient by [vec(X); y; …] (vec stacks columns)."""
+    g = md.derive(f, names)
+    sizes = [np.size(vals[n]) for n in names]
+
+    def at(flat: np.ndarray) -> np.ndarray:
+        parts, k = {}, 0
+        for n, s in zip(names, sizes, strict=True):
+            shape = np.shape(vals[n])
+            parts[n] = np.reshape(flat[k:k + s], shape, order="F") if shape else flat[k]
+            k += s
+        return np.asarray(g.evaluate({**vals, **parts}))
+
+    flat0 = np.concatenate([np.ravel(vals[n], order="F") for n in names])
+    eps = 1e-6
+    cols = []
+    for k in range(flat0.size):
+        e = np.zeros_like(flat0)
+        e[k] = eps
+        cols.append((at(flat0 + e) - at(flat0 - e)) / (2 * eps))
+    return np.stack(cols, axis=-1)
+
+
+@pytest.mark.parametrize("text, wrt, printed", [
+    # the issue's case: a matrix and a vector; blocks ∂²f/∂vec(X)², ∂²f/∂vec(X)∂yᵀ, …
+    ("sum(exp(X @ y)) + tr(A @ X) * (y @ y)", ["X", "y"],
+     "block([[yyᵀ ⊗ diag(exp(Xy)), 2vec(Aᵀ)yᵀ + (I ⊗ exp(Xy)) + (y ⊗ diag(exp(Xy))X)], "
+     "[2y vec(Aᵀ)ᵀ + (exp(Xy)ᵀ ⊗ I)K + (yᵀ ⊗ Xᵀdiag(exp(Xy))), "
+     "2tr(AX)I + Xᵀdiag(exp(Xy))X]])"),
+    # a neuron's weights and bias: blocks of a vector and a scalar
+    ("sin(b) * sum(exp(w))", ["b", "w"],
+     "block([[−sin(b)sum(exp(w)), cos(b)exp(w)ᵀ], [cos(b)exp(w), diag(sin(b)exp(w))]])"),
+    ("(w @ x + b)**2", ["w", "b"],
+     "block([[2xxᵀ, 2x], [2xᵀ, 2]])"),
+    # a matrix and a scalar: vec(·) columns and rows
+    ("sum(X @ y) * b**2", ["X", "b"], "block([[0, vec(2b1yᵀ)], [vec(2b1yᵀ)ᵀ, 2sum(X, axis=0)ᵀy]])"),
+])
+def test_the_hessian_by_several_variables_prints_as_blocks(text, wrt, printed):
+    from matdiff.render.layout import hessian_blocks
+    from matdiff.render.mform import to_numpy
+
+    f = md.parse(text, shapes=HESS_SHAPES)
+    H = md.hessian(f, wrt)
+    vals = {k: v for k, v in _hess_values().items() if k in f.variables()}
+    assert str(H) == printed
+    assert "split(" not in str(H) and "↦" not in str(H)
+    want = np.asarray(H.evaluate(vals))
+    assert_close(want, _fd_hessian(f, wrt, vals), rtol=1e-5, atol=1e-6,
+                 what="the Hessian vs central differences of the gradient")
+    # the printed block matrix, evaluated by the rules of matrix algebra, is H
+    assert_close(to_numpy(hessian_blocks(H), vals), want, rtol=1e-12, atol=1e-12,
+                 what="the printed blocks")
+    if "K" not in printed and "vec(" not in printed:  # what the unicode syntax reads
+        read_back(printed, H, {k: HESS_SHAPES[k] for k in vals}, vals)
+    assert md.latex(H).startswith(r"\begin{bmatrix}")
+    assert not katex_errors([md.latex(H)])
+
+
+def test_each_block_is_the_second_derivative_by_its_pair():
+    # block (a, b) of the printout is ∂/∂b of ∂f/∂a, derived on its own
+    from matdiff.render.layout import hessian_blocks
+    from matdiff.render.mform import Forms, to_numpy
+
+    f = md.parse("sum(exp(X @ y)) + tr(A @ X) * (y @ y)", shapes=HESS_SHAPES)
+    H = md.hessian(f, ["X", "y"])
+    cells = hessian_blocks(H).args
+    assert len(cells) == 4
+    assert str(md.derive(md.derive(f, "y"), "y")) == "2tr(AX)I + Xᵀdiag(exp(Xy))X"
+    # a plant: the X-X block doubled; the comparison in numbers fails
+    vals = {k: v for k, v in _hess_values().items() if k in f.variables()}
+    forms = Forms()
+    wrong = forms.make("block", [forms.scale(2.0, cells[0]), *cells[1:]], (2, 2),
+                       H.shape, "m")
+    with pytest.raises(AssertionError):
+        assert_close(to_numpy(wrong, vals), np.asarray(H.evaluate(vals)))
+
+
+def test_other_second_derivatives_print_as_before():
+    # by one variable, or a Jacobian by several: no blocks
+    f = md.parse("sum(exp(X @ y))", shapes=HESS_SHAPES)
+    assert not str(md.hessian(f, "y")).startswith("block(")
+    assert str(md.derive(f, ["X", "y"])).startswith("concat(vec(")

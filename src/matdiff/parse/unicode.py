@@ -698,8 +698,19 @@ class _Builder:
                 {len(r.children) for r in arg.children}) > 1:
             raise ParseError("block takes a list of block rows of one length, like "
                              "block([[A, B], [C, D]])", self.text, [node.span])
-        rows = [[_un(self.build(c, depth + 1))[0] for c in r.children] for r in arg.children]
+        rows = [[self._block_cell(self.build(c, depth + 1)) for c in r.children]
+                 for r in arg.children]
         return self.apply(block, (rows,), [arg.span])
+
+    @staticmethod
+    def _block_cell(built: Any) -> Expr:
+        """A block of a block matrix as a matrix: a column vector ``v`` is ``n × 1``,
+        a row ``vᵀ`` is ``1 × n`` (as matdiff prints a Hessian by ``[w, b]``)."""
+        e, row = _un(built)
+        if len(e.shape) != 1:
+            return e
+        one = b.const(1.0, (1,))
+        return b.outer(one, e) if row else b.outer(e, one)
 
     def elementwise(self, op: str, a: Any, c: Any, sa: Span, sc: Span,
                     fn: Callable[..., Any]) -> Any:

@@ -35,7 +35,15 @@ from typing import Any, cast
 
 from ..expr.core import Expr
 from ..expr.functions import FUNCTIONS
-from .layout import LAYOUTS, STYLES, apply_layout, check_choice, transposes, vec_layout
+from .layout import (
+    LAYOUTS,
+    STYLES,
+    apply_layout,
+    check_choice,
+    hessian_blocks,
+    transposes,
+    vec_layout,
+)
 from .mform import (
     MForm,
     _const_exponent,
@@ -660,6 +668,11 @@ def printout(e: Expr, fmt: Any, *, index: bool = False, style: Style | None = No
         # ⊗ is the Kronecker product there: element-wise products print ⊙
         style = replace(style or Style(), product="odot")
     try:
+        blocks = None if index or layout not in ("mixed", "vec") else hessian_blocks(e)
+        if blocks is not None:  # a Hessian by [X, y]: the block matrix of its parts
+            # its blocks read vec(X) with ⊗, the Kronecker product, as the vec layout
+            kron = replace(style or Style(), product="odot")
+            return Printer(fmt, kron, max_chars).top(blocks, False)
         tree = index_form(e) if index else matrix_form(e)
         tree = apply_layout(tree, layout, f_ndim)
         if layout == "vec" and not index:
