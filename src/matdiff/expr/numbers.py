@@ -14,7 +14,9 @@ up to 8 digits (``0.5``, ``3.14159``) is never recognised: it prints as it was t
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -121,6 +123,7 @@ def simple_fraction(v: float) -> tuple[int, int] | None:
     return fr.numerator, fr.denominator
 
 
+@functools.lru_cache(maxsize=4096)
 def exact_number(v: float) -> Exact | None:
     """How ``v`` is written exactly: a simple fraction (:func:`simple_fraction`), else
     a fraction of a closed form of :data:`CLOSED_FORMS` (the simplest fraction wins,
@@ -141,19 +144,40 @@ def exact_number(v: float) -> Exact | None:
     if not math.isfinite(v) or v == 0.0 or v.is_integer() or len(repr(v)) <= 9:
         return None
     best: tuple[int, int, Exact] | None = None
+    tol = 2 * math.ulp(v)
     for rank, form in enumerate(CLOSED_FORMS):
         for power in (1, -1):
             # v = (p/q)·c^power  <=>  v / c^power = p/q
             ratio = v / form.value if power > 0 else v * form.value
-            fr = Fraction(ratio).limit_denominator(MAX_DENOMINATOR)
-            p, q = fr.numerator, fr.denominator
-            if p == 0 or abs(p) > MAX_NUMERATOR:
-                continue
-            cand = Exact(p, q, form, power)
-            if abs(cand.value - v) > 2 * math.ulp(v):
-                continue
-            key = (max(abs(p), q), 2 * rank + (power < 0))
-            if best is None or key < best[:2]:
-                best = (*key, cand)
+            c = form.value
+            for p, q in _convergents(ratio):
+                if abs(p) > MAX_NUMERATOR:
+                    break
+                # the value as Exact.value computes it
+                if p == 0 or abs((p * c / q if power > 0 else p / (q * c)) - v) > tol:
+                    continue
+                key = (max(abs(p), q), 2 * rank + (power < 0))
+                if best is None or key < best[:2]:
+                    best = (*key, Exact(p, q, form, power))
+                break
     return best[2] if best is not None else None
+
+
+def _convergents(r: float) -> Iterator[tuple[int, int]]:
+    """The continued fraction's convergents ``p/q`` of ``r`` with ``q ≤ MAX_DENOMINATOR``
+    (computed in floats: a few steps).  A fraction within ``1/(2q²)`` of ``r`` is one
+    of them (Legendre), so an ``r`` that is ``p/q`` to rounding is found."""
+    h0, h1, k0, k1 = 0, 1, 1, 0  # p₋₂, p₋₁, q₋₂, q₋₁
+    x = r
+    for _ in range(32):
+        a = math.floor(x)
+        h0, h1 = h1, a * h1 + h0
+        k0, k1 = k1, a * k1 + k0
+        if k1 > MAX_DENOMINATOR:
+            return
+        yield h1, k1
+        frac = x - a
+        if frac < 1e-9:
+            return
+        x = 1.0 / frac
 
