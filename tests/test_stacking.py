@@ -536,7 +536,10 @@ def _printed_cases() -> list[tuple[md.Expr, str, str]]:
         (A[::-1, 1:], "A[::−1, 1:]", "A[{:}{:}-1, 1{:}]"),
         (md.concat([md.concat([X, E], axis=1), md.concat([0 * X, X], axis=1)]),
          "block([[X, E], [0, X]])", r"\begin{bmatrix} X & E \\ 0 & X \end{bmatrix}"),
-        (md.derive(md.stack([w, v]), "w"), "[I, 0]", r"\begin{bmatrix} I \\ 0 \end{bmatrix}"),
+        # a zero part of a stack prints with its dims (issue 13: the unicode syntax
+        # reads it back)
+        (md.derive(md.stack([w, v]), "w"), "[I, zeros(n, n)]",
+         r"\begin{bmatrix} I \\ \mathbf{0}_{n \times n} \end{bmatrix}"),
     ]
 
 

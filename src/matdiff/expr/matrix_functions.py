@@ -157,8 +157,9 @@ class MatrixFunction:
     #: explanations print it (Unicode and LaTeX, by the printer) and the meta-test
     #: checks it against central differences along ``dX``
     differential: Callable[[Expr, Expr], Expr] | None = None
-    #: it maps a symmetric matrix to a symmetric one (``S⁻¹``): ``(f(S))ᵀ = f(S)``
-    #: for a symmetric variable ``S`` (the simplifier's ``orient_symmetric``)
+    #: it maps symmetric matrices to a symmetric one (``S⁻¹``, ``expm(S)``,
+    #: ``L_exp(S, E)`` of symmetric ``S`` and ``E``): ``(f(S))ᵀ = f(S)`` for a
+    #: symmetric ``S`` (the simplifier's ``orient_symmetric``)
     symmetric: bool = False
     #: the number of arguments (each an expression)
     arity: int = 1
@@ -816,13 +817,17 @@ def _analytic_definitions() -> list[MatrixFunction]:
                      jax=_analytic_on(fn, "jax"), torch=_analytic_on(fn, "torch"),
                      unicode=fn + "({0})", latex=r"\operatorname{{" + fn + "}}({0})",
                      width=len(fn) + 2, arg_rank=2, domain=domain, sort=6,
-                     doc=doc, rule=rule, differential=_frechet_differential(fn)))
+                     doc=doc, rule=rule, differential=_frechet_differential(fn),
+                     # a primary matrix function commutes with transposition,
+                     # F(Xᵀ) = F(X)ᵀ (Higham 2008, thm. 1.13): F(S) of a symmetric S
+                     # is symmetric
+                     symmetric=True))
         out.append(M(_FRECHET[fn], _frechet_shape, (_frechet_vjp_x, _frechet_vjp_e),
                      _frechet_on(fn, "numpy"), jax=_frechet_on(fn, "jax"),
                      torch=_frechet_on(fn, "torch"),
                      unicode=f"L_{short}({{0}}, {{1}})",
                      latex="L_{{" + tex + "}}({0}, {1})", width=len(short) + 6,
-                     domain=(domain, "any"), sort=6, arity=2,
+                     domain=(domain, "any"), sort=6, arity=2, symmetric=True,
                      examples=((("n", "n"), ("n", "n")),),
                      doc=f"the Fréchet derivative L_{short}(X, E) of {fn} at X in the "
                          "direction E",

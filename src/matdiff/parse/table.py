@@ -149,7 +149,13 @@ def block(rows: list[list[Expr]]) -> Expr:
     (DimPoly('2·n'), DimPoly('2·n'))
     """
     from ..errors import ShapeError
+    from ..expr.core import shape_str
 
+    for row in rows:
+        for c in row:
+            if c.shape and len(c.shape) != 2:
+                raise ShapeError(f"block: the blocks are matrices (or numbers), not shape "
+                                 f"{shape_str(c.shape)}")
     heights: list[Any] = []
     for row in rows:
         h = next((c.shape[0] for c in row if c.shape), None)
@@ -167,8 +173,6 @@ def block(rows: list[list[Expr]]) -> Expr:
         for j, c in enumerate(row):
             if not c.shape:
                 c = b.mul(c, b.ones(heights[i], widths[j]))
-            elif len(c.shape) != 2:
-                raise ShapeError(f"block: the blocks are matrices, not shape {c.shape}")
             cells.append(c)
         out.append(b.concat(cells, axis=1) if len(cells) > 1 else cells[0])
     return b.concat(out, axis=0) if len(out) > 1 else out[0]

@@ -36,7 +36,10 @@ Vectors are columns and a transposed vector is a row, as the printer writes them
   identity's does (``xe₀ᵀ``, ``x[2]e₀``); matdiff prints the derivative of a selection
   so (``d x[0]/dx = e₀``, ``d A[1, 2]/dA = e₁e₂ᵀ``);
 * exact fractions as matdiff prints them: ``x/9``, ``x^(1/2)``, ``x^(−3/2)/2``, and
-  ``·`` before a number after a call (``log(2)·2^x``);
+  ``·`` before a number after a call (``log(2)·2^x``); the closed forms of
+  :data:`matdiff.expr.numbers.CLOSED_FORMS`: ``π`` is the number (unless a variable
+  or a dim is named ``π``), ``2exp(−x²)/√π``, ``x/√(2π)``, ``√2x``, ``log(2)``, and
+  Euler's number as ``exp(1)`` (``e`` is a name);
 * functions: ``diag tr sum`` (``sum(X, axis=0)``), ``det``, ``log det``,
   ``logsumexp``, ``softmax``, ``√x`` / ``√(…)``, and every element-wise function
   by the name matdiff prints for it (``σ``, ``exp``, ``relu``, ``max(a, b)``, ...,
@@ -74,6 +77,7 @@ from ..errors import LimitError, MatdiffError, ParseError, ShapeError, UnknownFu
 from ..expr import builders as b
 from ..expr.core import Const, Dim, Expr, Shape, shape_str
 from ..expr.functions import FUNCTIONS
+from ..expr.numbers import CLOSED_FORMS
 from .grammar import TokenParser
 from .mc import Row, _un, _what, _wrap
 from .table import FUNCTION_TABLE
@@ -115,6 +119,7 @@ def unicode_functions() -> dict[str, str]:
     """
     out = {name: name for name in _matrix_functions()}
     out["block"] = "block"  # block([[X, E], [0, X]]), as matdiff prints a block matrix
+    out["zeros"] = "zeros"  # zeros(m, n): a zero block, as matdiff prints one in concat
     from ..expr.matrix_functions import MATRIX_FUNCTIONS
 
     for fn in MATRIX_FUNCTIONS.values():  # a printed name of its own: L_exp(Xᵀ, G)
@@ -137,6 +142,14 @@ def _prefix_functions() -> dict[str, str]:
 
 
 # ====================================================================== names
+#: the closed forms that are one letter (``π``), read as their numbers; the others
+#: are written with functions the syntax reads (``√π``, ``√(2π)``, ``log(2)``,
+#: ``exp(1)`` for Euler's number: ``e`` is a name), as matdiff prints them
+#: (:data:`matdiff.expr.numbers.CLOSED_FORMS`)
+_CONSTANTS = {c.unicode: c.value for c in CLOSED_FORMS
+              if len(c.unicode) == 1 and c.unicode.isalpha()}
+
+
 class _Names:
     """What a run of letters may be made of, given the declared shapes."""
 
@@ -149,9 +162,14 @@ class _Names:
                     dims.append(d)
         self.dims = {d for d in dims if isinstance(d, str) and d not in declared}
         self.eye = "I" not in declared and "I" not in self.dims
+        #: the constants written by name (π), as matdiff prints 2/√π, x/π; a declared
+        #: variable or a dim of that name is that name
+        self.constants = {k: v for k, v in _CONSTANTS.items()
+                          if k not in declared and k not in self.dims}
         self.functions = unicode_functions()
         self.prefix = _prefix_functions()
-        words = set(self.variables) | self.dims | ({"I"} if self.eye else set())
+        words = set(self.variables) | self.dims | ({"I"} if self.eye else set()) \
+            | set(self.constants)
         self.words = sorted(words, key=len, reverse=True)
 
     def split(self, run: str, call: bool) -> list[tuple[str, str]] | None:
@@ -176,7 +194,7 @@ class _Names:
             for w in self.words:
                 if run.startswith(w, i):
                     kind = "var" if w in self.variables else "dim" if w in self.dims \
-                        else "eye"
+                        else "const" if w in self.constants else "eye"
                     options.append((kind, w))
             for piece in options:
                 rest = go(i + len(piece[1]))
@@ -227,6 +245,8 @@ class _Parser(TokenParser):
             end = pos + len(word)
             if kind == "num":
                 out.append(UToken("num", word, pos, end, float(word)))
+            elif kind == "const":  # π: a number written by name
+                out.append(UToken("num", word, pos, end, self.names.constants[word]))
             else:
                 out.append(UToken("piece:" + kind, word, pos, end))
             pos = end
@@ -623,6 +643,8 @@ class _Builder:
             return self.power(node, base, exp)
         if kind == "call" and node.value == "block":
             return self.block(node, depth)
+        if kind == "call" and node.value == "zeros":
+            return self.zeros(node)
         if kind == "call":
             return self.call(node, [self.build(c, depth + 1) for c in node.children])
         if kind == "stack":
@@ -643,6 +665,29 @@ class _Builder:
                               [node.children[0].span, *node.op_spans])
         raise AssertionError(f"unknown node kind {kind}")  # pragma: no cover
 
+    def zeros(self, node: Node) -> Expr:
+        """``zeros(n)``, ``zeros(m, n)``, ``zeros(n + 1)``: a block of zeros of those
+        dims (names of the shapes' dims, integers, sums and products of them)."""
+        from ..expr.dims import parse_dim
+
+        dims: list[Dim] = []
+        for c in node.children:
+            text = self.text[c.span[0]:c.span[1]]
+            try:
+                if c.kind not in ("dim", "num", "sum", "prod"):
+                    raise ShapeError("not a dim")
+                d = parse_dim(text.replace("−", "-"))
+            except ShapeError:
+                raise ParseError(f"zeros takes dims (like zeros(n) or zeros(m, n)), not "
+                                 f"{text!r}", self.text, [c.span]) from None
+            if isinstance(d, int) and d < 1:
+                raise ParseError("a dim of zeros must be at least 1", self.text, [c.span])
+            dims.append(d)
+        if not 1 <= len(dims) <= 2:
+            raise ParseError("zeros takes one dim (a vector) or two (a matrix)",
+                             self.text, [node.span])
+        return b.const(0.0, tuple(dims))
+
     def block(self, node: Node, depth: int) -> Expr:
         """``block([[X, E], [0, X]])``: a block matrix (numbers are blocks of them)."""
         from .table import block
@@ -653,8 +698,19 @@ class _Builder:
                 {len(r.children) for r in arg.children}) > 1:
             raise ParseError("block takes a list of block rows of one length, like "
                              "block([[A, B], [C, D]])", self.text, [node.span])
-        rows = [[_un(self.build(c, depth + 1))[0] for c in r.children] for r in arg.children]
+        rows = [[self._block_cell(self.build(c, depth + 1)) for c in r.children]
+                 for r in arg.children]
         return self.apply(block, (rows,), [arg.span])
+
+    @staticmethod
+    def _block_cell(built: Any) -> Expr:
+        """A block of a block matrix as a matrix: a column vector ``v`` is ``n × 1``,
+        a row ``vᵀ`` is ``1 × n`` (as matdiff prints a Hessian by ``[w, b]``)."""
+        e, row = _un(built)
+        if len(e.shape) != 1:
+            return e
+        one = b.const(1.0, (1,))
+        return b.outer(one, e) if row else b.outer(e, one)
 
     def elementwise(self, op: str, a: Any, c: Any, sa: Span, sc: Span,
                     fn: Callable[..., Any]) -> Any:
@@ -790,6 +846,11 @@ class _Builder:
             digits = self.text[s:e].lstrip("-−")
             axis = -int(digits) if self.text[s] in "-−" else int(digits)
             return self.apply(spec.build, (es[0], axis), [spans[0]])
+        if fn == "concat" and len({len(part.shape) for part in es}) == 1:
+            # the parts of a concatenation share their other axes: an I among them
+            # takes its dims from the others (concat(I, [zeros(n)]), concat(zeros(n, m), I))
+            for part in es[1:]:
+                self.unify_shapes(es[0].shape[1:], part.shape[1:])
         if len(es) == 2 and spec.params[1] == "axis":
             k = _integer(es[1])
             if k is None:

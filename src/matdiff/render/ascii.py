@@ -14,6 +14,8 @@ text is written, not a printer of formulas: the formulas themselves are printed 
 'df/dx = x^T(A + A^T) .* w^-1'
 >>> to_ascii("(i, j) ↦ Σₖ Aᵢₖ Bₖⱼ")
 '(i, j) -> sum_k A_ik B_kj'
+>>> to_ascii("2exp(−x²)/√π + x/√(2π) + √2x")
+'2exp(-x^2)/sqrt(pi) + x/sqrt(2*pi) + sqrt(2)x'
 """
 
 from __future__ import annotations
@@ -67,7 +69,27 @@ def to_ascii(text: str) -> str:
                 i = j
                 break
         else:
-            out.append(_char(c))
+            if c == "√":  # √π, √2, √x: sqrt(pi), sqrt(2), sqrt(x); √(…): sqrt(…)
+                j = i + 1
+                if j < n and _greek(text[j]) is not None:
+                    j += 1
+                elif j < n and text[j].isascii() and text[j].isdigit():  # √2x is (√2)x
+                    while j < n and text[j].isascii() and (text[j].isdigit() or text[j] == "."):
+                        j += 1
+                else:
+                    while j < n and text[j].isascii() and (text[j].isalnum() or text[j] == "_"):
+                        j += 1
+                out.append("sqrt" if j == i + 1 else "sqrt(" + to_ascii(text[i + 1:j]) + ")")
+                i = j
+                continue
+            word = _char(c)
+            if _greek(c) is not None:  # 2π, πx: 2*pi, pi*x (not 2pi, pix)
+                if out and out[-1][-1:].isascii() and out[-1][-1:].isalnum():
+                    word = "*" + word
+                if i + 1 < n and (_greek(text[i + 1]) is not None
+                                  or text[i + 1].isascii() and text[i + 1].isalnum()):
+                    word += "*"
+            out.append(word)
             i += 1
     return "".join(out)
 

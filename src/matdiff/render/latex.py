@@ -26,7 +26,7 @@ from ..expr.core import Expr
 from ..expr.dims import DimPoly, dim_text
 from .layout import LAYOUTS, check_choice, f_ndim_of
 from .mform import MForm
-from .notation import ATOM, POSTFIX, exact_fraction, paren
+from .notation import ATOM, POSTFIX, exact, paren
 from .printer import MAX_CHARS, Printer, check_options, printout, style_of
 from .unicode import UnicodeFormat
 
@@ -191,10 +191,15 @@ class LatexFormat(UnicodeFormat):
     FRACTION_AFTER = False
 
     def number(self, v: float) -> str:
-        """A number; an exact fraction as ``\\frac{1}{9}`` (``\\frac{1}{2}``)."""
-        frac = exact_fraction(v)
-        if frac is not None:
-            return ("-" if frac[0] < 0 else "") + rf"\frac{{{abs(frac[0])}}}{{{frac[1]}}}"
+        """A number; an exact fraction as ``\\frac{1}{9}`` (``\\frac{1}{2}``), a closed
+        form by name: ``\\frac{2}{\\sqrt{\\pi}}``, ``\\sqrt{2}``, ``\\pi``, ``\\mathrm{e}``."""
+        ex = exact(v)
+        if ex is not None:
+            top, bottom = ex.parts("latex")
+            sign = "-" if ex.p < 0 else ""
+            if not bottom:
+                return sign + " ".join(top)
+            return sign + r"\frac{" + (" ".join(top) or "1") + "}{" + " ".join(bottom) + "}"
         return fmt_number(v)
 
     def number_prec(self, v: float) -> int:
@@ -221,6 +226,11 @@ class LatexFormat(UnicodeFormat):
         other (``\begin{bmatrix} a \\ b \end{bmatrix}``, the paper's column), a
         matrix's rows as rows (a vector part transposed, ``u^\top``), blocks side by
         side with ``&``."""
+        # a zero part of a concatenation with its dims: 0_{m \times n}
+        parts = [(r"\mathbf{0}_{" + r" \times ".join(self.size(d) for d in a.shape) + "}",
+                  ATOM) if node.kind == "stack" and a.kind == "fill" and a.params[0] == 0.0
+                 and a.shape else part
+                 for part, a in zip(parts, node.args, strict=True)]
         texts = [t for t, _ in parts]
         if node.kind == "block":
             nr, nc = node.params
@@ -257,9 +267,12 @@ class LatexFormat(UnicodeFormat):
     def exponent(self, p: float) -> str:
         """A constant exponent: ``2``, ``0.1``, an exact fraction ``-1/2`` (a slash
         reads better than ``\\frac`` in a superscript)."""
-        frac = exact_fraction(p)
-        if frac is not None:
-            return ("-" if frac[0] < 0 else "") + f"{abs(frac[0])}/{frac[1]}"
+        ex = exact(p)
+        if ex is not None:
+            top, bottom = ex.parts("latex")
+            den = (" ".join(bottom) if len(bottom) < 2 else "(" + " ".join(bottom) + ")")
+            return ("-" if ex.p < 0 else "") + " ".join(top or ["1"]) + \
+                ("/" + den if bottom else "")
         return fmt_number(p)
 
     def matrix_power(self, base: Result, k: int) -> Result:
@@ -295,9 +308,12 @@ class LatexFormat(UnicodeFormat):
 
     def lead_quotient(self, pr: Any, c: float, den: list[Result], rest: str) -> str:
         r"""The paper's ``(2/N)vᵀ`` as ``\frac{2}{N} v^\top``."""
-        d = [den[0][0]] if len(den) == 1 else _spaced([paren(*res, POSTFIX) for res in den])
+        ex = exact(abs(c))
+        top, bottom = ex.parts("latex") if ex is not None else ([fmt_number(abs(c))], [])
+        d = [den[0][0]] if len(den) == 1 and not bottom else _spaced(
+            [*bottom, *(paren(*res, POSTFIX) for res in den)])
         sign = "-" if c < 0 else ""
-        return "".join([sign, r"\frac{", fmt_number(abs(c)), "}{", *d, "} ", rest])
+        return "".join([sign, r"\frac{", " ".join(top) or "1", "}{", *d, "} ", rest])
 
     # ------------------------------------------------------------- index notation
     def sub(self, letters: tuple[str, ...]) -> str:

@@ -32,7 +32,8 @@ from ..expr.core import Expr, Shape
 from .mform import Forms, MForm
 
 __all__ = ["LAYOUTS", "STYLES", "FORMATS", "ChoiceError", "check_choice", "apply_layout",
-           "layout_note", "f_ndim_of", "layout_shape", "vec_layout", "vec_split"]
+           "layout_note", "f_ndim_of", "layout_shape", "vec_layout", "vec_split",
+           "hessian_blocks"]
 
 LAYOUTS = ("mixed", "numerator", "denominator", "vec")
 STYLES = ("standard", "paper")
@@ -132,6 +133,49 @@ def vec_layout(tree: MForm, f_ndim: int | None) -> MForm | None:
     if not vec_split(len(tree.shape), f_ndim):
         return None
     return Forms().vec_reading(tree, int(f_ndim))  # type: ignore[arg-type]
+
+
+def hessian_blocks(e: Expr) -> MForm | None:
+    """The second derivative of a scalar ``f`` by several variables at once
+    (``md.hessian(f, ["X", "y"])``, the derivative by ``[vec(X); y]`` twice) as the
+    block matrix of its second derivatives by each pair of variables, each derived
+    on its own (so simplified on its own) and read as a matrix,
+
+        [[∂²f/∂vec(X)∂vec(X)ᵀ, ∂²f/∂vec(X)∂yᵀ], [∂²f/∂y∂vec(X)ᵀ, ∂²f/∂y∂yᵀ]],
+
+    a matrix variable's rows and columns by ``vec`` (the vec layout,
+    :func:`vec_layout`), a vector's as they are, a scalar's one row or column.
+    ``None`` for any other expression, or where a block has no matrix reading (then
+    the whole prints as before, in index notation)."""
+    wrt = getattr(e, "wrt", None)
+    f = getattr(e, "f", None)
+    if getattr(e, "order", None) != 2 or f is None or f.shape or len(e.shape) != 2 \
+            or not all(isinstance(w, tuple) and len(w) > 1 for w in wrt):  # type: ignore[union-attr]
+        return None
+    from ..derive import derive
+    from .mform import matrix_form
+
+    forms = Forms()
+    cells: list[MForm] = []
+    for a in wrt[0]:  # type: ignore[index]
+        ga = derive(f, a)
+        for b in wrt[1]:  # type: ignore[index]
+            ra, rb = len(a.shape), len(b.shape)
+            tree = matrix_form(derive(ga, b))
+            if (ra, rb) == (2, 0):  # ∂vec(∇_X f)/∂b: the column vec(·)
+                tree = forms.vec(tree)
+            elif (ra, rb) == (0, 2):  # ∂²f/∂a∂vec(X)ᵀ: the row vec(·)ᵀ
+                tree = forms.T(forms.vec(tree))
+            elif ra + rb > 2:
+                tree = vec_layout(tree, ra)  # type: ignore[assignment]
+                if tree is None or tree.kind == "index":
+                    return None
+            elif ra == 0 and rb == 1:
+                tree = forms.T(tree)  # ∂²f/∂a∂yᵀ of a scalar a: a row
+            if tree.kind == "index":
+                return None
+            cells.append(tree)
+    return forms.make("block", cells, (len(wrt[0]), len(wrt[1])), e.shape, "m")  # type: ignore[index]
 
 
 def apply_layout(tree: MForm, layout: str, f_ndim: int | None) -> MForm:

@@ -27,7 +27,7 @@ from ..expr.matrix_functions import MATRIX_FUNCTIONS
 from ..parse.mc import MC_FUNCTION_TABLE
 from .layout import LAYOUTS, ChoiceError, apply_layout, check_choice, f_ndim_of
 from .mform import MForm, matrix_form
-from .notation import ATOM, exact_fraction
+from .notation import ATOM, exact
 from .printer import Printer
 
 __all__ = ["to_matrixcalculus", "MATRIXCALCULUS", "MatrixCalculusFormat"]
@@ -68,9 +68,13 @@ def to_matrixcalculus(expr: Expr, layout: str = "mixed") -> str:
 
 
 def _num(v: float) -> str:
-    frac = exact_fraction(v)
-    if frac is not None:  # an exact fraction stays one: (1/9), (-1/2)
-        return f"({frac[0]}/{frac[1]})"
+    ex = exact(v)
+    if ex is not None:  # an exact number stays one: (1/9), (-1/2), (2/sqrt(3.14…))
+        top, bottom = ex.parts("mc")
+        text = "*".join(top or ["1"])
+        if bottom:
+            text += "/" + (bottom[0] if len(bottom) == 1 else "(" + "*".join(bottom) + ")")
+        return f"({'-' if ex.p < 0 else ''}{text})"
     if float(v).is_integer() and abs(v) < 1e15:
         s = str(int(v))
     else:
@@ -157,7 +161,13 @@ class MatrixCalculusFormat:
         if not node.shape:
             return _num(v)
         dims = ", ".join(str(d) for d in node.shape)
-        return f"{'vector' if len(node.shape) == 1 else 'matrix'}({_num(v)}, {dims})"
+        kind = "vector" if len(node.shape) == 1 else "matrix"
+        ex = exact(v)
+        if ex is not None and ex.form is not None:
+            # the fill value must be a number: a closed form scales the ones,
+            # (sqrt(2))*vector(1, n)
+            return f"{_num(v)}*{kind}(1, {dims})"
+        return f"{kind}({_num(v)}, {dims})"
 
 
 #: the matrixcalculus.org syntax's table

@@ -21,15 +21,18 @@ ATOM     names, numbers, ``I``, ``1``, calls ``f(…)``, ``(…)``  --
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..expr.dims import DimPoly
+
+if TYPE_CHECKING:
+    from ..expr.numbers import Exact
 
 __all__ = [
     "SIGMA", "ADD", "KRON", "HADAMARD", "NEG", "PRODUCT", "POSTFIX", "ATOM", "MINUS",
     "fmt_number", "superscript_int", "subscript", "letter_names", "juxtapose", "separator",
     "first_word", "last_word", "paren", "abbreviate", "join_capped", "dim_prec",
-    "exact_fraction",
+    "exact_fraction", "exact",
 ]
 
 SIGMA, ADD, KRON, HADAMARD, NEG, PRODUCT, POSTFIX, ATOM = range(8)
@@ -96,6 +99,23 @@ def exact_fraction(v: float) -> tuple[int, int] | None:
     if math.isfinite(v) and not v.is_integer() and (2 * v).is_integer() and abs(v) < 100:
         return int(2 * v), 2
     return None
+
+
+def exact(v: float) -> Exact | None:
+    """How a number prints exactly, or None: an exact fraction (:func:`exact_fraction`:
+    ``1/9``, ``1/2``) or a fraction of a closed form
+    (:func:`~matdiff.expr.numbers.exact_number`: ``2/√π``, ``1/√(2π)``, ``√2``, ``π``,
+    ``log(2)``); each format spells its :meth:`~matdiff.expr.numbers.Exact.parts`.
+
+    >>> str(exact(1.1283791670955126)), str(exact(-0.5)), exact(0.1)
+    ('2/√π', '−1/2', None)
+    """
+    from ..expr.numbers import Exact, exact_number
+
+    frac = exact_fraction(v)
+    if frac is not None:
+        return Exact(*frac)
+    return exact_number(v)
 
 
 def superscript_int(p: int) -> str:

@@ -28,13 +28,22 @@ head and tail.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from ..expr.core import Expr
 from ..expr.functions import FUNCTIONS
-from .layout import LAYOUTS, STYLES, apply_layout, check_choice, transposes, vec_layout
+from .layout import (
+    LAYOUTS,
+    STYLES,
+    apply_layout,
+    check_choice,
+    hessian_blocks,
+    transposes,
+    vec_layout,
+)
 from .mform import (
     MForm,
     _const_exponent,
@@ -56,7 +65,7 @@ from .notation import (
     PRODUCT,
     SIGMA,
     dim_prec,
-    exact_fraction,
+    exact,
     letter_names,
     paren,
 )
@@ -232,7 +241,7 @@ class Printer:
                                                      and t.kind not in LEAVES):
             return True
         if t.kind == "scale" and self.fmt.FRACTION_AFTER \
-                and exact_fraction(abs(t.params[0])) is not None:
+                and exact(abs(t.params[0])) is not None:
             return True  # (I/9) X, not I/9 X
         core = t.args[0] if t.kind == "scale" else t
         return core.kind == "smul" and core.quot and not self._lead_quotient(t)
@@ -245,11 +254,18 @@ class Printer:
         if c == 1.0:
             return text, prec
         minus = self.fmt.MINUS
-        frac = exact_fraction(abs(c)) if self.fmt.FRACTION_AFTER else None
-        if frac is not None:  # x/9, 2x/3, (x ⊙ y)/9: an exact fraction stays exact
-            p, q = frac
-            body = paren(text, prec, PRODUCT)
-            mag = (body if p == 1 else self.fmt.jux_text(str(p), body)) + "/" + str(q)
+        ex = exact(abs(c)) if self.fmt.FRACTION_AFTER else None
+        if ex is not None:
+            # x/9, 2x/3, (x ⊙ y)/9, 2exp(−x²)/√π, x/√(2π), √2x, πx: an exact number
+            # stays exact, its factors before the operand and its divisors after it
+            top, bottom = ex.parts()
+            mag = paren(text, prec, PRODUCT)
+            for f in reversed([f for f in top if f != "1"]):
+                mag = self.fmt.jux_text(f, mag)
+            if bottom:
+                den = bottom[0] if len(bottom) == 1 else \
+                    "(" + functools.reduce(self.fmt.jux_text, bottom) + ")"
+                mag += "/" + den
             return (minus + mag, NEG) if c < 0 else (mag, PRODUCT)
         # (cA) ⊗ B = c(A ⊗ B): a number before a Kronecker product needs no parentheses
         loose = prec in (HADAMARD, KRON)
@@ -652,6 +668,11 @@ def printout(e: Expr, fmt: Any, *, index: bool = False, style: Style | None = No
         # ⊗ is the Kronecker product there: element-wise products print ⊙
         style = replace(style or Style(), product="odot")
     try:
+        blocks = None if index or layout not in ("mixed", "vec") else hessian_blocks(e)
+        if blocks is not None:  # a Hessian by [X, y]: the block matrix of its parts
+            # its blocks read vec(X) with ⊗, the Kronecker product, as the vec layout
+            kron = replace(style or Style(), product="odot")
+            return Printer(fmt, kron, max_chars).top(blocks, False)
         tree = index_form(e) if index else matrix_form(e)
         tree = apply_layout(tree, layout, f_ndim)
         if layout == "vec" and not index:

@@ -37,7 +37,7 @@ from .notation import (
     POSTFIX,
     PRODUCT,
     abbreviate,
-    exact_fraction,
+    exact,
     first_word,
     fmt_number,
     join_capped,
@@ -129,15 +129,23 @@ class UnicodeFormat:
     FRACTION_AFTER = True
 
     def number(self, v: float) -> str:
-        """A number: an exact fraction as one, ``1/9`` (``−2/3``, ``1/2``)."""
-        frac = exact_fraction(v)
-        if frac is not None:
-            return (self.MINUS if frac[0] < 0 else "") + f"{abs(frac[0])}/{frac[1]}"
+        """A number: an exact fraction as one, ``1/9`` (``−2/3``, ``1/2``), a closed
+        form by name, ``2/√π``, ``1/√(2π)``, ``√2``, ``π``, ``log(2)``, ``exp(1)``."""
+        ex = exact(v)
+        if ex is not None:
+            return str(ex)
         return fmt_number(v)
 
     def number_prec(self, v: float) -> int:
-        """The precedence of a positive number's text: ``1/9`` is a quotient."""
-        return PRODUCT if exact_fraction(v) is not None else ATOM
+        """The precedence of a positive number's text: ``1/9``, ``2/√π`` and ``2π``
+        are products, ``√2`` a prefix operator's (as ``√x``), ``π`` an atom."""
+        ex = exact(v)
+        if ex is None:
+            return ATOM
+        top, bottom = ex.parts()
+        if bottom or len(top) > 1:
+            return PRODUCT
+        return ATOM if ex.form is None or ex.form.atom else POSTFIX
 
     def name(self, name: str) -> str:
         return name
@@ -158,8 +166,8 @@ class UnicodeFormat:
         if v == -1.0:
             return self.MINUS + base, NEG
         num = self.number(abs(v))
-        if self.number_prec(abs(v)) != ATOM:
-            num = "(" + num + ")"  # (1/9)1
+        if self.number_prec(abs(v)) < POSTFIX:
+            num = "(" + num + ")"  # (1/9)1, (1/π)·1; √2·1
         mag = self.jux_text(num, base)
         return (self.MINUS + mag, NEG) if v < 0 else (mag, PRODUCT)
 
@@ -187,8 +195,12 @@ class UnicodeFormat:
         """A concatenation as the numpy syntax writes it (and the unicode syntax reads
         it): ``[a, b]`` (a stack: the paper's vector of the parts), ``concat(w, [b])``
         (blocks, the rows among them grouped in brackets); along a later axis,
-        ``stack([a, b], axis=1)``."""
-        texts = [t for t, _ in parts]
+        ``stack([a, b], axis=1)``; a zero block with its dims, ``concat(I, [zeros(n)])``."""
+        # a zero part of a concatenation has no value to show its dims: zeros(m, n),
+        # zeros(n) (in a block matrix, its row and column show them)
+        texts = [self.zeros(a.shape) if node.kind == "stack" and a.kind == "fill"
+                 and a.params[0] == 0.0 and a.shape else t
+                 for (t, _), a in zip(parts, node.args, strict=True)]
         if node.kind == "block":  # NumPy's block([[X, E], [0, X]]); of numbers [[1, 2], …]
             nr, nc = node.params
             rows_text = ", ".join("[" + ", ".join(texts[i * nc:(i + 1) * nc]) + "]"
@@ -219,6 +231,11 @@ class UnicodeFormat:
         tail = f", axis={axis})" if axis else ")"
         return pr.join(["concat(", *_parts(items, ", "), tail]), ATOM
 
+    def zeros(self, shape: tuple) -> str:
+        """A block of zeros inside a concatenation, with its dims (the unicode syntax
+        reads it back): ``zeros(n)``, ``zeros(m, n)``, ``zeros(n + 1)``."""
+        return "zeros(" + ", ".join(self.size(d) for d in shape) + ")"
+
     def take(self, pr: Printer, node: MForm, base: Result) -> Result:
         """A selection as NumPy indexes it: ``x[0]``, ``x[1:]``, ``X[:, 0]``,
         ``(Ax)[−1]``."""
@@ -237,8 +254,7 @@ class UnicodeFormat:
 
     def exponent(self, p: float) -> str:
         """A constant exponent after ``^``: ``2``, ``0.1``, ``(1/2)``, ``(−3/2)``."""
-        frac = exact_fraction(p)
-        if frac is not None:
+        if exact(p) is not None:
             return "(" + self.number(p) + ")"
         return fmt_number(p)
 
@@ -277,9 +293,13 @@ class UnicodeFormat:
 
     def lead_quotient(self, pr: Printer, c: float, den: list[Result], rest: str) -> str:
         """A coefficient in front as a quotient, the paper's ``(2/N)vᵀ``."""
-        d = self.juxtaposed([paren(*res, POSTFIX) for res in den])
-        d = ["(", *d, ")"] if len(den) > 1 else d
-        return pr.join(["(", self.number(c), "/", *d, ")", rest])
+        ex = exact(abs(c))
+        top, bottom = ex.parts() if ex is not None else ([fmt_number(abs(c))], [])
+        # an exact coefficient's divisors join the denominator: (1/(9N))vᵀ, (2/(√π N))vᵀ
+        d = self.juxtaposed([*bottom, *(paren(*res, POSTFIX) for res in den)])
+        d = ["(", *d, ")"] if len(bottom) + len(den) > 1 else d
+        sign = self.MINUS if c < 0 else ""
+        return pr.join(["(", sign, *self.juxtaposed(top or ["1"]), "/", *d, ")", rest])
 
     # ------------------------------------------------------------- index notation
     def sub(self, letters: tuple[str, ...]) -> str:

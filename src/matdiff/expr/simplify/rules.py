@@ -22,7 +22,7 @@ In index notation (``i, j`` output letters, ``a, b`` summed ones, ``c`` a number
     merge_powers     aᵖ aᑫ (one index string)    = aᵖ⁺ᑫ,  xᵢ xᵢ = (x²)ᵢ, a⁰ = 1 into c
     expand_letter    c over an unread output i   = c 1ᵢ
     count_letter     Σₐ c over an unread a       = n c    (n the dim of a)
-    orient_symmetric Sⱼᵢ of a symmetric S        = Sᵢⱼ    (output letters first, in order)
+    orient_symmetric Mⱼᵢ of a symmetric M        = Mᵢⱼ    (output letters first, in order)
     constant_product c 1ᵢ 1ⱼ                     = c, filled to (i, j)
     single_operand   1 · Xᵢⱼ read as ij          = X
     canonical        operands sorted, letters relabelled, so equal products are one node
@@ -382,16 +382,19 @@ def _letter_key(p: Product, c: int) -> tuple[int, int]:
 def _misoriented(p: Product) -> int | None:
     for k, (e, s) in enumerate(zip(p.ops, p.sps)):
         if len(s) == 2 and s[0] != s[1] and _letter_key(p, s[0]) > _letter_key(p, s[1]) \
-                and symmetry(e) == 2:
+                and symmetry(e) > 0:
             return k
     return None
 
 
 @rule("orient_symmetric", _misoriented)
 def orient_symmetric(p: Product, k: int) -> None:
-    """A symmetric operand reads its letters in one order: ``Sⱼᵢ = Sᵢⱼ`` for a
-    symmetric (SPD, diagonal) variable and what keeps the symmetry (``S⁻¹``), output
-    letters first and in the output's order, so ``Sᵀ = S`` and ``S⁻ᵀ = S⁻¹``."""
+    """A symmetric operand reads its letters in one order: ``Mⱼᵢ = Mᵢⱼ`` for every
+    ``M`` that :func:`~matdiff.expr.simplify.structure.is_symmetric` knows (a symmetric,
+    SPD or diagonal variable, ``(XᵀX)⁻¹``, ``A + Aᵀ``, ``BᵀSB`` and what keeps the
+    symmetry), output letters first and in the output's order, so ``Sᵀ = S``,
+    ``S⁻ᵀ = S⁻¹`` and ``(XᵀX)⁻ᵀ = (XᵀX)⁻¹``: equal products become one node and
+    their sums merge (``X(XᵀX)⁻¹ + X(XᵀX)⁻ᵀ = 2X(XᵀX)⁻¹``)."""
     p.sps[k].reverse()
 
 

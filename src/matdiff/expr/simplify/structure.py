@@ -5,9 +5,10 @@
 :func:`symmetry` grades an expression: 0 not known symmetric; 1 symmetric whatever
 its variables (``I``, a constant, ``AAᵀ``); 2 symmetric because a variable is (a
 symmetric, SPD or diagonal ``S``, and what keeps that: ``S⁻¹``, ``S + I``,
-``exp(S)`` element-wise, ``c S``, ``S ⊙ T``, ``S²``, ``AᵀSA``).  Only grade 2
-reorients an operand, so expressions without structured variables keep the normal
-form they always had.
+``exp(S)`` element-wise, ``c S``, ``S ⊙ T``, ``S²``, ``AᵀSA``).  A sum whose terms
+transposing permutes (``A + Aᵀ``) is symmetric too.  Every symmetric operand of a
+product reads its letters in one order (``orient_symmetric``), so ``(XᵀX)⁻ᵀ`` is
+``(XᵀX)⁻¹`` and ``X(XᵀX)⁻¹ + X(XᵀX)⁻ᵀ`` merges to ``2X(XᵀX)⁻¹``.
 
 >>> import matdiff as md
 >>> S = md.matrix("S", "n", "n", symmetric=True)
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
+from collections import Counter
 
 from ..core import Add, Call, Const, Delta, Einsum, Expr, Map, Var
 
@@ -28,7 +30,7 @@ __all__ = ["symmetry", "is_symmetric"]
 _GRADE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 #: a product with more summed letters than this is not searched for a symmetry
-_MAX_SUMMED = 4
+_MAX_SUMMED = 6
 
 
 def is_symmetric(e: Expr) -> bool:
@@ -53,15 +55,36 @@ def _grade(e: Expr) -> int:
     if isinstance(e, (Delta, Const)):
         return 1
     if isinstance(e, Call):
-        # f(S) of a function that keeps symmetry (S⁻¹ of a symmetric S is symmetric)
-        return symmetry(e.children[0]) if getattr(e.spec, "symmetric", False) else 0
-    if isinstance(e, (Add, Map)):
-        # sums and element-wise functions of symmetric matrices are symmetric
+        # f(S) of a function that keeps symmetry (S⁻¹ of a symmetric S is symmetric,
+        # expm(XᵀX) too); L_F(S, E) of symmetric S and E, as L_F(Xᵀ, Eᵀ) = L_F(X, E)ᵀ
+        if not getattr(e.spec, "symmetric", False):
+            return 0
+        grades = [symmetry(c) for c in e.children]
+        return min(grades) and max(grades)
+    if isinstance(e, Add):
+        return _sum_grade(e)
+    if isinstance(e, Map):
+        # element-wise functions of symmetric matrices are symmetric: f(S)ᵢⱼ = f(Sⱼᵢ)
         grades = [symmetry(c) if c.shape else 1 for c in e.children]
         return min(grades) and max(grades)
     if isinstance(e, Einsum):
         return _product_grade(e)
     return 0
+
+
+def _sum_grade(e: Add) -> int:
+    """A sum ``Σₖ Tₖ`` is symmetric when transposing permutes its terms: each term is
+    symmetric (``Tₖᵀ = Tₖ``: ``S + I``) or its transpose is another term, as often as
+    it is one itself (``A + Aᵀ``, ``XᵀA + AᵀX``), since ``(Σₖ Tₖ)ᵀ = Σₖ Tₖᵀ``."""
+    from .products import einsum  # a transpose in normal form (products import rules)
+
+    grades = [symmetry(c) for c in e.children]
+    terms = Counter(c.digest for c in e.children)
+    flipped = Counter(c.digest if g else einsum([c], [(0, 1)], (1, 0)).digest
+                      for c, g in zip(e.children, grades))
+    if flipped != terms:
+        return 0
+    return 2 if any(g == 2 for g in grades) else 1
 
 
 def _product_grade(e: Einsum) -> int:
@@ -76,13 +99,18 @@ def _product_grade(e: Einsum) -> int:
             return 1
         grades.append(symmetry(op) if len(s) == 2 else 0)
     summed = sorted({c for s in e.specs for c in s} - {i, j})
+    structured = any(g == 2 for g in grades)
     if len(summed) > _MAX_SUMMED:
-        return 0
+        # too many letters to search: the transpose in normal form is the product
+        # itself (a sound test, as equal normal forms are equal products: (XᵀX)³)
+        from .products import einsum
+
+        same = einsum([e], [(0, 1)], (1, 0)).digest == e.digest
+        return (2 if structured else 1) if same else 0
     want = _signature(e, {})
     for perm in itertools.permutations(summed):
         rename = {i: j, j: i, **dict(zip(summed, perm))}
         if _signature(e, rename) == want:
-            structured = any(g == 2 for g in grades)
             return 2 if structured else 1
     return 0
 

@@ -159,7 +159,10 @@ def to_numpy(tree: MForm, values: Mapping[str, Any],
                                 for x, row in zip(a, rows, strict=True)], axis=axis)
         elif k == "block":
             nr, nc = node.params
-            v = np.block([[a[i * nc + j] for j in range(nc)] for i in range(nr)])
+            # cells of a block matrix are matrices: a column n × 1, a row 1 × n
+            cells = [matrix(c, x) if any(m.shape for m in node.args) else x
+                     for c, x in zip(node.args, a, strict=True)]
+            v = np.block([[cells[i * nc + j] for j in range(nc)] for i in range(nr)])
         elif k == "take":
             # NumPy reads the key as it is printed: that is the proof of the printout
             sel = tuple(_key(t, sizes) for t in node.params[0])

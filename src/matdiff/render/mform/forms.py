@@ -11,6 +11,7 @@ from ...expr.core import Add, Call, Const, Delta, Einsum, Expr, Map, Shape, Size
 from ...expr.dims import dim_add
 from ...expr.matrix_functions import MATRIX_FUNCTIONS
 from ...expr.selection import Concat, Take
+from ...expr.simplify.structure import is_symmetric
 from .factoring import SumFactoring
 from .kron import KronForms
 from .reading import ProductReading
@@ -47,6 +48,10 @@ class Forms(SumFactoring, ProductReading, KronForms):
         #: function: ``step(wᵀx + b)x`` as ``f = max(0, wᵀx + b)`` was written)
         self.written = written
         self.kept = kept
+        #: the ids of the forms read from an expression that is symmetric
+        #: (:func:`matdiff.expr.simplify.structure.is_symmetric`: ``(XᵀX)⁻¹``,
+        #: ``A + Aᵀ``, ``BᵀSB``): ``Mᵀ = M``, so their transposes print as they do
+        self._symmetric: set[int] = set()
 
     def make(self, kind: str, args: Sequence[MForm], params: tuple[Any, ...], shape: Shape,
              orient: str) -> MForm:
@@ -100,7 +105,7 @@ class Forms(SumFactoring, ProductReading, KronForms):
             return a
         if k == "T":
             return a.args[0]
-        if k in ("eye", "diag") or _symmetric(a):
+        if k in ("eye", "diag") or id(a) in self._symmetric or _symmetric(a):
             return a
         if k == "fill" and o == "m":
             return self.fill(a.params[0], a.shape[::-1])
@@ -501,7 +506,13 @@ class Forms(SumFactoring, ProductReading, KronForms):
     # ============================================================= expressions
     def from_expr(self, node: Expr, kids: list[MForm], index: bool = False) -> MForm:
         """The form of one node over its children's forms (``index``: a product stays
-        in index notation)."""
+        in index notation); the form of a symmetric matrix is its own transpose."""
+        form = self._from_expr(node, kids, index)
+        if len(node.shape) == 2 and form.orient == "m" and is_symmetric(node):
+            self._symmetric.add(id(form))
+        return form
+
+    def _from_expr(self, node: Expr, kids: list[MForm], index: bool) -> MForm:
         if isinstance(node, Var):
             return self.sym(node.name, node.shape, node.structure)
         if isinstance(node, Const):
@@ -548,7 +559,8 @@ def _symmetric(a: MForm) -> bool:
     if k == "sym":
         return len(a.params) > 1
     if k == "call":
-        return MATRIX_FUNCTIONS[a.params[0]].symmetric and _symmetric(a.args[0])
+        return MATRIX_FUNCTIONS[a.params[0]].symmetric and all(
+            _symmetric(t) or t.kind in ("eye", "diag") for t in a.args)
     if k in ("add", "had"):
         return all(_symmetric(t) or t.kind in ("eye", "diag") for t in a.args)
     if k == "scale":
