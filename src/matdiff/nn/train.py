@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..compile import threads as _threads
 from ..optim import LRSchedule, Optimizer, make_optimizer
 from .callbacks import Callback, LearningRateScheduler
 from .errors import DataError, NNError, NonFiniteLossError
@@ -231,6 +232,10 @@ class TrainStep:
         self._fns: dict[_Shapes, Callable[..., Any]] = {}
         self._args: list[np.ndarray] = []
         self._ix = self._iy = -1
+        # on two threads the whole step holds BLAS to one where it would split the
+        # optimizer's Σg² (a dot product: memory-bound; compile/threads.py)
+        self._hold = _threads.threads() > 1 and sum(
+            p.size for p in model.params.values()) > _threads.DOT_THREADED
 
     def __call__(self, X: Any, y: Any, *, checked: bool = False) -> float:
         """Take one step on the batch ``(X, y)`` and return its loss.  ``checked``
@@ -245,6 +250,12 @@ class TrainStep:
             fn = self._prepare(X, y, key)
         args = self._args
         args[self._ix], args[self._iy] = X, y
+        if self._hold:
+            with _threads.one_blas_thread():
+                return self._step(fn, args)
+        return self._step(fn, args)
+
+    def _step(self, fn: Callable[..., Any], args: list[np.ndarray]) -> float:
         out = fn(*args)
         value = float(out[0])
         if not math.isfinite(value):

@@ -1,0 +1,316 @@
+"""Two cores where they pay: the thread policy of the compiled NumPy code.
+
+One place decides how a compiled NumPy function uses the cores the process may run
+on (:func:`threads`: 2 where two cores are free for it and BLAS was given two
+threads, else 1).  With one, nothing here runs.  With two, each specialisation
+(:func:`policy`, called once per generated code by ``compile/api.py``) is run one
+of three ways, chosen from its products' arithmetic intensity: the multiply-adds of
+every matrix product (contracted pairwise in opt_einsum's greedy order, as
+``rowblock._row_macs`` costs them) per byte of its operands and result.
+
+* **One BLAS thread** (:class:`OneBlasThread`) for memory-bound products (GEMV,
+  small GEMMs: at most :data:`SPLIT_INTENSITY` multiply-adds a byte).  OpenBLAS
+  splits such a product over two threads and its worker busy-waits after each call;
+  on a loaded two-core machine the call then waits for a core: measured, the
+  2-thread ``X @ w`` at 10⁴ x 100 took 8–16 ms (a scheduler time slice) against
+  0.24–0.5 ms on one thread, and the whole logistic-regression gradient 16 ms
+  against 1.0 ms.  XLA runs these on one thread too.
+* **Two halves** (:class:`~.rowblock.RowBlocked` with two blocks) for compute-bound
+  products whose outputs are rows or sums over rows of the batch
+  (:func:`~.rowblock.analyse`: the analysis of the one-pass loop, reused): each half
+  of the batch runs the same generated code on its own Python thread with BLAS on one
+  thread, the sums are added.  The fused element-wise kernels and NumPy's
+  element-wise calls run on both cores too, which two BLAS threads never give; and
+  a Python thread waits for the other by blocking (a lock), not by spinning, so a
+  busy second core costs at most the serial time.
+* **Two BLAS threads** (unchanged) for compute-bound products that are not
+  row-local.
+
+Products that OpenBLAS runs on one thread anyway (under :data:`SMALL_MACS` and
+:data:`GEMM_THREADED` multiply-adds) are left alone: holding BLAS costs 2–5 µs a
+call.  BLAS is held through
+threadpoolctl's controller (made once, at the first call that needs it, never at
+import: listing the libraries takes ~0.5 ms, a limit through ``limit()`` ~10 µs, the
+library's own setter ~1 µs); nothing process-wide changes outside a call, and where
+threadpoolctl is missing the code runs as generated (on one Python thread).
+
+>>> import numpy as np, matdiff as md
+>>> X, w = md.matrix("X", "N", "d"), md.vector("w", "d")
+>>> f = md.mean(md.log(1 + md.exp(-(X @ w))))
+>>> rng = np.random.default_rng(0)
+>>> vals = {"X": rng.standard_normal((2000, 50)), "w": np.zeros(50)}
+>>> fn = md.compile([f, md.derive(f, w)])
+>>> v, g = fn(vals)
+>>> kind = type(fn.specialised(vals)).__name__   # OneBlasThread on two cores
+>>> kind in ("function", "OneBlasThread")
+True
+>>> bool(np.isclose(v, np.log(2)))
+True
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..expr.core import Einsum, Expr, topo_order
+from ..expr.dims import dim_size
+
+__all__ = ["threads", "one_blas_thread", "pair", "policy", "products", "OneBlasThread",
+           "SMALL_MACS", "GEMM_THREADED", "MIN_SPLIT_MACS", "SPLIT_INTENSITY",
+           "MIN_HALF_ROWS", "DOT_THREADED"]
+
+#: OpenBLAS runs a matrix-vector product of fewer than 2304·4 = 9216 entries, and a
+#: matrix product of fewer than 65536·4 multiply-adds, on one thread anyway
+#: (interface/gemv.c, gemm.c: GEMM_MULTITHREAD_THRESHOLD 4): where every product is
+#: smaller, BLAS is left as it is (holding it costs 2–5 µs a call: 10% of the
+#: 10-32-1 network's step)
+SMALL_MACS = 9216
+GEMM_THREADED = 262144
+#: the batch is split in halves only from this many multiply-adds in all (a split
+#: costs ~50 µs: two more generated calls, the other thread's wake-up; measured on
+#: the neuron's step, 22 µs whole against 75 µs in halves)
+MIN_SPLIT_MACS = 4_000_000
+#: above this many multiply-adds per byte of the products' operands and results a
+#: function is compute-bound: its batch is split into two halves where the outputs
+#: are row-local, else BLAS keeps two threads; at or below, BLAS runs on one thread.
+#: Measured (benchmarks/README.md, "Two cores"): a GEMV is 0.125, the MLP
+#: 784-128-10's step at a batch of 64 3.4, 784-512-10 at 256 9.5
+SPLIT_INTENSITY = 2.0
+#: OpenBLAS splits a dot product over its threads from this many entries on
+#: (interface/dot.c): the training step's Σg² check (``nn/train.py``) holds BLAS to
+#: one thread above it
+DOT_THREADED = 10000
+#: the batch is split in halves only from this many rows each (a half costs a few
+#: µs of Python calls and a wake-up of the other thread, ~20 µs)
+MIN_HALF_ROWS = 16
+
+
+# ------------------------------------------------------------------ how many threads
+_THREADS: list[int] = []
+
+
+def threads() -> int:
+    """Threads for the compiled NumPy code: 2 where the process may run on two cores
+    and BLAS was allowed two threads (``OPENBLAS_NUM_THREADS`` and friends, read
+    once), else 1; ``MATDIFF_THREADS`` (or the older ``MATDIFF_ROWBLOCK_THREADS``)
+    overrides, clamped to 1..2.
+
+    >>> threads() in (1, 2)
+    True
+    """
+    if not _THREADS:
+        env = (os.environ.get("MATDIFF_THREADS", "").strip()
+               or os.environ.get("MATDIFF_ROWBLOCK_THREADS", "").strip())
+        if env.isdigit():
+            _THREADS.append(max(1, min(2, int(env))))
+        else:
+            try:
+                cores = len(os.sched_getaffinity(0))
+            except AttributeError:  # pragma: no cover - not Linux
+                cores = os.cpu_count() or 1
+            _THREADS.append(2 if cores >= 2 and _blas_threads() >= 2 else 1)
+    return _THREADS[0]
+
+
+def _threadpoolctl() -> Any:
+    """threadpoolctl (installed with scikit-learn and SciPy's stack), or ``None``."""
+    try:
+        import threadpoolctl  # type: ignore[import-untyped]
+    except ImportError:  # threadpoolctl is optional
+        return None
+    return threadpoolctl
+
+
+def _blas_threads() -> int:
+    """The fewest threads any loaded BLAS may use (1 without threadpoolctl)."""
+    tpc = _threadpoolctl()
+    if tpc is None:
+        return 1
+    counts = [p.get("num_threads", 1) for p in tpc.threadpool_info()
+              if p.get("user_api") == "blas"]
+    return min(counts) if counts else 1
+
+
+#: the BLAS libraries' threadpoolctl controllers, found once (``[None]``: none)
+_BLAS: list[Any] = []
+
+
+def _blas_libs() -> list[Any] | None:
+    if not _BLAS:
+        tpc = _threadpoolctl()
+        libs = None
+        if tpc is not None:
+            libs = [lc for lc in tpc.ThreadpoolController().lib_controllers
+                    if lc.user_api == "blas"] or None
+        _BLAS.append(libs)
+    return _BLAS[0]
+
+
+class _OneBlasThread:
+    """The context of :func:`one_blas_thread` (a class: ~1 µs, where a
+    ``contextmanager`` generator and threadpoolctl's ``limit`` cost 9–14 µs)."""
+
+    __slots__ = ("held",)
+
+    def __enter__(self) -> None:
+        libs = _BLAS[0] if _BLAS else _blas_libs()
+        self.held: list[tuple[Any, int]] = []
+        if libs is None:
+            return
+        for lc in libs:
+            n = lc.get_num_threads()
+            if n is not None and n > 1:
+                lc.set_num_threads(1)
+                self.held.append((lc, n))
+
+    def __exit__(self, *exc: object) -> None:
+        for lc, n in self.held:
+            lc.set_num_threads(n)
+
+
+def one_blas_thread() -> _OneBlasThread:
+    """A context in which BLAS runs on one thread, as it was after it.  Each library's
+    own setter is called (through threadpoolctl's controller, found once); a library
+    already on one thread (a nested block, a user's ``threadpool_limits``) is left
+    alone.
+
+    >>> import numpy as np
+    >>> with one_blas_thread():
+    ...     float(np.ones(3) @ np.ones(3))
+    3.0
+    """
+    return _OneBlasThread()
+
+
+# ------------------------------------------------------------------ the second thread
+class _Worker:
+    """One daemon thread that runs a job while the caller runs another
+    (:func:`pair`); made at its first job, again after a fork."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.done: queue.SimpleQueue = queue.SimpleQueue()
+        self.busy = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while True:
+            job = self.jobs.get()
+            try:
+                self.done.put((True, job()))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+                self.done.put((False, exc))
+
+    def pair(self, here: Callable[[], Any], there: Callable[[], Any]) -> tuple[Any, Any]:
+        if not self.busy.acquire(blocking=False):
+            # the worker is taken (another thread's call, or a pair inside a pair):
+            # the two jobs one after the other, on this thread
+            return here(), there()
+        try:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._loop, daemon=True,
+                                               name="matdiff-worker")
+                self.thread.start()
+            self.jobs.put(there)
+            try:
+                first = here()
+            finally:  # the other job ends before its arrays may go (and its error wins)
+                ok, second = self.done.get()
+            if not ok:
+                raise second
+            return first, second
+        finally:
+            self.busy.release()
+
+
+_WORKER = [_Worker()]
+if hasattr(os, "register_at_fork"):  # a forked child has no worker thread: a new one
+    os.register_at_fork(after_in_child=lambda: _WORKER.__setitem__(0, _Worker()))
+
+
+def pair(here: Callable[[], Any], there: Callable[[], Any]) -> tuple[Any, Any]:
+    """``(here(), there())``, ``there`` run on a second thread while ``here`` runs on
+    this one; an error in either is raised here, after both have ended.  The two run
+    one after the other where the second thread is busy.
+
+    >>> pair(lambda: 1, lambda: 2)
+    (1, 2)
+    """
+    return _WORKER[0].pair(here, there)
+
+
+# ------------------------------------------------------------------ the policy
+def products(outputs: Sequence[Expr], sizes: Mapping[str, int], itemsize: int
+             ) -> tuple[float, float, bool]:
+    """``(multiply-adds, bytes, threaded)`` of the matrix products (einsums of two or
+    more operands) of ``outputs`` at ``sizes``: each product once, costed pairwise in
+    opt_einsum's greedy order; its bytes are its operands' and its result's;
+    ``threaded``: some product is one that OpenBLAS splits over its threads (a
+    result of one axis or none from :data:`SMALL_MACS` multiply-adds, a matrix from
+    :data:`GEMM_THREADED`).
+
+    >>> import matdiff as md
+    >>> X, w = md.matrix("X", "N", "d"), md.vector("w", "d")
+    >>> products([X @ w], {"N": 1000, "d": 10}, 8)   # a GEMV: 1/8 multiply-add a byte
+    (10000.0, 88080.0, True)
+    """
+    from .rowblock import _row_macs  # one costing of a product, the row loop's
+
+    seen: set[int] = set()
+    macs = nbytes = 0.0
+    threaded = False
+    for out in outputs:
+        for node in topo_order(out):
+            if id(node) in seen or not isinstance(node, Einsum) or len(node.children) < 2:
+                continue
+            seen.add(id(node))
+            # no dim is called "": every dim at its full size
+            m = _row_macs(node, "", sizes)
+            macs += m
+            threaded = threaded or m >= (SMALL_MACS if len(node.shape) <= 1 else
+                                         GEMM_THREADED)
+            nbytes += itemsize * sum(math.prod(dim_size(d, sizes) for d in e.shape)
+                                     for e in (*node.children, node))
+    return macs, nbytes, threaded
+
+
+class OneBlasThread:
+    """A generated function run with BLAS on one thread (:func:`one_blas_thread`);
+    called like it.  ``fn`` is the function it runs."""
+
+    def __init__(self, fn: Callable[..., tuple]) -> None:
+        self.fn = fn
+
+    def __call__(self, *arrs: Any) -> tuple:
+        with one_blas_thread():
+            return self.fn(*arrs)
+
+
+def policy(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, int],
+           table: Any, fn: Callable[..., tuple]) -> Callable[..., tuple]:
+    """``fn`` (the whole-array code of ``outputs`` at ``sizes``, or its row-blocked
+    form) as it should run on this process's cores: itself on one thread (or where
+    its products are small, or it is row-blocked: the loop's driver holds BLAS
+    itself), else with BLAS on one thread, in two halves of the batch, or itself with
+    two BLAS threads, as the module's docstring says."""
+    from .rowblock import RowBlocked, row_blocked
+
+    if threads() < 2 or isinstance(fn, RowBlocked):
+        return fn
+    if _blas_libs() is None:  # nothing to hold: BLAS stays as it is
+        return fn
+    itemsize = np.dtype(getattr(table, "precision", "float64")).itemsize
+    macs, nbytes, threaded = products(outputs, sizes, itemsize)
+    if not threaded:  # OpenBLAS keeps to one thread here anyway
+        return fn
+    if macs > SPLIT_INTENSITY * nbytes and macs >= MIN_SPLIT_MACS:
+        halves = row_blocked(outputs, inputs, sizes, table, blocks=2)
+        return fn if halves is None else halves
+    return OneBlasThread(fn)
