@@ -101,10 +101,11 @@ def _two_threads(outputs, vals, mode: str):
         mp.setattr(thr, "GEMM_THREADED", 0)
         mp.setattr(thr, "MIN_SPLIT_MACS", 0)
         if mode == "halves":
+            mp.setattr(thr, "_MODE", ["halves"])
             mp.setattr(thr, "SPLIT_INTENSITY", -1.0)
             mp.setattr(thr, "MIN_HALF_ROWS", 1)
         elif mode == "one_blas":
-            mp.setattr(thr, "SPLIT_INTENSITY", float("inf"))
+            mp.setattr(thr, "_MODE", ["one_blas"])
         else:
             mp.setattr(rowblock, "MIN_BYTES", 0)
             mp.setattr(rowblock, "block_rows", lambda n, row_bytes, target: 4)
@@ -193,6 +194,7 @@ def test_training_step_on_two_threads_takes_the_one_thread_steps(loss):
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(thr, "_THREADS", [n_threads])
             if split:
+                mp.setattr(thr, "_MODE", ["halves"])
                 mp.setattr(thr, "SMALL_MACS", 0)
                 mp.setattr(thr, "GEMM_THREADED", 0)
                 mp.setattr(thr, "MIN_SPLIT_MACS", 0)
@@ -270,24 +272,33 @@ def test_a_dropped_half_is_caught(monkeypatch):
 
 
 # ------------------------------------------------------------ the policy's choices
-def test_the_policy_chooses_by_intensity(monkeypatch):
-    """With the default knobs on two threads: a GEMV-bound gradient (logistic
-    regression) runs with one BLAS thread, a GEMM-bound MLP in halves, a small
-    problem as generated, and a compute-bound product that is not row-local
-    (``XXᵀ``) keeps its two BLAS threads."""
+@pytest.mark.parametrize("policy", thr.MODES)
+def test_the_policy_chooses(policy, monkeypatch):
+    """With the default knobs on two threads: a small problem runs as generated
+    (OpenBLAS keeps it on one thread); under ``"one_blas"`` a GEMV-bound gradient
+    (logistic regression), a GEMM-bound MLP and a product that is not row-local
+    (``AAᵀ``) run with one BLAS thread; under ``"halves"`` the MLP is split in
+    halves, the others still hold BLAS; under ``"off"`` nothing changes."""
     monkeypatch.setattr(thr, "_THREADS", [2])
+    monkeypatch.setattr(thr, "_MODE", [policy])
     if thr._blas_libs() is None:  # pragma: no cover - threadpoolctl is installed here
         pytest.skip("threadpoolctl cannot see a BLAS")
+    held = OneBlasThread if policy != "off" else type(lambda: 0)
     big = _values(3000, d=50)
     lr = md.compile([LOGREG, md.derive(LOGREG, w)])
-    assert isinstance(lr.specialised({n: big[n] for n in "Xyw"}), OneBlasThread)
+    assert type(lr.specialised({n: big[n] for n in "Xyw"})) is held
     loss, wrt = _mlp()
     rng = np.random.default_rng(0)
     mv = {"X": rng.standard_normal((256, 300)), "Y": np.eye(10)[rng.integers(0, 10, 256)],
           "W1": rng.standard_normal((300, 200)), "b1": np.zeros(200),
           "W2": rng.standard_normal((200, 10)), "b2": np.zeros(10)}
-    spec = md.compile([loss] + [md.derive(loss, p) for p in wrt[:4]]).specialised(mv)
-    assert isinstance(spec, RowBlocked) and spec.halves
+    mlp = md.compile([loss] + [md.derive(loss, p) for p in wrt[:4]])
+    spec = mlp.specialised(mv)
+    if policy == "halves":
+        assert isinstance(spec, RowBlocked) and spec.halves
+    else:
+        assert type(spec) is held
+    _same(mlp(mv), _one_thread([loss] + [md.derive(loss, p) for p in wrt[:4]], mv)[1])
     small = md.compile([LOGREG, md.derive(LOGREG, w)])
     sv = _values(20)
     assert not isinstance(small.specialised({n: sv[n] for n in "Xyw"}),
@@ -295,8 +306,19 @@ def test_the_policy_chooses_by_intensity(monkeypatch):
     A = md.matrix("A", "n", "m")
     gram = md.compile(md.sum(md.tanh(A @ A.T)))
     gv = {"A": rng.standard_normal((300, 300))}
-    assert not isinstance(gram.specialised(gv), (OneBlasThread, RowBlocked))
+    assert type(gram.specialised(gv)) is held
     np.testing.assert_allclose(gram(gv), np.tanh(gv["A"] @ gv["A"].T).sum(), rtol=1e-12)
+
+
+def test_policy_from_the_environment(monkeypatch):
+    for env, want in (("halves", "halves"), ("OFF", "off"), ("", "one_blas"),
+                      ("nonsense", "one_blas"), ("one_blas", "one_blas")):
+        monkeypatch.setattr(thr, "_MODE", [])
+        monkeypatch.setenv("MATDIFF_THREAD_POLICY", env)
+        assert thr.mode() == want
+    monkeypatch.setattr(thr, "_THREADS", [2])
+    monkeypatch.setattr(thr, "_MODE", ["off"])
+    assert not thr.holds()
 
 
 def test_products_cost_a_gemv_and_a_gemm():

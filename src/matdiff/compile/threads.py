@@ -3,36 +3,44 @@
 One place decides how a compiled NumPy function uses the cores the process may run
 on (:func:`threads`: 2 where two cores are free for it and BLAS was given two
 threads, else 1).  With one, nothing here runs.  With two, each specialisation
-(:func:`policy`, called once per generated code by ``compile/api.py``) is run one
-of three ways, chosen from its products' arithmetic intensity: the multiply-adds of
-every matrix product (contracted pairwise in opt_einsum's greedy order, as
-``rowblock._row_macs`` costs them) per byte of its operands and result.
+(:func:`policy`, called once per generated code by ``compile/api.py``) runs in one
+of three ways (:func:`mode`, ``MATDIFF_THREAD_POLICY``):
 
-* **One BLAS thread** (:class:`OneBlasThread`) for memory-bound products (GEMV,
-  small GEMMs: at most :data:`SPLIT_INTENSITY` multiply-adds a byte).  OpenBLAS
-  splits such a product over two threads and its worker busy-waits after each call;
-  on a loaded two-core machine the call then waits for a core: measured, the
-  2-thread ``X @ w`` at 10⁴ x 100 took 8–16 ms (a scheduler time slice) against
-  0.24–0.5 ms on one thread, and the whole logistic-regression gradient 16 ms
-  against 1.0 ms.  XLA runs these on one thread too.
-* **Two halves** (:class:`~.rowblock.RowBlocked` with two blocks) for compute-bound
-  products whose outputs are rows or sums over rows of the batch
-  (:func:`~.rowblock.analyse`: the analysis of the one-pass loop, reused): each half
-  of the batch runs the same generated code on its own Python thread with BLAS on one
-  thread, the sums are added.  The fused element-wise kernels and NumPy's
-  element-wise calls run on both cores too, which two BLAS threads never give; and
-  a Python thread waits for the other by blocking (a lock), not by spinning, so a
-  busy second core costs at most the serial time.
-* **Two BLAS threads** (unchanged) for compute-bound products that are not
-  row-local.
+* ``"one_blas"`` (the default): **BLAS held to one thread** (:class:`OneBlasThread`)
+  for the call.  OpenBLAS splits a product over its two threads and its worker
+  busy-waits after each call; on a loaded two-core machine the call then waits for
+  a core.  Measured here (2 cores shared with other sessions' test runs, load
+  average 2–7): the 2-thread ``X @ w`` at 10⁴ x 100 took 8–16 ms (a scheduler time
+  slice) against 0.24–0.5 ms on one thread, the logistic-regression gradient 16 ms
+  against 1.0 ms; the MLP 784-128-10's training step 6.5–69 ms against 1.4–2.1 ms,
+  784-512-10's 10.5–138 ms against 14–49 ms, and one 784-1024-10 step at a batch of
+  1024 368 ms against 177 ms.  XLA's step took the same time as the one-thread step
+  (0.93–1.19 of it): under that load it had about one core too (CPU time / wall
+  time 0.4–1.0).
+* ``"halves"``: where the products are bound by arithmetic (more than
+  :data:`SPLIT_INTENSITY` multiply-adds per byte of their operands and results,
+  from :data:`MIN_SPLIT_MACS` multiply-adds) and the outputs are rows or sums over
+  rows of the batch (:func:`~.rowblock.analyse`, the one-pass loop's analysis,
+  reused): **the batch in two halves** (:class:`~.rowblock.RowBlocked` of two
+  blocks), each run by the same generated code on its own Python thread with BLAS
+  on one thread, the sums added.  The element-wise calls run on both cores too;
+  elsewhere as ``"one_blas"``.  Not the default: in every measurement above it was
+  slower than ``"one_blas"`` (784-128-10: 1.1–3.0x JAX against 0.93–1.19x;
+  784-1024-10: 217 against 177 ms), since a half that gives up the GIL for a BLAS
+  call waits up to the interpreter's switch interval (5 ms) to get it back while
+  the other half runs Python; it may pay on a quiet machine.
+* ``"off"``: the code as generated, BLAS on its own threads.
 
-Products that OpenBLAS runs on one thread anyway (under :data:`SMALL_MACS` and
-:data:`GEMM_THREADED` multiply-adds) are left alone: holding BLAS costs 2–5 µs a
-call.  BLAS is held through
-threadpoolctl's controller (made once, at the first call that needs it, never at
-import: listing the libraries takes ~0.5 ms, a limit through ``limit()`` ~10 µs, the
-library's own setter ~1 µs); nothing process-wide changes outside a call, and where
-threadpoolctl is missing the code runs as generated (on one Python thread).
+Products that OpenBLAS runs on one thread anyway (a matrix-vector product under
+:data:`SMALL_MACS` entries, a matrix product under :data:`GEMM_THREADED`
+multiply-adds) are left alone: holding BLAS costs 2–5 µs a call (10% of the
+10-32-1 network's step).  Row-blocked code (``rowblock.py``) holds BLAS itself.
+Products are costed pairwise in opt_einsum's greedy order, as ``rowblock._row_macs``
+costs them.  BLAS is held through threadpoolctl's controller (made at the first
+call that needs it, never at import: listing the libraries takes ~0.5 ms, a limit
+through its ``limit()`` 9–14 µs, each library's own setter ~1 µs); nothing
+process-wide changes outside a call, and where threadpoolctl is missing the code
+runs as generated.
 
 >>> import numpy as np, matdiff as md
 >>> X, w = md.matrix("X", "N", "d"), md.vector("w", "d")
@@ -62,7 +70,8 @@ import numpy as np
 from ..expr.core import Einsum, Expr, topo_order
 from ..expr.dims import dim_size
 
-__all__ = ["threads", "one_blas_thread", "pair", "policy", "products", "OneBlasThread",
+__all__ = ["threads", "mode", "holds", "one_blas_thread", "pair", "policy", "products",
+           "OneBlasThread", "MODES",
            "SMALL_MACS", "GEMM_THREADED", "MIN_SPLIT_MACS", "SPLIT_INTENSITY",
            "MIN_HALF_ROWS", "DOT_THREADED"]
 
@@ -77,11 +86,12 @@ GEMM_THREADED = 262144
 #: costs ~50 µs: two more generated calls, the other thread's wake-up; measured on
 #: the neuron's step, 22 µs whole against 75 µs in halves)
 MIN_SPLIT_MACS = 4_000_000
+#: the policies (:func:`mode`)
+MODES = ("one_blas", "halves", "off")
+_MODE: list[str] = []
 #: above this many multiply-adds per byte of the products' operands and results a
-#: function is compute-bound: its batch is split into two halves where the outputs
-#: are row-local, else BLAS keeps two threads; at or below, BLAS runs on one thread.
-#: Measured (benchmarks/README.md, "Two cores"): a GEMV is 0.125, the MLP
-#: 784-128-10's step at a batch of 64 3.4, 784-512-10 at 256 9.5
+#: function is bound by arithmetic (policy ``"halves"`` splits its batch): a GEMV is
+#: 0.125, the MLP 784-128-10's loss and gradients at a batch of 64 about 5
 SPLIT_INTENSITY = 2.0
 #: OpenBLAS splits a dot product over its threads from this many entries on
 #: (interface/dot.c): the training step's Σg² check (``nn/train.py``) holds BLAS to
@@ -293,24 +303,42 @@ class OneBlasThread:
             return self.fn(*arrs)
 
 
+def mode() -> str:
+    """The thread policy on two threads: ``MATDIFF_THREAD_POLICY`` (``"one_blas"``,
+    ``"halves"`` or ``"off"``; read once), ``"one_blas"`` by default.
+
+    >>> mode() in MODES
+    True
+    """
+    if not _MODE:
+        env = os.environ.get("MATDIFF_THREAD_POLICY", "").strip().lower()
+        _MODE.append(env if env in MODES else "one_blas")
+    return _MODE[0]
+
+
+def holds() -> bool:
+    """Whether this process holds BLAS to one thread where it would split a product:
+    two threads, a policy other than ``"off"``, a BLAS that threadpoolctl sees."""
+    return threads() > 1 and mode() != "off" and _blas_libs() is not None
+
+
 def policy(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, int],
            table: Any, fn: Callable[..., tuple]) -> Callable[..., tuple]:
     """``fn`` (the whole-array code of ``outputs`` at ``sizes``, or its row-blocked
-    form) as it should run on this process's cores: itself on one thread (or where
-    its products are small, or it is row-blocked: the loop's driver holds BLAS
-    itself), else with BLAS on one thread, in two halves of the batch, or itself with
-    two BLAS threads, as the module's docstring says."""
+    form) as it should run on this process's cores: itself on one thread, where its
+    products are small, where it is row-blocked (the loop's driver holds BLAS
+    itself) or the policy is ``"off"``; else with BLAS on one thread, or in two
+    halves of the batch (policy ``"halves"``), as the module's docstring says."""
     from .rowblock import RowBlocked, row_blocked
 
-    if threads() < 2 or isinstance(fn, RowBlocked):
-        return fn
-    if _blas_libs() is None:  # nothing to hold: BLAS stays as it is
+    if isinstance(fn, RowBlocked) or not holds():
         return fn
     itemsize = np.dtype(getattr(table, "precision", "float64")).itemsize
     macs, nbytes, threaded = products(outputs, sizes, itemsize)
     if not threaded:  # OpenBLAS keeps to one thread here anyway
         return fn
-    if macs > SPLIT_INTENSITY * nbytes and macs >= MIN_SPLIT_MACS:
+    if mode() == "halves" and macs > SPLIT_INTENSITY * nbytes and macs >= MIN_SPLIT_MACS:
         halves = row_blocked(outputs, inputs, sizes, table, blocks=2)
-        return fn if halves is None else halves
+        if halves is not None:
+            return halves
     return OneBlasThread(fn)

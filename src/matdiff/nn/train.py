@@ -234,7 +234,7 @@ class TrainStep:
         self._ix = self._iy = -1
         # on two threads the whole step holds BLAS to one where it would split the
         # optimizer's Σg² (a dot product: memory-bound; compile/threads.py)
-        self._hold = _threads.threads() > 1 and sum(
+        self._hold = _threads.holds() and sum(
             p.size for p in model.params.values()) > _threads.DOT_THREADED
 
     def __call__(self, X: Any, y: Any, *, checked: bool = False) -> float:
