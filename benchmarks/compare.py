@@ -788,7 +788,8 @@ def _blocked_and_whole(md, rowblock, f, wrt, vals, t0):
 
 def _other_policies(md, f, wrt, vals):
     """With two threads: the value-and-gradient of ``f`` compiled under each other
-    thread policy (``matdiff.compile.threads``), called once: ``matdiff_blas2``
+    thread policy (``matdiff.compile.threads``; ``matdiff`` is ``"auto"``), called
+    once: ``matdiff_one_blas`` (BLAS held to one thread), ``matdiff_blas2``
     (``"off"``: BLAS on its own two threads, as before the policy) and
     ``matdiff_halves`` (the batch in two halves where the products are bound by
     arithmetic); name -> call.  Nothing with one thread."""
@@ -797,7 +798,8 @@ def _other_policies(md, f, wrt, vals):
     if thr.threads() < 2:
         return {}
     calls = {}
-    for name, policy in (("matdiff_blas2", "off"), ("matdiff_halves", "halves")):
+    for name, policy in (("matdiff_one_blas", "one_blas"), ("matdiff_blas2", "off"),
+                         ("matdiff_halves", "halves")):
         saved, thr._MODE[:] = list(thr._MODE), [policy]
         try:
             c = md.value_and_grad(f, wrt)

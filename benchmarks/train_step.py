@@ -27,10 +27,12 @@ all timed steps, ``ratio`` = matdiff median / peer median (< 1: matdiff faster).
   bias correction) written by hand; parameters and state passed in and returned.
 
 With ``--threads 2`` matdiff's step runs as ``matdiff.compile.threads`` decides
-(``matdiff``: BLAS held to one thread), and two more rows time the same step with
-another policy (issue 16, item 4): ``matdiff_blas2`` (``"off"``: BLAS on its two
-threads, as before the policy) and ``matdiff_halves`` (``"halves"``: the batch in
-two halves on two Python threads where its products are bound by arithmetic).
+(``matdiff``: ``"auto"``, each compiled function measuring its candidates where it
+runs), and three more rows time the same step with one policy forced (issue 16,
+item 4): ``matdiff_one_blas`` (BLAS held to one thread), ``matdiff_blas2``
+(``"off"``: BLAS on its two threads, as before the policy) and ``matdiff_halves``
+(the batch in two halves on two Python threads where its products are bound by
+arithmetic).
 Each contender's batch of timed steps follows a 5 ms pause and one untimed step, so
 that the previous contender's pool threads (XLA's, torch's, OpenBLAS's), which
 busy-wait after their work, have gone to sleep and its own are awake.
@@ -117,7 +119,8 @@ def main() -> None:  # noqa: C901 - one benchmark, three contenders
     from matdiff.compile import threads as md_threads
 
     #: with two threads: the thread policy forced one way (name -> its knobs)
-    forced = {"matdiff_blas2": {"_MODE": ["off"]},
+    forced = {"matdiff_one_blas": {"_MODE": ["one_blas"]},
+              "matdiff_blas2": {"_MODE": ["off"]},
               "matdiff_halves": {"_MODE": ["halves"]}} if args.threads >= 2 else {}
 
     def md_forced(knobs, sizes, X, T, loss):

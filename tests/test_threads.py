@@ -23,7 +23,7 @@ import matdiff as md
 from matdiff.compile import rowblock
 from matdiff.compile import threads as thr
 from matdiff.compile.rowblock import RowBlocked
-from matdiff.compile.threads import OneBlasThread
+from matdiff.compile.threads import OneBlasThread, Tuned
 
 X, y = md.matrix("X", "N", "d"), md.vector("y", "N")
 w, b, a = md.vector("w", "d"), md.scalar("b"), md.scalar("a")
@@ -106,6 +106,10 @@ def _two_threads(outputs, vals, mode: str):
             mp.setattr(thr, "MIN_HALF_ROWS", 1)
         elif mode == "one_blas":
             mp.setattr(thr, "_MODE", ["one_blas"])
+        elif mode == "auto":
+            mp.setattr(thr, "_MODE", ["auto"])
+            mp.setattr(thr, "SPLIT_INTENSITY", -1.0)
+            mp.setattr(thr, "MIN_HALF_ROWS", 1)
         else:
             mp.setattr(rowblock, "MIN_BYTES", 0)
             mp.setattr(rowblock, "block_rows", lambda n, row_bytes, target: 4)
@@ -118,13 +122,23 @@ def _two_threads(outputs, vals, mode: str):
         return spec, fn(vals)
 
 
-MODES = ["halves", "one_blas", "blocks"]
-KIND = {"halves": RowBlocked, "one_blas": OneBlasThread, "blocks": RowBlocked}
+MODES = ["halves", "one_blas", "blocks", "auto"]
+KIND = {"halves": RowBlocked, "one_blas": OneBlasThread, "blocks": RowBlocked,
+        "auto": Tuned}
 
 
 def _check(outputs, vals, mode, dtype, seen=None):
     spec, got = _two_threads(outputs, vals, mode)
     assert isinstance(spec, KIND[mode]), type(spec)
+    if mode == "auto":  # every candidate, in turn, then the chosen one
+        assert set(spec.candidates) == {"one_blas", "blas", "halves"}
+        ran: set[str] = set()
+        for k, c in list(spec.candidates.items()):
+            spec.candidates[k] = lambda *a, k=k, c=c: (ran.add(k), c(*a))[1]
+        names = md.compile(outputs).inputs
+        for _ in range(3 * thr.TUNE_CALLS + 2):
+            _same(spec(*[vals[n] for n in names]), list(got), dtype)
+        assert ran == set(spec.candidates)
     if mode == "halves":
         assert spec.halves and len(spec.starts) == 2 and spec.nthreads == 2
     if mode == "blocks":
@@ -283,7 +297,7 @@ def test_the_policy_chooses(policy, monkeypatch):
     monkeypatch.setattr(thr, "_MODE", [policy])
     if thr._blas_libs() is None:  # pragma: no cover - threadpoolctl is installed here
         pytest.skip("threadpoolctl cannot see a BLAS")
-    held = OneBlasThread if policy != "off" else type(lambda: 0)
+    held = {"auto": Tuned, "off": type(lambda: 0)}.get(policy, OneBlasThread)
     big = _values(3000, d=50)
     lr = md.compile([LOGREG, md.derive(LOGREG, w)])
     assert type(lr.specialised({n: big[n] for n in "Xyw"})) is held
@@ -298,6 +312,10 @@ def test_the_policy_chooses(policy, monkeypatch):
         assert isinstance(spec, RowBlocked) and spec.halves
     else:
         assert type(spec) is held
+    if policy == "auto":  # the halves are a candidate where the products are GEMMs
+        assert set(spec.candidates) == {"one_blas", "blas", "halves"}
+        assert set(lr.specialised({n: big[n] for n in "Xyw"}).candidates) == {
+            "one_blas", "blas"}
     _same(mlp(mv), _one_thread([loss] + [md.derive(loss, p) for p in wrt[:4]], mv)[1])
     small = md.compile([LOGREG, md.derive(LOGREG, w)])
     sv = _values(20)
@@ -311,14 +329,53 @@ def test_the_policy_chooses(policy, monkeypatch):
 
 
 def test_policy_from_the_environment(monkeypatch):
-    for env, want in (("halves", "halves"), ("OFF", "off"), ("", "one_blas"),
-                      ("nonsense", "one_blas"), ("one_blas", "one_blas")):
+    for env, want in (("halves", "halves"), ("OFF", "off"), ("", "auto"),
+                      ("nonsense", "auto"), ("one_blas", "one_blas"), ("auto", "auto")):
         monkeypatch.setattr(thr, "_MODE", [])
         monkeypatch.setenv("MATDIFF_THREAD_POLICY", env)
         assert thr.mode() == want
     monkeypatch.setattr(thr, "_THREADS", [2])
     monkeypatch.setattr(thr, "_MODE", ["off"])
     assert not thr.holds()
+
+
+def test_the_tuner_keeps_the_fastest_and_measures_again(monkeypatch):
+    """A fake clock: each candidate advances it by its cost.  The cheapest is
+    chosen, one 4x slower than another's median is dropped after one call, and a
+    slow call of the chosen one (the load changed), or RETUNE_CALLS calls, start a
+    new measurement."""
+    now = [0.0]
+    cost = {"a": 2.0, "b": 1.0, "c": 100.0}
+    calls: list[str] = []
+
+    def cand(name):
+        def run(x):
+            calls.append(name)
+            now[0] += cost[name]
+            return (x,)
+        return run
+
+    monkeypatch.setattr(thr, "TUNE_CALLS", 3)
+    monkeypatch.setattr(thr, "RETUNE_CALLS", 50)
+    monkeypatch.setattr(thr, "RETUNE_S", 1e9)
+    t = Tuned({k: cand(k) for k in "abc"}, clock=lambda: now[0])
+    for _ in range(7):
+        assert t(1) == (1,)
+    assert calls.count("c") == 1 and t.chosen == "b"  # c dropped at once
+    assert sorted(calls) == ["a"] * 3 + ["b"] * 3 + ["c"]  # in turn, c left out
+    calls.clear()
+    for _ in range(10):
+        t(1)
+    assert calls == ["b"] * 10
+    cost["b"] = 10.0  # b is now 10x its median: measured again
+    t(1)
+    assert t.chosen is None
+    for _ in range(6):
+        t(1)
+    assert t.chosen == "a"
+    for _ in range(50):
+        t(1)
+    assert t.chosen is None  # RETUNE_CALLS calls: measured again
 
 
 def test_products_cost_a_gemv_and_a_gemm():

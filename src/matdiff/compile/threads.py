@@ -71,7 +71,8 @@ from ..expr.core import Einsum, Expr, topo_order
 from ..expr.dims import dim_size
 
 __all__ = ["threads", "mode", "holds", "one_blas_thread", "pair", "policy", "products",
-           "OneBlasThread", "MODES",
+           "OneBlasThread", "Tuned", "MODES", "TUNE_CALLS", "RETUNE_CALLS", "RETUNE_S",
+           "SLOWER",
            "SMALL_MACS", "GEMM_THREADED", "MIN_SPLIT_MACS", "SPLIT_INTENSITY",
            "MIN_HALF_ROWS", "DOT_THREADED"]
 
@@ -87,7 +88,7 @@ GEMM_THREADED = 262144
 #: the neuron's step, 22 µs whole against 75 µs in halves)
 MIN_SPLIT_MACS = 4_000_000
 #: the policies (:func:`mode`)
-MODES = ("one_blas", "halves", "off")
+MODES = ("auto", "one_blas", "halves", "off")
 _MODE: list[str] = []
 #: above this many multiply-adds per byte of the products' operands and results a
 #: function is bound by arithmetic (policy ``"halves"`` splits its batch): a GEMV is
@@ -303,6 +304,74 @@ class OneBlasThread:
             return self.fn(*arrs)
 
 
+#: the tuner's knobs: calls of each candidate before it chooses; calls (or seconds)
+#: after which it measures again; a call this many times slower than the chosen
+#: one's median starts a new measurement at once (the machine's load changed), and
+#: a candidate this many times slower than another's median is dropped from the
+#: measurement (one such call costs 50x on a loaded machine: 2-thread BLAS)
+TUNE_CALLS = 5
+RETUNE_CALLS = 5000
+RETUNE_S = 30.0
+SLOWER = 4.0
+
+
+class Tuned:
+    """The fastest of ``candidates`` (name -> a function, all computing the same
+    outputs), measured where it runs: the first calls go to each candidate in turn
+    (:data:`TUNE_CALLS` each; one :data:`SLOWER` times slower than another's median
+    is dropped), timed with ``clock``; then the one with the smallest median runs,
+    until :data:`RETUNE_CALLS` calls or :data:`RETUNE_S` seconds have passed, or a
+    call took :data:`SLOWER` times its median: then they are measured again.
+    ``chosen`` is the name in use (``None`` while measuring).
+
+    >>> t = Tuned({"a": lambda x: (x + 1,), "b": lambda x: (x + 1,)})
+    >>> [t(1) for _ in range(12)][-1], t.chosen in ("a", "b")
+    ((2,), True)
+    """
+
+    def __init__(self, candidates: Mapping[str, Callable[..., tuple]],
+                 clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.candidates = dict(candidates)
+        self.clock = clock or time.perf_counter
+        self.chosen: str | None = None
+        self._restart()
+
+    def _restart(self) -> None:
+        self.chosen = None
+        self.times: dict[str, list[float]] = {k: [] for k in self.candidates}
+        self._turn = 0
+
+    def __call__(self, *arrs: Any) -> tuple:
+        clock = self.clock
+        if self.chosen is not None:
+            t = clock()
+            out = self._best(*arrs)
+            now = clock()
+            self._calls += 1
+            if now - t > SLOWER * self._median or self._calls >= RETUNE_CALLS \
+                    or now - self._since > RETUNE_S:
+                self._restart()
+            return out
+        names = list(self.times)
+        name = names[self._turn % len(names)]
+        self._turn += 1
+        t = clock()
+        out = self.candidates[name](*arrs)
+        dt = clock() - t
+        self.times[name].append(dt)
+        others = [float(np.median(v)) for k, v in self.times.items() if k != name and v]
+        if others and dt > SLOWER * min(others):
+            del self.times[name]  # far slower than another: not measured further
+        if all(len(v) >= TUNE_CALLS for v in self.times.values()):
+            med = {k: float(np.median(v)) for k, v in self.times.items()}
+            self.chosen = min(med, key=med.__getitem__)
+            self._best, self._median = self.candidates[self.chosen], med[self.chosen]
+            self._calls, self._since = 0, clock()
+        return out
+
+
 def mode() -> str:
     """The thread policy on two threads: ``MATDIFF_THREAD_POLICY`` (``"one_blas"``,
     ``"halves"`` or ``"off"``; read once), ``"one_blas"`` by default.
@@ -312,7 +381,7 @@ def mode() -> str:
     """
     if not _MODE:
         env = os.environ.get("MATDIFF_THREAD_POLICY", "").strip().lower()
-        _MODE.append(env if env in MODES else "one_blas")
+        _MODE.append(env if env in MODES else "auto")
     return _MODE[0]
 
 
@@ -337,8 +406,16 @@ def policy(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, i
     macs, nbytes, threaded = products(outputs, sizes, itemsize)
     if not threaded:  # OpenBLAS keeps to one thread here anyway
         return fn
-    if mode() == "halves" and macs > SPLIT_INTENSITY * nbytes and macs >= MIN_SPLIT_MACS:
+    halves = None
+    if mode() in ("auto", "halves") and macs > SPLIT_INTENSITY * nbytes \
+            and macs >= MIN_SPLIT_MACS:
         halves = row_blocked(outputs, inputs, sizes, table, blocks=2)
-        if halves is not None:
-            return halves
-    return OneBlasThread(fn)
+    if mode() == "halves":
+        return halves or OneBlasThread(fn)
+    if mode() == "one_blas":
+        return OneBlasThread(fn)
+    # auto: measured where it runs (one BLAS thread, BLAS's own threads, halves)
+    candidates = {"one_blas": OneBlasThread(fn), "blas": fn}
+    if halves is not None:
+        candidates["halves"] = halves
+    return Tuned(candidates)

@@ -232,8 +232,8 @@ class TrainStep:
         self._fns: dict[_Shapes, Callable[..., Any]] = {}
         self._args: list[np.ndarray] = []
         self._ix = self._iy = -1
-        # on two threads the whole step holds BLAS to one where it would split the
-        # optimizer's Σg² (a dot product: memory-bound; compile/threads.py)
+        # on two threads the optimizer's update holds BLAS to one thread where it
+        # would split its Σg² (a dot product: memory-bound; compile/threads.py)
         self._hold = _threads.holds() and sum(
             p.size for p in model.params.values()) > _threads.DOT_THREADED
 
@@ -250,17 +250,15 @@ class TrainStep:
             fn = self._prepare(X, y, key)
         args = self._args
         args[self._ix], args[self._iy] = X, y
-        if self._hold:
-            with _threads.one_blas_thread():
-                return self._step(fn, args)
-        return self._step(fn, args)
-
-    def _step(self, fn: Callable[..., Any], args: list[np.ndarray]) -> float:
         out = fn(*args)
         value = float(out[0])
         if not math.isfinite(value):
             raise NonFiniteLossError(f"the loss became {value}")
-        self.optimizer.step_arrays(out[1:], check_finite=True, owned=True)
+        if self._hold:
+            with _threads.one_blas_thread():
+                self.optimizer.step_arrays(out[1:], check_finite=True, owned=True)
+        else:
+            self.optimizer.step_arrays(out[1:], check_finite=True, owned=True)
         return value
 
     def _prepare(self, X: np.ndarray, y: np.ndarray, key: _Shapes) -> Callable[..., Any]:
