@@ -341,9 +341,9 @@ def test_policy_from_the_environment(monkeypatch):
 
 def test_the_tuner_keeps_the_fastest_and_measures_again(monkeypatch):
     """A fake clock: each candidate advances it by its cost.  The cheapest is
-    chosen, one 4x slower than another's median is dropped after one call, and a
-    slow call of the chosen one (the load changed), or RETUNE_CALLS calls, start a
-    new measurement."""
+    chosen, one 4x slower than another's median is dropped after one call, and
+    SLOW_RUN slow calls in a row of the chosen one (the load changed; one is noise),
+    or RETUNE_CALLS calls, start a new measurement."""
     now = [0.0]
     cost = {"a": 2.0, "b": 1.0, "c": 100.0}
     calls: list[str] = []
@@ -367,7 +367,15 @@ def test_the_tuner_keeps_the_fastest_and_measures_again(monkeypatch):
     for _ in range(10):
         t(1)
     assert calls == ["b"] * 10
-    cost["b"] = 10.0  # b is now 10x its median: measured again
+    cost["b"] = 10.0  # b is now 10x its median: after SLOW_RUN calls, measured again
+    t(1)
+    assert t.chosen == "b"  # one slow call is noise
+    cost["b"] = 1.0
+    t(1)
+    cost["b"] = 10.0
+    for _ in range(thr.SLOW_RUN - 1):
+        t(1)
+        assert t.chosen == "b"
     t(1)
     assert t.chosen is None
     for _ in range(6):

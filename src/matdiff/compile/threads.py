@@ -3,32 +3,41 @@
 One place decides how a compiled NumPy function uses the cores the process may run
 on (:func:`threads`: 2 where two cores are free for it and BLAS was given two
 threads, else 1).  With one, nothing here runs.  With two, each specialisation
-(:func:`policy`, called once per generated code by ``compile/api.py``) runs in one
-of three ways (:func:`mode`, ``MATDIFF_THREAD_POLICY``):
+(:func:`policy`, called once per generated code by ``compile/api.py``) runs as
+:func:`mode` (``MATDIFF_THREAD_POLICY``) says:
 
-* ``"one_blas"`` (the default): **BLAS held to one thread** (:class:`OneBlasThread`)
-  for the call.  OpenBLAS splits a product over its two threads and its worker
-  busy-waits after each call; on a loaded two-core machine the call then waits for
-  a core.  Measured here (2 cores shared with other sessions' test runs, load
-  average 2–7): the 2-thread ``X @ w`` at 10⁴ x 100 took 8–16 ms (a scheduler time
-  slice) against 0.24–0.5 ms on one thread, the logistic-regression gradient 16 ms
-  against 1.0 ms; the MLP 784-128-10's training step 6.5–69 ms against 1.4–2.1 ms,
-  784-512-10's 10.5–138 ms against 14–49 ms, and one 784-1024-10 step at a batch of
-  1024 368 ms against 177 ms.  XLA's step took the same time as the one-thread step
-  (0.93–1.19 of it): under that load it had about one core too (CPU time / wall
-  time 0.4–1.0).
+* ``"auto"`` (the default): **measured where it runs** (:class:`Tuned`): the first
+  calls go in turn to each of the ways below (one BLAS thread; BLAS on its own
+  threads; the halves, where they apply), the fastest median is kept, and the
+  measurement is taken again after :data:`RETUNE_CALLS` calls or :data:`RETUNE_S`
+  seconds, or at once when the chosen way gets :data:`SLOWER` times slower (the
+  machine's load changed).  No one way wins everywhere: on this 2-core machine,
+  quiet, two BLAS threads took the MLP 784-512-10's training step from 13.2 to
+  8.05 ms; shared with other sessions' test runs (load average 2–9), they made it
+  4–5x slower than one thread, and 784-128-10's 50x.
+* ``"one_blas"``: **BLAS held to one thread** (:class:`OneBlasThread`) for the
+  call.  OpenBLAS splits a product over its two threads and its worker busy-waits
+  after each call; on a loaded two-core machine the call then waits for a core.
+  Measured here under load: the 2-thread ``X @ w`` at 10⁴ x 100 took 8–23 ms (a
+  scheduler time slice or more) against 0.24–0.5 ms on one thread, the
+  logistic-regression gradient 16–52 ms against 1.0–1.7 ms; the MLP 784-128-10's
+  training step 6.5–120 ms against 1.4–2.3 ms, 784-512-10's 10.5–226 ms against
+  14–49 ms, and one 784-1024-10 step at a batch of 1024 368 ms against 177 ms.
+  XLA emits its matrix-vector products as loops on the calling thread
+  (``tiled_dot_emitter.cc``) and runs its GEMMs on a pool of two Eigen threads;
+  under that load its step took about the one-thread step's time (0.77–1.2 of it),
+  with about one core (CPU time / wall time 0.4–1.0).
 * ``"halves"``: where the products are bound by arithmetic (more than
   :data:`SPLIT_INTENSITY` multiply-adds per byte of their operands and results,
   from :data:`MIN_SPLIT_MACS` multiply-adds) and the outputs are rows or sums over
   rows of the batch (:func:`~.rowblock.analyse`, the one-pass loop's analysis,
   reused): **the batch in two halves** (:class:`~.rowblock.RowBlocked` of two
   blocks), each run by the same generated code on its own Python thread with BLAS
-  on one thread, the sums added.  The element-wise calls run on both cores too;
-  elsewhere as ``"one_blas"``.  Not the default: in every measurement above it was
-  slower than ``"one_blas"`` (784-128-10: 1.1–3.0x JAX against 0.93–1.19x;
-  784-1024-10: 217 against 177 ms), since a half that gives up the GIL for a BLAS
-  call waits up to the interpreter's switch interval (5 ms) to get it back while
-  the other half runs Python; it may pay on a quiet machine.
+  on one thread, the sums added; elsewhere as ``"one_blas"``.  The element-wise
+  calls run on both cores too, but under load it lost to ``"one_blas"``
+  (784-128-10: 1.1–3.2x JAX against 0.84–1.2x; 784-1024-10: 217 against 177 ms): a
+  half that gives up the GIL for a BLAS call waits up to the interpreter's switch
+  interval (5 ms) to get it back while the other half runs Python.
 * ``"off"``: the code as generated, BLAS on its own threads.
 
 Products that OpenBLAS runs on one thread anyway (a matrix-vector product under
@@ -49,8 +58,8 @@ runs as generated.
 >>> vals = {"X": rng.standard_normal((2000, 50)), "w": np.zeros(50)}
 >>> fn = md.compile([f, md.derive(f, w)])
 >>> v, g = fn(vals)
->>> kind = type(fn.specialised(vals)).__name__   # OneBlasThread on two cores
->>> kind in ("function", "OneBlasThread")
+>>> kind = type(fn.specialised(vals)).__name__   # Tuned on two cores
+>>> kind in ("function", "Tuned")
 True
 >>> bool(np.isclose(v, np.log(2)))
 True
@@ -72,7 +81,7 @@ from ..expr.dims import dim_size
 
 __all__ = ["threads", "mode", "holds", "one_blas_thread", "pair", "policy", "products",
            "OneBlasThread", "Tuned", "MODES", "TUNE_CALLS", "RETUNE_CALLS", "RETUNE_S",
-           "SLOWER",
+           "SLOWER", "SLOW_RUN",
            "SMALL_MACS", "GEMM_THREADED", "MIN_SPLIT_MACS", "SPLIT_INTENSITY",
            "MIN_HALF_ROWS", "DOT_THREADED"]
 
@@ -305,14 +314,17 @@ class OneBlasThread:
 
 
 #: the tuner's knobs: calls of each candidate before it chooses; calls (or seconds)
-#: after which it measures again; a call this many times slower than the chosen
-#: one's median starts a new measurement at once (the machine's load changed), and
-#: a candidate this many times slower than another's median is dropped from the
-#: measurement (one such call costs 50x on a loaded machine: 2-thread BLAS)
-TUNE_CALLS = 5
+#: after which it measures again; :data:`SLOW_RUN` calls in a row this many times
+#: slower than the chosen one's median start a new measurement at once (the
+#: machine's load changed: single slow calls are noise, which under load restarted
+#: it so often that the step was 1.2–1.4x the one-thread step's time), and a
+#: candidate this many times slower than another's median is dropped from the
+#: measurement (one such call costs 5–50x on a loaded machine: 2-thread BLAS)
+TUNE_CALLS = 9
 RETUNE_CALLS = 5000
 RETUNE_S = 30.0
 SLOWER = 4.0
+SLOW_RUN = 3
 
 
 class Tuned:
@@ -320,8 +332,9 @@ class Tuned:
     outputs), measured where it runs: the first calls go to each candidate in turn
     (:data:`TUNE_CALLS` each; one :data:`SLOWER` times slower than another's median
     is dropped), timed with ``clock``; then the one with the smallest median runs,
-    until :data:`RETUNE_CALLS` calls or :data:`RETUNE_S` seconds have passed, or a
-    call took :data:`SLOWER` times its median: then they are measured again.
+    until :data:`RETUNE_CALLS` calls or :data:`RETUNE_S` seconds have passed, or
+    :data:`SLOW_RUN` calls in a row took :data:`SLOWER` times its median: then they
+    are measured again.
     ``chosen`` is the name in use (``None`` while measuring).
 
     >>> t = Tuned({"a": lambda x: (x + 1,), "b": lambda x: (x + 1,)})
@@ -350,7 +363,8 @@ class Tuned:
             out = self._best(*arrs)
             now = clock()
             self._calls += 1
-            if now - t > SLOWER * self._median or self._calls >= RETUNE_CALLS \
+            self._slow = self._slow + 1 if now - t > SLOWER * self._median else 0
+            if self._slow >= SLOW_RUN or self._calls >= RETUNE_CALLS \
                     or now - self._since > RETUNE_S:
                 self._restart()
             return out
@@ -368,13 +382,13 @@ class Tuned:
             med = {k: float(np.median(v)) for k, v in self.times.items()}
             self.chosen = min(med, key=med.__getitem__)
             self._best, self._median = self.candidates[self.chosen], med[self.chosen]
-            self._calls, self._since = 0, clock()
+            self._calls, self._since, self._slow = 0, clock(), 0
         return out
 
 
 def mode() -> str:
-    """The thread policy on two threads: ``MATDIFF_THREAD_POLICY`` (``"one_blas"``,
-    ``"halves"`` or ``"off"``; read once), ``"one_blas"`` by default.
+    """The thread policy on two threads: ``MATDIFF_THREAD_POLICY`` (``"auto"``,
+    ``"one_blas"``, ``"halves"`` or ``"off"``; read once), ``"auto"`` by default.
 
     >>> mode() in MODES
     True
@@ -396,8 +410,8 @@ def policy(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, i
     """``fn`` (the whole-array code of ``outputs`` at ``sizes``, or its row-blocked
     form) as it should run on this process's cores: itself on one thread, where its
     products are small, where it is row-blocked (the loop's driver holds BLAS
-    itself) or the policy is ``"off"``; else with BLAS on one thread, or in two
-    halves of the batch (policy ``"halves"``), as the module's docstring says."""
+    itself) or the policy is ``"off"``; else measured (``"auto"``), with BLAS on one
+    thread, or in two halves of the batch, as the module's docstring says."""
     from .rowblock import RowBlocked, row_blocked
 
     if isinstance(fn, RowBlocked) or not holds():
