@@ -810,6 +810,21 @@ def _other_policies(md, f, wrt, vals):
     return calls
 
 
+def _gemv_floor(gemv):
+    """The one-pass floor ``gemv`` (one GEMV over X), on two threads with BLAS held to
+    one: OpenBLAS's 2-thread GEMV took 17–26 ms at 10⁴ x 100 on the loaded machine,
+    against 0.24–0.5 ms on one thread, which is no floor."""
+    from matdiff.compile import threads as thr
+
+    if thr.threads() < 2:
+        return gemv
+
+    def held():
+        with thr.one_blas_thread():
+            return gemv()
+    return held
+
+
 def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps):
     """Issue 16, item 2: the row-blocked code (``matdiff.compile.rowblock``) against
     the whole-array code it replaces (``matdiff_whole``: the same expressions
@@ -841,7 +856,7 @@ def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps)
         blocked, whole, compile_s, note = _blocked_and_whole(md, rowblock, f, wrt, vals, t)
         calls = {"matdiff": lambda c=blocked, v=vals: c(v),
                  "matdiff_whole": lambda c=whole, v=vals: c(v),
-                 "gemv_floor": lambda X0=X0, w0=w0: X0 @ w0,
+                 "gemv_floor": _gemv_floor(lambda X0=X0, w0=w0: X0 @ w0),
                  **_other_policies(md, f, wrt, vals)}
         if jax:
             if "logreg" in problem:
@@ -887,7 +902,7 @@ def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps)
                                                              vals, t)
         calls = {"matdiff": lambda c=blocked, v=vals: c(v),
                  "matdiff_whole": lambda c=whole, v=vals: c(v),
-                 "gemv_floor": lambda v=vals: v["X"] @ v["W1"][:, 0],
+                 "gemv_floor": _gemv_floor(lambda v=vals: v["X"] @ v["W1"][:, 0]),
                  **_other_policies(md, loss, names, vals)}
         order = ("W1", "b1", "W2", "b2", "X", "Y")
         if jax:
