@@ -386,6 +386,20 @@ def test_the_tuner_keeps_the_fastest_and_measures_again(monkeypatch):
     assert t.chosen is None  # RETUNE_CALLS calls: measured again
 
 
+def test_a_tuned_function_called_from_several_threads():
+    """Calls from four threads at once while it measures, then after: every result
+    is right, and the measurement ends with a choice."""
+    import concurrent.futures
+
+    t = Tuned({"a": lambda x: (x * 2,), "b": lambda x: (x + x,)})
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        outs = list(ex.map(lambda i: t(i), range(400)))
+    assert outs == [(2 * i,) for i in range(400)]
+    for i in range(4 * thr.TUNE_CALLS):
+        assert t(i) == (2 * i,)
+    assert t.chosen in ("a", "b") or t.times  # chosen, or measuring again
+
+
 def test_products_cost_a_gemv_and_a_gemm():
     # X w: N·d multiply-adds over (N·d + d + N)·8 bytes; X W: N·d·k over (N·d + d·k + N·k)·8
     assert thr.products([X @ w], {"N": 100, "d": 10}, 8) == (1000.0, 8.0 * 1110, False)

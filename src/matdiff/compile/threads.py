@@ -338,7 +338,7 @@ class Tuned:
     ``chosen`` is the name in use (``None`` while measuring).
 
     >>> t = Tuned({"a": lambda x: (x + 1,), "b": lambda x: (x + 1,)})
-    >>> [t(1) for _ in range(12)][-1], t.chosen in ("a", "b")
+    >>> [t(1) for _ in range(2 * TUNE_CALLS + 1)][-1], t.chosen in ("a", "b")
     ((2,), True)
     """
 
@@ -349,6 +349,12 @@ class Tuned:
         self.candidates = dict(candidates)
         self.clock = clock or time.perf_counter
         self.chosen: str | None = None
+        #: the measurement's bookkeeping is one thread's at a time (calls from other
+        #: threads meanwhile run the first candidate, unmeasured)
+        self._lock = threading.Lock()
+        self._best: Callable[..., tuple] = next(iter(self.candidates.values()))
+        self._median = self._since = 0.0
+        self._calls = self._slow = 0
         self._restart()
 
     def _restart(self) -> None:
@@ -368,22 +374,31 @@ class Tuned:
                     or now - self._since > RETUNE_S:
                 self._restart()
             return out
-        names = list(self.times)
-        name = names[self._turn % len(names)]
-        self._turn += 1
-        t = clock()
-        out = self.candidates[name](*arrs)
-        dt = clock() - t
-        self.times[name].append(dt)
-        others = [float(np.median(v)) for k, v in self.times.items() if k != name and v]
-        if others and dt > SLOWER * min(others):
-            del self.times[name]  # far slower than another: not measured further
-        if all(len(v) >= TUNE_CALLS for v in self.times.values()):
-            med = {k: float(np.median(v)) for k, v in self.times.items()}
-            self.chosen = min(med, key=med.__getitem__)
-            self._best, self._median = self.candidates[self.chosen], med[self.chosen]
-            self._calls, self._since, self._slow = 0, clock(), 0
-        return out
+        if not self._lock.acquire(blocking=False):
+            return next(iter(self.candidates.values()))(*arrs)
+        try:
+            if self.chosen is not None:  # another thread has just chosen
+                return self._best(*arrs)
+            names = list(self.times)
+            name = names[self._turn % len(names)]
+            self._turn += 1
+            t = clock()
+            out = self.candidates[name](*arrs)
+            dt = clock() - t
+            self.times[name].append(dt)
+            others = [float(np.median(v)) for k, v in self.times.items()
+                      if k != name and v]
+            if others and dt > SLOWER * min(others):
+                del self.times[name]  # far slower than another: not measured further
+            if all(len(v) >= TUNE_CALLS for v in self.times.values()):
+                med = {k: float(np.median(v)) for k, v in self.times.items()}
+                best = min(med, key=med.__getitem__)
+                self._best, self._median = self.candidates[best], med[best]
+                self._calls, self._since, self._slow = 0, clock(), 0
+                self.chosen = best  # last: a thread that sees it finds the rest set
+            return out
+        finally:
+            self._lock.release()
 
 
 def mode() -> str:
@@ -429,7 +444,8 @@ def policy(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, i
     if mode() == "one_blas":
         return OneBlasThread(fn)
     # auto: measured where it runs (one BLAS thread, BLAS's own threads, halves)
-    candidates = {"one_blas": OneBlasThread(fn), "blas": fn}
+    candidates: dict[str, Callable[..., tuple]] = {"one_blas": OneBlasThread(fn),
+                                                   "blas": fn}
     if halves is not None:
         candidates["halves"] = halves
     return Tuned(candidates)
