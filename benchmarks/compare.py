@@ -786,6 +786,45 @@ def _blocked_and_whole(md, rowblock, f, wrt, vals, t0):
     return blocked, whole, compile_s, note
 
 
+def _other_policies(md, f, wrt, vals):
+    """With two threads: the value-and-gradient of ``f`` compiled under each other
+    thread policy (``matdiff.compile.threads``; ``matdiff`` is ``"auto"``), called
+    once: ``matdiff_one_blas`` (BLAS held to one thread), ``matdiff_blas2``
+    (``"off"``: BLAS on its own two threads, as before the policy) and
+    ``matdiff_halves`` (the batch in two halves where the products are bound by
+    arithmetic); name -> call.  Nothing with one thread."""
+    from matdiff.compile import threads as thr
+
+    if thr.threads() < 2:
+        return {}
+    calls = {}
+    for name, policy in (("matdiff_one_blas", "one_blas"), ("matdiff_blas2", "off"),
+                         ("matdiff_halves", "halves")):
+        saved, thr._MODE[:] = list(thr._MODE), [policy]
+        try:
+            c = md.value_and_grad(f, wrt)
+            c(vals)
+        finally:
+            thr._MODE[:] = saved
+        calls[name] = lambda c=c, v=vals: c(v)
+    return calls
+
+
+def _gemv_floor(gemv):
+    """The one-pass floor ``gemv`` (one GEMV over X), on two threads with BLAS held to
+    one: OpenBLAS's 2-thread GEMV took 17–26 ms at 10⁴ x 100 on the loaded machine,
+    against 0.24–0.5 ms on one thread, which is no floor."""
+    from matdiff.compile import threads as thr
+
+    if thr.threads() < 2:
+        return gemv
+
+    def held():
+        with thr.one_blas_thread():
+            return gemv()
+    return held
+
+
 def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps):
     """Issue 16, item 2: the row-blocked code (``matdiff.compile.rowblock``) against
     the whole-array code it replaces (``matdiff_whole``: the same expressions
@@ -817,7 +856,8 @@ def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps)
         blocked, whole, compile_s, note = _blocked_and_whole(md, rowblock, f, wrt, vals, t)
         calls = {"matdiff": lambda c=blocked, v=vals: c(v),
                  "matdiff_whole": lambda c=whole, v=vals: c(v),
-                 "gemv_floor": lambda X0=X0, w0=w0: X0 @ w0}
+                 "gemv_floor": _gemv_floor(lambda X0=X0, w0=w0: X0 @ w0),
+                 **_other_policies(md, f, wrt, vals)}
         if jax:
             if "logreg" in problem:
                 def fj(w, X, y):
@@ -850,8 +890,8 @@ def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps)
                      compile_s, note)
     # an MLP's value and gradients within one large batch (softmax cross-entropy,
     # as in the "mlp" rows): memory-bound at a small hidden layer, GEMM-bound at a wide one
-    for B, I, H, K in ([(4096, 100, 32, 10)] if quick else
-                       [(16384, 100, 32, 10), (4096, 784, 128, 10)]):
+    for B, I, H, K in ([(4096, 100, 32, 10), (64, 784, 128, 10)] if quick else
+                       [(16384, 100, 32, 10), (4096, 784, 128, 10), (64, 784, 128, 10)]):
         vals = {"X": rng.standard_normal((B, I)), "Y": np.eye(K)[rng.integers(0, K, B)],
                 "W1": rng.standard_normal((I, H)) * 0.05, "b1": np.zeros(H),
                 "W2": rng.standard_normal((H, K)) * 0.1, "b2": np.zeros(K)}
@@ -862,7 +902,8 @@ def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps)
                                                              vals, t)
         calls = {"matdiff": lambda c=blocked, v=vals: c(v),
                  "matdiff_whole": lambda c=whole, v=vals: c(v),
-                 "gemv_floor": lambda v=vals: v["X"] @ v["W1"][:, 0]}
+                 "gemv_floor": _gemv_floor(lambda v=vals: v["X"] @ v["W1"][:, 0]),
+                 **_other_policies(md, loss, names, vals)}
         order = ("W1", "b1", "W2", "b2", "X", "Y")
         if jax:
             def fj(W1, b1, W2, b2, X, Y):

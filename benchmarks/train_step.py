@@ -25,6 +25,17 @@ all timed steps, ``ratio`` = matdiff median / peer median (< 1: matdiff faster).
   ``backward``, ``torch.optim.Adam`` (its default CPU implementation).
 * JAX: one ``jax.jit`` step function: ``value_and_grad`` of the loss and Adam (with
   bias correction) written by hand; parameters and state passed in and returned.
+
+With ``--threads 2`` matdiff's step runs as ``matdiff.compile.threads`` decides
+(``matdiff``: ``"auto"``, each compiled function measuring its candidates where it
+runs), and three more rows time the same step with one policy forced (issue 16,
+item 4): ``matdiff_one_blas`` (BLAS held to one thread), ``matdiff_blas2``
+(``"off"``: BLAS on its two threads, as before the policy) and ``matdiff_halves``
+(the batch in two halves on two Python threads where its products are bound by
+arithmetic).
+Each contender's batch of timed steps follows a 5 ms pause and one untimed step, so
+that the previous contender's pool threads (XLA's, torch's, OpenBLAS's), which
+busy-wait after their work, have gone to sleep and its own are awake.
 """
 
 from __future__ import annotations
@@ -104,6 +115,29 @@ def main() -> None:  # noqa: C901 - one benchmark, three contenders
         def step():
             return train_step(X, T, checked=True)
         return step
+
+    from matdiff.compile import threads as md_threads
+
+    #: with two threads: the thread policy forced one way (name -> its knobs)
+    forced = {"matdiff_one_blas": {"_MODE": ["one_blas"]},
+              "matdiff_blas2": {"_MODE": ["off"]},
+              "matdiff_halves": {"_MODE": ["halves"]}} if args.threads >= 2 else {}
+
+    def md_forced(knobs, sizes, X, T, loss):
+        """matdiff's step built (and its first step taken) with the policy's knobs
+        set: the step and its updated parameters."""
+        saved = {k: getattr(md_threads, k) for k in knobs}
+        try:
+            for k, v in knobs.items():
+                setattr(md_threads, k, v)
+            model = md_model(sizes)
+            step = md_step_fn(model, md.optim.Adam(model.params, lr=LR, betas=BETAS,
+                                                   eps=EPS), X, T, loss)
+            L = step()
+        finally:
+            for k, v in saved.items():
+                setattr(md_threads, k, v)
+        return step, L, {n: model.params[n].copy() for n in model.params}
 
     # ------------------------------------------------------------------ torch
     def torch_setup(init, names, X, T, labels, loss, neuron):
@@ -257,19 +291,30 @@ def main() -> None:  # noqa: C901 - one benchmark, three contenders
             "jax": close(md_L, j_L) and all(
                 close(md_p[n], p) for n, p in zip(names, j_state["ps"])),
         }
+        calls = {"matdiff": md_step, "torch": t_step, "jax": j_call}
+        for name, knobs in forced.items():
+            f_step, f_L, f_p = md_forced(knobs, sizes, X, T, loss)
+            ok[name] = close(md_L, f_L) and all(close(md_p[n], f_p[n]) for n in names)
+            calls[name] = f_step
+            first[name] = None
         if not all(ok.values()):
             bad = [k for k, v in ok.items() if not v]
             raise SystemExit(f"{key}: the step of {bad} differs from matdiff's")
 
         # warm-up, then interleaved timed rounds
-        calls = {"matdiff": md_step, "torch": t_step, "jax": j_call}
         times: dict[str, list[float]] = {k: [] for k in calls}
         for c in calls.values():
             for _ in range(5):
                 c()
         pc = time.perf_counter
-        for _ in range(rounds):
-            for name, c in calls.items():
+        order = list(calls)
+        for r in range(rounds):
+            # each round in another order; a pause and an untimed step before each
+            # batch (the previous contender's pool threads asleep, this one's awake)
+            for name in order[r % len(order):] + order[:r % len(order)]:
+                c = calls[name]
+                time.sleep(0.005)
+                c()
                 gc.collect()
                 gc.disable()
                 try:
@@ -291,6 +336,8 @@ def main() -> None:  # noqa: C901 - one benchmark, three contenders
             row[peer]["ok"] = True
             row[peer]["ratio"] = row["matdiff"]["median_s"] / row[peer]["median_s"]
             row[peer]["ratio_min"] = row["matdiff"]["min_s"] / row[peer]["min_s"]
+        for name in forced:  # each forced policy against jax.jit
+            row[name]["ratio_vs_jax"] = row[name]["median_s"] / row["jax"]["median_s"]
         best = min(("torch", "jax"), key=lambda p: row[p]["median_s"])
         row["faster_peer"] = best
         row["ratio_vs_faster_peer"] = row[best]["ratio"]
@@ -301,9 +348,15 @@ def main() -> None:  # noqa: C901 - one benchmark, three contenders
               f"{_fmt(row['jax']['median_s']):>8} ({row['jax']['ratio']:.2f})   first step: "
               f"md {_fmt(first['matdiff'])}, torch {_fmt(first['torch'])}, "
               f"jax {_fmt(first['jax'])}", flush=True)
+        for name in forced:
+            print(f"    {name:<18} {_fmt(row[name]['median_s']):>8} "
+                  f"(min {_fmt(row[name]['min_s'])}), "
+                  f"{row[name]['ratio_vs_jax']:.2f} of jax", flush=True)
 
     info = _machine(args.threads, {"jax": jax.__version__, "torch": torch.__version__})
     _print_table(rows, _fmt)
+    if forced:
+        _print_forced(rows, list(forced), _fmt)
     out = {"machine": info, "quick": quick, "optimizer": {"name": "Adam", "lr": LR,
            "betas": BETAS, "eps": EPS}, "rows": rows}
     path = args.json or os.path.join(here, "results-train-quick.json" if quick
@@ -325,6 +378,18 @@ def _print_table(rows: list[dict], fmt) -> None:
               f"{fmt(r['jax']['median_s'])} ({r['jax']['ratio']:.2f}) | "
               f"{fmt(r['matdiff']['first_step_s'])} | {fmt(r['torch']['first_step_s'])} | "
               f"{fmt(r['jax']['first_step_s'])} |")
+
+
+def _print_forced(rows: list[dict], names: list[str], fmt) -> None:
+    """The two-thread table: the policy's step and each forced one, against jax.jit."""
+    print("\n| problem | batch | matdiff (policy) | " + " | ".join(names)
+          + " | jax.jit |")
+    print("|---|---|---|" + "---|" * len(names) + "---|")
+    for r in rows:
+        jax_t = r["jax"]["median_s"]
+        cells = [f"{fmt(r[n]['median_s'])} ({r[n]['median_s'] / jax_t:.2f})" for n in names]
+        print(f"| {r['label']} | {r['batch']} | {fmt(r['matdiff']['median_s'])} "
+              f"({r['jax']['ratio']:.2f}) | " + " | ".join(cells) + f" | {fmt(jax_t)} |")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import matdiff as md
 from matdiff.compile import rowblock
+from matdiff.compile import threads as thr
 from matdiff.compile.rowblock import Refused, RowBlocked, analyse
 
 X, y = md.matrix("X", "N", "d"), md.vector("y", "N")
@@ -35,7 +36,7 @@ def blocks(monkeypatch):
     def set_rows(rows: int, threads: int = 1) -> None:
         monkeypatch.setattr(rowblock, "MIN_BYTES", 0)
         monkeypatch.setattr(rowblock, "block_rows", lambda n, row_bytes, target: rows)
-        monkeypatch.setattr(rowblock, "_THREADS", [threads])
+        monkeypatch.setattr(thr, "_THREADS", [threads])
         monkeypatch.setattr(rowblock, "MIN_SPLIT", 4)
     return set_rows
 
@@ -175,7 +176,7 @@ def test_two_threads_split_the_blocks(blocks, dtype, monkeypatch):
             md.derive(PAPER, y)]
     fn, got, plain = _run(outs, vals)
     assert isinstance(fn, RowBlocked) and fn.nthreads == 2
-    assert split == [14]  # 15 blocks of 7 rows: the first, then 7 + 7 on two threads
+    assert split == [15]  # 15 blocks of 7 rows: 8 here (the first too), 7 on the other
     _same(got, plain, dtype)
     monkeypatch.setattr(rowblock, "MIN_SPLIT", 32)  # too few blocks to split
     split.clear()
@@ -398,7 +399,7 @@ def test_random_row_local_expressions(fl, nr, dtype, threads):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(rowblock, "MIN_BYTES", 0)
         mp.setattr(rowblock, "block_rows", lambda n, row_bytes, target: rows)
-        mp.setattr(rowblock, "_THREADS", [threads])
+        mp.setattr(thr, "_THREADS", [threads])
         mp.setattr(rowblock, "MIN_SPLIT", 4)
         wrt = [var for var in (X, y, w, b, a, W, v) if var.name in f.variables()]
         outs = [f] + [md.derive(f, var) for var in wrt]
@@ -411,12 +412,14 @@ def test_random_row_local_expressions(fl, nr, dtype, threads):
 
 def test_thread_count_from_the_environment(monkeypatch):
     """Two threads only where BLAS was given two and two cores are there (read
-    once); MATDIFF_ROWBLOCK_THREADS overrides, clamped to 1..2."""
+    once); MATDIFF_ROWBLOCK_THREADS overrides, clamped to 1..2 (the count is the
+    thread policy's, ``compile/threads.py``)."""
+    monkeypatch.delenv("MATDIFF_THREADS", raising=False)
     for env, want in (("1", 1), ("2", 2), ("7", 2), ("0", 1)):
-        monkeypatch.setattr(rowblock, "_THREADS", [])
+        monkeypatch.setattr(thr, "_THREADS", [])
         monkeypatch.setenv("MATDIFF_ROWBLOCK_THREADS", env)
         assert rowblock.threads() == want
     monkeypatch.delenv("MATDIFF_ROWBLOCK_THREADS")
-    monkeypatch.setattr(rowblock, "_THREADS", [])
-    monkeypatch.setattr(rowblock, "_blas_threads", lambda: 1)
+    monkeypatch.setattr(thr, "_THREADS", [])
+    monkeypatch.setattr(thr, "_blas_threads", lambda: 1)
     assert rowblock.threads() == 1

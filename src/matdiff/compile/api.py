@@ -612,6 +612,11 @@ class Compiled:
             from .rowblock import row_blocked
 
             fn = row_blocked(self._exprs(), self._inputs, sizes, table) or fn
+            # two cores where they pay (threads.py): BLAS held to one thread, or
+            # the batch in two halves, or the code as it is
+            from .threads import policy
+
+            fn = policy(self._exprs(), self._inputs, sizes, table, fn)
         if self.backend == "jax":
             fn = table.jit(fn)
         fn = _wrap_structured(fn, g.post)

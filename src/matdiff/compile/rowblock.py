@@ -65,7 +65,6 @@ True
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -76,7 +75,9 @@ import numpy as np
 from ..expr.core import Add, Call, Const, Delta, Einsum, Expr, Map, Size, Var, topo_order
 from ..expr.dims import dim_names, dim_size, is_name
 from ..expr.matrix_functions import _last_axis_kept, _last_axis_reduced
+from . import threads as _threads
 from .codegen import generate
+from .threads import one_blas_thread, pair, threads
 
 __all__ = ["RowBlocked", "Refused", "analyse", "row_blocked", "block_rows", "disabled",
            "threads", "BLOCK_BYTES", "MIN_BYTES", "MAX_INTENSITY", "MIN_SPLIT"]
@@ -312,62 +313,6 @@ def block_rows(n: int, row_bytes: int, target: int | None = None) -> int:
     return math.ceil(n / nblocks)
 
 
-_THREADS: list[int] = []
-
-
-def threads() -> int:
-    """Threads for the block loop: 2 where the process may run on two cores and BLAS
-    was allowed two threads (``OPENBLAS_NUM_THREADS`` and friends, read once), else
-    1; ``MATDIFF_ROWBLOCK_THREADS`` overrides."""
-    if not _THREADS:
-        env = os.environ.get("MATDIFF_ROWBLOCK_THREADS", "").strip()
-        if env.isdigit():
-            _THREADS.append(max(1, min(2, int(env))))
-        else:
-            try:
-                cores = len(os.sched_getaffinity(0))
-            except AttributeError:  # pragma: no cover - not Linux
-                cores = os.cpu_count() or 1
-            _THREADS.append(2 if cores >= 2 and _blas_threads() >= 2 else 1)
-    return _THREADS[0]
-
-
-def _threadpoolctl() -> Any:
-    """threadpoolctl (installed with scikit-learn and SciPy's stack), or ``None``."""
-    try:
-        import threadpoolctl  # type: ignore[import-untyped]
-    except ImportError:  # pragma: no cover - threadpoolctl is optional
-        return None
-    return threadpoolctl
-
-
-def _blas_threads() -> int:
-    tpc = _threadpoolctl()
-    if tpc is None:  # pragma: no cover
-        return 1
-    counts = [p.get("num_threads", 1) for p in tpc.threadpool_info()
-              if p.get("user_api") == "blas"]
-    return min(counts) if counts else 1
-
-
-_CONTROLLER: list[Any] = []
-
-
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """BLAS on one thread while the block loop runs on two (no oversubscription).
-    threadpoolctl's controller is made once (listing the libraries takes ~0.5 ms; a
-    limit set through it ~10 µs)."""
-    if not _CONTROLLER:
-        tpc = _threadpoolctl()
-        _CONTROLLER.append(None if tpc is None else tpc.ThreadpoolController())
-    if _CONTROLLER[0] is None:  # pragma: no cover
-        yield
-        return
-    with _CONTROLLER[0].limit(limits=1, user_api="blas"):
-        yield
-
-
 # ------------------------------------------------------------------ the driver
 class RowBlocked:
     """The compiled outputs as a loop over row blocks; called like the whole-array
@@ -380,8 +325,8 @@ class RowBlocked:
                  kinds: Sequence[Kind], where: Sequence[int],
                  prologue: Callable[..., tuple] | None, nhoisted: int,
                  body: Callable[..., tuple], last: Callable[..., tuple] | None,
-                 first: Callable[..., tuple] | None, source: str, nthreads: int = 1
-                 ) -> None:
+                 first: Callable[..., tuple] | None, source: str, nthreads: int = 1,
+                 halves: bool = False) -> None:
         self.dim, self.n, self.rows = dim, n, rows
         self.row_args = tuple(row_args)
         #: per output: its class, and its index among the prologue's results (a free
@@ -395,19 +340,26 @@ class RowBlocked:
         self.body, self.last, self.first = body, last, first
         self.source = source
         self.nthreads = nthreads
+        #: two blocks, the halves of the batch, one a thread (``compile/threads.py``'s
+        #: data-parallel split of compute-bound code), not a loop over cache blocks
+        self.halves = halves
         self.starts = list(range(0, n, rows))
+        self._lock = threading.Lock()  # the two threads make the row outputs once
 
     def _run(self, arrs: Sequence[Any], pre: tuple, starts: Sequence[int],
-             acc: list, first: Callable[..., tuple] | None = None) -> list:
+             acc: list, first: Callable[..., tuple] | None = None,
+             rows_out: list | None = None) -> list:
         """The body's outputs over the blocks starting at ``starts``, into ``acc``
         (one entry per body output): sums added up (an entry ``None`` starts a new
-        sum), rows written into full arrays (made at the first block when ``None``);
-        ``first``: the function for full blocks instead of ``body``."""
+        sum), rows written into full arrays (made at the first block when ``None``)
+        held in ``rows_out`` (default ``acc``; the two threads share one);
+        ``first``: the function for the first of ``starts`` instead of ``body``."""
         n, rows, row_args, kinds = self.n, self.rows, self.row_args, self.body_kinds
-        body = first or self.body
-        for s in starts:
+        rows_out = acc if rows_out is None else rows_out
+        for i, s in enumerate(starts):
             e = min(s + rows, n)
-            fn = body if e - s == rows or self.last is None else self.last
+            fn = first if i == 0 and first is not None else \
+                self.body if e - s == rows or self.last is None else self.last
             outs = fn(*[a[s:e] if r else a for a, r in zip(arrs, row_args)], *pre)
             for k, (o, kind) in enumerate(zip(outs, kinds)):
                 if kind[0] in "SA":
@@ -416,23 +368,28 @@ class RowBlocked:
                     else:
                         acc[k] += o
                 else:  # rows: this block's rows of the full array
-                    if acc[k] is None:
-                        shape = list(np.shape(o))
-                        shape[kind[1]] = n
-                        acc[k] = np.empty(shape, dtype=np.asarray(o).dtype)
-                    acc[k][(slice(None),) * kind[1] + (slice(s, e),)] = o
+                    if rows_out[k] is None:
+                        with self._lock:
+                            if rows_out[k] is None:
+                                shape = list(np.shape(o))
+                                shape[kind[1]] = n
+                                rows_out[k] = np.empty(shape, dtype=np.asarray(o).dtype)
+                    rows_out[k][(slice(None),) * kind[1] + (slice(s, e),)] = o
         return acc
 
     def __call__(self, *arrs: Any) -> tuple:
-        pre = self.prologue(*arrs) if self.prologue is not None else ()
-        hoisted = pre[:self.nhoisted]
-        starts = self.starts
-        acc = self._run(arrs, hoisted, starts[:1], [None] * len(self.body_kinds),
-                        self.first)
-        if self.nthreads > 1 and len(starts) >= max(MIN_SPLIT, 4):
-            self._two_threads(arrs, hoisted, starts[1:], acc)
-        else:
-            self._run(arrs, hoisted, starts[1:], acc)
+        # the blocks are memory-bound (or each a half of the batch on its own
+        # thread): BLAS on one thread, so that no BLAS worker spins against them
+        with one_blas_thread():
+            pre = self.prologue(*arrs) if self.prologue is not None else ()
+            hoisted = pre[:self.nhoisted]
+            starts = self.starts
+            acc: list = [None] * len(self.body_kinds)
+            if self.nthreads > 1 and len(starts) >= (2 if self.halves else
+                                                     max(MIN_SPLIT, 4)):
+                self._two_threads(arrs, hoisted, starts, acc)
+            else:
+                self._run(arrs, hoisted, starts, acc, self.first)
         out = []
         for k, kind in enumerate(self.kinds):
             if kind[0] == "C":
@@ -444,15 +401,14 @@ class RowBlocked:
 
     def _two_threads(self, arrs: Sequence[Any], pre: tuple, starts: Sequence[int],
                      acc: list) -> None:
-        """The blocks ``starts`` on two threads: each adds its own sums; both write
-        their rows into the same arrays (different rows)."""
-        half = len(starts) // 2
-        other = [a if kind[0] == "R" else None for a, kind in zip(acc, self.body_kinds)]
-        with _one_blas_thread():
-            t = threading.Thread(target=self._run, args=(arrs, pre, starts[half:], other))
-            t.start()
-            self._run(arrs, pre, starts[:half], acc)
-            t.join()
+        """The blocks ``starts`` on two threads (:func:`~.threads.pair`), the first
+        half here (with the first block's function), the second on the other
+        thread: each adds its own sums, ``S(X) = S(X_first) + S(X_second)``; both
+        write their rows into the same arrays (different rows)."""
+        half = (len(starts) + 1) // 2
+        other: list = [None] * len(acc)
+        pair(lambda: self._run(arrs, pre, starts[:half], acc, self.first),
+             lambda: self._run(arrs, pre, starts[half:], other, rows_out=acc))
         for k, kind in enumerate(self.body_kinds):
             if kind[0] in "SA" and other[k] is not None:
                 acc[k] += other[k]
@@ -507,12 +463,17 @@ def _row_dims(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str
 
 def row_blocked(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, int],
                 table: Any, min_bytes: int | None = None,
-                block_bytes: int | None = None) -> RowBlocked | None:
+                block_bytes: int | None = None, blocks: int | None = None
+                ) -> RowBlocked | None:
     """The outputs compiled as a loop over row blocks, or ``None`` where they are not
     row-local in any dim or blocking does not pay (the caller keeps its whole-array
     code).  ``inputs`` and ``sizes`` as for :func:`~.codegen.generate`;
     ``min_bytes`` and ``block_bytes`` default to :data:`MIN_BYTES` and
-    :data:`BLOCK_BYTES` (read at the call: tests and benchmarks set them)."""
+    :data:`BLOCK_BYTES` (read at the call: tests and benchmarks set them).
+    ``blocks=2``: the batch in two halves, one a thread (the thread policy's
+    data-parallel split, ``compile/threads.py``, which decides where it pays: the
+    size and intensity checks are skipped), ``None`` where a half would have fewer
+    than :data:`~.threads.MIN_HALF_ROWS` rows."""
     if getattr(_STATE, "off", False):
         return None
     min_bytes = MIN_BYTES if min_bytes is None else min_bytes
@@ -520,7 +481,7 @@ def row_blocked(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[s
     for dim in _row_dims(outputs, inputs, sizes):
         try:
             return _build(outputs, inputs, sizes, table, dim, itemsize, min_bytes,
-                          block_bytes)
+                          block_bytes, blocks)
         except Refused:
             continue
     return None
@@ -528,7 +489,7 @@ def row_blocked(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[s
 
 def _build(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, int],
            table: Any, dim: str, itemsize: int, min_bytes: int,
-           block_bytes: int | None) -> RowBlocked:
+           block_bytes: int | None, blocks: int | None = None) -> RowBlocked:
     kinds = analyse(outputs, dim)
     new_outs, hoisted = _rewrite(outputs, kinds, dim, sizes, set(inputs))
     # the rewritten graph (rebuilt through the simplifying constructors) is analysed
@@ -544,14 +505,20 @@ def _build(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, i
         if new_kinds[id(node)][0] == "R":
             row_bytes += itemsize * math.prod(
                 dim_size(d, sizes) for d in node.shape if d != dim)
-    if row_bytes * n < min_bytes:
-        raise Refused(f"{row_bytes * n} bytes of row data: blocking does not pay")
-    macs = sum(_row_macs(node, dim, sizes) for node in _all_nodes(new_outs)
-               if isinstance(node, Einsum)
-               and any(new_kinds[id(c)][0] == "R" for c in node.children))
-    if macs > MAX_INTENSITY * row_bytes:
-        raise Refused(f"{macs / row_bytes:.1f} multiply-adds a byte: bound by arithmetic")
-    rows = block_rows(n, row_bytes, block_bytes)
+    if blocks is None:  # cache blocks: where the data's second read would miss
+        if row_bytes * n < min_bytes:
+            raise Refused(f"{row_bytes * n} bytes of row data: blocking does not pay")
+        macs = sum(_row_macs(node, dim, sizes) for node in _all_nodes(new_outs)
+                   if isinstance(node, Einsum)
+                   and any(new_kinds[id(c)][0] == "R" for c in node.children))
+        if macs > MAX_INTENSITY * row_bytes:
+            raise Refused(f"{macs / row_bytes:.1f} multiply-adds a byte: bound by "
+                          "arithmetic")
+        rows = block_rows(n, row_bytes, block_bytes)
+    else:  # the batch in ``blocks`` parts, one a thread (the caller's choice)
+        rows = math.ceil(n / blocks)
+        if rows < _threads.MIN_HALF_ROWS:
+            raise Refused(f"{rows} rows a part: too few to split")
     if rows >= n:
         raise Refused("one block holds every row")
     shapes = {node.name: node.shape for out in outputs for node in topo_order(out)
@@ -583,7 +550,8 @@ def _build(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, i
         last = generate(body_outs, body_inputs, {**sizes, dim: tail}, table,
                         fname="block").fn
     return RowBlocked(dim, n, rows, row_args, out_kinds, where, prologue, len(hoisted),
-                      body.fn, last, first, body.source, threads())
+                      body.fn, last, first, body.source, threads(),
+                      halves=blocks is not None)
 
 
 def _linear_parts(outputs: Sequence[Expr], kinds: Mapping[int, Kind]) -> list[Expr]:

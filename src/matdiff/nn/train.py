@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..compile import threads as _threads
 from ..optim import LRSchedule, Optimizer, make_optimizer
 from .callbacks import Callback, LearningRateScheduler
 from .errors import DataError, NNError, NonFiniteLossError
@@ -231,6 +232,10 @@ class TrainStep:
         self._fns: dict[_Shapes, Callable[..., Any]] = {}
         self._args: list[np.ndarray] = []
         self._ix = self._iy = -1
+        # on two threads the optimizer's update holds BLAS to one thread where it
+        # would split its Σg² (a dot product: memory-bound; compile/threads.py)
+        self._hold = _threads.holds() and sum(
+            p.size for p in model.params.values()) > _threads.DOT_THREADED
 
     def __call__(self, X: Any, y: Any, *, checked: bool = False) -> float:
         """Take one step on the batch ``(X, y)`` and return its loss.  ``checked``
@@ -249,7 +254,11 @@ class TrainStep:
         value = float(out[0])
         if not math.isfinite(value):
             raise NonFiniteLossError(f"the loss became {value}")
-        self.optimizer.step_arrays(out[1:], check_finite=True, owned=True)
+        if self._hold:
+            with _threads.one_blas_thread():
+                self.optimizer.step_arrays(out[1:], check_finite=True, owned=True)
+        else:
+            self.optimizer.step_arrays(out[1:], check_finite=True, owned=True)
         return value
 
     def _prepare(self, X: np.ndarray, y: np.ndarray, key: _Shapes) -> Callable[..., Any]:
