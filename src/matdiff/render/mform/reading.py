@@ -14,6 +14,7 @@ characters, then fewest transposes).  A delta over the two free letters ties the
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 
 from ...expr.core import Const, Einsum
 from .tree import MAX_SEARCH, FormsMixin, MForm
@@ -25,9 +26,49 @@ Item = tuple[MForm, tuple[int, ...]]
 class ProductReading(FormsMixin):
     """The reading of products (see the module docstring); ``self`` is a ``Forms``."""
 
+    #: the written positions of the operands' forms by id while a function's product
+    #: is read (see :meth:`einsum`), else None
+    _ranks: dict[int, int] | None = None
+
     # ============================================================= products
-    def einsum(self, node: Einsum, kids: list[MForm]) -> MForm | None:
-        """The matrix form of a product, or ``None`` where it has none."""
+    def einsum(self, node: Einsum, kids: list[MForm],
+               perm: Sequence[int] | None = None) -> MForm | None:
+        """The matrix form of a product, or ``None`` where it has none; ``perm``: the
+        order the operands were written in (:mod:`matdiff.expr.written`), which
+        decides between readings of one cost: ``y ⊙ (Xw)``, not ``(Xw) ⊙ y``;
+        ``tr(X⁻¹A)``, not ``tr(AX⁻¹)``."""
+        ranks: dict[int, int] | None = None
+        if perm is not None:
+            ranks = {}
+            for pos, k in enumerate(perm):
+                ranks.setdefault(id(kids[k]), pos)
+        before, self._ranks = self._ranks, ranks
+        try:
+            return self._einsum(node, kids)
+        finally:
+            self._ranks = before
+
+    def _written_first(self, f: MForm, old: MForm) -> bool:
+        """Whether the operands of ``f`` come in an order nearer the written one
+        than those of ``old`` (their written positions, in reading order)."""
+        ranks = self._ranks
+        assert ranks is not None
+
+        def seq(t: MForm) -> list[int]:
+            out: list[int] = []
+            stack = [t]
+            while stack:
+                n = stack.pop()
+                r = ranks.get(id(n))
+                if r is not None:
+                    out.append(r)
+                else:
+                    stack.extend(reversed(n.args))
+            return out
+
+        return seq(f) < seq(old)
+
+    def _einsum(self, node: Einsum, kids: list[MForm]) -> MForm | None:
         coef, scalars, items = 1.0, [], []
         for e, form, s in zip(node.children, kids, node.specs, strict=True):
             if len(s) != len(form.shape):
@@ -39,6 +80,9 @@ class ProductReading(FormsMixin):
             else:
                 items.append((form, tuple(s)))
         out = tuple(node.out)
+        if self._ranks and len(scalars) > 1:  # y·x as written: yx
+            ranks = self._ranks
+            scalars.sort(key=lambda f: ranks.get(id(f), len(ranks)))
         if items:
             core = self._solve_tied(items, out)
             if core is None:
@@ -151,13 +195,17 @@ class ProductReading(FormsMixin):
             cands.append((self.T(form), letters[::-1]))
         for f, lt in cands:
             old = table.get(lt)
-            if old is None or f.cost() < old.cost():
+            if old is None or f.cost() < old.cost() or (
+                    self._ranks and f.cost() == old.cost() and self._written_first(f, old)):
                 table[lt] = f
 
     def _solve(self, items: list, out: tuple) -> MForm | None:
         n = len(items)
         if n > 2 and len({frozenset(s) for _, s in items}) == 1:
             # one index string for all (up to a transpose): u ⊙ v ⊙ w, then sums
+            if self._ranks:  # in the order written: x ⊙ z ⊙ y as written
+                ranks = self._ranks
+                items = sorted(items, key=lambda it: ranks.get(id(it[0]), len(ranks)))
             s0 = items[0][1]
             H = self.had([f if s == s0 else self.T(f) for f, s in items])
             return self._reduce_single(H, s0, set(out)).get(tuple(out))
