@@ -29,6 +29,8 @@ class ProductReading(FormsMixin):
     #: the written positions of the operands' forms by id while a function's product
     #: is read (see :meth:`einsum`), else None
     _ranks: dict[int, int] | None = None
+    #: the operands' written positions in each form read so far (see :meth:`_seq`)
+    _seqs: dict[int, tuple[int, ...]] = {}  # noqa: RUF012 - replaced per product
 
     # ============================================================= products
     def einsum(self, node: Einsum, kids: list[MForm],
@@ -42,31 +44,39 @@ class ProductReading(FormsMixin):
             ranks = {}
             for pos, k in enumerate(perm):
                 ranks.setdefault(id(kids[k]), pos)
-        before, self._ranks = self._ranks, ranks
+            if len(ranks) < 2:  # one operand (A A … A): no order to keep
+                ranks = None
+        before, self._ranks, seqs = self._ranks, ranks, self._seqs
+        self._seqs = {}
         try:
             return self._einsum(node, kids)
         finally:
-            self._ranks = before
+            self._ranks, self._seqs = before, seqs
 
     def _written_first(self, f: MForm, old: MForm) -> bool:
         """Whether the operands of ``f`` come in an order nearer the written one
         than those of ``old`` (their written positions, in reading order)."""
-        ranks = self._ranks
+        return self._seq(f) < self._seq(old)
+
+    def _seq(self, t: MForm) -> tuple[int, ...]:
+        """The written positions of the operands in ``t``, in reading order
+        (memoised per product: the forms are shared)."""
+        ranks, memo = self._ranks, self._seqs
         assert ranks is not None
-
-        def seq(t: MForm) -> list[int]:
-            out: list[int] = []
-            stack = [t]
-            while stack:
-                n = stack.pop()
-                r = ranks.get(id(n))
-                if r is not None:
-                    out.append(r)
-                else:
-                    stack.extend(reversed(n.args))
-            return out
-
-        return seq(f) < seq(old)
+        stack = [(t, False)]
+        while stack:
+            n, done = stack.pop()
+            if id(n) in memo:
+                continue
+            r = ranks.get(id(n))
+            if r is not None:
+                memo[id(n)] = (r,)
+            elif done:
+                memo[id(n)] = tuple(x for a in n.args for x in memo[id(a)])
+            else:
+                stack.append((n, True))
+                stack.extend((a, False) for a in n.args)
+        return memo[id(t)]
 
     def _einsum(self, node: Einsum, kids: list[MForm]) -> MForm | None:
         coef, scalars, items = 1.0, [], []
