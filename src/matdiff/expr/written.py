@@ -38,7 +38,10 @@ The rules:
 5. The printers (:mod:`matdiff.render.mform`) use it for a function (and for the
    nodes of a derivative's function inside the derivative); derivatives otherwise
    print in their natural order.  A spelling is used only where it still holds
-   (:func:`spelling_holds`: building the spelling again gives this very node).
+   (:func:`spelling_holds`: building the spelling again gives this very node).  A
+   spelling belongs to the node its builder returned: ``2 * dot(u, v)`` is another
+   product (the 2 joins the dot's operands) and prints ``2uᵀv``; ``sin(dot(u, v))``
+   prints ``sin(u · v)``.
 
 >>> import matdiff as md
 >>> w, x = md.vector("w", "n"), md.vector("x", "n")
