@@ -59,7 +59,7 @@ def test_claim_right_and_wrong():
     code, out = run(NEURON + ["--claim", "x"])
     assert code == 1 and "wrong" in out
     assert "misses the piecewise factor" in out
-    assert "matdiff's ∂f/∂w = step(wᵀx + b)x" in out
+    assert "matdiff's ∂f/∂w = step(w · x + b)x" in out
     code, out = run(NEURON + ["--claim", "x", "--format", "json"])
     doc = json.loads(out)
     assert code == 1 and doc["check"]["ok"] is False

@@ -261,8 +261,8 @@ RESULTS = {
     ("sin(3*x)", "x"): "diag(3cos(3x))", ("x + x**2", "x"): "1 + 2x",
     ("sum(w * x)", "w"): "x", ("max(0, w @ x + b)", "w"): "step(wᵀx + b)x",
     ("mean((y - max(0, X @ w + b))**2)", "w"):
-        "−2Xᵀ(step(Xw + b1) ⊙ (y − relu(Xw + b1)))/N",
-    ("mean((y - max(0, X @ w + b))**2)", "b"): "−2step(Xw + b1)ᵀ(y − relu(Xw + b1))/N",
+        "−2Xᵀ(step(Xw + b1) ⊙ (y − max(0, Xw + b1)))/N",
+    ("mean((y - max(0, X @ w + b))**2)", "b"): "−2step(Xw + b1)ᵀ(y − max(0, Xw + b1))/N",
     ("log(det(X))", "X"): "X⁻ᵀ",
 }
 

@@ -210,6 +210,7 @@ FUNCTION_CASES = {
              + X0.mean(1) @ y0),
     "norm1": ("norm1(q)", lambda: np.abs(_mix).sum()),
     "norm2": ("norm2(q)", lambda: np.linalg.norm(_mix)),
+    "norm": ("norm(q)", lambda: np.linalg.norm(_mix)),   # NumPy's name: norm2
     "logsumexp": ("logsumexp(q)", lambda: np.log(np.exp(_mix).sum())),
     "softmax": ("softmax(q)", lambda: np.exp(_mix) / np.exp(_mix).sum()),
     "log_softmax": ("log_softmax(q)", lambda: _mix - np.log(np.exp(_mix).sum())),

@@ -139,7 +139,7 @@ def test_a_function_prints_its_terms_as_written() -> None:
     sh = {"w_wo": ("n",), "x_wo": ("n",), "b_wo": ()}
     sizes = {"n": 3}
     cases = [
-        ("dot(w_wo, x_wo) + b_wo", "w_woᵀx_wo + b_wo"),
+        ("dot(w_wo, x_wo) + b_wo", "w_wo · x_wo + b_wo"),
         ("sin(x_wo) + sin(2*x_wo) + sin(3*x_wo)", "sin(x_wo) + sin(2x_wo) + sin(3x_wo)"),
         ("x_wo**3 + 2*x_wo + 1", "x_wo³ + 2x_wo + 1"),
         ("b_wo - sum(w_wo * x_wo) + sum(x_wo)", "b_wo − w_woᵀx_wo + sum(x_wo)"),

@@ -61,7 +61,7 @@ class Unreadable(Exception):
 
 _FUNCS = ["logsumexp", "softmax", "softplus", "arcsin", "arccos", "arctan", "log det",
           "sinh", "cosh", "tanh", "relu", "step", "sign", "diag", "exp", "log", "sin",
-          "cos", "tan", "abs", "max", "min", "sum", "det", "tr", "σ"]
+          "cos", "tan", "abs", "max", "min", "sum", "mean", "det", "tr", "σ"]
 _SUP = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹", range(10), strict=True))
 
 
@@ -280,6 +280,8 @@ class FormulaReader:
             if axis is None:
                 return np.array([[a.sum()]])
             return a.sum(axis=axis).reshape(-1, 1)
+        if f == "mean":
+            return np.array([[a.mean()]])
         if f == "det":
             return np.array([[np.linalg.det(a)]])
         if f == "log det":
@@ -435,7 +437,7 @@ def test_matrix_operations(v):
         (md.sum(A), "sum(A)"),
         (md.sum(A, axis=0), "sum(A, axis=0)"),
         (md.sum(A, axis=1), "sum(A, axis=1)"),
-        (md.mean(x), "sum(x)/n"),
+        (md.mean(x), "mean(x)"),        # as written (the node of sum(x)/n)
         (md.outer(x, md.ones("n")), "x1ᵀ"),   # xᵢ·1
         (z * md.ones("n"), "z1"),
         (x + z, "x + z1"),                # scalar expansion: z·1
@@ -444,7 +446,7 @@ def test_matrix_operations(v):
         (md.logdet(A), "log det(A)"),
         (md.logsumexp(x), "logsumexp(x)"),
         (md.softmax(x), "softmax(x)"),
-        (x @ w, "wᵀx"),
+        (x @ w, "xᵀw"),                   # in the order written
     ]
     for e, want in cases:
         assert str(e) == want, (str(e), want)
@@ -818,7 +820,7 @@ def test_exact_constants_print_exactly(v):
     two = md.parse("2**x", shapes={"x": ("n",)})
     cases = [
         (x / 9, "x/9"), (md.derive(x / 9, x), "I/9"), (2 * x / 3, "2x/3"),
-        (-x / 9, "−x/9"), ((x * w) / 9, "(w ⊙ x)/9"), (md.const(1 / 9), "1/9"),
+        (-x / 9, "−x/9"), ((x * w) / 9, "(x ⊙ w)/9"), (md.const(1 / 9), "1/9"),
         (md.const(1 / 3) * md.ones("n"), "(1/3)·1"), (two, "2^x"),
         (md.derive(two, "x"), "diag(log(2)·2^x)"),
         (md.log(md.const(2.0)), "log(2)"),

@@ -593,8 +593,9 @@ def test_contract_line_bias_folded() -> None:
     f = md.parse(text, shapes=shapes)
     g = md.derive(text, "w", shapes=shapes)
     assert g.shape == ("n",)
-    assert md.to_text(f, style="paper") == "max(0, concat(x, [1])ᵀconcat(w, [b]))"
-    assert str(g) == "step(concat(x, [1])ᵀconcat(w, [b]))x"
+    # as written: the dot of the two concatenations, in their order
+    assert md.to_text(f, style="paper") == "max(0, concat(w, [b]) · concat(x, [1]))"
+    assert str(g) == "step(concat(w, [b]) · concat(x, [1]))x"
     vals = {"w": np.array([0.5, -1.0, 2.0]), "b": 0.3, "x": np.array([1.0, 0.2, 0.4])}
     assert_close(g.evaluate(vals), vals["x"])     # wᵀx + b = 1.4 > 0
     # without shapes, inference makes x as long as w (n + 1 = n' + 1)

@@ -66,6 +66,12 @@ def same(text: str, numpy_text: str, shapes: dict | None = None) -> md.Expr:
     ("A⁻ᵀ", "inv(A).T"),
     ("−A⁻ᵀ", "-inv(A).T"),
     ("sum((t − relu(Xw + b1))²)/N", "mean((t - max(0, X @ w + b))**2)"),
+    # the printouts as written (issue 13, item 3): dot, mean, max(0, ·), a trace's start
+    ("mean((t − max(0, Xw + b1))²)", "mean((t - max(0, X @ w + b))**2)"),
+    ("max(0, x · y + b)", "relu(dot(x, y) + b)"),
+    ("(Ax) · y − 2(x · y)", "dot(A @ x, y) - 2 * dot(x, y)"),
+    ("tr(A⁻¹B)", "tr(inv(A) @ B)"),
+    ("sum(log(1 + exp(−y ⊙ (Ax))))", "sum(log(1 + exp(-y * (A @ x))))"),
     ("−2Xᵀ(step(Xw + b1) ⊙ (t − relu(Xw + b1)))/N",
      "-2 * X.T @ (step(X @ w + b) * (t - relu(X @ w + b))) / 4"),
     ("−2step(Xw + b1)ᵀ(t − relu(Xw + b1))/N",

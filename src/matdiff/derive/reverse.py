@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MatdiffError, ShapeError, UnknownVariableError
 from ..expr.core import Const, Delta, Dim, Expr, Shape, Var, shape_str, topo_order, var_nodes
 from ..expr.simplify import add, einsum
+from ..expr.written import unrecorded
 from .result import Derivative, derivative, node_of
 
 if TYPE_CHECKING:
@@ -289,6 +290,13 @@ def _same_layout(p: Expr, first: Concat) -> bool:
 
 def _derive(f: Expr, x: Var) -> Expr:
     """The derivative of the shared node ``f`` by ``x``, a shared node."""
+    # reverse mode does not write: the nodes of f keep how the person wrote them
+    # (matdiff.expr.written)
+    with unrecorded():
+        return _reverse(f, x)
+
+
+def _reverse(f: Expr, x: Var) -> Expr:
     found = f.variables()
     if x.name in found and found[x.name] != x.shape:
         raise ShapeError(

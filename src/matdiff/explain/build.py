@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from ..derive.reverse import derive, function_of, resolve_wrt
 from ..errors import MatdiffError
 from ..expr.core import Dim, Expr, Var
+from ..expr.written import unrecorded
 from . import formulas as F
 from .derivation import Derivation
 from .lang import phrases
@@ -72,32 +73,35 @@ def explain(f: Expr | str, wrt: Expr | str, lang: str = "en",
     """
     p = phrases(lang)
     f, known = function_of(f, shapes)
-    x = resolve_wrt(f, wrt, shapes, known)
-    taken = set(f.variables()) | {x.name}
-    name = _function_name(name, taken)
-    inline: set[int] = set()
-    units = plan_units(f, x, inline)
-    name_units(units, names, name, taken)
-    define_units(units, x, inline)
-    steps, edges, matrix_chain = local_steps(units, x, p, lang, frozenset(taken))
-    paths: list[list[tuple[str, str]]] = []
-    notes: list[str] = []
-    if not units:
-        notes.append(p["no_dependence"].format(f=name, x=x.name))
-    else:
-        paths, collapsed = chain_paths(units, edges, x)
-        matrix_chain = matrix_chain or collapsed
-    if units and units[-1].kind == "self":
-        notes.append(p["identity"])
-    if units and units[0].kind == "inner":
-        notes.append(p["vector_chain"].format(f=name, expr=F.definition(f), x=x.name,
-                                              g=units[0].name, inner=steps[0].definition))
-    notes += _structure_notes(x, p)
-    locals_ = {(loc.of, loc.wrt): loc for s in steps for loc in s.derivatives}
-    products = [F.chain([(locals_[e].expr, locals_[e].f_ndim) for e in path])
-                for path in paths if all(e in locals_ for e in path)]
-    result = derive(f, x)
-    return Derivation(f=f, wrt=x, lang=lang, name=name, steps=steps, paths=paths,
-                      products=products, result=result,
-                      numerator=F.jacobian(result, len(f.shape)), mixed=F.result(result),
-                      notes=notes, matrix_chain=matrix_chain)
+    # the derivation's own expressions do not write: the nodes of f keep how the
+    # person wrote them, the others print as matdiff builds them (matdiff.expr.written)
+    with unrecorded():
+        x = resolve_wrt(f, wrt, shapes, known)
+        taken = set(f.variables()) | {x.name}
+        name = _function_name(name, taken)
+        inline: set[int] = set()
+        units = plan_units(f, x, inline)
+        name_units(units, names, name, taken)
+        define_units(units, x, inline)
+        steps, edges, matrix_chain = local_steps(units, x, p, lang, frozenset(taken))
+        paths: list[list[tuple[str, str]]] = []
+        notes: list[str] = []
+        if not units:
+            notes.append(p["no_dependence"].format(f=name, x=x.name))
+        else:
+            paths, collapsed = chain_paths(units, edges, x)
+            matrix_chain = matrix_chain or collapsed
+        if units and units[-1].kind == "self":
+            notes.append(p["identity"])
+        if units and units[0].kind == "inner":
+            notes.append(p["vector_chain"].format(f=name, expr=F.definition(f), x=x.name,
+                                                  g=units[0].name, inner=steps[0].definition))
+        notes += _structure_notes(x, p)
+        locals_ = {(loc.of, loc.wrt): loc for s in steps for loc in s.derivatives}
+        products = [F.chain([(locals_[e].expr, locals_[e].f_ndim) for e in path])
+                    for path in paths if all(e in locals_ for e in path)]
+        result = derive(f, x)
+        return Derivation(f=f, wrt=x, lang=lang, name=name, steps=steps, paths=paths,
+                          products=products, result=result,
+                          numerator=F.jacobian(result, len(f.shape)), mixed=F.result(result),
+                          notes=notes, matrix_chain=matrix_chain)

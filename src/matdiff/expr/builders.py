@@ -32,6 +32,7 @@ from .core import Einsum as Einsum  # re-exported for users of this module
 from .core import Map as Map  # re-exported for users of this module
 from .simplify import add as _add
 from .simplify import apply, einsum, scale
+from .written import note_plain, note_spelling
 
 __all__ = [
     "var", "scalar", "vector", "matrix", "const", "as_expr", "zeros_like", "ones",
@@ -266,7 +267,8 @@ def _builder(fn: str, arity: int, doc: str = "",
     f: Callable[..., Expr]
     if arity == 1:
         def unary(a: Any) -> Expr:
-            return apply(fn, (as_expr(a),))
+            # written by its own name: relu(z) stays relu(z) (matdiff.expr.written)
+            return note_plain(apply(fn, (as_expr(a),)))
 
         f = unary
     else:
@@ -281,7 +283,7 @@ def _builder(fn: str, arity: int, doc: str = "",
             shape = es[0].shape
             for e in es[1:]:
                 shape = _broadcast_shape(Const(0.0, shape), e, fn)
-            return apply(fn, tuple(broadcast_to(e, shape) for e in es))
+            return note_plain(apply(fn, tuple(broadcast_to(e, shape) for e in es)))
 
     f.__name__ = fn
     f.__qualname__ = fn
@@ -318,10 +320,10 @@ def maximum(a: Any, b: Any) -> Expr:
     Elsewhere a tie splits the derivative evenly."""
     a, b = as_expr(a), as_expr(b)
     shape = _broadcast_shape(a, b, "max")
-    if _is_zero(a):
-        return apply("relu", (broadcast_to(b, shape),))
-    if _is_zero(b):
-        return apply("relu", (broadcast_to(a, shape),))
+    if _is_zero(a) or _is_zero(b):
+        # the ReLU's node, written max(0, z) (matdiff.expr.written): it prints so
+        z = b if _is_zero(a) else a
+        return note_spelling(apply("relu", (broadcast_to(z, shape),)), "maximum", (a, b))
     return apply("max", (broadcast_to(a, shape), broadcast_to(b, shape)))
 
 
@@ -408,9 +410,9 @@ def mean(a: Any, axis: Any = None) -> Expr:
     """Mean of all elements, or along one ``axis`` (divides by the symbolic size)."""
     a = as_expr(a)
     if axis is None:
-        dims = a.shape
-    else:
-        dims = (a.shape[_axis(a, axis, "mean")],)
+        # the node of sum(a)/n, written mean(a) (matdiff.expr.written): it prints so
+        return note_spelling(mul(sum(a), power(size_of(a.shape), -1.0)), "mean", (a,))
+    dims = (a.shape[_axis(a, axis, "mean")],)
     return mul(sum(a, axis), power(size_of(dims), -1.0))
 
 
@@ -419,6 +421,9 @@ def dot(a: Any, b: Any) -> Expr:
     a, b = as_expr(a), as_expr(b)
     if len(a.shape) == 0 or len(b.shape) == 0:
         return mul(a, b)
+    if len(a.shape) == 1 and len(b.shape) == 1:
+        # the node of aᵀb, written a · b (matdiff.expr.written): it prints so
+        return note_spelling(matmul(a, b), "dot", (a, b))
     return matmul(a, b)
 
 

@@ -116,7 +116,7 @@ class Expr:
     [('A', ('n', 'n')), ('x', ('n',))]
     """
 
-    __slots__ = ("children", "shape", "digest", "_params", "__weakref__")
+    __slots__ = ("children", "shape", "digest", "_params", "_written", "__weakref__")
     kind: ClassVar[str] = "expr"
     order: ClassVar[int] = 99          # rank of the kind when sorting operands
     __array_ufunc__ = None             # let numpy defer to our reflected operators
@@ -125,6 +125,10 @@ class Expr:
     shape: Shape
     digest: bytes
     _params: tuple[Any, ...]
+    #: how the node was written: printing information beside the node, never part of
+    #: its identity (a :class:`~matdiff.expr.written.Written`; see
+    #: :mod:`matdiff.expr.written`, the one place that describes it)
+    _written: Any
 
     @classmethod
     def _intern(cls, params: tuple[Any, ...], children: tuple[Expr, ...], shape: Shape) -> Expr:
@@ -136,6 +140,7 @@ class Expr:
         node.children = children
         node.shape = tuple(shape)
         node._params = params
+        node._written = None
         kind, dparams = cls._digest_kind(params)
         node.digest = _digest(kind, dparams, shape, *(c.digest for c in children))
         _TABLE[key] = node
@@ -150,8 +155,10 @@ class Expr:
     def __reduce__(self) -> tuple[Any, ...]:
         # by value: class, parameters, children and shape; loading interns the node
         # again (children first, as pickle builds them), so a loaded expression is
-        # the very node an equal one built in that process would be
-        return (_reintern, (type(self), self._params, self.children, self.shape))
+        # the very node an equal one built in that process would be; how it was
+        # written travels with it (matdiff.expr.written)
+        return (_reintern, (type(self), self._params, self.children, self.shape,
+                            self._written))
 
     def __copy__(self) -> Expr:
         return self  # nodes are immutable and shared
@@ -305,9 +312,12 @@ class Expr:
 
 
 def _reintern(cls: type[Expr], params: tuple[Any, ...], children: tuple[Expr, ...],
-              shape: Shape) -> Expr:
-    """Rebuild a pickled node (see :meth:`Expr.__reduce__`)."""
-    return cls._intern(params, children, shape)
+              shape: Shape, written: Any = None) -> Expr:
+    """Rebuild a pickled node (see :meth:`Expr.__reduce__`), with how it was written."""
+    node = cls._intern(params, children, shape)
+    if written is not None:
+        node._written = written
+    return node
 
 
 def _b():
@@ -320,6 +330,12 @@ def _s():
     from . import simplify
 
     return simplify
+
+
+def _w():
+    from . import written
+
+    return written
 
 
 def _size(d: Dim, sizes: Mapping[str, int]) -> int:
@@ -600,7 +616,12 @@ class Einsum(Expr):
         return letter_dims(self.children, self.specs)
 
     def rebuild(self, children: Sequence[Expr]) -> Expr:
-        return _s().einsum(children, self.specs, self.out)
+        # the new operands stand where the old ones did: in written order
+        # (matdiff.expr.written), so the new product is written as this one was
+        perm = _w().order(self) if len(children) == len(self.children) \
+            else range(len(children))
+        return _s().einsum([children[k] for k in perm], [self.specs[k] for k in perm],
+                           self.out)
 
     def _eval(self, args: list[Any], sizes: Mapping[str, int]) -> Any:
         return service("contract")(self, args, sizes)
@@ -654,7 +675,8 @@ class Add(Expr):
 
     Its ``children`` are in the canonical order (the simplifier sorts them), so that
     ``a + b`` and ``b + a`` are one node, with one digest.  The order in which the
-    terms were written is printing information only, kept beside them:
+    terms were written is printing information only, kept beside them
+    (:mod:`matdiff.expr.written`, which describes it for every node):
     :meth:`written_terms`.  It is the order of the sum's latest construction (the
     node is shared, so after ``a + b``, writing ``b + a`` gives the same node, which
     prints ``b + a`` from then on: what was written last); rebuilding a sum over new
@@ -664,11 +686,9 @@ class Add(Expr):
     :meth:`matdiff.render.mform.factoring.SumFactoring._settle`).
     """
 
-    __slots__ = ("_written",)
+    __slots__ = ()
     kind = "add"
     order = 11
-
-    _written: tuple[int, ...] | None
 
     def __new__(cls, terms: Sequence[Expr], written: Sequence[Expr] | None = None) -> Add:
         """``terms`` in canonical order; ``written``: the same terms in the order
@@ -681,18 +701,10 @@ class Add(Expr):
                     f"cannot add shapes {shape_str(shape)} and {shape_str(t.shape)}"
                 )
         node: Add = cls._intern((), terms, shape)  # type: ignore[assignment]
-        if written is not None:  # this construction's order (the latest one wins)
-            pos = {id(t): k for k, t in enumerate(terms)}
-            perm = tuple(pos.get(id(t), -1) for t in written)
-            if sorted(perm) == list(range(len(terms))):
-                node._written = perm
-        if getattr(node, "_written", None) is None:
-            node._written = tuple(range(len(terms)))
+        if written is not None:  # this construction's order (the latest one wins;
+            # a sum records it always, reverse mode's too: see matdiff.expr.written)
+            _w().note_order(node, written, force=True)
         return node
-
-    def __reduce__(self) -> tuple:
-        # through the constructor, so the written order travels too
-        return (Add, (self.children, self.written_terms()))
 
     def written_terms(self) -> tuple[Expr, ...]:
         """The terms in the order they were written (see the class docstring).
@@ -703,18 +715,14 @@ class Add(Expr):
         >>> [str(t) for t in f.written_terms()], f is b + w @ x
         (['wᵀx', 'b'], True)
         """
-        perm = getattr(self, "_written", None)
-        if not perm:
-            return self.children
-        return tuple(self.children[k] for k in perm)
+        return _w().written_children(self)
 
     def rebuild(self, children: Sequence[Expr]) -> Expr:
         # the new children stand where the old ones did: add them in written order
         # (a rebuild with other terms than this sum's, as a pass that drops some of
         # them makes, adds them in the order given)
-        perm = getattr(self, "_written", None)
-        if not perm or len(children) != len(self.children):
-            perm = range(len(children))
+        perm = _w().order(self) if len(children) == len(self.children) \
+            else range(len(children))
         return _s().add([children[k] for k in perm])
 
     def _eval(self, args: list[Any], sizes: Mapping[str, int]) -> Any:

@@ -4,7 +4,7 @@
 >>> m = md.nn.Neuron(3, seed=0)
 >>> L = m.loss_expr("mse")
 >>> str(L)
-'sum((relu(Xw + b1) − y)²)/N'
+'mean((relu(Xw + b1) − y)²)'
 >>> loss, grads = m.value_and_grad(np.ones((4, 3)), np.ones(4), "mse")
 >>> sorted(grads)
 ['b', 'w']
@@ -85,7 +85,7 @@ def loss_expression(out: Expr, target: Expr, loss: str) -> Expr:
 
     >>> import matdiff as md
     >>> str(loss_expression(md.vector("z", "N"), md.vector("y", "N"), "bce"))
-    'sum(softplus(z) − y ⊙ z)/N'
+    'mean(softplus(z) − y ⊙ z)'
     """
     loss = loss_name(loss)
     if loss == "mse":

@@ -52,6 +52,9 @@ class FunctionSpec:
     arities: tuple[int, ...]
     doc: str
     fill: str | None = None
+    #: other names the function is read by (NumPy's and matrixcalculus.org's
+    #: ``norm`` is ``norm2``): entries of the same row
+    aliases: tuple[str, ...] = ()
 
     def arity_text(self) -> str:
         """``"1 argument"``, ``"1 or 2 arguments"``, ...
@@ -186,6 +189,7 @@ class FunctionTable(Mapping[str, FunctionSpec]):
     def __init__(self, rows: list[FunctionSpec], keep: Callable[[Elementwise], bool],
                  spelling: Callable[[MatrixFunction], str] = lambda fn: fn.name) -> None:
         self._rows = {r.name: r for r in rows}
+        self._rows.update({a: r for r in rows for a in r.aliases})
         self._keep = keep
         self._spelling = spelling
         self._version = -1
@@ -247,7 +251,9 @@ _ROWS: list[FunctionSpec] = [
     FunctionSpec("mean", b.mean, ("expr", "axis"), (1, 2),
                  "mean of all elements, or along an axis: mean(X, 0)"),
     FunctionSpec("norm1", b.norm1, _E1, (1,), "1-norm: sum of absolute values"),
-    FunctionSpec("norm2", b.norm2, _E1, (1,), "Euclidean (Frobenius) norm"),
+    FunctionSpec("norm2", b.norm2, _E1, (1,),
+                 "Euclidean norm of a vector, Frobenius norm of a matrix; also norm(x)",
+                 aliases=("norm",)),
     FunctionSpec("dot", b.dot, _E2, (2,), "dot product of vectors", "matmul"),
     FunctionSpec("outer", b.outer, _E2, (2,), "outer product of vectors"),
     FunctionSpec("tr", b.tr, _E1, (1,), "trace of a square matrix"),

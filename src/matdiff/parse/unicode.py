@@ -5,8 +5,9 @@ Vectors are columns and a transposed vector is a row, as the printer writes them
 
 * factors side by side are the matrix product: ``Ax``, ``xᵀAx``, ``AᵀB``, ``2x``,
   ``xyᵀ`` (outer), ``uᵀv`` (dot), ``s(x + y)``; ``·`` is the same product
-  (``2·1``), and ``a/b`` divides by a scalar (``x/s``, ``sum(x)/N``; by a vector or
-  a matrix it is the element-wise quotient);
+  (``2·1``), except between two vectors, where it is their dot product as matdiff
+  prints ``dot(w, x)``: ``w · x``; and ``a/b`` divides by a scalar (``x/s``,
+  ``sum(x)/N``; by a vector or a matrix it is the element-wise quotient);
 * a run of letters is split into the known names, longest first: ``xᵀAx`` with
   ``x`` and ``A`` declared is ``x``, ``ᵀ``, ``A``, ``x``; names are the variables of
   ``shapes=`` (Greek letters are letters), the dims of those shapes (``2N⁻¹`` is
@@ -773,6 +774,10 @@ class _Builder:
             return _wrap(self.apply(b.mul, (ea, ec), (sa, sc)), ra or rc)
         if na == 1 and nc == 1 and not ra and rc:
             return self.apply(b.outer, (ea, ec), (sa, sc))
+        if op == "·" and na == 1 and nc == 1 and not ra and not rc:
+            # w · x between two columns: their dot product, as matdiff prints dot(w, x)
+            self.unify(ea.shape[0], ec.shape[0])
+            return self.apply(b.dot, (ea, ec), (sa, sc))
         if (na == 1 and ra and (nc == 2 or (nc == 1 and not rc))) or \
                 (na == 2 and (nc == 2 or (nc == 1 and not rc))):
             self.unify(ea.shape[-1], ec.shape[0])

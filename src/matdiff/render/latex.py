@@ -172,7 +172,9 @@ class LatexFormat(UnicodeFormat):
         "trace": (r"\operatorname{tr}(", ")", ATOM), "sum": (r"\sum(", ")", ATOM),
         "sumaxis": (r"\operatorname{sum}(", r", \mathrm{axis}=⟨axis⟩)", ATOM),
         "vecof": (r"\operatorname{vec}(", ")", ATOM),
+        "mean": (r"\operatorname{mean}(", ")", ATOM),
     }
+    DOT = r" \cdot "
     KRON = r" \otimes "
     DELTA = r"\delta"
     MINUS = "-"

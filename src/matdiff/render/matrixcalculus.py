@@ -117,6 +117,14 @@ class MatrixCalculusFormat:
             return self.OPS[k].join(self._arg(a) for a in r)
         if k in self.CALLS:
             return f"{self.CALLS[k]}({r[0][0]})"
+        if k == "dot":  # w · x is w'*x
+            return f"{self._arg(r[0])}'*{self._arg(r[1])}"
+        if k == "func" and p[0] == "max" and any(a.kind == "num" and a.params[0] == 0
+                                                 for a in args):
+            # max(0, z) as written has the syntax's word relu(z)
+            other = [res for a, res in zip(args, r, strict=True)
+                     if not (a.kind == "num" and a.params[0] == 0)]
+            return f"relu({other[0][0] if other else '0'})"
         if k == "call":  # a matrix function, by matrixcalculus.org's name for it
             name = MATRIX_FUNCTIONS[p[0]].mc
             if not name:

@@ -366,6 +366,8 @@ class Printer:
             return paren(*r[0], PRODUCT) + fmt.KRON + paren(*r[1], PRODUCT), KRON
         if k in fmt.POSTFIX:  # Aᵀ, X⁻¹
             return paren(*r[0], ATOM) + fmt.POSTFIX[k], POSTFIX
+        if k == "dot":  # w · x, as written: a product or looser operand in parentheses
+            return paren(*r[0], POSTFIX) + fmt.DOT + paren(*r[1], POSTFIX), HADAMARD
         if k == "matmul":
             left, right = paren(*r[0], PRODUCT), paren(*r[1], PRODUCT)
             return left + fmt.sep(self, left, node.args[0], right, node.args[1]) + right, \
@@ -545,10 +547,16 @@ class Printer:
         if k == "smul":
             deps = [("m", s) for s in node.args[:-1]] + [same(node.args[-1])]
 
+            x = node.args[-1]
+            ones = x.kind == "fill" and x.params[0] == 1.0  # (b1)ⱼ = b 1ⱼ = b
+
             def finish_smul(r: list[Result]) -> Result:
+                if ones and len(r) == 2:
+                    return r[0]
                 factors = [res[0] if inline(s) else paren(*res, POSTFIX)
                            for s, res in zip(node.args, r[:-1], strict=False)]
-                parts = fmt.juxtaposed(factors) + [" ", paren(*r[-1], PRODUCT)]
+                parts = fmt.juxtaposed(factors) + ([] if ones else
+                                                   [" ", paren(*r[-1], PRODUCT)])
                 return fmt.join_whole(self, parts), PRODUCT
 
             return deps, finish_smul

@@ -91,7 +91,10 @@ class UnicodeFormat:
         "diag": ("diag(", ")", ATOM), "diagof": ("diag(", ")", ATOM),
         "trace": ("tr(", ")", ATOM), "sum": ("sum(", ")", ATOM),
         "sumaxis": ("sum(", ", axis=⟨axis⟩)", ATOM), "vecof": ("vec(", ")", ATOM),
+        "mean": ("mean(", ")", ATOM),
     }
+    #: the dot product of two vectors as written, the paper's ``w · x``
+    DOT = " · "
     EYE = "I"
     #: the vec layout's Kronecker product and commutation matrix (vec(Xᵀ) = K vec(X))
     KRON = " ⊗ "

@@ -36,6 +36,7 @@ from typing import Any
 
 from ...errors import ShapeError
 from ..core import Const, Delta, Dim, Einsum, Expr, Map, Size, letter_dims
+from ..written import note_perm, order
 from .elementwise import apply
 from .structure import symmetry
 
@@ -163,7 +164,9 @@ def _nested(p: Product) -> tuple | None:
         if not isinstance(e, Einsum):
             continue
         if len(p.ops) - 1 + len(e.children) <= MAX_FLAT:
-            return k, list(e.children), [list(s) for s in e.specs], None
+            # in the order its operands were written (matdiff.expr.written)
+            perm = order(e)
+            return k, [e.children[j] for j in perm], [list(e.specs[j]) for j in perm], None
         inner_ops, inner_specs, nested = _hoist(e)
         if inner_ops:
             return k, inner_ops, inner_specs, nested
@@ -444,7 +447,8 @@ def canonical(p: Product, _: bool) -> Expr:
         e, s = item
         return (e.sort_key(), tuple(pos.get(c, -1) for c in s))
 
-    items = sorted(zip(p.ops, p.sps), key=key)
+    ranked = sorted(range(len(p.ops)), key=lambda k: key((p.ops[k], p.sps[k])))
+    items = [(p.ops[k], p.sps[k]) for k in ranked]
     relabel: dict[int, int] = {c: i for i, c in enumerate(p.out)}
     for _e, s in items:
         for c in s:
@@ -454,10 +458,17 @@ def canonical(p: Product, _: bool) -> Expr:
         raise AssertionError("internal: a product sums a letter no operand reads")
     ops = [e for e, _s in items]
     sps = [tuple(relabel[c] for c in s) for _e, s in items]
+    lead = 0
     if p.coef != 1.0:
         ops.insert(0, Const(p.coef))
         sps.insert(0, ())
-    return Einsum(ops, sps, tuple(relabel[c] for c in p.out))
+        lead = 1
+    node = Einsum(ops, sps, tuple(relabel[c] for c in p.out))
+    # the operands as they were written, beside the sorted ones (the coefficient
+    # first): y ⊙ (Xw) stays so, tr(X⁻¹A) keeps its cyclic start
+    place = {k: lead + j for j, k in enumerate(ranked)}
+    note_perm(node, tuple(range(lead)) + tuple(place[k] for k in range(len(p.ops))))
+    return node
 
 
 #: the product rules, pass by pass

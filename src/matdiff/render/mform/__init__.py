@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...expr.core import Add, Call, Expr, topo_order
+from ...expr.core import Call, Expr, topo_order
 from .evaluate import to_numpy
 from .forms import Forms
 from .tree import (
@@ -69,12 +69,12 @@ def _build(e: Expr, index: bool) -> MForm:
 
     # a function prints its sums as written; a derivative its function's sums as
     # written too, the others (reverse mode's) in the natural order
+    # (matdiff.expr.written): its sums, products and spellings
     if isinstance(e, Derivative):
-        forms = Forms(written=False, kept=frozenset(
-            id(n) for n in topo_order(e.f) if isinstance(n, Add)))
+        forms = Forms(written=False, kept=frozenset(id(n) for n in topo_order(e.f)))
     else:
         forms = Forms(written=True)
-    text: dict[int, MForm] = {}
+    text: dict[int, MForm] = forms.memo
     idx: dict[int, MForm] = {}
     opaque = (Call,)  # a matrix function's argument prints in matrix form
     for node in topo_order(e):

@@ -128,6 +128,12 @@ def to_numpy(tree: MForm, values: Mapping[str, Any],
             v = np.trace(a[0])
         elif k == "sum":
             v = np.sum(a[0])
+        elif k == "mean":
+            v = np.mean(a[0])
+        elif k == "dot":  # w · x of two columns
+            if any(c.orient != "col" for c in node.args):
+                raise ValueError("a dot product of forms that are not columns")
+            v = np.dot(a[0], a[1])
         elif k == "sumaxis":
             v = np.sum(a[0], axis=node.params[0])
         elif k == "add":

@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ...expr.core import Add, Call, Const, Delta, Einsum, Expr, Map, Shape, Size, Var
+from ...expr import written
+from ...expr.builders import as_expr
+from ...expr.core import Add, Call, Const, Delta, Einsum, Expr, Map, Shape, Size, Var, topo_order
 from ...expr.dims import dim_add
 from ...expr.matrix_functions import MATRIX_FUNCTIONS
 from ...expr.selection import Concat, Take
@@ -52,6 +54,10 @@ class Forms(SumFactoring, ProductReading, KronForms):
         #: (:func:`matdiff.expr.simplify.structure.is_symmetric`: ``(XᵀX)⁻¹``,
         #: ``A + Aᵀ``, ``BᵀSB``): ``Mᵀ = M``, so their transposes print as they do
         self._symmetric: set[int] = set()
+        #: the forms of the expression's nodes by id (:meth:`form_of`), and the
+        #: nodes it built beyond them, kept alive so that their ids stay theirs
+        self.memo: dict[int, MForm] = {}
+        self._alive: list[Expr] = []
 
     def make(self, kind: str, args: Sequence[MForm], params: tuple[Any, ...], shape: Shape,
              orient: str) -> MForm:
@@ -532,6 +538,10 @@ class Forms(SumFactoring, ProductReading, KronForms):
                 finally:
                     self.written = before
             return self.add(kids, node.shape)
+        if isinstance(node, (Map, Einsum)) and not index and self._as_written(node):
+            form = self._spelled(node)
+            if form is not None:
+                return form
         if isinstance(node, Map):
             if node.fn == "pow":
                 return self.pow(kids[0], kids[1])
@@ -544,11 +554,52 @@ class Forms(SumFactoring, ProductReading, KronForms):
             return self.take(kids[0], node.axis, node.key, node.text(), node.shape)
         if isinstance(node, Einsum):
             if not index:
-                form = self.einsum(node, kids)
+                # a function's operands as written (y ⊙ (Xw), tr(X⁻¹A)); a
+                # derivative's in canonical order
+                perm = written.recorded_order(node) if self._as_written(node) else None
+                form = self.einsum(node, kids, perm)
                 if form is not None:
                     return form
             return self.index(kids, node.specs, node.out, node.shape)
         raise TypeError(f"no printed form for a {type(node).__name__}")
+
+    # ------------------------------------------------------------- as written
+    def _as_written(self, node: Expr) -> bool:
+        """Whether ``node`` prints as it was written (:mod:`matdiff.expr.written`):
+        a function's nodes do, a derivative's only where they are its function's."""
+        return self.written or id(node) in self.kept
+
+    def form_of(self, e: Expr) -> MForm:
+        """The matrix form of any expression, with the forms built so far (a
+        spelling's argument need not be a child of the node: ``mean(Xw)`` is the
+        product ``Xᵢⱼwⱼ/n``)."""
+        for node in topo_order(e):
+            if id(node) not in self.memo:
+                kids = [self.memo[id(c)] for c in node.children]
+                self.memo[id(node)] = self.from_expr(node, kids)
+                self._alive.append(node)
+        return self.memo[id(e)]
+
+    def _spelled(self, node: Expr) -> MForm | None:
+        """The form of a node as the builder it was written with spells it, where
+        that spelling still holds: ``w · x`` (``dot`` of two vectors), ``mean(v)``,
+        ``max(0, z)`` (the ReLU as written); else None."""
+        sp = written.spelling_holds(node)
+        if sp is None:
+            return None
+        name, args = sp
+        forms = [self.form_of(as_expr(a)) for a in args]
+        if name == "dot" and all(len(a.shape) == 1 for a in forms):
+            # wᵀx written as the paper's dot product w · x
+            return self.make("dot", [self.col(a) for a in forms], (), (), "s")
+        if name == "mean" and len(args) == 1:
+            return self.make("mean", forms, (), (), "s")  # Σ vᵢ / n written mean(v)
+        if name == "maximum" and isinstance(node, Map):
+            # relu(z) written max(0, z) (either side), each side a number or z
+            a, b = (self.num(f.params[0]) if f.kind == "fill" else f for f in forms)
+            return self.make("func", (a, b), ("max",), node.shape,
+                             b.orient if a.orient == "s" else a.orient)
+        return None
 
 
 def _symmetric(a: MForm) -> bool:

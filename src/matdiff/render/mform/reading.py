@@ -14,6 +14,7 @@ characters, then fewest transposes).  A delta over the two free letters ties the
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 
 from ...expr.core import Const, Einsum
 from .tree import MAX_SEARCH, FormsMixin, MForm
@@ -25,9 +26,59 @@ Item = tuple[MForm, tuple[int, ...]]
 class ProductReading(FormsMixin):
     """The reading of products (see the module docstring); ``self`` is a ``Forms``."""
 
+    #: the written positions of the operands' forms by id while a function's product
+    #: is read (see :meth:`einsum`), else None
+    _ranks: dict[int, int] | None = None
+    #: the operands' written positions in each form read so far (see :meth:`_seq`)
+    _seqs: dict[int, tuple[int, ...]] = {}  # noqa: RUF012 - replaced per product
+
     # ============================================================= products
-    def einsum(self, node: Einsum, kids: list[MForm]) -> MForm | None:
-        """The matrix form of a product, or ``None`` where it has none."""
+    def einsum(self, node: Einsum, kids: list[MForm],
+               perm: Sequence[int] | None = None) -> MForm | None:
+        """The matrix form of a product, or ``None`` where it has none; ``perm``: the
+        order the operands were written in (:mod:`matdiff.expr.written`), which
+        decides between readings of one cost: ``y ⊙ (Xw)``, not ``(Xw) ⊙ y``;
+        ``tr(X⁻¹A)``, not ``tr(AX⁻¹)``."""
+        ranks: dict[int, int] | None = None
+        if perm is not None:
+            ranks = {}
+            for pos, k in enumerate(perm):
+                ranks.setdefault(id(kids[k]), pos)
+            if len(ranks) < 2:  # one operand (A A … A): no order to keep
+                ranks = None
+        before, self._ranks, seqs = self._ranks, ranks, self._seqs
+        self._seqs = {}
+        try:
+            return self._einsum(node, kids)
+        finally:
+            self._ranks, self._seqs = before, seqs
+
+    def _written_first(self, f: MForm, old: MForm) -> bool:
+        """Whether the operands of ``f`` come in an order nearer the written one
+        than those of ``old`` (their written positions, in reading order)."""
+        return self._seq(f) < self._seq(old)
+
+    def _seq(self, t: MForm) -> tuple[int, ...]:
+        """The written positions of the operands in ``t``, in reading order
+        (memoised per product: the forms are shared)."""
+        ranks, memo = self._ranks, self._seqs
+        assert ranks is not None
+        stack = [(t, False)]
+        while stack:
+            n, done = stack.pop()
+            if id(n) in memo:
+                continue
+            r = ranks.get(id(n))
+            if r is not None:
+                memo[id(n)] = (r,)
+            elif done:
+                memo[id(n)] = tuple(x for a in n.args for x in memo[id(a)])
+            else:
+                stack.append((n, True))
+                stack.extend((a, False) for a in n.args)
+        return memo[id(t)]
+
+    def _einsum(self, node: Einsum, kids: list[MForm]) -> MForm | None:
         coef, scalars, items = 1.0, [], []
         for e, form, s in zip(node.children, kids, node.specs, strict=True):
             if len(s) != len(form.shape):
@@ -39,6 +90,9 @@ class ProductReading(FormsMixin):
             else:
                 items.append((form, tuple(s)))
         out = tuple(node.out)
+        if self._ranks and len(scalars) > 1:  # y·x as written: yx
+            ranks = self._ranks
+            scalars.sort(key=lambda f: ranks.get(id(f), len(ranks)))
         if items:
             core = self._solve_tied(items, out)
             if core is None:
@@ -151,13 +205,17 @@ class ProductReading(FormsMixin):
             cands.append((self.T(form), letters[::-1]))
         for f, lt in cands:
             old = table.get(lt)
-            if old is None or f.cost() < old.cost():
+            if old is None or f.cost() < old.cost() or (
+                    self._ranks and f.cost() == old.cost() and self._written_first(f, old)):
                 table[lt] = f
 
     def _solve(self, items: list, out: tuple) -> MForm | None:
         n = len(items)
         if n > 2 and len({frozenset(s) for _, s in items}) == 1:
             # one index string for all (up to a transpose): u ⊙ v ⊙ w, then sums
+            if self._ranks:  # in the order written: x ⊙ z ⊙ y as written
+                ranks = self._ranks
+                items = sorted(items, key=lambda it: ranks.get(id(it[0]), len(ranks)))
             s0 = items[0][1]
             H = self.had([f if s == s0 else self.T(f) for f, s in items])
             return self._reduce_single(H, s0, set(out)).get(tuple(out))

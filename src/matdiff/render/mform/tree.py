@@ -130,7 +130,7 @@ def _prec(kind: str, params: tuple, shape: tuple, args: tuple) -> int:
         if args[0].prec in (HADAMARD, KRON):
             return args[0].prec  # −w ⊘ x², −X⁻ᵀ ⊗ X⁻¹: the number needs no parentheses
         return NEG if params[0] < 0 else PRODUCT
-    if kind == "had":
+    if kind in ("had", "dot"):
         return HADAMARD
     if kind == "kron":
         return KRON
@@ -141,7 +141,7 @@ def _prec(kind: str, params: tuple, shape: tuple, args: tuple) -> int:
 
 # diag(v) counts 8, not 6: Aᵀ(u ⊙ v) reads better than Aᵀdiag(u)v
 _EXTRA = {"eye": 1, "comm": 1, "vecof": 5, "diag": 8, "diagof": 6, "trace": 4, "sum": 5,
-          "sumaxis": 13}
+          "sumaxis": 13, "mean": 6, "dot": 3}
 
 #: a matrix function's precedence, from the ``prec`` of its definition
 _CALL_PREC = {"atom": ATOM, "postfix": POSTFIX, "product": PRODUCT, "apply": PRODUCT,
