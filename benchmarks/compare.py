@@ -781,17 +781,35 @@ def _blocked_and_whole(md, rowblock, f, wrt, vals, t0):
         whole = md.value_and_grad(f, wrt)
         whole(vals)
     spec = blocked.specialised(vals)
-    note = (f"blocked: {spec.rows} rows a block, {spec.nthreads} thread(s)"
+    note = (f"blocked: {spec.rows} rows a block, {spec.nthreads} thread(s), body: "
+            + ("row kernel" if getattr(spec.body, "active", False) else "NumPy")
             if isinstance(spec, rowblock.RowBlocked) else "not blocked")
     return blocked, whole, compile_s, note
+
+
+def _numpy_body(md, rowblock, f, wrt, vals, blocked):
+    """Where ``blocked`` runs a row kernel (``matdiff.compile.rowkernel``), the same
+    value-and-gradient with the blocked NumPy body instead (called once); else
+    ``None``."""
+    from matdiff.compile import rowkernel
+
+    if not getattr(getattr(blocked.specialised(vals), "body", None), "active", False):
+        return None
+    with rowkernel.disabled():
+        numpy_body = md.value_and_grad(f, wrt)
+        numpy_body(vals)
+    return numpy_body
 
 
 def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps):
     """Issue 16, item 2: the row-blocked code (``matdiff.compile.rowblock``) against
     the whole-array code it replaces (``matdiff_whole``: the same expressions
-    compiled inside ``rowblock.disabled()``), jax.jit, torch.func and one GEMV over X
-    (``gemv_floor``: the one-pass floor).  Every contender is timed in turn, call by
-    call (interleaved), ``reps`` rounds: the medians share the machine's noise."""
+    compiled inside ``rowblock.disabled()``), where its body is a row kernel
+    (``matdiff.compile.rowkernel``, compiled at the first call here) the blocked
+    NumPy body (``matdiff_blocked``: compiled inside ``rowkernel.disabled()``),
+    jax.jit, torch.func and one GEMV over X (``gemv_floor``: the one-pass floor).
+    Every contender is timed in turn, call by call (interleaved), ``reps`` rounds:
+    the medians share the machine's noise."""
     from matdiff.compile import rowblock
 
     rng = np.random.default_rng(16)
@@ -818,6 +836,9 @@ def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps)
         calls = {"matdiff": lambda c=blocked, v=vals: c(v),
                  "matdiff_whole": lambda c=whole, v=vals: c(v),
                  "gemv_floor": lambda X0=X0, w0=w0: X0 @ w0}
+        numpy_body = _numpy_body(md, rowblock, f, wrt, vals, blocked)
+        if numpy_body is not None:  # the row kernel against the NumPy body it replaces
+            calls["matdiff_blocked"] = lambda c=numpy_body, v=vals: c(v)
         if jax:
             if "logreg" in problem:
                 def fj(w, X, y):
