@@ -40,6 +40,7 @@ def small(monkeypatch):
     float64), compiled at the first call."""
     def set_sizes(rows: int, chunk: int = 16, threads: int = 1) -> None:
         monkeypatch.setitem(fuse.settings, "hot_calls", 1)
+        monkeypatch.setitem(rowkernel.settings, "precisions", ("float32", "float64"))
         monkeypatch.setattr(rowblock, "MIN_BYTES", 0)
         monkeypatch.setattr(rowblock, "block_rows", lambda n, row_bytes, target: rows)
         monkeypatch.setattr(rowblock, "_THREADS", [threads])
@@ -208,6 +209,7 @@ def test_random_row_local_expressions(f, nr, dtype, threads):
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(fuse.settings, "hot_calls", 1)
         mp.setitem(rowkernel.settings, "transcendental", True)
+        mp.setitem(rowkernel.settings, "precisions", ("float32", "float64"))
         mp.setattr(rowblock, "MIN_BYTES", 0)
         mp.setattr(rowblock, "block_rows", lambda n, row_bytes, target: rows)
         mp.setattr(rowblock, "_THREADS", [threads])
@@ -242,6 +244,20 @@ def test_affine_outputs(small):
 
 
 # ------------------------------------------------------------ fallbacks
+def test_float64_keeps_the_numpy_body_by_default(monkeypatch):
+    """By default the kernel runs in float32 only (in float64 it measured level with
+    the NumPy body): a float64 body stays NumPy, a float32 one is a kernel."""
+    monkeypatch.setitem(fuse.settings, "hot_calls", 1)
+    monkeypatch.setattr(rowblock, "MIN_BYTES", 0)
+    monkeypatch.setattr(rowblock, "block_rows", lambda n, row_bytes, target: 8)
+    outs = [PAPER, md.derive(PAPER, w)]
+    for dtype, kernel in ((np.float64, False), (np.float32, True)):
+        vals = _values(30, dtype, seed=12)
+        fn, got, blocked, whole = _three(outs, vals)
+        assert isinstance(fn, RowBlocked) and isinstance(fn.body, RowKernel) == kernel
+        _same(got, whole, dtype)
+
+
 def test_unsupported_bodies_keep_numpy_and_stay_correct(small):
     """Bodies the kernel does not translate: a product with a free matrix (X W),
     a gradient by X (a row matrix output), a function of the last axis; the NumPy

@@ -40,6 +40,12 @@ sums over the rows, which are added up per chunk and the chunks' sums then added
 (a two-level sum: the rounding error grows with the chunk's length plus the number
 of chunks, not with ``N``; float32 sums are checked against float64 in the tests).
 
+When it runs (measured, ``benchmarks/README.md``, "One pass over the data"): in
+float32 only (:data:`settings`; in float64 it was level with the NumPy body, whose
+element-wise chains :mod:`.fuse` already fuses), without transcendental functions
+(Numba's are libm calls per element), and where :mod:`.rowblock` blocks at all (at
+10⁴ x 100 the kernel was level with, or slower than, the whole-array code).
+
 Compile latency follows :mod:`.fuse`'s rule: ``md.compile`` never imports Numba;
 the NumPy body runs until the compiled function has been called
 ``fuse.settings["hot_calls"]`` times, then the kernel is compiled (once per process
@@ -79,7 +85,12 @@ __all__ = ["RowKernel", "Unsupported", "translate", "row_kernel", "disabled", "a
 #: Numba computes them with libm, one element at a time, where NumPy's are SIMD
 #: (SVML), and a body with them ran slower as a kernel than as NumPy (logistic
 #: regression, 1.09–1.24x, ``benchmarks/README.md``); tests turn it on to check them
-settings: dict[str, Any] = {"transcendental": False}
+#: ``precisions``: the precisions the kernel runs in.  float32 only: against the
+#: blocked NumPy body (with its fused element-wise chains) the kernel took 0.67–1.04
+#: of its time in float32 and 0.93–1.17 in float64 (the paper's loss at 10⁵ x 100,
+#: six interleaved runs on a busy machine, ``benchmarks/README.md``): level in
+#: float64, where it would only add its compile time
+settings: dict[str, Any] = {"transcendental": False, "precisions": ("float32",)}
 
 #: the bytes of a chunk of rows of one row matrix: its rows are read from memory by
 #: the chunk's dot products and again from cache by its rank-1 updates
@@ -538,6 +549,8 @@ def row_kernel(outputs: Sequence[Expr], inputs: Sequence[str], dim: str, table: 
     if getattr(table, "name", None) != "numpy" or getattr(_STATE, "off", False):
         return body, last
     precision = str(np.dtype(getattr(table, "precision", "float64")))
+    if precision not in settings["precisions"]:
+        return body, last
     try:
         src = translate(outputs, inputs, dim, precision)
     except Unsupported:
