@@ -86,10 +86,11 @@ __all__ = ["RowKernel", "Unsupported", "translate", "row_kernel", "disabled", "a
 #: (SVML), and a body with them ran slower as a kernel than as NumPy (logistic
 #: regression, 1.09–1.24x, ``benchmarks/README.md``); tests turn it on to check them
 #: ``precisions``: the precisions the kernel runs in.  float32 only: against the
-#: blocked NumPy body (with its fused element-wise chains) the kernel took 0.67–1.04
-#: of its time in float32 and 0.93–1.17 in float64 (the paper's loss at 10⁵ x 100,
-#: six interleaved runs on a busy machine, ``benchmarks/README.md``): level in
-#: float64, where it would only add its compile time
+#: blocked NumPy body (with its fused element-wise chains) the kernel took 0.67–1.05
+#: of its time in float32 (geometric mean 0.94) and 0.93–1.17 in float64 (1.02; the
+#: paper's loss at 10⁵ x 100, interleaved runs on a busy machine,
+#: ``benchmarks/README.md``): level in float64, where it would only add its compile
+#: time
 settings: dict[str, Any] = {"transcendental": False, "precisions": ("float32",)}
 
 #: the bytes of a chunk of rows of one row matrix: its rows are read from memory by
