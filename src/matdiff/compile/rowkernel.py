@@ -1,10 +1,11 @@
 """The row kernel: a row-blocked body compiled by Numba as one loop over the rows.
 
 The row-blocked body (:mod:`.rowblock`) of the paper's loss gradient is, per block,
-two GEMVs and nine NumPy element-wise calls: ``z = X_b w``, ``v = f(z)``,
-``g += X_bᵀ v``, ``value += Σ r²``.  Each row ``i`` of ``X`` takes part in exactly
-two products, ``zᵢ = Xᵢ · w`` and ``g += vᵢ Xᵢ``, and every other quantity of the
-body is a scalar per row or a sum over the rows of such scalars.  So the body is one
+two GEMVs and eight element-wise calls (two of them fused ufuncs, :mod:`.fuse`):
+``z = X_b w``, ``v = f(z)``, ``g += X_bᵀ v``, ``value += Σ r²``.  Each row ``i``
+of ``X`` takes part in exactly two products, ``zᵢ = Xᵢ · w`` and ``g += vᵢ Xᵢ``,
+and every other quantity of the body is a scalar per row or a sum over the rows of
+such scalars.  So the body is one
 loop over its rows (:func:`translate` writes it from the body's expressions), in
 chunks of rows that stay in the L1/L2 cache::
 
@@ -22,9 +23,10 @@ What it translates (anything else: :class:`Unsupported`, and the NumPy body runs
 
 * per-row scalars (shape ``(N,)``): the row inputs ``yᵢ``, constants, sums,
   products of per-row and free scalars, element-wise functions (their ``scalar``
-  form where their definition gives one, else their NumPy ufunc, which Numba
-  compiles per element; ``log(1 + exp(z))`` as ``logaddexp(0, z)``, as the NumPy
-  code computes it), integer powers as products;
+  form where their definition gives one, or a cheap NumPy ufunc: ``max``, ``abs``,
+  ...; with ``settings["transcendental"]`` any NumPy ufunc, which Numba compiles per
+  element, and ``log(1 + exp(z))`` as ``logaddexp(0, z)``, as the NumPy code computes
+  it), integer powers as products;
 * ``zᵢ = Xᵢ · w``: a product of a row input ``X`` (``N × d``) and a free vector ``w``
   over ``d``, times per-row and free scalars;
 * sums over the rows: ``Σᵢ (scalars)`` and ``Σᵢ vᵢ Xᵢ`` (``Xᵀv``), and linear
@@ -56,7 +58,6 @@ blocks.
 
 >>> import matdiff as md
 >>> X, w = md.matrix("X", "N", "d"), md.vector("w", "d")
->>> f = md.mean((X @ w) ** 2)
 >>> src = translate([md.sum((X @ w) ** 2)], ["X", "w"], "N", "float64")
 >>> "def kernel(a0, a1):" in src and "_dot(a0, i, a1)" in src
 True
@@ -77,8 +78,8 @@ from ..expr.core import Add, Const, Einsum, Expr, Map, Size, Var, topo_order
 from ..expr.functions import FUNCTIONS
 from .fuse import _CHEAP_UFUNCS
 
-__all__ = ["RowKernel", "Unsupported", "translate", "row_kernel", "disabled", "available",
-           "settings", "CHUNK_BYTES"]
+__all__ = ["RowKernel", "Unsupported", "translate", "row_kernel", "disabled", "settings",
+           "CHUNK_BYTES"]
 
 #: ``transcendental``: translate the element-wise functions whose only form is a
 #: NumPy ufunc (exp, log, tanh, ...; ``log(1 + exp(z))`` as ``logaddexp``).  Off:
@@ -532,14 +533,6 @@ def _compile(st: _State) -> Any:
             _COMPILED[st.source] = kern
         st.kernel = kern
         return kern
-
-
-def available() -> bool:
-    """Whether a row kernel can run here (Numba installed, fusion not turned off);
-    Numba is not imported."""
-    from . import fuse
-
-    return bool(fuse.settings["enabled"]) and fuse.numba_available()
 
 
 def row_kernel(outputs: Sequence[Expr], inputs: Sequence[str], dim: str, table: Any,
