@@ -787,27 +787,30 @@ def _blocked_and_whole(md, rowblock, f, wrt, vals, t0):
     return blocked, whole, compile_s, note
 
 
-def _numpy_body(md, rowblock, f, wrt, vals, blocked):
-    """Where ``blocked`` runs a row kernel (``matdiff.compile.rowkernel``), the same
-    value-and-gradient with the blocked NumPy body instead (called once); else
-    ``None``."""
+def _row_kernel(md, rowblock, f, wrt, vals):
+    """The value-and-gradient of ``f`` with the row kernel turned on
+    (``matdiff.compile.rowkernel``, off by default; compiled at the first call here)
+    where its blocked body translates, called once; else ``None``."""
     from matdiff.compile import rowkernel
 
-    if not getattr(getattr(blocked.specialised(vals), "body", None), "active", False):
-        return None
-    with rowkernel.disabled():
-        numpy_body = md.value_and_grad(f, wrt)
-        numpy_body(vals)
-    return numpy_body
+    before = rowkernel.settings["precisions"]
+    rowkernel.settings["precisions"] = ("float32", "float64")
+    try:
+        kernel = md.value_and_grad(f, wrt)
+        kernel(vals)
+    finally:
+        rowkernel.settings["precisions"] = before
+    spec = kernel.specialised(vals)
+    return kernel if getattr(getattr(spec, "body", None), "active", False) else None
 
 
 def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps):
     """Issue 16, item 2: the row-blocked code (``matdiff.compile.rowblock``) against
     the whole-array code it replaces (``matdiff_whole``: the same expressions
-    compiled inside ``rowblock.disabled()``), where its body is a row kernel
-    (``matdiff.compile.rowkernel``, compiled at the first call here) the blocked
-    NumPy body (``matdiff_blocked``: compiled inside ``rowkernel.disabled()``),
-    jax.jit, torch.func and one GEMV over X (``gemv_floor``: the one-pass floor).
+    compiled inside ``rowblock.disabled()``), the same with its block body as a
+    row kernel (``matdiff_rowkernel``: ``matdiff.compile.rowkernel``, off by
+    default, turned on for it), jax.jit, torch.func and one GEMV over X
+    (``gemv_floor``: the one-pass floor).
     Every contender is timed in turn, call by call (interleaved), ``reps`` rounds:
     the medians share the machine's noise."""
     from matdiff.compile import rowblock
@@ -836,9 +839,9 @@ def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps)
         calls = {"matdiff": lambda c=blocked, v=vals: c(v),
                  "matdiff_whole": lambda c=whole, v=vals: c(v),
                  "gemv_floor": lambda X0=X0, w0=w0: X0 @ w0}
-        numpy_body = _numpy_body(md, rowblock, f, wrt, vals, blocked)
-        if numpy_body is not None:  # the row kernel against the NumPy body it replaces
-            calls["matdiff_blocked"] = lambda c=numpy_body, v=vals: c(v)
+        kernel = _row_kernel(md, rowblock, f, wrt, vals)
+        if kernel is not None:  # the row kernel against the NumPy body it replaces
+            calls["matdiff_rowkernel"] = lambda c=kernel, v=vals: c(v)
         if jax:
             if "logreg" in problem:
                 def fj(w, X, y):

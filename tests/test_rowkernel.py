@@ -1,9 +1,9 @@
 """The row kernel (``matdiff.compile.rowkernel``: a row-blocked body as one Numba
-loop over its rows) gives the outputs of the blocked NumPy body and of the
-whole-array code, on the paper's loss, logistic regression and random row-local
-expressions, in float64 and float32; it falls back to the NumPy body, still correct,
-where a node does not translate, where Numba is missing or fusion is off, and until
-the compiled function is hot.
+loop over its rows; off by default, turned on here in both precisions) gives the
+outputs of the blocked NumPy body and of the whole-array code, on the paper's loss,
+logistic regression and random row-local expressions, in float64 and float32; it
+falls back to the NumPy body, still correct, where a node does not translate, where
+Numba is missing or fusion is off, and until the compiled function is hot.
 
 Blocks and chunks are made small here (a few rows) so that the chunk loop, a block
 shorter than a chunk and the last shorter block all run on small arrays; planted bugs
@@ -126,6 +126,7 @@ def test_float32_sums_are_accurate():
     (a sum in one running total drifts by ~N·ε in the worst case, 10⁻²)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(fuse.settings, "hot_calls", 1)
+        mp.setitem(rowkernel.settings, "precisions", ("float32",))
         mp.setattr(rowblock, "MIN_BYTES", 0)
         rng = np.random.default_rng(7)
         N = 200_000
@@ -244,14 +245,17 @@ def test_affine_outputs(small):
 
 
 # ------------------------------------------------------------ fallbacks
-def test_float64_keeps_the_numpy_body_by_default(monkeypatch):
-    """By default the kernel runs in float32 only (in float64 it measured level with
-    the NumPy body): a float64 body stays NumPy, a float32 one is a kernel."""
+def test_the_numpy_body_by_default(monkeypatch):
+    """By default the kernel runs in no precision (it measured level with the NumPy
+    body in float64 and slower in float32); asked for, it runs in the one asked."""
     monkeypatch.setitem(fuse.settings, "hot_calls", 1)
     monkeypatch.setattr(rowblock, "MIN_BYTES", 0)
     monkeypatch.setattr(rowblock, "block_rows", lambda n, row_bytes, target: 8)
     outs = [PAPER, md.derive(PAPER, w)]
-    for dtype, kernel in ((np.float64, False), (np.float32, True)):
+    for precisions, dtype, kernel in (((), np.float64, False), ((), np.float32, False),
+                                      (("float32",), np.float64, False),
+                                      (("float32",), np.float32, True)):
+        monkeypatch.setitem(rowkernel.settings, "precisions", precisions)
         vals = _values(30, dtype, seed=12)
         fn, got, blocked, whole = _three(outs, vals)
         assert isinstance(fn, RowBlocked) and isinstance(fn.body, RowKernel) == kernel

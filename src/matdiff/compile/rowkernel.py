@@ -42,11 +42,13 @@ sums over the rows, which are added up per chunk and the chunks' sums then added
 (a two-level sum: the rounding error grows with the chunk's length plus the number
 of chunks, not with ``N``; float32 sums are checked against float64 in the tests).
 
-When it runs (measured, ``benchmarks/README.md``, "One pass over the data"): in
-float32 only (:data:`settings`; in float64 it was level with the NumPy body, whose
-element-wise chains :mod:`.fuse` already fuses), without transcendental functions
-(Numba's are libm calls per element), and where :mod:`.rowblock` blocks at all (at
-10⁴ x 100 the kernel was level with, or slower than, the whole-array code).
+When it runs (measured, ``benchmarks/README.md``, "One pass over the data"): only
+where asked for (:data:`settings` ``["precisions"]``; by default never: it was level
+with the blocked NumPy body in float64 and slower in float32, the NumPy body's
+element-wise chains being fused by :mod:`.fuse` already and its GEMVs OpenBLAS's,
+which stream X faster than a Numba loop), without transcendental functions (Numba's
+are libm calls per element), and where :mod:`.rowblock` blocks at all (at 10⁴ x 100
+the kernel was level with, or slower than, the whole-array code).
 
 Compile latency follows :mod:`.fuse`'s rule: ``md.compile`` never imports Numba;
 the NumPy body runs until the compiled function has been called
@@ -67,6 +69,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -86,13 +89,16 @@ __all__ = ["RowKernel", "Unsupported", "translate", "row_kernel", "disabled", "s
 #: Numba computes them with libm, one element at a time, where NumPy's are SIMD
 #: (SVML), and a body with them ran slower as a kernel than as NumPy (logistic
 #: regression, 1.09–1.24x, ``benchmarks/README.md``); tests turn it on to check them
-#: ``precisions``: the precisions the kernel runs in.  float32 only: against the
-#: blocked NumPy body (with its fused element-wise chains) the kernel took 0.67–1.05
-#: of its time in float32 (geometric mean 0.94) and 0.93–1.17 in float64 (1.02; the
-#: paper's loss at 10⁵ x 100, interleaved runs on a busy machine,
-#: ``benchmarks/README.md``): level in float64, where it would only add its compile
-#: time
-settings: dict[str, Any] = {"transcendental": False, "precisions": ("float32",)}
+#: ``precisions``: the precisions the kernel runs in; none by default (opt in with
+#: ``("float32", "float64")``, or ``MATDIFF_ROWKERNEL=1`` in the environment).
+#: Measured against the blocked NumPy body (its element-wise chains already fused,
+#: its two GEMVs OpenBLAS's), the paper's loss at 10⁵ x 100, ``benchmarks/README.md``:
+#: on a quiet machine the kernel took 1.00 of its time in float64 and 1.14–1.17 in
+#: float32; on a busy one 0.93–1.17 and 0.67–1.05
+settings: dict[str, Any] = {
+    "transcendental": False,
+    "precisions": ("float32", "float64") if os.environ.get("MATDIFF_ROWKERNEL") == "1"
+    else ()}
 
 #: the bytes of a chunk of rows of one row matrix: its rows are read from memory by
 #: the chunk's dot products and again from cache by its rank-1 updates
