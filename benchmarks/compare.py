@@ -781,7 +781,8 @@ def _blocked_and_whole(md, rowblock, f, wrt, vals, t0):
         whole = md.value_and_grad(f, wrt)
         whole(vals)
     spec = blocked.specialised(vals)
-    note = (f"blocked: {spec.rows} rows a block, {spec.nthreads} thread(s)"
+    note = (f"blocked: {spec.rows} rows a block, {spec.nthreads} thread(s), body: "
+            + ("row kernel" if getattr(spec.body, "active", False) else "NumPy")
             if isinstance(spec, rowblock.RowBlocked) else "not blocked")
     return blocked, whole, compile_s, note
 
@@ -825,12 +826,32 @@ def _gemv_floor(gemv):
     return held
 
 
+def _row_kernel(md, rowblock, f, wrt, vals):
+    """The value-and-gradient of ``f`` with the row kernel turned on
+    (``matdiff.compile.rowkernel``, off by default; compiled at the first call here)
+    where its blocked body translates, called once; else ``None``."""
+    from matdiff.compile import rowkernel
+
+    before = rowkernel.settings["precisions"]
+    rowkernel.settings["precisions"] = ("float32", "float64")
+    try:
+        kernel = md.value_and_grad(f, wrt)
+        kernel(vals)
+    finally:
+        rowkernel.settings["precisions"] = before
+    spec = kernel.specialised(vals)
+    return kernel if getattr(getattr(spec, "body", None), "active", False) else None
+
+
 def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps):
     """Issue 16, item 2: the row-blocked code (``matdiff.compile.rowblock``) against
     the whole-array code it replaces (``matdiff_whole``: the same expressions
-    compiled inside ``rowblock.disabled()``), jax.jit, torch.func and one GEMV over X
-    (``gemv_floor``: the one-pass floor).  Every contender is timed in turn, call by
-    call (interleaved), ``reps`` rounds: the medians share the machine's noise."""
+    compiled inside ``rowblock.disabled()``), the same with its block body as a
+    row kernel (``matdiff_rowkernel``: ``matdiff.compile.rowkernel``, off by
+    default, turned on for it), jax.jit, torch.func and one GEMV over X
+    (``gemv_floor``: the one-pass floor).
+    Every contender is timed in turn, call by call (interleaved), ``reps`` rounds:
+    the medians share the machine's noise."""
     from matdiff.compile import rowblock
 
     rng = np.random.default_rng(16)
@@ -858,6 +879,9 @@ def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps)
                  "matdiff_whole": lambda c=whole, v=vals: c(v),
                  "gemv_floor": _gemv_floor(lambda X0=X0, w0=w0: X0 @ w0),
                  **_other_policies(md, f, wrt, vals)}
+        kernel = _row_kernel(md, rowblock, f, wrt, vals)
+        if kernel is not None:  # the row kernel against the NumPy body it replaces
+            calls["matdiff_rowkernel"] = lambda c=kernel, v=vals: c(v)
         if jax:
             if "logreg" in problem:
                 def fj(w, X, y):

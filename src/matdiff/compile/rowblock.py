@@ -77,6 +77,7 @@ from ..expr.dims import dim_names, dim_size, is_name
 from ..expr.matrix_functions import _last_axis_kept, _last_axis_reduced
 from . import threads as _threads
 from .codegen import generate
+from .rowkernel import row_kernel
 from .threads import one_blas_thread, pair, threads
 
 __all__ = ["RowBlocked", "Refused", "analyse", "row_blocked", "block_rows", "disabled",
@@ -549,8 +550,11 @@ def _build(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping[str, i
     if tail != rows:
         last = generate(body_outs, body_inputs, {**sizes, dim: tail}, table,
                         fname="block").fn
+    # the body as one Numba loop over its rows, where it translates (rowkernel.py)
+    body_fn, last = row_kernel(body_outs, body_inputs, dim, table, body.fn, last,
+                               len(range(0, n, rows)))
     return RowBlocked(dim, n, rows, row_args, out_kinds, where, prologue, len(hoisted),
-                      body.fn, last, first, body.source, threads(),
+                      body_fn, last, first, body.source, threads(),
                       halves=blocks is not None)
 
 

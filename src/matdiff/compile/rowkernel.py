@@ -1,0 +1,565 @@
+"""The row kernel: a row-blocked body compiled by Numba as one loop over the rows.
+
+The row-blocked body (:mod:`.rowblock`) of the paper's loss gradient is, per block,
+two GEMVs and eight element-wise calls (two of them fused ufuncs, :mod:`.fuse`):
+``z = X_b w``, ``v = f(z)``, ``g += X_bᵀ v``, ``value += Σ r²``.  Each row ``i``
+of ``X`` takes part in exactly two products, ``zᵢ = Xᵢ · w`` and ``g += vᵢ Xᵢ``,
+and every other quantity of the body is a scalar per row or a sum over the rows of
+such scalars.  So the body is one
+loop over its rows (:func:`translate` writes it from the body's expressions), in
+chunks of rows that stay in the L1/L2 cache::
+
+    for each chunk c of rows:
+        for i in c:  zᵢ = Xᵢ · w                           (X read from memory)
+        for i in c:  rᵢ = yᵢ − relu(zᵢ + b);  s += rᵢ²;  vᵢ = −2/N step(zᵢ + b) rᵢ
+        for i in c:  q += vᵢ Xᵢ                              (X from cache)
+        value += s;  g += q                                  (per chunk: see below)
+
+The three phases of a chunk are separate loops, not one per row: a row's rank-1
+update then no longer waits on its own dot product (one loop per row ran at 2x one
+GEMV over X, the phases at 1.3x; measured, ``benchmarks/README.md``).
+
+What it translates (anything else: :class:`Unsupported`, and the NumPy body runs):
+
+* per-row scalars (shape ``(N,)``): the row inputs ``yᵢ``, constants, sums,
+  products of per-row and free scalars, element-wise functions (their ``scalar``
+  form where their definition gives one, or a cheap NumPy ufunc: ``max``, ``abs``,
+  ...; with ``settings["transcendental"]`` any NumPy ufunc, which Numba compiles per
+  element, and ``log(1 + exp(z))`` as ``logaddexp(0, z)``, as the NumPy code computes
+  it), integer powers as products;
+* ``zᵢ = Xᵢ · w``: a product of a row input ``X`` (``N × d``) and a free vector ``w``
+  over ``d``, times per-row and free scalars;
+* sums over the rows: ``Σᵢ (scalars)`` and ``Σᵢ vᵢ Xᵢ`` (``Xᵀv``), and linear
+  functions of those sums (a free scalar times a sum, sums of sums and of ``N·c``);
+* row outputs of shape ``(N,)``; free scalars (inputs, numbers, ``N``).
+
+Arithmetic is in the inputs' precision (the table's: float32 stays float32), with
+NumPy's rules for division by zero (``error_model="numpy"``), and no fast-math in the
+element-wise code: the same operations as the NumPy body, in the same order, on
+scalars.  Two reductions are reordered, as BLAS reorders them: the dot product
+``Xᵢ · w`` (a helper compiled with ``reassoc``, so that it is vectorised) and the
+sums over the rows, which are added up per chunk and the chunks' sums then added
+(a two-level sum: the rounding error grows with the chunk's length plus the number
+of chunks, not with ``N``; float32 sums are checked against float64 in the tests).
+
+When it runs (measured, ``benchmarks/README.md``, "One pass over the data"): only
+where asked for (:data:`settings` ``["precisions"]``; by default never: it was level
+with the blocked NumPy body in float64 and slower in float32, the NumPy body's
+element-wise chains being fused by :mod:`.fuse` already and its GEMVs OpenBLAS's,
+which stream X faster than a Numba loop), without transcendental functions (Numba's
+are libm calls per element), and where :mod:`.rowblock` blocks at all (at 10⁴ x 100
+the kernel was level with, or slower than, the whole-array code).
+
+Compile latency follows :mod:`.fuse`'s rule: ``md.compile`` never imports Numba;
+the NumPy body runs until the compiled function has been called
+``fuse.settings["hot_calls"]`` times, then the kernel is compiled (once per process
+and source; cached on disk across processes through :func:`.fuse.load_module`) and
+replaces it.  Without Numba, or with ``MATDIFF_FUSE=0``, the NumPy body stays.  The
+kernel is ``nogil``: the row-block driver may run it on two threads, each on its own
+blocks.
+
+>>> import matdiff as md
+>>> X, w = md.matrix("X", "N", "d"), md.vector("w", "d")
+>>> src = translate([md.sum((X @ w) ** 2)], ["X", "w"], "N", "float64")
+>>> "def kernel(a0, a1):" in src and "_dot(a0, i, a1)" in src
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ..expr.core import Add, Const, Einsum, Expr, Map, Size, Var, topo_order
+from ..expr.functions import FUNCTIONS
+from .fuse import _CHEAP_UFUNCS
+
+__all__ = ["RowKernel", "Unsupported", "translate", "row_kernel", "disabled", "settings",
+           "CHUNK_BYTES"]
+
+#: ``transcendental``: translate the element-wise functions whose only form is a
+#: NumPy ufunc (exp, log, tanh, ...; ``log(1 + exp(z))`` as ``logaddexp``).  Off:
+#: Numba computes them with libm, one element at a time, where NumPy's are SIMD
+#: (SVML), and a body with them ran slower as a kernel than as NumPy (logistic
+#: regression, 1.09–1.24x, ``benchmarks/README.md``); tests turn it on to check them
+#: ``precisions``: the precisions the kernel runs in; none by default (opt in with
+#: ``("float32", "float64")``, or ``MATDIFF_ROWKERNEL=1`` in the environment).
+#: Measured against the blocked NumPy body (its element-wise chains already fused,
+#: its two GEMVs OpenBLAS's), the paper's loss at 10⁵ x 100, ``benchmarks/README.md``:
+#: on a quiet machine the kernel took 1.00 of its time in float64 and 1.14–1.17 in
+#: float32; on a busy one 0.93–1.17 and 0.67–1.05
+settings: dict[str, Any] = {
+    "transcendental": False,
+    "precisions": ("float32", "float64") if os.environ.get("MATDIFF_ROWKERNEL") == "1"
+    else ()}
+
+#: the bytes of a chunk of rows of one row matrix: its rows are read from memory by
+#: the chunk's dot products and again from cache by its rank-1 updates
+CHUNK_BYTES = 128 << 10
+
+
+class Unsupported(Exception):
+    """The body has a node the row kernel does not translate (the message says
+    which); the NumPy body runs instead."""
+
+
+_LOCK = threading.Lock()
+_COMPILED: dict[str, Any] = {}
+_STATE = threading.local()
+
+
+@contextmanager
+def disabled() -> Iterator[None]:
+    """Within this block, new row-blocked specialisations keep their NumPy body
+    (benchmarks time it beside the kernel; tests compare the two)."""
+    before = getattr(_STATE, "off", False)
+    _STATE.off = True
+    try:
+        yield
+    finally:
+        _STATE.off = before
+
+
+# ------------------------------------------------------------------ translation
+class _Writer:
+    """The kernel's source, written from the body's nodes.  Every node is one of:
+    a free scalar (``f``: computed once, before the loop), a row matrix (an input
+    ``X`` of shape ``(N, d)``, read only by the products), a free vector (an input of
+    shape ``(d,)``), a per-row scalar (``r``: a local of the row loop), a dot product
+    (``z``: a chunk array written by the first phase), or a sum over the rows (``s``:
+    a scalar or a vector, accumulated per chunk, or a linear function of such sums,
+    computed after the loop)."""
+
+    def __init__(self, inputs: Sequence[str], dim: str, precision: str) -> None:
+        self.dim = dim
+        self.args = {name: f"a{k}" for k, name in enumerate(inputs)}
+        self.T = {"float32": "np.float32", "float64": "np.float64"}.get(precision)
+        if self.T is None:
+            raise Unsupported(f"precision {precision}")
+        self.role: dict[int, str] = {}   # node id -> f, X, w, r, z, sa, sv, ps
+        self.code: dict[int, str] = {}   # node id -> its value's code
+        self.pre: list[str] = []         # before the loop
+        self.dots: list[str] = []        # phase 1, per row i
+        self.rows: list[str] = []        # phase 2, per row i
+        self.axpys: list[str] = []       # phase 3, per row i
+        self.chunk_init: list[str] = []  # at each chunk's start
+        self.chunk_end: list[str] = []   # at each chunk's end
+        self.post: list[str] = []        # after the loop
+        self.funcs: list[str] = []       # scalar forms used
+        self.matrices: list[str] = []    # the row matrices' argument names
+        self.scalar_args: list[int] = []  # positions of scalar inputs
+        self.n_rowsrc: str | None = None  # an argument that has the rows
+        self.chunk_arrays: list[str] = []  # arrays of one entry per row of a chunk
+        self.k = 0
+
+    def fresh(self, prefix: str) -> str:
+        self.k += 1
+        return f"{prefix}{self.k}"
+
+    def num(self, v: float) -> str:
+        if math.isnan(v):
+            return f"{self.T}(np.nan)"
+        if math.isinf(v):
+            return f"{self.T}({'' if v > 0 else '-'}np.inf)"
+        return f"{self.T}({float(v)!r})"
+
+    # -- the nodes
+    def visit(self, node: Expr) -> None:
+        shape = node.shape
+        if isinstance(node, Var):
+            self.var(node)
+        elif isinstance(node, Const):
+            if shape not in ((), (self.dim,)):
+                raise Unsupported(f"a constant of shape {shape}")
+            self.set(node, "f" if not shape else "r", self.num(node.value))
+        elif isinstance(node, Size):
+            if node.dim != self.dim:
+                raise Unsupported(f"the size of {node.dim}")
+            self.set(node, "f", f"{self.T}(n)")
+        elif isinstance(node, Map):
+            self.map(node)
+        elif isinstance(node, Add):
+            self.add(node)
+        elif isinstance(node, Einsum):
+            self.einsum(node)
+        else:
+            raise Unsupported(f"a node {type(node).__name__} {getattr(node, 'fn', '')}")
+
+    def set(self, node: Expr, role: str, code: str, line: bool = True) -> None:
+        """``node`` is ``code``; a scalar of the loop or before it gets a local."""
+        self.role[id(node)] = role
+        if line and role in "fr" and not code.isidentifier():
+            name = self.fresh(role)
+            (self.pre if role == "f" else self.rows).append(f"{name} = {code}")
+            code = name
+        self.code[id(node)] = code
+
+    def var(self, node: Var) -> None:
+        a = self.args.get(node.name)
+        if a is None:
+            raise Unsupported(f"{node.name} is not an input")
+        pos = int(a[1:])
+        if node.shape == ():
+            self.scalar_args.append(pos)
+            self.set(node, "f", f"{self.T}({a})")
+        elif node.shape == (self.dim,):
+            self.n_rowsrc = self.n_rowsrc or a
+            self.set(node, "r", f"{a}[i]")
+        elif len(node.shape) == 2 and node.shape[0] == self.dim \
+                and node.shape[1] != self.dim:
+            self.n_rowsrc = self.n_rowsrc or a
+            self.matrices.append(a)
+            self.set(node, "X", a)
+        elif len(node.shape) == 1:
+            self.set(node, "w", a)
+        else:
+            raise Unsupported(f"{node.name} of shape {node.shape}")
+
+    def scalar_kids(self, node: Expr) -> list[str]:
+        """The codes of ``node``'s children, which must be scalars (free or per row);
+        the node's role: ``r`` where one of them is per row, else ``f``."""
+        codes = []
+        for c in node.children:
+            if self.role[id(c)] not in "fr":
+                raise Unsupported(f"{type(node).__name__} of a {self.role[id(c)]} node")
+            codes.append(self.code[id(c)])
+        return codes
+
+    def kid_role(self, node: Expr) -> str:
+        return "r" if any(self.role[id(c)] == "r" for c in node.children) else "f"
+
+    def map(self, node: Map) -> None:
+        soft = _softplus_arg(node) if settings["transcendental"] else None
+        if soft is not None and id(soft) in self.role and self.role[id(soft)] in "fr":
+            self.set(node, self.role[id(soft)],
+                     f"{self.T}(np.logaddexp({self.num(0.0)}, {self.code[id(soft)]}))")
+            return
+        args = self.scalar_kids(node)
+        role = self.kid_role(node)
+        if node.fn == "pow" and isinstance(node.children[1], Const):
+            code = self.power(args[0], node.children[1].value)
+        else:
+            spec = FUNCTIONS[node.fn]
+            if getattr(spec, "scalar", None) is not None:
+                if node.fn not in self.funcs:
+                    self.funcs.append(node.fn)
+                call = f"_s_{node.fn}"
+            elif isinstance(spec.numpy, np.ufunc) and spec.numpy.nin == len(args) \
+                    and (spec.numpy in _CHEAP_UFUNCS or settings["transcendental"]):
+                call = f"np.{spec.numpy.__name__}"
+            else:
+                raise Unsupported(f"{node.fn}: no cheap scalar form")
+            code = f"{self.T}({call}({', '.join(args)}))"
+        self.set(node, role, code)
+
+    def power(self, a: str, p: float) -> str:
+        # a ** p for a constant p: integer powers as products (as the NumPy code
+        # writes them: x², 1/x), others as np.power on scalars
+        if p == 1.0:
+            return a
+        if math.isfinite(p) and p == int(p) and 0 < p <= 4:
+            return "(" + " * ".join([a] * int(p)) + ")"
+        if math.isfinite(p) and p == int(p) and -4 <= p < 0:
+            return f"({self.T}(1.0) / (" + " * ".join([a] * int(-p)) + "))"
+        if p == 0.5:
+            return f"{self.T}(np.sqrt({a}))"
+        return f"{self.T}(np.power({a}, {self.num(p)}))"
+
+    def add(self, node: Add) -> None:
+        roles = {self.role[id(c)] for c in node.children}
+        if roles <= {"f", "r"}:
+            self.set(node, self.kid_role(node),
+                     "(" + " + ".join(self.scalar_kids(node)) + ")")
+            return
+        # a sum of sums over the rows (and of N·c, counted per block): after the loop
+        if not roles <= {"f", "s", "sv"} or ("sv" in roles and "f" in roles):
+            raise Unsupported(f"a sum of {sorted(roles)}")
+        name = self.fresh("p")
+        self.post.append(f"{name} = " + " + ".join(self.code[id(c)] for c in node.children))
+        self.set(node, "sv" if "sv" in roles else "s", name)
+
+    def einsum(self, node: Einsum) -> None:
+        dims = node.letter_dims()
+        rows = {c for c, d in dims.items() if d == self.dim}
+        n = next(iter(rows)) if rows else None
+        kids = list(zip(node.children, node.specs))
+        roles = [self.role[id(c)] for c, _ in kids]
+        if any(r in ("s", "sv") for r in roles):  # a linear function of one sum
+            (k,) = [j for j, r in enumerate(roles) if r in ("s", "sv")]
+            if any(r != "f" for j, r in enumerate(roles) if j != k) \
+                    or tuple(node.out) != tuple(kids[k][1]):
+                raise Unsupported("a product of a sum over the rows with other sums")
+            name = self.fresh("p")
+            self.post.append(f"{name} = " + " * ".join(self.code[id(c)] for c, _ in kids))
+            self.set(node, roles[k], name)
+            return
+        mats = [j for j, r in enumerate(roles) if r == "X"]
+        vecs = [j for j, r in enumerate(roles) if r == "w"]
+        scal = [j for j, r in enumerate(roles) if r in "fr"]
+        if len(scal) + len(mats) + len(vecs) != len(kids) or len(mats) > 1:
+            raise Unsupported(f"a product of {roles}")
+        for j in scal:
+            if kids[j][1] not in ((), (n,)):
+                raise Unsupported("a scalar operand indexed off the rows")
+        factors = [self.code[id(kids[j][0])] for j in scal]
+        out = tuple(node.out)
+        if mats:
+            X, xs = kids[mats[0]][0], kids[mats[0]][1]
+            if xs[0] != n or len(xs) != 2:
+                raise Unsupported("a row matrix indexed off its rows")
+            col = xs[1]
+            if vecs and len(vecs) == 1 and kids[vecs[0]][1] == (col,) and col not in out:
+                # zᵢ = Xᵢ · w: phase 1 writes it into a chunk array
+                z = self.fresh("z")
+                self.chunk_arrays.append(z)
+                self.dots.append(f"{z}[k] = _dot({self.code[id(X)]}, i, "
+                                 f"{self.code[id(kids[vecs[0]][0])]})")
+                factors.append(f"{z}[k]")
+            elif not vecs and out == (col,):
+                # Σᵢ vᵢ Xᵢ: phase 3 adds each row times its coefficient (phase 2)
+                v = self.fresh("v")
+                self.chunk_arrays.append(v)
+                coef = " * ".join(factors) if factors else f"{self.T}(1.0)"
+                self.rows.append(f"{v}[k] = {coef}")
+                q, g = self.fresh("q"), self.fresh("g")
+                cols = f"{self.code[id(X)]}.shape[1]"
+                self.pre.append(f"{g} = np.zeros({cols}, {self.T})")
+                self.pre.append(f"{q} = np.zeros({cols}, {self.T})")
+                self.axpys.append(f"_axpy({q}, {self.code[id(X)]}, i, {v}[k])")
+                self.chunk_end.append(f"_flush({g}, {q})")
+                self.set(node, "sv", g)
+                return
+            else:
+                raise Unsupported("a product of a row matrix other than Xw or Xᵀv")
+        elif vecs:
+            raise Unsupported("a free vector outside a dot product")
+        prod = "(" + " * ".join(factors) + ")" if factors else f"{self.T}(1.0)"
+        if out == (n,) and n is not None:
+            self.set(node, "r", prod)
+        elif out == () and n is not None:
+            # Σᵢ (scalars): a per-chunk accumulator added to the block's sum
+            c, s = self.fresh("c"), self.fresh("s")
+            self.pre += [f"{s} = {self.T}(0.0)", f"{c} = {self.T}(0.0)"]
+            self.rows.append(f"{c} += {prod}")
+            self.chunk_end += [f"{s} += {c}", f"{c} = {self.T}(0.0)"]
+            self.set(node, "s", s)
+        elif out == () and n is None:
+            self.set(node, "f", prod)
+        else:
+            raise Unsupported(f"a product with output letters {out}")
+
+
+def _softplus_arg(node: Map) -> Expr | None:
+    """``z`` where ``node`` is ``log(1 + exp(z))`` (which the NumPy code computes
+    as ``softplus(z)``, without overflow), else ``None``."""
+    if node.fn != "log" or not isinstance(node.children[0], Add) \
+            or len(node.children[0].children) != 2:
+        return None
+    a, b = node.children[0].children
+    if isinstance(b, Const):
+        a, b = b, a
+    if isinstance(a, Const) and a.value == 1.0 and isinstance(b, Map) and b.fn == "exp":
+        return b.children[0]
+    return None
+
+
+def translate(outputs: Sequence[Expr], inputs: Sequence[str], dim: str,
+              precision: str) -> str:
+    """The source of a module whose ``kernel(a0, a1, ...)`` computes ``outputs``
+    (the body of one block, its row dim ``dim``) from the inputs ``inputs`` of one
+    block, as the NumPy body does; :class:`Unsupported` where a node is not of the
+    forms above."""
+    w = _Writer(inputs, dim, precision)
+    # log(1 + exp(z)): the sum 1 + exp(z) may be needed by nothing else; it is still
+    # visited (cheap) so that every node has a role
+    for out in outputs:
+        for node in topo_order(out):
+            if id(node) not in w.role:
+                w.visit(node)
+    rets = []
+    for out in outputs:
+        role, code = w.role[id(out)], w.code[id(out)]
+        if role == "r":
+            name = w.fresh("o")
+            w.pre.append(f"{name} = np.empty(n, {w.T})")
+            w.rows.append(f"{name}[i] = {code}")
+            rets.append(name)
+        elif role in ("s", "sv"):
+            rets.append(code)
+        else:
+            raise Unsupported(f"an output that is a {role} node")
+    if w.n_rowsrc is None:
+        raise Unsupported("no input has the rows")
+    src = [f"n = {w.n_rowsrc}.shape[0]"]
+    width = f"{w.matrices[0]}.shape[1]" if w.matrices else "1"
+    itemsize = 4 if w.T == "np.float32" else 8
+    src.append(f"C = max(16, min(1024, {CHUNK_BYTES} // ({itemsize} * max(1, {width}))))")
+    src += w.pre
+    src += [f"{a} = np.empty(C, {w.T})" for a in w.chunk_arrays]
+    loop = ["for lo in range(0, n, C):", "    m = min(C, n - lo)"]
+    for phase in (w.dots, w.rows, w.axpys):
+        if phase:
+            loop += ["    for k in range(m):", "        i = lo + k"]
+            loop += [f"        {ln}" for ln in phase]
+    loop += [f"    {ln}" for ln in w.chunk_end]
+    src += loop + w.post + ["return (" + ", ".join(rets) + ",)"]
+    return _module(src, len(inputs), w.funcs)
+
+
+def _module(body: Sequence[str], nargs: int, funcs: Sequence[str]) -> str:
+    params = ", ".join(f"a{k}" for k in range(nargs))
+    lines = ["# generated by matdiff.compile.rowkernel: one row-blocked body as a loop",
+             "import numba", "import numpy as np",
+             "from matdiff.expr.functions import FUNCTIONS", ""]
+    for f in funcs:
+        # the scalar form's code in the file: a changed form is a new file (Numba's
+        # disk cache knows a function by its file)
+        code = FUNCTIONS[f].scalar.__code__  # type: ignore[union-attr]
+        tag = hashlib.sha256(code.co_code + repr(code.co_consts).encode()).hexdigest()[:12]
+        lines.append(f"_s_{f} = numba.njit(FUNCTIONS[{f!r}].scalar)  # {tag}")
+    lines += [
+        "",
+        "",
+        "# Xᵢ · w, reassociated (as BLAS's dot is) so that it is vectorised",
+        "@numba.njit(cache=True, nogil=True, fastmath={'reassoc', 'contract'})",
+        "def _dot(X, i, w):",
+        "    s = X.dtype.type(0.0)",
+        "    for j in range(w.shape[0]):",
+        "        s += X[i, j] * w[j]",
+        "    return s",
+        "",
+        "",
+        "# q += v Xᵢ",
+        "@numba.njit(cache=True, nogil=True)",
+        "def _axpy(q, X, i, v):",
+        "    for j in range(q.shape[0]):",
+        "        q[j] += v * X[i, j]",
+        "",
+        "",
+        "# g += q; q = 0 (a chunk's sum added to the block's)",
+        "@numba.njit(cache=True, nogil=True)",
+        "def _flush(g, q):",
+        "    for j in range(q.shape[0]):",
+        "        g[j] += q[j]",
+        "        q[j] = 0.0",
+        "",
+        "",
+        "@numba.njit(cache=True, nogil=True, fastmath=False, error_model='numpy')",
+        f"def kernel({params}):",
+    ]
+    lines += [f"    {ln}" for ln in body]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ the callable
+class _State:
+    """What the body's and the last block's wrappers share: the calls so far, and
+    the compiled kernel once it is built (``False``: it cannot be)."""
+
+    def __init__(self, source: str, nblocks: int) -> None:
+        self.source, self.nblocks = source, max(1, nblocks)
+        self.calls = 0
+        self.kernel: Any = None
+
+
+class RowKernel:
+    """A block's body: the NumPy body ``numpy_fn`` until the compiled function is
+    hot (:mod:`.fuse`'s ``hot_calls``, counted in calls of the whole loop: a call of
+    this body is one block of one), then the row kernel; called like the body
+    (the block's arrays in the inputs' order, a tuple out)."""
+
+    def __init__(self, state: _State, numpy_fn: Callable[..., tuple],
+                 scalars: Sequence[int], dtype: Any, kinds: Sequence[str]) -> None:
+        self.state, self.numpy_fn = state, numpy_fn
+        self.scalars = tuple(scalars)
+        self.dtype = np.dtype(dtype).type
+        #: the scalar outputs (made the precision's NumPy scalars)
+        self.scalar_outs = tuple(k for k, kind in enumerate(kinds) if kind == "s")
+
+    @property
+    def source(self) -> str:
+        """The kernel's source."""
+        return self.state.source
+
+    @property
+    def active(self) -> bool:
+        """Whether the compiled kernel runs now."""
+        return self.state.kernel not in (None, False)
+
+    def __call__(self, *args: Any) -> tuple:
+        st = self.state
+        kern = st.kernel
+        if kern is None:
+            from . import fuse
+
+            st.calls += 1
+            if st.calls >= fuse.settings["hot_calls"] * st.nblocks:
+                kern = _compile(st)
+        if kern is None or kern is False:
+            return self.numpy_fn(*args)
+        a = list(args)
+        for k in self.scalars:
+            a[k] = float(a[k])
+        try:
+            outs = kern(*a)
+        except Exception:  # noqa: BLE001 - inputs the kernel does not take: NumPy
+            st.kernel = False
+            return self.numpy_fn(*args)
+        if not self.scalar_outs:
+            return outs
+        res = list(outs)
+        for k in self.scalar_outs:  # a float of the precision (Numba boxes a float)
+            res[k] = self.dtype(res[k])
+        return tuple(res)
+
+
+def _compile(st: _State) -> Any:
+    """The compiled kernel of ``st`` (``False`` where Numba is missing, turned off,
+    or fails), compiled once per process and source."""
+    from . import fuse
+
+    with _LOCK:
+        if st.kernel is not None:
+            return st.kernel
+        kern = _COMPILED.get(st.source)
+        if kern is None:
+            kern = False
+            if fuse.settings["enabled"] and fuse.numba_available():
+                try:
+                    kern = fuse.load_module(st.source, "matdiff_rows").kernel
+                except Exception:  # noqa: BLE001 - any failure: the NumPy body stays
+                    kern = False
+            _COMPILED[st.source] = kern
+        st.kernel = kern
+        return kern
+
+
+def row_kernel(outputs: Sequence[Expr], inputs: Sequence[str], dim: str, table: Any,
+               body: Callable[..., tuple], last: Callable[..., tuple] | None,
+               nblocks: int) -> tuple[Callable[..., tuple], Callable[..., tuple] | None]:
+    """The body and the last block's body as :class:`RowKernel` s where the body
+    ``outputs`` translate (:func:`translate`), else ``body`` and ``last`` as given."""
+    if getattr(table, "name", None) != "numpy" or getattr(_STATE, "off", False):
+        return body, last
+    precision = str(np.dtype(getattr(table, "precision", "float64")))
+    if precision not in settings["precisions"]:
+        return body, last
+    try:
+        src = translate(outputs, inputs, dim, precision)
+    except Unsupported:
+        return body, last
+    shapes = {n.name: n.shape for o in outputs for n in topo_order(o) if isinstance(n, Var)}
+    scalars = [k for k, name in enumerate(inputs) if shapes.get(name) == ()]
+    kinds = ["s" if o.shape == () else "a" for o in outputs]
+    st = _State(src, nblocks)
+    wrap = [RowKernel(st, fn, scalars, precision, kinds) if fn is not None else None
+            for fn in (body, last)]
+    assert wrap[0] is not None
+    return wrap[0], wrap[1]
