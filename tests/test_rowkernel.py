@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import matdiff as md
 from matdiff.compile import fuse, rowblock, rowkernel
+from matdiff.compile import threads as thr
 from matdiff.compile.rowblock import RowBlocked
 from matdiff.compile.rowkernel import RowKernel, Unsupported, translate
 
@@ -43,7 +44,7 @@ def small(monkeypatch):
         monkeypatch.setitem(rowkernel.settings, "precisions", ("float32", "float64"))
         monkeypatch.setattr(rowblock, "MIN_BYTES", 0)
         monkeypatch.setattr(rowblock, "block_rows", lambda n, row_bytes, target: rows)
-        monkeypatch.setattr(rowblock, "_THREADS", [threads])
+        monkeypatch.setattr(thr, "_THREADS", [threads])
         monkeypatch.setattr(rowblock, "MIN_SPLIT", 4)
         monkeypatch.setattr(rowkernel, "CHUNK_BYTES", 8 * D * chunk)
     return set_sizes
@@ -213,7 +214,7 @@ def test_random_row_local_expressions(f, nr, dtype, threads):
         mp.setitem(rowkernel.settings, "precisions", ("float32", "float64"))
         mp.setattr(rowblock, "MIN_BYTES", 0)
         mp.setattr(rowblock, "block_rows", lambda n, row_bytes, target: rows)
-        mp.setattr(rowblock, "_THREADS", [threads])
+        mp.setattr(thr, "_THREADS", [threads])
         mp.setattr(rowblock, "MIN_SPLIT", 4)
         mp.setattr(rowkernel, "CHUNK_BYTES", 8 * D * chunk)
         wrt = [v for v in (w, b, a, y) if v.name in f.variables()]
