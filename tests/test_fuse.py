@@ -440,6 +440,9 @@ def test_module_source_paths():
     assert "o[i] = (np.float32(1.0) - (p0 * p1))" in src  # float32 constants in float32
     assert "o[i] = ((1.0) - (p0 * p1))" in src
     assert src.count("cache=True") == 2
+    # without such operands, one loop for any steps (LLVM versions it for unit steps)
+    plain = fuse._module_source("((1.0) - (p0 * p1))", 2, ())
+    assert " if " not in plain and "    for i in range(n):\n        p0 = a0[i * s0]\n" in plain
     assert fuse._invariant((np.ones((3, 4)), 2.0, np.ones((3, 1)), np.ones(4))) == (1, 2)
     assert fuse._invariant((np.ones((3, 1)), np.ones(1))) == ()
 
