@@ -526,3 +526,24 @@ def test_a_kernel_on_disk_is_loaded_before_hot_calls(monkeypatch, tmp_path):
     h(x=x0)
     h(x=x0)
     assert isinstance(_kernels(h)["k0"], Kernel)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_outer_product_of_small_operands_is_fused(dtype):
+    """The logsumexp Hessian diag(s) − s sᵀ at n = 100: the kernel −s_i s_j reads two
+    operands of 100 elements and writes 10⁴; the size that decides is the result's
+    (it was the operands', so this kernel never compiled below n = 1000)."""
+    x = md.vector("x", "n")
+    H = md.hessian(md.logsumexp(x), x)
+    v = rng.standard_normal(100)
+    got, ref, f = _run_both(lambda: md.compile(H), {"x": v}, dtype)
+    assert "fx.k0(t0[:, None], t0[None, :])" in f.source
+    assert isinstance(_kernels(f)["k0"], np.ufunc), "the Numba kernel took over"
+    assert_same(got, ref, dtype)
+    s = np.exp(v - v.max())
+    s /= s.sum()
+    np.testing.assert_allclose(_arrays(got)[0], np.diag(s) - np.outer(s, s),
+                               rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-7)
+    assert fuse._result_size((np.ones(100)[:, None], np.ones(100)[None, :])) == 10_000
+    assert fuse._result_size((np.ones((3, 1, 4)), np.ones((5, 1)), 2.0)) == 60

@@ -263,7 +263,7 @@ class Kernel:
         self.on_disk: bool | None = None
 
     def __call__(self, *args: Any) -> Any:
-        if max((getattr(a, "size", 1) for a in args), default=1) >= MIN_SIZE:
+        if _result_size(args) >= MIN_SIZE:
             self.calls += 1
             if self.calls >= settings["hot_calls"] or self._cheap_to_load(args):
                 fn = _compiled(self.body, self.nparams, self.funcs, _invariant(args))
@@ -294,6 +294,17 @@ class Kernel:
             src = _module_source(self.body, self.nparams, self.funcs, _invariant(args))
             self.on_disk = is_cached(src, _PREFIX)
         return self.on_disk
+
+
+def _result_size(args: Sequence[Any]) -> int:
+    """The number of elements of the broadcast result (an outer product
+    ``t[:, None] * t[None, :]`` has n² of them, from operands of n)."""
+    shapes = [a.shape for a in args if getattr(a, "ndim", 0)]
+    if not shapes:
+        return 1
+    nd = max(len(sh) for sh in shapes)
+    return math.prod(max((sh[i - nd + len(sh)] for sh in shapes if i - nd + len(sh) >= 0),
+                         default=1) for i in range(nd))
 
 
 def _invariant(args: Sequence[Any]) -> tuple[int, ...]:
