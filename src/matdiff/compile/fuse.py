@@ -23,32 +23,33 @@ What is fused, and why (measured, ``benchmarks/README.md``, 2-core Xeon, one thr
   ``tanh`` at n = 10⁴).  They stay NumPy calls and become leaves of the kernels;
 * only chains of at least :data:`MIN_OPS` operators over at least :data:`MIN_SIZE`
   elements (where the generator knows the sizes; see :func:`element_counts`): below
-  that a call saves under a microsecond, and compiling a kernel costs 0.4–0.6 s (the
+  that a call saves under a microsecond, and compiling a kernel costs ~0.35 s (the
   first in a process more), which such a saving never pays back.
 
 Compile latency: ``md.compile`` never imports Numba.  A fused line first runs its
 NumPy form (the same operations in the same order: results are identical); after
-:data:`settings` ``["hot_calls"]`` calls with an argument of at least
-:data:`MIN_SIZE` elements the kernel is compiled (once per process and expression)
-and replaces the NumPy form.  Its loops are Numba ``cfunc`` functions with ``cache=True``,
-in a file of the cache directory (``MATDIFF_CACHE_DIR``, else
-``~/.cache/matdiff/fused``) named by the digest of its source, so that the next
-process loads the machine code instead of compiling it.  Measured
-(``benchmarks/fuse_cache.py``, 2-core Xeon, a fresh process each; ``benchmarks/
-README.md`` has the ranges): a kernel compiles in 0.4–0.6 s cold and loads in
-~13 ms warm, against 0.2–0.45 s compiled and ~0.25 s "warm" for the
-``numba.vectorize`` ufunc used before (Numba compiles its loop wrapper in every
-process); 20 kernels: 1.3 s warm against 6.2 s.  The first kernel of a process
-costs ~1 s more either way: ``import numba`` (0.2–0.5 s) and Numba's start-up
-(its registries, and SciPy's BLAS, ~0.7 s).  A call costs what a NumPy ufunc's
-does (0.33 µs at n = 10, as before).  Hence ``hot_calls`` stays 100 for a kernel
-that would be compiled or would start Numba (a one-off evaluation should not pay
-a second for microseconds), and a kernel already on disk, in a process where
-Numba runs, is loaded as soon as the NumPy form has spent ``settings["load_s"]``
-(10 ms, the load's cost) in its calls: ski rental, never more than twice the
-best cost (:class:`Kernel`).  Without Numba (it is the optional extra
-``matdiff[fast]``) or with ``MATDIFF_FUSE=0`` in the environment, the NumPy form
-stays.
+:data:`settings` ``["hot_calls"]`` calls with a result of at least :data:`MIN_SIZE`
+elements the kernel is compiled (once per process and expression) and replaces the
+NumPy form.  Its loops are Numba ``cfunc`` functions with ``cache=True``, in a file
+of the cache directory (``MATDIFF_CACHE_DIR``, else ``~/.cache/matdiff/fused``)
+named by the digest of its source, so that the next process loads the machine code
+instead of compiling it.  Measured (``benchmarks/fuse_cache.py``, 2-core Xeon
+shared with other jobs, fresh processes; ``benchmarks/README.md`` has the ranges):
+a kernel after the first compiles in 0.35 s cold (``numba.vectorize``, used
+before: 0.32–0.38 s) and loads in 9 ms warm (``vectorize``: 0.21–0.25 s, as Numba
+compiled its ufunc's loop wrapper again in every process); 20 kernels warm take
+1.1 s in all, against 5.7 s.  The first kernel of a process costs ~0.9 s even
+warm: ``import numba`` (0.3–0.5 s) and Numba's start-up (its registries, and the
+SciPy BLAS it imports).  A call costs what a NumPy ufunc's does (0.33–0.6 µs at
+n = 10, as the ``vectorize`` ufunc's).
+
+Hence ``hot_calls`` stays 100 for a kernel that would be compiled or would start
+Numba (a one-off evaluation should not pay a second to save microseconds), and a
+kernel already on disk, in a process where Numba runs, is loaded as soon as its
+NumPy form has spent ``settings["load_s"]`` (10 ms, about the load's cost) in its
+calls: the rule of ski rental, never more than twice the best cost
+(:class:`Kernel`).  Without Numba (it is the optional extra ``matdiff[fast]``) or
+with ``MATDIFF_FUSE=0`` in the environment, the NumPy form stays.
 
 Threads: a kernel runs on the calling thread only, and without the GIL (NumPy
 releases it around a loop over non-object types; a ``cfunc`` does not take it);
@@ -344,8 +345,8 @@ def _module_source(body: str, nparams: int, funcs: Sequence[str],
     f(p0[i·s0], p1[i·s1], ...)`` for ``i < dims[0]``, the steps in bytes (NumPy
     hands a legacy loop aligned data, so a step is a multiple of the item size).
     The loop itself is the cached code: Numba's ``vectorize`` compiles its loop
-    wrapper again in every process (0.2–0.3 s a kernel), a cached ``cfunc`` is
-    loaded (~13 ms; measured in ``benchmarks/fuse_cache.py``).  A loop is one for
+    wrapper again in every process (0.2–0.25 s a kernel), a cached ``cfunc`` is
+    loaded (~9 ms; measured in ``benchmarks/fuse_cache.py``).  A loop is one for
     any steps, which LLVM versions for unit steps (the contiguous case, vectorised);
     where ``invariant`` names operands (a scalar, or an operand broadcast along the
     last axis: step 0), a fast path first reads them once and the others
