@@ -153,6 +153,18 @@ def call_cost(rounds: int) -> dict:
     return out
 
 
+def _cpu() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else the platform's word for it."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
@@ -179,15 +191,18 @@ def main() -> None:
             if v:
                 print(f"  {key:24s} {part:9s} {statistics.median(v):.4f} "
                       f"[{min(v):.4f}–{max(v):.4f}]")
+    print("machine:", _cpu(), f"{os.cpu_count()} cores, load average", os.getloadavg())
     cost = call_cost(args.rounds)
     print("µs a call (median of", args.rounds, "interleaved rounds)")
     for key, v in cost.items():
         print(f"  {key:34s} {v * 1e6:8.2f}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"machine": {"cpu": platform.processor() or platform.machine(),
-                                   "python": platform.python_version(),
-                                   "cores": os.cpu_count()},
+            import numba
+
+            json.dump({"machine": {"cpu": _cpu(), "python": platform.python_version(),
+                                   "cores": os.cpu_count(), "numba": numba.__version__,
+                                   "load_average": os.getloadavg()},
                        "latency": lat, "call_s": cost}, fh, indent=1)
 
 
