@@ -547,3 +547,14 @@ def test_an_outer_product_of_small_operands_is_fused(dtype):
                                rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-7)
     assert fuse._result_size((np.ones(100)[:, None], np.ones(100)[None, :])) == 10_000
     assert fuse._result_size((np.ones((3, 1, 4)), np.ones((5, 1)), 2.0)) == 60
+
+
+def test_a_module_that_fails_to_load_is_not_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("MATDIFF_CACHE_DIR", str(tmp_path))
+    src = "x = 1\nraise ImportError('this numba has no such API')\n"
+    for _ in range(2):  # the second call tries again, and fails the same way
+        with pytest.raises(ImportError, match="no such API"):
+            fuse.load_module(src, "matdiff_failing")
+    import sys
+
+    assert not any(m.startswith("matdiff_failing_") for m in sys.modules)

@@ -490,7 +490,13 @@ def load_module(src: str, prefix: str) -> Any:
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules[modname] = mod
-    spec.loader.exec_module(mod)
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        # not a half-made module for the next call to find (a kernel whose
+        # compile failed would be looked up there, and lack its ``kernel``)
+        del sys.modules[modname]
+        raise
     return mod
 
 
