@@ -367,7 +367,8 @@ def test_kernel_loops_equal_the_numpy_form(dtype, layouts):
     args = [_LAYOUTS[lay](r, 40, 50, dtype) for lay in layouts]
     want = k.numpy_form(*args)
     got = k(*args)  # hot_calls = 1: this call compiled (or loaded) the kernel
-    assert isinstance(_slot(k), np.ufunc), "the Numba kernel took over"
+    # a column operand: the loop nest (fuse.Nest), else the ufunc
+    assert isinstance(_slot(k), fuse.Nest if "column (n, 1)" in layouts else np.ufunc)
     again = _slot(k)(*args)
     assert got.dtype == again.dtype == want.dtype == dtype
     assert got.shape == want.shape == (40, 50)
@@ -379,6 +380,10 @@ def test_kernel_loops_equal_the_numpy_form(dtype, layouts):
     if dtype == np.float32:
         mixed = [args[0], args[1], np.asarray(0.3)]
         assert _slot(k)(*mixed).dtype == k.numpy_form(*mixed).dtype == np.float64
+        # to float32's precision: the NumPy form multiplies the float32 operands in
+        # float32 before the float64 one promotes, a ufunc casts every input first
+        np.testing.assert_allclose(_slot(k)(*mixed), k.numpy_form(*mixed), rtol=2e-6,
+                                   atol=1e-6)
 
 
 def _slot(k):
@@ -404,10 +409,12 @@ def test_random_layouts(layouts, dtype, seed):
 
 @needs_numba
 @pytest.mark.parametrize("plant", ["general path reads with step 0",
-                                   "fast path reads the wrong scalar"])
+                                   "fast path reads the wrong scalar",
+                                   "the nest reads the column's first row only"])
 def test_a_wrong_loop_is_caught(monkeypatch, plant):
     """Plant a wrong loop (an operand read at the wrong stride; a scalar operand
-    read from its neighbour's pointer): the layout checks above must fail."""
+    read from its neighbour's pointer; a column operand read at its first row in the
+    loop nest): the layout checks above must fail."""
     import re
 
     real = fuse._module_source
@@ -419,15 +426,24 @@ def test_a_wrong_loop_is_caught(monkeypatch, plant):
         return re.sub(r"(p\d) = a(\d)\[0\]",
                       lambda m: f"{m[1]} = a{(int(m[2]) + 1) % nparams}[0]", src)
 
-    monkeypatch.setattr(fuse, "_module_source", wrong)
+    real_nest = fuse._nest_source
+
+    def wrong_nest(body, nparams, funcs, roles):
+        return re.sub(r"= a(\d)\[i, 0\]", r"= a\1[0, 0]", real_nest(body, nparams, funcs, roles))
+
+    if plant.startswith("the nest"):
+        monkeypatch.setattr(fuse, "_nest_source", wrong_nest)
+    else:
+        monkeypatch.setattr(fuse, "_module_source", wrong)
     monkeypatch.setattr(fuse, "_CACHE", {})
-    layouts = (("strided view", "transposed", "reversed") if plant.startswith("general")
-               else ("full", "numpy scalar", "0-d array"))
+    layouts = {"g": ("strided view", "transposed", "reversed"),
+               "f": ("full", "numpy scalar", "0-d array"),
+               "t": ("column (n, 1)", "full", "row (m,)")}[plant[0]]
     k = _chain_kernel()
     r = np.random.default_rng(2)
     args = [_LAYOUTS[lay](r, 40, 50, np.float64) for lay in layouts]
     k(*args)
-    assert isinstance(_slot(k), np.ufunc)
+    assert isinstance(_slot(k), fuse.Nest if plant.startswith("the nest") else np.ufunc)
     with pytest.raises(AssertionError):
         assert_same(_slot(k)(*args), k.numpy_form(*args), np.float64)
 
@@ -539,7 +555,8 @@ def test_an_outer_product_of_small_operands_is_fused(dtype):
     v = rng.standard_normal(100)
     got, ref, f = _run_both(lambda: md.compile(H), {"x": v}, dtype)
     assert "fx.k0(t0[:, None], t0[None, :])" in f.source
-    assert isinstance(_kernels(f)["k0"], np.ufunc), "the Numba kernel took over"
+    nest = _kernels(f)["k0"]
+    assert isinstance(nest, fuse.Nest) and nest.roles == ("C", "R"), "the loop nest took over"
     assert_same(got, ref, dtype)
     s = np.exp(v - v.max())
     s /= s.sum()
