@@ -316,7 +316,7 @@ def _roles(args: Sequence[Any]) -> tuple[tuple[str, ...], int, int] | None:
     iterator would run row by row with an operand of step 0 (a column ``(n, 1)``):
     each operand's role, ``S`` scalar, ``F`` full ``(n, m)``, ``C`` column, ``R`` row
     ``(1, m)``, ``V`` vector ``(m,)``; ``None`` for any other call."""
-    shapes = [getattr(a, "shape", ()) for a in args]
+    shapes: list[tuple[int, ...]] = [tuple(getattr(a, "shape", ())) for a in args]
     if any(len(sh) > 2 for sh in shapes):
         return None
     n = max((sh[0] for sh in shapes if len(sh) == 2), default=0)
