@@ -575,3 +575,20 @@ def test_a_module_that_fails_to_load_is_not_kept(tmp_path, monkeypatch):
     import sys
 
     assert not any(m.startswith("matdiff_failing_") for m in sys.modules)
+
+
+def test_a_nest_that_fails_gives_way_to_the_ufunc():
+    calls = []
+
+    def failing(out, *args):
+        calls.append(1)
+        raise RuntimeError("Numba could not type this")
+
+    ufunc = np.multiply
+    nest = fuse.Nest(ufunc, {np.dtype(np.float64): failing}, ("C", "R"))
+    s = np.arange(4.0)
+    for _ in range(2):  # the second call goes straight to the ufunc
+        np.testing.assert_array_equal(nest(s[:, None], s[None, :]), np.outer(s, s))
+    assert calls == [1]
+    # another role pattern: the ufunc, the nest untouched
+    np.testing.assert_array_equal(nest(s, s), s * s)

@@ -7,7 +7,9 @@ broadcasting of a composition is the broadcasting of its leaves), so a chain of 
 is one function of its leaves applied once per element.  :func:`fuse` rewrites the
 generated lines so that each chain is one call ``fx.kN(leaves...)`` of such a
 function: a NumPy ufunc (same broadcasting, same dtype rules as the NumPy it
-replaces) whose inner loops are compiled by Numba (see :func:`_module_source`).
+replaces) whose inner loops are compiled by Numba (see :func:`_module_source`);
+over a matrix with a column operand (``s[:, None] * s[None, :]``), which NumPy's
+iterator would run row by row, a Numba loop nest (:class:`Nest`).
 
 What is fused, and why (measured, ``benchmarks/README.md``, 2-core Xeon, one thread):
 
@@ -476,8 +478,12 @@ class Nest:
         if nest is None or any(getattr(a, "dtype", dt) != dt for a in args):
             return self.ufunc(*args)
         # a 0-d array as its NumPy scalar (Numba types np.float32(·) as float32)
-        return nest(np.empty(found[1:], dt), *[
-            a[()] if isinstance(a, np.ndarray) and a.ndim == 0 else a for a in args])
+        scalars = [a[()] if isinstance(a, np.ndarray) and a.ndim == 0 else a for a in args]
+        try:
+            return nest(np.empty(found[1:], dt), *scalars)
+        except Exception:  # noqa: BLE001 - Numba cannot compile it for these: the ufunc
+            del self.nests[dt]
+            return self.ufunc(*args)
 
 
 def _nested(ufunc: Any, body: str, nparams: int, funcs: Sequence[str],
