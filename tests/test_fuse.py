@@ -592,3 +592,18 @@ def test_a_nest_that_fails_gives_way_to_the_ufunc():
     assert calls == [1]
     # another role pattern: the ufunc, the nest untouched
     np.testing.assert_array_equal(nest(s, s), s * s)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_chain_with_a_scalar_line_is_fused(dtype):
+    """∂ mean((y − relu(z))²)/∂z = −2·(1/n)·step(z)·(y − relu(z)), with n read from
+    the input at run time: the chain holds the scalar line 1/n, and is still one
+    kernel (a chain was refused when any of its lines was small)."""
+    z, y = md.vector("z", "n"), md.vector("y", "n")
+    g = md.derive(md.mean((y - md.relu(z)) ** 2), z)
+    got, ref, f = _run_both(lambda: md.compile(g), {"z": x0, "y": y0}, dtype)
+    assert "fx.k0(" in f.source, f.source
+    assert_same(got, ref, dtype)
+    z64, y64 = x0.astype(dtype).astype(np.float64), y0.astype(dtype).astype(np.float64)
+    np.testing.assert_allclose(_arrays(got)[0], (-2 / N) * (y64 - np.maximum(z64, 0)) * (z64 > 0),
+                               rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-9)

@@ -650,7 +650,7 @@ def fuse(lines: Sequence[Line], rets: Sequence[Code], table: Any,
     A line joins the line that reads it when it is element-wise, its value is read
     once, by an operand of that line's element-wise skeleton, and it is not an
     output; the joined line becomes a kernel when it has :data:`MIN_OPS` operators
-    and none of its lines is known to have fewer than :data:`MIN_SIZE` elements.
+    and the largest of its lines known has at least :data:`MIN_SIZE` elements.
     Moving a line down to its reader is safe: a value read once is written in place
     by nobody else (the aliasing rule of :mod:`.passes`)."""
     fx = SimpleNamespace()
@@ -696,7 +696,9 @@ def fuse(lines: Sequence[Line], rets: Sequence[Code], table: Any,
             continue
         # a chain at MAX_OPS operators stays a line of its own, which its reader
         # reads by name, as it was written
-        big = all(counts.get(m, MIN_SIZE) >= MIN_SIZE for m in mem)
+        # the chain's result is the broadcast of its lines: at least as large as the
+        # largest (a scalar line such as 1/n does not make the chain small)
+        big = max((counts[m] for m in mem if m in counts), default=MIN_SIZE) >= MIN_SIZE
         # (a comparison at the root is NumPy's bool array: not the kernel's float)
         if not (_elementwise(tree) and not isinstance(tree, ast.Compare)
                 and _count_ops(tree) >= MIN_OPS and big):
