@@ -364,14 +364,14 @@ def test_kernel_loops_equal_the_numpy_form(dtype, layouts):
     form's numbers and dtype: float64 exactly, float32 to its rounding."""
     k = _chain_kernel()
     r = np.random.default_rng(1)
-    args = [_LAYOUTS[lay](r, 40, 50, dtype) for lay in layouts]
+    args = [_LAYOUTS[lay](r, 100, 120, dtype) for lay in layouts]  # ≥ NEST_SIZE
     want = k.numpy_form(*args)
     got = k(*args)  # hot_calls = 1: this call compiled (or loaded) the kernel
     # a column operand: the loop nest (fuse.Nest), else the ufunc
     assert isinstance(_slot(k), fuse.Nest if "column (n, 1)" in layouts else np.ufunc)
     again = _slot(k)(*args)
     assert got.dtype == again.dtype == want.dtype == dtype
-    assert got.shape == want.shape == (40, 50)
+    assert got.shape == want.shape == (100, 120)
     assert_same(again, want, dtype)
     if dtype == np.float64:
         np.testing.assert_array_equal(again, want)  # same operations, same order
@@ -397,9 +397,10 @@ def _slot(k):
 def test_random_layouts(layouts, dtype, seed):
     k = _chain_kernel()
     r = np.random.default_rng(seed)
-    args = [_LAYOUTS[lay](r, 33, 47, dtype) for lay in layouts]
+    n, m = (33, 47) if seed % 2 else (101, 103)  # below and above NEST_SIZE
+    args = [_LAYOUTS[lay](r, n, m, dtype) for lay in layouts]
     if all(np.ndim(a) == 0 for a in args):
-        args[0] = np.full((33, 47), args[0], dtype=dtype)
+        args[0] = np.full((n, m), args[0], dtype=dtype)
     want = k.numpy_form(*args)
     k(*args)
     got = _slot(k)(*args)
@@ -441,7 +442,7 @@ def test_a_wrong_loop_is_caught(monkeypatch, plant):
                "t": ("column (n, 1)", "full", "row (m,)")}[plant[0]]
     k = _chain_kernel()
     r = np.random.default_rng(2)
-    args = [_LAYOUTS[lay](r, 40, 50, np.float64) for lay in layouts]
+    args = [_LAYOUTS[lay](r, 100, 120, np.float64) for lay in layouts]
     k(*args)
     assert isinstance(_slot(k), fuse.Nest if plant.startswith("the nest") else np.ufunc)
     with pytest.raises(AssertionError):
@@ -607,3 +608,14 @@ def test_a_chain_with_a_scalar_line_is_fused(dtype):
     z64, y64 = x0.astype(dtype).astype(np.float64), y0.astype(dtype).astype(np.float64)
     np.testing.assert_allclose(_arrays(got)[0], (-2 / N) * (y64 - np.maximum(z64, 0)) * (z64 > 0),
                                rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-9)
+
+
+@needs_numba
+def test_a_small_matrix_with_a_column_keeps_the_ufunc():
+    # 40 × 50 < NEST_SIZE: the nest's ~5 µs more a call would not pay
+    k = _chain_kernel()
+    r = np.random.default_rng(3)
+    args = [_LAYOUTS[lay](r, 40, 50, np.float64) for lay in ("column (n, 1)", "full", "row (m,)")]
+    k(*args)
+    assert isinstance(_slot(k), np.ufunc) and 40 * 50 < fuse.NEST_SIZE
+    np.testing.assert_array_equal(_slot(k)(*args), k.numpy_form(*args))

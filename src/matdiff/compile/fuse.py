@@ -87,12 +87,18 @@ from ..expr.functions import FUNCTIONS
 from .lines import Code, Line
 
 __all__ = ["fuse", "element_counts", "element_dims", "size_decision", "settings",
-           "MIN_OPS", "MIN_SIZE", "MAX_OPS", "numba_available", "Kernel", "Nest"]
+           "MIN_OPS", "MIN_SIZE", "MAX_OPS", "NEST_SIZE", "numba_available", "Kernel", "Nest"]
 
 #: the fewest operators a fused chain has (one operator is one pass already)
 MIN_OPS = 2
 #: the fewest elements a fused chain runs over (below, NumPy's lower call cost wins)
 MIN_SIZE = 1000
+#: the fewest elements of a matrix result for which a kernel with a column operand
+#: runs as a loop nest (:class:`Nest`): its call costs ~5 µs more than the ufunc's
+#: (the roles checked, Numba's dispatch), which the nest wins back from ~10⁴
+#: elements (measured: 32 × 32 6.9 against 2.1 µs, 100 × 100 8.9 against 9.6 µs,
+#: 300 × 300 23 against 92 µs)
+NEST_SIZE = 10_000
 #: the most operators one kernel takes: a longer chain (a power tower, a sum of a
 #: thousand terms) is cut into kernels of at most this many, which keeps Numba's
 #: compile time and the trees' depth (Python's recursion limit) bounded
@@ -271,7 +277,7 @@ class Kernel:
             if self.calls >= settings["hot_calls"] or self._cheap_to_load(args):
                 fn = _compiled(self.body, self.nparams, self.funcs, _invariant(args))
                 roles = _roles(args)
-                if fn is not None and roles is not None:
+                if fn is not None and roles is not None and roles[1] * roles[2] >= NEST_SIZE:
                     fn = _nested(fn, self.body, self.nparams, self.funcs, roles[0])
                 if fn is not None:
                     try:
