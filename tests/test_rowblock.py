@@ -18,15 +18,14 @@ import matdiff as md
 from matdiff.compile import rowblock
 from matdiff.compile import threads as thr
 from matdiff.compile.rowblock import Refused, RowBlocked, analyse
+from rowlocal import LOGREG, PAPER, ROW_FNS, W, X, a, b, v, w, y  # noqa: F401
+from rowlocal import mlp as _mlp
+from rowlocal import paper_by_hand as _paper_by_hand
+from rowlocal import rows as _rows
+from rowlocal import same as _same
+from rowlocal import values as _values
 
-X, y = md.matrix("X", "N", "d"), md.vector("y", "N")
-w, b, a = md.vector("w", "d"), md.scalar("b"), md.scalar("a")
-W, v = md.matrix("W", "d", "k"), md.vector("v", "k")
 SIZES = {"d": 4, "k": 3}
-
-# what the paper's loss and its gradients are, written out by hand (NumPy)
-PAPER = md.mean((y - md.maximum(0, X @ w + b)) ** 2)
-LOGREG = md.mean(md.log(1 + md.exp(-y * (X @ w))))
 
 
 @pytest.fixture
@@ -41,15 +40,6 @@ def blocks(monkeypatch):
     return set_rows
 
 
-def _values(N: int, dtype=np.float64, seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    d, k = SIZES["d"], SIZES["k"]
-    vals = {"X": rng.standard_normal((N, d)), "y": np.sign(rng.standard_normal(N)),
-            "w": rng.standard_normal(d), "b": np.float64(0.1), "a": np.float64(0.7),
-            "W": rng.standard_normal((d, k)), "v": rng.standard_normal(k)}
-    return {n: np.asarray(x, dtype=dtype) for n, x in vals.items()}
-
-
 def _run(outputs, vals):
     """(blocked function, its outputs, the whole-array outputs) for ``vals``."""
     fn = md.compile(outputs)
@@ -57,27 +47,6 @@ def _run(outputs, vals):
     with rowblock.disabled():
         plain = md.compile(outputs)(vals)
     return fn.specialised(vals), out, plain
-
-
-def _same(got, want, dtype=np.float64) -> None:
-    """Equal to rounding: the blocked sums add the same terms in another order."""
-    rtol, atol = (1e-12, 1e-12) if dtype == np.float64 else (2e-5, 2e-6)
-    assert len(got) == len(want)
-    for g, e in zip(got, want):
-        g, e = np.asarray(g), np.asarray(e)
-        assert g.shape == e.shape and g.dtype == e.dtype
-        np.testing.assert_allclose(g, e, rtol=rtol, atol=atol)
-
-
-def _paper_by_hand(vals):
-    # f = mean((y − relu(Xw + b))²):  r = relu(z) − y,  ∂f/∂z = (2/N) r ⊙ step(z),
-    # ∂f/∂w = Xᵀ ∂f/∂z,  ∂f/∂b = 1ᵀ ∂f/∂z,  ∂f/∂X = (∂f/∂z) wᵀ
-    Xv, yv, wv, bv = vals["X"], vals["y"], vals["w"], vals["b"]
-    N = len(yv)
-    z = Xv @ wv + bv
-    r = np.maximum(z, 0) - yv
-    gz = (2 / N) * r * (z > 0)
-    return [np.mean(r * r), Xv.T @ gz, np.sum(gz), np.outer(gz, wv)]
 
 
 # ------------------------------------------------------------ the three targets
@@ -127,15 +96,6 @@ def test_logistic_regression_blocked(blocks, dtype):
     s = 1 / (1 + np.exp(yv * (Xv @ wv)))
     np.testing.assert_allclose(np.float64(got[1]), -Xv.T @ (yv * s) / len(yv),
                                rtol=1e-4 if dtype == np.float32 else 1e-12)
-
-
-def _mlp():
-    Xm, Y = md.matrix("X", "B", "I"), md.matrix("Y", "B", "K")
-    W1, b1 = md.matrix("W1", "I", "H"), md.vector("b1", "H")
-    W2, b2 = md.matrix("W2", "H", "K"), md.vector("b2", "K")
-    Z = md.relu(Xm @ W1 + b1) @ W2 + b2
-    loss = md.mean(md.logsumexp(Z) - md.sum(Y * Z, 1))
-    return loss, [W1, b1, W2, b2, Xm]
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -344,8 +304,6 @@ def test_a_planted_bug_is_caught(blocks, monkeypatch):
 
 
 # ------------------------------------------------------------ random row-local trees
-ROW_FNS = [md.tanh, md.sin, md.sigmoid, md.softplus, md.relu,
-           lambda e: md.exp(md.sin(e)), lambda e: e * e]
 
 
 @st.composite
@@ -353,27 +311,6 @@ def row_exprs(draw, depth: int = 3):
     """A random expression of shape (N,) or (N, k), local to the rows."""
     kind = draw(st.sampled_from(["n", "nk"]))
     return _rows(draw, kind, depth)
-
-
-def _rows(draw, kind: str, depth: int):
-    if depth == 0 or draw(st.integers(0, 5)) == 0:
-        if kind == "n":
-            return draw(st.sampled_from([X @ w, y, X @ w + b, a * y]))
-        return draw(st.sampled_from([X @ W, md.tanh(X @ W) + v]))
-    c = draw(st.integers(0, 4))
-    if c == 0:
-        return draw(st.sampled_from(ROW_FNS))(_rows(draw, kind, depth - 1))
-    if c == 1:
-        return _rows(draw, kind, depth - 1) * _rows(draw, kind, depth - 1)
-    if c == 2:
-        return _rows(draw, kind, depth - 1) - a * _rows(draw, kind, depth - 1)
-    if kind == "n" and c == 3:  # a function of the last axis of row vectors
-        return md.logsumexp(_rows(draw, "nk", depth - 1))
-    if kind == "n":
-        return _rows(draw, "nk", depth - 1) @ v
-    if c == 3:
-        return md.outer(_rows(draw, "n", depth - 1), v)
-    return _rows(draw, "nk", depth - 1) + v
 
 
 @st.composite

@@ -22,6 +22,8 @@ from matdiff.compile import fuse, rowblock, rowkernel
 from matdiff.compile import threads as thr
 from matdiff.compile.rowblock import RowBlocked
 from matdiff.compile.rowkernel import RowKernel, Unsupported, translate
+from rowlocal import paper_by_hand
+from rowlocal import same as _same
 
 pytest.importorskip("numba")
 
@@ -71,28 +73,6 @@ def _three(outputs, vals, calls: int = 2):
     return fn.specialised(vals), out, blocked, whole
 
 
-def _same(got, want, dtype=np.float64) -> None:
-    """Equal to rounding (the kernel adds the same terms in another order), in the
-    same dtype and shape."""
-    rtol, atol = (1e-12, 1e-12) if dtype == np.float64 else (2e-5, 2e-6)
-    assert len(got) == len(want)
-    for g, e in zip(got, want):
-        g, e = np.asarray(g), np.asarray(e)
-        assert g.shape == e.shape and g.dtype == e.dtype
-        np.testing.assert_allclose(g, e, rtol=rtol, atol=atol)
-
-
-def _paper_by_hand(vals):
-    # f = mean((y − relu(Xw + b))²):  r = relu(z) − y,  ∂f/∂z = (2/N) r ⊙ step(z),
-    # ∂f/∂w = Xᵀ ∂f/∂z,  ∂f/∂b = 1ᵀ ∂f/∂z,  ∂f/∂y = −(2/N) r
-    Xv, yv, wv, bv = (np.asarray(vals[k], np.float64) for k in "Xywb")
-    N = len(yv)
-    z = Xv @ wv + bv
-    r = np.maximum(z, 0) - yv
-    gz = (2 / N) * r * (z > 0)
-    return [np.mean(r * r), Xv.T @ gz, np.sum(gz), -(2 / N) * r]
-
-
 def _active(fn) -> bool:
     return isinstance(fn, RowBlocked) and isinstance(fn.body, RowKernel) \
         and fn.body.active
@@ -117,7 +97,7 @@ def test_paper_loss(small, dtype, N, rows, chunk):
     _same(got, blocked, dtype)
     _same(got, whole, dtype)
     tol = 1e-12 if dtype == np.float64 else 2e-5
-    for g, e in zip(got, _paper_by_hand(vals)):
+    for g, e in zip(got, paper_by_hand(vals, last="y")):
         np.testing.assert_allclose(np.asarray(g, np.float64), e, rtol=tol, atol=tol)
 
 
@@ -139,7 +119,7 @@ def test_float32_sums_are_accurate():
         fn(vals)
         got = fn(vals)
     assert _active(fn.specialised(vals))
-    for g, e in zip(got, _paper_by_hand(vals)):
+    for g, e in zip(got, paper_by_hand(vals, last="y")):
         assert np.asarray(g).dtype == np.float32
         np.testing.assert_allclose(np.asarray(g, np.float64), e, rtol=3e-6, atol=1e-7)
 

@@ -24,30 +24,14 @@ from matdiff.compile import rowblock
 from matdiff.compile import threads as thr
 from matdiff.compile.rowblock import RowBlocked
 from matdiff.compile.threads import OneBlasThread, Tuned
-
-X, y = md.matrix("X", "N", "d"), md.vector("y", "N")
-w, b, a = md.vector("w", "d"), md.scalar("b"), md.scalar("a")
-W, v = md.matrix("W", "d", "k"), md.vector("v", "k")
-
-PAPER = md.mean((y - md.maximum(0, X @ w + b)) ** 2)
-LOGREG = md.mean(md.log(1 + md.exp(-y * (X @ w))))
-
-
-def _mlp():
-    Xm, Y = md.matrix("X", "B", "I"), md.matrix("Y", "B", "K")
-    W1, b1 = md.matrix("W1", "I", "H"), md.vector("b1", "H")
-    W2, b2 = md.matrix("W2", "H", "K"), md.vector("b2", "K")
-    Z = md.relu(Xm @ W1 + b1) @ W2 + b2
-    loss = md.mean(md.logsumexp(Z) - md.sum(Y * Z, 1))
-    return loss, [W1, b1, W2, b2, Xm]
+from rowlocal import LOGREG, PAPER, W, X, a, b, v, values, w, y
+from rowlocal import mlp as _mlp
+from rowlocal import rows as _rows
+from rowlocal import same as _same
 
 
 def _values(N: int, dtype=np.float64, seed: int = 0, d: int = 5, k: int = 3) -> dict:
-    rng = np.random.default_rng(seed)
-    vals = {"X": rng.standard_normal((N, d)), "y": np.sign(rng.standard_normal(N)),
-            "w": rng.standard_normal(d), "b": np.float64(0.1), "a": np.float64(0.7),
-            "W": rng.standard_normal((d, k)), "v": rng.standard_normal(k)}
-    return {n: np.asarray(x, dtype=dtype) for n, x in vals.items()}
+    return values(N, dtype, seed, d, k)
 
 
 def _mlp_values(B: int, dtype=np.float64, seed: int = 3) -> dict:
@@ -57,16 +41,6 @@ def _mlp_values(B: int, dtype=np.float64, seed: int = 3) -> dict:
             "W1": rng.standard_normal((I, H)), "b1": rng.standard_normal(H) * 0.1,
             "W2": rng.standard_normal((H, K)), "b2": rng.standard_normal(K) * 0.1}
     return {n: np.asarray(x, dtype=dtype) for n, x in vals.items()}
-
-
-def _same(got, want, dtype=np.float64) -> None:
-    """Equal to rounding: the halves add the same terms in another order."""
-    rtol, atol = (1e-12, 1e-12) if dtype == np.float64 else (2e-5, 2e-6)
-    assert len(got) == len(want)
-    for g, e in zip(got, want):
-        g, e = np.asarray(g), np.asarray(e)
-        assert g.shape == e.shape and g.dtype == e.dtype
-        np.testing.assert_allclose(g, e, rtol=rtol, atol=atol)
 
 
 @pytest.fixture
@@ -231,25 +205,6 @@ def test_training_step_on_two_threads_takes_the_one_thread_steps(loss):
 
 
 # ------------------------------------------------------------ random row-local trees
-ROW_FNS = [md.tanh, md.sin, md.sigmoid, md.softplus, md.relu, lambda e: e * e]
-
-
-def _rows(draw, kind: str, depth: int):
-    """A random expression of shape (N,) (``kind`` "n") or (N, k), local to the rows."""
-    if depth == 0 or draw(st.integers(0, 4)) == 0:
-        if kind == "n":
-            return draw(st.sampled_from([X @ w, y, X @ w + b, a * y]))
-        return draw(st.sampled_from([X @ W, md.tanh(X @ W) + v]))
-    c = draw(st.integers(0, 3))
-    if c == 0:
-        return draw(st.sampled_from(ROW_FNS))(_rows(draw, kind, depth - 1))
-    if c == 1:
-        return _rows(draw, kind, depth - 1) * _rows(draw, kind, depth - 1)
-    if c == 2:
-        return _rows(draw, kind, depth - 1) - a * _rows(draw, kind, depth - 1)
-    if kind == "n":
-        return md.logsumexp(_rows(draw, "nk", depth - 1))
-    return md.outer(_rows(draw, "n", depth - 1), v)
 
 
 @st.composite

@@ -27,6 +27,21 @@ __all__ = ["Generator", "ACC"]
 ACC = "copied: a structured term is added into it"
 
 
+
+def softplus_argument(node: Map) -> Expr | None:
+    """``z`` where ``node`` is ``log(1 + exp(z))`` (which the NumPy code computes as
+    ``softplus(z)``, without overflow: log(1 + eᶻ) = max(z, 0) + log1p(e^(−|z|))),
+    else ``None``."""
+    if node.fn != "log" or not isinstance(node.children[0], Add) \
+            or len(node.children[0].children) != 2:
+        return None
+    a, b = node.children[0].children
+    if isinstance(b, Const):
+        a, b = b, a
+    if isinstance(a, Const) and a.value == 1.0 and isinstance(b, Map) and b.fn == "exp":
+        return b.children[0]
+    return None
+
 class Generator(Products):
     """Builds the body of one function; see :func:`~.codegen.generate`."""
 
@@ -151,17 +166,10 @@ class Generator(Products):
     def softplus(self, e: Map) -> View | None:
         """``log(1 + exp(z))`` as ``softplus(z)``, computed without overflow (else
         ``None``)."""
-        if e.fn != "log" or not isinstance(e.children[0], Add) \
-                or len(e.children[0].children) != 2:
-            return None
-        a, b = e.children[0].children
-        if isinstance(b, Const):
-            a, b = b, a
-        if not (isinstance(a, Const) and a.value == 1.0 and isinstance(b, Map)
-                and b.fn == "exp"):
+        z = softplus_argument(e)
+        if z is None:
             return None
         full = tuple(range(len(e.shape)))
-        z = b.children[0]
         zv = self.views[id(z)]
         if zv.repeats:
             zv = View(self.dense(z, zv), full, full)

@@ -66,8 +66,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -77,7 +77,7 @@ from ..expr.dims import dim_names, dim_size, is_name
 from ..expr.matrix_functions import _last_axis_kept, _last_axis_reduced
 from . import threads as _threads
 from .codegen import generate
-from .rowkernel import row_kernel
+from .rowkernel import row_kernel, switched_off
 from .threads import one_blas_thread, pair, threads
 
 __all__ = ["RowBlocked", "Refused", "analyse", "row_blocked", "block_rows", "disabled",
@@ -118,16 +118,10 @@ class Refused(Exception):
     is the message); internal: :func:`row_blocked` answers ``None`` instead."""
 
 
-@contextmanager
-def disabled() -> Iterator[None]:
+def disabled() -> AbstractContextManager[None]:
     """Within this block, new specialisations use the whole-array code (benchmarks
     compare the two in one process; tests compare their results)."""
-    before = getattr(_STATE, "off", False)
-    _STATE.off = True
-    try:
-        yield
-    finally:
-        _STATE.off = before
+    return switched_off(_STATE)
 
 
 # ------------------------------------------------------------------ analysis

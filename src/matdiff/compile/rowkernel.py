@@ -72,7 +72,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import numpy as np
@@ -80,6 +80,7 @@ import numpy as np
 from ..expr.core import Add, Const, Einsum, Expr, Map, Size, Var, topo_order
 from ..expr.functions import FUNCTIONS
 from .fuse import _CHEAP_UFUNCS
+from .generator import softplus_argument
 
 __all__ = ["RowKernel", "Unsupported", "translate", "row_kernel", "disabled", "settings",
            "CHUNK_BYTES"]
@@ -116,15 +117,20 @@ _STATE = threading.local()
 
 
 @contextmanager
-def disabled() -> Iterator[None]:
-    """Within this block, new row-blocked specialisations keep their NumPy body
-    (benchmarks time it beside the kernel; tests compare the two)."""
-    before = getattr(_STATE, "off", False)
-    _STATE.off = True
+def switched_off(state: threading.local) -> Iterator[None]:
+    """``state.off`` is True within this block (for this thread), what it was after."""
+    before = getattr(state, "off", False)
+    state.off = True
     try:
         yield
     finally:
-        _STATE.off = before
+        state.off = before
+
+
+def disabled() -> AbstractContextManager[None]:
+    """Within this block, new row-blocked specialisations keep their NumPy body
+    (benchmarks time it beside the kernel; tests compare the two)."""
+    return switched_off(_STATE)
 
 
 # ------------------------------------------------------------------ translation
@@ -236,7 +242,7 @@ class _Writer:
         return "r" if any(self.role[id(c)] == "r" for c in node.children) else "f"
 
     def map(self, node: Map) -> None:
-        soft = _softplus_arg(node) if settings["transcendental"] else None
+        soft = softplus_argument(node) if settings["transcendental"] else None
         if soft is not None and id(soft) in self.role and self.role[id(soft)] in "fr":
             self.set(node, self.role[id(soft)],
                      f"{self.T}(np.logaddexp({self.num(0.0)}, {self.code[id(soft)]}))")
@@ -354,20 +360,6 @@ class _Writer:
             self.set(node, "f", prod)
         else:
             raise Unsupported(f"a product with output letters {out}")
-
-
-def _softplus_arg(node: Map) -> Expr | None:
-    """``z`` where ``node`` is ``log(1 + exp(z))`` (which the NumPy code computes
-    as ``softplus(z)``, without overflow), else ``None``."""
-    if node.fn != "log" or not isinstance(node.children[0], Add) \
-            or len(node.children[0].children) != 2:
-        return None
-    a, b = node.children[0].children
-    if isinstance(b, Const):
-        a, b = b, a
-    if isinstance(a, Const) and a.value == 1.0 and isinstance(b, Map) and b.fn == "exp":
-        return b.children[0]
-    return None
 
 
 def translate(outputs: Sequence[Expr], inputs: Sequence[str], dim: str,
