@@ -248,3 +248,19 @@ def test_subclass_with_its_own_update_keeps_it(fused: None) -> None:
     opt.step(_grads(model, 1)[0])
     assert not opt._has_kernel and opt._kernels is None
     assert optim.AdamW(model.params)._has_kernel
+
+
+@pytest.mark.parametrize(("name", "kw"), CASES)
+def test_tiny_model_fused_equals_numpy(fused: None, name: str, kw: dict) -> None:
+    """A neuron's 4 numbers (w and a 0-d b) in one segment: fused, and equal."""
+    out = []
+    for on in (False, True):
+        model = md.nn.Neuron(3, seed=1)
+        opt = optim.make_optimizer(name, model.params, **kw)
+        optim.fused_settings["enabled"] = on
+        rng = np.random.default_rng(4)
+        for _ in range(4):
+            opt.step({k: rng.standard_normal(p.shape) for k, p in model.params.items()})
+        assert bool(opt._kernels) == on
+        out.append({k: p.copy() for k, p in model.params.items()})
+    assert _equal(out[0], out[1])
