@@ -118,7 +118,7 @@ def main() -> None:  # noqa: C901 - one benchmark, three contenders
         _m = md.nn.MLP([8, 600, 1], "relu", seed=0)
         _o = md.optim.Adam(_m.params, lr=LR)
         _o.step({k: np.ones(v.shape) for k, v in _m.params.items()})
-        assert _o._kernels, "the fused optimizer update is not available (Numba)"
+        assert _o._fuse, "the fused optimizer update is not available (Numba)"
 
     def numpy_update(step):
         """``step`` with the optimizer's NumPy update (fusion off for the call)."""

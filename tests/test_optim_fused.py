@@ -76,7 +76,7 @@ def _equal(a: dict, b: dict) -> bool:
 def test_fused_equals_numpy_bit_for_bit(fused: None, name: str, kw: dict) -> None:
     p_np, sd_np, opt_np = _run(name, kw, False)
     p_fu, sd_fu, opt_fu = _run(name, kw, True)
-    assert opt_np._kernels is None and opt_fu._kernels  # each ran the way it was told
+    assert opt_np._fuse is None and opt_fu._fuse  # each ran the way it was told
     assert not _equal(p_np, _run(name, kw, False, steps=5)[0])  # the steps count
     assert _equal(p_np, p_fu)                                # tolerance 0
     for k in sd_np["state"]:
@@ -96,7 +96,7 @@ def test_fused_equals_torch(fused: None) -> None:
         for k, t in tp.items():
             t.grad = torch.tensor(g[k])
         topt.step()
-    assert opt._kernels
+    assert opt._fuse
     for k, p in model.params.items():
         np.testing.assert_allclose(p, tp[k].detach().numpy(), rtol=1e-12, atol=1e-14)
 
@@ -147,7 +147,7 @@ def test_resumed_fused_run_equals_uninterrupted(fused: None) -> None:
         again = optim.Optimizer.from_state_dict(sd, model2.params)
         for g in gs[3:]:
             again.step(g)
-        assert again._kernels
+        assert again._fuse
         assert _equal(p_np, dict(model2.params))
         for k in sd_np["state"]:
             assert _equal(sd_np["state"][k], again.state_dict()["state"][k])
@@ -177,7 +177,7 @@ def test_numba_missing_gives_numpy(fused: None, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(fuse, "numba_available", lambda: False)
     p_np, _, _ = _run("adam", {"weight_decay": 0.1}, False)
     p, _, opt = _run("adam", {"weight_decay": 0.1}, True)
-    assert opt._kernels is False and optim._KERNELS is False
+    assert opt._fuse is False and optim._KERNELS is False
     assert _equal(p_np, p)
 
 
@@ -187,7 +187,7 @@ def test_broken_numba_gives_numpy(fused: None, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(optim, "_KERNELS_SRC", "raise ImportError('no numba here')\n")
     p_np, _, _ = _run("momentum", {}, False)
     p, _, opt = _run("momentum", {}, True)
-    assert opt._kernels is False and _equal(p_np, p)
+    assert opt._fuse is False and _equal(p_np, p)
 
 
 def test_fusion_off_in_process(fused: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -196,7 +196,7 @@ def test_fusion_off_in_process(fused: None, monkeypatch: pytest.MonkeyPatch) -> 
     opt = optim.Adam(model.params)
     for g in _grads(model, 2):
         opt.step(g)
-    assert opt._kernels is None
+    assert opt._fuse is None
 
 
 def test_env_turns_fusion_off_and_numba_is_not_imported_early() -> None:
@@ -208,7 +208,7 @@ def test_env_turns_fusion_off_and_numba_is_not_imported_early() -> None:
             "for _ in range(20):\n"
             "    o.step({k: np.ones(p.shape) for k, p in m.params.items()})\n"
             "print(md.optim.fused_settings['enabled'], 'numba' in sys.modules,"
-            " o._kernels)\n")
+            " o._fuse)\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     for value, want in [("0", "False False None"), ("1", "True False None")]:
         env["MATDIFF_FUSE"] = value
@@ -227,14 +227,14 @@ def test_ski_rental(monkeypatch: pytest.MonkeyPatch) -> None:
     opt = optim.Adam(model.params)
     gs = _grads(model, 3)
     opt.step(gs[0])
-    assert opt._kernels is None and opt._spent > 0   # rent paid, price not reached
+    assert opt._fuse is None and opt._spent > 0   # rent paid, price not reached
     opt._spent = 3600.0                              # as after an hour of updates
     opt.step(gs[1])
-    assert opt._kernels and optim._KERNELS is opt._kernels
+    assert opt._fuse and optim._KERNELS
     # another optimizer in this process: the kernels are here, no price
     other = optim.SGD(_model().params, momentum=0.9)
     other.step(gs[2])
-    assert other._kernels is opt._kernels
+    assert other._fuse
 
 
 def test_subclass_with_its_own_update_keeps_it(fused: None) -> None:
@@ -246,7 +246,7 @@ def test_subclass_with_its_own_update_keeps_it(fused: None) -> None:
     model = _model()
     opt = Halved(model.params)
     opt.step(_grads(model, 1)[0])
-    assert not opt._has_kernel and opt._kernels is None
+    assert not opt._has_kernel and opt._fuse is None
     assert optim.AdamW(model.params)._has_kernel
 
 
@@ -261,6 +261,29 @@ def test_tiny_model_fused_equals_numpy(fused: None, name: str, kw: dict) -> None
         rng = np.random.default_rng(4)
         for _ in range(4):
             opt.step({k: rng.standard_normal(p.shape) for k, p in model.params.items()})
-        assert bool(opt._kernels) == on
+        assert bool(opt._fuse) == on
         out.append({k: p.copy() for k, p in model.params.items()})
     assert _equal(out[0], out[1])
+
+
+def test_fused_optimizer_pickles_and_continues(fused: None) -> None:
+    """After fused steps the optimizer still pickles (it holds a flag, not the kernel
+    module), and the copy, bound to copied parameters, continues as the original."""
+    import copy
+    import pickle
+
+    model = _model()
+    opt = optim.Adam(model.params, lr=0.01, weight_decay=0.1)
+    gs = _grads(model, 4)
+    for g in gs[:2]:
+        opt.step(g)
+    assert opt._fuse
+    model2 = pickle.loads(pickle.dumps(model))
+    again = pickle.loads(pickle.dumps(opt))
+    assert copy.deepcopy(opt)._fuse
+    again.bind(model2.params)
+    again.load_state_dict(opt.state_dict())
+    for g in gs[2:]:
+        opt.step(g)
+        again.step(g)
+    assert again._fuse and _equal(dict(model.params), dict(model2.params))

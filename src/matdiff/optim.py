@@ -345,10 +345,11 @@ class Optimizer:
         self.flat: np.ndarray | None = None
         self._pending: dict[str, Any] | None = None
         #: seconds spent in the NumPy update so far (the rent of ski rental);
-        #: the fused kernels once chosen (``False``: none to be had)
+        #: whether the update is fused (``None``: not decided yet; a flag, not the
+        #: kernel module, so that the optimizer pickles)
         self._spent = 0.0
         self._price: float | None = None
-        self._kernels: Any = None
+        self._fuse: bool | None = None
         owner = type(self)._fused_for
         self._has_kernel = owner is not None and type(self)._update is owner._update \
             and type(self)._fused is owner._fused
@@ -601,15 +602,20 @@ class Optimizer:
         :data:`fused_settings`), with fusion enabled and a kernel for this class."""
         if not (self._has_kernel and fused_settings["enabled"]):
             return None
-        if self._kernels is None:
+        if self._fuse is None:
             if self._spent < fused_settings["load_s"] and _KERNELS is None:
                 return None
             if self._price is None:
                 self._price = _kernel_price()
             if self._spent < self._price:
                 return None
-            self._kernels = _kernels() or False
-        return self._kernels or None
+            self._fuse = True
+        if not self._fuse:
+            return None
+        kernels = _kernels()   # the process's (an unpickled optimizer's may have none)
+        if kernels is None:
+            self._fuse = False
+        return kernels
 
     def _update(self, grp: _Group, g: np.ndarray, t: int) -> None:
         """Update ``grp.p`` in place from its gradient ``g`` (which it may overwrite)
