@@ -20,7 +20,12 @@ all timed steps, ``ratio`` = matdiff median / peer median (< 1: matdiff faster).
 * matdiff: exactly the step of ``matdiff.nn.fit``, ``md.nn.TrainStep``: one compiled
   function for the loss and every gradient, the check that the loss and gradients are
   finite, and ``matdiff.optim.Adam``'s update, in place on the parameters (which
-  tile one flat buffer, so Adam is a dozen whole-buffer NumPy operations).
+  tile one flat buffer).  The update is fused (one Numba loop per segment of the
+  buffer, issue 16 item 3) from the first step: a run of training pays the kernels'
+  start-up once its NumPy updates have taken as long (``optim.fused_settings``), a
+  cost the first-step column does not show; ``matdiff_numpy_adam`` is the same
+  step with the NumPy update (a dozen whole-buffer NumPy operations), and
+  ``--no-fused-optim`` makes that the ``matdiff`` row.
 * PyTorch eager: plain tensors with ``requires_grad``, ``zero_grad``, forward,
   ``backward``, ``torch.optim.Adam`` (its default CPU implementation).
 * JAX: one ``jax.jit`` step function: ``value_and_grad`` of the loss and Adam (with
@@ -62,6 +67,8 @@ def main() -> None:  # noqa: C901 - one benchmark, three contenders
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats (~15 s)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-fused-optim", action="store_true",
+                    help="matdiff's row with the NumPy optimizer update (no Numba)")
     ap.add_argument("--json", default=None, help="write results here (default: "
                     "benchmarks/results-train[-quick].json)")
     ap.add_argument("--only", default=None, help="comma-separated problem names: "
@@ -103,6 +110,27 @@ def main() -> None:  # noqa: C901 - one benchmark, three contenders
     torch.optim.Adam([_t], lr=LR).step()
 
     # ------------------------------------------------------------------ matdiff
+    fused_opt = md.optim.fused_settings
+    if args.no_fused_optim:
+        fused_opt["enabled"] = False
+    else:  # the fused update from the first step (the kernels loaded here, untimed)
+        fused_opt.update(start_s=0.0, load_s=0.0)
+        _m = md.nn.MLP([8, 600, 1], "relu", seed=0)
+        _o = md.optim.Adam(_m.params, lr=LR)
+        _o.step({k: np.ones(v.shape) for k, v in _m.params.items()})
+        assert _o._fuse, "the fused optimizer update is not available (Numba)"
+
+    def numpy_update(step):
+        """``step`` with the optimizer's NumPy update (fusion off for the call)."""
+        def call():
+            on = fused_opt["enabled"]
+            fused_opt["enabled"] = False
+            try:
+                return step()
+            finally:
+                fused_opt["enabled"] = on
+        return call
+
     def md_model(sizes):
         if len(sizes) == 1:
             return md.nn.Neuron(sizes[0], seed=0)
@@ -292,6 +320,16 @@ def main() -> None:  # noqa: C901 - one benchmark, three contenders
                 close(md_p[n], p) for n, p in zip(names, j_state["ps"])),
         }
         calls = {"matdiff": md_step, "torch": t_step, "jax": j_call}
+        if fused_opt["enabled"]:
+            u_model = md_model(sizes)
+            u_step = numpy_update(md_step_fn(
+                u_model, md.optim.Adam(u_model.params, lr=LR, betas=BETAS, eps=EPS),
+                X, T, loss))
+            u_L = u_step()
+            ok["matdiff_numpy_adam"] = close(md_L, u_L) and all(
+                close(md_p[n], u_model.params[n]) for n in names)
+            calls["matdiff_numpy_adam"] = u_step
+            first["matdiff_numpy_adam"] = None
         for name, knobs in forced.items():
             f_step, f_L, f_p = md_forced(knobs, sizes, X, T, loss)
             ok[name] = close(md_L, f_L) and all(close(md_p[n], f_p[n]) for n in names)
@@ -336,7 +374,8 @@ def main() -> None:  # noqa: C901 - one benchmark, three contenders
             row[peer]["ok"] = True
             row[peer]["ratio"] = row["matdiff"]["median_s"] / row[peer]["median_s"]
             row[peer]["ratio_min"] = row["matdiff"]["min_s"] / row[peer]["min_s"]
-        for name in forced:  # each forced policy against jax.jit
+        variants = [n for n in calls if n.startswith("matdiff_")]
+        for name in variants:  # each forced policy, the NumPy update, against jax.jit
             row[name]["ratio_vs_jax"] = row[name]["median_s"] / row["jax"]["median_s"]
         best = min(("torch", "jax"), key=lambda p: row[p]["median_s"])
         row["faster_peer"] = best
@@ -348,17 +387,18 @@ def main() -> None:  # noqa: C901 - one benchmark, three contenders
               f"{_fmt(row['jax']['median_s']):>8} ({row['jax']['ratio']:.2f})   first step: "
               f"md {_fmt(first['matdiff'])}, torch {_fmt(first['torch'])}, "
               f"jax {_fmt(first['jax'])}", flush=True)
-        for name in forced:
+        for name in variants:
             print(f"    {name:<18} {_fmt(row[name]['median_s']):>8} "
                   f"(min {_fmt(row[name]['min_s'])}), "
                   f"{row[name]['ratio_vs_jax']:.2f} of jax", flush=True)
 
     info = _machine(args.threads, {"jax": jax.__version__, "torch": torch.__version__})
     _print_table(rows, _fmt)
-    if forced:
-        _print_forced(rows, list(forced), _fmt)
+    variants = [n for n in rows[0] if n.startswith("matdiff_")] if rows else []
+    if variants:
+        _print_forced(rows, variants, _fmt)
     out = {"machine": info, "quick": quick, "optimizer": {"name": "Adam", "lr": LR,
-           "betas": BETAS, "eps": EPS}, "rows": rows}
+           "betas": BETAS, "eps": EPS, "fused": bool(fused_opt["enabled"])}, "rows": rows}
     path = args.json or os.path.join(here, "results-train-quick.json" if quick
                                      else "results-train.json")
     with open(path, "w") as fh:
@@ -381,7 +421,8 @@ def _print_table(rows: list[dict], fmt) -> None:
 
 
 def _print_forced(rows: list[dict], names: list[str], fmt) -> None:
-    """The two-thread table: the policy's step and each forced one, against jax.jit."""
+    """The variants' table: the step with each forced policy (two threads) and with the
+    NumPy update, against jax.jit."""
     print("\n| problem | batch | matdiff (policy) | " + " | ".join(names)
           + " | jax.jit |")
     print("|---|---|---|" + "---|" * len(names) + "---|")
