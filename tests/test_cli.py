@@ -81,7 +81,7 @@ def test_module_entry_point_runs():
     r = subprocess.run([sys.executable, "-m", "matdiff", "sum(x)", "--shape", "x=n"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert "∂f/∂x = 1" in r.stdout
+    assert "∂f/∂x = 𝟏" in r.stdout
 
 
 # ------------------------------------------------------------ issue 3: new flags

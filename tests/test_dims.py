@@ -120,7 +120,7 @@ def test_composite_dims_bind_against_other_values():
 
 def test_sizes_print_with_their_parentheses():
     x = md.vector("x", "n+1")
-    assert md.to_text(md.derive(md.mean(x), x)) == "1/(n + 1)"
+    assert md.to_text(md.derive(md.mean(x), x)) == "𝟏/(n + 1)"  # the ones vector, as in the LaTeX
     assert md.latex(md.derive(md.mean(x), x)) == r"\frac{\mathbf{1}}{n + 1}"
     z = md.vector("z", "n-1")
     assert md.to_text(md.mean(z)) == "mean(z)"  # as written

@@ -114,9 +114,9 @@ X_SHAPES = {"x": ("n",)}
     # ∂ sum(x Φ(x))/∂x = Φ(x) + x φ(x)
     ("sum(gelu(x))", "Φ(x) + (x ⊙ exp(−x²/2))/√(2π)", r"\frac{1}{\sqrt{2\pi}}",
      "Phi(x) + (x .* exp(-x^2/2))/sqrt(2*pi)"),
-    ("sum(x) / 3.141592653589793", "(1/π)·1", r"\frac{1}{\pi}", "(1/pi)*1"),
-    ("1.4142135623730951 * sum(x)", "√2·1", r"\sqrt{2}", "sqrt(2)*1"),
-    ("2.718281828459045 * sum(x)", "exp(1)·1", r"\mathrm{e}", "exp(1)*1"),
+    ("sum(x) / 3.141592653589793", "(1/π)𝟏", r"\frac{1}{\pi}", "(1/pi)*1"),
+    ("1.4142135623730951 * sum(x)", "√2𝟏", r"\sqrt{2}", "sqrt(2)*1"),
+    ("2.718281828459045 * sum(x)", "exp(1)𝟏", r"\mathrm{e}", "exp(1)*1"),
     ("0.6931471805599453 * sum(x**2)", "2log(2)x", r"2 \log(2) x", "2log(2)x"),
     ("sum(2**x)", "log(2)·2^x", r"\log(2)", "log(2)*2^x"),
 ])
@@ -270,7 +270,7 @@ STACK_SHAPES = {"x": ("n",), "y": ("m",), "A": ("n", "n"), "s": ()}
     ("concat(2*x, y)", "x", "concat(2I, zeros(m, n))", r"\mathbf{0}_{m \times n}"),
     ("concat(A @ x, y)", "x", "concat(A, zeros(m, n))", r"\mathbf{0}_{m \times n}"),
     ("concat(x*s, y)", "s", "concat(x, zeros(m))", r"\mathbf{0}_{m}"),
-    ("[sum(x), sum(y)]", "x", "[1, zeros(n)]", r"\mathbf{0}_{n}^\top"),
+    ("[sum(x), sum(y)]", "x", "[𝟏, zeros(n)]", r"\mathbf{0}_{n}^\top"),
     ("concat(x**2, y)", "x", "concat(diag(2x), zeros(m, n))", r"\mathbf{0}_{m \times n}"),
 ])
 def test_a_zero_block_prints_with_its_dims_and_reads_back(text, wrt, printed, latex):
@@ -356,7 +356,7 @@ def _fd_hessian(f: md.Expr, names: list[str], vals: dict) -> np.ndarray:
     ("(w @ x + b)**2", ["w", "b"],
      "block([[2xxᵀ, 2x], [2xᵀ, 2]])"),
     # a matrix and a scalar: vec(·) columns and rows
-    ("sum(X @ y) * b**2", ["X", "b"], "block([[0, vec(2b1yᵀ)], [vec(2b1yᵀ)ᵀ, 2sum(X, axis=0)ᵀy]])"),
+    ("sum(X @ y) * b**2", ["X", "b"], "block([[0, vec(2b𝟏yᵀ)], [vec(2b𝟏yᵀ)ᵀ, 2sum(X, axis=0)ᵀy]])"),
 ])
 def test_the_hessian_by_several_variables_prints_as_blocks(text, wrt, printed):
     from matdiff.render.layout import hessian_blocks

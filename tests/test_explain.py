@@ -84,8 +84,8 @@ class TestPaperExamples:
         assert shapes_of(d) == {"∂y/∂w": "n × n"}
 
     @pytest.mark.parametrize("expr, wrt, jac, shape", [
-        ("x + z", "x", "I", "n × n"), ("x + z", "z", "1", "n × 1"),
-        ("x - z", "x", "I", "n × n"), ("x - z", "z", "−1", "n × 1"),
+        ("x + z", "x", "I", "n × n"), ("x + z", "z", "𝟏", "n × 1"),
+        ("x - z", "x", "I", "n × n"), ("x - z", "z", "−𝟏", "n × 1"),
         ("x * z", "x", "zI", "n × n"), ("x * z", "z", "x", "n × 1"),
     ])
     def test_ex5_scalar_expansion(self, lang: str, expr: str, wrt: str, jac: str,
@@ -102,13 +102,13 @@ class TestPaperExamples:
     def test_ex6_sum(self, lang: str) -> None:
         d = md.explain("sum(x)", "x", lang=lang, shapes=VEC)
         assert steps(d) == [("y", "sum(x)")]
-        assert locs(d) == {"∂y/∂x": "1ᵀ"}
+        assert locs(d) == {"∂y/∂x": "𝟏ᵀ"}
         assert shapes_of(d) == {"∂y/∂x": "1 × n"}
-        assert (d.numerator, d.mixed) == ("1ᵀ", "1")
+        assert (d.numerator, d.mixed) == ("𝟏ᵀ", "𝟏")
         d = md.explain("sum(x * z)", "z", lang=lang, shapes=VEC)
         assert d.numerator == "sum(x)"
         d = md.explain("sum(x * z)", "x", lang=lang, shapes=VEC)
-        assert d.numerator == "z1ᵀ" and d.mixed == "z1"
+        assert d.numerator == "z𝟏ᵀ" and d.mixed == "z𝟏"
 
     def test_ex7_vector_chain(self, lang: str) -> None:
         # y = [ln(x²), sin(3x)] through g = [x², 3x]: one component at a time
@@ -137,12 +137,12 @@ class TestPaperExamples:
     def test_ex8_dot_product(self, lang: str) -> None:
         d = md.explain("sum(w * x)", "w", lang=lang, shapes=VEC)
         assert steps(d) == [("u", "w ⊗ x"), ("y", "sum(u)")]
-        assert locs(d) == {"∂u/∂w": "diag(x)", "∂y/∂u": "1ᵀ"}
+        assert locs(d) == {"∂u/∂w": "diag(x)", "∂y/∂u": "𝟏ᵀ"}
         assert shapes_of(d) == {"∂u/∂w": "n × n", "∂y/∂u": "1 × n"}
-        assert d.chain_text() == "∂y/∂w = ∂y/∂u ∂u/∂w = 1ᵀ diag(x) = xᵀ"
+        assert d.chain_text() == "∂y/∂w = ∂y/∂u ∂u/∂w = 𝟏ᵀ diag(x) = xᵀ"
         assert d.mixed == "x"
         d = md.explain("w @ x", "x", lang=lang, shapes=VEC)
-        assert d.chain_text() == "∂y/∂x = ∂y/∂u ∂u/∂x = 1ᵀ diag(w) = wᵀ"
+        assert d.chain_text() == "∂y/∂x = ∂y/∂u ∂u/∂x = 𝟏ᵀ diag(w) = wᵀ"
 
     def test_ex9_neuron(self, lang: str) -> None:
         d = md.explain("max(0, w @ x + b)", "w", lang=lang, shapes=NEURON, names=["z"],
@@ -166,7 +166,7 @@ class TestPaperExamples:
     def test_ex10_loss(self, lang: str) -> None:
         d = md.explain("mean((y - max(0, X @ w + b))**2)", "w", lang=lang, shapes=LOSS,
                        names=["z", "u", "v"], name="C")
-        assert steps(d) == [("z", "Xw + b1"), ("u", "max(0, z)"), ("v", "y − u"),
+        assert steps(d) == [("z", "Xw + b𝟏"), ("u", "max(0, z)"), ("v", "y − u"),
                             ("C", "sum(v²)/N")]
         assert locs(d) == {"∂z/∂w": "X", "∂u/∂z": "diag(step(z))", "∂v/∂u": "−I",
                            "∂C/∂v": "(2/N)vᵀ"}
@@ -175,7 +175,7 @@ class TestPaperExamples:
         assert d.products == ["(2/N)vᵀ (−I) diag(step(z)) X"]
         d = md.explain("mean((y - max(0, X @ w + b))**2)", "b", lang=lang, shapes=LOSS,
                        names=["z", "u", "v"], name="C")
-        assert locs(d)["∂z/∂b"] == "1"
+        assert locs(d)["∂z/∂b"] == "𝟏"
         assert shapes_of(d)["∂z/∂b"] == "N × 1"
 
 
@@ -257,12 +257,12 @@ def test_local_derivatives_match_finite_differences(expr: str, wrt: str,
 #: each example's result as the paper writes it (worked by hand)
 RESULTS = {
     ("3 * x**2 * y", "x"): "6xy", ("2*x + y**8", "y"): "8y⁷",
-    ("w / x", "x"): "diag(−w ⊘ x²)", ("x / z", "z"): "−x/z²", ("sum(x * z)", "x"): "z1",
+    ("w / x", "x"): "diag(−w ⊘ x²)", ("x / z", "z"): "−x/z²", ("sum(x * z)", "x"): "z𝟏",
     ("sin(3*x)", "x"): "diag(3cos(3x))", ("x + x**2", "x"): "1 + 2x",
     ("sum(w * x)", "w"): "x", ("max(0, w @ x + b)", "w"): "step(wᵀx + b)x",
     ("mean((y - max(0, X @ w + b))**2)", "w"):
-        "−2Xᵀ(step(Xw + b1) ⊙ (y − max(0, Xw + b1)))/N",
-    ("mean((y - max(0, X @ w + b))**2)", "b"): "−2step(Xw + b1)ᵀ(y − max(0, Xw + b1))/N",
+        "−2Xᵀ(step(Xw + b𝟏) ⊙ (y − max(0, Xw + b𝟏)))/N",
+    ("mean((y - max(0, X @ w + b))**2)", "b"): "−2step(Xw + b𝟏)ᵀ(y − max(0, Xw + b𝟏))/N",
     ("log(det(X))", "X"): "X⁻ᵀ",
 }
 

@@ -76,7 +76,7 @@ def test_scalar_lines(lang: str, expr: str, shapes: dict, line: str, gradient: s
     ("softmax(x)", "x", VEC, "dy = dx ⊗ softmax(x) − softmax(x)dxᵀsoftmax(x) "
                              "= (diag(softmax(x)) − softmax(x)softmax(x)ᵀ) dx"),
     # d log_softmax(x) = dx − 1 softmax(x)ᵀdx = (I − 1 softmax(x)ᵀ)dx
-    ("log_softmax(x)", "x", VEC, "dy = (I − 1softmax(x)ᵀ)dx"),
+    ("log_softmax(x)", "x", VEC, "dy = (I − 𝟏softmax(x)ᵀ)dx"),
 ])
 def test_matrix_valued_lines(expr: str, wrt: str, shapes: dict, line: str) -> None:
     d = md.explain(expr, wrt, shapes=shapes)

@@ -79,8 +79,9 @@ class FormulaReader:
     """Reads matdiff's Unicode matrix notation into a NumPy value, independently of
     the printer's code: every value is 2-D (a vector is an ``n x 1`` column, a
     scalar ``1 x 1``); juxtaposition is the matrix product, or scaling when one
-    side is ``1 x 1``; ``⁻¹`` of a square matrix is its inverse.  The literal ``1``
-    is read as the number 1 (which broadcasts like the ones vector)."""
+    side is ``1 x 1``; ``⁻¹`` of a square matrix is its inverse.  ``𝟏`` is the ones
+    vector (an ``n x 1`` column); the literal ``1`` is read as the number 1 (which
+    broadcasts like the ones vector)."""
 
     def __init__(self, text: str, vals: dict, n: int = N) -> None:
         if any(c in text for c in "↦[Σ…"):
@@ -223,7 +224,7 @@ class FormulaReader:
 
     def number(self) -> np.ndarray:
         self.skip()
-        m = re.compile(r"−?\d+(\.\d+)?(e[+-]\d+)?").match(self.s, self.i)
+        m = re.compile(r"−?[0-9]+(\.[0-9]+)?(e[+-][0-9]+)?").match(self.s, self.i)  # not 𝟏
         assert m, f"a number at {self.i} in {self.s!r}"
         self.i = m.end()
         v = np.array([[float(m.group().replace("−", "-"))]])
@@ -236,9 +237,9 @@ class FormulaReader:
             v = self.sum()
             self.expect(")")
             return v
-        if s.startswith("1ᵀ", i):  # the row of ones
-            self.i += 2
-            return np.ones((1, self.n))
+        if s[i] == "𝟏":  # the ones vector (a column; 𝟏ᵀ the row)
+            self.i += 1
+            return np.ones((self.n, 1))
         if s[i].isdigit():
             return self.number()
         if s[i] == "I":
@@ -323,7 +324,8 @@ def test_reader_reads_known_formulas():
     assert np.allclose(read_formula("xᵀAx", vals), x @ A @ x)
     assert np.allclose(read_formula("(A + Aᵀ)x", vals).ravel(), (A + A.T) @ x)
     assert np.allclose(read_formula("diag(3cos(3x))", vals), np.diag(3 * np.cos(3 * x)))
-    assert np.allclose(read_formula("x1ᵀ", vals), np.outer(x, np.ones(N)))
+    assert np.allclose(read_formula("x𝟏ᵀ", vals), np.outer(x, np.ones(N)))
+    assert np.allclose(read_formula("2𝟏𝟏ᵀ", vals), np.full((N, N), 2.0))
     with pytest.raises(AssertionError):
         read_formula("xAx", vals)  # a column times a matrix is no product
 
@@ -344,9 +346,9 @@ def test_paper_table_element_wise(v):
 
 def test_paper_scalar_expansion(v):
     x, z = v["x"], v["z"]
-    # ∂(xᵢ + z)/∂z = 1 for every i: the ones vector; with − it is −1 (example 5)
-    assert str(md.derive(x + z, z)) == "1"
-    assert str(md.derive(x - z, z)) == "−1"
+    # ∂(xᵢ + z)/∂z = 1 for every i: the ones vector 𝟏; with − it is −𝟏 (example 5)
+    assert str(md.derive(x + z, z)) == "𝟏"  # the ones vector, not the number
+    assert str(md.derive(x - z, z)) == "−𝟏"
     # ∂(xᵢz)/∂z = xᵢ; ∂(xᵢ/z)/∂xⱼ = δᵢⱼ/z; ∂(xᵢ/z)/∂z = −xᵢ/z²
     assert str(md.derive(x * z, z)) == "x"
     assert str(md.derive(x / z, x)) == "I/z"
@@ -356,12 +358,12 @@ def test_paper_scalar_expansion(v):
 def test_paper_reductions(v):
     x, w, z = v["x"], v["w"], v["z"]
     # ∂(Σᵢ xᵢ)/∂xⱼ = 1 (example 6; a column in matdiff's layout)
-    assert str(md.derive(md.sum(x), x)) == "1"
+    assert str(md.derive(md.sum(x), x)) == "𝟏"
     # ∂ Σᵢ wᵢxᵢ / ∂wⱼ = xⱼ (example 8)
     assert str(md.derive(md.sum(w * x), w)) == "x"
     # ∂ Σᵢ xᵢz / ∂z = Σᵢ xᵢ;  ∂/∂xⱼ = z for every j: z times the ones vector
     assert str(md.derive(md.sum(x * z), z)) == "sum(x)"
-    assert str(md.derive(md.sum(x * z), x)) == "z1"
+    assert str(md.derive(md.sum(x * z), x)) == "z𝟏"
 
 
 def test_paper_chain_rule(v):
@@ -406,8 +408,8 @@ def test_softmax_family(v):
     assert str(md.derive(md.logsumexp(x), x)) == "softmax(x)"
     # ∂sᵢ/∂xⱼ = sᵢδᵢⱼ − sᵢsⱼ = (diag(s) − ssᵀ)ᵢⱼ
     assert str(md.derive(md.softmax(x), x)) == "diag(softmax(x)) − softmax(x)softmax(x)ᵀ"
-    # ∂ Σᵢ σ((Ax)ᵢ)/∂xⱼ = Σᵢ σ'((Ax)ᵢ) Aᵢⱼ = (Aᵀ(σ(Ax) ⊙ (1 − σ(Ax))))ⱼ
-    assert str(md.derive(md.sum(md.sigmoid(A @ x)), x)) == "Aᵀ(σ(Ax) ⊙ (1 − σ(Ax)))"
+    # ∂ Σᵢ σ((Ax)ᵢ)/∂xⱼ = Σᵢ σ'((Ax)ᵢ) Aᵢⱼ = (Aᵀ(σ(Ax) ⊙ (𝟏 − σ(Ax))))ⱼ
+    assert str(md.derive(md.sum(md.sigmoid(A @ x)), x)) == "Aᵀ(σ(Ax) ⊙ (𝟏 − σ(Ax)))"
 
 
 def test_fourth_order_derivatives_print_in_index_notation(v):
@@ -438,9 +440,9 @@ def test_matrix_operations(v):
         (md.sum(A, axis=0), "sum(A, axis=0)"),
         (md.sum(A, axis=1), "sum(A, axis=1)"),
         (md.mean(x), "mean(x)"),        # as written (the node of sum(x)/n)
-        (md.outer(x, md.ones("n")), "x1ᵀ"),   # xᵢ·1
-        (z * md.ones("n"), "z1"),
-        (x + z, "x + z1"),                # scalar expansion: z·1
+        (md.outer(x, md.ones("n")), "x𝟏ᵀ"),   # xᵢ·1
+        (z * md.ones("n"), "z𝟏"),
+        (x + z, "x + z𝟏"),                # scalar expansion: z·𝟏
         (md.eye("n"), "I"),
         (md.det(A), "det(A)"),
         (md.logdet(A), "log det(A)"),
@@ -464,8 +466,8 @@ def test_scalars_signs_and_numbers(v):
     assert str(md.const(2.0)) == "2"
     assert str(md.const(-1.0)) == "−1"
     assert str(md.const(0.0, ("n", "n"))) == "0"
-    assert str(md.ones("n")) == "1"
-    assert str(2 * md.ones("n")) == "2·1"
+    assert str(md.ones("n")) == "𝟏"  # the ones vector: bold, as the unicode syntax reads it
+    assert str(2 * md.ones("n")) == "2𝟏"
     assert str(md.derive(z, x)) == "0"
     assert [fmt_number(t) for t in (2.0, 0.5, -1.0, 1e-08, 1 / 3, 1e20)] == \
         ["2", "0.5", "−1", "1e-08", "0.333333", "1e+20"]
@@ -514,7 +516,11 @@ def test_factoring_common_operands(v):
 
 def test_juxtaposition_spacing():
     assert juxtapose("z", "I") == "zI"
-    assert juxtapose("2", "1") == "2·1"
+    assert juxtapose("2", "3") == "2·3"
+    assert juxtapose("2", "𝟏") == "2𝟏"  # the ones vector is no number: no ·
+    assert juxtapose("b", "𝟏") == "b𝟏"
+    assert juxtapose("b1", "𝟏") == "b1𝟏"  # 𝟏 is never part of a name
+    assert juxtapose("𝟏", "softmax(x)ᵀ") == "𝟏softmax(x)ᵀ"
     assert juxtapose("z", "cos(x)") == "z cos(x)"
     assert juxtapose("3", "cos(3x)") == "3cos(3x)"
     assert juxtapose("W1", "x") == "W1 x"
@@ -802,9 +808,9 @@ def test_diagonal_terms_of_a_sum_merge_into_one_diag(v):
     x, w = v["x"], v["w"]
     vals = values(2)
     g = md.derive(md.sigmoid(x) * (1 - md.sigmoid(x)), x)
-    assert str(g) == "diag((1 − 2σ(x)) ⊙ σ(x) ⊙ (1 − σ(x)))"
+    assert str(g) == "diag((𝟏 − 2σ(x)) ⊙ σ(x) ⊙ (𝟏 − σ(x)))"
     g2 = md.derive(md.exp(x) * (1 - md.exp(x)), x)
-    assert str(g2) == "diag((1 − 2exp(x)) ⊙ exp(x))"
+    assert str(g2) == "diag((𝟏 − 2exp(x)) ⊙ exp(x))"
     g3 = md.derive(md.sin(x) + w * x, x)
     assert str(g3).startswith("diag(") and str(g3).count("diag") == 1
     for e in (g, g2, g3):
@@ -821,7 +827,7 @@ def test_exact_constants_print_exactly(v):
     cases = [
         (x / 9, "x/9"), (md.derive(x / 9, x), "I/9"), (2 * x / 3, "2x/3"),
         (-x / 9, "−x/9"), ((x * w) / 9, "(x ⊙ w)/9"), (md.const(1 / 9), "1/9"),
-        (md.const(1 / 3) * md.ones("n"), "(1/3)·1"), (two, "2^x"),
+        (md.const(1 / 3) * md.ones("n"), "(1/3)𝟏"), (two, "2^x"),
         (md.derive(two, "x"), "diag(log(2)·2^x)"),
         (md.log(md.const(2.0)), "log(2)"),
         (0.5 * x, "x/2"), (md.const(8.0), "8"), (x ** 0.5, "x^(1/2)"),
@@ -849,3 +855,42 @@ def test_trace_of_a_product_stays_a_trace(v):
         assert str(e) == want
         check_numeric(e, vals)
         assert check_printed(e, vals)
+
+
+def test_the_ones_vector_prints_bold_and_reads_back(v):
+    """The ones vector prints ``𝟏`` (issue 13): ``x + b`` with b a scalar is ``x + b𝟏``,
+    never ``x + b1``, which reads as a variable ``b1``.  Each printout is read back by
+    the unicode syntax (an independent parser) and by this file's reader, and both
+    are its value; the ASCII encoding keeps the product visible (``b*1``)."""
+    from matdiff.render.ascii import to_ascii
+
+    x, z, b = v["x"], v["z"], v["b"]
+    vals = values(7)
+    b1, W1 = md.scalar("b1"), md.matrix("W1", "n", "n")
+    vals = {**vals, "b1": 0.7, "W1": vals["A"]}
+    cases = [
+        (x + b, "x + b𝟏", "x + b*1"),
+        (md.derive(md.sum(x), x), "𝟏", "1"),
+        (md.derive(md.sum(x) / 9, x), "(1/9)𝟏", "(1/9)*1"),
+        (md.derive(2 * md.sum(x), x), "2𝟏", "2*1"),
+        (md.hessian(md.sum(x) * md.sum(x), x), "2𝟏𝟏ᵀ", "2*1*1^T"),
+        (md.outer(md.ones("n"), x), "𝟏xᵀ", "1x^T"),
+        (md.derive(md.sum(x * z), x), "z𝟏", "z*1"),
+        (md.relu(W1 @ x + b1), "relu(W1 x + b1𝟏)", "relu(W1 x + b1*1)"),
+        (md.derive(md.log_softmax(x), x), "I − 𝟏softmax(x)ᵀ", "I - 1softmax(x)^T"),
+    ]
+    for e, text, ascii_text in cases:
+        assert str(e) == text, (str(e), text)
+        assert to_ascii(text) == ascii_text, (to_ascii(text), ascii_text)
+        want = value(e, vals)
+        shapes = {"x": ("n",), **{k: tuple(s) for k, s in e.variables().items()}}
+        back = md.parse(text, shapes=shapes, syntax="unicode")
+        got = evaluate(back, {k: vals[k] for k in back.variables()}, dims={"n": N})
+        np.testing.assert_allclose(np.broadcast_to(got, want.shape), want, rtol=1e-12,
+                                   err_msg=text)
+        if "softmax" not in text and "relu" not in text:
+            assert check_printed(e, vals), text
+    # the old printout x + b1 is ambiguous: beside a variable b1 it reads as b1
+    sh = {"x": ("n",), "b": (), "b1": ("n",)}
+    assert set(md.parse("x + b1", shapes=sh, syntax="unicode").variables()) == {"x", "b1"}
+    assert set(md.parse("x + b𝟏", shapes=sh, syntax="unicode").variables()) == {"x", "b"}

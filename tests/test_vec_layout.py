@@ -106,7 +106,7 @@ EXAMPLES = [
      lambda v: np.kron(I(P_), v["X"]) + np.kron(v["X"].T, I(P_))),
     ("exp(X)", "X", RECT, "diag(vec(exp(X)))",
      lambda v: np.diag(np.exp(v["X"]).reshape(-1, order="F"))),
-    ("sum(X) * X", "X", RECT, "sum(X)I + vec(X)·1ᵀ",
+    ("sum(X) * X", "X", RECT, "sum(X)I + vec(X)𝟏ᵀ",
      lambda v: v["X"].sum() * I(P_ * Q_)
      + np.outer(v["X"].reshape(-1, order="F"), np.ones(P_ * Q_))),
     # vec(A)vec(I)ᵀ: d(tr(X)A) = A tr(dX) = A vec(I)ᵀvec(dX)

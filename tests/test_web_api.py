@@ -190,8 +190,8 @@ def test_explanation_in_english_and_chinese(client) -> None:
     zh = post(client, {**body, "lang": "zh"})["explanation"]
     assert en["lang"] == "en" and zh["lang"] == "zh"
     [d_en], [d_zh] = en["derivations"], zh["derivations"]
-    # the paper's example 8: ∂y/∂w = 1ᵀ diag(x) = xᵀ
-    assert "1ᵀ diag(x)" in d_en["chain"]["text"] and d_en["result"]["numerator"] == "xᵀ"
+    # the paper's example 8: ∂y/∂w = 𝟏ᵀ diag(x) = xᵀ
+    assert "𝟏ᵀ diag(x)" in d_en["chain"]["text"] and d_en["result"]["numerator"] == "xᵀ"
     assert "Intermediate variables" in d_en["plain"]
     assert re.search(r"[\u4e00-\u9fff]", d_zh["plain"])
     assert d_en["latex"].startswith(r"\begin{aligned}")

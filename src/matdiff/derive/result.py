@@ -99,7 +99,7 @@ class Derivative(Expr):
         >>> g = md.derive("sum(w * x)", "w", shapes={"w": ("n",), "x": ("n",)})
         >>> chain = g.explain().to_dict()["chain"]
         >>> print(chain["text"])
-        ∂y/∂w = ∂y/∂u ∂u/∂w = 1ᵀ diag(x) = xᵀ
+        ∂y/∂w = ∂y/∂u ∂u/∂w = 𝟏ᵀ diag(x) = xᵀ
         """
         from ..errors import MatdiffError
         from ..expr.core import service

@@ -43,7 +43,7 @@ def function_of(f: Expr | str, shapes: Mapping[str, Sequence[Dim]] | None = None
     :func:`resolve_wrt` to find a variable by name.
 
     >>> function_of("p / p", {"p": ("n",)})
-    (<Expr 1  shape=(n,)>, {'p': ('n',)})
+    (<Expr 𝟏  shape=(n,)>, {'p': ('n',)})
     """
     if isinstance(f, Expr):
         return node_of(f), {}

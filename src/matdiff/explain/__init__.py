@@ -9,7 +9,7 @@ function, is also explained through its differential (:mod:`.differentials`).
 >>> import matdiff as md
 >>> d = md.explain("sum(w * x)", "w", shapes={"w": ("n",), "x": ("n",)})
 >>> print(d.chain_text())
-∂y/∂w = ∂y/∂u ∂u/∂w = 1ᵀ diag(x) = xᵀ
+∂y/∂w = ∂y/∂u ∂u/∂w = 𝟏ᵀ diag(x) = xᵀ
 """
 
 from .build import explain

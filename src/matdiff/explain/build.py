@@ -69,7 +69,7 @@ def explain(f: Expr | str, wrt: Expr | str, lang: str = "en",
     ('step(wᵀx + b)xᵀ', True)
     >>> print(md.explain("sum(w * x)", "w", lang="zh",
     ...                  shapes={"w": ("n",), "x": ("n",)}).to_dict()["chain"]["text"])
-    ∂y/∂w = ∂y/∂u ∂u/∂w = 1ᵀ diag(x) = xᵀ
+    ∂y/∂w = ∂y/∂u ∂u/∂w = 𝟏ᵀ diag(x) = xᵀ
     """
     p = phrases(lang)
     f, known = function_of(f, shapes)

@@ -10,9 +10,9 @@ matdiff's one printer (:mod:`.formulas`).
 >>> [(s.name, s.definition) for s in d.steps]
 [('u', 'w ⊗ x'), ('y', 'sum(u)')]
 >>> [(p.of, p.wrt, p.text) for s in d.steps for p in s.derivatives]
-[('u', 'w', 'diag(x)'), ('y', 'u', '1ᵀ')]
+[('u', 'w', 'diag(x)'), ('y', 'u', '𝟏ᵀ')]
 >>> print(d.chain_text())
-∂y/∂w = ∂y/∂u ∂u/∂w = 1ᵀ diag(x) = xᵀ
+∂y/∂w = ∂y/∂u ∂u/∂w = 𝟏ᵀ diag(x) = xᵀ
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ class Derivation:
                     if (d.of, d.wrt) == (of, wrt))
 
     def chain_text(self) -> str:
-        """The chain-rule line, e.g. ``∂y/∂w = ∂y/∂u ∂u/∂w = 1ᵀ diag(x) = xᵀ``."""
+        """The chain-rule line, e.g. ``∂y/∂w = ∂y/∂u ∂u/∂w = 𝟏ᵀ diag(x) = xᵀ``."""
         return formats.chain_line(self, "text")
 
     # -------------------------------------------------------------- formats

@@ -61,7 +61,7 @@ def _product(d: Derivation, fmt: str) -> str:
 
 
 def chain_line(d: Derivation, fmt: str) -> str:
-    """The chain-rule line, ``∂y/∂w = ∂y/∂u ∂u/∂w = 1ᵀ diag(x) = xᵀ``, in ``fmt``."""
+    """The chain-rule line, ``∂y/∂w = ∂y/∂u ∂u/∂w = 𝟏ᵀ diag(x) = xᵀ``, in ``fmt``."""
     parts = []
     for piece in _chain_pieces(d):
         if piece == "lhs":

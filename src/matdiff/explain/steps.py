@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from ..derive.reverse import derive
 from ..errors import MatdiffError
 from ..expr import simplify as S
-from ..expr.core import Add, Delta, Dim, Einsum, Expr, Map, Var, topo_order
+from ..expr.core import Add, Const, Delta, Dim, Einsum, Expr, Map, Var, topo_order
 from ..expr.selection import Concat
 from ..expr.simplify.selection import concat, take
 from . import formulas as F
@@ -396,7 +396,10 @@ def piecewise_notes(e: Expr, v: Var, lang: str) -> list[tuple[str, dict[str, str
             continue
         if not any(id(c) in dv for c in node.children):
             continue
-        args = [F.definition(c) for c in node.children]
+        # the notes speak of one element: a constant argument is its number (elu's
+        # α = 1 is "1·exp(u)", not the ones vector's "𝟏·exp(u)")
+        args = [F.definition(Const(c.value) if isinstance(c, Const) else c)
+                for c in node.children]
         a, b = (args + [""])[:2]
         notes.append((node.spec.notes[lang], {"z": args[0], "a": a, "b": b}))
     return notes

@@ -22,6 +22,7 @@ _SUP = {"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5", "�
         "ⁿ": "n", "ⁱ": "i", "ᵏ": "k"}
 _SYMBOLS = {"⊗": r"\otimes ", "⊙": r"\odot ", "⊘": r"\oslash ", "·": r"\cdot ",
             "−": "-", "×": r"\times ", "≤": r"\le ", "≥": r"\ge ", "∂": r"\partial ",
+            "𝟏": r"\mathbf{1}",
             "↦": r"\mapsto ", "½": r"\tfrac{1}{2}", "Σ": r"\sum ", "∑": r"\sum ",
             "∞": r"\infty ", "…": r"\dots ", "⋯": r"\cdots ", "≠": r"\ne ",
             "{": r"\{", "}": r"\}", "#": r"\#", "$": r"\$", "%": r"\%", "&": r"\&",
@@ -41,8 +42,8 @@ def to_latex_math(s: str) -> str:
     r"""Unicode matrix notation as LaTeX math (KaTeX): ``ᵀ`` -> ``^{\top}``,
     ``⊗`` -> ``\otimes``, sub- and superscripts, ``√``, function names.
 
-    >>> to_latex_math("1ᵀ diag(x)")
-    '1^{\\top} \\operatorname{diag}(x)'
+    >>> to_latex_math("𝟏ᵀ diag(x)")
+    '\\mathbf{1}^{\\top} \\operatorname{diag}(x)'
     >>> to_latex_math("u₁ = x² ⊗ √(y)")
     'u_{1} = x^{2} \\otimes \\sqrt{y}'
     """

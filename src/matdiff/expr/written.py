@@ -40,8 +40,15 @@ The rules:
    print in their natural order.  A spelling is used only where it still holds
    (:func:`spelling_holds`: building the spelling again gives this very node).  A
    spelling belongs to the node its builder returned: ``2 * dot(u, v)`` is another
-   product (the 2 joins the dot's operands) and prints ``2uᵀv``; ``sin(dot(u, v))``
-   prints ``sin(u · v)``.
+   product (the 2 joins the dot's operands) and prints ``2uᵀv``, and ``3 * mean(v)``
+   prints ``3sum(v)/n``; ``sin(dot(u, v))`` prints ``sin(u · v)``, and
+   ``2 * maximum(0, u)`` ``2max(0, u)`` (a product of the spelled node, not one
+   absorbing it).  Keeping the dot there would take a spelling of the product
+   itself, ``("mul", (2, dot(u, v)))``, recorded by :func:`~matdiff.expr.builders.mul`
+   when an operand's spelling holds but the product's normal form absorbs it, and
+   printed by the printers' spelled forms as the scaling of the operands' forms
+   (``2(u · v)``, ``3mean(v)``); :func:`spelling_holds` would check it as it checks
+   the others (``mul`` builds the same node again).  Not done yet.
 
 >>> import matdiff as md
 >>> w, x = md.vector("w", "n"), md.vector("x", "n")

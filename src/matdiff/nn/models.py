@@ -4,7 +4,7 @@
 >>> m = md.nn.Neuron(3, seed=0)
 >>> L = m.loss_expr("mse")
 >>> str(L)
-'mean((relu(Xw + b1) − y)²)'
+'mean((relu(Xw + b𝟏) − y)²)'
 >>> loss, grads = m.value_and_grad(np.ones((4, 3)), np.ones(4), "mse")
 >>> sorted(grads)
 ['b', 'w']
@@ -444,7 +444,7 @@ class Dense(Model):
     >>> sorted(d.params), d.params["W"].shape
     (['W', 'b'], (4, 3))
     >>> str(d.output())
-    'tanh(XW + 1bᵀ)'
+    'tanh(XW + 𝟏bᵀ)'
     """
 
     n_in: int

@@ -16,6 +16,8 @@ text is written, not a printer of formulas: the formulas themselves are printed 
 '(i, j) -> sum_k A_ik B_kj'
 >>> to_ascii("2exp(−x²)/√π + x/√(2π) + √2x")
 '2exp(-x^2)/sqrt(pi) + x/sqrt(2*pi) + sqrt(2)x'
+>>> to_ascii("Xw + b𝟏 + 2𝟏 + 𝟏𝟏ᵀx")
+'Xw + b*1 + 2*1 + 1*1^Tx'
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ def to_ascii(text: str) -> str:
                 i = j
                 continue
             word = _char(c)
+            if c == "𝟏" and out and (out[-1][-1:].isascii() and out[-1][-1:].isalnum()
+                                     or out[-1].endswith(")")):
+                word = "*" + word  # b𝟏, 2𝟏, (1/9)𝟏, 𝟏𝟏ᵀ: b*1, 2*1, (1/9)*1, 1*1^T
             if _greek(c) is not None:  # 2π, πx: 2*pi, pi*x (not 2pi, pix)
                 if out and out[-1][-1:].isascii() and out[-1][-1:].isalnum():
                     word = "*" + word

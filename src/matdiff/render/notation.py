@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SIGMA", "ADD", "KRON", "HADAMARD", "NEG", "PRODUCT", "POSTFIX", "ATOM", "MINUS",
     "fmt_number", "superscript_int", "subscript", "letter_names", "juxtapose", "separator",
-    "first_word", "last_word", "paren", "abbreviate", "join_capped", "dim_prec",
+    "first_word", "last_word", "is_digit", "paren", "abbreviate", "join_capped", "dim_prec",
     "exact_fraction", "exact",
 ]
 
@@ -56,7 +56,10 @@ _SUB = {"a": "ₐ", "e": "ₑ", "h": "ₕ", "i": "ᵢ", "j": "ⱼ", "k": "ₖ", 
         "x": "ₓ"}
 #: index letters in the order they are handed out (all have Unicode subscripts)
 LETTERS = "ijklmprstuvaehonx"
-_NOT_NAME = set("⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᵀ") | set(_SUB.values())
+#: characters that are never part of a name or number: superscripts, subscripts, and
+#: the ones vector ``𝟏`` (a bold digit to Unicode: ``b𝟏`` is b times 𝟏, ``𝟏xᵀ`` 𝟏
+#: times xᵀ, each side by side without a space)
+_NOT_NAME = set("⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᵀ𝟏") | set(_SUB.values())
 
 
 def fmt_number(v: float) -> str:
@@ -169,20 +172,27 @@ def _lead(text: str) -> str:
     return text[:k]
 
 
+def is_digit(c: str) -> bool:
+    """Whether ``c`` starts with a decimal digit 0-9 as numbers are written: the ones
+    vector ``𝟏`` (a bold digit to Unicode) is not one."""
+    return "0" <= c[:1] <= "9"
+
+
 def separator(lt: str, rt: str) -> str:
     """What goes between two factors written side by side, given the last word of
     the left one and the first word of the right one (``""`` for a bracket, a
     superscript or a sign): nothing (``zI``, ``Ax``, ``2x``, ``3cos(3x)``), a space
     where two words would run together (``z cos(x)``, ``A diag(x)``, ``W1 x``) or
-    ``·`` between two numbers (``2·1``) and before a number that follows a bracket
+    ``·`` between two numbers (``2·3``) and before a number that follows a bracket
     or a superscript (``log(2)·2^x``, not ``log(2)2^x``: ``lt`` is ``""``, ``rt`` a
-    number)."""
+    number).  The ones vector ``𝟏`` is neither a word nor a number (its side reads
+    ``""``): ``2𝟏``, ``(1/9)𝟏``, ``b𝟏``, ``b1𝟏``, ``𝟏𝟏ᵀ``, ``𝟏softmax(x)ᵀ``."""
     if not rt:
         return ""
     if not lt:
-        return "·" if rt[0].isdigit() else ""
-    if lt[0].isdigit():
-        return "·" if rt[0].isdigit() else ""
+        return "·" if is_digit(rt) else ""
+    if is_digit(lt):
+        return "·" if is_digit(rt) else ""
     if len(lt) == 1 and len(rt) == 1:
         return ""
     return " "
@@ -202,8 +212,12 @@ def juxtapose(left: str, right: str) -> str:
     """Write two factors of a product side by side (see :func:`separator`); the
     words at the edges are read from the texts.
 
-    >>> [juxtapose(*p) for p in [("z", "I"), ("2", "1"), ("A", "diag(x)"), ("x", "1ᵀ")]]
-    ['zI', '2·1', 'A diag(x)', 'x1ᵀ']
+    >>> [juxtapose(*p) for p in [("z", "I"), ("2", "3"), ("A", "diag(x)"), ("x", "𝟏ᵀ")]]
+    ['zI', '2·3', 'A diag(x)', 'x𝟏ᵀ']
+    >>> [juxtapose(*p) for p in [("b", "𝟏"), ("2", "𝟏"), ("(1/9)", "𝟏"), ("𝟏", "𝟏ᵀ")]]
+    ['b𝟏', '2𝟏', '(1/9)𝟏', '𝟏𝟏ᵀ']
+    >>> [juxtapose(*p) for p in [("b1", "𝟏"), ("𝟏", "softmax(x)ᵀ"), ("𝟏", "2")]]
+    ['b1𝟏', '𝟏softmax(x)ᵀ', '𝟏·2']
     """
     if left and right.startswith("["):  # A·[0, 1]: A[0, 1] would read as an entry
         return left + "·" + right

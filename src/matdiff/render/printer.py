@@ -548,7 +548,7 @@ class Printer:
             deps = [("m", s) for s in node.args[:-1]] + [same(node.args[-1])]
 
             x = node.args[-1]
-            ones = x.kind == "fill" and x.params[0] == 1.0  # (b1)ⱼ = b 1ⱼ = b
+            ones = x.kind == "fill" and x.params[0] == 1.0  # (b𝟏)ⱼ = b 𝟏ⱼ = b
 
             def finish_smul(r: list[Result]) -> Result:
                 if ones and len(r) == 2:

@@ -40,6 +40,7 @@ from .notation import (
     exact,
     first_word,
     fmt_number,
+    is_digit,
     join_capped,
     juxtapose,
     last_word,
@@ -157,8 +158,10 @@ class UnicodeFormat:
         return dim_text(v, minus=f" {self.MINUS} ")
 
     def fill(self, v: float, rank: int) -> Result:
-        """A tensor filled with ``v``: ``0``; the ones vector ``1`` (``c·1``, ``−1``);
-        the ones matrix ``11ᵀ``."""
+        """A tensor filled with ``v``: ``0``; the ones vector ``𝟏`` (``c𝟏``, ``−𝟏``,
+        ``(1/9)𝟏``); the ones matrix ``𝟏𝟏ᵀ``.  The bold one is what the unicode syntax
+        reads as the ones vector, so ``b𝟏`` (the scalar b spread over a vector) never
+        reads as a variable named ``b1``."""
         if v == 0.0:
             return "0", ATOM
         if rank == 0 or rank >= 3:
@@ -170,11 +173,11 @@ class UnicodeFormat:
             return self.MINUS + base, NEG
         num = self.number(abs(v))
         if self.number_prec(abs(v)) < POSTFIX:
-            num = "(" + num + ")"  # (1/9)1, (1/π)·1; √2·1
+            num = "(" + num + ")"  # (1/9)𝟏, (1/π)𝟏; √2𝟏
         mag = self.jux_text(num, base)
         return (self.MINUS + mag, NEG) if v < 0 else (mag, PRODUCT)
 
-    ONES, ONES_ROW = "1", "1ᵀ"
+    ONES, ONES_ROW = "𝟏", "𝟏ᵀ"
 
     def unit(self, offset: Any) -> str:
         """The unit vector ``eₚ`` (1 at index ``p``, from 0): ``e₀``, ``eₙ₋₁``; an
@@ -366,10 +369,10 @@ class UnicodeFormat:
 
     def starts_number(self, pr: Printer, node: MForm) -> bool:
         """Whether a form's text starts with a number (``3I``)."""
-        return self.edge(pr, node, False)[:1].isdigit()
+        return is_digit(self.edge(pr, node, False)[:1])
 
     def ends_number(self, text: str) -> bool:
-        return text[-1:].isdigit()
+        return is_digit(text[-1:])
 
     def edge(self, pr: Printer, node: MForm, last: bool) -> str:
         """The word a form's printed text starts (``last=False``) or ends with, read

@@ -20,7 +20,7 @@ are ready.
 ...             "lang": "en", "explain": False, "code": None, "check": False})
 >>> status, doc = asyncio.run(demo())
 >>> status, doc["derivatives"][0]["text"]
-(200, '1')
+(200, '𝟏')
 """
 
 from __future__ import annotations

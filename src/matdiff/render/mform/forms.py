@@ -399,6 +399,9 @@ class Forms(SumFactoring, ProductReading, KronForms):
             ones = self.fill(1.0, a.shape)
             return self.smul([self.make("func", nums, (fn,), (), "s")],
                              self.T(ones) if a.orient == "row" else ones)
+        # a constant parameter broadcast over the first argument is its number:
+        # elu(z, 1), not elu(z, 𝟏) (an element-wise function's arguments broadcast)
+        args = [a, *(self.num(t.params[0]) if t.kind == "fill" else t for t in args[1:])]
         return self.make("func", args, (fn,), a.shape, a.orient)
 
     def pow(self, base: MForm, exponent: MForm) -> MForm:

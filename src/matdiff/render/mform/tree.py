@@ -112,7 +112,7 @@ def _prec(kind: str, params: tuple, shape: tuple, args: tuple) -> int:
         if v < 0:
             return NEG
         if kind == "fill" and v != 0.0 and (len(shape) == 2 or (len(shape) == 1 and v != 1.0)):
-            return PRODUCT  # 1·1ᵀ, 2·1
+            return PRODUCT  # 𝟏𝟏ᵀ, 2𝟏
         return ATOM
     if kind == "take":
         return POSTFIX  # x[1:], like a transpose
