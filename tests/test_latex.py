@@ -184,8 +184,8 @@ def test_exact_constants_in_latex():
         md.latex(x ** 0.5): r"x^{1/2}", md.latex(0.5 * x): r"\frac{1}{2} x",
         md.latex(md.derive(md.sum(x ** -0.5), x)): r"-\frac{1}{2} x^{-3/2}",
         md.latex(md.derive(md.sigmoid(x) * (1 - md.sigmoid(x)), x)):
-            r"\operatorname{diag}((\mathbf{1} - 2 \sigma(x)) \odot \sigma(x) \odot "
-            r"(\mathbf{1} - \sigma(x)))",
+            r"\operatorname{diag}((1 - 2 \sigma(x)) \odot \sigma(x) \odot "
+            r"(1 - \sigma(x)))",
     }
     for text, want in got.items():
         assert text == want

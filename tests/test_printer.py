@@ -141,7 +141,7 @@ def test_a_function_prints_its_terms_as_written() -> None:
     cases = [
         ("dot(w_wo, x_wo) + b_wo", "w_wo · x_wo + b_wo"),
         ("sin(x_wo) + sin(2*x_wo) + sin(3*x_wo)", "sin(x_wo) + sin(2x_wo) + sin(3x_wo)"),
-        ("x_wo**3 + 2*x_wo + 1", "x_wo³ + 2x_wo + 𝟏"),  # x_wo a vector: 1 is 𝟏
+        ("x_wo**3 + 2*x_wo + 1", "x_wo³ + 2x_wo + 1"),  # x_wo a vector: 1 is 𝟏, written 1 in a sum
         ("b_wo - sum(w_wo * x_wo) + sum(x_wo)", "b_wo − w_woᵀx_wo + sum(x_wo)"),
     ]
     for text, want in cases:

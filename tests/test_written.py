@@ -156,10 +156,10 @@ def test_a_dot_beside_a_scalar_keeps_the_scalar_meaning():
 def test_mean_prints_as_mean_and_its_derivatives_keep_over_n():
     text = "mean((y - max(0, X @ w + b))**2)"
     out = _cli([text, *_shape_args(LOSS)])
-    assert "f = mean((y − max(0, Xw + b𝟏))²)    shape scalar ()" in out
-    assert "∂f/∂y = 2(y − max(0, Xw + b𝟏))/N    shape (N,)" in out
+    assert "f = mean((y − max(0, Xw + b))²)    shape scalar ()" in out
+    assert "∂f/∂y = 2(y − max(0, Xw + b))/N    shape (N,)" in out
     f = md.parse(text, shapes=LOSS)
-    assert md.latex(f) == r"\operatorname{mean}((y - \max(0, X w + b \mathbf{1}))^{2})"
+    assert md.latex(f) == r"\operatorname{mean}((y - \max(0, X w + b))^{2})"
     vals = _values(LOSS, 4)
     _read_back(f, LOSS, vals)
     _derivatives_right(f, LOSS, vals)
@@ -192,7 +192,7 @@ def test_a_trace_keeps_its_written_cyclic_start():
 def test_element_wise_products_keep_their_written_order():
     text = "sum(log(1+exp(-y*(X@w))))"
     out = _cli([text, *_shape_args(LOGISTIC)])
-    assert "f = sum(log(𝟏 + exp(−y ⊙ (Xw))))    shape scalar ()" in out
+    assert "f = sum(log(1 + exp(−y ⊙ (Xw))))    shape scalar ()" in out
     f = md.parse(text, shapes=LOGISTIC)
     vals = _values(LOGISTIC, 6)
     _read_back(f, LOGISTIC, vals)
@@ -271,7 +271,7 @@ def test_building_a_derivative_does_not_overwrite_the_written_form():
     for v in (X, w, y):
         md.derive(f, v)
     md.hessian(f, w)
-    assert str(f) == before == "sum(log(𝟏 + exp(−y ⊙ (Xw))))"
+    assert str(f) == before == "sum(log(1 + exp(−y ⊙ (Xw))))"
 
 
 def test_a_spelling_is_used_only_where_it_still_holds(monkeypatch):

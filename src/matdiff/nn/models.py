@@ -4,7 +4,7 @@
 >>> m = md.nn.Neuron(3, seed=0)
 >>> L = m.loss_expr("mse")
 >>> str(L)
-'mean((relu(Xw + b𝟏) − y)²)'
+'mean((relu(Xw + b) − y)²)'
 >>> loss, grads = m.value_and_grad(np.ones((4, 3)), np.ones(4), "mse")
 >>> sorted(grads)
 ['b', 'w']

@@ -326,7 +326,7 @@ class Printer:
             if power is not None:  # XXX = X³ (matrix_power(X, 3))
                 return [("m", power[0])], lambda r: fmt.matrix_power(r[0], power[1])
         if k == "add":
-            return self._plan_add(node, lambda t: ("m", t))
+            return self._plan_add(node, lambda t: ("m", t), matrix=True)
         if k == "had":
             return self._plan_had(node)
         if k == "smul":
@@ -383,21 +383,40 @@ class Printer:
             return left + r[0][0] + right.replace("⟨axis⟩", str(p[0]) if p else ""), prec
         return fmt.unknown(k), ATOM  # pragma: no cover
 
-    def _plan_add(self, node: MForm, task: Callable[[MForm], tuple]) -> Plan:
+    def _plan_add(self, node: MForm, task: Callable[[MForm], tuple],
+                  matrix: bool = False) -> Plan:
         # a − b: a negative term prints its magnitude after " − "
         mags: list[float | None] = []  # a negative term's magnitude, else None
-        deps = []
+        terms = []
         for t in node.args:
             if t.kind == "scale" and t.params[0] < 0 and not self._lead_quotient(t):
                 mags.append(-t.params[0])
-                deps.append(task(t.args[0]))
+                terms.append(t.args[0])
             else:
                 mags.append(None)
-                deps.append(task(t))
-        n = len(deps)
+                terms.append(t)
+        # scalar expansion, as the paper writes it: in a sum with a term of the
+        # sum's own shape, a scalar spread over that shape (c𝟏, b𝟏, b𝟏𝟏ᵀ) is written
+        # as the scalar, x + b for x + b𝟏 and 1 − σ(x) for 𝟏 − σ(x) (NumPy's
+        # broadcasting reads it back)
+        spread = [_spread_scalar(t) if matrix and node.shape else None for t in terms]
+        if all(sp is not None for sp in spread):
+            spread = [None] * len(terms)
+        fixed: dict[int, Result] = {}
+        deps = []
+        for k, (t, sp) in enumerate(zip(terms, spread, strict=True)):
+            if isinstance(sp, float):
+                v = sp * (-mags[k] if mags[k] is not None else 1.0)  # the term's number
+                mags[k] = 1.0 if v < 0 else None  # x − 2: its magnitude after " − "
+                fixed[k] = (self.fmt.number(abs(v)), self.fmt.number_prec(abs(v)))
+            else:
+                deps.append(task(sp if sp is not None else t))
+        n = len(terms)
         minus = self.fmt.MINUS
 
-        def finish(r: list[Result]) -> Result:
+        def finish(got: list[Result]) -> Result:
+            it = iter(got)
+            r = [fixed[k] if k in fixed else next(it) for k in range(n)]
             out: list[str] = []
             for k, (c, res) in enumerate(zip(mags, r, strict=True)):
                 if c is not None:
@@ -629,6 +648,19 @@ class Printer:
 
 
 # ===================================================================== one entry
+def _spread_scalar(t: MForm) -> MForm | float | None:
+    """What a term spread from a scalar prints as in a sum (see ``_plan_add``): the
+    number of a filled vector or matrix (``2𝟏``: 2), the scalar of ``b𝟏``; else
+    ``None``."""
+    if t.kind == "fill" and t.params[0] != 0.0 and len(t.shape) in (1, 2):
+        return float(t.params[0])
+    if t.kind == "smul" and len(t.args) == 2 and t.args[1].kind == "fill" \
+            and t.args[1].params[0] == 1.0 and len(t.shape) in (1, 2) \
+            and not t.args[0].shape:
+        return t.args[0]
+    return None
+
+
 def _matrix_power(node: MForm) -> tuple[MForm, int] | None:
     """``(X, k)`` when a matrix product is one square matrix ``X`` times itself ``k``
     times, ``X X … X = Xᵏ`` (how ``matrix_power(X, k)`` is built); else None."""
