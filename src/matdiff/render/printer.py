@@ -406,7 +406,8 @@ class Printer:
         deps = []
         for k, (t, sp) in enumerate(zip(terms, spread, strict=True)):
             if isinstance(sp, float):
-                v = sp * (-mags[k] if mags[k] is not None else 1.0)  # the term's number
+                mag = mags[k]
+                v = sp * (-mag if mag is not None else 1.0)  # the term's number
                 mags[k] = 1.0 if v < 0 else None  # x − 2: its magnitude after " − "
                 fixed[k] = (self.fmt.number(abs(v)), self.fmt.number_prec(abs(v)))
             else:
