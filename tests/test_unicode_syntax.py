@@ -369,3 +369,27 @@ def test_any_text_is_read_or_refused_with_an_error_never_a_crash(text):
         str(err)  # the message prints
         return
     assert isinstance(e, md.Expr)
+
+
+def test_a_reshape_passes_a_contracted_scalar_factor():
+    """split(Σⱼ vⱼ² · y) = Σⱼ vⱼ² · split(y): a factor that carries none of the
+    output's indices is a scalar, and a reshape is linear.  The gradient of
+    sin(exp(−s²)), s = vec(sin A)ᵀvec(sin A), printed ``split(…vec(sin(A)))ᵀ``,
+    which this syntax cannot read (found by the hunt profile's round trip)."""
+    A = md.matrix("A", "n", "m")
+    s = md.vec(md.sin(A)) @ md.vec(md.sin(A))
+    g = md.sin(md.exp(-s * s))
+    d = md.derive(g, A)
+    text = str(d)
+    assert "split" not in text and text.endswith("(cos(A) ⊙ sin(A))"), text
+    a0 = np.random.default_rng(0).standard_normal((3, 2)) * 0.3
+    got = md.compile(d)(A=a0)
+    fv = md.compile(g)
+    num = np.zeros_like(a0)
+    for idx in np.ndindex(*a0.shape):
+        e = np.zeros_like(a0)
+        e[idx] = 1e-6
+        num[idx] = (float(fv(A=a0 + e)) - float(fv(A=a0 - e))) / 2e-6
+    np.testing.assert_allclose(got, num, atol=1e-8)
+    back = md.parse(text, shapes={"A": ("n", "m")}, syntax="unicode")
+    np.testing.assert_allclose(md.compile(back)(A=a0), got, rtol=1e-12)

@@ -613,33 +613,41 @@ def _scaled(x: Expr) -> tuple[float, Expr] | None:
     return None
 
 
-def _scalar_factors(x: Expr) -> tuple[list[Expr], Expr] | None:
-    """``(scalars, y)`` where ``x`` is a product of scalars and one tensor ``y``, read
-    as it is (``2cos(s)·vec(A)``): a reshape is linear, so it passes the scalars."""
+def _scalar_factors(x: Expr) -> tuple[list[Expr], list[tuple], Expr] | None:
+    """``(factors, their index strings, y)`` where ``x`` is one tensor ``y`` (indexed
+    as the product's output) times factors that carry none of the output's indices,
+    read as it is: scalars (``2cos(s)·vec(A)``) and contracted factors
+    (``sum(v²)·vec(A)``, the Σⱼ vⱼ² of ``vⱼ vⱼ yᵢ``).  Those factors make one scalar,
+    and a reshape is linear, so it passes them."""
     if getattr(x, "kind", "") != "einsum" or len(x.children) < 2:
         return None
     out = x.out  # type: ignore[attr-defined]
-    scalars: list[Expr] = []
+    factors: list[Expr] = []
+    specs: list[tuple] = []
     tensor: Expr | None = None
     for c, sc in zip(x.children, x.specs):  # type: ignore[attr-defined]
-        if not c.shape:
-            scalars.append(c)
-        elif tensor is None and sc == out:
+        if tensor is None and c.shape and tuple(sc) == tuple(out):
             tensor = c
+        elif not set(sc) & set(out):
+            factors.append(c)
+            specs.append(tuple(sc))
         else:
             return None
-    return (scalars, tensor) if tensor is not None and scalars else None
+    return (factors, specs, tensor) if tensor is not None and factors else None
 
 
 def _reshape_scaled(x: Expr, fn: str, params: tuple[Any, ...]) -> Expr | None:
-    """``fn(s·y) = s·fn(y)`` for scalars ``s`` and a reshape ``fn`` (split, merge)."""
+    """``fn(s·y) = s·fn(y)`` for a scalar ``s`` (:func:`_scalar_factors`) and a reshape
+    ``fn`` (split, merge)."""
     sc = _scalar_factors(x)
     if sc is None:
         return None
-    scalars, y = sc
+    factors, specs, y = sc
     inner = call(fn, (y,), params)
-    full = tuple(range(len(inner.shape)))
-    return _s().einsum([*scalars, inner], [()] * len(scalars) + [full], full)
+    # the reshaped tensor's indices: new ones, after those the factors contract
+    first = 1 + max((i for sp in specs for i in sp), default=-1)
+    full = tuple(range(first, first + len(inner.shape)))
+    return _s().einsum([*factors, inner], [*specs, full], full)
 
 
 def _kron_simplify(a: Expr, b: Expr) -> Expr | None:

@@ -150,6 +150,10 @@ def note_spelling(node: Expr, name: str, args: Sequence[Any]) -> Expr:
     """Record that ``node`` was built by the builder ``name`` of
     :mod:`matdiff.expr.builders` from ``args``, keeping the recorded order; returns
     ``node``."""
+    if any(a is node for a in args):
+        # the builder gave back one of its arguments (the mean of a scalar is the
+        # scalar): a spelling f(node) of node itself would print without end
+        return note_plain(node)
     if recording():
         old = _get(node)
         node._written = Written(old.order if old else None, name,
