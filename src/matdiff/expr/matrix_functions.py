@@ -677,6 +677,8 @@ def _split_simplify(x: Expr, axis: int, a: Any, b: Any) -> Expr | None:
     pushed = _reshape_scaled(x, "split_axis", (axis, a, b))
     if pushed is not None:  # split(s·y) = s·split(y), s a product of scalars
         return pushed
+    if getattr(x, "kind", "") == "add":  # split(y + z) = split(y) + split(z): linear
+        return _s().add([call("split_axis", (t,), (axis, a, b)) for t in x.children])
     if axis == 0 and _is(x, "split_axis") and x.params[0] == 1 and _is(x.children[0], "kron"):
         A, B = x.children[0].children  # (A ⊗ B) split to (i, k, j, l) is Aᵢⱼ Bₖₗ
         if (A.shape[0], B.shape[0]) == (a, b) and (A.shape[1], B.shape[1]) == x.params[1:]:
@@ -697,6 +699,8 @@ def _merge_simplify(x: Expr, axis: int) -> Expr | None:
     pushed = _reshape_scaled(x, "merge_axes", (axis,))
     if pushed is not None:  # merge(s·y) = s·merge(y), s a product of scalars
         return pushed
+    if getattr(x, "kind", "") == "add":  # merge(y + z) = merge(y) + merge(z): linear
+        return _s().add([call("merge_axes", (t,), (axis,)) for t in x.children])
     return None
 
 
