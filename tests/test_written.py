@@ -391,3 +391,13 @@ def test_a_spelling_that_gives_back_its_argument_is_not_kept():
     assert str(md.derive(f, a)) == "cos(sin(a))cos(sin(sin(a)))cos(a)"
     x = md.vector("x", "n")
     assert str(md.sin(md.mean(md.sin(x)))) == "sin(mean(sin(x)))"
+
+
+def test_a_spelling_of_a_shared_number_is_not_kept():
+    """mean(I) is the number 1/n, which other expressions share: recorded, it printed
+    sum(x²)/n as ``mean(I)sum(x²)`` (found by the CI rehearsal, test order)."""
+    x = md.vector("x", "n")
+    assert str(md.mean(md.eye("n"))) == "n⁻¹"
+    assert str(md.sum(x * x) / md.size_of(("n",))) == "sum(x²)/n"
+    A, u, v = md.matrix("A", "n", "n"), md.vector("u", "n"), md.vector("v", "n")
+    assert str(md.dot(A @ u, v)) == "(Au) · v"  # a product flattened into the dot

@@ -150,15 +150,31 @@ def note_spelling(node: Expr, name: str, args: Sequence[Any]) -> Expr:
     """Record that ``node`` was built by the builder ``name`` of
     :mod:`matdiff.expr.builders` from ``args``, keeping the recorded order; returns
     ``node``."""
-    if any(a is node for a in args):
+    if not all(_below(a, node) for a in args
+               if hasattr(a, "children") and getattr(a, "kind", "") != "const"):
         # the builder gave back one of its arguments (the mean of a scalar is the
-        # scalar): a spelling f(node) of node itself would print without end
+        # scalar: a spelling f(node) of node itself would print without end) or a node
+        # its arguments are not part of (mean(I) is the number 1/n, which other
+        # expressions share): the spelling would not say what the node is made of
         return note_plain(node)
     if recording():
         old = _get(node)
         node._written = Written(old.order if old else None, name,
                                 tuple(args))
     return node
+
+
+def _below(a: Expr, node: Expr) -> bool:
+    """Whether ``a`` is a child or a grandchild of ``node``, or a product flattened
+    into it (a spelling's arguments are: ``dot(w, x)`` is the product of w and x,
+    ``dot(Au, v)`` the product of A, u and v, ``mean(v)`` sum(v)·(1/n), ``max(0, z)``
+    relu(z))."""
+    kids = node.children
+    if a is node:
+        return False
+    if any(a is c or any(a is g for g in c.children) for c in kids):
+        return True
+    return bool(a.children) and all(any(g is c for c in kids) for g in a.children)
 
 
 def order(node: Expr) -> tuple[int, ...]:
