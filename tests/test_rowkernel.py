@@ -42,14 +42,20 @@ def small(monkeypatch):
     blocks of ``rows`` rows, its kernel in chunks of ``chunk`` rows (at d = 4,
     float64), compiled at the first call."""
     def set_sizes(rows: int, chunk: int = 16, threads: int = 1) -> None:
-        monkeypatch.setitem(fuse.settings, "hot_calls", 1)
-        monkeypatch.setitem(rowkernel.settings, "precisions", ("float32", "float64"))
-        monkeypatch.setattr(rowblock, "MIN_BYTES", 0)
-        monkeypatch.setattr(rowblock, "block_rows", lambda n, row_bytes, target: rows)
-        monkeypatch.setattr(thr, "_THREADS", [threads])
-        monkeypatch.setattr(rowblock, "MIN_SPLIT", 4)
-        monkeypatch.setattr(rowkernel, "CHUNK_BYTES", 8 * D * chunk)
+        _set_sizes(monkeypatch, rows, chunk, threads)
     return set_sizes
+
+
+def _set_sizes(mp, rows: int, chunk: int, threads: int) -> None:
+    """Through the monkeypatch ``mp``: blocks of ``rows`` rows on ``threads``
+    threads, kernel chunks of ``chunk`` rows, the kernel compiled at the first call."""
+    mp.setitem(fuse.settings, "hot_calls", 1)
+    mp.setitem(rowkernel.settings, "precisions", ("float32", "float64"))
+    mp.setattr(rowblock, "MIN_BYTES", 0)
+    mp.setattr(rowblock, "block_rows", lambda n, row_bytes, target: rows)
+    mp.setattr(thr, "_THREADS", [threads])
+    mp.setattr(rowblock, "MIN_SPLIT", 4)
+    mp.setattr(rowkernel, "CHUNK_BYTES", 8 * D * chunk)
 
 
 def _values(N: int, dtype=np.float64, seed: int = 0) -> dict:
@@ -189,14 +195,8 @@ def test_random_row_local_expressions(f, nr, dtype, threads):
     N, rows, chunk = nr
     note(f"f = {f}")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(fuse.settings, "hot_calls", 1)
+        _set_sizes(mp, rows, chunk, threads)
         mp.setitem(rowkernel.settings, "transcendental", True)
-        mp.setitem(rowkernel.settings, "precisions", ("float32", "float64"))
-        mp.setattr(rowblock, "MIN_BYTES", 0)
-        mp.setattr(rowblock, "block_rows", lambda n, row_bytes, target: rows)
-        mp.setattr(thr, "_THREADS", [threads])
-        mp.setattr(rowblock, "MIN_SPLIT", 4)
-        mp.setattr(rowkernel, "CHUNK_BYTES", 8 * D * chunk)
         wrt = [v for v in (w, b, a, y) if v.name in f.variables()]
         outs = [f] + [md.derive(f, v) for v in wrt]
         vals = _values(N, dtype, seed=N)
