@@ -826,29 +826,28 @@ def _gemv_floor(gemv):
     return held
 
 
-def _row_kernel(md, rowblock, f, wrt, vals):
-    """The value-and-gradient of ``f`` with the row kernel turned on
-    (``matdiff.compile.rowkernel``, off by default; compiled at the first call here)
-    where its blocked body translates, called once; else ``None``."""
+def _numpy_body(md, blocked, f, wrt, vals):
+    """Where ``blocked`` (matdiff's compiled value-and-gradient, called) runs its
+    blocks as a row kernel (``matdiff.compile.rowkernel``, on by default), the same
+    compiled with the row kernel off (the blocked NumPy body it replaces), called
+    once; else ``None``."""
     from matdiff.compile import rowkernel
 
-    before = rowkernel.settings["precisions"]
-    rowkernel.settings["precisions"] = ("float32", "float64")
-    try:
-        kernel = md.value_and_grad(f, wrt)
-        kernel(vals)
-    finally:
-        rowkernel.settings["precisions"] = before
-    spec = kernel.specialised(vals)
-    return kernel if getattr(getattr(spec, "body", None), "active", False) else None
+    spec = blocked.specialised(vals)
+    if not getattr(getattr(spec, "body", None), "active", False):
+        return None
+    with rowkernel.disabled():
+        body = md.value_and_grad(f, wrt)
+        body(vals)
+    return body
 
 
 def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps):
     """Issue 16, item 2: the row-blocked code (``matdiff.compile.rowblock``) against
     the whole-array code it replaces (``matdiff_whole``: the same expressions
-    compiled inside ``rowblock.disabled()``), the same with its block body as a
-    row kernel (``matdiff_rowkernel``: ``matdiff.compile.rowkernel``, off by
-    default, turned on for it), jax.jit, torch.func and one GEMV over X
+    compiled inside ``rowblock.disabled()``), the same with the NumPy block body
+    where matdiff runs a row kernel (``matdiff_numpy_body``: compiled inside
+    ``rowkernel.disabled()``), jax.jit, torch.func and one GEMV over X
     (``gemv_floor``: the one-pass floor).
     Every contender is timed in turn, call by call (interleaved), ``reps`` rounds:
     the medians share the machine's noise."""
@@ -879,9 +878,9 @@ def _rowblock_rows(md, np, jax, jnp, torch, tf, rows, close, block, quick, reps)
                  "matdiff_whole": lambda c=whole, v=vals: c(v),
                  "gemv_floor": _gemv_floor(lambda X0=X0, w0=w0: X0 @ w0),
                  **_other_policies(md, f, wrt, vals)}
-        kernel = _row_kernel(md, rowblock, f, wrt, vals)
-        if kernel is not None:  # the row kernel against the NumPy body it replaces
-            calls["matdiff_rowkernel"] = lambda c=kernel, v=vals: c(v)
+        body = _numpy_body(md, blocked, f, wrt, vals)
+        if body is not None:  # the row kernel against the NumPy body it replaces
+            calls["matdiff_numpy_body"] = lambda c=body, v=vals: c(v)
         if jax:
             if "logreg" in problem:
                 def fj(w, X, y):

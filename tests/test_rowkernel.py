@@ -226,21 +226,69 @@ def test_affine_outputs(small):
 
 
 # ------------------------------------------------------------ fallbacks
-def test_the_numpy_body_by_default(monkeypatch):
-    """By default the kernel runs in no precision (it measured level with the NumPy
-    body in float64 and slower in float32); asked for, it runs in the one asked."""
+def test_the_precisions_asked_for(monkeypatch):
+    """The kernel runs in the precisions of ``settings["precisions"]`` only; in the
+    others the NumPy body runs; all equal the whole-array code."""
     monkeypatch.setitem(fuse.settings, "hot_calls", 1)
     monkeypatch.setattr(rowblock, "MIN_BYTES", 0)
     monkeypatch.setattr(rowblock, "block_rows", lambda n, row_bytes, target: 8)
     outs = [PAPER, md.derive(PAPER, w)]
     for precisions, dtype, kernel in (((), np.float64, False), ((), np.float32, False),
                                       (("float32",), np.float64, False),
-                                      (("float32",), np.float32, True)):
+                                      (("float32",), np.float32, True),
+                                      (("float32", "float64"), np.float64, True)):
         monkeypatch.setitem(rowkernel.settings, "precisions", precisions)
         vals = _values(30, dtype, seed=12)
         fn, got, blocked, whole = _three(outs, vals)
         assert isinstance(fn, RowBlocked) and isinstance(fn.body, RowKernel) == kernel
         _same(got, whole, dtype)
+
+
+BOTH = ("float32", "float64")
+
+
+@pytest.mark.parametrize("env, want", [(None, BOTH), ("1", BOTH), ("0", ())])
+def test_on_by_default_off_by_environment(env, want):
+    """Both precisions by default (and with ``MATDIFF_ROWKERNEL=1``); none with
+    ``MATDIFF_ROWKERNEL=0``: read at import, in a new process."""
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if k != "MATDIFF_ROWKERNEL"}
+    if env is not None:
+        environ["MATDIFF_ROWKERNEL"] = env
+    code = "from matdiff.compile import rowkernel; print(rowkernel.settings['precisions'])"
+    out = subprocess.run([sys.executable, "-c", code], env=environ, check=True,
+                         capture_output=True, text=True).stdout
+    assert out.strip() == repr(want)
+
+
+def test_one_kernel_call_for_all_blocks(small, monkeypatch):
+    """Once compiled, the kernel takes all of a call's rows at once (one call of the
+    kernel, not one a block), after the first block's own NumPy function where an
+    output is affine; the results equal the whole-array code's either way."""
+    small(8)
+    vals = _values(30, seed=13)
+    for f in (PAPER, md.sum(md.relu(X @ w)) + b * b):
+        outs = [f, md.derive(f, w), md.derive(f, b)]
+        fn = md.compile(outs)
+        fn(vals)
+        fn(vals)  # the first block of an affine output is not the kernel's: 2 calls
+        spec = fn.specialised(vals)
+        assert _active(spec)
+        real, sizes = spec.body.state.kernel, []
+
+        def counted(*args, real=real, sizes=sizes):
+            sizes.append(args[[k for k, a in enumerate(args)
+                               if np.ndim(a) == 2][0]].shape[0])
+            return real(*args)
+
+        monkeypatch.setattr(spec.body.state, "kernel", counted)
+        got = fn(vals)
+        assert sizes == ([22] if spec.first is not None else [30])
+        with rowblock.disabled():
+            _same(got, md.compile(outs)(vals))
 
 
 def test_unsupported_bodies_keep_numpy_and_stay_correct(small):
@@ -318,7 +366,10 @@ def test_inputs_the_kernel_does_not_take_fall_back(small):
 # ------------------------------------------------------------ planted bugs
 @pytest.mark.parametrize("bug", [
     ("    m = min(C, n - lo)", "    m = min(C, n - lo) - (1 if lo + C >= n else 0)"),
-    ("s += X[i, j] * w[j]", "s -= X[i, j] * w[j]"),
+    ("s += X[i, j] * w[j]", "s -= X[i, j] * w[j]"),              # a short group's dot
+    ("s2 += X[i + 2, j] * wj", "s2 += X[i + 1, j] * wj"),        # a group's dot
+    ("+ v3 * X[i + 3, j]", "+ v3 * X[i + 2, j]"),                # a group's update
+    ("for k0 in range(0, m + 4, 4):", "for k0 in range(0, m, 4):"),  # the last update
 ])
 def test_a_planted_bug_is_caught(small, monkeypatch, bug):
     """The last row of each block dropped, or the dot product's sign flipped, in the

@@ -5,19 +5,25 @@ two GEMVs and eight element-wise calls (two of them fused ufuncs, :mod:`.fuse`):
 ``z = X_b w``, ``v = f(z)``, ``g += X_bᵀ v``, ``value += Σ r²``.  Each row ``i``
 of ``X`` takes part in exactly two products, ``zᵢ = Xᵢ · w`` and ``g += vᵢ Xᵢ``,
 and every other quantity of the body is a scalar per row or a sum over the rows of
-such scalars.  So the body is one
-loop over its rows (:func:`translate` writes it from the body's expressions), in
-chunks of rows that stay in the L1/L2 cache::
+such scalars.  So the body is one loop over its rows (:func:`translate` writes it
+from the body's expressions), in groups of four rows, software-pipelined, and chunks
+of rows for the sums::
 
-    for each chunk c of rows:
-        for i in c:  zᵢ = Xᵢ · w                           (X read from memory)
-        for i in c:  rᵢ = yᵢ − relu(zᵢ + b);  s += rᵢ²;  vᵢ = −2/N step(zᵢ + b) rᵢ
-        for i in c:  q += vᵢ Xᵢ                              (X from cache)
-        value += s;  g += q                                  (per chunk: see below)
+    for each chunk c of rows, for each group G of four rows of c:
+        ask for the rows 8 KiB after G                       (prefetch.py)
+        q += Σ_{i ∈ G'} vᵢ Xᵢ       for the group G' before G   (X from L1)
+        zᵢ = Xᵢ · w                 for i ∈ G, four sums at once  (X from memory)
+        rᵢ = yᵢ − relu(zᵢ + b);  s += rᵢ²;  vᵢ = −2/N step(zᵢ + b) rᵢ   for i ∈ G
+    value += s;  g += q                                      (per chunk: see below)
 
-The three phases of a chunk are separate loops, not one per row: a row's rank-1
-update then no longer waits on its own dot product (one loop per row ran at 2x one
-GEMV over X, the phases at 1.3x; measured, ``benchmarks/README.md``).
+Why this shape (each measured at 10⁵ x 100, ``benchmarks/README.md``, "The row
+kernel"): a row's rank-1 update issued right after its own dot product waits on it
+(one loop per row: 1.5–2x one GEMV over X); three separate passes over a chunk
+leave memory idle during the updates (1.3–1.4x); with the updates one group
+behind, the next rows asked for ahead (OpenBLAS's GEMV prefetches too; Numba's
+hardware-prefetched loop alone read X at 1.12x a GEMV's time) and four rows a group
+(one load of ``w[j]`` and of ``q[j]`` for four rows), the kernel's loop took
+1.02–1.13x one GEMV, and the compiled gradient 1.23x.
 
 What it translates (anything else: :class:`Unsupported`, and the NumPy body runs):
 
@@ -42,13 +48,14 @@ sums over the rows, which are added up per chunk and the chunks' sums then added
 (a two-level sum: the rounding error grows with the chunk's length plus the number
 of chunks, not with ``N``; float32 sums are checked against float64 in the tests).
 
-When it runs (measured, ``benchmarks/README.md``, "One pass over the data"): only
-where asked for (:data:`settings` ``["precisions"]``; by default never: it was level
-with the blocked NumPy body in float64 and slower in float32, the NumPy body's
-element-wise chains being fused by :mod:`.fuse` already and its GEMVs OpenBLAS's,
-which stream X faster than a Numba loop), without transcendental functions (Numba's
-are libm calls per element), and where :mod:`.rowblock` blocks at all (at 10⁴ x 100
-the kernel was level with, or slower than, the whole-array code).
+When it runs (measured, ``benchmarks/README.md``, "One pass over the data"): where
+:mod:`.rowblock` blocks at all (at 10⁴ x 100 the whole-array code stays), in the
+precisions of :data:`settings` ``["precisions"]`` (both by default;
+``MATDIFF_ROWKERNEL=0`` turns it off), without transcendental functions (Numba's
+are libm calls per element, NumPy's SIMD: logistic regression's body as a kernel was
+level in float64 and 1.4x slower in float32).  Once it runs, the driver gives it
+all of its rows in one call (the first block of an affine output excepted), not one
+call a block.
 
 Compile latency follows :mod:`.fuse`'s rule: ``md.compile`` never imports Numba;
 the NumPy body runs until the compiled function has been called
@@ -61,7 +68,7 @@ blocks.
 >>> import matdiff as md
 >>> X, w = md.matrix("X", "N", "d"), md.vector("w", "d")
 >>> src = translate([md.sum((X @ w) ** 2)], ["X", "w"], "N", "float64")
->>> "def kernel(a0, a1):" in src and "_dot(a0, i, a1)" in src
+>>> "def kernel(a0, a1):" in src and "_dot4(a0, i0, a1, z1, k0)" in src
 True
 """
 
@@ -83,27 +90,36 @@ from .fuse import _CHEAP_UFUNCS
 from .generator import softplus_argument
 
 __all__ = ["RowKernel", "Unsupported", "translate", "row_kernel", "disabled", "settings",
-           "CHUNK_BYTES"]
+           "CHUNK_BYTES", "GROUP", "PREFETCH_BYTES"]
 
 #: ``transcendental``: translate the element-wise functions whose only form is a
 #: NumPy ufunc (exp, log, tanh, ...; ``log(1 + exp(z))`` as ``logaddexp``).  Off:
 #: Numba computes them with libm, one element at a time, where NumPy's are SIMD
 #: (SVML), and a body with them ran slower as a kernel than as NumPy (logistic
 #: regression, 1.09–1.24x, ``benchmarks/README.md``); tests turn it on to check them
-#: ``precisions``: the precisions the kernel runs in; none by default (opt in with
-#: ``("float32", "float64")``, or ``MATDIFF_ROWKERNEL=1`` in the environment).
-#: Measured against the blocked NumPy body (its element-wise chains already fused,
-#: its two GEMVs OpenBLAS's), the paper's loss at 10⁵ x 100, ``benchmarks/README.md``:
-#: on a quiet machine the kernel took 1.00 of its time in float64 and 1.14–1.17 in
-#: float32; on a busy one 0.93–1.17 and 0.67–1.05
+#: ``precisions``: the precisions the kernel runs in: both unless
+#: ``MATDIFF_ROWKERNEL=0`` is in the environment.  Measured against the blocked NumPy
+#: body (its element-wise chains fused, its two GEMVs OpenBLAS's, the second from
+#: cache), the paper's loss gradient at 10⁵ x 100 (``benchmarks/README.md``): 0.73
+#: of its time in float64 and 0.69 in float32 (1.23x and 1.24x one GEMV over X)
 settings: dict[str, Any] = {
     "transcendental": False,
-    "precisions": ("float32", "float64") if os.environ.get("MATDIFF_ROWKERNEL") == "1"
-    else ()}
+    "precisions": () if os.environ.get("MATDIFF_ROWKERNEL") == "0"
+    else ("float32", "float64")}
 
-#: the bytes of a chunk of rows of one row matrix: its rows are read from memory by
-#: the chunk's dot products and again from cache by its rank-1 updates
+#: the bytes of a chunk of rows of one row matrix: the rows over which the sums over
+#: the rows are added up before they are added to the block's (a two-level sum)
 CHUNK_BYTES = 128 << 10
+
+#: rows a group: a group's dot products are computed together (each ``w[j]`` loaded
+#: once for four rows, four independent sums), as are its rank-1 updates (each
+#: ``q[j]`` loaded and stored once for four rows)
+GROUP = 4
+
+#: how far ahead of its dot products a group asks for its rows (``prefetch.py``):
+#: at 10⁵ x 100, 8 to 24 rows ahead (6–19 KiB in float64) took the same time, 4 rows
+#: ahead 5% more (``benchmarks/README.md``)
+PREFETCH_BYTES = 8 << 10
 
 
 class Unsupported(Exception):
@@ -152,9 +168,9 @@ class _Writer:
         self.role: dict[int, str] = {}   # node id -> f, X, w, r, z, sa, sv, ps
         self.code: dict[int, str] = {}   # node id -> its value's code
         self.pre: list[str] = []         # before the loop
-        self.dots: list[str] = []        # phase 1, per row i
-        self.rows: list[str] = []        # phase 2, per row i
-        self.axpys: list[str] = []       # phase 3, per row i
+        self.dots: list[tuple[str, str, str]] = []   # phase 1: z[k] = Xᵢ · w, (z, X, w)
+        self.rows: list[str] = []                    # phase 2, per row i
+        self.axpys: list[tuple[str, str, str]] = []  # phase 3: q += v[k] Xᵢ, (q, X, v)
         self.chunk_init: list[str] = []  # at each chunk's start
         self.chunk_end: list[str] = []   # at each chunk's end
         self.post: list[str] = []        # after the loop
@@ -325,8 +341,7 @@ class _Writer:
                 # zᵢ = Xᵢ · w: phase 1 writes it into a chunk array
                 z = self.fresh("z")
                 self.chunk_arrays.append(z)
-                self.dots.append(f"{z}[k] = _dot({self.code[id(X)]}, i, "
-                                 f"{self.code[id(kids[vecs[0]][0])]})")
+                self.dots.append((z, self.code[id(X)], self.code[id(kids[vecs[0]][0])]))
                 factors.append(f"{z}[k]")
             elif not vecs and out == (col,):
                 # Σᵢ vᵢ Xᵢ: phase 3 adds each row times its coefficient (phase 2)
@@ -338,7 +353,7 @@ class _Writer:
                 cols = f"{self.code[id(X)]}.shape[1]"
                 self.pre.append(f"{g} = np.zeros({cols}, {self.T})")
                 self.pre.append(f"{q} = np.zeros({cols}, {self.T})")
-                self.axpys.append(f"_axpy({q}, {self.code[id(X)]}, i, {v}[k])")
+                self.axpys.append((q, self.code[id(X)], v))
                 self.chunk_end.append(f"_flush({g}, {q})")
                 self.set(node, "sv", g)
                 return
@@ -392,24 +407,52 @@ def translate(outputs: Sequence[Expr], inputs: Sequence[str], dim: str,
     src = [f"n = {w.n_rowsrc}.shape[0]"]
     width = f"{w.matrices[0]}.shape[1]" if w.matrices else "1"
     itemsize = 4 if w.T == "np.float32" else 8
-    src.append(f"C = max(16, min(1024, {CHUNK_BYTES} // ({itemsize} * max(1, {width}))))")
+    row = f"({itemsize} * max(1, {width}))"
+    src.append(f"C = max(16, min(1024, {CHUNK_BYTES} // {row}))")
+    src.append(f"C -= C % {GROUP}")
+    src.append(f"P = {GROUP} * max(1, min(8, {PREFETCH_BYTES} // ({GROUP} * {row})))")
     src += w.pre
     src += [f"{a} = np.empty(C, {w.T})" for a in w.chunk_arrays]
-    loop = ["for lo in range(0, n, C):", "    m = min(C, n - lo)"]
-    for phase in (w.dots, w.rows, w.axpys):
-        if phase:
-            loop += ["    for k in range(m):", "        i = lo + k"]
-            loop += [f"        {ln}" for ln in phase]
-    loop += [f"    {ln}" for ln in w.chunk_end]
-    src += loop + w.post + ["return (" + ", ".join(rets) + ",)"]
+    src += ["for lo in range(0, n, C):", "    m = min(C, n - lo)"]
+    src += [f"    {ln}" for ln in _groups(w)]
+    src += [f"    {ln}" for ln in w.chunk_end]
+    src += w.post + ["return (" + ", ".join(rets) + ",)"]
     return _module(src, len(inputs), w.funcs)
+
+
+def _groups(w: _Writer) -> list[str]:
+    """A chunk's loop (its rows ``lo + k``, ``k < m``) in groups of :data:`GROUP`
+    rows, software-pipelined: a group's dot products (rows read from memory, asked
+    for :data:`PREFETCH_BYTES` ahead) and per-row scalars, and the rank-1 updates of
+    the group before it (its rows still in L1), which then never wait on their own
+    dot products; the last, shorter group row by row."""
+    G = GROUP
+    lines = [f"for k0 in range(0, m + {G if w.axpys else 0}, {G}):", "    i0 = lo + k0"]
+    if w.axpys:
+        lines += [f"    if k0 >= {G}:", f"        kp = k0 - {G}",
+                  f"        if kp + {G} <= m:"]
+        lines += [f"            _axpy{G}({q}, {X}, lo + kp, {v}, kp)" for q, X, v in w.axpys]
+        lines += ["        else:", "            for k in range(kp, m):"]
+        lines += [f"                _axpy({q}, {X}, lo + k, {v}[k])" for q, X, v in w.axpys]
+    lines += ["    if k0 < m:"]
+    lines += [f"        prefetch_rows({X}, i0 + P, {G})" for X in dict.fromkeys(w.matrices)]
+    if w.dots:
+        lines += [f"        if k0 + {G} <= m:"]
+        lines += [f"            _dot{G}({X}, i0, {v}, {z}, k0)" for z, X, v in w.dots]
+        lines += ["        else:", "            for k in range(k0, m):"]
+        lines += [f"                {z}[k] = _dot({X}, lo + k, {v})" for z, X, v in w.dots]
+    if w.rows:
+        lines += [f"        for k in range(k0, min(k0 + {G}, m)):", "            i = lo + k"]
+        lines += [f"            {ln}" for ln in w.rows]
+    return lines
 
 
 def _module(body: Sequence[str], nargs: int, funcs: Sequence[str]) -> str:
     params = ", ".join(f"a{k}" for k in range(nargs))
     lines = ["# generated by matdiff.compile.rowkernel: one row-blocked body as a loop",
              "import numba", "import numpy as np",
-             "from matdiff.expr.functions import FUNCTIONS", ""]
+             "from matdiff.expr.functions import FUNCTIONS",
+             "from matdiff.compile.prefetch import prefetch_rows", ""]
     for f in funcs:
         # the scalar form's code in the file: a changed form is a new file (Numba's
         # disk cache knows a function by its file)
@@ -428,11 +471,38 @@ def _module(body: Sequence[str], nargs: int, funcs: Sequence[str]) -> str:
         "    return s",
         "",
         "",
+        "# z[k .. k+3] = X[i .. i+3] · w, four rows together",
+        "@numba.njit(cache=True, nogil=True, fastmath={'reassoc', 'contract'})",
+        "def _dot4(X, i, w, z, k):",
+        "    s0 = X.dtype.type(0.0)",
+        "    s1 = X.dtype.type(0.0)",
+        "    s2 = X.dtype.type(0.0)",
+        "    s3 = X.dtype.type(0.0)",
+        "    for j in range(w.shape[0]):",
+        "        wj = w[j]",
+        "        s0 += X[i, j] * wj",
+        "        s1 += X[i + 1, j] * wj",
+        "        s2 += X[i + 2, j] * wj",
+        "        s3 += X[i + 3, j] * wj",
+        "    z[k] = s0",
+        "    z[k + 1] = s1",
+        "    z[k + 2] = s2",
+        "    z[k + 3] = s3",
+        "",
+        "",
         "# q += v Xᵢ",
         "@numba.njit(cache=True, nogil=True)",
         "def _axpy(q, X, i, v):",
         "    for j in range(q.shape[0]):",
         "        q[j] += v * X[i, j]",
+        "",
+        "",
+        "# q += v[k] X[i] + ... + v[k+3] X[i+3], four rows together",
+        "@numba.njit(cache=True, nogil=True)",
+        "def _axpy4(q, X, i, v, k):",
+        "    v0, v1, v2, v3 = v[k], v[k + 1], v[k + 2], v[k + 3]",
+        "    for j in range(q.shape[0]):",
+        "        q[j] += ((v0 * X[i, j] + v1 * X[i + 1, j]) + v2 * X[i + 2, j]) + v3 * X[i + 3, j]",
         "",
         "",
         "# g += q; q = 0 (a chunk's sum added to the block's)",
@@ -487,23 +557,31 @@ class RowKernel:
 
     def __call__(self, *args: Any) -> tuple:
         st = self.state
-        kern = st.kernel
-        if kern is None:
+        if st.kernel is None:
             from . import fuse
 
             st.calls += 1
             if st.calls >= fuse.settings["hot_calls"] * st.nblocks:
-                kern = _compile(st)
+                _compile(st)
+        outs = self.rows(*args)
+        return self.numpy_fn(*args) if outs is None else outs
+
+    def rows(self, *args: Any) -> tuple | None:
+        """The kernel's outputs for the rows given, any number of them (the
+        kernel's loop takes its size from its row inputs, unlike the NumPy body,
+        generated for a block's size), or ``None`` where it is not compiled or does
+        not take these inputs: the row-block driver then runs the NumPy bodies."""
+        kern = self.state.kernel
         if kern is None or kern is False:
-            return self.numpy_fn(*args)
+            return None
         a = list(args)
         for k in self.scalars:
             a[k] = float(a[k])
         try:
             outs = kern(*a)
         except Exception:  # noqa: BLE001 - inputs the kernel does not take: NumPy
-            st.kernel = False
-            return self.numpy_fn(*args)
+            self.state.kernel = False
+            return None
         if not self.scalar_outs:
             return outs
         res = list(outs)
@@ -520,14 +598,16 @@ def _compile(st: _State) -> Any:
     with _LOCK:
         if st.kernel is not None:
             return st.kernel
-        kern = _COMPILED.get(st.source)
+        kern: Any
+        if not (fuse.settings["enabled"] and fuse.numba_available()):
+            kern = False  # turned off (or no Numba) now, whatever was compiled before
+        else:
+            kern = _COMPILED.get(st.source)
         if kern is None:
-            kern = False
-            if fuse.settings["enabled"] and fuse.numba_available():
-                try:
-                    kern = fuse.load_module(st.source, "matdiff_rows").kernel
-                except Exception:  # noqa: BLE001 - any failure: the NumPy body stays
-                    kern = False
+            try:
+                kern = fuse.load_module(st.source, "matdiff_rows").kernel
+            except Exception:  # noqa: BLE001 - any failure: the NumPy body stays
+                kern = False
             _COMPILED[st.source] = kern
         st.kernel = kern
         return kern
