@@ -3,7 +3,11 @@ person used, and every such printout reads back (unicode syntax) to the same val
 
 - ``max(0, dot(w, x) + b)`` prints ``max(0, w · x + b)`` (``relu`` written stays
   ``relu``);
-- ``mean(…)`` prints ``mean(…)``; its derivatives keep matdiff's own ``/n``;
+- ``mean(…)`` prints ``mean(…)``, ``mean(X, axis=1)`` along an axis; its derivatives
+  keep matdiff's own ``/n``;
+- a product that absorbs a spelled operand keeps it: ``2 * dot(u, v)`` prints
+  ``2(u · v)``, ``3 * mean(v)`` ``3mean(v)``, ``y - dot(u, v)`` ``y − u · v``;
+- a matrix plus a scalar prints ``A + b`` (not ``A + b𝟏𝟏ᵀ``);
 - ``tr(inv(X) @ A)`` keeps its cyclic start, ``tr(X⁻¹A)``;
 - element-wise products keep their written order, ``exp(−y ⊙ (Xw))``, ``2yx``;
 - ``norm`` is read as ``norm2`` (one alias row of the parse table);
@@ -131,12 +135,17 @@ def test_the_dot_of_two_products_and_a_scalar_times_a_dot():
     s = md.scalar("s")
     shapes = {"A": ("n", "n"), "u": ("n",), "v": ("n",), "s": ()}
     vals = _values(shapes, 2)
-    # a scalar times a dot is a new product (the scalar joins the dot's operands):
-    # it prints as that product, uᵀv, in the written order
+    # a scalar times a dot is a new product (the scalar joins the dot's operands),
+    # written mul(2, dot(u, v)): it prints as the scaling of the dot (written.py, 5)
     cases = [(md.dot(A @ u, v), "(Au) · v"), (md.dot(u, v) ** 2, "(u · v)²"),
-             (md.sin(md.dot(u, v)) + s, "sin(u · v) + s"), (2 * md.dot(u, v), "2uᵀv"),
-             (s * md.dot(u, v) + 1, "suᵀv + 1")]
+             (md.sin(md.dot(u, v)) + s, "sin(u · v) + s"), (2 * md.dot(u, v), "2(u · v)"),
+             (s * md.dot(u, v) + 1, "s(u · v) + 1")]
     for e, text in cases:
+        assert str(e) == text
+        _read_back(e, shapes, vals)
+    # written as matrix products, they print so (u @ v is the dot's node: written
+    # last, it prints uᵀv from then on, rule 2)
+    for e, text in [(2 * (u @ v), "2uᵀv"), (s * (u @ v) + 1, "suᵀv + 1")]:
         assert str(e) == text
         _read_back(e, shapes, vals)
     # a dot of matrices is the matrix product (NumPy's): it has no dot to print
@@ -150,6 +159,78 @@ def test_a_dot_beside_a_scalar_keeps_the_scalar_meaning():
     np.testing.assert_allclose(e.evaluate(vals), vals["s"] * vals["u"])
     e = md.parse("2·1 + u", shapes=shapes, syntax="unicode")
     np.testing.assert_allclose(e.evaluate(vals), 2 + vals["u"])
+
+
+def _reads_as_written(e: md.Expr, shapes: dict, vals: dict) -> str:
+    """``str(e)`` reads back (:func:`_read_back`) to an expression that prints the
+    same: the printout says how it was written, and reading it writes it so again."""
+    text = _read_back(e, shapes, vals)
+    assert str(md.parse(text, shapes=shapes, syntax="unicode")) == text
+    return text
+
+
+def test_a_scalar_times_a_dot_or_a_mean_prints_as_its_scaling():
+    """The product's normal form absorbs a spelled operand (2·uᵀv is one product of
+    2, u and v): written mul(2, dot(u, v)), it prints as the scaling of the dot's
+    form (written.py, item 5), and a negation likewise."""
+    u, v, z = md.vector("u", "n"), md.vector("v", "n"), md.vector("z", "m")
+    s, y = md.scalar("s"), md.scalar("y")
+    shapes = {"u": ("n",), "v": ("n",), "z": ("m",), "s": (), "y": ()}
+    vals = _values(shapes | {"z": ("n",)}, 12)
+    vals["z"] = np.random.default_rng(13).normal(size=3)
+    SIZES["m"] = 3
+    try:
+        cases = [
+            (lambda: 2 * md.dot(u, v), "2(u · v)"), (lambda: md.dot(u, v) * 2, "2(u · v)"),
+            (lambda: 3 * md.mean(v), "3mean(v)"), (lambda: md.dot(u, v) / 2, "(u · v)/2"),
+            (lambda: md.mean(v) / 2, "mean(v)/2"), (lambda: s * md.mean(v), "s mean(v)"),
+            (lambda: md.dot(u, v) * s, "(u · v)s"),
+            (lambda: md.mean(v) / md.dot(u, v), "mean(v)/(u · v)"),
+            (lambda: z * md.dot(u, v), "(u · v)z"), (lambda: 2 * md.dot(u, v) + 1, "2(u · v) + 1"),
+            (lambda: 2 * (3 * md.dot(u, v)), "6(u · v)"),
+            (lambda: y - md.dot(u, v), "y − u · v"), (lambda: -md.dot(u, v), "−(u · v)"),
+            (lambda: 1 - md.mean(v), "1 − mean(v)"), (lambda: -(2 * md.dot(u, v)), "−2(u · v)"),
+            (lambda: y - 2 * md.dot(u, v), "y − 2(u · v)"),
+            # a product keeping the spelled node as a child prints it there already
+            (lambda: 2 * md.maximum(0, u), "2max(0, u)"),
+        ]
+        for build, text in cases:
+            e = build()
+            assert str(e) == text
+            _reads_as_written(e, shapes, vals)
+    finally:
+        del SIZES["m"]
+    d = md.dot(u, v)
+    e = 2 * d
+    assert W.spelling_holds(e) == ("mul", (md.const(2.0), d))
+    assert str(md.derive(e, u)) == "2v"  # a derivative prints as before
+    # written as the matrix product, it prints so (the dot's node: written last)
+    assert str(2 * (u @ v)) == "2uᵀv" and str(e) == "2uᵀv"
+
+
+def test_a_product_spelling_is_used_only_where_it_still_holds(monkeypatch):
+    u, v = md.vector("u", "n"), md.vector("v", "n")
+    e = 2 * md.dot(u, v)
+    assert str(e) == "2(u · v)"
+    monkeypatch.setattr(builders, "mul", lambda a, b: builders.add(a, b))
+    assert W.spelling_holds(e) is None and str(e) == "2uᵀv"
+
+
+def test_product_spellings_that_come_back_to_themselves_print():
+    """N = (2/3)·M and then M = 1.5·N: each spelling's argument is spelled by the
+    other; the printer gives the node inside its own spelling its own form (without
+    that, its forms called each other without end, and the printout fell back to
+    index notation)."""
+    u, v = md.vector("u", "n"), md.vector("v", "n")
+    M = 3 * md.dot(u, v)
+    N = (2 / 3) * M
+    assert 1.5 * N is M
+    assert W.spelling(M)[0] == W.spelling(N)[0] == "mul"
+    shapes = {"u": ("n",), "v": ("n",)}
+    vals = _values(shapes, 14)
+    assert (str(M), str(N)) == ("3uᵀv", "2uᵀv")
+    for e in (M, N, M + N):
+        _read_back(e, shapes, vals)
 
 
 # ============================================================== 2. mean
@@ -171,6 +252,38 @@ def test_mean_written_as_a_sum_over_n_prints_so():
     assert str(m) == "mean(x²)"
     assert m is md.sum(x * x) / md.size_of(("n",)) and str(m) == "sum(x²)/n"
     assert str(md.mean(x * x)) == "mean(x²)"
+
+
+def test_a_mean_along_an_axis_prints_as_written():
+    X, z = md.matrix("X", "m", "n"), md.vector("z", "m")
+    shapes = {"X": ("m", "n"), "z": ("m",)}
+    SIZES["m"] = 3
+    try:
+        vals = _values(shapes, 15)
+        cases = [(lambda: md.mean(X, 1), "mean(X, axis=1)"),
+                 (lambda: md.mean(X, axis=0), "mean(X, axis=0)"),
+                 (lambda: md.mean(X, -1), "mean(X, axis=1)"),
+                 (lambda: md.mean(X.T, 0), "mean(X, axis=1)"),   # (Xᵀ)'s rows: X's
+                 (lambda: md.mean(X, 1) * z, "mean(X, axis=1) ⊙ z"),
+                 (lambda: 2 * md.mean(md.exp(X), 1) + z, "2mean(exp(X), axis=1) + z")]
+        for build, text in cases:
+            e = build()
+            assert str(e) == text
+            _reads_as_written(e, shapes, vals)
+        f = md.sum(md.mean(X, 1) * z)
+        assert str(f) == "sum(mean(X, axis=1) ⊙ z)"
+        g = md.derive(f, X)
+        assert str(g) == "z𝟏ᵀ/n"   # derivatives: matdiff's own /n
+        np.testing.assert_allclose(g.evaluate(vals), _finite_differences(f, "X", vals),
+                                   rtol=1e-6, atol=1e-8)
+    finally:
+        del SIZES["m"]
+    v = md.vector("v", "n")
+    assert str(md.mean(v, 0)) == "mean(v)"   # a vector's one axis: its mean
+    # written as a sum over n, it prints so (one node: written last)
+    assert str(md.sum(X, 1) / md.size_of(("n",))) == "sum(X, axis=1)/n"
+    assert md.latex(md.mean(X, 1)) == r"\operatorname{mean}(X, \mathrm{axis}=1)"
+    assert katex_errors([md.latex(md.mean(X, 0))]) == []
 
 
 # ============================================================== 3. the trace's cyclic start
@@ -236,6 +349,33 @@ def test_a_scalar_times_ones_indexed_is_the_scalar():
     z = vals["W"] @ vals["x"] + vals["b"]
     want = np.einsum("ij,k,j->ijk", np.eye(3), vals["x"], 1 - np.tanh(z) ** 2)
     np.testing.assert_allclose(J.evaluate(vals), want, rtol=1e-12)
+
+
+# ============================================================== 7. scalar expansion
+def test_a_matrix_plus_a_scalar_prints_the_scalar():
+    """``A + b`` with a scalar b is ``A + b𝟏𝟏ᵀ`` (the scalar spread over the matrix):
+    in matrix notation it prints as written, as a vector plus a scalar does
+    (NumPy's broadcasting reads it back); index notation is unchanged."""
+    A, b, u = md.matrix("A", "m", "n"), md.scalar("b"), md.vector("u", "n")
+    shapes = {"A": ("m", "n"), "b": (), "u": ("n",)}
+    SIZES["m"] = 3
+    try:
+        vals = _values(shapes, 16)
+        cases = [(lambda: A + b, "A + b"), (lambda: b + A, "b + A"), (lambda: A - b, "A − b"),
+                 (lambda: A + b * b, "A + b²"), (lambda: md.exp(A) + b, "exp(A) + b"),
+                 (lambda: A + 2, "A + 2"), (lambda: u + b, "u + b"),
+                 (lambda: md.sum(md.exp(A - b)), "sum(exp(A − b))")]
+        for build, text in cases:
+            e = build()
+            assert str(e) == text
+            _read_back(e, shapes, vals)
+        f = md.sum(md.exp(A + b))
+        assert str(md.derive(f, A)) == "exp(A + b)"
+        _derivatives_right(f, {"A": ("m", "n"), "b": ()}, vals)
+    finally:
+        del SIZES["m"]
+    assert str(md.to_index(A + b)) == "(i, j) ↦ Aᵢⱼ + b"
+    assert md.latex(A - b) == "A - b"
 
 
 # ============================================================== the mechanism
@@ -342,7 +482,9 @@ def test_each_printout_and_its_gradients_read_back(text, shapes):
 def test_random_printouts_as_written_read_back():
     """Random vector and matrix trees (tests/test_random.py) under the spellings of
     this issue: ``dot``, ``mean``, ``max(0, ·)`` either side, a trace of a product and
-    an element-wise product in both orders; each printout, and each of its
+    an element-wise product in both orders; a scalar times (and the negation of) a
+    dot or a mean, ``mean`` along an axis, a matrix plus a scalar; each printout, and
+    each of its
     derivatives up to two axes, reads back to the same values (the property test of
     tests/test_unicode_syntax.py, whose check is used here).  The plant in
     test_a_wrong_read_back_is_caught makes this test fail too (checked by hand)."""
@@ -362,9 +504,13 @@ def test_random_printouts_as_written_read_back():
            M=trees(kinds=("nn",), max_depth=2), seed=seeds)
     def run(u, v, M, seed):
         vals = values_for(seed)
+        a = POOL["a"]
         fs = [md.dot(u.expr, v.expr), md.mean(u.expr) + md.dot(v.expr, v.expr),
               md.maximum(0, u.expr), md.maximum(v.expr, 0.0), md.tr(M.expr @ POOL["A"]),
-              md.tr(POOL["A"] @ M.expr), v.expr * u.expr, u.expr * v.expr]
+              md.tr(POOL["A"] @ M.expr), v.expr * u.expr, u.expr * v.expr,
+              a - 2 * md.dot(u.expr, v.expr), md.mean(v.expr) / md.dot(u.expr, u.expr),
+              -md.mean(u.expr) * a, md.mean(M.expr, 1) * a + u.expr,
+              md.mean(M.expr.T, 1) - md.mean(M.expr, axis=1), M.expr + a]
         done = False
         for f in fs:
             if not _value_ok(evaluate_dims(f, vals, RSIZES)):

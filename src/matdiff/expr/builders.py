@@ -32,7 +32,7 @@ from .core import Einsum as Einsum  # re-exported for users of this module
 from .core import Map as Map  # re-exported for users of this module
 from .simplify import add as _add
 from .simplify import apply, einsum, scale
-from .written import note_plain, note_spelling
+from .written import note_absorbed, note_plain, note_spelling
 
 __all__ = [
     "var", "scalar", "vector", "matrix", "const", "as_expr", "zeros_like", "ones",
@@ -225,7 +225,10 @@ def add(a: Any, b: Any) -> Expr:
 
 def neg(a: Any) -> Expr:
     """``-a``."""
-    return scale(as_expr(a), -1.0)
+    a = as_expr(a)
+    # −(u · v) is the product −uᵀv, which absorbs the dot: written neg(dot(u, v))
+    # (matdiff.expr.written), it prints as the negation of the dot, y − u · v
+    return note_absorbed(scale(a, -1.0), "neg", (a,))
 
 
 def sub(a: Any, b: Any) -> Expr:
@@ -242,7 +245,9 @@ def mul(a: Any, b: Any) -> Expr:
     r = len(shape)
     sa = tuple(range(r - len(a.shape), r))
     sb = tuple(range(r - len(b.shape), r))
-    return einsum([a, b], [sa, sb], tuple(range(r)))
+    # 2·(u · v) is the product 2uᵀv, which absorbs the dot: written mul(2, dot(u, v))
+    # (matdiff.expr.written), it prints as the scaling of the dot, 2(u · v)
+    return note_absorbed(einsum([a, b], [sa, sb], tuple(range(r))), "mul", (a, b))
 
 
 def div(a: Any, b: Any) -> Expr:
@@ -400,10 +405,13 @@ def sum(a: Any, axis: Any = None) -> Expr:  # noqa: A001 - the language's name
     """
     a = as_expr(a)
     r = len(a.shape)
+    # sum(mean(X, 1) * z) is one product, which absorbs the spelled operand: written
+    # sum(a) (matdiff.expr.written), it prints as the sum of a's form
     if axis is None:
-        return einsum([a], [tuple(range(r))], ())
+        return note_absorbed(einsum([a], [tuple(range(r))], ()), "sum", (a,))
     ax = _axis(a, axis, "sum")
-    return einsum([a], [tuple(range(r))], tuple(c for c in range(r) if c != ax))
+    return note_absorbed(einsum([a], [tuple(range(r))], tuple(c for c in range(r) if c != ax)),
+                         "sum", (a, ax))
 
 
 def mean(a: Any, axis: Any = None) -> Expr:
@@ -412,8 +420,10 @@ def mean(a: Any, axis: Any = None) -> Expr:
     if axis is None:
         # the node of sum(a)/n, written mean(a) (matdiff.expr.written): it prints so
         return note_spelling(mul(sum(a), power(size_of(a.shape), -1.0)), "mean", (a,))
-    dims = (a.shape[_axis(a, axis, "mean")],)
-    return mul(sum(a, axis), power(size_of(dims), -1.0))
+    ax = _axis(a, axis, "mean")
+    # the node of sum(a, axis)/n, written mean(a, axis): it prints so
+    return note_spelling(mul(sum(a, ax), power(size_of((a.shape[ax],)), -1.0)), "mean",
+                         (a, ax))
 
 
 def dot(a: Any, b: Any) -> Expr:

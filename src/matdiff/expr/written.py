@@ -12,7 +12,8 @@ printing information only, and each node keeps it in its slot ``_written``, a
   product's operands, ``y ⊙ (Xw)`` and the cyclic start of a trace, ``tr(X⁻¹A)``);
 - ``spelling`` and ``args``: the builder the person used where the node is shared
   with another spelling, and its arguments as given (``("dot", (w, x))``,
-  ``("mean", (v,))``, ``("maximum", (0, z))``).
+  ``("mean", (v,))``, ``("mean", (X, 1))``, ``("maximum", (0, z))``, and
+  ``("mul", (2, dot(w, x)))`` for a product that absorbed a spelled operand, item 5).
 
 The rules:
 
@@ -40,15 +41,24 @@ The rules:
    print in their natural order.  A spelling is used only where it still holds
    (:func:`spelling_holds`: building the spelling again gives this very node).  A
    spelling belongs to the node its builder returned: ``2 * dot(u, v)`` is another
-   product (the 2 joins the dot's operands) and prints ``2uᵀv``, and ``3 * mean(v)``
-   prints ``3sum(v)/n``; ``sin(dot(u, v))`` prints ``sin(u · v)``, and
-   ``2 * maximum(0, u)`` ``2max(0, u)`` (a product of the spelled node, not one
-   absorbing it).  Keeping the dot there would take a spelling of the product
-   itself, ``("mul", (2, dot(u, v)))``, recorded by :func:`~matdiff.expr.builders.mul`
-   when an operand's spelling holds but the product's normal form absorbs it, and
-   printed by the printers' spelled forms as the scaling of the operands' forms
-   (``2(u · v)``, ``3mean(v)``); :func:`spelling_holds` would check it as it checks
-   the others (``mul`` builds the same node again).  Not done yet.
+   product (the 2 joins the dot's operands, 2uᵀv).  Where a builder's normal form
+   absorbs an operand whose spelling holds (the operand is neither the result nor
+   one of its children), the builder records a spelling of the result itself
+   (:func:`note_absorbed`): :func:`~matdiff.expr.builders.mul` records
+   ``("mul", (2, dot(u, v)))``, :func:`~matdiff.expr.builders.neg`
+   ``("neg", (dot(u, v),))`` (``y - dot(u, v)``) and
+   :func:`~matdiff.expr.builders.sum` ``("sum", (mean(X, 1) * z,))``, and the
+   printers' spelled forms print them over the operands' forms: the scaling
+   ``2(u · v)`` (the parentheses say it is the dot scaled: ``2u · v`` would read as
+   ``(2u) · v``), ``3mean(v)``, ``(u · v)/2``, ``mean(v)/(u · v)``, ``y − u · v``,
+   ``sum(mean(X, axis=1) ⊙ z)``; each reads back as it was written (the unicode
+   reader builds it with the same builders).  :func:`spelling_holds` checks them as
+   it checks the others (``mul`` builds the same node again).  A product that keeps
+   the spelled node as a child needs none: ``sin(dot(u, v))`` prints
+   ``sin(u · v)``, ``2 * maximum(0, u)`` ``2max(0, u)``.  A spelling whose
+   arguments' spellings come back to it (``N = (2/3) * M``, then ``M = 1.5 * N``)
+   prints the node's own form inside it.  A sum that absorbs (``mean(u) + mean(v)``
+   is ``(sum(u) + sum(v))/n``, the common factor out) records nothing.
 
 >>> import matdiff as md
 >>> w, x = md.vector("w", "n"), md.vector("x", "n")
@@ -70,9 +80,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from .core import Expr
 
-__all__ = ["Written", "note_order", "note_perm", "note_plain", "note_spelling", "order",
-           "recorded_order", "written_children", "spelling", "spelling_holds", "unrecorded",
-           "recording"]
+__all__ = ["Written", "note_absorbed", "note_order", "note_perm", "note_plain",
+           "note_spelling", "order", "recorded_order", "written_children", "spelling",
+           "spelling_holds", "unrecorded", "recording"]
 
 _OFF: contextvars.ContextVar[int] = contextvars.ContextVar("matdiff_written_off", default=0)
 
@@ -164,17 +174,37 @@ def note_spelling(node: Expr, name: str, args: Sequence[Any]) -> Expr:
     return node
 
 
+def note_absorbed(node: Expr, name: str, args: Sequence[Any]) -> Expr:
+    """Record that ``node`` was built by the builder ``name`` from ``args`` where an
+    argument's spelling holds and ``node``'s normal form absorbs that argument (it is
+    neither ``node`` nor one of its children: ``2 * dot(u, v)`` is the product of 2, u
+    and v), so that the argument's spelling prints inside ``node``'s, ``2(u · v)``;
+    returns ``node``.  Nothing is recorded otherwise (the product of a spelled node
+    keeps it as a child and prints it so: ``2max(0, u)``), or while unrecorded."""
+    if not recording():
+        return node
+    for a in args:
+        if a is node or not hasattr(a, "children") or spelling(a) is None \
+                or any(a is c for c in node.children):
+            continue
+        if spelling_holds(a) is not None:
+            return note_spelling(node, name, args)
+    return node
+
+
 def _below(a: Expr, node: Expr) -> bool:
     """Whether ``a`` is a child or a grandchild of ``node``, or a product flattened
-    into it (a spelling's arguments are: ``dot(w, x)`` is the product of w and x,
-    ``dot(Au, v)`` the product of A, u and v, ``mean(v)`` sum(v)·(1/n), ``max(0, z)``
-    relu(z))."""
+    into it, its coefficient aside (a spelling's arguments are: ``dot(w, x)`` is the
+    product of w and x, ``dot(Au, v)`` the product of A, u and v, ``mean(v)``
+    sum(v)·(1/n), ``max(0, z)`` relu(z), ``2 * dot(u, v)`` the product 2uᵀv and
+    ``-(2uᵀv)`` the product −2uᵀv)."""
     kids = node.children
     if a is node:
         return False
     if any(a is c or any(a is g for g in c.children) for c in kids):
         return True
-    return bool(a.children) and all(any(g is c for c in kids) for g in a.children)
+    parts = [g for g in a.children if getattr(g, "kind", "") != "const"]
+    return bool(parts) and all(any(g is c for c in kids) for g in parts)
 
 
 def order(node: Expr) -> tuple[int, ...]:

@@ -173,6 +173,7 @@ class LatexFormat(UnicodeFormat):
         "sumaxis": (r"\operatorname{sum}(", r", \mathrm{axis}=⟨axis⟩)", ATOM),
         "vecof": (r"\operatorname{vec}(", ")", ATOM),
         "mean": (r"\operatorname{mean}(", ")", ATOM),
+        "meanaxis": (r"\operatorname{mean}(", r", \mathrm{axis}=⟨axis⟩)", ATOM),
     }
     DOT = r" \cdot "
     KRON = r" \otimes "

@@ -48,6 +48,7 @@ from .mform import (
     MForm,
     _const_exponent,
     _denominator,
+    _is_ones,
     call_spec,
     index_form,
     inline,
@@ -247,9 +248,11 @@ class Printer:
         return core.kind == "smul" and core.quot and not self._lead_quotient(t)
 
     # ------------------------------------------------------------- shared pieces
-    def scaled(self, c: float, kid: Result) -> Result:
+    def scaled(self, c: float, kid: Result, dot: bool = False) -> Result:
         """``c·x``: ``2x``, ``−x``, ``−0.5(a + b)``; a number times an element-wise
-        product needs no parentheses, ``−w ⊘ x² = (−w) ⊘ x² = −(w ⊘ x²)``."""
+        product needs no parentheses, ``−w ⊘ x² = (−w) ⊘ x² = −(w ⊘ x²)``, but a
+        number times a dot product (``dot``) has them: ``2(u · v)`` reads back as the
+        scaling of the dot, as written, where ``2u · v`` would read as ``(2u) · v``."""
         text, prec = kid
         if c == 1.0:
             return text, prec
@@ -268,7 +271,7 @@ class Printer:
                 mag += "/" + den
             return (minus + mag, NEG) if c < 0 else (mag, PRODUCT)
         # (cA) ⊗ B = c(A ⊗ B): a number before a Kronecker product needs no parentheses
-        loose = prec in (HADAMARD, KRON)
+        loose = prec in (HADAMARD, KRON) and not dot
         body = text if loose else paren(text, prec, PRODUCT)
         mag = body if abs(c) == 1.0 else self.fmt.jux_text(self.fmt.number(abs(c)), body)
         if loose:
@@ -373,7 +376,7 @@ class Printer:
             return left + fmt.sep(self, left, node.args[0], right, node.args[1]) + right, \
                 PRODUCT
         if k == "scale":
-            return self.scaled(p[0], r[0])
+            return self.scaled(p[0], r[0], node.args[0].kind == "dot")
         if k == "func":
             return self.call(p[0], r)
         if k == "call":  # a matrix function, spelled by its definition
@@ -421,7 +424,7 @@ class Printer:
             out: list[str] = []
             for k, (c, res) in enumerate(zip(mags, r, strict=True)):
                 if c is not None:
-                    neg, (text, prec) = True, self.scaled(c, res)
+                    neg, (text, prec) = True, self.scaled(c, res, terms[k].kind == "dot")
                 elif res[0].startswith(minus) and res[1] in (NEG, SIGMA):
                     # −2, −1, −Σⱼ …: a text of its own that starts with a minus
                     neg, text, prec = True, res[0][len(minus):], \
@@ -563,7 +566,8 @@ class Printer:
         if k == "diagof":
             return [("i", node.args[0], letters * 2, used)], lambda r: r[0]
         if k == "scale":
-            return [same(node.args[0])], lambda r: self.scaled(node.params[0], r[0])
+            return [same(node.args[0])], \
+                lambda r: self.scaled(node.params[0], r[0], node.args[0].kind == "dot")
         if k == "smul":
             deps = [("m", s) for s in node.args[:-1]] + [same(node.args[-1])]
 
@@ -651,15 +655,25 @@ class Printer:
 # ===================================================================== one entry
 def _spread_scalar(t: MForm) -> MForm | float | None:
     """What a term spread from a scalar prints as in a sum (see ``_plan_add``): the
-    number of a filled vector or matrix (``2𝟏``: 2), the scalar of ``b𝟏``; else
+    number of a filled vector or matrix (``2𝟏``: 2), the scalar of ``b𝟏`` and of
+    ``b𝟏𝟏ᵀ`` (the matrix of ones as the outer product of two ones vectors); else
     ``None``."""
     if t.kind == "fill" and t.params[0] != 0.0 and len(t.shape) in (1, 2):
         return float(t.params[0])
-    if t.kind == "smul" and len(t.args) == 2 and t.args[1].kind == "fill" \
-            and t.args[1].params[0] == 1.0 and len(t.shape) in (1, 2) \
-            and not t.args[0].shape:
+    if t.kind == "smul" and len(t.args) == 2 and _all_ones(t.args[1]) \
+            and len(t.shape) in (1, 2) and not t.args[0].shape:
         return t.args[0]
     return None
+
+
+def _all_ones(x: MForm) -> bool:
+    """A vector or matrix of ones: ``𝟏``, ``𝟏𝟏ᵀ`` as a fill or as the product of a
+    column of ones and a row of ones (``(𝟏𝟏ᵀ)ᵢⱼ = 1``)."""
+    if x.kind == "fill":
+        return x.params[0] == 1.0
+    return x.kind == "matmul" and x.orient == "m" and x.args[0].orient == "col" \
+        and x.args[1].orient == "row" and _is_ones(x.args[0]) \
+        and x.args[1].kind == "T" and _is_ones(x.args[1].args[0])
 
 
 def _matrix_power(node: MForm) -> tuple[MForm, int] | None:

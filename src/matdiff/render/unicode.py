@@ -92,7 +92,7 @@ class UnicodeFormat:
         "diag": ("diag(", ")", ATOM), "diagof": ("diag(", ")", ATOM),
         "trace": ("tr(", ")", ATOM), "sum": ("sum(", ")", ATOM),
         "sumaxis": ("sum(", ", axis=⟨axis⟩)", ATOM), "vecof": ("vec(", ")", ATOM),
-        "mean": ("mean(", ")", ATOM),
+        "mean": ("mean(", ")", ATOM), "meanaxis": ("mean(", ", axis=⟨axis⟩)", ATOM),
     }
     #: the dot product of two vectors as written, the paper's ``w · x``
     DOT = " · "

@@ -3,7 +3,8 @@
 :func:`matrix_form` turns an expression into a small tree of matrix operations
 (:class:`MForm` nodes): ``matmul`` (``AB``, ``Ax``, ``xᵀy``, ``xyᵀ``), ``T`` (``Aᵀ``),
 ``had`` (``A ⊙ B``), ``diag`` (``diag(x)``, a vector made a diagonal matrix),
-``diagof`` (``diag(A)``, the diagonal of a matrix), ``trace``, ``sum``, ``sumaxis``,
+``diagof`` (``diag(A)``, the diagonal of a matrix), ``trace``, ``sum``, ``sumaxis``
+(and, as a function was written, ``mean``, ``meanaxis`` and ``dot``),
 ``scale`` (``2x``), ``smul`` (a product with scalars, ``zI``), ``add``, ``func``
 (element-wise), ``pow``, ``call`` (a matrix function: ``X⁻¹``, ``det(X)``), the leaves ``sym``,
 ``num``, ``fill`` (``1``, ``0``), ``size`` (``n``), ``eye`` (``I``) and ``index``,

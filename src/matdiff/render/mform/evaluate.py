@@ -136,6 +136,8 @@ def to_numpy(tree: MForm, values: Mapping[str, Any],
             v = np.dot(a[0], a[1])
         elif k == "sumaxis":
             v = np.sum(a[0], axis=node.params[0])
+        elif k == "meanaxis":
+            v = np.mean(a[0], axis=node.params[0])
         elif k == "add":
             if len({c.orient for c in node.args}) != 1:
                 raise ValueError("a sum of forms that stand differently")

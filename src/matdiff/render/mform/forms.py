@@ -58,6 +58,8 @@ class Forms(SumFactoring, ProductReading, KronForms):
         #: nodes it built beyond them, kept alive so that their ids stay theirs
         self.memo: dict[int, MForm] = {}
         self._alive: list[Expr] = []
+        #: the ids of the nodes whose spelled forms are being made (:meth:`_spelled`)
+        self._spelling_now: set[int] = set()
 
     def make(self, kind: str, args: Sequence[MForm], params: tuple[Any, ...], shape: Shape,
              orient: str) -> MForm:
@@ -335,6 +337,13 @@ class Forms(SumFactoring, ProductReading, KronForms):
             return self.sumaxis(M.args[0], 1 - axis)
         return self.make("sumaxis", (M,), (axis,), (M.shape[1 - axis],), "col")
 
+    def meanaxis(self, M: MForm, axis: int) -> MForm:
+        """The mean of a matrix along ``axis`` (0: down the columns), as a column
+        (``mean(X, axis=1)``, as written)."""
+        if M.kind == "T":
+            return self.meanaxis(M.args[0], 1 - axis)
+        return self.make("meanaxis", (M,), (axis,), (M.shape[1 - axis],), "col")
+
     # ------------------------------------------------------------- sums
     def add(self, terms: Sequence[MForm], shape: Shape) -> MForm:
         """The sum of forms of one shape; a common factor of products comes out
@@ -586,22 +595,60 @@ class Forms(SumFactoring, ProductReading, KronForms):
     def _spelled(self, node: Expr) -> MForm | None:
         """The form of a node as the builder it was written with spells it, where
         that spelling still holds: ``w · x`` (``dot`` of two vectors), ``mean(v)``,
-        ``max(0, z)`` (the ReLU as written); else None."""
+        ``mean(X, axis=1)``, ``max(0, z)`` (the ReLU as written), ``2(u · v)`` (a
+        product that absorbed a spelled operand, ``mul``); else None."""
+        if id(node) in self._spelling_now:
+            # a spelling whose arguments' spellings come back to it (mul(2/3, M) on
+            # N and mul(1.5, N) on M = 1.5N): the node's own form
+            return None
         sp = written.spelling_holds(node)
         if sp is None:
             return None
         name, args = sp
-        forms = [self.form_of(as_expr(a)) for a in args]
+        self._spelling_now.add(id(node))
+        try:
+            forms = [self.form_of(as_expr(a)) for a in args if not isinstance(a, int)]
+        finally:
+            self._spelling_now.discard(id(node))
         if name == "dot" and all(len(a.shape) == 1 for a in forms):
             # wᵀx written as the paper's dot product w · x
             return self.make("dot", [self.col(a) for a in forms], (), (), "s")
-        if name == "mean" and len(args) == 1:
+        if name == "mean" and len(forms) == 1 and (len(args) == 1 or len(forms[0].shape) == 1):
             return self.make("mean", forms, (), (), "s")  # Σ vᵢ / n written mean(v)
+        if name == "mean" and len(forms[0].shape) == 2:
+            # Σⱼ Xᵢⱼ / n written mean(X, axis=1)
+            return self.meanaxis(forms[0], args[1])
+        if name == "mul":
+            return self._scaling(*forms)
+        if name == "neg":
+            return self.scale(-1.0, forms[0])
+        if name == "sum" and (len(args) == 1 or len(forms[0].shape) == 1):
+            return self.sum(forms[0])
+        if name == "sum" and len(forms[0].shape) == 2:
+            return self.sumaxis(forms[0], args[1])
         if name == "maximum" and isinstance(node, Map):
             # relu(z) written max(0, z) (either side), each side a number or z
             a, b = (self.num(f.params[0]) if f.kind == "fill" else f for f in forms)
             return self.make("func", (a, b), ("max",), node.shape,
                              b.orient if a.orient == "s" else a.orient)
+        return None
+
+    def _scaling(self, a: MForm, b: MForm) -> MForm | None:
+        """The element-wise product ``a * b`` of two forms as its operands' forms
+        (``mul`` as written): a scalar scales the other operand, ``2(u · v)``,
+        ``s mean(v)``, ``(u · v)x`` (a number in front, a scalar's inverse as a
+        quotient: ``mean(v)/(u · v)``); two operands of one shape are their
+        element-wise product; None for a broadcast of a vector over a matrix."""
+        if a.orient == "s" and b.orient == "s":
+            if _denominator(b) is None or _denominator(a) is not None:
+                return self.smul([a], b)
+            return self.smul([b], a)
+        if a.orient == "s":
+            return self.smul([a], b)
+        if b.orient == "s":
+            return self.smul([b], a)
+        if a.shape == b.shape and len(a.shape) in (1, 2):
+            return self.had([a, b])
         return None
 
 

@@ -127,7 +127,7 @@ def _prec(kind: str, params: tuple, shape: tuple, args: tuple) -> int:
     if kind in ("matmul", "smul"):
         return PRODUCT
     if kind == "scale":
-        if args[0].prec in (HADAMARD, KRON):
+        if args[0].prec in (HADAMARD, KRON) and args[0].kind != "dot":
             return args[0].prec  # −w ⊘ x², −X⁻ᵀ ⊗ X⁻¹: the number needs no parentheses
         return NEG if params[0] < 0 else PRODUCT
     if kind in ("had", "dot"):
@@ -141,7 +141,7 @@ def _prec(kind: str, params: tuple, shape: tuple, args: tuple) -> int:
 
 # diag(v) counts 8, not 6: Aᵀ(u ⊙ v) reads better than Aᵀdiag(u)v
 _EXTRA = {"eye": 1, "comm": 1, "vecof": 5, "diag": 8, "diagof": 6, "trace": 4, "sum": 5,
-          "sumaxis": 13, "mean": 6, "dot": 3}
+          "sumaxis": 13, "mean": 6, "meanaxis": 14, "dot": 3}
 
 #: a matrix function's precedence, from the ``prec`` of its definition
 _CALL_PREC = {"atom": ATOM, "postfix": POSTFIX, "product": PRODUCT, "apply": PRODUCT,
@@ -171,7 +171,7 @@ def _width(node: MForm) -> int:
     elif k == "scale":
         c = abs(node.params[0])
         w = ws + (0 if c == 1 else len(fmt_number(c))) + (node.params[0] < 0) \
-            + (2 if args[0].prec < HADAMARD else 0)
+            + (2 if args[0].prec < HADAMARD or args[0].kind == "dot" else 0)
     elif k == "add":
         w = ws + 3 * (len(args) - 1)
     elif k == "kron":
