@@ -139,3 +139,17 @@ def test_jax_solve_is_jit_compatible(data):
         out = f(data["A"], data["b"])
         assert str(out.dtype) == "float32"
         np.testing.assert_allclose(np.asarray(out), want, rtol=1e-4)
+
+
+def test_a_zero_right_hand_side_is_zero(data):
+    """``A⁻¹0 = 0``: ``solve(A, x − x)`` is the zero vector (of the right-hand side's
+    shape), so ``sum(cos(A⁻¹0))`` is ``n``; it had printed ``sum(cos(A⁻¹0))``, read
+    back as A⁻¹ times the number 0, whose cosines sum to n² (found by the hunt
+    profile's round trip)."""
+    A, B, _, x = _vars()
+    z = md.solve(A, x - x)
+    assert isinstance(z, md.Expr) and z.shape == ("n",) and str(z) == "0"
+    f = md.sum(md.cos(z))
+    assert str(f) == "n"
+    assert float(md.evaluate(f, data, dims={"n": N})) == N
+    assert md.solve(A, B - B).shape == ("n", "m")

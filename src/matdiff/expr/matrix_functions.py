@@ -650,6 +650,14 @@ def _reshape_scaled(x: Expr, fn: str, params: tuple[Any, ...]) -> Expr | None:
     return _s().einsum([*factors, inner], [*specs, full], full)
 
 
+def _solve_simplify(A: Expr, b: Expr) -> Expr | None:
+    # A⁻¹0 = 0: a zero right-hand side (a zero matrix of the result's shape; the
+    # printed A⁻¹0 read back as A⁻¹ times the number 0, a matrix)
+    if isinstance(b, Const) and b.value == 0.0:
+        return Const(0.0, _solve_shape(ConcreteCheck("solve"), A.shape, b.shape))
+    return None
+
+
 def _kron_simplify(a: Expr, b: Expr) -> Expr | None:
     # a zero factor makes the product zero; c·1 ⊗ d·1 = cd·1
     if (isinstance(a, Const) and a.value == 0.0) or (isinstance(b, Const) and b.value == 0.0) \
@@ -853,7 +861,8 @@ def _product_definitions() -> list[MatrixFunction]:
     M = MatrixFunction
     return [
         M("solve", _solve_shape, (_solve_vjp_a, _solve_vjp_b), _np_solve, jax=_jax_solve,
-          torch=_torch_solve, unicode="{0}⁻¹{1}", latex="{0}^{{-1}} {1}", prec="apply",
+          torch=_torch_solve, simplify=_solve_simplify, unicode="{0}⁻¹{1}",
+          latex="{0}^{{-1}} {1}", prec="apply",
           unicode_T="{0}⁻ᵀ{1}", latex_T=r"{0}^{{-\top}} {1}",
           width=3, arity=2, domain=("invertible", "any"), sort=6,
           examples=((("n", "n"), ("n",)), (("n", "n"), ("n", "m"))),
