@@ -25,7 +25,10 @@ built here.  Every table has the same entries with NumPy's meaning:
   class are a diagonal), ``add_embed(acc, core, pattern)`` (the same, added into
   the dense ``acc``, which the generated code owns);
 * stacking and selection: ``concat(parts, axis)``, ``flip(a, axis)`` (basic
-  indexing ``a[1:]`` is the arrays' own).
+  indexing ``a[1:]`` is the arrays' own);
+* a flag for the generator, not an operation: ``tall_gemm_transposed``, whether a
+  tall product of two matrices is written ``(BᵀAᵀ)ᵀ`` (NumPy float64 on OpenBLAS,
+  where that is faster: :func:`matdiff.compile.plan.transposed_product`).
 """
 
 from __future__ import annotations
@@ -81,6 +84,15 @@ def _class_sizes(shape: tuple, pattern: tuple) -> list[int]:
     return sizes
 
 
+def _openblas() -> bool:
+    """Whether NumPy's BLAS is OpenBLAS (its build configuration says so)."""
+    try:
+        blas = np.__config__.CONFIG["Build Dependencies"]["blas"]
+    except (AttributeError, KeyError, TypeError):  # NumPy < 1.25: unknown
+        return False
+    return "openblas" in str(blas.get("name", "")).lower()
+
+
 def _numpy(dtype: str = "float64", device: Any = None) -> SimpleNamespace:
     from numpy.lib.stride_tricks import as_strided
 
@@ -94,6 +106,9 @@ def _numpy(dtype: str = "float64", device: Any = None) -> SimpleNamespace:
     t.linalg_error = np.linalg.LinAlgError
     t.solve = _singular_is_an_error(np.linalg.solve, np.linalg.LinAlgError)
     t.dtype, t.precision = f, dtype
+    # OpenBLAS's DGEMM is faster with the long side of the result first; its SGEMM
+    # is not (measured: plan.transposed_product)
+    t.tall_gemm_transposed = dtype == "float64" and _openblas()
     t.asarray = lambda a: np.asarray(a, dtype=f)
     t.scalar = f
     # a Python float: NumPy's weak scalar (float32 arrays stay float32), as the
@@ -147,7 +162,7 @@ def _jax(dtype: str = "float64", device: Any = None) -> SimpleNamespace:
 
         return in_x64
 
-    t = SimpleNamespace(name="jax", inf=math.inf, nan=math.nan,
+    t = SimpleNamespace(name="jax", inf=math.inf, nan=math.nan, tall_gemm_transposed=False,
                         jit=lambda fn: scoped(jax.jit(fn)))
     t.einsum = jnp.einsum
     t.tensordot = jnp.tensordot
@@ -190,7 +205,7 @@ def _torch(dtype: str = "float64", device: Any = None) -> SimpleNamespace:
         return a if isinstance(a, torch.Tensor) else torch.as_tensor(a, dtype=f64,
                                                                      device=dev)
 
-    t = SimpleNamespace(name="torch", inf=math.inf, nan=math.nan)
+    t = SimpleNamespace(name="torch", inf=math.inf, nan=math.nan, tall_gemm_transposed=False)
     # torch's binary functions take tensors (a Python number is a constant's value)
     t.lift = lambda fn: (lambda *args: fn(*[_t(a) for a in args]))
     t.einsum = torch.einsum

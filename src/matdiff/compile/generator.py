@@ -46,8 +46,9 @@ class Generator(Products):
     """Builds the body of one function; see :func:`~.codegen.generate`."""
 
     def __init__(self, sizes: Mapping, inputs: Sequence[str] = (),
-                 optimize: str = "dp", dim_src: Mapping | None = None) -> None:
-        super().__init__(sizes, inputs, optimize, dim_src)
+                 optimize: str = "dp", dim_src: Mapping | None = None,
+                 tall_transposed: bool = False) -> None:
+        super().__init__(sizes, inputs, optimize, dim_src, tall_transposed)
         self.views: dict[int, View] = {}
         #: ids of Inv nodes whose value is only multiplied (see :mod:`.matfn`)
         self.solvable: set[int] = set()
