@@ -95,7 +95,8 @@ def _openblas() -> bool:
 
 def _np_sum(a: Any, axes: tuple) -> Any:
     """Σ over ``axes``: NumPy's own reduce (the ufunc's, without ``np.sum``'s wrapper),
-    but over one axis of a float matrix the product with a vector of ones (a GEMV).
+    but over one axis of a float matrix the product with a vector of ones (a GEMV;
+    where: :func:`sum_by_gemv`).
     NumPy's reduction runs an inner loop a row, which over a short row or into a
     short accumulator costs more than the additions (measured, one thread: a column
     sum at 391 × 32 takes 11 µs against 3.0 µs as 1ᵀA, 113 µs against 16 µs at
@@ -109,13 +110,21 @@ def _np_sum(a: Any, axes: tuple) -> Any:
 
 #: a sum over fewer entries than this is NumPy's reduce (the product costs two calls)
 GEMV_SUM = 1024
+#: NumPy sums a contiguous run of more than this many entries pairwise (more accurate
+#: than a GEMV's running sums); up to it, its sum is eight running sums, as a GEMV's
+PAIRWISE = 128
 
 
 def sum_by_gemv(a: Any, axes: tuple) -> bool:
     """Whether the NumPy table's ``sum(a, axes)`` is a product with ones: one axis of
-    a float matrix of :data:`GEMV_SUM` entries or more."""
-    return len(axes) == 1 and getattr(a, "ndim", 0) == 2 and a.dtype.kind == "f" \
-        and a.size >= GEMV_SUM
+    a float matrix of :data:`GEMV_SUM` entries or more, unless that axis is contiguous
+    and longer than :data:`PAIRWISE` (NumPy's pairwise sum is kept there: its
+    rounding error grows as log n, a GEMV's as n)."""
+    if not (len(axes) == 1 and getattr(a, "ndim", 0) == 2 and a.dtype.kind == "f"
+            and a.size >= GEMV_SUM):
+        return False
+    ax = axes[0] % 2
+    return a.strides[ax] != a.itemsize or a.shape[ax] <= PAIRWISE
 
 
 def _numpy(dtype: str = "float64", device: Any = None) -> SimpleNamespace:

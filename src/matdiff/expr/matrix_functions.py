@@ -284,8 +284,8 @@ def short_rows(a: np.ndarray) -> bool:
 
 
 def row_sum(a: np.ndarray) -> np.ndarray:
-    """Σⱼ aᵢⱼ over the last axis, as the product with a vector of ones (a GEMV) for a
-    float array of two axes or more: NumPy's reduction runs one loop a row (11 µs at
+    """Σⱼ aᵢⱼ over the last axis, as the product with a vector of ones (a GEMV) where
+    :func:`rows_by_gemv` says: NumPy's reduction runs one loop a row (11 µs at
     391 × 10, 100 µs at 4096 × 10, 251 µs at 4096 × 128, against 3.6, 22 and 179 µs
     for the product; measured, one thread)."""
     if rows_by_gemv(a):
@@ -293,10 +293,17 @@ def row_sum(a: np.ndarray) -> np.ndarray:
     return np.add.reduce(a, axis=-1)
 
 
+#: NumPy sums a contiguous row longer than this pairwise (its error grows as log n, a
+#: GEMV's as n): such rows keep NumPy's sum; up to it NumPy's is eight running sums
+PAIRWISE = 128
+
+
 def rows_by_gemv(a: np.ndarray) -> bool:
     """Whether :func:`row_sum` sums ``a``'s rows as a product with ones: a float array
-    of two axes or more and :data:`SMALL_REDUCE` entries or more."""
-    return a.ndim >= 2 and a.dtype.kind == "f" and a.size >= SMALL_REDUCE
+    of two axes or more and :data:`SMALL_REDUCE` entries or more, unless its rows are
+    contiguous and longer than :data:`PAIRWISE`."""
+    return a.ndim >= 2 and a.dtype.kind == "f" and a.size >= SMALL_REDUCE and (
+        a.strides[-1] != a.itemsize or a.shape[-1] <= PAIRWISE)
 
 
 def _shift(a: np.ndarray) -> np.ndarray:
