@@ -164,11 +164,11 @@ def transposed_product(m: int, n: int, k: int) -> bool:
     kernels, one thread) is faster with the long side first.  Measured
     (``benchmarks/README.md``; interleaved medians, time of (BᵀAᵀ)ᵀ over AB, at
     m × k × n): 0.77x at 4096 × 784 × 128 (an MLP's XW₁), 0.81–0.84x at 784 × 4096 ×
-    128 (its Xᵀδ), 0.62–0.79x at n = 10 and k ≥ 100, 0.75–0.88x at n = 128; level
-    (0.92–1.10x) at n = 32 or 64 with k ≤ 100; 1.2–1.7x slower at m = 391 whatever
-    k (OpenBLAS's small-matrix path) and below ~4·10⁶ multiply-adds.  A wide result
+    128 (its Xᵀδ), 0.62–0.85x at n = 10 and k ≥ 100, 0.75–0.98x at n = 128; level
+    (0.92–1.10x) at n = 32 or 64 with k ≤ 100; mostly slower at m = 391 whatever k
+    (1.02–1.68x) and below ~4·10⁶ multiply-adds (up to 1.5x).  A wide result
     (m < n) is the mirror image: AB is the fast form there.  Its SGEMM is the other
-    way round (1.1–1.8x slower transposed), so float32 never asks.  The result is
+    way round (1.02–3.7x slower transposed), so float32 never asks.  The result is
     a transposed (F-ordered) view of a fresh array; element-wise work on it and on
     other products written so keeps that order.
 
