@@ -106,7 +106,8 @@ def generate(outputs: Sequence[Expr], inputs: Sequence[str], sizes: Mapping,
     is a constant of the code."""
     var_code = {var: f"a{i}" for i, var in enumerate(inputs)}
     src_of = size_sources(var_code, shapes or {})
-    gen = Generator(sizes, list(var_code.values()), dim_src=src_of)
+    gen = Generator(sizes, list(var_code.values()), dim_src=src_of,
+                    tall_transposed=bool(getattr(table, "tall_gemm_transposed", False)))
     gen.solvable = solvable_inverses(outputs)
     count = gen.visit_all(outputs, var_code)
     rets, post = _returns(gen, outputs, structured)

@@ -46,8 +46,9 @@ class Generator(Products):
     """Builds the body of one function; see :func:`~.codegen.generate`."""
 
     def __init__(self, sizes: Mapping, inputs: Sequence[str] = (),
-                 optimize: str = "dp", dim_src: Mapping | None = None) -> None:
-        super().__init__(sizes, inputs, optimize, dim_src)
+                 optimize: str = "dp", dim_src: Mapping | None = None,
+                 tall_transposed: bool = False) -> None:
+        super().__init__(sizes, inputs, optimize, dim_src, tall_transposed)
         self.views: dict[int, View] = {}
         #: ids of Inv nodes whose value is only multiplied (see :mod:`.matfn`)
         self.solvable: set[int] = set()
@@ -160,6 +161,14 @@ class Generator(Products):
         if e.fn != "pow" or views[1].lit is None:
             # a size's host number as an argument of a backend function: its scalar
             args = [fmt("xp.scalar({})", a) if a.text in self.host else a for a in args]
+        if e.fn == "step" and len(args) == 1:
+            # step(x) = step(relu(x)): relu(x) > 0 exactly where x > 0 (and a nan
+            # gives 0 either way).  Where relu(x) is a line already, the mask reads it
+            # (as torch's ReLU backward reads the ReLU's output): x is then read by
+            # relu alone, and its line fuses with relu's (fuse.py), one pass fewer
+            relu = self.memo.get(map_code("relu", args, [None]).text)
+            if relu is not None:
+                args = [relu]
         code = map_code(e.fn, args, [v.lit for v in views])
         return View(self.emit(code, shape_comment(e)), full, core)
 

@@ -31,8 +31,9 @@ class Code:
 
     ``text`` is its source; ``reads`` the local names (inputs, temporaries) it reads,
     in order of appearance, with repeats; ``fresh`` whether its outermost operation
-    is an arithmetic operator (``a * b``, ``a @ b``, ``a - b``): its value is then a
-    new array, never a view of an operand, so a line may write into it in place.
+    is an arithmetic operator (``a * b``, ``a @ b``, ``a - b``), or the transpose of a
+    product (``(b @ a).T``, a view of nothing but that new array): its value is then
+    a new array, never a view of an operand, so a line may write into it in place.
 
     A Code is never changed once made (not frozen only because a frozen dataclass
     is slower to make, and the generator makes thousands).

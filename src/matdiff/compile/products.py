@@ -39,9 +39,14 @@ class Products(Emitter):
     """The part of the generator that writes products (see the module)."""
 
     def __init__(self, sizes: Mapping, inputs: Sequence[str] = (),
-                 optimize: str = "dp", dim_src: Mapping | None = None) -> None:
+                 optimize: str = "dp", dim_src: Mapping | None = None,
+                 tall_transposed: bool = False) -> None:
         super().__init__(sizes, inputs, dim_src)
         self.optimize = optimize
+        #: a tall product of two matrices is written (BᵀAᵀ)ᵀ where
+        #: :func:`.plan.transposed_product` says so (the backend table's
+        #: ``tall_gemm_transposed``: faster on OpenBLAS's DGEMM)
+        self.tall_transposed = tall_transposed
         #: a deferred inverse: its name -> (the matrix's code, its size); its line
         #: ``name = xp.inv(matrix)`` is written, and dropped if every use was a solve
         self.lazy_inv: dict[str, tuple[Code, Code]] = {}
@@ -349,7 +354,9 @@ class Products(Emitter):
 
     def matmul(self, A: Item, B: Item, k: str, res: str) -> Code | None:
         """``A`` and ``B`` (at most two indices each) contracted over ``k`` as ``@``,
-        where the result's order is one of the two operand orders; else ``None``."""
+        where the result's order is one of the two operand orders; else ``None``.
+        A tall product of two matrices may be written ``(BᵀAᵀ)ᵀ``
+        (:func:`.plan.transposed_product`)."""
         (a, la), (b, lb) = A, B
         ra = [c for c in la if c != k]
         rb = [c for c in lb if c != k]
@@ -361,11 +368,19 @@ class Products(Emitter):
             want = (k + ls.replace(k, "")) if first else (ls.replace(k, "") + k)
             return code if ls == want else fmt("{}.T", code)
 
-        if "".join(ra + rb) == res:
-            return fmt("{} @ {}", form(a, la, False), form(b, lb, True), fresh=True)
-        if "".join(rb + ra) == res:
-            return fmt("{} @ {}", form(b, lb, False), form(a, la, True), fresh=True)
-        return None
+        if "".join(ra + rb) != res:
+            if "".join(rb + ra) != res:
+                return None
+            (a, la), (b, lb), ra, rb = (b, lb), (a, la), rb, ra
+        if len(ra) == len(rb) == 1 and self.tall_transposed:
+            m, n = ra[0], rb[0]
+            if self.decide(lambda size_of: plan.transposed_product(
+                    size_of[m], size_of[n], size_of[k])):
+                # C = AB as (BᵀAᵀ)ᵀ: the same sums, BLAS handed the tall result
+                # (a transposed view of a fresh array, nobody else's)
+                return fmt("({} @ {}).T", form(b, lb, False), form(a, la, True),
+                           fresh=True)
+        return fmt("{} @ {}", form(a, la, False), form(b, lb, True), fresh=True)
 
     # ------------------------------------------------- inverses only multiplied
     def is_inverse(self, code: Code, ls: str) -> bool:
