@@ -353,3 +353,17 @@ def test_the_gradient_through_vec_prints_without_its_internal_reshape():
     np.testing.assert_allclose(g.evaluate(A=A, a=0.3), want, rtol=1e-12)
     back = md.parse(str(g), shapes=shapes, syntax="unicode")
     np.testing.assert_allclose(back.evaluate(A=A), want, rtol=1e-12)
+
+
+# ====================================================================== zero arguments
+@pytest.mark.parametrize("fn", ["frechet_exp", "frechet_log", "frechet_sqrt"])
+def test_a_frechet_derivative_in_a_zero_direction_is_zero(fn):
+    """L_F(X, 0) = 0 (linear in the direction): it had printed ``L_exp(X, 0)``, whose
+    ``0`` reads back as a scalar, an error (found by the hunt profile's round trip)."""
+    A, B = md.matrix("A", "n", "n"), md.matrix("B", "n", "n")
+    z = getattr(md, fn)(md.tanh(A), md.tanh(B - B))
+    assert isinstance(z, md.Expr) and z.shape == ("n", "n") and str(z) == "0"
+    f = md.det(z @ z.T + 3 * md.eye("n"))
+    assert abs(float(md.evaluate(f, {"A": np.eye(3)}, dims={"n": 3})) - 27.0) < 1e-12
+    # a direction that is not zero is kept
+    assert str(getattr(md, fn)(A, 2 * B)).startswith("L_")

@@ -784,6 +784,14 @@ def _frechet_shape(check: ShapeCheck, x: tuple, e: tuple) -> tuple:
     return e
 
 
+def _frechet_simplify(x: Expr, e: Expr) -> Expr | None:
+    # L_F(X, E) is linear in E: L_F(X, 0) = 0 (a zero direction printed L_exp(X, 0),
+    # which reads back with 0 a scalar)
+    if isinstance(e, Const) and e.value == 0.0:
+        return Const(0.0, e.shape)
+    return None
+
+
 def _swap_last(e: Expr) -> Expr:
     r = len(e.shape)
     return _s().einsum([e], [tuple(range(r))], tuple(range(r - 2)) + (r - 1, r - 2))
@@ -897,7 +905,7 @@ def _analytic_definitions() -> list[MatrixFunction]:
                      symmetric=True))
         out.append(M(_FRECHET[fn], _frechet_shape, (_frechet_vjp_x, _frechet_vjp_e),
                      _frechet_on(fn, "numpy"), jax=_frechet_on(fn, "jax"),
-                     torch=_frechet_on(fn, "torch"),
+                     torch=_frechet_on(fn, "torch"), simplify=_frechet_simplify,
                      unicode=f"L_{short}({{0}}, {{1}})",
                      latex="L_{{" + tex + "}}({0}, {1})", width=len(short) + 6,
                      domain=(domain, "any"), sort=6, arity=2, symmetric=True,
