@@ -89,7 +89,7 @@ def dot4(X, w, z, dist):  # noqa: ANN001, ANN201
 
 @numba.njit(fastmath=FM, nogil=True)
 def _row(zz, yi, c):  # noqa: ANN001, ANN201 - r, r², v of one row
-    zero = zz * 0
+    zero = zz - zz  # of zz's type (zz * 0 would be a float64 for a float32 zz)
     r = yi - (zz if zz > zero else zero)
     return r * r, (c * r if zz > zero else zero)
 
