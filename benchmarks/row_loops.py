@@ -45,46 +45,51 @@ FM = {"reassoc", "contract"}
 
 
 @numba.njit(fastmath=FM, nogil=True)
+def _fetch(X, i):  # noqa: ANN001, ANN201 - ask for row i of X, a request a cache line
+    for j in range(0, X.shape[1], 64 // X.itemsize):
+        prefetch(X, i, j)
+
+
+@numba.njit(fastmath=FM, nogil=True)
+def _dot(X, i, w):  # noqa: ANN001, ANN201 - Xᵢ · w
+    s = X.dtype.type(0)
+    for j in range(w.shape[0]):
+        s += X[i, j] * w[j]
+    return s
+
+
+@numba.njit(fastmath=FM, nogil=True)
 def dot_rows(X, w, z, dist):  # noqa: ANN001, ANN201 - Numba functions
-    n, d = X.shape
-    step = 64 // X.itemsize
+    n = X.shape[0]
     for i in range(n):
         if dist > 0 and i + dist < n:
-            for j in range(0, d, step):
-                prefetch(X, i + dist, j)
-        s = X.dtype.type(0)
-        for j in range(d):
-            s += X[i, j] * w[j]
-        z[i] = s
+            _fetch(X, i + dist)
+        z[i] = _dot(X, i, w)
+
+
+@numba.njit(fastmath=FM, nogil=True)
+def _dot4(X, i, w):  # noqa: ANN001, ANN201 - four rows' dot products at once
+    s0 = s1 = s2 = s3 = X.dtype.type(0)
+    for j in range(w.shape[0]):
+        wj = w[j]
+        s0 += X[i, j] * wj
+        s1 += X[i + 1, j] * wj
+        s2 += X[i + 2, j] * wj
+        s3 += X[i + 3, j] * wj
+    return s0, s1, s2, s3
 
 
 @numba.njit(fastmath=FM, nogil=True)
 def dot4(X, w, z, dist):  # noqa: ANN001, ANN201
-    n, d = X.shape
-    step = 64 // X.itemsize
-    zero = X.dtype.type(0)
+    n = X.shape[0]
     n4 = n - n % 4
     for i in range(0, n4, 4):
         if dist > 0 and i + dist + 4 <= n:
             for r in range(4):
-                for j in range(0, d, step):
-                    prefetch(X, i + dist + r, j)
-        s0 = zero
-        s1 = zero
-        s2 = zero
-        s3 = zero
-        for j in range(d):
-            wj = w[j]
-            s0 += X[i, j] * wj
-            s1 += X[i + 1, j] * wj
-            s2 += X[i + 2, j] * wj
-            s3 += X[i + 3, j] * wj
-        z[i], z[i + 1], z[i + 2], z[i + 3] = s0, s1, s2, s3
+                _fetch(X, i + dist + r)
+        z[i], z[i + 1], z[i + 2], z[i + 3] = _dot4(X, i, w)
     for i in range(n4, n):
-        s = zero
-        for j in range(d):
-            s += X[i, j] * w[j]
-        z[i] = s
+        z[i] = _dot(X, i, w)
 
 
 @numba.njit(fastmath=FM, nogil=True)
@@ -95,57 +100,51 @@ def _row(zz, yi, c):  # noqa: ANN001, ANN201 - r, r², v of one row
 
 
 @numba.njit(fastmath=FM, nogil=True)
-def three_pass(X, y, w, b, m, dist):  # noqa: ANN001, ANN201
+def _start(X):  # noqa: ANN001, ANN201 - n, d, the gradient's zeros, a zero, −2/n
     n, d = X.shape
-    T = X.dtype.type
-    g = np.zeros(d, X.dtype)
+    return n, d, np.zeros(d, X.dtype), X.dtype.type(0), X.dtype.type(-2.0 / n)
+
+
+@numba.njit(fastmath=FM, nogil=True)
+def _axpy(g, X, i, v):  # noqa: ANN001, ANN201 - g += v Xᵢ
+    for j in range(g.shape[0]):
+        g[j] += v * X[i, j]
+
+
+@numba.njit(fastmath=FM, nogil=True)
+def three_pass(X, y, w, b, m, dist):  # noqa: ANN001, ANN201
+    n, d, g, zero, c = _start(X)
     z = np.empty(m, X.dtype)
-    val, gb, c = T(0), T(0), T(-2.0 / n)
-    step = 64 // X.itemsize
+    val = gb = zero
     for lo in range(0, n, m):
         hi = min(n, lo + m)
         for i in range(lo, hi):
             if i + dist < n:
-                for j in range(0, d, step):
-                    prefetch(X, i + dist, j)
-            s = T(0)
-            for j in range(d):
-                s += X[i, j] * w[j]
-            z[i - lo] = s
+                _fetch(X, i + dist)
+            z[i - lo] = _dot(X, i, w)
         for i in range(lo, hi):
             r2, v = _row(z[i - lo] + b, y[i], c)
             val += r2
             gb += v
             z[i - lo] = v
         for i in range(lo, hi):
-            v = z[i - lo]
-            for j in range(d):
-                g[j] += v * X[i, j]
+            _axpy(g, X, i, z[i - lo])
     return val / n, g, gb
 
 
 @numba.njit(fastmath=FM, nogil=True)
 def lagged(X, y, w, b, lag, dist):  # noqa: ANN001, ANN201
-    n, d = X.shape
-    T = X.dtype.type
-    g = np.zeros(d, X.dtype)
+    n, d, g, zero, c = _start(X)
     ring = np.zeros(lag, X.dtype)
-    val, gb, c = T(0), T(0), T(-2.0 / n)
-    step = 64 // X.itemsize
+    val = gb = zero
     for i in range(n + lag):
         k = i - lag
         if k >= 0:
-            v = ring[k % lag]
-            for j in range(d):
-                g[j] += v * X[k, j]
+            _axpy(g, X, k, ring[k % lag])
         if i < n:
             if i + dist < n:
-                for j in range(0, d, step):
-                    prefetch(X, i + dist, j)
-            s = T(0)
-            for j in range(d):
-                s += X[i, j] * w[j]
-            r2, v = _row(s + b, y[i], c)
+                _fetch(X, i + dist)
+            r2, v = _row(_dot(X, i, w) + b, y[i], c)
             val += r2
             gb += v
             ring[i % lag] = v
@@ -154,31 +153,21 @@ def lagged(X, y, w, b, lag, dist):  # noqa: ANN001, ANN201
 
 @numba.njit(fastmath=FM, nogil=True)
 def groups(X, y, w, b, dist):  # noqa: ANN001, ANN201
-    n, d = X.shape
-    T = X.dtype.type
-    g = np.zeros(d, X.dtype)
-    val, gb, c, zero = T(0), T(0), T(-2.0 / n), T(0)
+    n, d, g, zero, c = _start(X)
+    val = gb = zero
     p0 = p1 = p2 = p3 = zero
     n4 = n - n % 4
-    step = 64 // X.itemsize
     for i in range(0, n4 + 4, 4):
         if i < n4 and i + dist + 4 <= n:
             for r in range(4):
-                for j in range(0, d, step):
-                    prefetch(X, i + dist + r, j)
+                _fetch(X, i + dist + r)
         if i >= 4:
             k = i - 4
             for j in range(d):
                 g[j] += p0 * X[k, j] + p1 * X[k + 1, j] + p2 * X[k + 2, j] \
                     + p3 * X[k + 3, j]
         if i < n4:
-            s0 = s1 = s2 = s3 = zero
-            for j in range(d):
-                wj = w[j]
-                s0 += X[i, j] * wj
-                s1 += X[i + 1, j] * wj
-                s2 += X[i + 2, j] * wj
-                s3 += X[i + 3, j] * wj
+            s0, s1, s2, s3 = _dot4(X, i, w)
             r2, p0 = _row(s0 + b, y[i], c)
             val += r2
             gb += p0
@@ -192,14 +181,10 @@ def groups(X, y, w, b, dist):  # noqa: ANN001, ANN201
             val += r2
             gb += p3
     for i in range(n4, n):
-        s = zero
-        for j in range(d):
-            s += X[i, j] * w[j]
-        r2, p = _row(s + b, y[i], c)
+        r2, p = _row(_dot(X, i, w) + b, y[i], c)
         val += r2
         gb += p
-        for j in range(d):
-            g[j] += p * X[i, j]
+        _axpy(g, X, i, p)
     return val / n, g, gb
 
 
