@@ -19,11 +19,12 @@ of rows for the sums::
 Why this shape (each measured at 10⁵ x 100, ``benchmarks/README.md``, "The row
 kernel"): a row's rank-1 update issued right after its own dot product waits on it
 (one loop per row: 1.5–2x one GEMV over X); three separate passes over a chunk
-leave memory idle during the updates (1.3–1.4x); with the updates one group
-behind, the next rows asked for ahead (OpenBLAS's GEMV prefetches too; Numba's
-hardware-prefetched loop alone read X at 1.12x a GEMV's time) and four rows a group
-(one load of ``w[j]`` and of ``q[j]`` for four rows), the kernel's loop took
-1.02–1.13x one GEMV, and the compiled gradient 1.23x.
+leave memory idle during the updates (1.24–1.40x); with the updates one group
+behind, the next rows asked for ahead (OpenBLAS's GEMV prefetches too; a Numba loop
+without prefetch read X at 1.05–1.12x a GEMV's time) and four rows a group (one
+load of ``w[j]`` and of ``q[j]`` for four rows), the kernel took 1.10–1.26x one
+GEMV, and the compiled gradient 1.23–1.34x in float64 (float32: 1.2–1.4x, more in
+a busy table).
 
 What it translates (anything else: :class:`Unsupported`, and the NumPy body runs):
 
@@ -100,8 +101,8 @@ __all__ = ["RowKernel", "Unsupported", "translate", "row_kernel", "disabled", "s
 #: ``precisions``: the precisions the kernel runs in: both unless
 #: ``MATDIFF_ROWKERNEL=0`` is in the environment.  Measured against the blocked NumPy
 #: body (its element-wise chains fused, its two GEMVs OpenBLAS's, the second from
-#: cache), the paper's loss gradient at 10⁵ x 100 (``benchmarks/README.md``): 0.73
-#: of its time in float64 and 0.69 in float32 (1.23x and 1.24x one GEMV over X)
+#: cache), the paper's loss gradient at 10⁵ x 100 (``benchmarks/README.md``, 4 runs):
+#: 0.71–0.76 of its time in float64 and 0.65–0.85 in float32
 settings: dict[str, Any] = {
     "transcendental": False,
     "precisions": () if os.environ.get("MATDIFF_ROWKERNEL") == "0"
