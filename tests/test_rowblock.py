@@ -360,3 +360,18 @@ def test_thread_count_from_the_environment(monkeypatch):
     monkeypatch.setattr(thr, "_THREADS", [])
     monkeypatch.setattr(thr, "_blas_threads", lambda: 1)
     assert rowblock.threads() == 1
+
+
+def test_a_product_no_order_keeps_within_the_largest_operand(blocks):
+    """Σ_k (XW)³ ⊙ (XW diag(v)) over 5-row blocks: opt_einsum's exhaustive search
+    found no contraction order whose intermediates stay within the largest operand
+    (``memory_limit="max_input"``) and raised; the planner then searches without the
+    limit (found by the hunt profile).  Blocked equals whole-array."""
+    blocks(5)
+    XW = X @ W
+    f = md.sum(md.sum(X, 0) * w) + md.mean(md.sum(XW * XW * XW * (XW @ md.diag(v)), 1)) / 2
+    vals = _values(23)
+    outs = [f] + [md.derive(f, x) for x in (W, w, v)]
+    fn, got, plain = _run(outs, vals)
+    assert isinstance(fn, RowBlocked)
+    _same(got, plain)

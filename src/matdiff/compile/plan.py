@@ -146,8 +146,11 @@ def first_step(specs: Sequence[str], tgt: str, size_of: Mapping, optimize: str
     opt = optimize if len(specs) <= 6 else "greedy"
     # no intermediate larger than the largest operand (flop ties otherwise pick
     # outer products that are a dimension too large)
-    _, info = oe.contract_path(spec, *shapes, shapes=True, optimize=opt,
-                               memory_limit="max_input")
+    try:
+        _, info = oe.contract_path(spec, *shapes, shapes=True, optimize=opt,
+                                   memory_limit="max_input")
+    except RuntimeError:  # the optimal search finds no order within that limit
+        _, info = oe.contract_path(spec, *shapes, shapes=True, optimize=opt)
     inds, einsum_str = info.contraction_list[0][0], info.contraction_list[0][2]
     ins, res = einsum_str.split("->")
     return tuple(inds), ins.split(","), res, len(info.contraction_list) == 1
