@@ -5,9 +5,10 @@ A row kernel (:mod:`.rowkernel`) reads each row of ``X`` from memory once, for i
 dot product ``Xᵢ · w``, and uses it again from the L1 cache for its rank-1 update
 ``g += vᵢ Xᵢ`` a few rows later.  Its loop does more per row than a GEMV does, and
 the hardware prefetcher alone kept too few of the next rows' cache lines in flight:
-the dot-product pass over ``X`` took 1.12x one OpenBLAS GEMV, with the next rows
-asked for ahead of the loop 0.77–0.83x, and the whole gradient loop 0.96–1.13x
-instead of 1.53x (``benchmarks/README.md``, "The row kernel").  OpenBLAS's GEMV
+the dot-product pass over ``X`` took 1.05–1.12x one OpenBLAS GEMV, with the next
+rows asked for ahead of the loop 0.77–0.87x, and the whole gradient loop 1.1–1.25x
+instead of 1.53x (``benchmarks/README.md``, "The row kernel";
+``benchmarks/row_loops.py``).  OpenBLAS's GEMV
 kernels issue such prefetches themselves; Numba has no way to, hence this intrinsic.
 
 This module imports Numba: only the generated kernels' modules import it (``import

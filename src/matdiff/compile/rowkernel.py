@@ -114,7 +114,8 @@ CHUNK_BYTES = 128 << 10
 
 #: rows a group: a group's dot products are computed together (each ``w[j]`` loaded
 #: once for four rows, four independent sums), as are its rank-1 updates (each
-#: ``q[j]`` loaded and stored once for four rows)
+#: ``q[j]`` loaded and stored once for four rows).  The helpers of :func:`_module`
+#: (``_dot4``, ``_axpy4``) are written for four rows: the loop names them by it
 GROUP = 4
 
 #: how far ahead of its dot products a group asks for its rows (``prefetch.py``):
